@@ -1,0 +1,232 @@
+/**
+ * The CLI's wiring and nothing else: commander declares commands and flags, each action
+ * lazy-imports its command module (so `jarvis --help` stays fast), and one handler maps errors
+ * to messages and exit codes. process.exit is called here only.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { ExitCode, isJarvisError, UsageError } from './errors.js';
+import type { Config } from './config/schema.js';
+import type { Output } from './ui/output.js';
+
+interface GlobalOptions {
+  config?: string;
+  dataDir?: string;
+  json: boolean;
+  color: boolean;
+}
+
+const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** Aborted on Ctrl-C / SIGTERM so fetches, child processes and spinners stop cleanly. */
+const interrupt = new AbortController();
+
+function globals(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals<GlobalOptions>();
+}
+
+async function output(g: GlobalOptions): Promise<Output> {
+  const { createOutput } = await import('./ui/output.js');
+  return createOutput({ json: g.json, color: g.color });
+}
+
+async function config(g: GlobalOptions): Promise<Config> {
+  const { loadConfig } = await import('./config/load.js');
+  return loadConfig({ ...(g.config && { flag: g.config }) });
+}
+
+async function probeDeps() {
+  const [{ httpRequest }, { runCommand }] = await Promise.all([import('./probe/http.js'), import('./system/process.js')]);
+  return { http: httpRequest, run: runCommand, now: () => performance.now(), signal: interrupt.signal };
+}
+
+async function wallClock() {
+  const { systemClock } = await import('./system/clock.js');
+  const clock = systemClock();
+  return () => clock.now();
+}
+
+function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function buildProgram(): Command {
+  const program = new Command('jarvis')
+    .description('Operations CLI for self-hosted LLM clusters: runs the failover runbook (detect, diagnose, recover, verify, record).')
+    .version(version, '-V, --version')
+    .option('-c, --config <file>', 'config file (else $JARVIS_CONFIG, ./jarvis.config.yaml, ~/.config/jarvis/config.yaml)')
+    .option('-d, --data-dir <dir>', 'data directory (else $JARVIS_DATA_DIR, else ./data)')
+    .option('--json', 'machine-readable output on stdout, nothing else there', false)
+    .option('--no-color', 'no colours (NO_COLOR is honoured too)')
+    .showHelpAfterError('(run jarvis --help for usage)')
+    .exitOverride();
+
+  program
+    .command('status')
+    .description('probe every node at once and show what is up (exit 0 all ok, 1 otherwise)')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const [out, cfg, deps, wallNow, { runStatus }] = await Promise.all([output(g), config(g), probeDeps(), wallClock(), import('./commands/status.js')]);
+      const { startSpinner } = await import('./ui/output.js');
+      const spinner = await startSpinner(out, `probing ${cfg.nodes.length} node${cfg.nodes.length === 1 ? '' : 's'}…`);
+      const result = await runStatus({ config: cfg, deps, wallNow }).finally(() => spinner.stop());
+      if (g.json) printJson(result);
+      else {
+        const { renderStatus } = await import('./ui/status.js');
+        out.out(renderStatus(result, out));
+      }
+      process.exitCode = result.summary.failing === 0 ? ExitCode.ok : ExitCode.unhealthy;
+    });
+
+  program
+    .command('diagnose')
+    .description("probe one node, ping its machine and apply the runbook's diagnosis (exit 0 healthy, 1 not)")
+    .argument('<node>', 'node id, e.g. m2 (case-insensitive)')
+    .addOption(new Option('--ping-timeout <ms>', 'host ping timeout').default('1000'))
+    .action(async (nodeId: string, opts: { pingTimeout: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const pingTimeoutMs = Number(opts.pingTimeout);
+      if (!Number.isInteger(pingTimeoutMs) || pingTimeoutMs < 1) throw new UsageError(`--ping-timeout: expected milliseconds, got "${opts.pingTimeout}"`);
+      const [out, cfg, deps, wallNow, { runDiagnose }, { loadRunbook }] = await Promise.all([
+        output(g),
+        config(g),
+        probeDeps(),
+        wallClock(),
+        import('./commands/diagnose.js'),
+        import('./runbook/runbook.js'),
+      ]);
+      const runbook = await loadRunbook();
+      const { startSpinner } = await import('./ui/output.js');
+      const spinner = await startSpinner(out, `diagnosing ${nodeId.toLowerCase()}…`);
+      const result = await runDiagnose({ config: cfg, runbook, nodeId, deps, wallNow, pingTimeoutMs }).finally(() => spinner.stop());
+      if (g.json) printJson(result);
+      else {
+        const { renderDiagnosis } = await import('./ui/diagnose.js');
+        out.out(renderDiagnosis(result, out));
+      }
+      process.exitCode = result.node.status === 'ok' ? ExitCode.ok : ExitCode.unhealthy;
+    });
+
+  program
+    .command('init')
+    .description("write ./jarvis.config.yaml with the runbook's six-node cluster, to edit")
+    .option('-f, --force', 'overwrite an existing file')
+    .option('-o, --output <file>', 'where to write it', 'jarvis.config.yaml')
+    .action(async (opts: { force?: boolean; output: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const { runInit } = await import('./commands/init.js');
+      const result = await runInit({ file: opts.output, force: Boolean(opts.force) });
+      if (g.json) printJson(result);
+      else {
+        const out = await output(g);
+        out.out(`${result.overwritten ? 'Overwrote' : 'Wrote'} ${result.path} (the runbook's ${result.nodes} nodes).`);
+        out.out('Edit the addresses and models for your machines, then run `jarvis status`.');
+      }
+    });
+
+  program
+    .command('demo')
+    .description('run jarvis on a simulated copy of the runbook cluster (loopback only), then clean up')
+    .option('--keep', 'keep the temp config and data dir')
+    .action(async (opts: { keep?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      const { runDemo } = await import('./commands/demo.js');
+      const out = await output(g);
+      process.exitCode = await runDemo({ keep: Boolean(opts.keep), color: out.color.level > 0, print: out.out, signal: interrupt.signal });
+    });
+
+  const sim = program.command('sim').description('simulated Ollama / LM Studio / OpenAI-style nodes on loopback, with faults');
+  sim
+    .command('node')
+    .description('run one simulated node until stopped; prints a JSON line when ready')
+    .requiredOption('-k, --kind <kind>', 'ollama | lmstudio | openai')
+    .option('--id <id>', 'node id (default: the kind)')
+    .option('-p, --port <port>', 'port (0 = any free port)', '0')
+    .option('--host <addr>', 'address to bind', '127.0.0.1')
+    .option('-m, --model <name>', 'a model it serves (repeat or comma-separate; the first is the configured one)', collect)
+    .option('--fault <fault>', 'start in this fault mode')
+    .option('--control-port <port>', 'control server port (0 = any)', '0')
+    .option('--exit-with-parent', 'exit when the parent process dies')
+    .action(async (opts: { kind: string; id?: string; port: string; host: string; model?: string[]; fault?: string; controlPort: string; exitWithParent?: boolean }) => {
+      const { runSim, singleNodeSpec } = await import('./commands/sim.js');
+      const spec = singleNodeSpec({ kind: opts.kind, port: opts.port, ...(opts.id && { id: opts.id }), ...(opts.model && { model: opts.model }), ...(opts.fault && { fault: opts.fault }) });
+      await runSim({ specs: [spec], host: opts.host, controlPort: Number(opts.controlPort), exitWithParent: Boolean(opts.exitWithParent), print: (l) => void process.stdout.write(`${l}\n`), signal: interrupt.signal });
+    });
+  sim
+    .command('cluster')
+    .description('run a simulated cluster (the runbook preset by default) until stopped')
+    .option('--preset <name>', '"runbook" (six nodes) or a node count', 'runbook')
+    .option('--spec <file>', 'YAML/JSON {nodes: [{id, kind, models, fault?, port?}]}')
+    .option('--fault <id=fault>', 'start a node in a fault mode (repeatable)', collect)
+    .option('--omit <id>', 'leave a node out: its port stays closed (repeatable)', collect)
+    .option('--host <addr>', 'address to bind', '127.0.0.1')
+    .option('--config-out <file>', 'write a jarvis config for the cluster here')
+    .option('--timeout <ms>', 'timeoutMs written in that config')
+    .option('--control-port <port>', 'control server port (0 = any)', '0')
+    .option('--exit-with-parent', 'exit when the parent process dies')
+    .action(async (opts: { preset: string; spec?: string; fault?: string[]; omit?: string[]; host: string; configOut?: string; timeout?: string; controlPort: string; exitWithParent?: boolean }) => {
+      const { runSim, resolveSpecs } = await import('./commands/sim.js');
+      const specs = await resolveSpecs({ preset: opts.preset, ...(opts.spec && { spec: opts.spec }), ...(opts.fault && { faults: opts.fault }), ...(opts.omit && { omit: opts.omit }) });
+      await runSim({
+        specs,
+        host: opts.host,
+        controlPort: Number(opts.controlPort),
+        ...(opts.configOut && { configOut: opts.configOut }),
+        ...(opts.timeout && { timeoutMs: Number(opts.timeout) }),
+        exitWithParent: Boolean(opts.exitWithParent),
+        print: (l) => void process.stdout.write(`${l}\n`),
+        signal: interrupt.signal,
+      });
+    });
+  sim
+    .command('fault')
+    .description('switch a running sim node to a fault: up, down, hang, 500, 502, loading, slow:MS, 429[:S], garbage, html, model-missing, reset, cut')
+    .argument('<control-url>', 'the control URL the sim printed when ready')
+    .argument('<node>', 'node id')
+    .argument('<fault>', 'fault mode')
+    .action(async (controlUrl: string, node: string, fault: string) => {
+      const { sendFault } = await import('./commands/sim.js');
+      process.stdout.write(`${await sendFault(controlUrl, node, fault)}\n`);
+    });
+
+  return program;
+}
+
+/** Runs the CLI and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  let interrupted = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupted++;
+    if (interrupted > 1) process.exit(130);
+    interrupt.abort(new Error(`interrupted by ${signal}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await program.parseAsync(argv);
+    return interrupted && !argv.includes('sim') ? 130 : Number(process.exitCode ?? 0);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
+      return ExitCode.usage;
+    }
+    if (isJarvisError(error)) {
+      process.stderr.write(`jarvis: ${error.message}\n`);
+      return error.exitCode;
+    }
+    if (interrupt.signal.aborted) {
+      process.stderr.write('jarvis: interrupted\n');
+      return 130;
+    }
+    process.stderr.write(`jarvis: internal error: ${(error as Error)?.stack ?? String(error)}\n`);
+    return 70;
+  }
+}
+
+const code = await main(process.argv);
+process.exitCode = code;

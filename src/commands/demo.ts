@@ -1,0 +1,151 @@
+/**
+ * `jarvis demo`: the main job on a simulated copy of the runbook's cluster. Starts the sim as its
+ * own process on free loopback ports with a temp config and data dir, breaks some nodes the way
+ * the runbook describes, runs the real CLI on them as a user would, checks that jarvis saw what
+ * was broken, and cleans every process up.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../../bin/jarvis.js', import.meta.url));
+
+export interface DemoOptions {
+  keep: boolean;
+  color: boolean;
+  print: (text: string) => void;
+  signal: AbortSignal;
+}
+
+/** What the demo breaks, and what jarvis must report for each. */
+const BROKEN: { id: string; fault: string; expect: string; story: string }[] = [
+  { id: 'ol1', fault: 'down', expect: 'refused', story: 'OL1 (Ollama) stopped' },
+  { id: 'm2', fault: 'hang', expect: 'timeout', story: 'M2 (LM Studio) hanging' },
+  { id: 'gemini', fault: '429:60', expect: 'http_error', story: 'GEMINI over quota' },
+];
+
+/** Demo timeouts are shorter than the runbook's 3 s so the tour does not drag. */
+const DEMO_TIMEOUT_MS = 1500;
+
+export async function runDemo(options: DemoOptions): Promise<number> {
+  const { print } = options;
+  const dir = await mkdtemp(path.join(tmpdir(), 'jarvis-demo-'));
+  const configPath = path.join(dir, 'jarvis.config.yaml');
+  const dataDir = path.join(dir, 'data');
+  const env = { ...process.env, ...(options.color ? { FORCE_COLOR: '1' } : { NO_COLOR: '1' }) };
+  let sim: ChildProcess | undefined;
+  let failures = 0;
+  try {
+    print(heading('jarvis demo: the runbook cluster, simulated on 127.0.0.1'));
+    print(`Breaking: ${BROKEN.map((b) => b.story).join(', ')}.`);
+    const started = await startSim(configPath, options.signal);
+    sim = started.child;
+    print(`Six simulated nodes are up (sim pid ${started.child.pid}); config: ${configPath}\n`);
+
+    const run = (args: string[]) => runCli([...args, '--config', configPath, '--data-dir', dataDir], env, options.signal);
+
+    print(heading('$ jarvis status'));
+    const status = await run(['status']);
+    print(status.stdout.trimEnd());
+    print(`(exit ${status.code}: ${status.code === 1 ? 'some nodes are not ok' : 'unexpected'})\n`);
+    if (status.code !== 1) failures++;
+
+    // Check, through --json, that jarvis saw exactly what was broken.
+    const json = await run(['status', '--json']);
+    const nodes = (JSON.parse(json.stdout) as { nodes: { id: string; status: string }[] }).nodes;
+    for (const b of BROKEN) {
+      const seen = nodes.find((n) => n.id === b.id)?.status;
+      if (seen !== b.expect) {
+        failures++;
+        print(`demo: expected ${b.id} to be ${b.expect}, jarvis saw ${seen}`);
+      }
+    }
+    const healthy = nodes.filter((n) => !BROKEN.some((b) => b.id === n.id));
+    for (const n of healthy.filter((h) => h.status !== 'ok')) {
+      failures++;
+      print(`demo: expected ${n.id} to be ok, jarvis saw ${n.status}`);
+    }
+
+    for (const b of BROKEN) {
+      print(heading(`$ jarvis diagnose ${b.id}`));
+      const d = await run(['diagnose', b.id]);
+      print(d.stdout.trimEnd());
+      if (d.stderr.trim()) print(d.stderr.trimEnd());
+      print('');
+      if (d.code !== 1) failures++;
+    }
+
+    print(heading('$ jarvis diagnose m3   (a healthy node)'));
+    const ok = await run(['diagnose', 'm3']);
+    print(ok.stdout.trimEnd());
+    if (ok.code !== 0) failures++;
+
+    print('');
+    print(failures === 0 ? 'Demo done: jarvis saw every fault the demo made.' : `Demo finished with ${failures} unexpected result(s).`);
+    return failures === 0 ? 0 : 1;
+  } finally {
+    if (sim) await stopChild(sim);
+    if (options.keep) print(`Kept ${dir}`);
+    else await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function heading(text: string): string {
+  return `── ${text} ${'─'.repeat(Math.max(3, 70 - text.length))}`;
+}
+
+async function startSim(configPath: string, signal: AbortSignal): Promise<{ child: ChildProcess }> {
+  const args = [BIN, 'sim', 'cluster', '--preset', 'runbook', '--config-out', configPath, '--timeout', String(DEMO_TIMEOUT_MS), '--exit-with-parent'];
+  for (const b of BROKEN) args.push('--fault', `${b.id}=${b.fault}`);
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the simulated cluster did not start within 15 s')), 15_000);
+      const fail = (error: Error) => {
+        clearTimeout(timer);
+        reject(error);
+      };
+      signal.addEventListener('abort', () => fail(new Error('interrupted')), { once: true });
+      child.once('exit', (code) => fail(new Error(`the simulated cluster exited (code ${code})`)));
+      lines.once('line', (line) => {
+        clearTimeout(timer);
+        const ready = JSON.parse(line) as { event?: string };
+        if (ready.event === 'ready') resolve();
+        else reject(new Error(`unexpected sim output: ${line}`));
+      });
+    });
+  } catch (error) {
+    await stopChild(child);
+    throw error;
+  }
+  return { child };
+}
+
+function runCli(args: string[], env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], signal });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+/** SIGTERM, then SIGKILL if it lingers. */
+export function stopChild(child: ChildProcess, graceMs = 3000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}

@@ -1,0 +1,81 @@
+/** `jarvis diagnose <node>`: probe, host check and the runbook's diagnosis for one node. */
+import type { Config, NodeConfig } from '../config/schema.js';
+import { UsageError } from '../errors.js';
+import { checkHost, type HostCheck } from '../probe/ping.js';
+import { probeNode, type ProbeDeps, type ProbeResult } from '../probe/probe.js';
+import { diagnoseNode, fallbacksFor, type Diagnosis } from '../runbook/diagnosis.js';
+import type { Runbook } from '../runbook/runbook.js';
+
+export interface FallbackStatus {
+  node: string;
+  for?: string;
+  status: ProbeResult['status'];
+  latencyMs: number;
+  detail?: string;
+  throttled?: boolean;
+}
+
+export interface DiagnoseResult {
+  checkedAt: string;
+  node: ProbeResult & { role?: string; impact: NodeConfig['impact'] };
+  host: HostCheck | null;
+  diagnosis: Diagnosis;
+  /** Who takes over this node's work meanwhile, with their live status. */
+  fallbacks: FallbackStatus[];
+}
+
+export interface DiagnoseOptions {
+  config: Config;
+  runbook: Runbook;
+  nodeId: string;
+  deps: ProbeDeps;
+  wallNow: () => number;
+  platform?: NodeJS.Platform;
+  /** Ping timeout. */
+  pingTimeoutMs?: number;
+}
+
+/** Finds a node by id, case-insensitively; an unknown id lists the known ones (exit 2). */
+export function findNode(config: Config, id: string): NodeConfig {
+  const wanted = id.trim().toLowerCase();
+  const node = config.nodes.find((n) => n.id === wanted);
+  if (!node) throw new UsageError(`unknown node "${id}". Known nodes: ${config.nodes.map((n) => n.id).join(', ')}`);
+  return node;
+}
+
+export async function runDiagnose(options: DiagnoseOptions): Promise<DiagnoseResult> {
+  const { config, runbook, deps } = options;
+  const node = findNode(config, options.nodeId);
+  const platform = options.platform ?? process.platform;
+  const checkedAt = new Date(options.wallNow()).toISOString();
+  const advice = fallbacksFor(config, node.id);
+  const fallbackNodes = advice.map((a) => config.nodes.find((n) => n.id === a.node)!);
+
+  // Everything at once: the node, its machine, and the nodes that would take over.
+  const [probe, host, fallbackProbes] = await Promise.all([
+    probeNode(node, deps),
+    node.host
+      ? checkHost(node.host, { timeoutMs: options.pingTimeoutMs ?? 1000, run: deps.run, platform, ...(deps.signal && { signal: deps.signal }) })
+      : Promise.resolve(null),
+    Promise.all(fallbackNodes.map((n) => probeNode(n, deps))),
+  ]);
+
+  const diagnosis = diagnoseNode(runbook, node, probe, host ?? undefined, { platform });
+  return {
+    checkedAt,
+    node: { ...probe, ...(node.role !== undefined && { role: node.role }), impact: node.impact },
+    host,
+    diagnosis,
+    fallbacks: advice.map((a, i) => {
+      const p = fallbackProbes[i]!;
+      return {
+        node: a.node,
+        ...(a.for !== undefined && { for: a.for }),
+        status: p.status,
+        latencyMs: p.latencyMs,
+        ...(p.detail !== undefined && { detail: p.detail }),
+        ...(p.throttled && { throttled: true }),
+      };
+    }),
+  };
+}

@@ -1,0 +1,30 @@
+/** `jarvis init`: write the runbook's cluster as a commented config to edit. */
+import { constants } from 'node:fs';
+import { writeFile, access } from 'node:fs/promises';
+import path from 'node:path';
+import { JarvisError, ExitCode } from '../errors.js';
+import { INIT_TEMPLATE } from '../config/template.js';
+
+export interface InitResult {
+  path: string;
+  nodes: number;
+  overwritten: boolean;
+}
+
+export async function runInit({ file, force, cwd = process.cwd() }: { file: string; force: boolean; cwd?: string }): Promise<InitResult> {
+  const target = path.resolve(cwd, file);
+  const exists = await access(target, constants.F_OK).then(
+    () => true,
+    () => false,
+  );
+  if (exists && !force) {
+    throw new JarvisError(`${target} already exists; not overwriting it (use --force to replace it)`, ExitCode.config);
+  }
+  try {
+    // 'wx' closes the race between the check above and the write when not forcing.
+    await writeFile(target, INIT_TEMPLATE, { flag: force ? 'w' : 'wx' });
+  } catch (error) {
+    throw new JarvisError(`cannot write ${target}: ${(error as Error).message}`, ExitCode.config, { cause: error });
+  }
+  return { path: target, nodes: (INIT_TEMPLATE.match(/^ {2}- id: /gm) ?? []).length, overwritten: exists };
+}

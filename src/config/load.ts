@@ -1,0 +1,155 @@
+/**
+ * Config in stages (STYLE.md 7): find the file, read it, parse YAML (JSON is YAML too), validate
+ * against the schema, apply defaults. Every error names the file, the line where we can, the
+ * field path and what was expected.
+ */
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { LineCounter, parseDocument, isNode } from 'yaml';
+import type { core } from 'zod';
+import { ConfigError } from '../errors.js';
+import { configSchema, DEFAULT_TIMEOUT_MS, type Config, type NodeConfig, type RawConfig } from './schema.js';
+
+export interface ConfigSource {
+  path: string;
+  /** How it was found, for messages: `--config`, `$JARVIS_CONFIG`, `./jarvis.config.yaml`, ... */
+  from: string;
+}
+
+export interface LocateOptions {
+  flag?: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  home?: string;
+}
+
+/** The places a config is looked for, in order (DESIGN.md). */
+export function configCandidates({ flag, env = process.env, cwd = process.cwd(), home = homedir() }: LocateOptions): ConfigSource[] {
+  if (flag) return [{ path: path.resolve(cwd, flag), from: '--config' }];
+  if (env.JARVIS_CONFIG) return [{ path: path.resolve(cwd, env.JARVIS_CONFIG), from: '$JARVIS_CONFIG' }];
+  const xdg = env.XDG_CONFIG_HOME || path.join(home, '.config');
+  return [
+    { path: path.join(cwd, 'jarvis.config.yaml'), from: './jarvis.config.yaml' },
+    { path: path.join(cwd, 'jarvis.config.yml'), from: './jarvis.config.yml' },
+    { path: path.join(cwd, 'jarvis.config.json'), from: './jarvis.config.json' },
+    { path: path.join(xdg, 'jarvis', 'config.yaml'), from: '~/.config/jarvis/config.yaml' },
+  ];
+}
+
+/** Finds the config file or throws a ConfigError that says where we looked and what to do. */
+export function locateConfig(options: LocateOptions): ConfigSource {
+  const candidates = configCandidates(options);
+  const explicit = candidates.length === 1 && candidates[0];
+  if (explicit) {
+    if (!existsSync(explicit.path)) throw new ConfigError(`config file not found: ${explicit.path} (from ${explicit.from})`);
+    return explicit;
+  }
+  const found = candidates.find((c) => existsSync(c.path));
+  if (found) return found;
+  throw new ConfigError(
+    [
+      'no config found. Looked for --config, $JARVIS_CONFIG, then:',
+      ...candidates.map((c) => `  ${c.path}`),
+      'Write one with `jarvis init` (the runbook\'s six-node cluster, to edit),',
+      'or try jarvis on a simulated cluster with `jarvis demo`.',
+    ].join('\n'),
+  );
+}
+
+/** Reads, parses and validates a config file. */
+export async function loadConfig(options: LocateOptions = {}): Promise<Config> {
+  const source = locateConfig(options);
+  let text: string;
+  try {
+    text = await readFile(source.path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config ${source.path}: ${(error as Error).message}`, { cause: error });
+  }
+  return parseConfig(text, source.path);
+}
+
+/** Parses config text (YAML or JSON) and validates it. Pure: no file access. */
+export function parseConfig(text: string, file: string): Config {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const pos = e.linePos?.[0];
+    const where = pos ? `${file}:${pos.line}:${pos.col}` : file;
+    throw new ConfigError(`${where}: not valid YAML/JSON: ${firstLine(e.message)}`);
+  }
+  const data: unknown = doc.toJS();
+  if (data === null || data === undefined) throw new ConfigError(`${file}: the file is empty; expected a mapping with a \`nodes\` list`);
+
+  const result = configSchema.safeParse(data, { reportInput: true });
+  if (!result.success) {
+    const messages = result.error.issues.slice(0, 10).map((issue) => {
+      const line = lineOf(doc, lines, issue.path);
+      return `  ${line ? `line ${line}: ` : ''}${formatPath(issue.path)}: ${describeIssue(issue)}`;
+    });
+    const more = result.error.issues.length > 10 ? [`  ... and ${result.error.issues.length - 10} more`] : [];
+    throw new ConfigError([`invalid config ${file}:`, ...messages, ...more].join('\n'));
+  }
+  return normalize(result.data, file);
+}
+
+function normalize(raw: RawConfig, file: string): Config {
+  const defaultTimeout = raw.defaults?.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const nodes: NodeConfig[] = raw.nodes.map((n, index) => ({
+    id: n.id,
+    kind: n.kind,
+    ...(n.url !== undefined && { url: n.url }),
+    ...(n.model !== undefined && { model: n.model }),
+    priority: n.priority ?? index + 1,
+    timeoutMs: n.timeoutMs ?? defaultTimeout,
+    ...(n.restart !== undefined && { restart: n.restart }),
+    ...(n.role !== undefined && { role: n.role }),
+    impact: n.impact ?? 'normal',
+    ...(hostOf(n.host, n.url, n.check?.url) !== undefined && { host: hostOf(n.host, n.url, n.check?.url) }),
+    fallbacks: (n.fallbacks ?? []).map((f) => (typeof f === 'string' ? { node: f } : f.for ? { node: f.node, for: f.for } : { node: f.node })),
+    ...(n.check !== undefined && { check: n.check }),
+    ...(n.ssh !== undefined && { ssh: n.ssh }),
+  }));
+  const order = new Map(nodes.map((n, i) => [n.id, i]));
+  nodes.sort((a, b) => a.priority - b.priority || order.get(a.id)! - order.get(b.id)!);
+  return { path: file, nodes, tasks: raw.tasks ?? {} };
+}
+
+function hostOf(host: string | undefined, ...urls: (string | undefined)[]): string | undefined {
+  if (host) return host;
+  for (const u of urls) {
+    if (u) return new URL(u).hostname.replace(/^\[(.*)\]$/, '$1');
+  }
+  return undefined;
+}
+
+/** `['nodes', 2, 'url']` -> `nodes[2].url` */
+export function formatPath(p: readonly PropertyKey[]): string {
+  if (p.length === 0) return '(top level)';
+  return p.reduce<string>((acc, key) => (typeof key === 'number' ? `${acc}[${key}]` : acc ? `${acc}.${String(key)}` : String(key)), '');
+}
+
+function describeIssue(issue: core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') {
+    return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  }
+  const input = (issue as { input?: unknown }).input;
+  if (issue.code === 'invalid_type' && input === undefined) return `missing; ${issue.message}`;
+  if (input === undefined || typeof input === 'object') return issue.message;
+  return `${issue.message}, got ${JSON.stringify(input)}`;
+}
+
+function lineOf(doc: ReturnType<typeof parseDocument>, lines: LineCounter, p: readonly PropertyKey[]): number | undefined {
+  // Walk up the path until a node exists (a missing field points at its parent).
+  for (let n = p.length; n >= 0; n--) {
+    const node: unknown = doc.getIn(p.slice(0, n) as (string | number)[], true);
+    if (isNode(node) && node.range) return lines.linePos(node.range[0]).line;
+  }
+  return undefined;
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0] ?? s;
+}

@@ -1,0 +1,172 @@
+/**
+ * The config schema. `nodes[].{id, kind, url, model, priority, timeoutMs, restart}` are the
+ * stable contract (DESIGN.md); everything else is ours and may grow.
+ */
+import { z } from 'zod';
+
+export const NODE_KINDS = ['ollama', 'lmstudio', 'openai', 'proxy'] as const;
+export type NodeKind = (typeof NODE_KINDS)[number];
+
+const ID_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
+
+const nodeId = z
+  .string({ error: 'expected a node id (a string such as m2)' })
+  .transform((s) => s.trim().toLowerCase())
+  .refine((s) => ID_PATTERN.test(s), { error: 'expected an id made of a-z, 0-9, _ and -, starting with a letter or digit' });
+
+const httpUrl = z.string({ error: 'expected an http(s) URL' }).refine(
+  (s) => {
+    try {
+      const u = new URL(s);
+      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+    } catch {
+      return false;
+    }
+  },
+  { error: 'expected an http(s) URL' },
+);
+
+const argv = z
+  .array(z.string({ error: 'expected a string (one argv element)' }).min(1, { error: 'expected a non-empty argv element' }), {
+    error: 'expected an argv array such as [ollama, serve] (commands run without a shell)',
+  })
+  .min(1, { error: 'expected at least the program name' });
+
+const positiveMs = (max: number) =>
+  z
+    .number({ error: 'expected a number of milliseconds' })
+    .int({ error: 'expected a whole number of milliseconds' })
+    .min(1, { error: 'expected at least 1 ms' })
+    .max(max, { error: `expected at most ${max} ms` });
+
+const fallback = z.union(
+  [
+    nodeId,
+    z.strictObject({
+      node: nodeId,
+      for: z.string({ error: 'expected a short text: what this fallback takes over (e.g. "code review")' }).optional(),
+    }),
+  ],
+  { error: 'expected a node id, or {node, for}' },
+);
+
+/** How a proxy node (a local script in front of a cloud model) is checked. */
+const proxyCheck = z
+  .strictObject({
+    /** argv run without a shell, e.g. [node, gemini-proxy.js, --ping]; exit 0 = healthy. */
+    command: argv.optional(),
+    /** An HTTP URL to GET instead; 2xx = healthy. */
+    url: httpUrl.optional(),
+    /** A regular expression the command's output must match to count as healthy. */
+    expect: z.string().optional(),
+    timeoutMs: positiveMs(600_000).optional(),
+  })
+  .refine((c) => c.command !== undefined || c.url !== undefined, { error: 'expected `command` or `url`' });
+
+const ssh = z.strictObject({
+  /** user@host, or a Host alias from ~/.ssh/config. */
+  target: z.string({ error: 'expected an ssh target such as admin@m2' }).min(1),
+  port: z.number().int().min(1).max(65535).optional(),
+  identityFile: z.string().optional(),
+  connectTimeoutS: z.number().int().min(1).max(120).optional(),
+});
+
+export const nodeSchema = z.strictObject({
+  id: nodeId,
+  kind: z.enum(NODE_KINDS, { error: `expected one of ${NODE_KINDS.join(', ')}` }),
+  url: httpUrl.optional(),
+  model: z.string({ error: 'expected a model name' }).min(1).optional(),
+  priority: z.number({ error: 'expected a number (lower is tried first)' }).int({ error: 'expected a whole number' }).min(0).optional(),
+  timeoutMs: positiveMs(600_000).optional(),
+  restart: argv.optional(),
+  /** What this node is for, in the runbook's words ("code champion"). */
+  role: z.string().optional(),
+  /** `low`: the runbook's M1: an outage needs no urgent action and no automatic restart. */
+  impact: z.enum(['normal', 'low'], { error: 'expected normal or low' }).optional(),
+  /** The machine to ping; defaults to the URL's host. */
+  host: z.string().min(1).optional(),
+  fallbacks: z.array(fallback, { error: 'expected a list of node ids' }).optional(),
+  check: proxyCheck.optional(),
+  ssh: ssh.optional(),
+});
+
+export const configSchema = z
+  .strictObject({
+    nodes: z.array(nodeSchema, { error: 'expected a list of nodes' }).min(1, { error: 'expected at least one node' }),
+    /** Task-specific fallback orders, e.g. code: [m2, m3]. */
+    tasks: z.record(z.string(), z.array(nodeId, { error: 'expected a list of node ids' })).optional(),
+    defaults: z
+      .strictObject({
+        timeoutMs: positiveMs(600_000).optional(),
+      })
+      .optional(),
+  }, { error: 'expected a mapping with a `nodes` list' })
+  .superRefine((cfg, ctx) => {
+    const seen = new Map<string, number>();
+    cfg.nodes.forEach((n, i) => {
+      const first = seen.get(n.id);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['nodes', i, 'id'], message: `duplicate id "${n.id}" (already used by nodes[${first}])` });
+      } else seen.set(n.id, i);
+    });
+    cfg.nodes.forEach((n, i) => {
+      if (n.kind !== 'proxy' && n.url === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['nodes', i, 'url'], message: `expected an http(s) URL (required for kind ${n.kind})` });
+      }
+      if (n.kind === 'proxy' && n.url === undefined && n.check === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['nodes', i, 'check'], message: 'expected a check {command} or {url}, or a node url (a proxy needs one of them)' });
+      }
+      (n.fallbacks ?? []).forEach((f, j) => {
+        const target = typeof f === 'string' ? f : f.node;
+        if (!seen.has(target)) {
+          ctx.addIssue({ code: 'custom', path: ['nodes', i, 'fallbacks', j], message: `unknown node "${target}" (known: ${[...seen.keys()].join(', ')})` });
+        } else if (target === n.id) {
+          ctx.addIssue({ code: 'custom', path: ['nodes', i, 'fallbacks', j], message: 'a node cannot be its own fallback' });
+        }
+      });
+    });
+    for (const [task, ids] of Object.entries(cfg.tasks ?? {})) {
+      ids.forEach((id, j) => {
+        if (!seen.has(id)) {
+          ctx.addIssue({ code: 'custom', path: ['tasks', task, j], message: `unknown node "${id}" (known: ${[...seen.keys()].join(', ')})` });
+        }
+      });
+    }
+  });
+
+export type RawConfig = z.infer<typeof configSchema>;
+
+/** A fallback: which node takes over, and for what. */
+export interface Fallback {
+  node: string;
+  for?: string;
+}
+
+/** A node with every default applied. */
+export interface NodeConfig {
+  id: string;
+  kind: NodeKind;
+  url?: string;
+  model?: string;
+  priority: number;
+  timeoutMs: number;
+  restart?: string[];
+  role?: string;
+  impact: 'normal' | 'low';
+  /** The machine to ping: `host` from config, else the URL's hostname. */
+  host?: string;
+  fallbacks: Fallback[];
+  check?: { command?: string[]; url?: string; expect?: string; timeoutMs?: number };
+  ssh?: { target: string; port?: number; identityFile?: string; connectTimeoutS?: number };
+}
+
+export interface Config {
+  /** The file it came from (absolute), for messages. */
+  path: string;
+  /** Sorted by priority, then by position in the file. */
+  nodes: NodeConfig[];
+  tasks: Record<string, string[]>;
+}
+
+/** The runbook's detection timeout (step 1: "ping rapide avec timeout 3s"). */
+export const DEFAULT_TIMEOUT_MS = 3000;

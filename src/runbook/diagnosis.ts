@@ -1,0 +1,171 @@
+/**
+ * Runbook step 2 and 3 for one node: from what the probe and the host check saw, the cause, what
+ * it means, and the actions to take on this node. Pure: the runbook rules are data.
+ */
+import type { Config, NodeConfig } from '../config/schema.js';
+import type { ProbeResult } from '../probe/probe.js';
+import { pingArgv, type HostCheck } from '../probe/ping.js';
+import { displayArgv } from '../system/process.js';
+import type { Runbook, RunbookRule } from './runbook.js';
+
+export type HostState = 'up' | 'down' | 'unknown';
+
+export interface Diagnosis {
+  node: string;
+  status: ProbeResult['status'];
+  /** The runbook rule that matched. */
+  rule: string;
+  cause: string;
+  meaning: string;
+  severity: RunbookRule['severity'];
+  recovery: RunbookRule['recovery'];
+  actions: string[];
+  /** What the host check adds (e.g. "the machine answers ping"). */
+  hostNote?: string;
+}
+
+export interface DiagnoseContext {
+  platform: NodeJS.Platform;
+}
+
+export function hostState(host: HostCheck | undefined): HostState {
+  if (!host || host.reachable === null) return 'unknown';
+  return host.reachable ? 'up' : 'down';
+}
+
+/** The first runbook rule whose conditions all hold. */
+export function matchRule(rules: readonly RunbookRule[], node: NodeConfig, probe: ProbeResult, host: HostState): RunbookRule | undefined {
+  return rules.find(({ when }) => {
+    if (when.status && !when.status.includes(probe.status)) return false;
+    if (when.host && when.host !== host) return false;
+    if (when.throttled !== undefined && Boolean(probe.throttled) !== when.throttled) return false;
+    if (when.impact && when.impact !== node.impact) return false;
+    if (when.kind && !when.kind.includes(node.kind)) return false;
+    if (when.httpStatus) {
+      const code = probe.httpStatus;
+      if (code === undefined) return false;
+      const hit = when.httpStatus.some((c) => (typeof c === 'number' ? c === code : Math.floor(code / 100) === Number(c[0])));
+      if (!hit) return false;
+    }
+    return true;
+  });
+}
+
+/** Diagnoses one node. */
+export function diagnoseNode(runbook: Runbook, node: NodeConfig, probe: ProbeResult, host: HostCheck | undefined, ctx: DiagnoseContext): Diagnosis {
+  const state = hostState(host);
+  const rule = matchRule(runbook.rules, node, probe, state);
+  if (!rule) {
+    // The shipped runbook ends with catch-alls; an edited one might not.
+    return {
+      node: node.id,
+      status: probe.status,
+      rule: '(none)',
+      cause: probe.status,
+      meaning: 'No runbook rule matches this case.',
+      severity: probe.status === 'ok' ? 'ok' : 'critical',
+      recovery: 'investigate',
+      actions: [],
+    };
+  }
+  const list = Array.isArray(rule.actions) ? rule.actions : (rule.actions[node.kind] ?? rule.actions.default ?? []);
+  const vars = placeholders(runbook, node, probe, ctx);
+  const hostNote = describeHost(host, probe);
+  return {
+    node: node.id,
+    status: probe.status,
+    rule: rule.name,
+    cause: rule.cause,
+    meaning: rule.meaning,
+    severity: rule.severity,
+    recovery: rule.recovery,
+    actions: list.map((a) => fill(a, vars)),
+    ...(hostNote && { hostNote }),
+  };
+}
+
+function describeHost(host: HostCheck | undefined, probe: ProbeResult): string | undefined {
+  if (!host) return undefined;
+  if (probe.status === 'refused' && host.reachable === false) {
+    return `${host.detail}, yet its TCP stack refused the connection: the machine is up and ICMP is probably filtered`;
+  }
+  return host.detail;
+}
+
+/** Is the node on this machine (so its process can be checked and started here)? */
+export function isLocal(node: NodeConfig): boolean {
+  const h = node.host;
+  return h === undefined || h === 'localhost' || h === '::1' || /^127\./.test(h);
+}
+
+/** The argv that restarts a node's service, from config or the runbook's per-kind default. */
+export function restartArgv(runbook: Runbook, node: NodeConfig): string[] | undefined {
+  if (node.restart) return node.restart;
+  const argv = runbook.kinds[node.kind]?.restart;
+  return argv?.map((a) => a.replace('{port}', portOf(node)).replace('{model}', node.model ?? ''));
+}
+
+function portOf(node: NodeConfig): string {
+  if (!node.url) return '';
+  const u = new URL(node.url);
+  return u.port || (u.protocol === 'https:' ? '443' : '80');
+}
+
+/** Wraps a command to run on the node's machine: as is when local, over ssh when configured. */
+function onNode(node: NodeConfig, argv: string[]): string {
+  if (isLocal(node) && !node.ssh) return displayArgv(argv);
+  if (node.ssh) {
+    const port = node.ssh.port ? ['-p', String(node.ssh.port)] : [];
+    return displayArgv(['ssh', '-o', 'BatchMode=yes', ...port, node.ssh.target, ...argv]);
+  }
+  return `on ${node.host}: ${displayArgv(argv)} (add \`ssh\` to the node's config to run it from here)`;
+}
+
+function placeholders(runbook: Runbook, node: NodeConfig, probe: ProbeResult, ctx: DiagnoseContext): Record<string, string> {
+  const facts = runbook.kinds[node.kind] ?? {};
+  const restart = restartArgv(runbook, node);
+  const processName = ctx.platform === 'win32' ? facts.processWindows : facts.process;
+  const processCheck = processName
+    ? onNode(node, ctx.platform === 'win32' ? ['tasklist', '/FI', `IMAGENAME eq ${processName}`] : ['pgrep', '-x', processName])
+    : `look for the server's process on ${node.host ?? 'its machine'}`;
+  const load = facts.loadModel?.map((a) => a.replace('{model}', node.model ?? '<model>'));
+  const check = node.check?.command ? displayArgv(node.check.command) : node.check?.url ? `GET ${node.check.url}` : `jarvis diagnose ${node.id}`;
+  return {
+    id: node.id,
+    url: node.url ?? '(no url)',
+    host: node.host ?? '(no host)',
+    model: node.model ?? '(no model configured)',
+    ping: node.host ? displayArgv(pingArgv(ctx.platform, node.host, 1000)) : '(no host to ping)',
+    processCheck,
+    restart: restart ? onNode(node, restart) : 'no restart command known: set `restart` (an argv) on this node in the config',
+    check,
+    retryAfter: String(probe.retryAfterS ?? 60),
+    logs: facts.logs ?? "the server's logs",
+    loadModel: load ? onNode(node, load) : `load ${node.model ?? 'the model'} on the server`,
+  };
+}
+
+function fill(template: string, vars: Record<string, string>): string {
+  return template.replace(/\{(\w+)\}/g, (whole, name: string) => vars[name] ?? whole);
+}
+
+/** Placeholder names the diagnosis fills in (for checking the runbook). */
+export const PLACEHOLDERS = ['id', 'url', 'host', 'model', 'ping', 'processCheck', 'restart', 'check', 'retryAfter', 'logs', 'loadModel'] as const;
+
+export interface FallbackAdvice {
+  node: string;
+  for?: string;
+}
+
+/**
+ * Who takes over a node's work (runbook step 3): its own fallbacks from config; else the
+ * cascade, every other node by priority, low-impact nodes last.
+ */
+export function fallbacksFor(config: Config, nodeId: string): FallbackAdvice[] {
+  const node = config.nodes.find((n) => n.id === nodeId);
+  if (node && node.fallbacks.length > 0) return node.fallbacks.map((f) => ({ ...f }));
+  return config.nodes
+    .filter((n) => n.id !== nodeId)
+    .sort((a, b) => Number(a.impact === 'low') - Number(b.impact === 'low'))
+    .map((n) => ({ node: n.id, for: 'cascade' }));
+}

@@ -1,0 +1,75 @@
+/**
+ * Loads the runbook data (runbooks/failover.yaml) and checks its shape, so that a bad edit to the
+ * runbook is a clear error rather than a wrong diagnosis.
+ */
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+import { NODE_KINDS } from '../config/schema.js';
+import { PROBE_STATUSES } from '../probe/classify.js';
+
+const actions = z.union([z.array(z.string()), z.record(z.string(), z.array(z.string()))]);
+
+const rule = z.strictObject({
+  name: z.string(),
+  when: z.strictObject({
+    status: z.array(z.enum(PROBE_STATUSES)).optional(),
+    host: z.enum(['up', 'down', 'unknown']).optional(),
+    httpStatus: z.array(z.union([z.number().int(), z.string().regex(/^[1-5]xx$/)])).optional(),
+    throttled: z.boolean().optional(),
+    impact: z.enum(['low', 'normal']).optional(),
+    kind: z.array(z.enum(NODE_KINDS)).optional(),
+  }),
+  cause: z.string(),
+  meaning: z.string(),
+  severity: z.enum(['ok', 'warning', 'critical']),
+  recovery: z.enum(['none', 'restart', 'wait', 'load_model', 'investigate']),
+  actions,
+});
+
+const kindFacts = z.strictObject({
+  process: z.string().optional(),
+  processWindows: z.string().optional(),
+  restart: z.array(z.string()).optional(),
+  loadModel: z.array(z.string()).optional(),
+  logs: z.string().optional(),
+});
+
+const runbookSchema = z.strictObject({
+  rules: z.array(rule).min(1),
+  kinds: z.partialRecord(z.enum(NODE_KINDS), kindFacts),
+});
+
+export type Runbook = z.infer<typeof runbookSchema>;
+export type RunbookRule = z.infer<typeof rule>;
+export type KindFacts = z.infer<typeof kindFacts>;
+
+/** Where the shipped runbook lives (next to dist/, in the package). */
+export const RUNBOOK_PATH = fileURLToPath(new URL('../../runbooks/failover.yaml', import.meta.url));
+
+export async function loadRunbook(file: string = RUNBOOK_PATH): Promise<Runbook> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read the runbook ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  return parseRunbook(text, file);
+}
+
+export function parseRunbook(text: string, file: string): Runbook {
+  let data: unknown;
+  try {
+    data = parse(text);
+  } catch (error) {
+    throw new ConfigError(`${file}: not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+  }
+  const result = runbookSchema.safeParse(data);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new ConfigError(`invalid runbook ${file}: ${issue.path.join('.')}: ${issue.message}`);
+  }
+  return result.data;
+}

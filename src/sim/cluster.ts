@@ -1,0 +1,150 @@
+/**
+ * A set of simulated nodes in one process, with a control server to switch faults at run time,
+ * and the jarvis config that points at them.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { stringify } from 'yaml';
+import { parseFault, formatFault, type Fault } from './faults.js';
+import { SimNode, type SimKind } from './node.js';
+
+/** How one simulated node is described (spec files, presets). */
+export interface SimNodeSpec {
+  id: string;
+  kind: SimKind;
+  /** How jarvis should see it in the config; defaults to `kind` (proxies are OpenAI-style servers). */
+  configKind?: 'ollama' | 'lmstudio' | 'openai' | 'proxy';
+  models: string[];
+  /** The model name written in the config (the runbook says `deepseek`); defaults to models[0]. */
+  configModel?: string;
+  port?: number;
+  fault?: string;
+  priority?: number;
+  timeoutMs?: number;
+  role?: string;
+  impact?: 'low' | 'normal';
+  fallbacks?: { node: string; for?: string }[];
+}
+
+/** The runbook's six-node cluster (seeds/000), simulated. Proxies are OpenAI-style servers. */
+export const RUNBOOK_PRESET: SimNodeSpec[] = [
+  { id: 'm2', configModel: 'deepseek', kind: 'lmstudio', models: ['deepseek-coder-v2-lite-instruct'], priority: 1, role: 'code champion', fallbacks: [{ node: 'm3', for: 'code review' }, { node: 'ol1', for: 'questions' }] },
+  { id: 'm3', configModel: 'mistral', kind: 'lmstudio', models: ['mistral-7b-instruct-v0.3'], priority: 2, role: 'solid general', fallbacks: [{ node: 'm2', for: 'everything (overload accepted)' }] },
+  { id: 'ol1', configModel: 'qwen3:8b', kind: 'ollama', models: ['qwen3:8b', 'nomic-embed-text:latest'], priority: 3, role: 'fast local', fallbacks: [{ node: 'm3', for: 'quick tasks' }] },
+  { id: 'gemini', configModel: 'gemini', kind: 'openai', configKind: 'proxy', models: ['gemini-2.5-pro'], priority: 4, role: 'architecture', fallbacks: [{ node: 'claude', for: 'architecture' }] },
+  { id: 'claude', configModel: 'claude', kind: 'openai', configKind: 'proxy', models: ['claude-sonnet'], priority: 5, role: 'reasoning' },
+  { id: 'm1', configModel: 'qwen3-30b', kind: 'lmstudio', models: ['qwen3-30b-a3b'], priority: 6, role: 'last resort, embeddings', impact: 'low' },
+];
+
+/** N generic nodes, kinds in rotation, for benchmarks. */
+export function generatedPreset(count: number): SimNodeSpec[] {
+  const kinds: SimKind[] = ['ollama', 'lmstudio', 'openai'];
+  return Array.from({ length: count }, (_, i) => {
+    const kind = kinds[i % 3]!;
+    return { id: `n${i + 1}`, kind, models: [kind === 'ollama' ? 'qwen3:8b' : `model-${i + 1}`], priority: i + 1 };
+  });
+}
+
+export class SimCluster {
+  readonly nodes = new Map<string, SimNode>();
+  readonly specs: SimNodeSpec[];
+  private control: http.Server | undefined;
+  controlUrl = '';
+
+  constructor(specs: SimNodeSpec[], private readonly host = '127.0.0.1') {
+    this.specs = specs;
+    for (const s of specs) {
+      this.nodes.set(
+        s.id,
+        new SimNode({ id: s.id, kind: s.kind, host, port: s.port ?? 0, models: s.models, fault: s.fault ? parseFault(s.fault) : { mode: 'up' } }),
+      );
+    }
+  }
+
+  async start(controlPort = 0): Promise<void> {
+    await Promise.all([...this.nodes.values()].map((n) => n.start()));
+    this.control = http.createServer((req, res) => void this.handleControl(req, res));
+    await new Promise<void>((resolve, reject) => {
+      this.control!.once('error', reject);
+      this.control!.listen({ host: this.host, port: controlPort }, () => resolve());
+    });
+    this.controlUrl = `http://${this.host}:${(this.control.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    this.control?.closeAllConnections();
+    await Promise.all([...this.nodes.values()].map((n) => n.stop()));
+    await new Promise<void>((resolve) => (this.control ? this.control.close(() => resolve()) : resolve()));
+  }
+
+  async setFault(id: string, fault: Fault): Promise<void> {
+    const node = this.nodes.get(id);
+    if (!node) throw new Error(`unknown sim node "${id}" (have: ${[...this.nodes.keys()].join(', ')})`);
+    await node.setFault(fault);
+  }
+
+  describe() {
+    return { control: this.controlUrl, nodes: [...this.nodes.values()].map((n) => n.describe()) };
+  }
+
+  /** A jarvis config (YAML) for this cluster. `extra` adds fields per node (restart argv, ...). */
+  configYaml(options: { timeoutMs?: number; extra?: Record<string, Record<string, unknown>> } = {}): string {
+    const nodes = this.specs.map((s) => {
+      const sim = this.nodes.get(s.id)!;
+      return {
+        id: s.id,
+        kind: s.configKind ?? s.kind,
+        url: sim.url,
+        model: s.configModel ?? s.models[0],
+        priority: s.priority ?? 1,
+        timeoutMs: s.timeoutMs ?? options.timeoutMs ?? 3000,
+        ...(s.role && { role: s.role }),
+        ...(s.impact && { impact: s.impact }),
+        ...(s.fallbacks && { fallbacks: s.fallbacks }),
+        ...options.extra?.[s.id],
+      };
+    });
+    return `# Written by jarvis for a simulated cluster on loopback.\n${stringify({ nodes }, { flowCollectionPadding: false })}`;
+  }
+
+  private async handleControl(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    const m = /^\/nodes\/([^/]+)\/fault$/.exec(req.url ?? '');
+    if (req.method === 'GET' && (req.url === '/' || req.url === '/nodes')) return send(200, this.describe());
+    if (req.method === 'POST' && m) {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const text = Buffer.concat(chunks).toString('utf8').trim();
+      let spec = text;
+      try {
+        const json = JSON.parse(text) as { fault?: unknown };
+        if (typeof json.fault === 'string') spec = json.fault;
+      } catch {
+        // plain text body: the fault itself
+      }
+      try {
+        const fault = parseFault(spec);
+        await this.setFault(decodeURIComponent(m[1]!), fault);
+        return send(200, { id: m[1], fault: formatFault(fault) });
+      } catch (error) {
+        return send(400, { error: (error as Error).message });
+      }
+    }
+    return send(404, { error: 'GET / or POST /nodes/<id>/fault' });
+  }
+}
+
+/** Starts the nodes of `specs` with the control server; stop() when done. */
+export async function startSimCluster(specs: SimNodeSpec[], options: { host?: string; controlPort?: number } = {}): Promise<SimCluster> {
+  const cluster = new SimCluster(specs, options.host);
+  try {
+    await cluster.start(options.controlPort);
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+  return cluster;
+}

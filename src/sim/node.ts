@@ -1,0 +1,338 @@
+/**
+ * A simulated Ollama, LM Studio or OpenAI-style (llama.cpp) server that follows PROTOCOLS.md:
+ * the same endpoints, reply shapes and error bodies, with faults switchable at run time.
+ */
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { formatFault, type Fault } from './faults.js';
+
+export type SimKind = 'ollama' | 'lmstudio' | 'openai';
+
+export interface SimNodeOptions {
+  id: string;
+  kind: SimKind;
+  host?: string;
+  /** 0 picks a free port (kept across down/up). */
+  port?: number;
+  /** Models the server has; the first is the "configured" one. */
+  models: string[];
+  fault?: Fault;
+  /** Delay between streamed tokens. */
+  tokenDelayMs?: number;
+}
+
+interface ChatMessage {
+  role: string;
+  content: string;
+}
+
+const OLLAMA_VERSION = '0.5.1';
+
+export class SimNode {
+  readonly id: string;
+  readonly kind: SimKind;
+  readonly host: string;
+  port: number;
+  models: string[];
+  fault: Fault;
+  /** Requests seen, by path. */
+  readonly hits = new Map<string, number>();
+  private server: http.Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private readonly tokenDelayMs: number;
+
+  constructor(options: SimNodeOptions) {
+    this.id = options.id;
+    this.kind = options.kind;
+    this.host = options.host ?? '127.0.0.1';
+    this.port = options.port ?? 0;
+    this.models = options.models;
+    this.fault = options.fault ?? { mode: 'up' };
+    this.tokenDelayMs = options.tokenDelayMs ?? 0;
+  }
+
+  get url(): string {
+    return `http://${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}`;
+  }
+
+  /** Binds the port (even when the fault is `down`, to learn a free port, then closes it). */
+  async start(): Promise<void> {
+    await this.listen();
+    if (this.fault.mode === 'down') await this.close();
+  }
+
+  async setFault(fault: Fault): Promise<void> {
+    const wasDown = this.fault.mode === 'down';
+    this.fault = fault;
+    if (fault.mode === 'down' && !wasDown) await this.close();
+    if (fault.mode !== 'down' && wasDown) await this.listen();
+  }
+
+  async stop(): Promise<void> {
+    await this.close();
+  }
+
+  describe(): { id: string; kind: SimKind; url: string; model: string | undefined; fault: string } {
+    return { id: this.id, kind: this.kind, url: this.url, model: this.models[0], fault: formatFault(this.fault) };
+  }
+
+  private listen(): Promise<void> {
+    const server = http.createServer((req, res) => void this.handle(req, res));
+    server.keepAliveTimeout = 5000;
+    server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+      if (this.fault.mode === 'reset') socket.resetAndDestroy();
+    });
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: this.host, port: this.port, exclusive: true }, () => {
+        server.off('error', reject);
+        this.port = (server.address() as AddressInfo).port;
+        resolve();
+      });
+    });
+  }
+
+  private close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return Promise.resolve();
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    return new Promise((resolve) => server.close(() => resolve()));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0]!;
+    this.hits.set(path, (this.hits.get(path) ?? 0) + 1);
+    const fault = this.fault;
+    switch (fault.mode) {
+      case 'hang':
+        return; // the socket stays open and silent until the client gives up or we stop
+      case 'reset':
+        req.socket.resetAndDestroy();
+        return;
+      case 'slow':
+        await new Promise((r) => setTimeout(r, fault.ms));
+        if (res.destroyed || req.socket.destroyed) return;
+        break;
+      case 'loading':
+        return sendJson(res, 503, { error: { code: 503, message: 'Loading model', type: 'unavailable_error' } });
+      case 'quota':
+        res.setHeader('retry-after', String(fault.retryAfterS));
+        return sendJson(res, 429, { error: { message: 'Resource has been exhausted (e.g. check quota).', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } });
+      case 'http':
+        return this.sendError(res, fault.status, fault.status >= 500 ? 'internal server error' : 'request rejected');
+      case 'garbage':
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"models": [ {"name": tru\u0000\u0007 garbage');
+        return;
+      case 'html':
+        res.writeHead(200, { 'content-type': 'text/html' });
+        res.end('<!DOCTYPE html><html><head><title>Welcome to nginx!</title></head><body>It works</body></html>');
+        return;
+      default:
+        break;
+    }
+    const body = req.method === 'POST' ? await readBody(req) : '';
+    if (this.kind === 'ollama') return this.ollama(req.method ?? 'GET', path, body, res);
+    if (this.kind === 'lmstudio') return this.lmstudio(req.method ?? 'GET', path, body, res);
+    return this.llamacpp(req.method ?? 'GET', path, body, res);
+  }
+
+  /** The models the server offers now (none of the configured one under `model-missing`). */
+  private served(): string[] {
+    if (this.fault.mode !== 'model-missing') return this.models;
+    return this.kind === 'lmstudio' ? [] : this.models.slice(1).concat(this.models.length > 1 ? [] : ['other-model:latest']);
+  }
+
+  private sendError(res: http.ServerResponse, status: number, message: string): void {
+    // Ollama's native errors are {"error":"..."}; the OpenAI-style ones {"error":{...}}.
+    if (this.kind === 'ollama') return sendJson(res, status, { error: message });
+    return sendJson(res, status, { error: { message, type: status >= 500 ? 'server_error' : 'invalid_request_error', param: null, code: null } });
+  }
+
+  private ollama(method: string, path: string, body: string, res: http.ServerResponse): void {
+    const served = this.served();
+    if ((method === 'GET' || method === 'HEAD') && path === '/') {
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(method === 'HEAD' ? undefined : 'Ollama is running');
+      return;
+    }
+    if (method === 'GET' && path === '/api/version') return sendJson(res, 200, { version: OLLAMA_VERSION });
+    if (method === 'GET' && path === '/api/tags') return sendJson(res, 200, { models: served.map((m) => ollamaModel(m)) });
+    if (method === 'GET' && path === '/api/ps') {
+      const expires = new Date(Date.now() + 5 * 60_000).toISOString();
+      return sendJson(res, 200, { models: served.slice(0, 1).map((m) => ({ ...ollamaModel(m), expires_at: expires, size_vram: 4683075271, context_length: 4096 })) });
+    }
+    if (method === 'GET' && path === '/v1/models') return sendJson(res, 200, openaiList(served, 'library'));
+    if (method === 'POST' && path === '/api/chat') {
+      const req = parseJson(body);
+      if (!req) return sendJson(res, 400, { error: 'invalid character in request body' });
+      const model = typeof req.model === 'string' ? req.model : '';
+      if (!model) return sendJson(res, 400, { error: 'model is required' });
+      if (!served.some((m) => ollamaName(m) === ollamaName(model))) {
+        return sendJson(res, 404, { error: `model "${model}" not found, try pulling it first` });
+      }
+      const messages = Array.isArray(req.messages) ? (req.messages as ChatMessage[]) : [];
+      const created = new Date().toISOString();
+      if (messages.length === 0) {
+        return sendJson(res, 200, { model, created_at: created, message: { role: 'assistant', content: '' }, done_reason: 'load', done: true });
+      }
+      const text = this.reply(messages);
+      const metrics = { total_duration: 120_000_000, load_duration: 1_000_000, prompt_eval_count: 8, prompt_eval_duration: 9_000_000, eval_count: words(text).length, eval_duration: 100_000_000 };
+      if (req.stream === false) {
+        return sendJson(res, 200, { model, created_at: created, message: { role: 'assistant', content: text }, done_reason: 'stop', done: true, ...metrics });
+      }
+      return void this.stream(res, 'application/x-ndjson', words(text), (w) => `${JSON.stringify({ model, created_at: created, message: { role: 'assistant', content: w }, done: false })}\n`, [
+        `${JSON.stringify({ model, created_at: created, message: { role: 'assistant', content: '' }, done_reason: 'stop', done: true, ...metrics })}\n`,
+      ]);
+    }
+    if (method === 'POST' && path === '/api/embed') return sendJson(res, 200, { model: served[0], embeddings: [embedding()] });
+    if (method === 'POST' && path === '/v1/chat/completions') return this.openaiChat(body, res, served);
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('404 page not found');
+  }
+
+  private lmstudio(method: string, path: string, body: string, res: http.ServerResponse): void {
+    const served = this.served();
+    if (method === 'GET' && path === '/lmstudio-greeting') return sendJson(res, 200, { lmstudio: true });
+    if (method === 'GET' && path === '/v1/models') return sendJson(res, 200, { data: served.map((id) => ({ id, object: 'model', owned_by: 'organization_owner' })), object: 'list' });
+    if (method === 'GET' && path === '/api/v0/models') {
+      return sendJson(res, 200, {
+        object: 'list',
+        data: this.models.map((id) => ({ id, object: 'model', type: 'llm', arch: 'llama', quantization: 'Q4_K_M', state: served.includes(id) ? 'loaded' : 'not-loaded', max_context_length: 32768 })),
+      });
+    }
+    if (method === 'POST' && path === '/v1/chat/completions') {
+      if (served.length === 0) {
+        return sendJson(res, 400, {
+          error: { message: "No models loaded. Please load a model in the developer page or use the 'lms load' command.", type: 'invalid_request_error', param: 'model', code: null },
+        });
+      }
+      return this.openaiChat(body, res, served);
+    }
+    if (method === 'POST' && path === '/v1/embeddings') return sendJson(res, 200, { object: 'list', data: [{ object: 'embedding', embedding: embedding(), index: 0 }], model: served[0] });
+    // LM Studio answers 200 to anything it does not know (PROTOCOLS.md).
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(`Unexpected endpoint or method. (${method} ${path}). Returning 200 anyway`);
+  }
+
+  private llamacpp(method: string, path: string, body: string, res: http.ServerResponse): void {
+    const served = this.served();
+    if (method === 'GET' && path === '/health') return sendJson(res, 200, { status: 'ok' });
+    if (method === 'GET' && (path === '/v1/models' || path === '/models')) return sendJson(res, 200, openaiList(served.slice(0, 1), 'llamacpp'));
+    if (method === 'POST' && (path === '/v1/chat/completions' || path === '/chat/completions')) return this.openaiChat(body, res, served);
+    if (method === 'POST' && (path === '/v1/embeddings' || path === '/embeddings')) return sendJson(res, 200, { object: 'list', data: [{ object: 'embedding', embedding: embedding(), index: 0 }], model: served[0] });
+    return sendJson(res, 404, { error: { code: 404, message: 'File Not Found', type: 'not_found_error' } });
+  }
+
+  private openaiChat(body: string, res: http.ServerResponse, served: string[]): void {
+    const req = parseJson(body);
+    if (!req) return sendJson(res, 400, { error: { message: 'Invalid JSON body', type: 'invalid_request_error', param: null, code: null } });
+    const model = typeof req.model === 'string' && req.model ? req.model : served[0] ?? 'unknown';
+    if (this.kind !== 'openai' && !served.includes(model)) {
+      return this.sendError(res, 404, `model "${model}" not found`);
+    }
+    const messages = Array.isArray(req.messages) ? (req.messages as ChatMessage[]) : [];
+    const text = this.reply(messages);
+    const maxTokens = typeof req.max_tokens === 'number' ? req.max_tokens : Infinity;
+    const tokens = words(text).slice(0, maxTokens);
+    const id = `chatcmpl-${this.id}-${Date.now()}`;
+    const created = Math.floor(Date.now() / 1000);
+    const usage = { prompt_tokens: 8, completion_tokens: tokens.length, total_tokens: 8 + tokens.length };
+    if (req.stream !== true) {
+      return sendJson(res, 200, {
+        id,
+        object: 'chat.completion',
+        created,
+        model,
+        choices: [{ index: 0, message: { role: 'assistant', content: tokens.join('') }, finish_reason: tokens.length < words(text).length ? 'length' : 'stop' }],
+        usage,
+      });
+    }
+    const chunk = (delta: object, finish: string | null) => `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+    return void this.stream(res, 'text/event-stream', tokens, (w) => chunk({ content: w }, null), [chunk({}, 'stop'), 'data: [DONE]\n\n'], chunk({ role: 'assistant', content: '' }, null));
+  }
+
+  private async stream(res: http.ServerResponse, type: string, tokens: string[], line: (w: string) => string, tail: string[], head?: string): Promise<void> {
+    res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache' });
+    if (head) res.write(head);
+    for (let i = 0; i < tokens.length; i++) {
+      if (res.destroyed) return;
+      res.write(line(tokens[i]!));
+      if (this.fault.mode === 'cut' && i === 0) {
+        res.socket?.destroy();
+        return;
+      }
+      if (this.tokenDelayMs > 0) await new Promise((r) => setTimeout(r, this.tokenDelayMs));
+    }
+    for (const t of tail) res.write(t);
+    res.end();
+  }
+
+  private reply(messages: ChatMessage[]): string {
+    const last = messages.at(-1)?.content ?? '';
+    if (/^\s*ping\s*$/i.test(String(last))) return `pong from ${this.id}`;
+    return `[${this.id}] ${String(last).slice(0, 200) || 'hello'}`;
+  }
+}
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function parseJson(body: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(body);
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function readBody(req: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= 1 << 20) chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', () => resolve(''));
+  });
+}
+
+/** Ollama names carry a tag; `qwen3` means `qwen3:latest`. */
+function ollamaName(name: string): string {
+  return name.includes(':') ? name : `${name}:latest`;
+}
+
+function ollamaModel(name: string) {
+  const full = ollamaName(name);
+  return {
+    name: full,
+    model: full,
+    modified_at: '2026-10-01T12:00:00.000Z',
+    size: 4683075271,
+    digest: 'sha256:' + '0'.repeat(64),
+    details: { format: 'gguf', family: 'qwen2', parameter_size: '7.6B', quantization_level: 'Q4_K_M' },
+  };
+}
+
+function openaiList(ids: string[], owner: string) {
+  return { object: 'list', data: ids.map((id) => ({ id, object: 'model', created: 1730000000, owned_by: owner })) };
+}
+
+function words(text: string): string[] {
+  return text.match(/\s*\S+/g) ?? [];
+}
+
+function embedding(): number[] {
+  return Array.from({ length: 8 }, (_, i) => Math.round(Math.sin(i) * 1000) / 1000);
+}

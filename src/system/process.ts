@@ -1,0 +1,66 @@
+/**
+ * The one door to child processes. Commands are argv arrays run without a shell, always with a
+ * timeout; values from config never become shell text. execa is loaded on first use so that
+ * commands which spawn nothing do not pay for it at start-up.
+ */
+
+export interface CommandResult {
+  argv: string[];
+  /** Exit code; undefined when the process did not exit by itself (killed, not found). */
+  exitCode: number | undefined;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  canceled: boolean;
+  /** The program was not found (ENOENT). */
+  notFound: boolean;
+  /** Spawn error or signal, when there was no exit code. */
+  error?: string;
+  durationMs: number;
+}
+
+export interface RunOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+/** Runs a command to completion. Never throws for a failing command: the result says how it ended. */
+export type CommandRunner = (argv: readonly string[], options: RunOptions) => Promise<CommandResult>;
+
+export const runCommand: CommandRunner = async (argv, options) => {
+  const [file, ...args] = argv;
+  if (!file) throw new Error('runCommand: empty argv');
+  const { execa } = await import('execa');
+  const started = performance.now();
+  const r = await execa(file, args, {
+    reject: false,
+    timeout: options.timeoutMs,
+    forceKillAfterDelay: 1000,
+    ...(options.signal && { cancelSignal: options.signal }),
+    ...(options.env && { env: options.env }),
+    ...(options.cwd && { cwd: options.cwd }),
+    stdin: 'ignore',
+    windowsHide: true,
+    maxBuffer: 1 << 20,
+    stripFinalNewline: true,
+  });
+  const notFound = (r as { code?: string }).code === 'ENOENT';
+  return {
+    argv: [...argv],
+    exitCode: r.exitCode,
+    stdout: typeof r.stdout === 'string' ? r.stdout : '',
+    stderr: typeof r.stderr === 'string' ? r.stderr : '',
+    timedOut: r.timedOut,
+    canceled: r.isCanceled,
+    notFound,
+    ...(r.exitCode === undefined && { error: notFound ? `${file}: command not found` : r.signal ? `killed by ${r.signal}` : r.shortMessage }),
+    durationMs: Math.round(performance.now() - started),
+  };
+};
+
+/** Quotes argv for display only (never executed through a shell). */
+export function displayArgv(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}

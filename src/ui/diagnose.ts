@@ -1,0 +1,42 @@
+/** Renders `jarvis diagnose` for people: what is wrong, what it means, what to do, who takes over. */
+import type { DiagnoseResult } from '../commands/diagnose.js';
+import { formatMs, paintSeverity, paintStatus } from './format.js';
+import type { Output } from './output.js';
+
+export function renderDiagnosis(result: DiagnoseResult, output: Output): string {
+  const c = output.color;
+  const { node, diagnosis: d, host } = result;
+  const lines: string[] = [];
+  const title = `${c.bold(node.id)} (${node.kind}${node.role ? `, ${node.role}` : ''}${node.impact === 'low' ? ', low impact' : ''})`;
+  lines.push(`${title}  ${paintStatus(c, node.status, node.throttled)}  ${c.dim(formatMs(node.latencyMs))}`);
+  lines.push(`  probe    ${node.target}${node.httpStatus !== undefined ? ` -> HTTP ${node.httpStatus}` : ''}`);
+  if (node.detail) lines.push(`  saw      ${node.detail}`);
+  if (node.model) lines.push(`  model    ${node.model}${node.matchedModel && node.matchedModel !== node.model ? ` (served as ${node.matchedModel})` : ''}`);
+  if (host) {
+    const mark = host.reachable === true ? c.green('up') : host.reachable === false ? c.red('down') : c.yellow('unknown');
+    lines.push(`  host     ${host.host} ${mark}: ${d.hostNote ?? host.detail}${host.rttMs !== undefined ? ` (${host.rttMs} ms)` : ''}`);
+  }
+  lines.push('');
+  lines.push(`${c.bold('Cause')}    ${paintSeverity(c, d.severity, d.cause)}`);
+  lines.push(`${c.bold('Meaning')}  ${d.meaning}`);
+  if (d.actions.length > 0) {
+    lines.push('');
+    lines.push(c.bold('Do'));
+    d.actions.forEach((a, i) => lines.push(`  ${i + 1}. ${a}`));
+  }
+  if (d.recovery !== 'none' && d.severity !== 'ok') {
+    lines.push(c.dim(`  (recovery for this case: ${d.recovery})`));
+  }
+  if (result.fallbacks.length > 0 && d.severity !== 'ok') {
+    lines.push('');
+    lines.push(c.bold('Meanwhile'));
+    for (const f of result.fallbacks) {
+      const what = f.for && f.for !== 'cascade' ? ` takes ${f.for}` : '';
+      lines.push(`  ${c.bold(f.node)}${what}: ${paintStatus(c, f.status, f.throttled)}${f.status === 'ok' ? ` (${formatMs(f.latencyMs)})` : f.detail ? c.dim(` - ${f.detail}`) : ''}`);
+    }
+    if (!result.fallbacks.some((f) => f.status === 'ok')) lines.push(c.red('  no fallback is healthy: this node\'s work has nowhere to go'));
+  } else if (d.severity !== 'ok') {
+    lines.push('', c.yellow('No other node can take over this node\'s work.'));
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,58 @@
+/**
+ * Where human output goes and how it looks: colour only when wanted (NO_COLOR, --no-color, a
+ * TTY, FORCE_COLOR), spinners only on a TTY and never with --json.
+ */
+import { Chalk, type ChalkInstance } from 'chalk';
+
+export interface OutputOptions {
+  json: boolean;
+  color: boolean;
+}
+
+export interface Output {
+  json: boolean;
+  color: ChalkInstance;
+  /** Whether stderr is an interactive terminal (spinners, live progress). */
+  interactive: boolean;
+  /** Terminal width for tables, when stdout is a terminal. */
+  columns: number | undefined;
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+export function wantsColor(flag: boolean, env: NodeJS.ProcessEnv, isTTY: boolean): boolean {
+  if (!flag) return false;
+  // https://no-color.org: any non-empty value disables colour.
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0' && env.FORCE_COLOR !== 'false') return true;
+  if (env.TERM === 'dumb') return false;
+  return isTTY;
+}
+
+export function createOutput(options: OutputOptions, env: NodeJS.ProcessEnv = process.env): Output {
+  const colored = wantsColor(options.color, env, Boolean(process.stdout.isTTY));
+  return {
+    json: options.json,
+    color: new Chalk({ level: colored ? 1 : 0 }),
+    interactive: Boolean(process.stderr.isTTY) && !options.json && env.CI !== 'true',
+    columns: process.stdout.isTTY ? process.stdout.columns : undefined,
+    out: (text) => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+    err: (text) => void process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+  };
+}
+
+/** A spinner on stderr when interactive; a no-op otherwise. Loaded lazily (ora is not free). */
+export interface Spinner {
+  text(text: string): void;
+  stop(): void;
+}
+
+export async function startSpinner(output: Output, text: string): Promise<Spinner> {
+  if (!output.interactive) return { text: () => undefined, stop: () => undefined };
+  const { default: ora } = await import('ora');
+  const spinner = ora({ text, stream: process.stderr, discardStdin: false }).start();
+  return {
+    text: (t) => void (spinner.text = t),
+    stop: () => void spinner.stop(),
+  };
+}
