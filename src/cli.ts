@@ -3,6 +3,7 @@
  * lazy-imports its command module (so `jarvis --help` stays fast), and one handler maps errors
  * to messages and exit codes. process.exit is called here only.
  */
+import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, isJarvisError, UsageError } from './errors.js';
@@ -20,6 +21,8 @@ const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.
 
 /** Aborted on Ctrl-C / SIGTERM so fetches, child processes and spinners stop cleanly. */
 const interrupt = new AbortController();
+// Every probe listens on it at once (200 nodes is a normal cluster for `status`).
+setMaxListeners(0, interrupt.signal);
 
 function globals(cmd: Command): GlobalOptions {
   return cmd.optsWithGlobals<GlobalOptions>();

@@ -101,7 +101,7 @@ async function startSim(configPath: string, signal: AbortSignal): Promise<{ chil
   const args = [BIN, 'sim', 'cluster', '--preset', 'runbook', '--config-out', configPath, '--timeout', String(DEMO_TIMEOUT_MS), '--exit-with-parent'];
   for (const b of BROKEN) args.push('--fault', `${b.id}=${b.fault}`);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout! });
+  const lines = createInterface({ input: child.stdout });
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('the simulated cluster did not start within 15 s')), 15_000);

@@ -76,7 +76,7 @@ export function parseConfig(text: string, file: string): Config {
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    const pos = e.linePos?.[0];
+    const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
     const where = pos ? `${file}:${pos.line}:${pos.col}` : file;
     throw new ConfigError(`${where}: not valid YAML/JSON: ${firstLine(e.message)}`);
   }

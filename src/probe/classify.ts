@@ -47,7 +47,7 @@ interface ErrorLike {
  */
 export function classifyFailure(error: unknown, timeoutMs?: number): Classification {
   const e = unwrap(error);
-  const code = e.code ?? e.name ?? '';
+  const code = e.code ?? '';
   const msg = e.message ?? String(error);
   if (REFUSED.has(code)) return { status: 'refused', detail: 'connection refused: nothing listens on the port (service stopped?)' };
   if (UNREACHABLE.has(code)) return { status: 'unreachable', detail: `no route to the machine (${code})` };
@@ -73,23 +73,42 @@ export function classifyFailure(error: unknown, timeoutMs?: number): Classificat
 
 /** Follows `cause` chains and AggregateErrors to the most telling socket error. */
 function unwrap(error: unknown): ErrorLike {
-  let e = (typeof error === 'object' && error !== null ? error : { message: String(error) }) as ErrorLike;
-  for (let depth = 0; depth < 5; depth++) {
+  const phase = (error as ErrorLike | null)?.phase;
+  let e = asErrorLike(error);
+  for (let depth = 0; depth < 6; depth++) {
     if (Array.isArray(e.errors) && e.errors.length > 0) {
       // Happy eyeballs tried several addresses: prefer a decisive answer over a timeout.
       const inner = e.errors.map((x) => unwrap(x));
       const rank = (x: ErrorLike) => (REFUSED.has(x.code ?? '') ? 0 : DNS.has(x.code ?? '') ? 1 : UNREACHABLE.has(x.code ?? '') ? 2 : 3);
       inner.sort((a, b) => rank(a) - rank(b));
-      return { ...inner[0], phase: e.phase ?? inner[0]!.phase };
+      e = inner[0]!;
+      break;
     }
-    const known = e.code && (REFUSED.has(e.code) || UNREACHABLE.has(e.code) || DNS.has(e.code) || TIMEOUT.has(e.code) || CUT.has(e.code));
-    if (known || !e.cause || typeof e.cause !== 'object') break;
-    // A fetch TypeError or an AbortError whose cause is the real reason.
-    if (e.name === 'AbortError' && (e.cause as ErrorLike).name === 'TimeoutError') return { ...(e.cause as ErrorLike), phase: e.phase };
-    if (e.name === 'TypeError' || e.code === 'ABORTED' || !e.code) e = { ...(e.cause as ErrorLike), phase: (e.cause as ErrorLike).phase ?? e.phase };
+    const code = e.code ?? '';
+    const known = REFUSED.has(code) || UNREACHABLE.has(code) || DNS.has(code) || TIMEOUT.has(code) || CUT.has(code);
+    if (known || typeof e.cause !== 'object' || e.cause === null) break;
+    // fetch's TypeError('fetch failed'), an AbortError or our ABORTED wrap the real reason.
+    if (e.name === 'TypeError' || e.name === 'AbortError' || code === 'ABORTED' || code === '') e = asErrorLike(e.cause);
     else break;
   }
-  return e;
+  return { name: e.name, message: e.message, code: e.code, errors: e.errors, phase: e.phase ?? phase };
+}
+
+/** Reads the fields we use without spreading (Error fields are not enumerable). */
+function asErrorLike(value: unknown): ErrorLike {
+  if (typeof value !== 'object' || value === null) return { message: String(value) };
+  const v = value as Record<string, unknown>;
+  const name = typeof v.name === 'string' ? v.name : undefined;
+  // DOMException has a numeric legacy `code`; its name (TimeoutError, AbortError) is what counts.
+  const code = typeof v.code === 'string' ? v.code : name === 'TimeoutError' ? 'TimeoutError' : undefined;
+  return {
+    ...(name !== undefined && { name }),
+    ...(typeof v.message === 'string' && { message: v.message }),
+    ...(code !== undefined && { code }),
+    ...(v.phase === 'connect' || v.phase === 'reply' ? { phase: v.phase } : {}),
+    ...(v.cause !== undefined && { cause: v.cause }),
+    ...(Array.isArray(v.errors) && { errors: v.errors as unknown[] }),
+  };
 }
 
 export interface ReplyLike {
@@ -150,14 +169,14 @@ function ollamaModels(json: unknown): string[] | undefined {
   const list = (json as { models?: unknown } | null)?.models;
   if (!Array.isArray(list)) return undefined;
   const names = list.map((m: unknown) => (m as { name?: unknown; model?: unknown } | null)?.name ?? (m as { model?: unknown } | null)?.model);
-  return names.every((n) => typeof n === 'string') ? (names as string[]) : undefined;
+  return names.every((n) => typeof n === 'string') ? (names) : undefined;
 }
 
 function openaiModels(json: unknown): string[] | undefined {
   const list = (json as { data?: unknown } | null)?.data;
   if (!Array.isArray(list)) return undefined;
   const ids = list.map((m: unknown) => (m as { id?: unknown } | null)?.id);
-  return ids.every((n) => typeof n === 'string') ? (ids as string[]) : undefined;
+  return ids.every((n) => typeof n === 'string') ? (ids) : undefined;
 }
 
 /**
