@@ -17,6 +17,7 @@ interface GlobalOptions {
   color: boolean;
 }
 
+// src/cli.ts and dist/cli.js both sit one level below the package root.
 const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** Aborted on Ctrl-C / SIGTERM so fetches, child processes and spinners stop cleanly. */

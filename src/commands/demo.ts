@@ -9,9 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-
-const BIN = fileURLToPath(new URL('../../bin/jarvis.js', import.meta.url));
+import { JARVIS_BIN as BIN } from '../system/paths.js';
 
 export interface DemoOptions {
   keep: boolean;

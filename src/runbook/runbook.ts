@@ -3,12 +3,13 @@
  * runbook is a clear error rather than a wrong diagnosis.
  */
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { NODE_KINDS } from '../config/schema.js';
 import { PROBE_STATUSES } from '../probe/classify.js';
+import { PACKAGE_ROOT } from '../system/paths.js';
 
 const actions = z.union([z.array(z.string()), z.record(z.string(), z.array(z.string()))]);
 
@@ -47,7 +48,7 @@ export type RunbookRule = z.infer<typeof rule>;
 export type KindFacts = z.infer<typeof kindFacts>;
 
 /** Where the shipped runbook lives (next to dist/, in the package). */
-export const RUNBOOK_PATH = fileURLToPath(new URL('../../runbooks/failover.yaml', import.meta.url));
+export const RUNBOOK_PATH = path.join(PACKAGE_ROOT, 'runbooks', 'failover.yaml');
 
 export async function loadRunbook(file: string = RUNBOOK_PATH): Promise<Runbook> {
   let text: string;

@@ -1,0 +1,23 @@
+// Bundles the CLI into dist/ with esbuild. Start-up is part of the product (`jarvis status` from
+// cron every few minutes, `--help` at a prompt): one bundled file per lazily loaded command
+// parses in a fraction of the time of resolving hundreds of modules in node_modules (zod alone
+// costs ~60 ms unbundled, ~25 ms bundled). Type checking stays with tsc (`npm run typecheck`).
+import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
+
+rmSync('dist', { recursive: true, force: true });
+await build({
+  entryPoints: ['src/cli.ts'],
+  outdir: 'dist',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: true,
+  minifySyntax: true,
+  chunkNames: 'chunks/[name]-[hash]',
+  // CommonJS dependencies (cli-table3, ...) call require() for Node built-ins; give them one.
+  banner: { js: "import { createRequire as __jarvisCreateRequire } from 'node:module'; const require = __jarvisCreateRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
