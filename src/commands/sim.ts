@@ -4,7 +4,7 @@
  * SIGINT/SIGTERM (or its parent dies, with --exit-with-parent).
  */
 import { writeFile, readFile } from 'node:fs/promises';
-import { parse } from 'yaml';
+import { load as loadYaml, CORE_SCHEMA } from 'js-yaml';
 import { UsageError } from '../errors.js';
 import { formatFault, parseFault } from '../sim/faults.js';
 import { generatedPreset, RUNBOOK_PRESET, startSimCluster, type SimNodeSpec } from '../sim/cluster.js';
@@ -26,7 +26,7 @@ export interface SimRunOptions {
 export async function resolveSpecs(options: { preset?: string; spec?: string; faults?: string[]; omit?: string[] }): Promise<SimNodeSpec[]> {
   let specs: SimNodeSpec[];
   if (options.spec) {
-    const data = parse(await readFile(options.spec, 'utf8')) as { nodes?: SimNodeSpec[] } | null;
+    const data = loadYaml(await readFile(options.spec, 'utf8'), { schema: CORE_SCHEMA }) as { nodes?: SimNodeSpec[] } | null;
     if (!data || !Array.isArray(data.nodes)) throw new UsageError(`${options.spec}: expected {nodes: [{id, kind, models}]}`);
     specs = data.nodes;
   } else if (!options.preset || options.preset === 'runbook') {

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parse } from 'yaml';
+import { load as loadYaml, CORE_SCHEMA } from 'js-yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { NODE_KINDS } from '../config/schema.js';
@@ -63,7 +63,7 @@ export async function loadRunbook(file: string = RUNBOOK_PATH): Promise<Runbook>
 export function parseRunbook(text: string, file: string): Runbook {
   let data: unknown;
   try {
-    data = parse(text);
+    data = loadYaml(text, { schema: CORE_SCHEMA, filename: file });
   } catch (error) {
     throw new ConfigError(`${file}: not valid YAML: ${(error as Error).message.split('\n')[0]}`);
   }

@@ -4,7 +4,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { stringify } from 'yaml';
+import { dump } from 'js-yaml';
 import { parseFault, formatFault, type Fault } from './faults.js';
 import { SimNode, type SimKind } from './node.js';
 
@@ -104,7 +104,7 @@ export class SimCluster {
         ...options.extra?.[s.id],
       };
     });
-    return `# Written by jarvis for a simulated cluster on loopback.\n${stringify({ nodes }, { flowCollectionPadding: false })}`;
+    return `# Written by jarvis for a simulated cluster on loopback.\n${dump({ nodes }, { flowLevel: 3, lineWidth: 200 })}`;
   }
 
   private async handleControl(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -6,9 +6,9 @@ import { parseConfig, locateConfig, formatPath } from '../../src/config/load.js'
 import { INIT_TEMPLATE } from '../../src/config/template.js';
 import { ConfigError } from '../../src/errors.js';
 
-const errorOf = (text: string) => {
+const errorOf = async (text: string) => {
   try {
-    parseConfig(text, '/etc/jarvis.yaml');
+    await parseConfig(text, '/etc/jarvis.yaml');
   } catch (error) {
     expect(error).toBeInstanceOf(ConfigError);
     return (error as Error).message;
@@ -19,8 +19,8 @@ const errorOf = (text: string) => {
 const node = (extra: string) => `nodes:\n  - id: ol1\n    kind: ollama\n    url: http://127.0.0.1:11434\n${extra}`;
 
 describe('parseConfig', () => {
-  it('accepts the init template: the runbook cluster, sorted by priority, defaults applied', () => {
-    const cfg = parseConfig(INIT_TEMPLATE, 'jarvis.config.yaml');
+  it('accepts the init template: the runbook cluster, sorted by priority, defaults applied', async () => {
+    const cfg = await parseConfig(INIT_TEMPLATE, 'jarvis.config.yaml');
     expect(cfg.nodes.map((n) => n.id)).toEqual(['m2', 'm3', 'ol1', 'gemini', 'claude', 'm1']);
     const m2 = cfg.nodes[0]!;
     expect(m2).toMatchObject({ kind: 'lmstudio', url: 'http://192.168.1.26:1234', model: 'deepseek', priority: 1, timeoutMs: 3000, host: '192.168.1.26', impact: 'normal' });
@@ -31,13 +31,13 @@ describe('parseConfig', () => {
     expect(cfg.tasks.code).toEqual(['m2', 'm3']);
   });
 
-  it('reads JSON too', () => {
-    const cfg = parseConfig(JSON.stringify({ nodes: [{ id: 'A1', kind: 'openai', url: 'http://[::1]:8080/v1' }] }), 'c.json');
+  it('reads JSON too', async () => {
+    const cfg = await parseConfig(JSON.stringify({ nodes: [{ id: 'A1', kind: 'openai', url: 'http://[::1]:8080/v1' }] }), 'c.json');
     expect(cfg.nodes[0]).toMatchObject({ id: 'a1', priority: 1, host: '::1' });
   });
 
-  it('names the file, line, field path and what was expected', () => {
-    const msg = errorOf(node('  - id: m2\n    kind: lmstudio\n    url: ftp://x\n'));
+  it('names the file, line, field path and what was expected', async () => {
+    const msg = await errorOf(node('  - id: m2\n    kind: lmstudio\n    url: ftp://x\n'));
     expect(msg).toContain('/etc/jarvis.yaml');
     expect(msg).toMatch(/line 7: nodes\[1\]\.url: expected an http\(s\) URL, got "ftp:\/\/x"/);
   });
@@ -59,16 +59,20 @@ describe('parseConfig', () => {
     ['nodes:\n  - kind: ollama\n    url: http://127.0.0.1:1\n', /nodes\[0\]\.id: missing; expected a node id/],
     ['- a\n- b\n', /\(top level\): expected a mapping with a `nodes` list/],
     [node('tasks:\n  code: [ol1, zz]\n'), /tasks\.code\[1\]: unknown node "zz"/],
-  ])('rejects %j', (text, pattern) => {
-    expect(errorOf(text)).toMatch(pattern);
+  ])('rejects %j', async (text, pattern) => {
+    expect(await errorOf(text)).toMatch(pattern);
   });
 
-  it('reports YAML syntax errors with line and column', () => {
-    expect(errorOf('nodes:\n  - id: x\n   kind: [\n')).toMatch(/\/etc\/jarvis\.yaml:\d+:\d+: not valid YAML\/JSON/);
+  it('reports YAML syntax errors with line and column', async () => {
+    expect(await errorOf('nodes:\n  - id: x\n   kind: [\n')).toMatch(/\/etc\/jarvis\.yaml:\d+:\d+: not valid YAML\/JSON/);
   });
 
-  it('reports an empty file', () => {
-    expect(errorOf('')).toMatch(/empty/);
+  it('reports an empty file', async () => {
+    expect(await errorOf('')).toMatch(/empty/);
+  });
+
+  it('rejects duplicate keys rather than keeping the last', async () => {
+    expect(await errorOf(node('    url: http://127.0.0.1:2\n'))).toMatch(/jarvis\.yaml:\d+:\d+: not valid YAML\/JSON: duplicated mapping key/);
   });
 });
 

@@ -8,7 +8,7 @@ import type { ProbeResult } from '../../src/probe/probe.js';
 import type { HostCheck } from '../../src/probe/ping.js';
 import { ConfigError } from '../../src/errors.js';
 
-const config = parseConfig(INIT_TEMPLATE, 'jarvis.config.yaml');
+const config = await parseConfig(INIT_TEMPLATE, 'jarvis.config.yaml');
 const nodeOf = (id: string) => config.nodes.find((n) => n.id === id)!;
 const probe = (id: string, over: Partial<ProbeResult>): ProbeResult => {
   const n = nodeOf(id);

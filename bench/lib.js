@@ -1,0 +1,85 @@
+// Shared pieces of the benchmarks: sim clusters as processes, timing child processes, tables.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const BIN = path.join(ROOT, 'bin', 'jarvis.js');
+const RSS_HOOK = path.join(ROOT, 'bench', 'rss-hook.js');
+
+export function tempDir() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'jarvis-bench-'));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Starts `jarvis sim cluster` with the given node specs; resolves when ready. */
+export async function startCluster(dir, nodes, timeoutMs) {
+  const spec = path.join(dir, `spec-${nodes.length}.json`);
+  const config = path.join(dir, `cluster-${nodes.length}.yaml`);
+  writeFileSync(spec, JSON.stringify({ nodes }));
+  const child = spawn(process.execPath, [BIN, 'sim', 'cluster', '--spec', spec, '--config-out', config, '--timeout', String(timeoutMs), '--exit-with-parent'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const line = await new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`sim exited ${code}`)));
+    createInterface({ input: child.stdout }).once('line', resolve);
+  });
+  const ready = JSON.parse(line);
+  return {
+    ready,
+    config,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** Runs a command, returns wall ms, exit code, stdout, and max RSS (KiB) for jarvis runs. */
+export function timed(file, args, { env = process.env, rss = false } = {}) {
+  const rssFile = rss ? path.join(tmpdir(), `jarvis-rss-${process.pid}-${Math.random().toString(36).slice(2)}`) : undefined;
+  const argv = rss ? ['--import', RSS_HOOK, ...args] : args;
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(file, argv, { env: { ...env, ...(rssFile && { JARVIS_BENCH_RSS: rssFile }) }, stdio: ['ignore', 'pipe', 'ignore'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+    child.once('error', reject);
+    child.once('close', (code) => {
+      const ms = performance.now() - started;
+      let maxRssKiB;
+      if (rssFile && existsSync(rssFile)) {
+        maxRssKiB = Number(readFileSync(rssFile, 'utf8'));
+        rmSync(rssFile, { force: true });
+      }
+      resolve({ ms, code, stdout, maxRssKiB });
+    });
+  });
+}
+
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+export function percentile(xs, p) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+}
+
+/** Prints a plain-text table (it goes into closing notes and the README as is). */
+export function printTable(title, head, rows) {
+  const widths = head.map((h, i) => Math.max(String(h).length, ...rows.map((r) => String(r[i]).length)));
+  const line = (cells) => cells.map((c, i) => String(c).padEnd(widths[i])).join('  ').trimEnd();
+  console.log(`\n${title}`);
+  console.log(line(head));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) console.log(line(r));
+}
+
+export const fmt = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`);

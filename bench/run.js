@@ -1,0 +1,14 @@
+// `npm run bench`: prints comparison tables. Not a test: figures vary with the machine's load.
+// Usage: node bench/run.js [status|startup ...]   (default: all)
+import { benchStartup, benchStatus } from './status.js';
+
+const suites = { startup: benchStartup, status: benchStatus };
+const wanted = process.argv.slice(2);
+for (const name of wanted.length ? wanted : Object.keys(suites)) {
+  const suite = suites[name];
+  if (!suite) {
+    console.error(`unknown benchmark "${name}"; have: ${Object.keys(suites).join(', ')}`);
+    process.exit(2);
+  }
+  await suite();
+}
