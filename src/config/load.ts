@@ -152,7 +152,9 @@ function describeIssue(issue: core.$ZodIssue): string {
 
 /** Maps a field path to its line in the source (a missing field points at its parent). */
 async function lineLocator(text: string): Promise<(p: readonly PropertyKey[]) => number | undefined> {
-  const { LineCounter, parseDocument, isNode } = await import('yaml');
+  const mod = await import('yaml');
+  // A bundled CommonJS module imported dynamically arrives as its `default` export.
+  const { LineCounter, parseDocument, isNode } = (mod as { default?: typeof mod.default }).default ?? mod;
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines });
   return (p) => {
