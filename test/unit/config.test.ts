@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig, locateConfig, formatPath } from '../../src/config/load.js';
 import { INIT_TEMPLATE } from '../../src/config/template.js';
 import { ConfigError } from '../../src/errors.js';
@@ -79,6 +79,7 @@ describe('parseConfig', () => {
 describe('locateConfig', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'jarvis-cfg-'));
   const home = path.join(dir, 'home');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('says where it looked and points at init and demo when nothing is found', () => {
     expect(() => locateConfig({ env: {}, cwd: dir, home })).toThrow(/jarvis init[\s\S]*jarvis demo/);
