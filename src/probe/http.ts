@@ -46,11 +46,14 @@ export function httpRequest(url: string, options: HttpGetOptions): Promise<HttpR
   return new Promise<HttpReply>((resolve, reject) => {
     let settled = false;
     let connected = false;
+    // The hard timeout is an AbortSignal, combined with the caller's (Ctrl-C); whichever fires
+    // first ends the exchange and destroys the socket.
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const abort = signal ? AbortSignal.any([signal, timeout]) : timeout;
     const finish = (error: HttpFailure | null, reply?: HttpReply) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      abort.removeEventListener('abort', onAbort);
       if (error) {
         req.destroy();
         reject(error);
@@ -68,18 +71,15 @@ export function httpRequest(url: string, options: HttpGetOptions): Promise<HttpR
         ...options.headers,
       },
     });
-    const timer = setTimeout(() => {
-      finish(
-        new HttpFailure(
-          connected ? `no reply within ${timeoutMs} ms` : `TCP connect did not complete within ${timeoutMs} ms`,
-          'TIMEOUT',
-          connected ? 'reply' : 'connect',
-        ),
-      );
-    }, timeoutMs);
-    const onAbort = () => finish(new HttpFailure('aborted', 'ABORTED', connected ? 'reply' : 'connect', { cause: signal?.reason }));
-    if (signal?.aborted) return onAbort();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const onAbort = () => {
+      const phase = connected ? 'reply' : 'connect';
+      if (timeout.aborted) {
+        const message = connected ? `no reply within ${timeoutMs} ms` : `TCP connect did not complete within ${timeoutMs} ms`;
+        finish(new HttpFailure(message, 'TIMEOUT', phase, { cause: timeout.reason }));
+      } else finish(new HttpFailure('aborted', 'ABORTED', phase, { cause: signal?.reason }));
+    };
+    if (abort.aborted) return onAbort();
+    abort.addEventListener('abort', onAbort, { once: true });
 
     req.on('socket', (socket) => {
       if (!socket.connecting) connected = true;
