@@ -5,6 +5,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, isJarvisError, UsageError } from './errors.js';
 import type { Config } from './config/schema.js';
@@ -48,6 +49,20 @@ async function wallClock() {
   const { systemClock } = await import('./system/clock.js');
   const clock = systemClock();
   return () => clock.now();
+}
+
+function dataDir(g: GlobalOptions): string {
+  return path.resolve(g.dataDir ?? process.env.JARVIS_DATA_DIR ?? 'data');
+}
+
+async function executorDeps() {
+  const [probe, { spawnDetached }, { setTimeout: sleep }, { readLogTail }] = await Promise.all([
+    probeDeps(),
+    import('./system/process.js'),
+    import('node:timers/promises'),
+    import('./system/logs.js'),
+  ]);
+  return { ...probe, spawn: spawnDetached, sleep: (ms: number, signal?: AbortSignal) => sleep(ms, undefined, signal ? { signal } : {}), readLogTail, env: process.env };
 }
 
 function printJson(value: unknown): void {
@@ -113,6 +128,82 @@ export function buildProgram(): Command {
         out.out(renderDiagnosis(result, out));
       }
       process.exitCode = result.node.status === 'ok' ? ExitCode.ok : ExitCode.unhealthy;
+    });
+
+  program
+    .command('recover')
+    .description('run the runbook on one node: diagnose, restart, wait until healthy, verify, record the incident (exit 0 recovered/healthy, 1 not)')
+    .argument('<node>', 'node id, e.g. ol1 (case-insensitive)')
+    .option('--dry-run', 'assess (read-only) and print the plan; run nothing')
+    .option('-f, --force', 'restart even a low-impact node, or a busy one whose process is alive')
+    .option('--no-wait', 'do not wait out a quota (429); just record it')
+    .action(async (nodeId: string, opts: { dryRun?: boolean; force?: boolean; wait: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      const [out, cfg, deps, wallNow, { runRecover }, { loadRunbook }, ui] = await Promise.all([
+        output(g),
+        config(g),
+        executorDeps(),
+        wallClock(),
+        import('./commands/recover.js'),
+        import('./runbook/runbook.js'),
+        import('./ui/recover.js'),
+      ]);
+      const runbook = await loadRunbook();
+      const reporter = await ui.stepReporter(out);
+      const result = await runRecover({
+        config: cfg,
+        runbook,
+        nodeId,
+        dataDir: dataDir(g),
+        deps,
+        wallNow,
+        force: Boolean(opts.force),
+        wait: opts.wait,
+        dryRun: Boolean(opts.dryRun),
+        commandLine: `jarvis ${process.argv.slice(2).join(' ')}`,
+        onEvent: reporter.onEvent,
+        onPlan: (planned) => {
+          if (!g.json) out.out(`${ui.renderRecoverHeader(planned, out)}\n`);
+        },
+      }).finally(() => reporter.stop());
+      if (g.json) printJson(result);
+      else if (result.dryRun) out.out(ui.renderRecoverHeader(result, out));
+      else out.out(`\n${ui.renderRecoverOutcome(result, out)}`);
+      process.exitCode = result.exitCode;
+    });
+
+  program
+    .command('incidents')
+    .description('the incident log, newest first, with the per-node count over the escalation window')
+    .option('-n, --node <id>', 'only this node')
+    .option('-s, --since <when>', 'only since: 30m, 24h, 7d, or a date')
+    .option('-e, --escalated', 'only escalated incidents')
+    .option('-l, --limit <n>', 'at most this many (default 50 in the table, all with --json)')
+    .option('--prune', 'remove incidents older than the retention period now')
+    .action(async (opts: { node?: string; since?: string; escalated?: boolean; limit?: string; prune?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      const limit = opts.limit === undefined ? (g.json ? undefined : 50) : Number(opts.limit);
+      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new UsageError(`--limit: expected a whole number, got "${opts.limit}"`);
+      const [out, cfg, wallNow, { runIncidents }] = await Promise.all([output(g), config(g), wallClock(), import('./commands/incidents.js')]);
+      if (opts.node && !cfg.nodes.some((n) => n.id === opts.node!.toLowerCase())) {
+        // Incidents may name nodes since removed from the config: allow them, but say so.
+        out.err(`note: ${opts.node} is not in the config (${cfg.nodes.map((n) => n.id).join(', ')})`);
+      }
+      const result = await runIncidents({
+        config: cfg,
+        dataDir: dataDir(g),
+        wallNow,
+        ...(opts.node && { node: opts.node }),
+        ...(opts.since && { since: opts.since }),
+        escalated: Boolean(opts.escalated),
+        ...(limit !== undefined && { limit }),
+        prune: Boolean(opts.prune),
+      });
+      if (g.json) printJson(result);
+      else {
+        const { renderIncidents } = await import('./ui/incidents.js');
+        out.out(renderIncidents(result, out));
+      }
     });
 
   program
@@ -222,6 +313,10 @@ export async function main(argv: string[]): Promise<number> {
     if (isJarvisError(error)) {
       process.stderr.write(`jarvis: ${error.message}\n`);
       return error.exitCode;
+    }
+    if ((error as { isLockBusy?: unknown } | null)?.isLockBusy === true) {
+      process.stderr.write(`jarvis: a data file is locked by another jarvis process: ${(error as Error).message}\n`);
+      return ExitCode.config;
     }
     if (interrupt.signal.aborted) {
       process.stderr.write('jarvis: interrupted\n');

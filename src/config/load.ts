@@ -120,10 +120,26 @@ function normalize(raw: RawConfig, file: string): Config {
     fallbacks: (n.fallbacks ?? []).map((f) => (typeof f === 'string' ? { node: f } : f.for ? { node: f.node, for: f.for } : { node: f.node })),
     ...(n.check !== undefined && { check: n.check }),
     ...(n.ssh !== undefined && { ssh: n.ssh }),
+    ...(n.systemdUnit !== undefined && { systemdUnit: n.systemdUnit }),
+    ...(n.process !== undefined && { process: n.process }),
   }));
   const order = new Map(nodes.map((n, i) => [n.id, i]));
   nodes.sort((a, b) => a.priority - b.priority || order.get(a.id)! - order.get(b.id)!);
-  return { path: file, nodes, tasks: raw.tasks ?? {} };
+  return {
+    path: file,
+    nodes,
+    tasks: raw.tasks ?? {},
+    incidents: {
+      retentionDays: raw.incidents?.retentionDays ?? 90,
+      escalateAfter: raw.incidents?.escalateAfter ?? 3,
+      windowHours: raw.incidents?.windowHours ?? 24,
+    },
+    recover: {
+      healthTimeoutMs: raw.recover?.healthTimeoutMs ?? 60_000,
+      verifyTimeoutMs: raw.recover?.verifyTimeoutMs ?? 5000,
+      quotaWaitMaxS: raw.recover?.quotaWaitMaxS ?? 120,
+    },
+  };
 }
 
 function hostOf(host: string | undefined, ...urls: (string | undefined)[]): string | undefined {

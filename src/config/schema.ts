@@ -69,6 +69,8 @@ const ssh = z.strictObject({
   port: z.number().int().min(1).max(65535).optional(),
   identityFile: z.string().optional(),
   connectTimeoutS: z.number().int().min(1).max(120).optional(),
+  /** Extra ssh options, as argv, e.g. [-o, UserKnownHostsFile=/path]. */
+  options: z.array(z.string()).optional(),
 });
 
 export const nodeSchema = z.strictObject({
@@ -88,6 +90,10 @@ export const nodeSchema = z.strictObject({
   fallbacks: z.array(fallback, { error: 'expected a list of node ids' }).optional(),
   check: proxyCheck.optional(),
   ssh: ssh.optional(),
+  /** Linux: restart through this systemd unit (`systemctl restart <unit>`). */
+  systemdUnit: z.string().min(1).optional(),
+  /** The process name to look for (`pgrep -x`); `false` when there is none to check. */
+  process: z.union([z.string().min(1), z.literal(false)], { error: 'expected a process name, or false' }).optional(),
 });
 
 export const configSchema = z
@@ -98,6 +104,26 @@ export const configSchema = z
     defaults: z
       .strictObject({
         timeoutMs: positiveMs(600_000).optional(),
+      })
+      .optional(),
+    incidents: z
+      .strictObject({
+        /** Incidents older than this are pruned (and the user told so). */
+        retentionDays: z.number().int().min(1).max(36_500).optional(),
+        /** The runbook's post-mortem rule: this many incidents on one node... */
+        escalateAfter: z.number().int().min(1).max(1000).optional(),
+        /** ...within this many hours escalate. */
+        windowHours: z.number().min(0.01).max(8760).optional(),
+      })
+      .optional(),
+    recover: z
+      .strictObject({
+        /** How long to wait for a restarted node to become healthy. */
+        healthTimeoutMs: positiveMs(3_600_000).optional(),
+        /** The verification completion's timeout (runbook: 5 s). */
+        verifyTimeoutMs: positiveMs(600_000).optional(),
+        /** Longest wait for a quota to reset before re-checking. */
+        quotaWaitMaxS: z.number().int().min(0).max(3600).optional(),
       })
       .optional(),
   }, { error: 'expected a mapping with a `nodes` list' })
@@ -157,7 +183,9 @@ export interface NodeConfig {
   host?: string;
   fallbacks: Fallback[];
   check?: { command?: string[]; url?: string; expect?: string; timeoutMs?: number };
-  ssh?: { target: string; port?: number; identityFile?: string; connectTimeoutS?: number };
+  ssh?: { target: string; port?: number; identityFile?: string; connectTimeoutS?: number; options?: string[] };
+  systemdUnit?: string;
+  process?: string | false;
 }
 
 export interface Config {
@@ -166,6 +194,8 @@ export interface Config {
   /** Sorted by priority, then by position in the file. */
   nodes: NodeConfig[];
   tasks: Record<string, string[]>;
+  incidents: { retentionDays: number; escalateAfter: number; windowHours: number };
+  recover: { healthTimeoutMs: number; verifyTimeoutMs: number; quotaWaitMaxS: number };
 }
 
 /** The runbook's detection timeout (step 1: "ping rapide avec timeout 3s"). */

@@ -7,6 +7,7 @@ import type { ProbeResult } from '../probe/probe.js';
 import { pingArgv, type HostCheck } from '../probe/ping.js';
 import { displayArgv } from '../system/process.js';
 import type { Runbook, RunbookRule } from './runbook.js';
+import { targetFor } from './target.js';
 
 export type HostState = 'up' | 'down' | 'unknown';
 
@@ -92,11 +93,6 @@ function describeHost(host: HostCheck | undefined, probe: ProbeResult): string |
   return host.detail;
 }
 
-/** Is the node on this machine (so its process can be checked and started here)? */
-export function isLocal(node: NodeConfig): boolean {
-  const h = node.host;
-  return h === undefined || h === 'localhost' || h === '::1' || /^127\./.test(h);
-}
 
 /** The argv that restarts a node's service, from config or the runbook's per-kind default. */
 export function restartArgv(runbook: Runbook, node: NodeConfig): string[] | undefined {
@@ -111,14 +107,12 @@ function portOf(node: NodeConfig): string {
   return u.port || (u.protocol === 'https:' ? '443' : '80');
 }
 
-/** Wraps a command to run on the node's machine: as is when local, over ssh when configured. */
+/** A command to run on the node's machine, for display: as is when local, over ssh when configured. */
 function onNode(node: NodeConfig, argv: string[]): string {
-  if (isLocal(node) && !node.ssh) return displayArgv(argv);
-  if (node.ssh) {
-    const port = node.ssh.port ? ['-p', String(node.ssh.port)] : [];
-    return displayArgv(['ssh', '-o', 'BatchMode=yes', ...port, node.ssh.target, ...argv]);
-  }
-  return `on ${node.host}: ${displayArgv(argv)} (add \`ssh\` to the node's config to run it from here)`;
+  const target = targetFor(node);
+  if (!target) return `on ${node.host}: ${displayArgv(argv)} (add \`ssh\` to the node's config to run it from here)`;
+  if (target.kind === 'local') return displayArgv(argv);
+  return displayArgv(['ssh', '-o', 'BatchMode=yes', ...(target.port !== undefined ? ['-p', String(target.port)] : []), target.target, ...argv]);
 }
 
 function placeholders(runbook: Runbook, node: NodeConfig, probe: ProbeResult, ctx: DiagnoseContext): Record<string, string> {

@@ -33,7 +33,11 @@ const rule = z.strictObject({
 const kindFacts = z.strictObject({
   process: z.string().optional(),
   processWindows: z.string().optional(),
+  status: z.array(z.string()).optional(),
   restart: z.array(z.string()).optional(),
+  restartMode: z.enum(['spawn', 'run']).optional(),
+  stop: z.array(z.string()).optional(),
+  systemd: z.array(z.string()).optional(),
   loadModel: z.array(z.string()).optional(),
   logs: z.string().optional(),
 });

@@ -64,3 +64,32 @@ export const runCommand: CommandRunner = async (argv, options) => {
 export function displayArgv(argv: readonly string[]): string {
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
+
+export interface SpawnedProcess {
+  pid: number | undefined;
+  /** Resolves when it exits (it may never, for a server). */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Starts a long-running server detached from jarvis (it outlives this process), its stdout and
+ * stderr appended to `logFile`. No shell.
+ */
+export async function spawnDetached(argv: readonly string[], options: { logFile: string; env?: NodeJS.ProcessEnv; cwd?: string }): Promise<SpawnedProcess> {
+  const [{ spawn }, { openSync, closeSync, mkdirSync }, path] = await Promise.all([import('node:child_process'), import('node:fs'), import('node:path')]);
+  const [file, ...args] = argv;
+  if (!file) throw new Error('spawnDetached: empty argv');
+  mkdirSync(path.dirname(options.logFile), { recursive: true });
+  const fd = openSync(options.logFile, 'a');
+  try {
+    const child = spawn(file, args, { detached: true, stdio: ['ignore', fd, fd], env: options.env ?? process.env, ...(options.cwd && { cwd: options.cwd }), windowsHide: true });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      child.once('error', () => resolve({ code: 127, signal: null }));
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+    });
+    child.unref();
+    return { pid: child.pid, exited };
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -108,3 +108,16 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** A loopback port that was free a moment ago (nothing listens there: connections are refused). */
+export async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}

@@ -1,0 +1,178 @@
+/**
+ * `jarvis recover <node>`: the runbook's steps 2 to 5 for one node. Assess (probe, host ping,
+ * process check), diagnose, plan, run the plan, verify, record the incident, escalate.
+ */
+import path from 'node:path';
+import type { Config } from '../config/schema.js';
+import { ExitCode, JarvisError } from '../errors.js';
+import type { Incident, IncidentOutcome, StepRecord, Verification } from '../incidents/incident.js';
+import { IncidentStore } from '../incidents/store.js';
+import { checkHost, type HostCheck } from '../probe/ping.js';
+import { probeNode, type ProbeResult } from '../probe/probe.js';
+import { diagnoseNode, fallbacksFor, type Diagnosis } from '../runbook/diagnosis.js';
+import { executePlan, type ExecutorDeps, type StepEvent } from '../runbook/executor.js';
+import { lmsRunning, planRecovery, processCheck, tasklistHas, type RecoveryPlan } from '../runbook/plan.js';
+import type { Runbook } from '../runbook/runbook.js';
+import { acquireLock, isLockBusy } from '../store/lock.js';
+import { displayArgv } from '../system/process.js';
+import { findNode, type FallbackStatus } from './diagnose.js';
+
+export interface RecoverOptions {
+  config: Config;
+  runbook: Runbook;
+  nodeId: string;
+  dataDir: string;
+  deps: ExecutorDeps;
+  wallNow: () => number;
+  platform?: NodeJS.Platform;
+  force: boolean;
+  wait: boolean;
+  dryRun: boolean;
+  /** For the lock's owner record: what the holder ran. */
+  commandLine: string;
+  onEvent?: (e: StepEvent) => void;
+  /** Called once the plan is made, before anything runs (to show it first). */
+  onPlan?: (result: RecoverResult) => void;
+}
+
+export interface ProcessState {
+  alive: boolean | null;
+  command?: string;
+  detail: string;
+}
+
+export interface RecoverResult {
+  node: string;
+  dryRun: boolean;
+  startedAt: string;
+  assessment: { probe: ProbeResult; host: HostCheck | null; process: ProcessState };
+  diagnosis: Diagnosis;
+  plan: RecoveryPlan;
+  steps: StepRecord[];
+  verification?: Verification;
+  /** `healthy`: it was fine and verified; no incident. */
+  outcome: IncidentOutcome | 'healthy' | 'planned';
+  recovered: boolean;
+  incident?: Incident;
+  /** Incidents removed by retention while recording this one. */
+  pruned?: number;
+  fallbacks: FallbackStatus[];
+  exitCode: number;
+}
+
+export async function runRecover(options: RecoverOptions): Promise<RecoverResult> {
+  const { config, runbook, deps } = options;
+  const node = findNode(config, options.nodeId);
+  const platform = options.platform ?? process.platform;
+  const lock = options.dryRun ? undefined : await lockNode(options, node.id);
+  try {
+    const startedAt = options.wallNow();
+    const started = deps.now();
+    const check = processCheck(node, runbook, platform);
+    const advice = fallbacksFor(config, node.id);
+    const [probe, host, proc, fallbackProbes] = await Promise.all([
+      probeNode(node, deps),
+      node.host ? checkHost(node.host, { timeoutMs: 1000, run: deps.run, platform, ...(deps.signal && { signal: deps.signal }) }) : Promise.resolve(null),
+      checkProcess(check, deps),
+      Promise.all(advice.map((a) => probeNode(config.nodes.find((n) => n.id === a.node)!, deps))),
+    ]);
+    const diagnosis = diagnoseNode(runbook, node, probe, host ?? undefined, { platform });
+    const plan = planRecovery({
+      config,
+      runbook,
+      node,
+      probe,
+      diagnosis,
+      processAlive: proc.alive,
+      force: options.force,
+      wait: options.wait,
+      logDir: path.join(options.dataDir, 'logs'),
+    });
+    const fallbacks = advice.map((a, i) => {
+      const p = fallbackProbes[i]!;
+      return { node: a.node, ...(a.for !== undefined && { for: a.for }), status: p.status, latencyMs: p.latencyMs, ...(p.detail !== undefined && { detail: p.detail }), ...(p.throttled && { throttled: true }) };
+    });
+    const base = { node: node.id, dryRun: options.dryRun, startedAt: new Date(startedAt).toISOString(), assessment: { probe, host, process: proc }, diagnosis, plan, fallbacks };
+    if (options.dryRun) {
+      return { ...base, steps: [], outcome: 'planned', recovered: false, exitCode: probe.status === 'ok' ? ExitCode.ok : ExitCode.unhealthy };
+    }
+
+    options.onPlan?.({ ...base, steps: [], outcome: 'planned', recovered: false, exitCode: 0 });
+    const execution = await executePlan(plan, node, deps, probe, options.onEvent);
+    const wasHealthy = probe.status === 'ok';
+    const verified = execution.verification?.ok === true;
+    const outcome: IncidentOutcome | 'healthy' = execution.interrupted
+      ? 'interrupted'
+      : plan.action === 'none'
+        ? 'no_action'
+        : execution.ok && verified
+          ? wasHealthy
+            ? 'healthy'
+            : 'recovered'
+          : 'not_recovered';
+    const result: RecoverResult = {
+      ...base,
+      steps: execution.records,
+      ...(execution.verification && { verification: execution.verification }),
+      outcome,
+      recovered: outcome === 'recovered' || outcome === 'healthy',
+      exitCode: execution.interrupted ? 130 : outcome === 'recovered' || outcome === 'healthy' ? ExitCode.ok : ExitCode.unhealthy,
+    };
+    if (outcome === 'healthy') return result;
+
+    // Runbook step 5: every recovery that found the node unhealthy is recorded.
+    const store = new IncidentStore(options.dataDir, {
+      now: options.wallNow,
+      retentionDays: config.incidents.retentionDays,
+      escalation: { count: config.incidents.escalateAfter, windowMs: config.incidents.windowHours * 3600_000 },
+    });
+    const { incident, pruned } = await store.append({
+      node: node.id,
+      at: result.startedAt,
+      status: probe.status,
+      diagnosis: diagnosis.cause,
+      actions: plan.action === 'none' ? [`no action: ${plan.reason}`] : execution.records.map((r) => `${r.label}: ${r.ok ? 'ok' : 'failed'}${r.detail ? ` (${r.detail})` : ''}`),
+      outcome,
+      durationMs: Math.round(deps.now() - started),
+      ...(probe.detail && { detail: probe.detail }),
+      recovery: plan.action,
+      steps: execution.records,
+      ...(execution.verification && { verification: execution.verification }),
+      ...(options.force && { forced: true }),
+    });
+    return { ...result, incident, ...(pruned > 0 && { pruned }) };
+  } finally {
+    await lock?.release();
+  }
+}
+
+async function lockNode(options: RecoverOptions, id: string) {
+  try {
+    return await acquireLock(path.join(options.dataDir, 'locks', `recover-${id}`), {
+      waitMs: 0,
+      owner: { pid: process.pid, command: options.commandLine },
+      now: options.wallNow,
+    });
+  } catch (error) {
+    if (isLockBusy(error)) {
+      throw new JarvisError(`a recovery of ${id} is already running (${error.message}); not starting another`, ExitCode.unhealthy);
+    }
+    throw error;
+  }
+}
+
+async function checkProcess(check: ReturnType<typeof processCheck>, deps: ExecutorDeps): Promise<ProcessState> {
+  if (!check) return { alive: null, detail: 'no process check for this node' };
+  const command = displayArgv(check.argv);
+  const r = await deps.run(check.argv, { timeoutMs: 10_000, ...(deps.signal && { signal: deps.signal }) });
+  let alive: boolean | null = null;
+  if (!r.notFound && !r.timedOut) {
+    if (check.read === 'tasklist') alive = r.exitCode === 0 ? tasklistHas(r.stdout, check.name ?? '') : null;
+    else if (check.read === 'lms-status') alive = lmsRunning(r.stdout);
+    else alive = r.exitCode === 0 ? true : r.exitCode === 1 ? false : null;
+  }
+  const what = check.read === 'lms-status' ? 'the LM Studio server' : `process ${check.name}`;
+  const detail =
+    alive === true ? `${what} is running` : alive === false ? `${what} is not running` : r.notFound ? `${check.argv[0]} not found: cannot tell` : `cannot tell (${r.error ?? `exit ${r.exitCode}`})`;
+  return { alive, command, detail };
+}

@@ -1,0 +1,55 @@
+/** The incident log, data/incidents.json: appends under the cross-process lock, escalation, retention. */
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { JsonStore } from '../store/json-store.js';
+import { DEFAULT_ESCALATION, escalates, validateIncidentFile, type EscalationRule, type Incident, type IncidentFile } from './incident.js';
+
+export interface AppendResult {
+  incident: Incident;
+  /** Incidents removed by the retention rule during this append. */
+  pruned: number;
+}
+
+export class IncidentStore {
+  private readonly store: JsonStore<IncidentFile>;
+
+  constructor(
+    dataDir: string,
+    private readonly options: { escalation?: EscalationRule; retentionDays?: number; now: () => number },
+  ) {
+    this.store = new JsonStore(path.join(dataDir, 'incidents.json'), { validate: validateIncidentFile, empty: () => ({ incidents: [] }), indent: 1 });
+  }
+
+  get file(): string {
+    return this.store.file;
+  }
+
+  async list(): Promise<Incident[]> {
+    return (await this.store.read()).incidents;
+  }
+
+  /** Appends an incident, deciding escalation against what is stored, under the lock. */
+  async append(draft: Omit<Incident, 'id' | 'escalated' | 'windowCount'>): Promise<AppendResult> {
+    return this.store.update((data) => {
+      const pruned = this.prune(data);
+      const at = Date.parse(draft.at);
+      const { escalated, windowCount } = escalates(data.incidents, draft.node, at, this.options.escalation ?? DEFAULT_ESCALATION);
+      const incident: Incident = { id: randomUUID(), ...draft, escalated, windowCount };
+      data.incidents.push(incident);
+      return { incident, pruned };
+    });
+  }
+
+  /** Removes incidents older than the retention period; returns how many. */
+  async pruneNow(): Promise<number> {
+    return this.store.update((data) => this.prune(data));
+  }
+
+  private prune(data: IncidentFile): number {
+    const days = this.options.retentionDays ?? 90;
+    const cutoff = this.options.now() - days * 86_400_000;
+    const before = data.incidents.length;
+    data.incidents = data.incidents.filter((i) => Date.parse(i.at) >= cutoff);
+    return before - data.incidents.length;
+  }
+}

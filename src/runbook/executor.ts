@@ -1,0 +1,148 @@
+/**
+ * Runs a recovery plan, one step after the other, timing each. The plan is data (plan.ts); this
+ * is the only place its steps touch processes and the network, through the injected deps.
+ */
+import type { NodeConfig } from '../config/schema.js';
+import type { StepRecord, Verification } from '../incidents/incident.js';
+import { excerpt } from '../probe/classify.js';
+import { probeNode, type ProbeDeps, type ProbeResult } from '../probe/probe.js';
+import type { SpawnedProcess } from '../system/process.js';
+import type { RecoveryPlan, Step } from './plan.js';
+import { verifyNode } from './verify.js';
+
+export interface ExecutorDeps extends ProbeDeps {
+  spawn: (argv: readonly string[], options: { logFile: string; env?: NodeJS.ProcessEnv }) => Promise<SpawnedProcess>;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  readLogTail: (file: string) => Promise<string>;
+  env: NodeJS.ProcessEnv;
+}
+
+export type StepEvent =
+  | { type: 'start'; step: Step; index: number }
+  | { type: 'progress'; step: Step; text: string }
+  | { type: 'end'; step: Step; record: StepRecord };
+
+export interface ExecutionResult {
+  records: StepRecord[];
+  verification?: Verification;
+  lastProbe?: ProbeResult;
+  interrupted: boolean;
+  /** Every step that ran succeeded (a failed optional step does not count). */
+  ok: boolean;
+}
+
+/**
+ * How long a spawned server is watched for an immediate failure (not found, bad flags) before it
+ * counts as started; a later death is caught while waiting for it to become healthy.
+ */
+const SPAWN_GRACE_MS = 300;
+
+/** Runs `plan` on `node`; `probe` is what the assessment saw (the served model name, for verify). */
+export async function executePlan(plan: RecoveryPlan, node: NodeConfig, deps: ExecutorDeps, probe: ProbeResult, onEvent: (e: StepEvent) => void = () => undefined): Promise<ExecutionResult> {
+  const records: StepRecord[] = [];
+  const state: { spawned?: SpawnedProcess & { logFile: string }; exitedEarly?: { code: number | null }; lastProbe?: ProbeResult; verification?: Verification } = { lastProbe: probe };
+  let interrupted = false;
+  let ok = true;
+
+  const runStep = async (step: Step): Promise<StepRecord> => {
+    const started = deps.now();
+    const ms = () => Math.round(deps.now() - started);
+    const progress = (text: string) => onEvent({ type: 'progress', step, text });
+    switch (step.kind) {
+      case 'command': {
+        const r = await deps.run(step.argv, { timeoutMs: step.timeoutMs, env: { ...deps.env, ...step.env }, ...(deps.signal && { signal: deps.signal }) });
+        const out = lastLines(`${r.stdout}\n${r.stderr}`);
+        const success = r.exitCode === 0;
+        const why = r.timedOut ? `timed out after ${step.timeoutMs} ms` : r.notFound ? `${step.argv[0]}: command not found` : r.exitCode !== undefined ? `exit ${r.exitCode}` : (r.error ?? 'failed');
+        return { step: step.kind, label: step.label, ok: success, ms: ms(), detail: success ? 'exit 0' : why, ...(out && { output: out }) };
+      }
+      case 'spawn': {
+        const child = await deps.spawn(step.argv, { logFile: step.logFile, env: { ...deps.env, ...step.env } });
+        state.spawned = { ...child, logFile: step.logFile };
+        void child.exited.then((e) => (state.exitedEarly = e));
+        const exited = await Promise.race([child.exited, deps.sleep(SPAWN_GRACE_MS, deps.signal).then(() => undefined)]);
+        if (exited && exited.code !== 0) {
+          const tail = await deps.readLogTail(step.logFile);
+          return { step: step.kind, label: step.label, ok: false, ms: ms(), detail: `exited at once (code ${exited.code ?? exited.signal})`, ...(tail && { output: tail }) };
+        }
+        return { step: step.kind, label: step.label, ok: true, ms: ms(), detail: exited ? 'exited 0' : `running, pid ${child.pid}, log ${step.logFile}` };
+      }
+      case 'wait': {
+        for (let left = step.seconds; left > 0; left--) {
+          progress(`${left} s left`);
+          await deps.sleep(1000, deps.signal);
+        }
+        return { step: step.kind, label: step.label, ok: true, ms: ms() };
+      }
+      case 'wait_healthy': {
+        let delay = 250;
+        let loaded = false;
+        for (;;) {
+          const p = await probeNode(node, deps);
+          state.lastProbe = p;
+          if (p.status === 'ok') return { step: step.kind, label: step.label, ok: true, ms: ms(), detail: `healthy after ${(ms() / 1000).toFixed(1)} s` };
+          if (p.status === 'model_missing' && step.loadModel && !loaded) {
+            loaded = true;
+            const rec = await runStep(step.loadModel);
+            records.push(rec);
+            onEvent({ type: 'end', step: step.loadModel, record: rec });
+            if (!rec.ok) return { step: step.kind, label: step.label, ok: false, ms: ms(), detail: 'the model could not be loaded' };
+            continue;
+          }
+          if (state.exitedEarly && state.spawned) {
+            const tail = await deps.readLogTail(state.spawned.logFile);
+            return { step: step.kind, label: step.label, ok: false, ms: ms(), detail: `the started process exited (code ${state.exitedEarly.code}) before the node was healthy`, ...(tail && { output: tail }) };
+          }
+          if (ms() >= step.deadlineMs) {
+            return { step: step.kind, label: step.label, ok: false, ms: ms(), detail: `not healthy after ${(step.deadlineMs / 1000).toFixed(0)} s: ${p.status}${p.detail ? ` (${p.detail})` : ''}` };
+          }
+          progress(p.status === 'loading' ? 'loading the model…' : `${p.status}, retrying in ${delay} ms`);
+          await deps.sleep(Math.min(delay, Math.max(0, step.deadlineMs - ms())), deps.signal);
+          delay = Math.min(Math.round(delay * 1.5), 2000);
+        }
+      }
+      case 'verify': {
+        const v = await verifyNode(node, state.lastProbe, deps, step.timeoutMs);
+        state.verification = v;
+        const detail = v.ok ? `answered "${v.content}" in ${v.latencyMs} ms${v.tokensPerSecond !== undefined ? ` (${v.tokensPerSecond} tokens/s)` : ''}` : (v.detail ?? 'failed');
+        return { step: step.kind, label: step.label, ok: v.ok, ms: ms(), detail };
+      }
+    }
+  };
+
+  for (const [index, step] of plan.steps.entries()) {
+    if (deps.signal?.aborted) {
+      interrupted = true;
+      break;
+    }
+    onEvent({ type: 'start', step, index });
+    let record: StepRecord;
+    try {
+      record = await runStep(step);
+    } catch (error) {
+      if (deps.signal?.aborted) {
+        interrupted = true;
+        record = { step: step.kind, label: step.label, ok: false, ms: 0, detail: 'interrupted' };
+      } else throw error;
+    }
+    if (deps.signal?.aborted && !record.ok) interrupted = true;
+    records.push(record);
+    onEvent({ type: 'end', step, record });
+    if (interrupted) break;
+    if (!record.ok && !(step.kind === 'command' && step.optional)) {
+      ok = false;
+      break;
+    }
+  }
+  return { records, ...(state.verification && { verification: state.verification }), ...(state.lastProbe && { lastProbe: state.lastProbe }), interrupted, ok: ok && !interrupted };
+}
+
+function lastLines(text: string, n = 3): string {
+  return text
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter(Boolean)
+    .slice(-n)
+    .map((l) => excerpt(l, 160))
+    .join('\n');
+}

@@ -1,0 +1,200 @@
+/**
+ * Runbook steps 3 and 4 as a plan: from the diagnosis, what to do on this node, as a list of
+ * steps (data). One executor runs them; `--dry-run` prints them. Pure: no I/O here.
+ */
+import type { Config, NodeConfig } from '../config/schema.js';
+import type { ProbeResult } from '../probe/probe.js';
+import type { Diagnosis } from './diagnosis.js';
+import type { KindFacts, Runbook } from './runbook.js';
+import { commandOn, targetFor, type Target } from './target.js';
+
+export type Step =
+  /** Run a command to its end; ok on exit 0. */
+  | { kind: 'command'; label: string; argv: string[]; timeoutMs: number; env?: Record<string, string>; optional?: boolean }
+  /** Start a long-running server detached, output to a log file; ok if it is still running (or exited 0). */
+  | { kind: 'spawn'; label: string; argv: string[]; env?: Record<string, string>; logFile: string }
+  /** Sleep, then re-probe (a quota that resets). */
+  | { kind: 'wait'; label: string; seconds: number }
+  /** Poll the probe with backoff until the node is healthy (loading counts as progress). */
+  | { kind: 'wait_healthy'; label: string; deadlineMs: number; loadModel?: Step }
+  /** The runbook's verification: a tiny chat completion. */
+  | { kind: 'verify'; label: string; timeoutMs: number };
+
+export type PlanAction = 'verify' | 'restart' | 'wait' | 'load_model' | 'none';
+
+export interface RecoveryPlan {
+  node: string;
+  action: PlanAction;
+  /** Why this action (and not another), in words. */
+  reason: string;
+  steps: Step[];
+}
+
+export interface PlanInput {
+  config: Config;
+  runbook: Runbook;
+  node: NodeConfig;
+  probe: ProbeResult;
+  diagnosis: Diagnosis;
+  /** Is the service's process alive? null: could not tell. */
+  processAlive: boolean | null;
+  force: boolean;
+  /** Wait out a quota (false with --no-wait). */
+  wait: boolean;
+  logDir: string;
+}
+
+/** Builds the recovery plan for one node. */
+export function planRecovery(input: PlanInput): RecoveryPlan {
+  const { node, probe, diagnosis: d, config, force } = input;
+  const plan = (action: PlanAction, reason: string, steps: Step[] = []): RecoveryPlan => ({ node: node.id, action, reason, steps });
+  const verify: Step = { kind: 'verify', label: 'verify with a ping completion', timeoutMs: config.recover.verifyTimeoutMs };
+  const waitHealthy = (loadModel?: Step, deadlineMs = config.recover.healthTimeoutMs): Step => ({
+    kind: 'wait_healthy',
+    label: 'wait until healthy',
+    deadlineMs,
+    ...(loadModel && { loadModel }),
+  });
+
+  if (d.severity === 'ok') return plan('verify', 'the node answers: verify only', [verify]);
+  if (node.impact === 'low' && !force) {
+    return plan('none', 'low-impact node: the runbook asks for no urgent action (--force restarts it)');
+  }
+
+  const restart = () => {
+    const steps = restartSteps(input);
+    if (typeof steps === 'string') return plan('none', steps);
+    return plan('restart', `${d.cause}: restart the service, wait until healthy, verify`, [...steps, waitHealthy(loadModelStep(input)), verify]);
+  };
+
+  switch (d.recovery) {
+    case 'restart':
+      return restart();
+    case 'load_model': {
+      const load = loadModelStep(input);
+      if (!load) return plan('none', `${d.cause}: no way to load ${node.model ?? 'the model'} from here (${node.kind})`);
+      return plan('load_model', `${d.cause}: load ${node.model}, wait until healthy, verify`, [load, waitHealthy(), verify]);
+    }
+    case 'wait': {
+      if (probe.status === 'loading') return plan('wait', 'the model is loading: wait until healthy, verify', [waitHealthy(), verify]);
+      if (!input.wait) return plan('none', `${d.cause}: not waiting (--no-wait); check again later`);
+      const seconds = Math.min(probe.retryAfterS ?? 60, config.recover.quotaWaitMaxS);
+      return plan('wait', `${d.cause}: wait ${seconds} s for the quota, then check again`, [
+        { kind: 'wait', label: `wait ${seconds} s for the quota to reset`, seconds },
+        waitHealthy(undefined, Math.min(config.recover.healthTimeoutMs, node.timeoutMs * 2 + 1000)),
+        verify,
+      ]);
+    }
+    case 'investigate': {
+      if (probe.status === 'timeout') {
+        if (input.processAlive === false) return restart();
+        if (!force) {
+          return plan(
+            'none',
+            input.processAlive
+              ? 'overloaded: the process is alive but does not answer in time; not killing it (--force restarts it)'
+              : 'timeout, and whether the process is alive cannot be told from here; not restarting (--force restarts it)',
+          );
+        }
+        return restart();
+      }
+      if (!force) return plan('none', `${d.cause}: needs a look before anything is restarted (--force restarts it)`);
+      return restart();
+    }
+    default:
+      return plan('none', noRestartReason(d));
+  }
+}
+
+function noRestartReason(d: Diagnosis): string {
+  if (d.status === 'unreachable' || d.rule === 'timeout-host-down') return `${d.cause}: network or hardware; nothing to restart from here`;
+  if (d.status === 'dns') return `${d.cause}: fix the name or the DNS; nothing to restart`;
+  return `${d.cause}: nothing to restart`;
+}
+
+function fill(argv: readonly string[], node: NodeConfig): string[] {
+  const port = node.url ? new URL(node.url).port || (node.url.startsWith('https') ? '443' : '80') : '';
+  return argv.map((a) => a.replace('{port}', port).replace('{model}', node.model ?? '').replace('{unit}', node.systemdUnit ?? ''));
+}
+
+/** The stop + start steps for a node, or why there are none. */
+function restartSteps(input: PlanInput): Step[] | string {
+  const { node, runbook, probe, logDir } = input;
+  const facts: KindFacts = runbook.kinds[node.kind] ?? {};
+  const target = targetFor(node);
+  if (!target) return `${node.id} is on ${node.host ?? 'another machine'}: set \`ssh\` in its config to restart it from here`;
+  const steps: Step[] = [];
+  // Something still holds the port (it answered, or hung): stop it before starting anew.
+  const occupied = probe.status !== 'refused' && input.processAlive !== false;
+
+  if (node.systemdUnit) {
+    const argv = fill(facts.systemd ?? ['systemctl', 'restart', '{unit}'], node);
+    steps.push({ kind: 'command', label: `restart ${node.systemdUnit} (systemd)`, argv: commandOn(target, argv), timeoutMs: 60_000 });
+    return steps;
+  }
+
+  const startArgv = node.restart ?? (facts.restart ? fill(facts.restart, node) : undefined);
+  if (!startArgv) return `no restart command known for ${node.id} (${node.kind}): set \`restart\` (an argv) in its config`;
+  const stopArgv = facts.stop && !node.restart ? fill(facts.stop, node) : undefined;
+  if (occupied && stopArgv) steps.push({ kind: 'command', label: 'stop the service', argv: commandOn(target, stopArgv), timeoutMs: 20_000, optional: true });
+
+  // Ollama listens where OLLAMA_HOST says: make it the node's configured address.
+  const env = node.kind === 'ollama' && node.url && !node.restart ? { OLLAMA_HOST: new URL(node.url).host } : undefined;
+  const mode = node.restart ? 'spawn' : (facts.restartMode ?? 'spawn');
+  const label = `start: ${startArgv.join(' ')}`;
+  if (mode === 'run') {
+    steps.push({ kind: 'command', label, argv: commandOn(target, startArgv, env ? { env } : {}), timeoutMs: 60_000 });
+  } else if (target.kind === 'local') {
+    steps.push({ kind: 'spawn', label, argv: startArgv, ...(env && { env }), logFile: `${logDir}/${node.id}.log` });
+  } else {
+    // Over ssh a server is put in the background on the remote side; its log stays there.
+    const remoteLog = `/tmp/jarvis-${node.id}.log`;
+    steps.push({ kind: 'command', label: `${label} (on ${target.target}, log ${remoteLog})`, argv: commandOn(target, startArgv, { ...(env && { env }), background: { logFile: remoteLog } }), timeoutMs: 30_000 });
+  }
+  return steps;
+}
+
+function loadModelStep(input: PlanInput): Step | undefined {
+  const { node, runbook } = input;
+  const target = targetFor(node);
+  if (!node.model || !target) return undefined;
+  if (node.kind === 'lmstudio') {
+    const argv = fill(runbook.kinds.lmstudio?.loadModel ?? ['lms', 'load', '{model}', '-y'], node);
+    return { kind: 'command', label: `load ${node.model}: ${argv.join(' ')}`, argv: commandOn(target, argv), timeoutMs: 300_000 };
+  }
+  return undefined;
+}
+
+/** How to tell whether the service's process is alive, or undefined when we cannot. */
+export function processCheck(node: NodeConfig, runbook: Runbook, platform: NodeJS.Platform): { argv: string[]; read: 'exit' | 'tasklist' | 'lms-status'; name?: string } | undefined {
+  const target = targetFor(node);
+  if (!target || node.process === false) return undefined;
+  const facts = runbook.kinds[node.kind] ?? {};
+  if (node.kind === 'lmstudio' && !node.process && facts.status) return { argv: commandOn(target, facts.status), read: 'lms-status' };
+  // A custom restart command runs some other program: only an explicit process name helps then.
+  const name = node.process ?? (node.restart ? undefined : platform === 'win32' && target.kind === 'local' ? facts.processWindows : facts.process);
+  if (!name) return undefined;
+  if (platform === 'win32' && target.kind === 'local') {
+    return { argv: ['tasklist', '/FI', `IMAGENAME eq ${name}`, '/FO', 'CSV', '/NH'], read: 'tasklist', name };
+  }
+  return { argv: commandOn(target, ['pgrep', '-x', name]), read: 'exit', name };
+}
+
+/** Reads `tasklist /FO CSV /NH` output: exit code is 0 either way (PROTOCOLS.md). */
+export function tasklistHas(stdout: string, image: string): boolean {
+  return stdout
+    .split(/\r?\n/)
+    .some((line) => line.toLowerCase().startsWith(`"${image.toLowerCase()}"`));
+}
+
+/** Reads `lms server status --json`: {"running":true,"port":1234}. */
+export function lmsRunning(stdout: string): boolean | null {
+  try {
+    const json = JSON.parse(stdout.trim().split('\n').pop() ?? '') as { running?: unknown };
+    return typeof json.running === 'boolean' ? json.running : null;
+  } catch {
+    return null;
+  }
+}
+
+export type { Target };

@@ -1,0 +1,79 @@
+/**
+ * Cross-process locks in the data dir (proper-lockfile: a lock directory created atomically,
+ * refreshed while held, taken over when stale, so a lock left by a killed process is recovered).
+ * Named locks also record who holds them, so a refused caller can say who.
+ */
+import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+
+export interface LockOwner {
+  pid: number;
+  since: string;
+  command: string;
+  host?: string;
+}
+
+export interface HeldLock {
+  release(): Promise<void>;
+}
+
+/** A lock stays held while its holder refreshes it; this long without a refresh and it is stale. */
+const STALE_MS = 10_000;
+
+/**
+ * Takes the lock on `target` (a file path; the lock is `target.lock`), waiting up to `waitMs`.
+ * Throws a LockBusyError when another process keeps it longer.
+ */
+export async function acquireLock(target: string, options: { waitMs: number; owner?: Omit<LockOwner, 'since'>; now?: () => number }): Promise<HeldLock> {
+  await mkdir(path.dirname(target), { recursive: true });
+  const lockPath = `${target}.lock`;
+  const started = Date.now();
+  let delay = 5;
+  for (;;) {
+    try {
+      const release = await lockfile.lock(target, { realpath: false, lockfilePath: lockPath, stale: STALE_MS, update: STALE_MS / 2, retries: 0 });
+      const ownerFile = `${target}.owner.json`;
+      if (options.owner) {
+        const owner: LockOwner = { ...options.owner, since: new Date(options.now?.() ?? Date.now()).toISOString() };
+        await writeFile(ownerFile, JSON.stringify(owner));
+      }
+      return {
+        release: async () => {
+          if (options.owner) await rm(ownerFile, { force: true });
+          await release().catch(() => undefined);
+        },
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
+      if (Date.now() - started >= options.waitMs) {
+        throw new LockBusyError(target, await readOwner(`${target}.owner.json`));
+      }
+      await new Promise((r) => setTimeout(r, delay + Math.random() * delay));
+      delay = Math.min(delay * 2, 100);
+    }
+  }
+}
+
+async function readOwner(file: string): Promise<LockOwner | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as LockOwner;
+  } catch {
+    return undefined;
+  }
+}
+
+export class LockBusyError extends Error {
+  readonly isLockBusy = true;
+  constructor(
+    readonly target: string,
+    readonly owner: LockOwner | undefined,
+  ) {
+    super(owner ? `held by pid ${owner.pid} since ${owner.since} (${owner.command})` : `${target} is locked by another process`);
+    this.name = 'LockBusyError';
+  }
+}
+
+export function isLockBusy(error: unknown): error is LockBusyError {
+  return typeof error === 'object' && error !== null && (error as { isLockBusy?: unknown }).isLockBusy === true;
+}

@@ -1,0 +1,42 @@
+/** Renders the incident log for people. */
+import type { IncidentsResult } from '../commands/incidents.js';
+import { formatMs } from './format.js';
+import type { Output } from './output.js';
+import { renderColumns } from './columns.js';
+
+export function renderIncidents(result: IncidentsResult, output: Output): string {
+  const c = output.color;
+  const lines: string[] = [];
+  if (result.pruned !== undefined) lines.push(`pruned ${result.pruned} incident${result.pruned === 1 ? '' : 's'} older than the retention period`);
+  if (result.total === 0) {
+    lines.push(`no incidents recorded (${result.file})`);
+    return lines.join('\n');
+  }
+  if (result.incidents.length === 0) lines.push('no incident matches');
+  else {
+    const rows = result.incidents.map((i) => [
+      localTime(i.at),
+      c.bold(i.node),
+      i.status,
+      i.diagnosis,
+      i.outcome === 'recovered' ? c.green(i.outcome) : i.outcome === 'interrupted' || i.outcome === 'no_action' ? c.yellow(i.outcome) : c.red(i.outcome),
+      formatMs(i.durationMs),
+      i.escalated ? c.red.bold('ESCALATED') : '',
+    ]);
+    lines.push(renderColumns(['when', 'node', 'status', 'diagnosis', 'outcome', 'took', ''], rows));
+    if (result.matched > result.incidents.length) lines.push(c.dim(`… ${result.matched - result.incidents.length} older not shown (--limit N, or --json for all)`));
+  }
+  const w = result.window;
+  if (w.nodes.length > 0) {
+    const parts = w.nodes.map((n) => (n.escalated ? c.red.bold(`${n.node} ${n.count} (escalated)`) : `${n.node} ${n.count}`));
+    lines.push(`last ${w.hours} h: ${parts.join(' · ')}  ${c.dim(`(${w.escalateAfter} or more escalate)`)}`);
+  } else lines.push(c.dim(`no incident in the last ${w.hours} h`));
+  if (result.expired > 0) lines.push(c.yellow(`${result.expired} incident(s) are older than the retention period: \`jarvis incidents --prune\` removes them (the next recovery does too)`));
+  return lines.join('\n');
+}
+
+function localTime(iso: string): string {
+  const d = new Date(iso);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}

@@ -1,0 +1,97 @@
+/** Renders `jarvis recover`: live step progress while it runs, then the outcome. */
+import type { RecoverResult } from '../commands/recover.js';
+import type { StepRecord } from '../incidents/incident.js';
+import type { StepEvent } from '../runbook/executor.js';
+import { displayArgv } from '../system/process.js';
+import { formatMs, paintStatus } from './format.js';
+import type { Output } from './output.js';
+
+/** A step line: ✓/✗, label, detail, time. */
+export function stepLine(output: Output, r: StepRecord): string {
+  const c = output.color;
+  const mark = r.ok ? c.green('✓') : c.red('✗');
+  return `${mark} ${r.label}${r.detail ? c.dim(` - ${r.detail}`) : ''} ${c.dim(`(${formatMs(r.ms)})`)}${r.output && !r.ok ? `\n${r.output.replace(/^/gm, '    ')}` : ''}`;
+}
+
+/**
+ * Live progress: a spinner per step on a terminal (stopped and replaced by the step's line),
+ * plain lines as steps end otherwise, nothing with --json.
+ */
+export async function stepReporter(output: Output): Promise<{ onEvent: (e: StepEvent) => void; stop: () => void }> {
+  if (output.json) return { onEvent: () => undefined, stop: () => undefined };
+  if (!output.interactive) {
+    return { onEvent: (e) => void (e.type === 'end' && output.err(stepLine(output, e.record))), stop: () => undefined };
+  }
+  const { default: ora } = await import('ora');
+  const spinner = ora({ stream: process.stderr, discardStdin: false });
+  return {
+    onEvent: (e) => {
+      if (e.type === 'start') spinner.start(e.step.label);
+      else if (e.type === 'progress') spinner.text = `${e.step.label} ${output.color.dim(e.text)}`;
+      else {
+        spinner.stop();
+        output.err(stepLine(output, e.record));
+      }
+    },
+    stop: () => void spinner.stop(),
+  };
+}
+
+export function renderRecoverHeader(result: RecoverResult, output: Output): string {
+  const c = output.color;
+  const { probe, host, process: proc } = result.assessment;
+  const lines = [
+    `${c.bold(result.node)}: ${paintStatus(c, probe.status, probe.throttled)}${probe.detail ? c.dim(` - ${probe.detail}`) : ''}`,
+    ...(host ? [`  host     ${host.host} ${host.reachable === true ? c.green('up') : host.reachable === false ? c.red('down') : c.yellow('unknown')}: ${host.detail}`] : []),
+    ...(proc.command ? [`  process  ${proc.detail} ${c.dim(`(${proc.command})`)}`] : []),
+    `  cause    ${result.diagnosis.cause}`,
+    `  plan     ${result.plan.reason}`,
+  ];
+  if (result.dryRun) {
+    lines.push('', c.bold('Would run (dry run: nothing is executed):'));
+    if (result.plan.steps.length === 0) lines.push('  (nothing)');
+    result.plan.steps.forEach((s, i) => {
+      const argv = s.kind === 'command' || s.kind === 'spawn' ? s.argv : undefined;
+      const what = argv && !s.label.includes(argv.join(' ')) ? `  ${c.dim(displayArgv(argv))}` : '';
+      lines.push(`  ${i + 1}. ${s.label}${what}`);
+    });
+  }
+  return lines.join('\n');
+}
+
+export function renderRecoverOutcome(result: RecoverResult, output: Output): string {
+  const c = output.color;
+  const lines: string[] = [];
+  if (result.dryRun) return '';
+  const v = result.verification;
+  switch (result.outcome) {
+    case 'healthy':
+      lines.push(c.green(`${result.node} is healthy and answers${v ? ` (${v.latencyMs} ms)` : ''}; nothing to recover, no incident recorded.`));
+      break;
+    case 'recovered':
+      lines.push(c.green.bold(`${result.node} recovered and verified${v ? `: answered in ${v.latencyMs} ms${v.tokensPerSecond !== undefined ? `, ${v.tokensPerSecond} tokens/s` : ''}` : ''}.`));
+      break;
+    case 'no_action':
+      lines.push(c.yellow(`${result.node} not recovered: ${result.plan.reason}.`));
+      break;
+    case 'interrupted':
+      lines.push(c.yellow(`${result.node}: recovery interrupted; recorded as such.`));
+      break;
+    default:
+      lines.push(c.red.bold(`${result.node} NOT recovered.`));
+  }
+  if (result.incident) {
+    lines.push(c.dim(`incident ${result.incident.id} recorded (${result.incident.windowCount} on ${result.node} in the escalation window)`));
+    if (result.incident.escalated) {
+      lines.push(c.red.bold(`ESCALATED: ${result.incident.windowCount} incidents on ${result.node} within the window. The runbook asks for a deeper investigation (hardware, logs, load), not another restart.`));
+    }
+  }
+  if (result.pruned) lines.push(c.dim(`pruned ${result.pruned} incident(s) older than the retention period`));
+  if (!result.recovered && result.fallbacks.length > 0) {
+    lines.push(c.bold('Meanwhile'));
+    for (const f of result.fallbacks) {
+      lines.push(`  ${c.bold(f.node)}${f.for && f.for !== 'cascade' ? ` takes ${f.for}` : ''}: ${paintStatus(c, f.status, f.throttled)}${f.status === 'ok' ? ` (${formatMs(f.latencyMs)})` : ''}`);
+    }
+  }
+  return lines.join('\n');
+}
