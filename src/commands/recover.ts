@@ -9,7 +9,7 @@ import type { Incident, IncidentOutcome, StepRecord, Verification } from '../inc
 import { IncidentStore } from '../incidents/store.js';
 import { checkHost, type HostCheck } from '../probe/ping.js';
 import { probeNode, type ProbeResult } from '../probe/probe.js';
-import { diagnoseNode, fallbacksFor, type Diagnosis } from '../runbook/diagnosis.js';
+import { diagnoseNode, diagnosisForPlan, fallbacksFor, type Diagnosis } from '../runbook/diagnosis.js';
 import { executePlan, type ExecutorDeps, type StepEvent } from '../runbook/executor.js';
 import { lmsRunning, planRecovery, processCheck, tasklistHas, type RecoveryPlan } from '../runbook/plan.js';
 import type { Runbook } from '../runbook/runbook.js';
@@ -82,7 +82,7 @@ export async function runRecover(options: RecoverOptions): Promise<RecoverResult
       runbook,
       node,
       probe,
-      diagnosis,
+      diagnosis: diagnosisForPlan(runbook, node, probe, host ?? undefined, { platform }, options.force),
       processAlive: proc.alive,
       force: options.force,
       wait: options.wait,

@@ -85,6 +85,15 @@ export function diagnoseNode(runbook: Runbook, node: NodeConfig, probe: ProbeRes
   };
 }
 
+/**
+ * The diagnosis a recovery plans from. Forcing a low-impact node means "treat it as any other",
+ * so the rule underneath the low-impact one decides what to do.
+ */
+export function diagnosisForPlan(runbook: Runbook, node: NodeConfig, probe: ProbeResult, host: HostCheck | undefined, ctx: DiagnoseContext, force: boolean): Diagnosis {
+  const asIs = node.impact === 'low' && force ? { ...node, impact: 'normal' as const } : node;
+  return diagnoseNode(runbook, asIs, probe, host, ctx);
+}
+
 function describeHost(host: HostCheck | undefined, probe: ProbeResult): string | undefined {
   if (!host) return undefined;
   if (probe.status === 'refused' && host.reachable === false) {

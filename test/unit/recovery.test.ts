@@ -1,0 +1,163 @@
+import { spawnSync } from 'node:child_process';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { INIT_TEMPLATE } from '../../src/config/template.js';
+import type { ProbeResult } from '../../src/probe/probe.js';
+import { diagnosisForPlan } from '../../src/runbook/diagnosis.js';
+import { lmsRunning, planRecovery, processCheck, tasklistHas } from '../../src/runbook/plan.js';
+import { loadRunbook, type Runbook } from '../../src/runbook/runbook.js';
+import { commandOn, shQuote } from '../../src/runbook/target.js';
+import { readCompletion, verifyRequest } from '../../src/runbook/verify.js';
+import { countInWindow, escalates, parseSince, validateIncidentFile, type Incident } from '../../src/incidents/incident.js';
+
+const config = await parseConfig(INIT_TEMPLATE, 'jarvis.config.yaml');
+const nodeOf = (id: string) => config.nodes.find((n) => n.id === id)!;
+let runbook: Runbook;
+beforeAll(async () => {
+  runbook = await loadRunbook();
+});
+
+const plan = (id: string, probe: Partial<ProbeResult>, extra: { processAlive?: boolean | null; force?: boolean; wait?: boolean } = {}) => {
+  const node = nodeOf(id);
+  const p: ProbeResult = { id, kind: node.kind, priority: node.priority, latencyMs: 5, target: 'x', status: 'ok', ...probe };
+  const diagnosis = diagnosisForPlan(runbook, node, p, { host: 'h', reachable: true, detail: 'up', command: [] }, { platform: 'linux' }, extra.force ?? false);
+  return planRecovery({ config, runbook, node, probe: p, diagnosis, processAlive: extra.processAlive ?? null, force: extra.force ?? false, wait: extra.wait ?? true, logDir: '/data/logs' });
+};
+
+describe('planRecovery', () => {
+  it('OL1 refused: start `ollama serve` detached on its address, wait, verify', () => {
+    const p = plan('ol1', { status: 'refused' }, { processAlive: false });
+    expect(p.action).toBe('restart');
+    expect(p.steps.map((s) => s.kind)).toEqual(['spawn', 'wait_healthy', 'verify']);
+    expect(p.steps[0]).toMatchObject({ argv: ['ollama', 'serve'], logFile: '/data/logs/ol1.log' });
+    expect(p.steps[2]).toMatchObject({ kind: 'verify', timeoutMs: 5000 });
+  });
+
+  it('M2 500 over ssh: stop, then `lms server start --port 1234` on the remote machine', () => {
+    const p = plan('m2', { status: 'http_error', httpStatus: 500 }, { processAlive: true });
+    expect(p.steps.map((s) => s.kind)).toEqual(['command', 'command', 'wait_healthy', 'verify']);
+    const [stop, start] = p.steps as { argv: string[]; optional?: boolean }[];
+    expect(stop!.optional).toBe(true);
+    expect(stop!.argv.slice(-3)).toEqual(['admin@192.168.1.26', '--', 'lms server stop']);
+    expect(start!.argv.at(-1)).toBe('lms server start --port 1234');
+    expect(start!.argv).toContain('BatchMode=yes');
+  });
+
+  it('timeout: not killed while the process is alive, unless forced; restarted when it is dead', () => {
+    expect(plan('ol1', { status: 'timeout' }, { processAlive: true })).toMatchObject({ action: 'none', steps: [] });
+    expect(plan('ol1', { status: 'timeout' }, { processAlive: null }).action).toBe('none');
+    expect(plan('ol1', { status: 'timeout' }, { processAlive: true, force: true }).action).toBe('restart');
+    expect(plan('ol1', { status: 'timeout' }, { processAlive: false }).action).toBe('restart');
+  });
+
+  it('M1 (low impact) is left alone unless forced', () => {
+    expect(plan('m1', { status: 'refused' }).action).toBe('none');
+    // M1 is remote with no ssh: even forced, nothing can be restarted from here.
+    expect(plan('m1', { status: 'refused' }, { force: true }).reason).toMatch(/set `ssh`/);
+  });
+
+  it('quota: wait Retry-After (bounded), or nothing with --no-wait', () => {
+    const p = plan('gemini', { status: 'http_error', httpStatus: 429, throttled: true, retryAfterS: 30 });
+    expect(p.steps[0]).toEqual({ kind: 'wait', label: 'wait 30 s for the quota to reset', seconds: 30 });
+    expect(plan('gemini', { status: 'http_error', httpStatus: 429, throttled: true, retryAfterS: 9999 }).steps[0]).toMatchObject({ seconds: 120 });
+    expect(plan('gemini', { status: 'http_error', httpStatus: 429, throttled: true }, { wait: false }).action).toBe('none');
+  });
+
+  it('unreachable and dns: nothing to restart', () => {
+    expect(plan('m3', { status: 'unreachable' }).reason).toMatch(/network or hardware/);
+    expect(plan('m3', { status: 'dns' }).action).toBe('none');
+  });
+
+  it('model missing on LM Studio: lms load, wait, verify', () => {
+    const p = plan('m3', { status: 'model_missing' });
+    expect(p.action).toBe('load_model');
+    expect((p.steps[0] as { argv: string[] }).argv.at(-1)).toBe('lms load mistral -y');
+  });
+
+  it('healthy: verify only', () => {
+    expect(plan('ol1', { status: 'ok' })).toMatchObject({ action: 'verify', steps: [{ kind: 'verify' }] });
+  });
+});
+
+describe('processCheck', () => {
+  it('pgrep -x locally, tasklist on Windows, lms status for LM Studio, over ssh when remote', () => {
+    expect(processCheck(nodeOf('ol1'), runbook, 'linux')).toBeUndefined(); // ol1 has a custom restart argv in the template
+    const ollama = { ...nodeOf('ol1'), restart: undefined };
+    expect(processCheck(ollama, runbook, 'linux')).toMatchObject({ argv: ['pgrep', '-x', 'ollama'], read: 'exit' });
+    expect(processCheck(ollama, runbook, 'win32')).toMatchObject({ argv: ['tasklist', '/FI', 'IMAGENAME eq ollama.exe', '/FO', 'CSV', '/NH'], read: 'tasklist' });
+    expect(processCheck(nodeOf('m2'), runbook, 'linux')!.argv.at(-1)).toBe('lms server status --json');
+    expect(processCheck(nodeOf('m1'), runbook, 'linux')).toBeUndefined();
+  });
+
+  it('reads tasklist and lms status output', () => {
+    expect(tasklistHas('"ollama.exe","1234","Console","1","25,000 K"\r\n', 'ollama.exe')).toBe(true);
+    expect(tasklistHas('INFO: No tasks are running which match the specified criteria.\r\n', 'ollama.exe')).toBe(false);
+    expect(lmsRunning('{"running":true,"port":1234}')).toBe(true);
+    expect(lmsRunning('{"running":false}')).toBe(false);
+    expect(lmsRunning('garbage')).toBeNull();
+  });
+});
+
+describe('commands over ssh', () => {
+  it('quotes every argument for the remote shell, so config values never become shell syntax', () => {
+    const nasty = ["it's", '$(rm -rf /)', 'a b', '`x`', ';', '&&', '*'];
+    const argv = commandOn({ kind: 'ssh', target: 'u@h', connectTimeoutS: 5, options: [] }, ['printf', '%s\\n', ...nasty]);
+    const remote = argv.at(-1)!;
+    // Run the remote command line through a real sh: it must print the arguments back verbatim.
+    const out = spawnSync('sh', ['-c', remote], { encoding: 'utf8' });
+    expect(out.stdout.split('\n').slice(0, -1)).toEqual(nasty);
+  });
+
+  it('background mode: nohup with output to a log, stdin closed', () => {
+    const argv = commandOn({ kind: 'ssh', target: 'u@h', port: 2222, connectTimeoutS: 7, options: ['-o', 'X=1'] }, ['ollama', 'serve'], { env: { OLLAMA_HOST: '0.0.0.0:11434' }, background: { logFile: '/tmp/j.log' } });
+    expect(argv).toEqual(['ssh', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=7', '-p', '2222', '-o', 'X=1', 'u@h', '--', 'nohup env OLLAMA_HOST=0.0.0.0:11434 ollama serve > /tmp/j.log 2>&1 < /dev/null &']);
+    expect(shQuote('plain-arg_1.0')).toBe('plain-arg_1.0');
+  });
+});
+
+describe('verification', () => {
+  it('builds the runbook request per kind', () => {
+    expect(verifyRequest(nodeOf('m3'), 'mistral-7b')).toEqual({
+      url: 'http://192.168.1.113:1234/v1/chat/completions',
+      body: { model: 'mistral-7b', messages: [{ role: 'user', content: 'ping' }], max_tokens: 10, stream: false },
+    });
+    expect(verifyRequest(nodeOf('ol1'), 'qwen3:8b')!.url).toBe('http://127.0.0.1:11434/api/chat');
+  });
+
+  it('reads replies: content required; tokens/s from Ollama durations', () => {
+    const ollama = JSON.stringify({ model: 'qwen3:8b', message: { role: 'assistant', content: 'pong' }, done: true, eval_count: 10, eval_duration: 500_000_000 });
+    expect(readCompletion('ollama', 200, ollama)).toMatchObject({ ok: true, content: 'pong', tokensPerSecond: 20 });
+    const openai = JSON.stringify({ choices: [{ index: 0, message: { role: 'assistant', content: 'pong' }, finish_reason: 'stop' }] });
+    expect(readCompletion('lmstudio', 200, openai)).toMatchObject({ ok: true, content: 'pong' });
+    expect(readCompletion('lmstudio', 200, JSON.stringify({ choices: [{ message: { content: '' } }] })).ok).toBe(false);
+    expect(readCompletion('lmstudio', 200, '<html>')).toMatchObject({ ok: false, detail: expect.stringMatching(/not JSON/) });
+    expect(readCompletion('lmstudio', 400, JSON.stringify({ error: { message: 'No models loaded.' } }))).toMatchObject({ ok: false, detail: 'HTTP 400: No models loaded.' });
+  });
+});
+
+describe('the post-mortem rule', () => {
+  const inc = (node: string, iso: string) => ({ node, at: iso }) as Incident;
+  const list = [inc('ol1', '2026-11-21T10:00:00Z'), inc('ol1', '2026-11-22T08:00:00Z'), inc('m2', '2026-11-22T08:30:00Z')];
+
+  it('3 or more on one node within 24 h escalate', () => {
+    expect(escalates(list, 'ol1', Date.parse('2026-11-22T09:00:00Z'))).toEqual({ escalated: true, windowCount: 3 });
+    expect(escalates(list, 'ol1', Date.parse('2026-11-22T10:00:01Z'))).toEqual({ escalated: false, windowCount: 2 });
+    expect(escalates(list, 'm2', Date.parse('2026-11-22T09:00:00Z')).escalated).toBe(false);
+    expect(countInWindow(list, 'ol1', Date.parse('2026-11-22T09:00:00Z'), { count: 2, windowMs: 2 * 3600_000 })).toBe(1);
+  });
+
+  it('parseSince', () => {
+    const now = Date.parse('2026-11-22T12:00:00Z');
+    expect(parseSince('24h', now)).toBe(now - 86_400_000);
+    expect(parseSince('30m', now)).toBe(now - 1_800_000);
+    expect(parseSince('7d', now)).toBe(now - 7 * 86_400_000);
+    expect(parseSince('2026-11-22T00:00:00Z', now)).toBe(Date.parse('2026-11-22T00:00:00Z'));
+    expect(() => parseSince('soon', now)).toThrow(/expected a duration/);
+  });
+
+  it('validates the file shape, naming the bad entry', () => {
+    expect(() => validateIncidentFile({ incidents: [{ node: 'a', at: 'x' }] })).toThrow(/incidents\[0\]/);
+    expect(() => validateIncidentFile([])).toThrow(/object/);
+    expect(validateIncidentFile({ incidents: [] })).toEqual({ incidents: [] });
+  });
+});
