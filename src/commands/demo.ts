@@ -5,7 +5,7 @@
  * was broken, and cleans every process up.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -35,6 +35,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const dataDir = path.join(dir, 'data');
   const env = { ...process.env, ...(options.color ? { FORCE_COLOR: '1' } : { NO_COLOR: '1' }) };
   let sim: ChildProcess | undefined;
+  const restarted: number[] = [];
   let failures = 0;
   try {
     print(heading('jarvis demo: the runbook cluster, simulated on 127.0.0.1'));
@@ -81,13 +82,55 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     print(ok.stdout.trimEnd());
     if (ok.code !== 0) failures++;
 
+    // Runbook steps 3 to 5: bring OL1 back (its restart argv starts the sim again), prove it
+    // answers, record the incident. M2 hangs: its process cannot be checked here, so it is not
+    // killed, and its work goes to the fallbacks.
+    for (const id of ['ol1', 'm2']) {
+      print(heading(`$ jarvis recover ${id}`));
+      const r = await run(['recover', id]);
+      print(r.stdout.trimEnd());
+      if (r.stderr.trim()) print(r.stderr.trimEnd());
+      print(`(exit ${r.code})\n`);
+      if (r.code !== (id === 'ol1' ? 0 : 1)) {
+        failures++;
+        print(`demo: expected recover ${id} to exit ${id === 'ol1' ? 0 : 1}, got ${r.code}`);
+      }
+    }
+    restarted.push(...(await restartedPids(dataDir)));
+
+    print(heading('$ jarvis status   (after the recovery)'));
+    const after = await run(['status']);
+    print(after.stdout.trimEnd());
+    print('');
+
+    print(heading('$ jarvis incidents'));
+    const incidents = await run(['incidents']);
+    print(incidents.stdout.trimEnd());
+    if (incidents.code !== 0) failures++;
     print('');
     print(failures === 0 ? 'Demo done: jarvis saw every fault the demo made.' : `Demo finished with ${failures} unexpected result(s).`);
     return failures === 0 ? 0 : 1;
   } finally {
+    for (const pid of restarted) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
     if (sim) await stopChild(sim);
     if (options.keep) print(`Kept ${dir}`);
     else await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** PIDs of the sim processes `jarvis recover` started (from the incident log's step details). */
+async function restartedPids(dataDir: string): Promise<number[]> {
+  try {
+    const { incidents } = JSON.parse(await readFile(path.join(dataDir, 'incidents.json'), 'utf8')) as { incidents: { steps?: { detail?: string }[] }[] };
+    return incidents.flatMap((i) => (i.steps ?? []).map((s) => Number(/pid (\d+)/.exec(s.detail ?? '')?.[1])).filter((n) => n > 0));
+  } catch {
+    return [];
   }
 }
 

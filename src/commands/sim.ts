@@ -9,6 +9,7 @@ import { UsageError } from '../errors.js';
 import { formatFault, parseFault } from '../sim/faults.js';
 import { generatedPreset, RUNBOOK_PRESET, startSimCluster, type SimNodeSpec } from '../sim/cluster.js';
 import type { SimKind } from '../sim/node.js';
+import { JARVIS_BIN } from '../system/paths.js';
 
 export interface SimRunOptions {
   specs: SimNodeSpec[];
@@ -76,7 +77,7 @@ export function singleNodeSpec(options: { id?: string; kind: string; port?: stri
 
 export async function runSim(options: SimRunOptions): Promise<void> {
   const cluster = await startSimCluster(options.specs, { ...(options.host && { host: options.host }), ...(options.controlPort !== undefined && { controlPort: options.controlPort }) });
-  if (options.configOut) await writeFile(options.configOut, cluster.configYaml({ ...(options.timeoutMs && { timeoutMs: options.timeoutMs }) }));
+  if (options.configOut) await writeFile(options.configOut, cluster.configYaml({ restartVia: JARVIS_BIN, ...(options.timeoutMs && { timeoutMs: options.timeoutMs }) }));
   options.print(JSON.stringify({ event: 'ready', pid: process.pid, ...cluster.describe(), ...(options.configOut && { config: options.configOut }) }));
 
   await new Promise<void>((resolve) => {

@@ -127,7 +127,7 @@ function onNode(node: NodeConfig, argv: string[]): string {
 function placeholders(runbook: Runbook, node: NodeConfig, probe: ProbeResult, ctx: DiagnoseContext): Record<string, string> {
   const facts = runbook.kinds[node.kind] ?? {};
   const restart = restartArgv(runbook, node);
-  const processName = ctx.platform === 'win32' ? facts.processWindows : facts.process;
+  const processName = node.process === false ? undefined : (node.process ?? (ctx.platform === 'win32' ? facts.processWindows : facts.process));
   const processCheck = processName
     ? onNode(node, ctx.platform === 'win32' ? ['tasklist', '/FI', `IMAGENAME eq ${processName}`] : ['pgrep', '-x', processName])
     : `look for the server's process on ${node.host ?? 'its machine'}`;

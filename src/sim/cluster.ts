@@ -88,9 +88,17 @@ export class SimCluster {
   }
 
   /** A jarvis config (YAML) for this cluster. `extra` adds fields per node (restart argv, ...). */
-  configYaml(options: { timeoutMs?: number; extra?: Record<string, Record<string, unknown>> } = {}): string {
+  /**
+   * A jarvis config (YAML) for this cluster. With `restartVia` (the jarvis bin), each node's
+   * `restart` starts it again as its own sim process on the same port, so `jarvis recover` works
+   * on a simulated cluster as on a real one.
+   */
+  configYaml(options: { timeoutMs?: number; restartVia?: string; extra?: Record<string, Record<string, unknown>> } = {}): string {
     const nodes = this.specs.map((s) => {
       const sim = this.nodes.get(s.id)!;
+      const restart = options.restartVia
+        ? [process.execPath, options.restartVia, 'sim', 'node', '--kind', s.kind, '--id', s.id, '--host', sim.host, '--port', String(sim.port), ...s.models.flatMap((m) => ['--model', m])]
+        : undefined;
       return {
         id: s.id,
         kind: s.configKind ?? s.kind,
@@ -101,6 +109,7 @@ export class SimCluster {
         ...(s.role && { role: s.role }),
         ...(s.impact && { impact: s.impact }),
         ...(s.fallbacks && { fallbacks: s.fallbacks }),
+        ...(restart && { restart, process: false }),
         ...options.extra?.[s.id],
       };
     });

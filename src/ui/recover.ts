@@ -14,13 +14,14 @@ export function stepLine(output: Output, r: StepRecord): string {
 }
 
 /**
- * Live progress: a spinner per step on a terminal (stopped and replaced by the step's line),
- * plain lines as steps end otherwise, nothing with --json.
+ * Live progress: a spinner per step on a terminal (on stderr, stopped and replaced by the step's
+ * line), plain lines as steps end otherwise, nothing with --json. The step lines are the result a
+ * person reads, so they go to stdout, in order with the rest.
  */
 export async function stepReporter(output: Output): Promise<{ onEvent: (e: StepEvent) => void; stop: () => void }> {
   if (output.json) return { onEvent: () => undefined, stop: () => undefined };
   if (!output.interactive) {
-    return { onEvent: (e) => void (e.type === 'end' && output.err(stepLine(output, e.record))), stop: () => undefined };
+    return { onEvent: (e) => void (e.type === 'end' && output.out(stepLine(output, e.record))), stop: () => undefined };
   }
   const { default: ora } = await import('ora');
   const spinner = ora({ stream: process.stderr, discardStdin: false });
@@ -30,7 +31,7 @@ export async function stepReporter(output: Output): Promise<{ onEvent: (e: StepE
       else if (e.type === 'progress') spinner.text = `${e.step.label} ${output.color.dim(e.text)}`;
       else {
         spinner.stop();
-        output.err(stepLine(output, e.record));
+        output.out(stepLine(output, e.record));
       }
     },
     stop: () => void spinner.stop(),

@@ -92,7 +92,7 @@ describe('jarvis incidents', () => {
     const filtered = async (...args: string[]) =>
       (JSON.parse((await jarvis(['incidents', '--json', ...args, '--config', cfg, '--data-dir', dataDir], { env: { ...env, ...at(27) } })).stdout) as { matched: number }).matched;
     expect(await filtered('--node', 'N1')).toBe(4);
-    expect(await filtered('--since', '2h')).toBe(3);
+    expect(await filtered('--since', '150m')).toBe(3);
     expect(await filtered('--escalated')).toBe(1);
     expect(await filtered('--since', '2026-11-02T09:30:00Z')).toBe(2);
 

@@ -146,7 +146,9 @@ describe('jarvis status', () => {
 describe('jarvis diagnose', () => {
   it('refused: cause, actions, fallbacks with live status; exit 1; ids are case-insensitive', async () => {
     const cfg = path.join(tmp.dir, 'fallbacks.yaml');
-    writeFileSync(cfg, readFileSync(configPath, 'utf8').replace(/( {2}- id: down\n(?: {4}.*\n)*)/, '$1    fallbacks: [ok-ollama, { node: hang1, for: code }]\n    restart: [ollama, serve]\n'));
+    // The sim's config restarts nodes as sim processes; make `down` look like a stock Ollama node.
+    const stock = (block: string) => block.replace(/^ {4}(restart|process):.*\n/gm, '');
+    writeFileSync(cfg, readFileSync(configPath, 'utf8').replace(/( {2}- id: down\n(?: {4}.*\n)*)/, (block) => `${stock(block)}    fallbacks: [ok-ollama, { node: hang1, for: code }]\n`));
     const r = await jarvis(['diagnose', 'DOWN', '--json', '--config', cfg], { env });
     expect(r.code).toBe(1);
     const d = JSON.parse(r.stdout) as {
