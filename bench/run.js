@@ -1,8 +1,9 @@
 // `npm run bench`: prints comparison tables. Not a test: figures vary with the machine's load.
 // Usage: node bench/run.js [status|startup ...]   (default: all)
+import { benchAppends, benchIncidentList, benchRecoverTime } from './recover.js';
 import { benchStartup, benchStatus } from './status.js';
 
-const suites = { startup: benchStartup, status: benchStatus };
+const suites = { startup: benchStartup, status: benchStatus, recover: benchRecoverTime, appends: benchAppends, incidents: benchIncidentList };
 const wanted = process.argv.slice(2);
 for (const name of wanted.length ? wanted : Object.keys(suites)) {
   const suite = suites[name];

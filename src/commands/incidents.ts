@@ -1,7 +1,7 @@
 /** `jarvis incidents`: the incident log, newest first, with filters and the per-node 24 h counts. */
 import type { Config } from '../config/schema.js';
 import { UsageError } from '../errors.js';
-import { countInWindow, parseSince, type Incident } from '../incidents/incident.js';
+import { parseSince, type Incident } from '../incidents/incident.js';
 import { IncidentStore } from '../incidents/store.js';
 
 export interface IncidentsOptions {
@@ -49,25 +49,28 @@ export async function runIncidents(options: IncidentsOptions): Promise<Incidents
     }
   }
   const node = options.node?.toLowerCase();
-  const matching = all.filter((i) => (!node || i.node === node) && (since === undefined || Date.parse(i.at) >= since) && (!options.escalated || i.escalated));
-  matching.sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
+  // Each date is parsed once: with 10,000 incidents, parsing inside sort and per-node counts
+  // costs more than reading the file.
+  const timed = all.map((incident) => ({ incident, t: Date.parse(incident.at) }));
+  const matching = timed.filter(({ incident: i, t }) => (!node || i.node === node) && (since === undefined || t >= since) && (!options.escalated || i.escalated));
+  matching.sort((a, b) => b.t - a.t);
 
-  const windowMs = config.incidents.windowHours * 3600_000;
-  const nodes = [...new Set(all.map((i) => i.node))]
-    .map((n) => {
-      const count = countInWindow(all, n, now, { count: config.incidents.escalateAfter, windowMs });
-      return { node: n, count, escalated: count >= config.incidents.escalateAfter };
-    })
-    .filter((w) => w.count > 0)
+  const windowStart = now - config.incidents.windowHours * 3600_000;
+  const counts = new Map<string, number>();
+  for (const { incident, t } of timed) {
+    if (t > windowStart && t <= now) counts.set(incident.node, (counts.get(incident.node) ?? 0) + 1);
+  }
+  const nodes = [...counts]
+    .map(([n, count]) => ({ node: n, count, escalated: count >= config.incidents.escalateAfter }))
     .sort((a, b) => b.count - a.count || a.node.localeCompare(b.node));
   const cutoff = now - config.incidents.retentionDays * 86_400_000;
   return {
     file: store.file,
     total: all.length,
-    incidents: options.limit !== undefined ? matching.slice(0, options.limit) : matching,
+    incidents: (options.limit !== undefined ? matching.slice(0, options.limit) : matching).map((m) => m.incident),
     matched: matching.length,
     window: { hours: config.incidents.windowHours, escalateAfter: config.incidents.escalateAfter, nodes },
-    expired: all.filter((i) => Date.parse(i.at) < cutoff).length,
+    expired: timed.filter((m) => m.t < cutoff).length,
     ...(pruned !== undefined && { pruned }),
   };
 }

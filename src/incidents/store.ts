@@ -17,7 +17,7 @@ export class IncidentStore {
     dataDir: string,
     private readonly options: { escalation?: EscalationRule; retentionDays?: number; now: () => number },
   ) {
-    this.store = new JsonStore(path.join(dataDir, 'incidents.json'), { validate: validateIncidentFile, empty: () => ({ incidents: [] }), indent: 1 });
+    this.store = new JsonStore(path.join(dataDir, 'incidents.json'), { validate: validateIncidentFile, empty: () => ({ incidents: [] }) });
   }
 
   get file(): string {
