@@ -4,6 +4,7 @@
  * Named locks also record who holds them, so a refused caller can say who.
  */
 import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 
@@ -25,7 +26,7 @@ const STALE_MS = 10_000;
  * Takes the lock on `target` (a file path; the lock is `target.lock`), waiting up to `waitMs`.
  * Throws a LockBusyError when another process keeps it longer.
  */
-export async function acquireLock(target: string, options: { waitMs: number; owner?: Omit<LockOwner, 'since'>; now?: () => number }): Promise<HeldLock> {
+export async function acquireLock(target: string, options: { waitMs: number; owner?: Omit<LockOwner, 'since' | 'host'>; now?: () => number }): Promise<HeldLock> {
   await mkdir(path.dirname(target), { recursive: true });
   const lockPath = `${target}.lock`;
   const started = Date.now();
@@ -35,7 +36,7 @@ export async function acquireLock(target: string, options: { waitMs: number; own
       const release = await lockfile.lock(target, { realpath: false, lockfilePath: lockPath, stale: STALE_MS, update: STALE_MS / 2, retries: 0 });
       const ownerFile = `${target}.owner.json`;
       if (options.owner) {
-        const owner: LockOwner = { ...options.owner, since: new Date(options.now?.() ?? Date.now()).toISOString() };
+        const owner: LockOwner = { ...options.owner, host: hostname(), since: new Date(options.now?.() ?? Date.now()).toISOString() };
         await writeFile(ownerFile, JSON.stringify(owner));
       }
       return {
@@ -46,12 +47,31 @@ export async function acquireLock(target: string, options: { waitMs: number; own
       };
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
-      if (Date.now() - started >= options.waitMs) {
-        throw new LockBusyError(target, await readOwner(`${target}.owner.json`));
+      const owner = await readOwner(`${target}.owner.json`);
+      // A holder killed with SIGKILL cannot release its lock; on this host its pid tells at once
+      // that it is gone, without waiting for the lock to go stale.
+      if (owner && owner.host === hostname() && !processAlive(owner.pid)) {
+        // Narrow the race with another process doing the same: only if the dead owner is still it.
+        const again = await readOwner(`${target}.owner.json`);
+        if (again?.pid !== owner.pid || again.since !== owner.since) continue;
+        await rm(lockPath, { recursive: true, force: true });
+        await rm(`${target}.owner.json`, { force: true });
+        continue;
       }
+      if (Date.now() - started >= options.waitMs) throw new LockBusyError(target, owner);
       await new Promise((r) => setTimeout(r, delay + Math.random() * delay));
       delay = Math.min(delay * 2, 100);
     }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
