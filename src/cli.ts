@@ -173,6 +173,43 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('check')
+    .description('for cron: probe, confirm, recover (with --recover), record, alert; quiet unless something changed; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN')
+    .option('-r, --recover', 'run the runbook recovery for confirmed-down nodes (or set check.autoRecover)')
+    .option('-v, --verbose', 'a full report, even when nothing changed')
+    .option('--nagios', 'one status line with performance data (a monitoring plugin)')
+    .action(async (opts: { recover?: boolean; verbose?: boolean; nagios?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      const [out, cfg, deps, wallNow, { runCheck }, { loadRunbook }, ui] = await Promise.all([
+        output(g),
+        config(g),
+        executorDeps(),
+        wallClock(),
+        import('./commands/check.js'),
+        import('./runbook/runbook.js'),
+        import('./ui/check.js'),
+      ]);
+      const runbook = await loadRunbook();
+      const result = await runCheck({
+        config: cfg,
+        runbook,
+        dataDir: dataDir(g),
+        deps,
+        wallNow,
+        recover: Boolean(opts.recover) || cfg.check.autoRecover,
+        commandLine: `jarvis ${process.argv.slice(2).join(' ')}`,
+      });
+      for (const d of result.deliveries.filter((x) => !x.ok)) out.err(`jarvis: webhook ${d.url} failed after ${d.attempts} attempt(s): ${d.error ?? 'unknown error'} (logged in ${result.logFile})`);
+      if (g.json) printJson(result);
+      else if (opts.nagios) out.out(ui.nagiosLine(result));
+      else {
+        const text = ui.renderCheck(result, out, Boolean(opts.verbose));
+        if (text) out.out(text);
+      }
+      process.exitCode = result.exitCode;
+    });
+
+  const incidentsCmd = program
     .command('incidents')
     .description('the incident log, newest first, with the per-node count over the escalation window')
     .option('-n, --node <id>', 'only this node')
@@ -204,6 +241,17 @@ export function buildProgram(): Command {
         const { renderIncidents } = await import('./ui/incidents.js');
         out.out(renderIncidents(result, out));
       }
+    });
+  incidentsCmd
+    .command('ack')
+    .description('acknowledge an escalated node: `check` may restart it automatically again')
+    .argument('<node>', 'node id')
+    .action(async (nodeId: string, _opts: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const [out, cfg, wallNow, { runAck }] = await Promise.all([output(g), config(g), wallClock(), import('./commands/incidents.js')]);
+      const result = await runAck({ config: cfg, dataDir: dataDir(g), wallNow, nodeId });
+      if (g.json) printJson(result);
+      else out.out(`Acknowledged ${result.node} at ${result.at}: its earlier incidents no longer block automatic restarts.`);
     });
 
   program

@@ -3,6 +3,8 @@ import type { Config } from '../config/schema.js';
 import { UsageError } from '../errors.js';
 import { parseSince, type Incident } from '../incidents/incident.js';
 import { IncidentStore } from '../incidents/store.js';
+import { stateStore } from '../store/state-file.js';
+import { findNode } from './diagnose.js';
 
 export interface IncidentsOptions {
   config: Config;
@@ -73,4 +75,14 @@ export async function runIncidents(options: IncidentsOptions): Promise<Incidents
     expired: timed.filter((m) => m.t < cutoff).length,
     ...(pruned !== undefined && { pruned }),
   };
+}
+
+/** `jarvis incidents ack <node>`: incidents before now stop blocking automatic restarts. */
+export async function runAck(options: { config: Config; dataDir: string; wallNow: () => number; nodeId: string }): Promise<{ node: string; at: string }> {
+  const node = findNode(options.config, options.nodeId);
+  const at = new Date(options.wallNow()).toISOString();
+  await stateStore(options.dataDir).update((s) => {
+    s.acks = { ...s.acks, [node.id]: at };
+  });
+  return { node: node.id, at };
 }

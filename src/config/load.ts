@@ -139,6 +139,21 @@ function normalize(raw: RawConfig, file: string): Config {
       verifyTimeoutMs: raw.recover?.verifyTimeoutMs ?? 5000,
       quotaWaitMaxS: raw.recover?.quotaWaitMaxS ?? 120,
     },
+    check: {
+      autoRecover: raw.check?.autoRecover ?? false,
+      confirmDelayMs: raw.check?.confirmDelayMs ?? 1000,
+      confirmProbes: raw.check?.confirmProbes ?? 1,
+      recoverBudgetMs: raw.check?.recoverBudgetMs ?? 120_000,
+    },
+    alerts: {
+      webhooks: (raw.alerts?.webhooks ?? []).map((w) => ({
+        url: w.url,
+        format: w.format ?? 'generic',
+        timeoutMs: w.timeoutMs ?? 5000,
+        retries: w.retries ?? 2,
+        ...(w.headers && { headers: w.headers }),
+      })),
+    },
   };
 }
 

@@ -126,6 +126,33 @@ export const configSchema = z
         quotaWaitMaxS: z.number().int().min(0).max(3600).optional(),
       })
       .optional(),
+    check: z
+      .strictObject({
+        /** Run the runbook's recovery for confirmed-down nodes (as `jarvis check --recover`). */
+        autoRecover: z.boolean().optional(),
+        /** A failed probe is re-probed after this delay before it counts. */
+        confirmDelayMs: z.number().int().min(0).max(60_000).optional(),
+        /** How many re-probes must fail too. */
+        confirmProbes: z.number().int().min(0).max(10).optional(),
+        /** Total time recoveries may take in one check. */
+        recoverBudgetMs: positiveMs(3_600_000).optional(),
+      })
+      .optional(),
+    alerts: z
+      .strictObject({
+        webhooks: z
+          .array(
+            z.strictObject({
+              url: httpUrl,
+              format: z.enum(['generic', 'alertmanager'], { error: 'expected generic or alertmanager' }).optional(),
+              timeoutMs: positiveMs(60_000).optional(),
+              retries: z.number().int().min(0).max(10).optional(),
+              headers: z.record(z.string(), z.string()).optional(),
+            }),
+          )
+          .optional(),
+      })
+      .optional(),
   }, { error: 'expected a mapping with a `nodes` list' })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();
@@ -196,6 +223,8 @@ export interface Config {
   tasks: Record<string, string[]>;
   incidents: { retentionDays: number; escalateAfter: number; windowHours: number };
   recover: { healthTimeoutMs: number; verifyTimeoutMs: number; quotaWaitMaxS: number };
+  check: { autoRecover: boolean; confirmDelayMs: number; confirmProbes: number; recoverBudgetMs: number };
+  alerts: { webhooks: { url: string; format: 'generic' | 'alertmanager'; timeoutMs: number; retries: number; headers?: Record<string, string> }[] };
 }
 
 /** The runbook's detection timeout (step 1: "ping rapide avec timeout 3s"). */

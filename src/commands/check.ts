@@ -1,0 +1,236 @@
+/**
+ * `jarvis check`, for cron: detect (probe all, confirm failures), remember (state.json), recover
+ * within a budget (unless escalated or low-impact), record, alert on transitions, and exit like a
+ * monitoring plugin. Quiet when nothing changed.
+ */
+import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { hostname } from 'node:os';
+import { deliver, dedupKey, type Alert, type DeliveryResult } from '../alerts/webhooks.js';
+import { NagiosCode, nextState, transitionOf, worst, type NagiosLevel, type Transition } from '../check/transitions.js';
+import type { Config, NodeConfig } from '../config/schema.js';
+import { JarvisError } from '../errors.js';
+import { countInWindow } from '../incidents/incident.js';
+import { IncidentStore } from '../incidents/store.js';
+import { httpRequest } from '../probe/http.js';
+import { probeAll, probeNode, type ProbeResult } from '../probe/probe.js';
+import { fallbacksFor } from '../runbook/diagnosis.js';
+import type { ExecutorDeps } from '../runbook/executor.js';
+import type { Runbook } from '../runbook/runbook.js';
+import { acquireLock, isLockBusy } from '../store/lock.js';
+import { stateStore } from '../store/state-file.js';
+import { runRecover, type RecoverResult } from './recover.js';
+
+export interface CheckOptions {
+  config: Config;
+  runbook: Runbook;
+  dataDir: string;
+  deps: ExecutorDeps;
+  wallNow: () => number;
+  /** Run recoveries (--recover, or check.autoRecover in config). */
+  recover: boolean;
+  commandLine: string;
+}
+
+export interface CheckNodeResult {
+  id: string;
+  kind: NodeConfig['kind'];
+  /** Final status (after confirmation and any recovery). */
+  status: ProbeResult['status'];
+  /** What the first probe saw. */
+  firstStatus: ProbeResult['status'];
+  latencyMs: number;
+  detail?: string;
+  /** It failed, then answered when probed again: not counted as down. */
+  flapped?: boolean;
+  transition: Transition;
+  previous?: ProbeResult['status'];
+  recovery?: { action: 'recovered' | 'not_recovered' | 'skipped'; reason: string; incidentId?: string; escalated?: boolean };
+  escalated: boolean;
+  level: NagiosLevel;
+}
+
+export interface CheckResult {
+  checkedAt: string;
+  durationMs: number;
+  level: NagiosLevel;
+  exitCode: number;
+  /** Anything worth telling: a transition, a recovery attempt, an escalation. */
+  changed: boolean;
+  nodes: CheckNodeResult[];
+  alerts: Alert[];
+  deliveries: DeliveryResult[];
+  logFile: string;
+}
+
+const LOG_MAX_BYTES = 5 << 20;
+
+export async function runCheck(options: CheckOptions): Promise<CheckResult> {
+  const { config, deps, wallNow } = options;
+  let lock;
+  try {
+    lock = await acquireLock(path.join(options.dataDir, 'locks', 'check'), { waitMs: 0, owner: { pid: process.pid, command: options.commandLine }, now: wallNow });
+  } catch (error) {
+    if (isLockBusy(error)) throw new JarvisError(`another check is running (${error.message})`, NagiosCode.unknown);
+    throw error;
+  }
+  try {
+    const checkedAt = new Date(wallNow()).toISOString();
+    const started = deps.now();
+    const state = stateStore(options.dataDir);
+    const incidents = new IncidentStore(options.dataDir, { now: wallNow, retentionDays: config.incidents.retentionDays });
+    // Read both first: a corrupt file stops the check before anything is done (exit 3).
+    const [before, history] = await Promise.all([state.read(), incidents.list()]);
+
+    // 1. Detect, then confirm: one dropped packet is not an incident.
+    const first = await probeAll(config.nodes, deps);
+    const final = new Map(first.map((p) => [p.id, p]));
+    const flapped = new Set<string>();
+    let failing = first.filter((p) => p.status !== 'ok');
+    for (let round = 0; round < config.check.confirmProbes && failing.length > 0; round++) {
+      if (config.check.confirmDelayMs > 0) await deps.sleep(config.check.confirmDelayMs, deps.signal);
+      const again = await probeAll(
+        failing.map((p) => config.nodes.find((n) => n.id === p.id)!),
+        deps,
+      );
+      for (const p of again) {
+        final.set(p.id, p);
+        if (p.status === 'ok') flapped.add(p.id);
+      }
+      failing = again.filter((p) => p.status !== 'ok');
+    }
+
+    // 2. Recover what the runbook allows, within the budget.
+    const recoveries = new Map<string, CheckNodeResult['recovery']>();
+    const escalatedNow = new Set<string>();
+    const windowMs = config.incidents.windowHours * 3600_000;
+    const budgetEnd = deps.now() + config.check.recoverBudgetMs;
+    for (const p of failing) {
+      const node = config.nodes.find((n) => n.id === p.id)!;
+      const ack = before.acks?.[node.id] ? Date.parse(before.acks[node.id]!) : 0;
+      const sinceAck = history.filter((i) => Date.parse(i.at) > ack);
+      const escalated = countInWindow(sinceAck, node.id, wallNow(), { count: config.incidents.escalateAfter, windowMs }) >= config.incidents.escalateAfter;
+      if (escalated) escalatedNow.add(node.id);
+      if (!options.recover) continue;
+      if (node.impact === 'low') recoveries.set(node.id, { action: 'skipped', reason: 'low-impact node: reported, not restarted' });
+      else if (escalated) recoveries.set(node.id, { action: 'skipped', reason: `escalated (${config.incidents.escalateAfter}+ incidents in ${config.incidents.windowHours} h): not restarted automatically until \`jarvis incidents ack ${node.id}\`` });
+      else if (deps.now() >= budgetEnd) recoveries.set(node.id, { action: 'skipped', reason: 'the recovery budget for this check is used up' });
+      else {
+        let r: RecoverResult;
+        try {
+          r = await runRecover({ config, runbook: options.runbook, nodeId: node.id, dataDir: options.dataDir, deps, wallNow, force: false, wait: false, dryRun: false, commandLine: options.commandLine });
+        } catch (error) {
+          recoveries.set(node.id, { action: 'skipped', reason: (error as Error).message });
+          continue;
+        }
+        if (r.incident?.escalated) escalatedNow.add(node.id);
+        recoveries.set(node.id, {
+          action: r.recovered ? 'recovered' : 'not_recovered',
+          reason: r.recovered ? `verified in ${r.verification?.latencyMs ?? '?'} ms` : r.plan.action === 'none' ? r.plan.reason : (r.steps.find((s) => !s.ok)?.detail ?? r.outcome),
+          ...(r.incident && { incidentId: r.incident.id, escalated: r.incident.escalated }),
+        });
+        if (r.recovered) final.set(node.id, await probeNode(node, deps));
+      }
+    }
+
+    // 3. Transitions against what the last check recorded.
+    const nodes: CheckNodeResult[] = config.nodes.map((node) => {
+      const p = final.get(node.id)!;
+      const prev = before.check?.nodes[node.id];
+      const recovery = recoveries.get(node.id);
+      return {
+        id: node.id,
+        kind: node.kind,
+        status: p.status,
+        firstStatus: first.find((f) => f.id === node.id)!.status,
+        latencyMs: p.latencyMs,
+        ...(p.detail && { detail: p.detail }),
+        ...(flapped.has(node.id) && { flapped: true }),
+        // A node recovered in this run went down (if it was up before) and is back.
+        transition: recovery?.action === 'recovered' ? (prev && prev.status !== 'ok' ? 'resolved' : 'down') : transitionOf(prev, p.status),
+        ...(prev && { previous: prev.status }),
+        ...(recovery && { recovery }),
+        escalated: escalatedNow.has(node.id),
+        level: 'ok',
+      };
+    });
+    const okNow = new Set(nodes.filter((n) => n.status === 'ok').map((n) => n.id));
+    for (const n of nodes) n.level = levelOf(n, config, okNow);
+
+    // 4. Alerts on down / resolved / escalated.
+    const alerts = alertsFor(nodes, config, checkedAt);
+    const deliveries = alerts.length > 0 ? await Promise.all(config.alerts.webhooks.map((hook) => deliver(hook, alerts, httpRequest, (ms) => deps.sleep(ms, deps.signal)))) : [];
+
+    // 5. Remember.
+    await state.update((s) => {
+      const nodesState = { ...(s.check?.nodes ?? {}) };
+      for (const n of nodes) nodesState[n.id] = nextState(nodesState[n.id], n.status, checkedAt, n.detail);
+      s.check = { lastRun: checkedAt, nodes: nodesState };
+    });
+
+    const level = worst(nodes.map((n) => n.level));
+    const result: CheckResult = {
+      checkedAt,
+      durationMs: Math.round(deps.now() - started),
+      level,
+      exitCode: NagiosCode[level],
+      changed: nodes.some((n) => n.transition !== 'unchanged' || n.recovery !== undefined),
+      nodes,
+      alerts,
+      deliveries,
+      logFile: path.join(options.dataDir, 'check.log'),
+    };
+    await writeLog(result);
+    return result;
+  } finally {
+    await lock.release();
+  }
+}
+
+function levelOf(n: CheckNodeResult, config: Config, okNow: Set<string>): NagiosLevel {
+  if (n.status === 'ok') return n.recovery?.action === 'recovered' ? 'warning' : 'ok';
+  const node = config.nodes.find((x) => x.id === n.id)!;
+  if (n.escalated) return 'critical';
+  if (node.impact === 'low') return 'warning';
+  if (fallbacksFor(config, n.id).some((f) => okNow.has(f.node))) return 'warning';
+  return 'critical';
+}
+
+function alertsFor(nodes: CheckNodeResult[], config: Config, at: string): Alert[] {
+  const alerts: Alert[] = [];
+  for (const n of nodes) {
+    const cause = n.status === 'ok' ? (n.previous ?? n.firstStatus) : n.status;
+    const base = { node: n.id, status: n.status, cause, at, dedupKey: dedupKey(n.id, n.status === 'ok' ? cause : n.status), severity: n.level === 'critical' ? 'critical' : 'warning' } as const;
+    if (n.transition === 'down') {
+      const recovered = n.recovery?.action === 'recovered';
+      alerts.push({ ...base, event: 'down', status: n.firstStatus, dedupKey: dedupKey(n.id, n.firstStatus), ...(n.detail && { detail: n.detail }), ...(recovered && { recovered: true }), ...(n.recovery?.incidentId && { incidentId: n.recovery.incidentId }) });
+      if (recovered) alerts.push({ ...base, event: 'resolved', dedupKey: dedupKey(n.id, n.firstStatus), detail: `recovered: ${n.recovery!.reason}` });
+    } else if (n.transition === 'resolved') {
+      alerts.push({ ...base, event: 'resolved', dedupKey: dedupKey(n.id, n.previous ?? 'down'), detail: n.recovery ? `recovered: ${n.recovery.reason}` : 'answers again' });
+    }
+    if (n.recovery?.escalated) {
+      alerts.push({ ...base, event: 'escalated', severity: 'critical', dedupKey: `${dedupKey(n.id, 'escalated')}`, detail: `${config.incidents.escalateAfter} or more incidents within ${config.incidents.windowHours} h: investigate, automatic restarts stop` });
+    }
+  }
+  return alerts;
+}
+
+async function writeLog(result: CheckResult): Promise<void> {
+  const line = JSON.stringify({
+    at: result.checkedAt,
+    host: hostname(),
+    level: result.level,
+    durationMs: result.durationMs,
+    nodes: Object.fromEntries(result.nodes.map((n) => [n.id, n.status])),
+    transitions: result.nodes.filter((n) => n.transition !== 'unchanged').map((n) => `${n.id}: ${n.previous ?? 'new'} -> ${n.status}`),
+    recoveries: result.nodes.filter((n) => n.recovery).map((n) => ({ node: n.id, ...n.recovery })),
+    alerts: result.alerts.length,
+    deliveries: result.deliveries.filter((d) => !d.ok),
+  });
+  await mkdir(path.dirname(result.logFile), { recursive: true });
+  // Rotate once it is large: one previous file is kept.
+  const size = await stat(result.logFile).then((s) => s.size, () => 0);
+  if (size > LOG_MAX_BYTES) await rename(result.logFile, `${result.logFile}.1`);
+  await appendFile(result.logFile, `${line}\n`);
+}
+

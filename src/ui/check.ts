@@ -1,0 +1,49 @@
+/** Renders `jarvis check`: the news only (cron mails any output), a full report, or one Nagios line. */
+import type { CheckNodeResult, CheckResult } from '../commands/check.js';
+import { NAGIOS_LABEL } from '../check/transitions.js';
+import { renderColumns } from './columns.js';
+import { formatMs, paintStatus } from './format.js';
+import type { Output } from './output.js';
+
+function news(n: CheckNodeResult, output: Output): string[] {
+  const c = output.color;
+  const lines: string[] = [];
+  const r = n.recovery;
+  const then = r ? (r.action === 'recovered' ? c.green(` -> recovered, ${r.reason}`) : r.action === 'not_recovered' ? c.red(` -> not recovered: ${r.reason}`) : c.yellow(` -> ${r.reason}`)) : '';
+  if (n.transition === 'down') lines.push(`${c.bold(n.id)} ${c.red('DOWN')} (${n.firstStatus}${n.detail && n.status !== 'ok' ? `: ${n.detail}` : ''})${then}`);
+  else if (n.transition === 'resolved') lines.push(`${c.bold(n.id)} ${c.green('RESOLVED')} (was ${n.previous ?? 'down'})${then}`);
+  else if (n.transition === 'changed') lines.push(`${c.bold(n.id)} ${c.yellow('CHANGED')} ${n.previous} -> ${n.status}${then}`);
+  else if (r) lines.push(`${c.bold(n.id)} still ${n.firstStatus}${then}`);
+  if (r?.escalated) lines.push(c.red.bold(`${n.id} ESCALATED: repeated incidents; automatic restarts stop until \`jarvis incidents ack ${n.id}\``));
+  return lines;
+}
+
+export function summary(result: CheckResult): string {
+  const ok = result.nodes.filter((n) => n.status === 'ok').length;
+  const bad = result.nodes.filter((n) => n.status !== 'ok' || n.recovery?.action === 'recovered');
+  const parts = bad.map((n) => `${n.id} ${n.recovery?.action === 'recovered' ? `${n.firstStatus} (recovered)` : n.status}${n.escalated ? ' (escalated)' : ''}`);
+  return `JARVIS ${NAGIOS_LABEL[result.level]} - ${ok}/${result.nodes.length} ok${parts.length ? `; ${parts.join(', ')}` : ''}`;
+}
+
+/** One line in the Nagios plugin format, with performance data. */
+export function nagiosLine(result: CheckResult): string {
+  const ok = result.nodes.filter((n) => n.status === 'ok').length;
+  const total = result.nodes.length;
+  const perf = [`ok=${ok};;;0;${total}`, `duration=${result.durationMs}ms;;;0`, ...result.nodes.map((n) => (n.status === 'ok' ? `'${n.id}'=${n.latencyMs}ms;;;0` : `'${n.id}'=U`))];
+  return `${summary(result)} | ${perf.join(' ')}`;
+}
+
+export function renderCheck(result: CheckResult, output: Output, verbose: boolean): string {
+  const c = output.color;
+  const lines = result.nodes.flatMap((n) => news(n, output));
+  if (!verbose) return lines.length > 0 ? [...lines, summary(result)].join('\n') : '';
+  const rows = result.nodes.map((n) => [
+    c.bold(n.id),
+    paintStatus(c, n.status),
+    formatMs(n.latencyMs),
+    n.transition === 'unchanged' ? c.dim('unchanged') : n.transition,
+    n.recovery ? `${n.recovery.action}: ${n.recovery.reason}` : n.flapped ? 'flapped: answered when probed again' : '',
+    n.level,
+  ]);
+  return [renderColumns(['node', 'status', 'latency', 'since last check', 'recovery', 'level'], rows), ...(lines.length ? ['', ...lines] : []), summary(result), c.dim(`log: ${result.logFile}`)].join('\n');
+}
