@@ -82,6 +82,13 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     print(ok.stdout.trimEnd());
     if (ok.code !== 0) failures++;
 
+    // What cron sees: `jarvis check` reports transitions once, and exits like a Nagios plugin.
+    print(heading('$ jarvis check   (what cron runs; quiet unless something changed)'));
+    const check1 = await run(['check']);
+    print(check1.stdout.trimEnd());
+    print(`(exit ${check1.code}: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)\n`);
+    if (check1.code !== 1 && check1.code !== 2) failures++;
+
     // Runbook steps 3 to 5: bring OL1 back (its restart argv starts the sim again), prove it
     // answers, record the incident. M2 hangs: its process cannot be checked here, so it is not
     // killed, and its work goes to the fallbacks.
@@ -98,9 +105,13 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     }
     restarted.push(...(await restartedPids(dataDir)));
 
-    print(heading('$ jarvis status   (after the recovery)'));
-    const after = await run(['status']);
-    print(after.stdout.trimEnd());
+    print(heading('$ jarvis check   (after the recovery)'));
+    const check2 = await run(['check']);
+    print(check2.stdout.trimEnd());
+    if (!/ol1 RESOLVED/.test(check2.stdout)) {
+      failures++;
+      print('demo: expected check to report ol1 resolved');
+    }
     print('');
 
     print(heading('$ jarvis incidents'));
