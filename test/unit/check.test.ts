@@ -45,10 +45,12 @@ describe('webhooks', () => {
     let calls = 0;
     const r500 = await deliver({ url: 'http://x', format: 'generic', timeoutMs: 100, retries: 2 }, [alert], async () => (calls++, { status: 503, headers: {}, body: '', truncated: false }), sleep);
     expect(r500).toMatchObject({ ok: false, attempts: 3, error: 'HTTP 503' });
+    expect(calls).toBe(3);
     expect(sleeps).toEqual([500, 1000]);
     calls = 0;
     const r400 = await deliver({ url: 'http://x', format: 'generic', timeoutMs: 100, retries: 2 }, [alert], async () => (calls++, { status: 400, headers: {}, body: '', truncated: false }), sleep);
     expect(r400.attempts).toBe(1);
+    expect(calls).toBe(1);
     const refused = await deliver({ url: 'http://x', format: 'alertmanager', timeoutMs: 100, retries: 1 }, [alert], () => Promise.reject(Object.assign(new Error('x'), { code: 'ECONNREFUSED' })), sleep);
     expect(refused).toMatchObject({ ok: false, attempts: 2, error: expect.stringMatching(/^refused/) });
   });
