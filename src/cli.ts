@@ -255,6 +255,93 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('ask')
+    .description('send a prompt through the fallback cascade (retries, backoff, circuit breakers); the answer on stdout')
+    .argument('[prompt...]', 'the prompt (else read from stdin)')
+    .option('-t, --task <task>', 'a task from the config (code, quick, architecture): its nodes first')
+    .option('-n, --node <id>', 'this node first, then its fallbacks')
+    .option('-s, --stream', 'print tokens as they arrive')
+    .option('--timeout <ms>', 'overall deadline for this request, all attempts included')
+    .option('--max-tokens <n>', 'limit the answer length')
+    .action(async (words: string[], opts: { task?: string; node?: string; stream?: boolean; timeout?: string; maxTokens?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const num = (v: string | undefined, flag: string) => {
+        if (v === undefined) return undefined;
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag}: expected a whole number, got "${v}"`);
+        return n;
+      };
+      const deadlineMs = num(opts.timeout, '--timeout');
+      const maxTokens = num(opts.maxTokens, '--max-tokens');
+      let prompt = words.join(' ').trim();
+      if (!prompt && !process.stdin.isTTY) {
+        const chunks: Buffer[] = [];
+        for await (const c of process.stdin) chunks.push(c as Buffer);
+        prompt = Buffer.concat(chunks).toString('utf8').trim();
+      }
+      if (!prompt) throw new UsageError('no prompt: give it as arguments or on stdin');
+      const [out, cfg, wallNow, { runAsk }, ui, transport, { setTimeout: sleep }] = await Promise.all([
+        output(g),
+        config(g),
+        wallClock(),
+        import('./commands/ask.js'),
+        import('./ui/ask.js'),
+        import('./cascade/transport.js'),
+        import('node:timers/promises'),
+      ]);
+      const progress = ui.askProgress(out, Boolean(opts.stream) && !g.json);
+      const result = await runAsk({
+        config: cfg,
+        dataDir: dataDir(g),
+        request: { messages: [{ role: 'user', content: prompt }], stream: Boolean(opts.stream) && !g.json, ...(opts.task && { task: opts.task }), ...(opts.node && { node: opts.node }), ...(maxTokens && { maxTokens }) },
+        ...(deadlineMs !== undefined && { deadlineMs }),
+        deps: {
+          send: transport.sendChat,
+          resolveModel: transport.resolveModel,
+          now: wallNow,
+          sleep: (ms, signal) => sleep(ms, undefined, signal ? { signal } : {}),
+          random: Math.random,
+          signal: interrupt.signal,
+          onEvent: progress.onEvent,
+        },
+      }).finally(() => progress.stop());
+      if (g.json) {
+        printJson({ node: result.node ?? null, model: result.model ?? null, content: result.content ?? null, ...(result.error && { error: result.error }), durationMs: result.durationMs, attempts: result.attempts });
+      } else if (result.ok) {
+        if (progress.printedTokens()) process.stdout.write('\n');
+        else out.out(result.content ?? '');
+        out.err(out.color.dim(`answered by ${result.node}${result.model ? ` (${result.model})` : ''} in ${Math.round(result.durationMs)} ms, ${result.attempts.filter((a) => a.outcome !== 'skipped').length} attempt(s)`));
+      } else {
+        if (progress.printedTokens()) process.stdout.write('\n');
+        out.err(ui.renderAskFailure(result, out));
+      }
+      process.exitCode = result.ok ? ExitCode.ok : interrupt.signal.aborted ? 130 : ExitCode.unhealthy;
+    });
+
+  program
+    .command('health')
+    .description("each node's circuit breaker and counts, as the cascade remembers them")
+    .action(async (_opts: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const [out, cfg, wallNow, { runHealth }, ui] = await Promise.all([output(g), config(g), wallClock(), import('./commands/ask.js'), import('./ui/ask.js')]);
+      const health = await runHealth({ config: cfg, dataDir: dataDir(g), wallNow });
+      if (g.json) printJson(health);
+      else out.out(ui.renderHealthTable(health, out));
+    });
+
+  program
+    .command('reset')
+    .description("close a node's circuit breaker and clear its counts")
+    .argument('<node>', 'node id')
+    .action(async (nodeId: string, _opts: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const [out, cfg, { runReset }] = await Promise.all([output(g), config(g), import('./commands/ask.js')]);
+      const r = await runReset({ config: cfg, dataDir: dataDir(g), nodeId });
+      if (g.json) printJson(r);
+      else out.out(r.had ? `Reset ${r.node}: breaker closed, counts cleared.` : `${r.node} had no recorded state; nothing to reset.`);
+    });
+
+  program
     .command('init')
     .description("write ./jarvis.config.yaml with the runbook's six-node cluster, to edit")
     .option('-f, --force', 'overwrite an existing file')

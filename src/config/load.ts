@@ -145,6 +145,20 @@ function normalize(raw: RawConfig, file: string): Config {
       confirmProbes: raw.check?.confirmProbes ?? 1,
       recoverBudgetMs: raw.check?.recoverBudgetMs ?? 120_000,
     },
+    cascade: {
+      failover: raw.cascade?.failover ?? true,
+      strategy: raw.cascade?.strategy ?? 'priority',
+      maxAttempts: raw.cascade?.maxAttempts ?? 6,
+      initialBackoffMs: raw.cascade?.initialBackoffMs ?? 1000,
+      maxBackoffMs: raw.cascade?.maxBackoffMs ?? 30_000,
+      multiplier: raw.cascade?.multiplier ?? 2,
+      jitter: raw.cascade?.jitter ?? true,
+      deadlineMs: raw.cascade?.deadlineMs ?? 60_000,
+      requestTimeoutMs: raw.cascade?.requestTimeoutMs ?? 30_000,
+      failureThreshold: raw.cascade?.failureThreshold ?? 3,
+      recoveryMs: raw.cascade?.recoveryMs ?? 120_000,
+      maxRecoveryMs: raw.cascade?.maxRecoveryMs ?? 1_800_000,
+    },
     alerts: {
       webhooks: (raw.alerts?.webhooks ?? []).map((w) => ({
         url: w.url,

@@ -138,6 +138,24 @@ export const configSchema = z
         recoverBudgetMs: positiveMs(3_600_000).optional(),
       })
       .optional(),
+    cascade: z
+      .strictObject({
+        failover: z.boolean().optional(),
+        strategy: z.enum(['priority', 'success-rate'], { error: 'expected priority or success-rate' }).optional(),
+        maxAttempts: z.number().int().min(1).max(100).optional(),
+        initialBackoffMs: z.number().int().min(0).max(600_000).optional(),
+        maxBackoffMs: z.number().int().min(0).max(3_600_000).optional(),
+        multiplier: z.number().min(1).max(10).optional(),
+        jitter: z.boolean().optional(),
+        /** The overall deadline for one request, all attempts included (seed 004). */
+        deadlineMs: positiveMs(3_600_000).optional(),
+        /** One attempt's timeout (bounded by what is left of the deadline). */
+        requestTimeoutMs: positiveMs(3_600_000).optional(),
+        failureThreshold: z.number().int().min(1).max(1000).optional(),
+        recoveryMs: positiveMs(86_400_000).optional(),
+        maxRecoveryMs: positiveMs(86_400_000).optional(),
+      })
+      .optional(),
     alerts: z
       .strictObject({
         webhooks: z
@@ -224,6 +242,20 @@ export interface Config {
   incidents: { retentionDays: number; escalateAfter: number; windowHours: number };
   recover: { healthTimeoutMs: number; verifyTimeoutMs: number; quotaWaitMaxS: number };
   check: { autoRecover: boolean; confirmDelayMs: number; confirmProbes: number; recoverBudgetMs: number };
+  cascade: {
+    failover: boolean;
+    strategy: 'priority' | 'success-rate';
+    maxAttempts: number;
+    initialBackoffMs: number;
+    maxBackoffMs: number;
+    multiplier: number;
+    jitter: boolean;
+    deadlineMs: number;
+    requestTimeoutMs: number;
+    failureThreshold: number;
+    recoveryMs: number;
+    maxRecoveryMs: number;
+  };
   alerts: { webhooks: { url: string; format: 'generic' | 'alertmanager'; timeoutMs: number; retries: number; headers?: Record<string, string> }[] };
 }
 

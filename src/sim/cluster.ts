@@ -36,6 +36,9 @@ export const RUNBOOK_PRESET: SimNodeSpec[] = [
   { id: 'm1', configModel: 'qwen3-30b', kind: 'lmstudio', models: ['qwen3-30b-a3b'], priority: 6, role: 'last resort, embeddings', impact: 'low' },
 ];
 
+/** The runbook's task-specific fallbacks (seeds/000 and DESIGN.md). */
+export const RUNBOOK_TASKS: Record<string, string[]> = { code: ['m2', 'm3'], quick: ['ol1', 'm3'], architecture: ['gemini', 'claude'] };
+
 /** N generic nodes, kinds in rotation, for benchmarks. */
 export function generatedPreset(count: number): SimNodeSpec[] {
   const kinds: SimKind[] = ['ollama', 'lmstudio', 'openai'];
@@ -113,7 +116,10 @@ export class SimCluster {
         ...options.extra?.[s.id],
       };
     });
-    return `# Written by jarvis for a simulated cluster on loopback.\n${dump({ nodes }, { flowLevel: 3, lineWidth: 200 })}`;
+    // Task orders whose nodes are all in this cluster (the runbook preset has them all).
+    const ids = new Set(this.specs.map((s) => s.id));
+    const tasks = Object.fromEntries(Object.entries(RUNBOOK_TASKS).filter(([, list]) => list.every((id) => ids.has(id))));
+    return `# Written by jarvis for a simulated cluster on loopback.\n${dump({ nodes, ...(Object.keys(tasks).length > 0 && { tasks }) }, { flowLevel: 3, lineWidth: 200 })}`;
   }
 
   private async handleControl(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -262,11 +262,14 @@ export class SimNode {
     if (head) res.write(head);
     for (let i = 0; i < tokens.length; i++) {
       if (res.destroyed) return;
-      res.write(line(tokens[i]!));
       if (this.fault.mode === 'cut' && i === 0) {
+        // Let the first token reach the client, then die mid-stream.
+        await new Promise<void>((r) => res.write(line(tokens[i]!), () => r()));
+        await new Promise((r) => setTimeout(r, 20));
         res.socket?.destroy();
         return;
       }
+      res.write(line(tokens[i]!));
       if (this.tokenDelayMs > 0) await new Promise((r) => setTimeout(r, this.tokenDelayMs));
     }
     for (const t of tail) res.write(t);

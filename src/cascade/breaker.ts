@@ -1,0 +1,51 @@
+/**
+ * Per-node circuit breaker (seeds 001/002): CLOSED; OPEN after `failureThreshold` consecutive
+ * failures; HALF_OPEN once the open time has passed (one trial request: success closes, failure
+ * re-opens with a longer open time, capped). Pure: time comes in as arguments.
+ */
+
+export type BreakerPhase = 'closed' | 'open' | 'half_open';
+
+export interface BreakerSettings {
+  failureThreshold: number;
+  /** First open time. */
+  recoveryMs: number;
+  /** Cap on the growing open time. */
+  maxRecoveryMs: number;
+}
+
+export interface BreakerState {
+  phase: BreakerPhase;
+  consecutiveFailures: number;
+  /** When an open breaker lets a trial through (ms since epoch). */
+  openUntil?: number;
+  /** How many times in a row it opened: the open time doubles with each. */
+  opens: number;
+}
+
+export const CLOSED: BreakerState = { phase: 'closed', consecutiveFailures: 0, opens: 0 };
+
+/** The phase at `now`: an open breaker whose time has passed is half-open. */
+export function phaseAt(b: BreakerState, now: number): BreakerPhase {
+  if (b.phase === 'open' && b.openUntil !== undefined && now >= b.openUntil) return 'half_open';
+  return b.phase;
+}
+
+export function allows(b: BreakerState, now: number): boolean {
+  return phaseAt(b, now) !== 'open';
+}
+
+export function onSuccess(_b: BreakerState): BreakerState {
+  return { ...CLOSED };
+}
+
+export function onFailure(b: BreakerState, now: number, s: BreakerSettings): BreakerState {
+  const phase = phaseAt(b, now);
+  const failures = b.consecutiveFailures + 1;
+  if (phase === 'half_open' || (phase === 'closed' && failures >= s.failureThreshold)) {
+    const opens = phase === 'half_open' ? b.opens + 1 : 1;
+    const openMs = Math.min(s.recoveryMs * 2 ** (opens - 1), s.maxRecoveryMs);
+    return { phase: 'open', consecutiveFailures: failures, openUntil: now + openMs, opens };
+  }
+  return { ...b, consecutiveFailures: failures };
+}

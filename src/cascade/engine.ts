@@ -1,0 +1,203 @@
+/**
+ * The request engine: the runbook's fallback cascade with retry, exponential backoff with jitter,
+ * per-node circuit breakers and an overall deadline. Independent of the CLI (a proxy will use it
+ * too): everything it touches comes in through `deps`.
+ */
+import type { Config, NodeConfig } from '../config/schema.js';
+import { UsageError } from '../errors.js';
+import { backoffDelay } from './backoff.js';
+import { allows, type BreakerSettings } from './breaker.js';
+import { applyEvent, successRate, type HealthEvent, type NodeHealth } from './health.js';
+import type { CascadeSettings } from './settings.js';
+import type { ChatFailure, ChatMessage, ErrorClass, SendChat } from './transport.js';
+
+export interface AskRequest {
+  messages: ChatMessage[];
+  stream: boolean;
+  task?: string;
+  node?: string;
+  maxTokens?: number;
+}
+
+export interface Attempt {
+  node: string;
+  model?: string;
+  outcome: 'ok' | 'failed' | 'skipped';
+  class?: ErrorClass | 'circuit_open';
+  httpStatus?: number;
+  ms: number;
+  detail?: string;
+}
+
+export type CascadeEvent =
+  | { type: 'attempt'; node: string; attempt: number; max: number }
+  | { type: 'retry'; node: string; inMs: number; attempt: number; max: number; reason: string }
+  | { type: 'failover'; from: string; to: string; reason: string }
+  | { type: 'skip'; node: string; reason: string }
+  | { type: 'token'; text: string };
+
+export interface AskResult {
+  ok: boolean;
+  node?: string;
+  model?: string;
+  content?: string;
+  attempts: Attempt[];
+  error?: string;
+  /** What to persist: outcomes per node, and model names resolved on the way. */
+  events: HealthEvent[];
+  resolvedModels: Record<string, Record<string, string>>;
+  durationMs: number;
+}
+
+export interface EngineDeps {
+  send: SendChat;
+  resolveModel: (node: NodeConfig, wanted: string, timeoutMs: number) => Promise<string | undefined>;
+  /** Wall-clock ms: breaker open times persist between runs, so they cannot be process-relative. */
+  now: () => number;
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  random: () => number;
+  signal?: AbortSignal;
+  onEvent?: (e: CascadeEvent) => void;
+}
+
+/** What each class of error means for the cascade (the seed's breaker could not tell a 504 from a 401). */
+export function decide(f: ChatFailure): { retrySameNode: boolean; countsAgainstNode: boolean } {
+  switch (f.class) {
+    case 'refused':
+    case 'unreachable':
+    case 'dns':
+      return { retrySameNode: false, countsAgainstNode: true };
+    case 'timeout':
+    case 'server_error':
+    case 'loading':
+    case 'bad_response':
+      return { retrySameNode: true, countsAgainstNode: true };
+    case 'throttled':
+      return { retrySameNode: f.retryAfterS !== undefined, countsAgainstNode: false };
+    default:
+      return { retrySameNode: false, countsAgainstNode: false };
+  }
+}
+
+/** The order nodes are tried in, before breakers: task fallbacks, a chosen node, the cascade. */
+export function cascadeOrder(config: Config, request: AskRequest, settings: CascadeSettings, health: Record<string, NodeHealth>): NodeConfig[] {
+  const byId = (id: string) => {
+    const n = config.nodes.find((x) => x.id === id.toLowerCase());
+    if (!n) throw new UsageError(`unknown node "${id}". Known nodes: ${config.nodes.map((x) => x.id).join(', ')}`);
+    return n;
+  };
+  // A node can answer requests only if it has a URL to send them to.
+  const askable = (n: NodeConfig) => n.url !== undefined;
+  if (settings.forceNode) return [byId(settings.forceNode)].filter(askable);
+  let order: NodeConfig[];
+  if (request.node) {
+    const first = byId(request.node);
+    order = [first, ...first.fallbacks.map((f) => byId(f.node))];
+  } else {
+    if (request.task && !config.tasks[request.task]) {
+      throw new UsageError(`unknown task "${request.task}". Tasks in the config: ${Object.keys(config.tasks).join(', ') || '(none)'}`);
+    }
+    const preferred = request.task ? config.tasks[request.task]!.map(byId) : [];
+    let rest = config.nodes.filter((n) => !preferred.includes(n));
+    if (settings.strategy === 'success-rate') rest = [...rest].sort((a, b) => successRate(health[b.id]) - successRate(health[a.id]));
+    order = [...preferred, ...rest];
+  }
+  order = order.filter(askable);
+  return settings.failover ? order : order.slice(0, 1);
+}
+
+export async function runCascade(config: Config, settings: CascadeSettings, stored: Record<string, NodeHealth>, knownModels: Record<string, Record<string, string>>, request: AskRequest, deps: EngineDeps): Promise<AskResult> {
+  const started = deps.now();
+  const deadline = started + settings.deadlineMs;
+  const breaker: BreakerSettings = { failureThreshold: settings.failureThreshold, recoveryMs: settings.recoveryMs, maxRecoveryMs: settings.maxRecoveryMs };
+  const health: Record<string, NodeHealth> = { ...stored };
+  const events: HealthEvent[] = [];
+  const attempts: Attempt[] = [];
+  const resolvedModels: Record<string, Record<string, string>> = {};
+  const emit = (e: CascadeEvent) => deps.onEvent?.(e);
+  const record = (e: HealthEvent) => {
+    events.push(e);
+    health[e.node] = applyEvent(health[e.node], e, breaker);
+  };
+  const finish = (r: Omit<AskResult, 'attempts' | 'events' | 'resolvedModels' | 'durationMs'>): AskResult => ({ ...r, attempts, events, resolvedModels, durationMs: Math.round(deps.now() - started) });
+
+  const order = cascadeOrder(config, request, settings, health);
+  if (order.length === 0) return finish({ ok: false, error: 'no node can take requests (none has a url)' });
+  // Open breakers are skipped, but the last node that might answer never is: with every breaker
+  // open, the one whose open time ends first is tried.
+  const now0 = deps.now();
+  let candidates = order.filter((n) => allows(health[n.id]?.breaker ?? { phase: 'closed', consecutiveFailures: 0, opens: 0 }, now0));
+  for (const n of order.filter((x) => !candidates.includes(x))) {
+    attempts.push({ node: n.id, outcome: 'skipped', class: 'circuit_open', ms: 0, detail: `circuit open until ${new Date(health[n.id]!.breaker.openUntil ?? 0).toISOString()}` });
+    emit({ type: 'skip', node: n.id, reason: 'circuit open' });
+  }
+  if (candidates.length === 0) {
+    const soonest = [...order].sort((a, b) => (health[a.id]!.breaker.openUntil ?? 0) - (health[b.id]!.breaker.openUntil ?? 0))[0]!;
+    candidates = [soonest];
+  }
+
+  let tried = 0;
+  let lastError = 'no attempt made';
+  for (const [index, node] of candidates.entries()) {
+    let retries = 0;
+    let model = node.model ? (knownModels[node.id]?.[node.model] ?? node.model) : undefined;
+    let resolvedOnce = false;
+    for (;;) {
+      if (tried >= settings.maxAttempts) return finish({ ok: false, error: `gave up after ${tried} attempts: ${lastError}` });
+      const remaining = deadline - deps.now();
+      if (remaining <= 0) return finish({ ok: false, error: `deadline of ${settings.deadlineMs} ms reached: ${lastError}` });
+      tried++;
+      emit({ type: 'attempt', node: node.id, attempt: tried, max: settings.maxAttempts });
+      const t0 = deps.now();
+      // While another node could still answer, an attempt may use at most half of what is left:
+      // a hung node must not eat the whole deadline and leave the cascade nowhere to go.
+      const hasNext = index < candidates.length - 1;
+      const timeoutMs = Math.max(1, Math.min(settings.requestTimeoutMs, hasNext ? Math.floor(remaining / 2) : remaining));
+      const outcome = await deps.send(node, { ...(model && { model }), messages: request.messages, stream: request.stream, ...(request.maxTokens !== undefined && { maxTokens: request.maxTokens }) }, {
+        timeoutMs,
+        ...(deps.signal && { signal: deps.signal }),
+        onToken: (text) => emit({ type: 'token', text }),
+      });
+      const ms = Math.round(deps.now() - t0);
+      if (outcome.ok) {
+        attempts.push({ node: node.id, ...(model && { model }), outcome: 'ok', ms });
+        record({ node: node.id, at: deps.now(), ok: true, counts: true });
+        return finish({ ok: true, node: node.id, ...((outcome.value.model ?? model) && { model: outcome.value.model ?? model }), content: outcome.value.content });
+      }
+      const f = outcome.failure;
+      lastError = `${node.id}: ${f.message}`;
+      attempts.push({ node: node.id, ...(model && { model }), outcome: 'failed', class: f.class, ...(f.httpStatus !== undefined && { httpStatus: f.httpStatus }), ms, detail: f.message });
+      if (f.class === 'aborted') return finish({ ok: false, error: 'interrupted' });
+      // A configured short name (`deepseek`) that the server does not know: look up the served
+      // id once and try again at once; this is not the node's fault.
+      if (f.class === 'model_missing' && model && !resolvedOnce) {
+        resolvedOnce = true;
+        const served = await deps.resolveModel(node, node.model ?? model, Math.min(5000, Math.max(1, deadline - deps.now())));
+        if (served && served !== model) {
+          resolvedModels[node.id] = { ...resolvedModels[node.id], [node.model ?? model]: served };
+          model = served;
+          tried--;
+          continue;
+        }
+      }
+      const d = decide(f);
+      record({ node: node.id, at: deps.now(), ok: false, counts: d.countsAgainstNode, error: `${f.class}: ${f.message}` });
+      // After the first token, another node's answer cannot be stitched onto this one.
+      if (f.class === 'stream_broken') return finish({ ok: false, node: node.id, error: `${node.id}: ${f.message}; not failing over mid-answer` });
+      if (d.retrySameNode && allows(health[node.id]!.breaker, deps.now()) && tried < settings.maxAttempts) {
+        retries++;
+        const wait = f.class === 'throttled' ? (f.retryAfterS ?? 0) * 1000 : backoffDelay(retries, { initialMs: settings.initialBackoffMs, maxMs: settings.maxBackoffMs, multiplier: settings.multiplier, jitter: settings.jitter }, deps.random);
+        if (deps.now() + wait < deadline) {
+          emit({ type: 'retry', node: node.id, inMs: wait, attempt: tried + 1, max: settings.maxAttempts, reason: f.class });
+          await deps.sleep(wait, deps.signal).catch(() => undefined);
+          if (deps.signal?.aborted) return finish({ ok: false, error: 'interrupted' });
+          continue;
+        }
+      }
+      const next = candidates[index + 1];
+      if (next) emit({ type: 'failover', from: node.id, to: next.id, reason: f.class });
+      break;
+    }
+  }
+  return finish({ ok: false, error: `every node failed; last: ${lastError}` });
+}

@@ -1,0 +1,72 @@
+/**
+ * What the cascade remembers per node between runs (state.json, section `cascade`): its breaker and
+ * its counts. A run records outcomes as events; they are replayed onto the stored state under the
+ * lock, so two processes asking at once both count. Pure, apart from the store helpers at the end.
+ */
+import { CLOSED, onFailure, onSuccess, phaseAt, type BreakerSettings, type BreakerState } from './breaker.js';
+import type { JsonStore } from '../store/json-store.js';
+import type { StateFile } from '../store/state-file.js';
+
+export interface NodeHealth {
+  breaker: BreakerState;
+  successes: number;
+  failures: number;
+  consecutiveFailures: number;
+  totalRequests: number;
+  lastError?: string;
+  lastErrorAt?: string;
+}
+
+export interface CascadeSection {
+  nodes: Record<string, NodeHealth>;
+  /** Configured short model name -> served id, per node (LM Studio wants exact ids). */
+  models?: Record<string, Record<string, string>>;
+}
+
+export interface HealthEvent {
+  node: string;
+  at: number;
+  ok: boolean;
+  /** Counted against the node's health (a 401 or a 404 model is not). */
+  counts: boolean;
+  error?: string;
+}
+
+export const FRESH: NodeHealth = { breaker: CLOSED, successes: 0, failures: 0, consecutiveFailures: 0, totalRequests: 0 };
+
+export function applyEvent(h: NodeHealth | undefined, e: HealthEvent, s: BreakerSettings): NodeHealth {
+  const base = h ?? FRESH;
+  if (e.ok) return { ...base, breaker: onSuccess(base.breaker), successes: base.successes + 1, consecutiveFailures: 0, totalRequests: base.totalRequests + 1 };
+  const next: NodeHealth = { ...base, totalRequests: base.totalRequests + 1, lastError: e.error ?? 'failed', lastErrorAt: new Date(e.at).toISOString() };
+  if (!e.counts) return next;
+  return { ...next, breaker: onFailure(base.breaker, e.at, s), failures: base.failures + 1, consecutiveFailures: base.consecutiveFailures + 1 };
+}
+
+export function successRate(h: NodeHealth | undefined): number {
+  if (!h || h.successes + h.failures === 0) return 1;
+  return h.successes / (h.successes + h.failures);
+}
+
+/** Seed 001's health shape for one node. */
+export function healthView(h: NodeHealth | undefined, now: number): { state: 'healthy' | 'degraded' | 'circuit_open' | 'half_open'; success_rate: number; consecutive_failures: number; total_requests: number } {
+  const phase = h ? phaseAt(h.breaker, now) : 'closed';
+  const rate = successRate(h);
+  const state = phase === 'open' ? 'circuit_open' : phase === 'half_open' ? 'half_open' : (h?.consecutiveFailures ?? 0) > 0 || rate < 0.9 ? 'degraded' : 'healthy';
+  return { state, success_rate: Math.round(rate * 1000) / 1000, consecutive_failures: h?.consecutiveFailures ?? 0, total_requests: h?.totalRequests ?? 0 };
+}
+
+export function cascadeSection(s: StateFile): CascadeSection {
+  const c = s.cascade as CascadeSection | undefined;
+  return c && typeof c === 'object' && c.nodes && typeof c.nodes === 'object' ? c : { nodes: {} };
+}
+
+/** Replays a run's events onto the stored state, under the lock. */
+export async function recordEvents(store: JsonStore<StateFile>, events: HealthEvent[], models: Record<string, Record<string, string>>, s: BreakerSettings): Promise<void> {
+  if (events.length === 0 && Object.keys(models).length === 0) return;
+  await store.update((state) => {
+    const section = cascadeSection(state);
+    for (const e of events) section.nodes[e.node] = applyEvent(section.nodes[e.node], e, s);
+    for (const [node, map] of Object.entries(models)) section.models = { ...section.models, [node]: { ...section.models?.[node], ...map } };
+    state.cascade = section;
+  });
+}

@@ -1,0 +1,59 @@
+/**
+ * Cascade settings: defaults from seed 001 (6 attempts, 1 s doubling to 30 s, full jitter, 3
+ * failures open a breaker for 2 minutes) and seed 004 (an overall deadline), then config, then the
+ * environment overrides of seed 002.
+ */
+import type { Config } from '../config/schema.js';
+import { ConfigError } from '../errors.js';
+
+export interface CascadeSettings {
+  failover: boolean;
+  forceNode?: string;
+  strategy: 'priority' | 'success-rate';
+  maxAttempts: number;
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+  multiplier: number;
+  jitter: boolean;
+  deadlineMs: number;
+  requestTimeoutMs: number;
+  failureThreshold: number;
+  recoveryMs: number;
+  maxRecoveryMs: number;
+}
+
+export function cascadeSettings(config: Config, env: NodeJS.ProcessEnv = process.env): CascadeSettings {
+  const c = config.cascade;
+  const int = (name: string, min: number, max: number): number | undefined => {
+    const v = env[name];
+    if (v === undefined || v === '') return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`$${name}: expected a whole number from ${min} to ${max}, got "${v}"`);
+    return n;
+  };
+  const bool = (name: string): boolean | undefined => {
+    const v = env[name]?.toLowerCase();
+    if (v === undefined || v === '') return undefined;
+    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+    if (['0', 'false', 'no', 'off'].includes(v)) return false;
+    throw new ConfigError(`$${name}: expected true or false, got "${env[name]}"`);
+  };
+  const strategy = env.JARVIS_STRATEGY ?? c.strategy;
+  if (strategy !== 'priority' && strategy !== 'success-rate') throw new ConfigError(`$JARVIS_STRATEGY: expected priority or success-rate, got "${strategy}"`);
+  const force = env.JARVIS_FORCE_NODE?.trim().toLowerCase();
+  return {
+    failover: bool('JARVIS_FAILOVER_ENABLED') ?? c.failover,
+    ...(force && { forceNode: force }),
+    strategy,
+    maxAttempts: int('JARVIS_MAX_ATTEMPTS', 1, 100) ?? c.maxAttempts,
+    initialBackoffMs: int('JARVIS_INITIAL_BACKOFF_MS', 0, 600_000) ?? c.initialBackoffMs,
+    maxBackoffMs: c.maxBackoffMs,
+    multiplier: c.multiplier,
+    jitter: c.jitter,
+    deadlineMs: int('JARVIS_DEADLINE_MS', 1, 3_600_000) ?? c.deadlineMs,
+    requestTimeoutMs: int('JARVIS_REQUEST_TIMEOUT_MS', 1, 3_600_000) ?? c.requestTimeoutMs,
+    failureThreshold: int('JARVIS_CIRCUIT_FAILURE_THRESHOLD', 1, 1000) ?? c.failureThreshold,
+    recoveryMs: c.recoveryMs,
+    maxRecoveryMs: c.maxRecoveryMs,
+  };
+}

@@ -1,0 +1,59 @@
+/** `jarvis ask`: one request through the cascade; `jarvis health` and `jarvis reset` on its breakers. */
+import type { Config } from '../config/schema.js';
+import { cascadeSection, healthView, recordEvents, type NodeHealth } from '../cascade/health.js';
+import { runCascade, type AskRequest, type AskResult, type EngineDeps } from '../cascade/engine.js';
+import { cascadeSettings } from '../cascade/settings.js';
+import { stateStore } from '../store/state-file.js';
+import { findNode } from './diagnose.js';
+
+export interface AskOptions {
+  config: Config;
+  dataDir: string;
+  request: AskRequest;
+  deps: EngineDeps;
+  env?: NodeJS.ProcessEnv;
+  /** --timeout: the overall deadline for this request. */
+  deadlineMs?: number;
+}
+
+export async function runAsk(options: AskOptions): Promise<AskResult> {
+  const settings = { ...cascadeSettings(options.config, options.env), ...(options.deadlineMs !== undefined && { deadlineMs: options.deadlineMs }) };
+  const store = stateStore(options.dataDir);
+  const section = cascadeSection(await store.read());
+  const result = await runCascade(options.config, settings, section.nodes, section.models ?? {}, options.request, options.deps);
+  await recordEvents(store, result.events, result.resolvedModels, settings);
+  return result;
+}
+
+export type HealthResult = Record<string, ReturnType<typeof healthView> & { last_error?: string; last_error_at?: string; open_until?: string }>;
+
+export async function runHealth(options: { config: Config; dataDir: string; wallNow: () => number }): Promise<HealthResult> {
+  const section = cascadeSection(await stateStore(options.dataDir).read());
+  const now = options.wallNow();
+  return Object.fromEntries(
+    options.config.nodes.map((n) => {
+      const h: NodeHealth | undefined = section.nodes[n.id];
+      return [
+        n.id,
+        {
+          ...healthView(h, now),
+          ...(h?.lastError && { last_error: h.lastError }),
+          ...(h?.lastErrorAt && { last_error_at: h.lastErrorAt }),
+          ...(h?.breaker.openUntil !== undefined && h.breaker.phase === 'open' && { open_until: new Date(h.breaker.openUntil).toISOString() }),
+        },
+      ];
+    }),
+  );
+}
+
+export async function runReset(options: { config: Config; dataDir: string; nodeId: string }): Promise<{ node: string; had: boolean }> {
+  const node = findNode(options.config, options.nodeId);
+  let had = false;
+  await stateStore(options.dataDir).update((s) => {
+    const section = cascadeSection(s);
+    had = node.id in section.nodes;
+    delete section.nodes[node.id];
+    s.cascade = section;
+  });
+  return { node: node.id, had };
+}

@@ -1,0 +1,202 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { backoffDelay } from '../../src/cascade/backoff.js';
+import { CLOSED, allows, onFailure, onSuccess, phaseAt } from '../../src/cascade/breaker.js';
+import { cascadeOrder, decide, runCascade, type CascadeEvent } from '../../src/cascade/engine.js';
+import { healthView, type NodeHealth } from '../../src/cascade/health.js';
+import { cascadeSettings } from '../../src/cascade/settings.js';
+import { classifyHttpError, type ChatOutcome, type SendChat } from '../../src/cascade/transport.js';
+
+const S = { failureThreshold: 3, recoveryMs: 120_000, maxRecoveryMs: 600_000 };
+
+describe('circuit breaker', () => {
+  it('opens after 3 consecutive failures, half-opens after the recovery time, closes on success', () => {
+    let b = CLOSED;
+    b = onFailure(b, 0, S);
+    b = onFailure(b, 1, S);
+    expect(b.phase).toBe('closed');
+    b = onFailure(b, 2, S);
+    expect(b).toMatchObject({ phase: 'open', openUntil: 120_002, opens: 1 });
+    expect(allows(b, 100_000)).toBe(false);
+    expect(phaseAt(b, 120_002)).toBe('half_open');
+    expect(onSuccess(b)).toEqual(CLOSED);
+  });
+
+  it('a failed trial re-opens for longer, capped', () => {
+    let b = { ...CLOSED };
+    for (let i = 0; i < 3; i++) b = onFailure(b, 0, S);
+    b = onFailure(b, 120_000, S); // half-open trial fails: 240 s
+    expect(b).toMatchObject({ phase: 'open', openUntil: 360_000, opens: 2 });
+    b = onFailure(b, 360_000, S); // 480 s
+    b = onFailure(b, 840_000, S); // would be 960 s: capped at 600 s
+    expect(b.openUntil).toBe(1_440_000);
+  });
+});
+
+describe('backoff', () => {
+  const s = { initialMs: 1000, maxMs: 30_000, multiplier: 2, jitter: true };
+  it('doubles to the cap; full jitter spreads it over [0, cap]', () => {
+    expect([1, 2, 3, 4, 5, 6, 7].map((n) => backoffDelay(n, { ...s, jitter: false }, () => 0.5))).toEqual([1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+    expect(backoffDelay(3, s, () => 0)).toBe(0);
+    expect(backoffDelay(3, s, () => 0.5)).toBe(2000);
+    expect(backoffDelay(3, s, () => 0.999)).toBe(3996);
+  });
+});
+
+describe('error classes', () => {
+  it('decide what to do with each', () => {
+    expect(decide({ class: 'refused', message: '' })).toEqual({ retrySameNode: false, countsAgainstNode: true });
+    expect(decide({ class: 'timeout', message: '' })).toEqual({ retrySameNode: true, countsAgainstNode: true });
+    expect(decide({ class: 'server_error', httpStatus: 504, message: '' })).toEqual({ retrySameNode: true, countsAgainstNode: true });
+    expect(decide({ class: 'auth', httpStatus: 401, message: '' })).toEqual({ retrySameNode: false, countsAgainstNode: false });
+    expect(decide({ class: 'throttled', retryAfterS: 2, message: '' }).retrySameNode).toBe(true);
+    expect(decide({ class: 'throttled', message: '' }).retrySameNode).toBe(false);
+  });
+
+  it('classify HTTP replies of completion endpoints', () => {
+    expect(classifyHttpError(504, {}, 'Gateway Timeout').class).toBe('server_error');
+    expect(classifyHttpError(503, {}, '{"error":{"code":503,"message":"Loading model"}}').class).toBe('loading');
+    expect(classifyHttpError(429, { 'retry-after': '7' }, '{}')).toMatchObject({ class: 'throttled', retryAfterS: 7 });
+    expect(classifyHttpError(401, {}, '{"error":{"message":"bad key"}}').class).toBe('auth');
+    expect(classifyHttpError(400, {}, '{"error":{"message":"No models loaded. Please load a model"}}').class).toBe('model_missing');
+    expect(classifyHttpError(404, {}, '{"error":"model \\"x\\" not found, try pulling it first"}').class).toBe('model_missing');
+    expect(classifyHttpError(400, {}, '{"error":{"message":"messages: required"}}').class).toBe('bad_request');
+  });
+});
+
+const config = await parseConfig(
+  `nodes:
+  - { id: m2, kind: lmstudio, url: "http://127.0.0.1:1", model: deepseek, priority: 1, fallbacks: [m3, ol1] }
+  - { id: m3, kind: lmstudio, url: "http://127.0.0.1:2", model: mistral, priority: 2 }
+  - { id: ol1, kind: ollama, url: "http://127.0.0.1:3", model: "qwen3:8b", priority: 3 }
+  - { id: gemini, kind: proxy, check: { command: [node, p.js] }, priority: 4 }
+tasks:
+  quick: [ol1, m3]
+cascade: { jitter: false, initialBackoffMs: 1000 }
+`,
+  'c.yaml',
+);
+const settings = cascadeSettings(config, {});
+
+describe('cascade order', () => {
+  it('priority; task first; a chosen node then its fallbacks; proxies without a url are not askable', () => {
+    expect(cascadeOrder(config, { messages: [], stream: false }, settings, {}).map((n) => n.id)).toEqual(['m2', 'm3', 'ol1']);
+    expect(cascadeOrder(config, { messages: [], stream: false, task: 'quick' }, settings, {}).map((n) => n.id)).toEqual(['ol1', 'm3', 'm2']);
+    expect(cascadeOrder(config, { messages: [], stream: false, node: 'M2' }, settings, {}).map((n) => n.id)).toEqual(['m2', 'm3', 'ol1']);
+    expect(() => cascadeOrder(config, { messages: [], stream: false, task: 'nope' }, settings, {})).toThrow(/unknown task/);
+  });
+
+  it('success-rate strategy, JARVIS_FORCE_NODE, failover off', () => {
+    const health = { m2: { successes: 1, failures: 9 } as NodeHealth, m3: { successes: 9, failures: 1 } as NodeHealth };
+    expect(cascadeOrder(config, { messages: [], stream: false }, { ...settings, strategy: 'success-rate' }, health).map((n) => n.id)).toEqual(['ol1', 'm3', 'm2']);
+    expect(cascadeOrder(config, { messages: [], stream: false }, cascadeSettings(config, { JARVIS_FORCE_NODE: 'ol1' }), {}).map((n) => n.id)).toEqual(['ol1']);
+    expect(cascadeOrder(config, { messages: [], stream: false }, cascadeSettings(config, { JARVIS_FAILOVER_ENABLED: 'false' }), {}).map((n) => n.id)).toEqual(['m2']);
+    expect(() => cascadeSettings(config, { JARVIS_MAX_ATTEMPTS: 'lots' })).toThrow(/JARVIS_MAX_ATTEMPTS/);
+  });
+});
+
+describe('the engine, with an injected clock and transport', () => {
+  function harness(script: Record<string, ChatOutcome[]>) {
+    let t = 1_000_000;
+    const calls: string[] = [];
+    const sleeps: number[] = [];
+    const events: CascadeEvent[] = [];
+    const send: SendChat = async (node, _req, o) => {
+      calls.push(node.id);
+      const next = script[node.id]?.shift() ?? { ok: false, failure: { class: 'refused', message: 'refused' } };
+      t += next.ok ? 10 : next.failure.class === 'timeout' ? o.timeoutMs : 1;
+      return next;
+    };
+    const deps = {
+      send,
+      resolveModel: async () => undefined,
+      now: () => t,
+      sleep: async (ms: number) => {
+        sleeps.push(ms);
+        t += ms;
+      },
+      random: () => 0.5,
+      onEvent: (e: CascadeEvent) => events.push(e),
+    };
+    return { deps, calls, sleeps, events };
+  }
+  const ok = (content: string): ChatOutcome => ({ ok: true, value: { content } });
+  const fail = (cls: 'refused' | 'timeout' | 'server_error' | 'auth' | 'throttled', extra = {}): ChatOutcome => ({ ok: false, failure: { class: cls, message: cls, ...extra } });
+  const ask = { messages: [{ role: 'user', content: 'hi' }], stream: false };
+
+  it('refused primary: fail over at once, no retry, the trace says so', async () => {
+    const h = harness({ m2: [fail('refused')], m3: [ok('hello')] });
+    const r = await runCascade(config, settings, {}, {}, ask, h.deps);
+    expect(r).toMatchObject({ ok: true, node: 'm3', content: 'hello' });
+    expect(h.calls).toEqual(['m2', 'm3']);
+    expect(h.sleeps).toEqual([]);
+    expect(r.attempts.map((a) => [a.node, a.outcome, a.class])).toEqual([
+      ['m2', 'failed', 'refused'],
+      ['m3', 'ok', undefined],
+    ]);
+  });
+
+  it('5xx: retry the same node with backoff (1 s, 2 s) until its breaker opens, then fail over', async () => {
+    const h = harness({ m2: [fail('server_error'), fail('server_error'), fail('server_error')], m3: [ok('x')] });
+    const r = await runCascade(config, settings, {}, {}, ask, h.deps);
+    expect(h.calls).toEqual(['m2', 'm2', 'm2', 'm3']);
+    expect(h.sleeps).toEqual([1000, 2000]);
+    expect(r.events.filter((e) => e.node === 'm2').every((e) => !e.ok && e.counts)).toBe(true);
+  });
+
+  it('401 is not retried and not counted against the node', async () => {
+    const h = harness({ m2: [fail('auth')], m3: [ok('x')] });
+    const r = await runCascade(config, settings, {}, {}, ask, h.deps);
+    expect(h.calls).toEqual(['m2', 'm3']);
+    expect(r.events[0]).toMatchObject({ node: 'm2', ok: false, counts: false });
+  });
+
+  it('429 with Retry-After that fits the deadline: wait it, retry the same node', async () => {
+    const h = harness({ m2: [fail('throttled', { retryAfterS: 3 }), ok('x')] });
+    const r = await runCascade(config, settings, {}, {}, ask, h.deps);
+    expect(h.sleeps).toEqual([3000]);
+    expect(r.node).toBe('m2');
+    const late = harness({ m2: [fail('throttled', { retryAfterS: 600 })], m3: [ok('y')] });
+    expect((await runCascade(config, settings, {}, {}, ask, late.deps)).node).toBe('m3');
+  });
+
+  it('an open breaker is skipped; when all are open, the one that reopens first is tried', async () => {
+    const open = (until: number): NodeHealth => ({ breaker: { phase: 'open', consecutiveFailures: 3, openUntil: until, opens: 1 }, successes: 0, failures: 3, consecutiveFailures: 3, totalRequests: 3 });
+    const h = harness({ m3: [ok('x')] });
+    const r = await runCascade(config, settings, { m2: open(2_000_000) }, {}, ask, h.deps);
+    expect(h.calls).toEqual(['m3']);
+    expect(r.attempts[0]).toMatchObject({ node: 'm2', outcome: 'skipped', class: 'circuit_open' });
+    const all = harness({ ol1: [ok('z')] });
+    const r2 = await runCascade(config, settings, { m2: open(3_000_000), m3: open(2_500_000), ol1: open(2_000_000) }, {}, ask, all.deps);
+    expect(all.calls).toEqual(['ol1']);
+    expect(r2.node).toBe('ol1');
+  });
+
+  it('the deadline bounds everything; a hung node leaves time for the next', async () => {
+    const h = harness({ m2: [fail('timeout'), fail('timeout'), fail('timeout')], m3: [ok('x')] });
+    const r = await runCascade(config, { ...settings, deadlineMs: 8000, requestTimeoutMs: 30_000 }, {}, {}, ask, h.deps);
+    expect(r.ok).toBe(true);
+    expect(r.durationMs).toBeLessThanOrEqual(8000);
+    const never = harness({ m2: [fail('timeout'), fail('timeout')], m3: [fail('timeout'), fail('timeout')], ol1: [fail('timeout'), fail('timeout')] });
+    const r2 = await runCascade(config, { ...settings, deadlineMs: 5000 }, {}, {}, ask, never.deps);
+    expect(r2.ok).toBe(false);
+    expect(r2.durationMs).toBeLessThanOrEqual(5000);
+  });
+
+  it('six attempts in total at most', async () => {
+    const h = harness({ m2: Array(9).fill(fail('server_error')), m3: Array(9).fill(fail('server_error')), ol1: Array(9).fill(fail('server_error')) });
+    const r = await runCascade(config, { ...settings, failureThreshold: 100 }, {}, {}, ask, h.deps);
+    expect(h.calls).toHaveLength(6);
+    expect(r.error).toMatch(/gave up after 6 attempts/);
+  });
+});
+
+describe('health view (seed 001 shape)', () => {
+  it('healthy, degraded, circuit_open, half_open', () => {
+    expect(healthView(undefined, 0)).toEqual({ state: 'healthy', success_rate: 1, consecutive_failures: 0, total_requests: 0 });
+    const h: NodeHealth = { breaker: { phase: 'open', consecutiveFailures: 3, openUntil: 100, opens: 1 }, successes: 2, failures: 3, consecutiveFailures: 3, totalRequests: 5 };
+    expect(healthView(h, 50).state).toBe('circuit_open');
+    expect(healthView(h, 100).state).toBe('half_open');
+    expect(healthView({ ...h, breaker: CLOSED, consecutiveFailures: 1 }, 0)).toMatchObject({ state: 'degraded', success_rate: 0.4 });
+  });
+});
