@@ -128,7 +128,7 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
   const now0 = deps.now();
   let candidates = order.filter((n) => allows(health[n.id]?.breaker ?? { phase: 'closed', consecutiveFailures: 0, opens: 0 }, now0));
   for (const n of order.filter((x) => !candidates.includes(x))) {
-    attempts.push({ node: n.id, outcome: 'skipped', class: 'circuit_open', ms: 0, detail: `circuit open until ${new Date(health[n.id]!.breaker.openUntil ?? 0).toISOString()}` });
+    attempts.push({ node: n.id, outcome: 'skipped', class: 'circuit_open', ms: 0, detail: `circuit open until ${isoOrUnknown(health[n.id]!.breaker.openUntil)}` });
     emit({ type: 'skip', node: n.id, reason: 'circuit open' });
   }
   if (candidates.length === 0) {
@@ -200,4 +200,9 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
     }
   }
   return finish({ ok: false, error: `every node failed; last: ${lastError}` });
+}
+
+function isoOrUnknown(ms: number | undefined): string {
+  const d = new Date(ms ?? NaN);
+  return Number.isNaN(d.getTime()) ? 'unknown' : d.toISOString();
 }

@@ -114,6 +114,23 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     }
     print('');
 
+    // Requests keep flowing while M2 hangs: the cascade retries it, opens its breaker, fails over.
+    const askEnv = { ...env, JARVIS_REQUEST_TIMEOUT_MS: '800', JARVIS_INITIAL_BACKOFF_MS: '200' };
+    for (const [i, prompt] of ['write a binary search in Rust', 'and now in Go'].entries()) {
+      print(heading(`$ jarvis ask --task code "${prompt}"${i === 0 ? '   (M2 hangs)' : '   (M2 breaker open)'}`));
+      const a = await runCli(['ask', '--task', 'code', prompt, '--config', configPath, '--data-dir', dataDir], askEnv, options.signal);
+      if (a.stderr.trim()) print(a.stderr.trimEnd());
+      print(a.stdout.trimEnd());
+      if (a.code !== 0 || !/\[m3\]/.test(a.stdout)) {
+        failures++;
+        print(`demo: expected the answer from m3 (exit ${a.code})`);
+      }
+      print('');
+    }
+    print(heading('$ jarvis health'));
+    print((await run(['health'])).stdout.trimEnd());
+    print('');
+
     print(heading('$ jarvis incidents'));
     const incidents = await run(['incidents']);
     print(incidents.stdout.trimEnd());
