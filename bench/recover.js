@@ -37,10 +37,7 @@ export async function benchRecoverTime({ runs = 5 } = {}) {
       const result = JSON.parse(r.stdout);
       walls.push(r.ms);
       for (const s of result.steps) (stepsMs[s.step] ??= []).push(s.ms);
-      for (const s of result.steps) {
-        const pid = /pid (\d+)/.exec(s.detail ?? '')?.[1];
-        if (pid) process.kill(Number(pid), 'SIGTERM');
-      }
+      for (const s of result.steps) if (s.pid) process.kill(s.pid, 'SIGTERM');
       if (result.outcome !== 'recovered') throw new Error(`run ${i}: ${result.outcome}`);
     }
   } finally {

@@ -6,21 +6,8 @@
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 
-export interface CascadeSettings {
-  failover: boolean;
-  forceNode?: string;
-  strategy: 'priority' | 'success-rate';
-  maxAttempts: number;
-  initialBackoffMs: number;
-  maxBackoffMs: number;
-  multiplier: number;
-  jitter: boolean;
-  deadlineMs: number;
-  requestTimeoutMs: number;
-  failureThreshold: number;
-  recoveryMs: number;
-  maxRecoveryMs: number;
-}
+/** The config's `cascade` section with the environment applied, plus a node forced by $JARVIS_FORCE_NODE. */
+export type CascadeSettings = Config['cascade'] & { forceNode?: string };
 
 export function cascadeSettings(config: Config, env: NodeJS.ProcessEnv = process.env): CascadeSettings {
   const c = config.cascade;

@@ -155,8 +155,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 /** PIDs of the sim processes `jarvis recover` started (from the incident log's step details). */
 async function restartedPids(dataDir: string): Promise<number[]> {
   try {
-    const { incidents } = JSON.parse(await readFile(path.join(dataDir, 'incidents.json'), 'utf8')) as { incidents: { steps?: { detail?: string }[] }[] };
-    return incidents.flatMap((i) => (i.steps ?? []).map((s) => Number(/pid (\d+)/.exec(s.detail ?? '')?.[1])).filter((n) => n > 0));
+    const { incidents } = JSON.parse(await readFile(path.join(dataDir, 'incidents.json'), 'utf8')) as { incidents: { steps?: { pid?: number }[] }[] };
+    return incidents.flatMap((i) => (i.steps ?? []).flatMap((s) => (s.pid ? [s.pid] : [])));
   } catch {
     return [];
   }

@@ -3,7 +3,7 @@ import type { Config, NodeConfig } from '../config/schema.js';
 import { UsageError } from '../errors.js';
 import { checkHost, type HostCheck } from '../probe/ping.js';
 import { probeNode, type ProbeDeps, type ProbeResult } from '../probe/probe.js';
-import { diagnoseNode, fallbacksFor, type Diagnosis } from '../runbook/diagnosis.js';
+import { diagnoseNode, fallbacksFor, type Diagnosis, type FallbackAdvice } from '../runbook/diagnosis.js';
 import type { Runbook } from '../runbook/runbook.js';
 
 export interface FallbackStatus {
@@ -66,16 +66,21 @@ export async function runDiagnose(options: DiagnoseOptions): Promise<DiagnoseRes
     node: { ...probe, ...(node.role !== undefined && { role: node.role }), impact: node.impact },
     host,
     diagnosis,
-    fallbacks: advice.map((a, i) => {
-      const p = fallbackProbes[i]!;
-      return {
-        node: a.node,
-        ...(a.for !== undefined && { for: a.for }),
-        status: p.status,
-        latencyMs: p.latencyMs,
-        ...(p.detail !== undefined && { detail: p.detail }),
-        ...(p.throttled && { throttled: true }),
-      };
-    }),
+    fallbacks: fallbackStatuses(advice, fallbackProbes),
   };
+}
+
+/** Who takes over, with what their probe saw just now. */
+export function fallbackStatuses(advice: FallbackAdvice[], probes: ProbeResult[]): FallbackStatus[] {
+  return advice.map((a, i) => {
+    const p = probes[i]!;
+    return {
+      node: a.node,
+      ...(a.for !== undefined && { for: a.for }),
+      status: p.status,
+      latencyMs: p.latencyMs,
+      ...(p.detail !== undefined && { detail: p.detail }),
+      ...(p.throttled && { throttled: true }),
+    };
+  });
 }

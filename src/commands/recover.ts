@@ -15,7 +15,7 @@ import { lmsRunning, planRecovery, processCheck, tasklistHas, type RecoveryPlan 
 import type { Runbook } from '../runbook/runbook.js';
 import { acquireLock, isLockBusy } from '../store/lock.js';
 import { displayArgv } from '../system/process.js';
-import { findNode, type FallbackStatus } from './diagnose.js';
+import { fallbackStatuses, findNode, type FallbackStatus } from './diagnose.js';
 
 export interface RecoverOptions {
   config: Config;
@@ -88,10 +88,7 @@ export async function runRecover(options: RecoverOptions): Promise<RecoverResult
       wait: options.wait,
       logDir: path.join(options.dataDir, 'logs'),
     });
-    const fallbacks = advice.map((a, i) => {
-      const p = fallbackProbes[i]!;
-      return { node: a.node, ...(a.for !== undefined && { for: a.for }), status: p.status, latencyMs: p.latencyMs, ...(p.detail !== undefined && { detail: p.detail }), ...(p.throttled && { throttled: true }) };
-    });
+    const fallbacks = fallbackStatuses(advice, fallbackProbes);
     const base = { node: node.id, dryRun: options.dryRun, startedAt: new Date(startedAt).toISOString(), assessment: { probe, host, process: proc }, diagnosis, plan, fallbacks };
     if (options.dryRun) {
       return { ...base, steps: [], outcome: 'planned', recovered: false, exitCode: probe.status === 'ok' ? ExitCode.ok : ExitCode.unhealthy };

@@ -14,6 +14,8 @@ export interface StepRecord {
   detail?: string;
   output?: string;
   skipped?: boolean;
+  /** The process a spawn step started (it outlives jarvis). */
+  pid?: number;
 }
 
 export interface Verification {

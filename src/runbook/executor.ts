@@ -65,7 +65,7 @@ export async function executePlan(plan: RecoveryPlan, node: NodeConfig, deps: Ex
           const tail = await deps.readLogTail(step.logFile);
           return { step: step.kind, label: step.label, ok: false, ms: ms(), detail: `exited at once (code ${exited.code ?? exited.signal})`, ...(tail && { output: tail }) };
         }
-        return { step: step.kind, label: step.label, ok: true, ms: ms(), detail: exited ? 'exited 0' : `running, pid ${child.pid}, log ${step.logFile}` };
+        return { step: step.kind, label: step.label, ok: true, ms: ms(), detail: exited ? 'exited 0' : `running, pid ${child.pid}, log ${step.logFile}`, ...(!exited && child.pid !== undefined && { pid: child.pid }) };
       }
       case 'wait': {
         for (let left = step.seconds; left > 0; left--) {

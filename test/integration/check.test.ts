@@ -60,11 +60,8 @@ const checkJson = async (...args: string[]) => {
 function rememberRestarted(): void {
   const file = path.join(dataDir, 'incidents.json');
   if (!existsSync(file)) return;
-  for (const i of (JSON.parse(readFileSync(file, 'utf8')) as { incidents: { steps?: { detail?: string }[] }[] }).incidents) {
-    for (const s of i.steps ?? []) {
-      const pid = Number(/pid (\d+)/.exec(s.detail ?? '')?.[1]);
-      if (pid && !restartedPids.includes(pid)) restartedPids.push(pid);
-    }
+  for (const i of (JSON.parse(readFileSync(file, 'utf8')) as { incidents: { steps?: { pid?: number }[] }[] }).incidents) {
+    for (const s of i.steps ?? []) if (s.pid && !restartedPids.includes(s.pid)) restartedPids.push(s.pid);
   }
 }
 

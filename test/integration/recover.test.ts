@@ -15,7 +15,7 @@ interface RecoverJson {
   exitCode: number;
   assessment: { probe: { status: string }; process: { alive: boolean | null } };
   plan: { action: string; reason: string; steps: { kind: string; label: string; argv?: string[] }[] };
-  steps: { step: string; label: string; ok: boolean; detail?: string }[];
+  steps: { step: string; label: string; ok: boolean; detail?: string; pid?: number }[];
   verification?: { ok: boolean; content?: string; latencyMs: number };
   incident?: { id: string; escalated: boolean; outcome: string; windowCount: number };
 }
@@ -27,10 +27,7 @@ const pids: number[] = [];
 
 /** Remembers the pid a spawn step reported, to stop it after the test. */
 function track(result: RecoverJson): void {
-  for (const s of result.steps) {
-    const pid = /pid (\d+)/.exec(s.detail ?? '')?.[1];
-    if (pid) pids.push(Number(pid));
-  }
+  for (const s of result.steps) if (s.pid) pids.push(s.pid);
 }
 
 beforeEach(() => {

@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { pingArgv, parsePing, checkHost } from '../../src/probe/ping.js';
 import type { CommandResult } from '../../src/system/process.js';
+import { commandResult } from '../helpers/results.js';
 
-const result = (over: Partial<CommandResult>): CommandResult => ({
-  argv: ['ping'],
-  exitCode: 0,
-  stdout: '',
-  stderr: '',
-  timedOut: false,
-  canceled: false,
-  notFound: false,
-  durationMs: 5,
-  ...over,
-});
+const result = (over: Partial<CommandResult>): CommandResult => commandResult({ argv: ['ping'], ...over });
 
 describe('pingArgv', () => {
   it('linux: -c 1 -W seconds', () => {

@@ -2,19 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { classifyCheckCommand, probeNode, probeUrl, probeAll } from '../../src/probe/probe.js';
 import type { NodeConfig } from '../../src/config/schema.js';
 import type { CommandResult } from '../../src/system/process.js';
+import { commandResult } from '../helpers/results.js';
 import { HttpFailure } from '../../src/probe/http.js';
 
-const cmd = (over: Partial<CommandResult>): CommandResult => ({
-  argv: ['node', 'gemini-proxy.js', '--ping'],
-  exitCode: 0,
-  stdout: '',
-  stderr: '',
-  timedOut: false,
-  canceled: false,
-  notFound: false,
-  durationMs: 5,
-  ...over,
-});
+const cmd = (over: Partial<CommandResult>): CommandResult => commandResult({ argv: ['node', 'gemini-proxy.js', '--ping'], ...over });
 
 const node = (over: Partial<NodeConfig>): NodeConfig => ({ id: 'n', kind: 'ollama', url: 'http://127.0.0.1:11434', priority: 1, timeoutMs: 3000, impact: 'normal', fallbacks: [], ...over });
 
