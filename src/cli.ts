@@ -319,6 +319,52 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('serve')
+    .description('an OpenAI-compatible failover proxy in front of the cluster (POST /v1/chat/completions, GET /v1/models)')
+    .option('--host <addr>', 'address to bind (loopback unless told otherwise)', '127.0.0.1')
+    .option('-p, --port <port>', 'port', '4000')
+    .option('--api-key <key>', 'key the management endpoints require (else $JARVIS_API_KEY; with none they answer on a loopback bind only)')
+    .option('--body-limit <bytes>', 'largest request body', String(1 << 20))
+    .option('--drain <ms>', 'on SIGTERM, how long in-flight requests may finish', '10000')
+    .action(async (opts: { host: string; port: string; apiKey?: string; bodyLimit: string; drain: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const num = (v: string, flag: string, min: number, max: number) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag}: expected a whole number from ${min} to ${max}, got "${v}"`);
+        return n;
+      };
+      const port = num(opts.port, '--port', 0, 65535);
+      const bodyLimitBytes = num(opts.bodyLimit, '--body-limit', 1024, 1 << 30);
+      const drainMs = num(opts.drain, '--drain', 0, 600_000);
+      const [out, cfg, wallNow, { startServer }, transport, { setTimeout: sleep }] = await Promise.all([
+        output(g),
+        config(g),
+        wallClock(),
+        import('./serve/server.js'),
+        import('./cascade/transport.js'),
+        import('node:timers/promises'),
+      ]);
+      const apiKey = opts.apiKey ?? process.env.JARVIS_API_KEY;
+      const server = await startServer({
+        config: cfg,
+        dataDir: dataDir(g),
+        host: opts.host,
+        port,
+        ...(apiKey && { apiKey }),
+        bodyLimitBytes,
+        deps: { send: transport.sendChat, resolveModel: transport.resolveModel, now: wallNow, sleep: (ms, signal) => sleep(ms, undefined, signal ? { signal } : {}), random: Math.random },
+        log: (line) => out.err(`${new Date(wallNow()).toISOString()} ${line}`),
+      });
+      // One line, so a supervisor or a test can read the address it bound.
+      if (g.json) process.stdout.write(`${JSON.stringify({ event: 'listening', url: server.url, pid: process.pid })}\n`);
+      else out.err(`jarvis serve: listening on ${server.url} (${cfg.nodes.length} nodes; POST /v1/chat/completions, GET /v1/models)`);
+      await new Promise<void>((resolve) => interrupt.signal.addEventListener('abort', () => resolve(), { once: true }));
+      const { drained, inFlight } = await server.close(drainMs);
+      out.err(`jarvis serve: stopped${drained ? '' : ` (${inFlight} request(s) cut after ${drainMs} ms)`}; breaker state saved`);
+      process.exitCode = 0;
+    });
+
+  program
     .command('health')
     .description("each node's circuit breaker and counts, as the cascade remembers them")
     .action(async (_opts: unknown, cmd: Command) => {
@@ -439,7 +485,8 @@ export async function main(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   try {
     await program.parseAsync(argv);
-    return interrupted && !argv.includes('sim') ? 130 : Number(process.exitCode ?? 0);
+    // sim and serve stop on a signal by design: that is their normal end.
+    return interrupted && !argv.includes('sim') && !argv.includes('serve') ? 130 : Number(process.exitCode ?? 0);
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;

@@ -17,6 +17,8 @@ export interface AskRequest {
   task?: string;
   node?: string;
   maxTokens?: number;
+  /** Passed through to the upstream as they are. */
+  extra?: Record<string, unknown>;
 }
 
 export interface Attempt {
@@ -34,13 +36,18 @@ export type CascadeEvent =
   | { type: 'retry'; node: string; inMs: number; attempt: number; max: number; reason: string }
   | { type: 'failover'; from: string; to: string; reason: string }
   | { type: 'skip'; node: string; reason: string }
-  | { type: 'token'; text: string };
+  | { type: 'token'; text: string }
+  /** A raw SSE line from the node answering now. */
+  | { type: 'data'; node: string; line: string }
+  | { type: 'failed'; node: string; class: ErrorClass };
 
 export interface AskResult {
   ok: boolean;
   node?: string;
   model?: string;
   content?: string;
+  /** The answering node's reply body, unparsed (non-streamed). */
+  raw?: string;
   attempts: Attempt[];
   error?: string;
   /** What to persist: outcomes per node, and model names resolved on the way. */
@@ -153,20 +160,26 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
       // a hung node must not eat the whole deadline and leave the cascade nowhere to go.
       const hasNext = index < candidates.length - 1;
       const timeoutMs = Math.max(1, Math.min(settings.requestTimeoutMs, hasNext ? Math.floor(remaining / 2) : remaining));
-      const outcome = await deps.send(node, { ...(model && { model }), messages: request.messages, stream: request.stream, ...(request.maxTokens !== undefined && { maxTokens: request.maxTokens }) }, {
-        timeoutMs,
-        ...(deps.signal && { signal: deps.signal }),
-        onToken: (text) => emit({ type: 'token', text }),
-      });
+      const outcome = await deps.send(
+        node,
+        { ...(model && { model }), messages: request.messages, stream: request.stream, ...(request.maxTokens !== undefined && { maxTokens: request.maxTokens }), ...(request.extra && { extra: request.extra }) },
+        {
+          timeoutMs,
+          ...(deps.signal && { signal: deps.signal }),
+          onToken: (text) => emit({ type: 'token', text }),
+          onData: (line) => emit({ type: 'data', node: node.id, line }),
+        },
+      );
       const ms = Math.round(deps.now() - t0);
       if (outcome.ok) {
         attempts.push({ node: node.id, ...(model && { model }), outcome: 'ok', ms });
         record({ node: node.id, at: deps.now(), ok: true, counts: true });
-        return finish({ ok: true, node: node.id, ...((outcome.value.model ?? model) && { model: outcome.value.model ?? model }), content: outcome.value.content });
+        return finish({ ok: true, node: node.id, ...((outcome.value.model ?? model) && { model: outcome.value.model ?? model }), content: outcome.value.content, ...(outcome.value.raw !== undefined && { raw: outcome.value.raw }) });
       }
       const f = outcome.failure;
       lastError = `${node.id}: ${f.message}`;
       attempts.push({ node: node.id, ...(model && { model }), outcome: 'failed', class: f.class, ...(f.httpStatus !== undefined && { httpStatus: f.httpStatus }), ms, detail: f.message });
+      emit({ type: 'failed', node: node.id, class: f.class });
       if (f.class === 'aborted') return finish({ ok: false, error: 'interrupted' });
       // A configured short name (`deepseek`) that the server does not know: look up the served
       // id once and try again at once; this is not the node's fault.

@@ -42,12 +42,16 @@ export interface ChatRequest {
   messages: ChatMessage[];
   stream: boolean;
   maxTokens?: number;
+  /** Other OpenAI parameters passed through as they are (temperature, tools, ...): a proxy's job. */
+  extra?: Record<string, unknown>;
 }
 
 export interface ChatSuccess {
   content: string;
   model?: string;
   tokens?: number;
+  /** The upstream reply body, unparsed (non-streamed replies). */
+  raw?: string;
 }
 
 export type ChatOutcome = { ok: true; value: ChatSuccess } | { ok: false; failure: ChatFailure };
@@ -56,6 +60,8 @@ export interface SendOptions {
   timeoutMs: number;
   signal?: AbortSignal;
   onToken?: (text: string) => void;
+  /** Every SSE line of a streamed reply, as received (a proxy forwards them). */
+  onData?: (line: string) => void;
 }
 
 export type SendChat = (node: NodeConfig, request: ChatRequest, options: SendOptions) => Promise<ChatOutcome>;
@@ -95,6 +101,7 @@ export const sendChat: SendChat = (node, request, options) => {
   const url = chatUrl(node);
   if (!url) return Promise.resolve({ ok: false, failure: { class: 'bad_request', message: `${node.id} has no url to send requests to` } });
   const body = JSON.stringify({
+    ...request.extra,
     ...(request.model && { model: request.model }),
     messages: request.messages,
     stream: request.stream,
@@ -143,6 +150,7 @@ export const sendChat: SendChat = (node, request, options) => {
         const data = line.slice(5).trim();
         if (data === '[DONE]') {
           finished = true;
+          options.onData?.(line);
           return;
         }
         let chunk: { model?: string; choices?: { delta?: { content?: unknown }; finish_reason?: unknown }[]; error?: unknown };
@@ -159,6 +167,8 @@ export const sendChat: SendChat = (node, request, options) => {
           content += delta;
           options.onToken?.(delta);
         }
+        // Forwarded once it parsed: a proxy's client never sees a chunk we would reject.
+        options.onData?.(line);
         if (chunk.choices?.[0]?.finish_reason) finished = true;
       };
       res.on('data', (d: string) => {
@@ -192,7 +202,7 @@ export const sendChat: SendChat = (node, request, options) => {
         if (typeof answer !== 'string') return fail({ class: 'bad_response', message: `no message content: ${excerpt(text)}` });
         // Not streamed by the server (or asked without streaming): print it whole.
         if (request.stream && answer) options.onToken?.(answer);
-        done({ ok: true, value: { content: answer, ...(json.model && { model: json.model }) } });
+        done({ ok: true, value: { content: answer, ...(json.model && { model: json.model }), raw: text } });
       });
     });
     req.end(body);

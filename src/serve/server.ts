@@ -1,0 +1,266 @@
+/**
+ * `jarvis serve`: an OpenAI-compatible failover proxy on the cascade engine (seeds 002/003). Tools
+ * that speak the OpenAI API point at it and keep working while nodes fail. Breakers live in memory
+ * and are written to state.json every few seconds and at shutdown, shared with the CLI.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../config/schema.js';
+import { runCascade, type AskRequest, type CascadeEvent, type EngineDeps } from '../cascade/engine.js';
+import { applyEvent, cascadeSection, healthView, recordEvents, type HealthEvent, type NodeHealth } from '../cascade/health.js';
+import { cascadeSettings, type CascadeSettings } from '../cascade/settings.js';
+import type { ChatMessage } from '../cascade/transport.js';
+import { stateStore } from '../store/state-file.js';
+
+export interface ServeOptions {
+  config: Config;
+  dataDir: string;
+  host: string;
+  port: number;
+  apiKey?: string;
+  bodyLimitBytes: number;
+  deps: Omit<EngineDeps, 'signal' | 'onEvent'>;
+  env?: NodeJS.ProcessEnv;
+  log: (line: string) => void;
+  /** How often breaker state is written to state.json. */
+  flushMs?: number;
+}
+
+export interface RunningServer {
+  url: string;
+  /** Stop accepting, let in-flight requests finish (up to `drainMs`), save state. */
+  close(drainMs: number): Promise<{ drained: boolean; inFlight: number }>;
+}
+
+interface OpenAiError {
+  status: number;
+  message: string;
+  type: string;
+  code?: string | null;
+  param?: string | null;
+  headers?: Record<string, string>;
+}
+
+function sendError(res: http.ServerResponse, e: OpenAiError): void {
+  if (res.headersSent) return void res.end();
+  const body = JSON.stringify({ error: { message: e.message, type: e.type, param: e.param ?? null, code: e.code ?? null } });
+  res.writeHead(e.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...e.headers });
+  res.end(body);
+}
+
+function sendJson(res: http.ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        reject(Object.assign(new Error(`request body larger than ${limit} bytes`), { tooLarge: true }));
+        req.resume();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || /^127\./.test(host);
+
+/** Routes a request's `model` to the cascade: `auto`, a task alias, a node id, or a node's model. */
+export function routeModel(config: Config, model: unknown): Pick<AskRequest, 'task' | 'node'> | { error: string } {
+  if (model === undefined || model === null || model === '' || model === 'auto' || model === 'jarvis/auto') return {};
+  if (typeof model !== 'string') return { error: 'model must be a string' };
+  const alias = /^jarvis\/(.+)$/.exec(model);
+  if (alias) return config.tasks[alias[1]!] ? { task: alias[1]! } : { error: `unknown model "${model}"` };
+  const byId = config.nodes.find((n) => n.id === model.toLowerCase());
+  if (byId) return { node: byId.id };
+  const byModel = config.nodes.find((n) => n.model === model);
+  if (byModel) return { node: byModel.id };
+  return { error: `unknown model "${model}"` };
+}
+
+/** What GET /v1/models lists: each node's model, the task aliases, and `auto`. */
+export function modelList(config: Config): { object: 'list'; data: { id: string; object: 'model'; owned_by: string; created: number }[] } {
+  const data = [
+    { id: 'auto', object: 'model' as const, owned_by: 'jarvis', created: 0 },
+    ...Object.keys(config.tasks).map((t) => ({ id: `jarvis/${t}`, object: 'model' as const, owned_by: 'jarvis', created: 0 })),
+    ...config.nodes.filter((n) => n.url && n.model).map((n) => ({ id: n.model!, object: 'model' as const, owned_by: n.id, created: 0 })),
+  ];
+  return { object: 'list', data };
+}
+
+export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  const { config, log } = options;
+  const settings: CascadeSettings = cascadeSettings(config, options.env);
+  const store = stateStore(options.dataDir);
+  const section = cascadeSection(await store.read());
+  const health: Record<string, NodeHealth> = section.nodes;
+  const models: Record<string, Record<string, string>> = section.models ?? {};
+  let pending: HealthEvent[] = [];
+  let pendingModels: Record<string, Record<string, string>> = {};
+  const flush = async () => {
+    const events = pending;
+    const m = pendingModels;
+    pending = [];
+    pendingModels = {};
+    await recordEvents(store, events, m, settings).catch((error: unknown) => log(`state: could not save breaker state: ${(error as Error).message}`));
+  };
+  const flushTimer = setInterval(() => void flush(), options.flushMs ?? 5000);
+  flushTimer.unref();
+
+  let inFlight = 0;
+  const idle: (() => void)[] = [];
+  const loopbackOnly = isLoopback(options.host);
+
+  const authorized = (req: http.IncomingMessage) => {
+    if (!options.apiKey) return loopbackOnly;
+    const header = req.headers.authorization ?? '';
+    return header === `Bearer ${options.apiKey}`;
+  };
+
+  async function chat(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    let body: Record<string, unknown>;
+    try {
+      const text = await readBody(req, options.bodyLimitBytes);
+      const parsed: unknown = JSON.parse(text);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new SyntaxError('expected a JSON object');
+      body = parsed as Record<string, unknown>;
+    } catch (error) {
+      if ((error as { tooLarge?: boolean }).tooLarge) return sendError(res, { status: 413, message: (error as Error).message, type: 'invalid_request_error', code: 'request_too_large' });
+      return sendError(res, { status: 400, message: `invalid JSON body: ${(error as Error).message}`, type: 'invalid_request_error' });
+    }
+    if (!Array.isArray(body.messages) || body.messages.length === 0) {
+      return sendError(res, { status: 400, message: '`messages` must be a non-empty array', type: 'invalid_request_error', param: 'messages' });
+    }
+    const route = routeModel(config, body.model);
+    if ('error' in route) return sendError(res, { status: 404, message: `${route.error}; GET /v1/models lists them`, type: 'invalid_request_error', param: 'model', code: 'model_not_found' });
+    const stream = body.stream === true;
+    // Everything but what the cascade sets itself passes through to the node.
+    const extra = Object.fromEntries(Object.entries(body).filter(([k]) => !['model', 'messages', 'stream', 'max_tokens'].includes(k)));
+    const max_tokens = body.max_tokens;
+    const request: AskRequest = {
+      messages: body.messages as ChatMessage[],
+      stream,
+      ...route,
+      ...(typeof max_tokens === 'number' && { maxTokens: max_tokens }),
+      ...(Object.keys(extra).length > 0 && { extra }),
+    };
+
+    // A client that goes away cancels the upstream request.
+    const abort = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    const trace: string[] = [];
+    let streaming = false;
+    const onEvent = (e: CascadeEvent) => {
+      if (e.type === 'failed') trace.push(`${e.node}=${e.class}`);
+      else if (e.type === 'skip') trace.push(`${e.node}=circuit_open`);
+      else if (e.type === 'data') {
+        if (!streaming) {
+          streaming = true;
+          res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-jarvis-node': e.node, 'x-jarvis-attempts': [...trace, `${e.node}=ok`].join(',') });
+        }
+        res.write(`${e.line}\n\n`);
+      }
+    };
+    const started = performance.now();
+    const result = await runCascade(config, settings, health, models, request, { ...options.deps, signal: abort.signal, onEvent });
+    for (const e of result.events) health[e.node] = applyEvent(health[e.node], e, settings);
+    pending.push(...result.events);
+    for (const [node, m] of Object.entries(result.resolvedModels)) {
+      models[node] = { ...models[node], ...m };
+      pendingModels[node] = { ...pendingModels[node], ...m };
+    }
+    const attemptsHeader = result.attempts.map((a) => `${a.node}=${a.outcome === 'ok' ? 'ok' : a.class}`).join(',');
+    log(`POST /v1/chat/completions model=${typeof body.model === 'string' ? body.model : 'auto'}${stream ? ' stream' : ''} -> ${result.ok ? `${result.node} 200` : streaming ? 'broken stream' : '503'} ${Math.round(performance.now() - started)} ms [${attemptsHeader}]`);
+    if (abort.signal.aborted) return void res.end();
+    if (result.ok) {
+      if (streaming) return void res.end();
+      // Asked to stream, but the node answered whole (or not a stream): send it as one reply.
+      return void res
+        .writeHead(200, { 'content-type': 'application/json', 'x-jarvis-node': result.node!, 'x-jarvis-attempts': attemptsHeader })
+        .end(result.raw ?? JSON.stringify({ object: 'chat.completion', model: result.model, choices: [{ index: 0, message: { role: 'assistant', content: result.content }, finish_reason: 'stop' }] }));
+    }
+    if (streaming) {
+      // The answering node died after the first byte: say so in the stream and end it without [DONE].
+      res.write(`data: ${JSON.stringify({ error: { message: result.error, type: 'upstream_error', code: 'stream_broken' } })}\n\n`);
+      return void res.end();
+    }
+    const reopen = Object.values(health)
+      .map((h) => h.breaker.openUntil)
+      .filter((t): t is number => t !== undefined && t > options.deps.now());
+    const retryAfter = reopen.length > 0 ? Math.max(1, Math.ceil((Math.min(...reopen) - options.deps.now()) / 1000)) : 5;
+    sendError(res, {
+      status: 503,
+      message: `no node could answer: ${result.error} (attempts: ${attemptsHeader})`,
+      type: 'service_unavailable',
+      code: 'all_nodes_failed',
+      headers: { 'retry-after': String(retryAfter), 'x-jarvis-attempts': attemptsHeader },
+    });
+  }
+
+  const server = http.createServer((req, res) => {
+    inFlight++;
+    res.on('close', () => {
+      inFlight--;
+      if (inFlight === 0) idle.splice(0).forEach((f) => f());
+    });
+    const path = (req.url ?? '/').split('?')[0];
+    const route = `${req.method} ${path}`;
+    const handle = async () => {
+      if (route === 'GET /health') return sendJson(res, 200, { status: 'ok', nodes: config.nodes.length });
+      if (route === 'GET /v1/models') return sendJson(res, 200, modelList(config));
+      if (route === 'POST /v1/chat/completions') return chat(req, res);
+      if (route === 'GET /api/status') {
+        if (!authorized(req)) return sendError(res, { status: 401, message: 'an API key is needed (Authorization: Bearer …)', type: 'authentication_error' });
+        const now = options.deps.now();
+        return sendJson(res, 200, {
+          nodes: Object.fromEntries(config.nodes.map((n) => [n.id, { kind: n.kind, url: n.url ?? null, model: n.model ?? null, ...healthView(health[n.id], now), last_error: health[n.id]?.lastError ?? null, last_error_at: health[n.id]?.lastErrorAt ?? null }])),
+        });
+      }
+      return sendError(res, { status: 404, message: `no route ${route}`, type: 'invalid_request_error', code: 'not_found' });
+    };
+    handle().catch((error: unknown) => {
+      log(`error: ${route}: ${(error as Error).stack ?? String(error)}`);
+      sendError(res, { status: 500, message: 'internal error', type: 'server_error' });
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: options.host, port: options.port }, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+
+  return {
+    url,
+    close: async (drainMs) => {
+      server.close();
+      server.closeIdleConnections();
+      const drained =
+        inFlight === 0 ||
+        (await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), drainMs);
+          idle.push(() => {
+            clearTimeout(timer);
+            resolve(true);
+          });
+        }));
+      const left = inFlight;
+      server.closeAllConnections();
+      clearInterval(flushTimer);
+      await flush();
+      return { drained, inFlight: left };
+    },
+  };
+}

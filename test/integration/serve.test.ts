@@ -1,0 +1,153 @@
+/**
+ * `jarvis serve` as a real process, used through the official `openai` npm client, with simulated
+ * nodes behind it: completions plain and streamed, failover, error shapes, a node dying
+ * mid-stream, 200 concurrent streams, and a SIGTERM that drains.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { BIN, cleanEnv, jarvis, startSim, tempDir, type RunningSim } from '../helpers/cli.js';
+
+let tmp: ReturnType<typeof tempDir>;
+let sim: RunningSim;
+let cfg: string;
+let env: NodeJS.ProcessEnv;
+let serve: ChildProcess;
+let url: string;
+let client: OpenAI;
+
+async function startServe(): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--config', cfg, '--data-dir', path.join(tmp.dir, 'data')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderr.resume();
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`serve exited ${code}`)));
+      createInterface({ input: child.stdout }).once('line', resolve);
+    });
+    return { child, url: (JSON.parse(line) as { url: string }).url };
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+}
+
+beforeAll(async () => {
+  tmp = tempDir();
+  env = cleanEnv(tmp.dir);
+  const spec = path.join(tmp.dir, 'spec.json');
+  writeFileSync(
+    spec,
+    JSON.stringify({
+      nodes: [
+        { id: 'a', kind: 'lmstudio', models: ['deepseek'], priority: 1 },
+        { id: 'b', kind: 'ollama', models: ['qwen3:8b'], priority: 2 },
+      ],
+    }),
+  );
+  const out = path.join(tmp.dir, 'sim.yaml');
+  sim = await startSim(['cluster', '--spec', spec, '--config-out', out]);
+  cfg = path.join(tmp.dir, 'jarvis.config.yaml');
+  writeFileSync(cfg, `${readFileSync(out, 'utf8')}tasks: { code: [a, b], fast: [b] }\ncascade: { initialBackoffMs: 50, requestTimeoutMs: 5000 }\n`);
+  ({ child: serve, url } = await startServe());
+  client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
+});
+
+afterAll(async () => {
+  if (serve && serve.exitCode === null) {
+    serve.kill('SIGTERM');
+    await new Promise((r) => serve.once('exit', r));
+  }
+  await sim?.stop();
+  tmp?.cleanup();
+});
+
+beforeEach(async () => {
+  for (const id of ['a', 'b']) await jarvis(['sim', 'fault', sim.ready.control, id, 'up'], { env });
+});
+
+describe('jarvis serve with the openai client', () => {
+  it('plain completion, with the answering node and the trace in headers', async () => {
+    const { data, response } = await client.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'hello' }] }).withResponse();
+    expect(data.choices[0]!.message.content).toBe('[a] hello');
+    expect(response.headers.get('x-jarvis-node')).toBe('a');
+    expect(response.headers.get('x-jarvis-attempts')).toBe('a=ok');
+  });
+
+  it('streamed completion, chunk by chunk', async () => {
+    const stream = await client.chat.completions.create({ model: 'jarvis/fast', stream: true, messages: [{ role: 'user', content: 'one two three' }] });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+    expect(text).toBe('[b] one two three');
+  });
+
+  it('fails over when the primary is down; a node picked by its model name', async () => {
+    await jarvis(['sim', 'fault', sim.ready.control, 'a', 'down'], { env });
+    const { data, response } = await client.chat.completions.create({ model: 'jarvis/code', messages: [{ role: 'user', content: 'x' }] }).withResponse();
+    expect(data.choices[0]!.message.content).toBe('[b] x');
+    expect(response.headers.get('x-jarvis-attempts')).toMatch(/^a=refused,b=ok$|^a=(refused|circuit_open),b=ok$/);
+    const byModel = await client.chat.completions.create({ model: 'qwen3:8b', messages: [{ role: 'user', content: 'y' }] });
+    expect(byModel.choices[0]!.message.content).toBe('[b] y');
+  });
+
+  it('error shapes: unknown model 404, bad JSON 400, every node down 503 with Retry-After', async () => {
+    await expect(client.chat.completions.create({ model: 'gpt-99', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({ status: 404, code: 'model_not_found' });
+    const bad = await fetch(`${url}/v1/chat/completions`, { method: 'POST', body: '{not json' });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
+    for (const id of ['a', 'b']) await jarvis(['sim', 'fault', sim.ready.control, id, 'down'], { env });
+    const down = await fetch(`${url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }] }) });
+    expect(down.status).toBe(503);
+    expect(Number(down.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(((await down.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'all_nodes_failed', message: expect.stringMatching(/a=refused/) });
+  });
+
+  it('an upstream that dies mid-stream: the client gets an error, nothing hangs', async () => {
+    await jarvis(['sim', 'fault', sim.ready.control, 'a', 'cut'], { env });
+    const stream = await client.chat.completions.create({ model: 'a', stream: true, messages: [{ role: 'user', content: 'one two three' }] });
+    let text = '';
+    await expect(
+      (async () => {
+        for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+      })(),
+    ).rejects.toThrow(/stream broke/);
+    expect(text).toBe('[a]');
+  });
+
+  it('200 concurrent streams complete', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 200 }, async (_, i) => {
+        const stream = await client.chat.completions.create({ model: 'auto', stream: true, messages: [{ role: 'user', content: `n${i}` }] });
+        let text = '';
+        for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+        return text;
+      }),
+    );
+    expect(results.every((t, i) => t === `[a] n${i}`)).toBe(true);
+  });
+
+  it('management: /health, /v1/models, /api/status on a loopback bind', async () => {
+    expect(await (await fetch(`${url}/health`)).json()).toMatchObject({ status: 'ok' });
+    const models = await client.models.list();
+    expect(models.data.map((m) => m.id)).toEqual(expect.arrayContaining(['auto', 'jarvis/code', 'jarvis/fast', 'deepseek', 'qwen3:8b']));
+    const status = (await (await fetch(`${url}/api/status`)).json()) as { nodes: Record<string, { state: string }> };
+    expect(Object.keys(status.nodes)).toEqual(['a', 'b']);
+  });
+
+  it('SIGTERM: stops accepting, lets an in-flight request finish, saves state, exits 0', async () => {
+    const second = await startServe();
+    await jarvis(['sim', 'fault', sim.ready.control, 'a', 'slow:1000'], { env });
+    const c = new OpenAI({ baseURL: `${second.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const pending = c.chat.completions.create({ model: 'a', messages: [{ role: 'user', content: 'slow' }] });
+    await new Promise((r) => setTimeout(r, 300));
+    second.child.kill('SIGTERM');
+    const answer = await pending;
+    expect(answer.choices[0]!.message.content).toBe('[a] slow');
+    const code = await new Promise((r) => second.child.once('exit', r));
+    expect(code).toBe(0);
+    const state = JSON.parse(readFileSync(path.join(tmp.dir, 'data', 'state.json'), 'utf8')) as { cascade: { nodes: Record<string, unknown> } };
+    expect(state.cascade.nodes.a).toBeDefined();
+  });
+});
