@@ -326,7 +326,9 @@ export function buildProgram(): Command {
     .option('--api-key <key>', 'key the management endpoints require (else $JARVIS_API_KEY; with none they answer on a loopback bind only)')
     .option('--body-limit <bytes>', 'largest request body', String(1 << 20))
     .option('--drain <ms>', 'on SIGTERM, how long in-flight requests may finish', '10000')
-    .action(async (opts: { host: string; port: string; apiKey?: string; bodyLimit: string; drain: string }, cmd: Command) => {
+    .option('--health-interval <ms>', 'background health check interval', '30000')
+    .option('--auto-recover', "run the runbook's recovery in the background for nodes whose breaker opens")
+    .action(async (opts: { host: string; port: string; apiKey?: string; bodyLimit: string; drain: string; healthInterval: string; autoRecover?: boolean }, cmd: Command) => {
       const g = globals(cmd);
       const num = (v: string, flag: string, min: number, max: number) => {
         const n = Number(v);
@@ -336,13 +338,16 @@ export function buildProgram(): Command {
       const port = num(opts.port, '--port', 0, 65535);
       const bodyLimitBytes = num(opts.bodyLimit, '--body-limit', 1024, 1 << 30);
       const drainMs = num(opts.drain, '--drain', 0, 600_000);
-      const [out, cfg, wallNow, { startServer }, transport, { setTimeout: sleep }] = await Promise.all([
+      const healthIntervalMs = num(opts.healthInterval, '--health-interval', 100, 3_600_000);
+      const [out, cfg, wallNow, { startServer }, transport, { setTimeout: sleep }, executor, { loadRunbook }] = await Promise.all([
         output(g),
         config(g),
         wallClock(),
         import('./serve/server.js'),
         import('./cascade/transport.js'),
         import('node:timers/promises'),
+        executorDeps(),
+        import('./runbook/runbook.js'),
       ]);
       const apiKey = opts.apiKey ?? process.env.JARVIS_API_KEY;
       const server = await startServer({
@@ -352,6 +357,10 @@ export function buildProgram(): Command {
         port,
         ...(apiKey && { apiKey }),
         bodyLimitBytes,
+        runbook: await loadRunbook(),
+        executor,
+        healthIntervalMs,
+        autoRecover: Boolean(opts.autoRecover),
         deps: { send: transport.sendChat, resolveModel: transport.resolveModel, now: wallNow, sleep: (ms, signal) => sleep(ms, undefined, signal ? { signal } : {}), random: Math.random },
         log: (line) => out.err(`${new Date(wallNow()).toISOString()} ${line}`),
       });

@@ -109,6 +109,7 @@ export const sendChat: SendChat = (node, request, options) => {
   });
   const u = new URL(url);
   const lib = u.protocol === 'https:' ? https : http;
+  if (options.signal?.aborted) return Promise.resolve({ ok: false, failure: { class: 'aborted', message: 'interrupted' } });
   return new Promise<ChatOutcome>((resolve) => {
     let settled = false;
     let tokens = 0;
@@ -128,7 +129,6 @@ export const sendChat: SendChat = (node, request, options) => {
     });
     const timer = setTimeout(() => fail({ class: 'timeout', message: `no complete answer within ${options.timeoutMs} ms` }), options.timeoutMs);
     const onAbort = () => fail({ class: 'aborted', message: 'interrupted' });
-    if (options.signal?.aborted) return onAbort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     req.on('error', (error) => fail(failureFromError(error, options.timeoutMs, options.signal)));
     req.on('response', (res) => {

@@ -10,7 +10,7 @@ import { deliver, dedupKey, type Alert, type DeliveryResult } from '../alerts/we
 import { NagiosCode, nextState, transitionOf, worst, type NagiosLevel, type Transition } from '../check/transitions.js';
 import type { Config, NodeConfig } from '../config/schema.js';
 import { JarvisError } from '../errors.js';
-import { countInWindow } from '../incidents/incident.js';
+import { blockedByEscalation } from '../incidents/incident.js';
 import { IncidentStore } from '../incidents/store.js';
 import { httpRequest } from '../probe/http.js';
 import { probeAll, probeNode, type ProbeResult } from '../probe/probe.js';
@@ -107,9 +107,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
     const budgetEnd = deps.now() + config.check.recoverBudgetMs;
     for (const p of failing) {
       const node = config.nodes.find((n) => n.id === p.id)!;
-      const ack = before.acks?.[node.id] ? Date.parse(before.acks[node.id]!) : 0;
-      const sinceAck = history.filter((i) => Date.parse(i.at) > ack);
-      const escalated = countInWindow(sinceAck, node.id, wallNow(), { count: config.incidents.escalateAfter, windowMs }) >= config.incidents.escalateAfter;
+      const escalated = blockedByEscalation(history, node.id, before.acks?.[node.id], wallNow(), { count: config.incidents.escalateAfter, windowMs });
       if (escalated) escalatedNow.add(node.id);
       if (!options.recover) continue;
       if (node.impact === 'low') recoveries.set(node.id, { action: 'skipped', reason: 'low-impact node: reported, not restarted' });

@@ -104,3 +104,12 @@ export function parseSince(text: string, now: number): number {
   if (Number.isNaN(t)) throw new Error(`expected a duration such as 24h, 30m, 7d, or a date, got "${text}"`);
   return t;
 }
+
+/**
+ * Whether automatic restarts of `node` are stopped: `rule.count` or more incidents in the window,
+ * counting only those after the node's acknowledgement (`jarvis incidents ack`).
+ */
+export function blockedByEscalation(incidents: readonly Incident[], node: string, ackedAt: string | undefined, now: number, rule: EscalationRule): boolean {
+  const ack = ackedAt ? Date.parse(ackedAt) : 0;
+  return countInWindow(incidents.filter((i) => Date.parse(i.at) > ack), node, now, rule) >= rule.count;
+}

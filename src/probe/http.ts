@@ -44,6 +44,9 @@ export class HttpFailure extends Error {
 export function httpRequest(url: string, options: HttpGetOptions): Promise<HttpReply> {
   const { timeoutMs, signal, maxBytes = 1 << 20, method = 'GET' } = options;
   return new Promise<HttpReply>((resolve, reject) => {
+    // Already cancelled: no request at all (a request destroyed before its error listener is
+    // attached would crash the process with an unhandled 'error').
+    if (signal?.aborted) return reject(new HttpFailure('aborted', 'ABORTED', 'connect', { cause: signal.reason }));
     let settled = false;
     let connected = false;
     // The hard timeout is an AbortSignal, combined with the caller's (Ctrl-C); whichever fires
@@ -78,7 +81,6 @@ export function httpRequest(url: string, options: HttpGetOptions): Promise<HttpR
         finish(new HttpFailure(message, 'TIMEOUT', phase, { cause: timeout.reason }));
       } else finish(new HttpFailure('aborted', 'ABORTED', phase, { cause: signal?.reason }));
     };
-    if (abort.aborted) return onAbort();
     abort.addEventListener('abort', onAbort, { once: true });
 
     req.on('socket', (socket) => {

@@ -11,6 +11,12 @@ import { applyEvent, cascadeSection, healthView, recordEvents, type HealthEvent,
 import { cascadeSettings, type CascadeSettings } from '../cascade/settings.js';
 import type { ChatMessage } from '../cascade/transport.js';
 import { stateStore } from '../store/state-file.js';
+import type { ExecutorDeps } from '../runbook/executor.js';
+import type { Runbook } from '../runbook/runbook.js';
+import { diagnoseNode } from '../runbook/diagnosis.js';
+import { probeAll } from '../probe/probe.js';
+import { startHealer } from './healer.js';
+import { createMetrics } from './metrics.js';
 
 export interface ServeOptions {
   config: Config;
@@ -24,6 +30,11 @@ export interface ServeOptions {
   log: (line: string) => void;
   /** How often breaker state is written to state.json. */
   flushMs?: number;
+  runbook: Runbook;
+  /** Probes, process runs and recoveries of the background health check. */
+  executor: ExecutorDeps;
+  healthIntervalMs: number;
+  autoRecover: boolean;
 }
 
 export interface RunningServer {
@@ -115,6 +126,28 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   };
   const flushTimer = setInterval(() => void flush(), options.flushMs ?? 5000);
   flushTimer.unref();
+  const record = (e: HealthEvent) => {
+    health[e.node] = applyEvent(health[e.node], e, settings);
+    pending.push(e);
+  };
+  const metrics = createMetrics(
+    config.nodes.map((n) => n.id),
+    () => health,
+    options.deps.now,
+  );
+  const healer = startHealer({
+    config,
+    runbook: options.runbook,
+    dataDir: options.dataDir,
+    executor: options.executor,
+    health,
+    record,
+    wallNow: options.deps.now,
+    intervalMs: options.healthIntervalMs,
+    autoRecover: options.autoRecover,
+    log,
+    metrics,
+  });
 
   let inFlight = 0;
   const idle: (() => void)[] = [];
@@ -162,6 +195,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const trace: string[] = [];
     let streaming = false;
     const onEvent = (e: CascadeEvent) => {
+      if (e.type === 'failover') metrics.failovers.inc({ from: e.from, to: e.to });
       if (e.type === 'failed') trace.push(`${e.node}=${e.class}`);
       else if (e.type === 'skip') trace.push(`${e.node}=circuit_open`);
       else if (e.type === 'data') {
@@ -174,8 +208,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     };
     const started = performance.now();
     const result = await runCascade(config, settings, health, models, request, { ...options.deps, signal: abort.signal, onEvent });
-    for (const e of result.events) health[e.node] = applyEvent(health[e.node], e, settings);
-    pending.push(...result.events);
+    for (const e of result.events) record(e);
+    for (const a of result.attempts) {
+      metrics.attempts.inc({ node: a.node, outcome: a.outcome === 'ok' ? 'ok' : (a.class ?? a.outcome) });
+      if (a.outcome === 'ok') metrics.latency.observe({ node: a.node }, a.ms / 1000);
+    }
+    metrics.answers.inc({ outcome: result.ok ? 'answered' : 'failed', stream: String(stream) });
     for (const [node, m] of Object.entries(result.resolvedModels)) {
       models[node] = { ...models[node], ...m };
       pendingModels[node] = { ...pendingModels[node], ...m };
@@ -220,12 +258,54 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       if (route === 'GET /health') return sendJson(res, 200, { status: 'ok', nodes: config.nodes.length });
       if (route === 'GET /v1/models') return sendJson(res, 200, modelList(config));
       if (route === 'POST /v1/chat/completions') return chat(req, res);
+      if (route.startsWith('GET /api/') || route.startsWith('POST /api/') || route === 'GET /metrics') {
+        if (!authorized(req)) return sendError(res, { status: 401, message: options.apiKey ? 'an API key is needed (Authorization: Bearer …)' : 'management endpoints answer only on a loopback bind unless an API key is configured', type: 'authentication_error' });
+      }
+      if (route === 'GET /metrics') {
+        const text = await metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        return void res.end(text);
+      }
       if (route === 'GET /api/status') {
-        if (!authorized(req)) return sendError(res, { status: 401, message: 'an API key is needed (Authorization: Bearer …)', type: 'authentication_error' });
         const now = options.deps.now();
+        const probes = new Map(healer.lastProbes().map((p) => [p.id, p]));
         return sendJson(res, 200, {
-          nodes: Object.fromEntries(config.nodes.map((n) => [n.id, { kind: n.kind, url: n.url ?? null, model: n.model ?? null, ...healthView(health[n.id], now), last_error: health[n.id]?.lastError ?? null, last_error_at: health[n.id]?.lastErrorAt ?? null }])),
+          nodes: Object.fromEntries(
+            config.nodes.map((n) => [
+              n.id,
+              {
+                kind: n.kind,
+                url: n.url ?? null,
+                model: n.model ?? null,
+                ...healthView(health[n.id], now),
+                last_error: health[n.id]?.lastError ?? null,
+                last_error_at: health[n.id]?.lastErrorAt ?? null,
+                probe: probes.get(n.id)?.status ?? null,
+              },
+            ]),
+          ),
         });
+      }
+      if (route === 'GET /api/diagnostics') {
+        const probes = await probeAll(config.nodes, options.executor);
+        return sendJson(res, 200, {
+          nodes: probes.map((p) => {
+            const d = diagnoseNode(options.runbook, config.nodes.find((n) => n.id === p.id)!, p, undefined, { platform: process.platform });
+            return { node: p.id, status: p.status, detail: p.detail ?? null, cause: d.cause, meaning: d.meaning, recovery: d.recovery, actions: d.actions };
+          }),
+        });
+      }
+      if (route === 'POST /api/heal') {
+        let nodeId: unknown;
+        try {
+          nodeId = (JSON.parse(await readBody(req, 4096)) as { node?: unknown }).node;
+        } catch {
+          nodeId = undefined;
+        }
+        if (typeof nodeId !== 'string') return sendError(res, { status: 400, message: 'expected {"node": "<id>"}', type: 'invalid_request_error', param: 'node' });
+        if (!config.nodes.some((n) => n.id === nodeId.toLowerCase())) return sendError(res, { status: 404, message: `unknown node "${nodeId}"`, type: 'invalid_request_error', param: 'node' });
+        const r = await healer.heal(nodeId);
+        return sendJson(res, r.recovered ? 200 : 502, { node: r.node, outcome: r.outcome, recovered: r.recovered, plan: r.plan, steps: r.steps, verification: r.verification ?? null, incident: r.incident?.id ?? null });
       }
       return sendError(res, { status: 404, message: `no route ${route}`, type: 'invalid_request_error', code: 'not_found' });
     };
@@ -245,6 +325,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   return {
     url,
     close: async (drainMs) => {
+      // No new background checks or recoveries while shutting down.
+      await healer.stop();
       server.close();
       server.closeIdleConnections();
       const drained =

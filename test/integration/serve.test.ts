@@ -21,7 +21,7 @@ let client: OpenAI;
 
 async function startServe(): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--config', cfg, '--data-dir', path.join(tmp.dir, 'data')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stderr.resume();
+  child.stderr.on('data', (d: Buffer) => process.env.DEBUG_SERVE && process.stderr.write(d));
   try {
     const line = await new Promise<string>((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`serve exited ${code}`)));
@@ -149,5 +149,77 @@ describe('jarvis serve with the openai client', () => {
     expect(code).toBe(0);
     const state = JSON.parse(readFileSync(path.join(tmp.dir, 'data', 'state.json'), 'utf8')) as { cascade: { nodes: Record<string, unknown> } };
     expect(state.cascade.nodes.a).toBeDefined();
+  });
+});
+
+describe('jarvis serve heals', () => {
+  it('/metrics passes promtool; /api/diagnostics; background recovery brings a killed node back and the next request goes to it', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const promtool = spawnSync('promtool', ['--version']).error === undefined;
+    if (!promtool) console.warn('[skip part] promtool not installed (apt-get install prometheus): /metrics not checked by promtool');
+
+    // Node x runs as its own process with a restart argv; kill it.
+    const own = await startSim(['node', '--kind', 'ollama', '--id', 'x', '--model', 'qwen3:8b']);
+    const xUrl = own.ready.nodes[0]!.url;
+    own.child.kill('SIGKILL');
+    await new Promise((r) => own.child.once('exit', r));
+    const healCfg = path.join(tmp.dir, 'heal.yaml');
+    const restart = [process.execPath, BIN, 'sim', 'node', '--kind', 'ollama', '--id', 'x', '--port', new URL(xUrl).port, '--model', 'qwen3:8b'];
+    // x first (priority 0), then the sim cluster's a and b.
+    const simNodes = readFileSync(path.join(tmp.dir, 'sim.yaml'), 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('  '))
+      .join('\n');
+    writeFileSync(healCfg, `nodes:\n  - { id: x, kind: ollama, url: "${xUrl}", model: "qwen3:8b", priority: 0, timeoutMs: 500, restart: ${JSON.stringify(restart)} }\n${simNodes}\ncascade: { initialBackoffMs: 50 }\n`);
+    const healData = path.join(tmp.dir, 'heal-data');
+    const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--auto-recover', '--health-interval', '300', '--config', healCfg, '--data-dir', healData], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    child.stderr.on('data', (d: Buffer) => (log += d.toString()));
+    let restartedPid: number | undefined;
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${log}`)));
+        createInterface({ input: child.stdout }).once('line', resolve);
+      });
+      const base = (JSON.parse(line) as { url: string }).url;
+      const c = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'unused', maxRetries: 0 });
+      // x is first and refuses: three requests open its breaker; b/a answer meanwhile.
+      for (let i = 0; i < 3; i++) {
+        const { response } = await c.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+        expect(response.headers.get('x-jarvis-node')).not.toBe('x');
+      }
+      // The background check sees x down with its breaker open, recovers it, verifies it.
+      for (let i = 0; i < 100 && !/heal: x recovered, back in service/.test(log); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(log).toMatch(/heal: x recovered, back in service/);
+      const incidents = JSON.parse(readFileSync(path.join(healData, 'incidents.json'), 'utf8')) as { incidents: { node: string; outcome: string; steps: { pid?: number }[] }[] };
+      restartedPid = incidents.incidents.flatMap((i) => i.steps.map((s) => s.pid)).find((p) => p !== undefined);
+      expect(incidents.incidents[0]).toMatchObject({ node: 'x', outcome: 'recovered' });
+      const { response } = await c.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'back?' }] }).withResponse();
+      expect(response.headers.get('x-jarvis-node')).toBe('x');
+
+      const diag = (await (await fetch(`${base}/api/diagnostics`)).json()) as { nodes: { node: string; cause: string }[] };
+      expect(diag.nodes.find((n) => n.node === 'x')!.cause).toBe('healthy');
+
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      expect(metrics).toMatch(/^jarvis_upstream_attempts_total\{node="x",outcome="refused"\} 3$/m);
+      expect(metrics).toMatch(/^jarvis_breaker_state\{node="x"\} 0$/m);
+      expect(metrics).toMatch(/^jarvis_recoveries_total\{node="x",outcome="recovered"\} 1$/m);
+      expect(metrics).toMatch(/^jarvis_failovers_total\{from="x",to="a"\} 3$/m);
+      if (promtool) {
+        const check = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
+        expect(check.stdout + check.stderr).not.toMatch(/error/i);
+        expect(check.status).toBe(0);
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)));
+      if (restartedPid) {
+        try {
+          process.kill(restartedPid, 'SIGTERM');
+        } catch {
+          // gone
+        }
+      }
+    }
   });
 });

@@ -88,3 +88,24 @@ describe('probeNode', () => {
     expect(peak).toBe(3);
   });
 });
+
+describe('cancelled before it starts', () => {
+  it('httpRequest and sendChat with an aborted signal fail as values, with no stray socket error', async () => {
+    const { httpRequest } = await import('../../src/probe/http.js');
+    const { sendChat } = await import('../../src/cascade/transport.js');
+    const ac = new AbortController();
+    ac.abort();
+    const errors: unknown[] = [];
+    const onError = (e: unknown) => errors.push(e);
+    process.on('uncaughtException', onError);
+    try {
+      await expect(httpRequest('http://127.0.0.1:9/', { timeoutMs: 1000, signal: ac.signal })).rejects.toMatchObject({ code: 'ABORTED' });
+      const r = await sendChat(node({ kind: 'openai', url: 'http://127.0.0.1:9' }), { messages: [], stream: false }, { timeoutMs: 1000, signal: ac.signal });
+      expect(r).toEqual({ ok: false, failure: { class: 'aborted', message: 'interrupted' } });
+      await new Promise((r) => setTimeout(r, 50));
+      expect(errors).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onError);
+    }
+  });
+});

@@ -1,0 +1,117 @@
+/**
+ * The proxy heals, not only routes (seed 003): a background check probes every node; a successful
+ * probe half-opens an open breaker (the next request is its trial, no user's request is spent on
+ * a dead node); with auto-recovery on, a node whose breaker is open gets the runbook's recovery in
+ * the background, within the escalation rule, and returns to service once verified.
+ */
+import { phaseAt } from '../cascade/breaker.js';
+import type { HealthEvent, NodeHealth } from '../cascade/health.js';
+import type { Config } from '../config/schema.js';
+import { blockedByEscalation } from '../incidents/incident.js';
+import { IncidentStore } from '../incidents/store.js';
+import { probeAll, type ProbeResult } from '../probe/probe.js';
+import type { ExecutorDeps } from '../runbook/executor.js';
+import type { Runbook } from '../runbook/runbook.js';
+import { stateStore } from '../store/state-file.js';
+import { runRecover, type RecoverResult } from '../commands/recover.js';
+import { findNode } from '../commands/diagnose.js';
+import type { ServeMetrics } from './metrics.js';
+
+export interface HealerOptions {
+  config: Config;
+  runbook: Runbook;
+  dataDir: string;
+  executor: ExecutorDeps;
+  health: Record<string, NodeHealth>;
+  /** Applies an outcome to the live breakers and queues it for state.json. */
+  record: (e: HealthEvent) => void;
+  wallNow: () => number;
+  intervalMs: number;
+  autoRecover: boolean;
+  log: (line: string) => void;
+  metrics?: ServeMetrics;
+}
+
+export interface Healer {
+  lastProbes(): ProbeResult[];
+  heal(nodeId: string): Promise<RecoverResult>;
+  stop(): Promise<void>;
+}
+
+export function startHealer(o: HealerOptions): Healer {
+  let last: ProbeResult[] = [];
+  const recovering = new Map<string, Promise<RecoverResult>>();
+  let running: Promise<void> | undefined;
+  let stopped = false;
+
+  const heal = (nodeId: string): Promise<RecoverResult> => {
+    const node = findNode(o.config, nodeId);
+    const current = recovering.get(node.id);
+    if (current) return current;
+    const p = runRecover({ config: o.config, runbook: o.runbook, nodeId: node.id, dataDir: o.dataDir, deps: o.executor, wallNow: o.wallNow, force: false, wait: false, dryRun: false, commandLine: 'jarvis serve (heal)' })
+      .then((r) => {
+        o.metrics?.recoveries.inc({ node: node.id, outcome: r.outcome });
+        if (r.recovered) {
+          // Verified by a real completion: back in service.
+          o.record({ node: node.id, at: o.wallNow(), ok: true, counts: true });
+          o.log(`heal: ${node.id} ${r.outcome}, back in service`);
+        } else o.log(`heal: ${node.id} ${r.outcome}: ${r.plan.reason}`);
+        return r;
+      })
+      .finally(() => recovering.delete(node.id));
+    recovering.set(node.id, p);
+    return p;
+  };
+
+  const tick = async () => {
+    const probes = await probeAll(o.config.nodes, o.executor);
+    last = probes;
+    const now = o.wallNow();
+    let escalation: { history: Awaited<ReturnType<IncidentStore['list']>>; acks: Record<string, string> } | undefined;
+    for (const p of probes) {
+      o.metrics?.probeUp.set({ node: p.id }, p.status === 'ok' ? 1 : 0);
+      o.metrics?.probeLatency.set({ node: p.id }, p.latencyMs / 1000);
+      const h = o.health[p.id];
+      if (!h || phaseAt(h.breaker, now) !== 'open') continue;
+      if (p.status === 'ok') {
+        o.health[p.id] = { ...h, breaker: { ...h.breaker, openUntil: now } };
+        o.log(`health: ${p.id} answers its probe again: breaker half-open, the next request is its trial`);
+      } else if (o.autoRecover && !recovering.has(p.id)) {
+        escalation ??= {
+          history: await new IncidentStore(o.dataDir, { now: o.wallNow }).list(),
+          acks: (await stateStore(o.dataDir).read()).acks ?? {},
+        };
+        const rule = { count: o.config.incidents.escalateAfter, windowMs: o.config.incidents.windowHours * 3600_000 };
+        if (o.config.nodes.find((n) => n.id === p.id)?.impact === 'low') continue;
+        if (blockedByEscalation(escalation.history, p.id, escalation.acks[p.id], now, rule)) {
+          o.log(`health: ${p.id} is escalated: not restarting it automatically (jarvis incidents ack ${p.id})`);
+          continue;
+        }
+        o.log(`health: ${p.id} ${p.status} with its breaker open: recovering it in the background`);
+        void heal(p.id).catch((error: unknown) => o.log(`heal: ${p.id}: ${(error as Error).message}`));
+      }
+    }
+  };
+
+  const loop = () => {
+    if (stopped) return;
+    running = tick()
+      .catch((error: unknown) => o.log(`health: check failed: ${(error as Error).message}`))
+      .finally(() => {
+        running = undefined;
+        if (!stopped) timer = setTimeout(loop, o.intervalMs);
+      });
+  };
+  let timer: NodeJS.Timeout = setTimeout(loop, Math.min(o.intervalMs, 1000));
+
+  return {
+    lastProbes: () => last,
+    heal,
+    stop: async () => {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+      await Promise.allSettled([...recovering.values()]);
+    },
+  };
+}
