@@ -328,7 +328,8 @@ export function buildProgram(): Command {
     .option('--drain <ms>', 'on SIGTERM, how long in-flight requests may finish', '10000')
     .option('--health-interval <ms>', 'background health check interval', '30000')
     .option('--auto-recover', "run the runbook's recovery in the background for nodes whose breaker opens")
-    .action(async (opts: { host: string; port: string; apiKey?: string; bodyLimit: string; drain: string; healthInterval: string; autoRecover?: boolean }, cmd: Command) => {
+    .option('--access-log', 'log every request on stderr (default: failovers and failures only)')
+    .action(async (opts: { host: string; port: string; apiKey?: string; bodyLimit: string; drain: string; healthInterval: string; autoRecover?: boolean; accessLog?: boolean }, cmd: Command) => {
       const g = globals(cmd);
       const num = (v: string, flag: string, min: number, max: number) => {
         const n = Number(v);
@@ -361,6 +362,7 @@ export function buildProgram(): Command {
         executor,
         healthIntervalMs,
         autoRecover: Boolean(opts.autoRecover),
+        accessLog: Boolean(opts.accessLog),
         deps: { send: transport.sendChat, resolveModel: transport.resolveModel, now: wallNow, sleep: (ms, signal) => sleep(ms, undefined, signal ? { signal } : {}), random: Math.random },
         log: (line) => out.err(`${new Date(wallNow()).toISOString()} ${line}`),
       });

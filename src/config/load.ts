@@ -122,6 +122,7 @@ function normalize(raw: RawConfig, file: string): Config {
     ...(n.ssh !== undefined && { ssh: n.ssh }),
     ...(n.systemdUnit !== undefined && { systemdUnit: n.systemdUnit }),
     ...(n.process !== undefined && { process: n.process }),
+    ...(n.embeddings !== undefined && { embeddings: n.embeddings }),
   }));
   const order = new Map(nodes.map((n, i) => [n.id, i]));
   nodes.sort((a, b) => a.priority - b.priority || order.get(a.id)! - order.get(b.id)!);

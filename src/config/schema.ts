@@ -92,6 +92,8 @@ export const nodeSchema = z.strictObject({
   ssh: ssh.optional(),
   /** Linux: restart through this systemd unit (`systemctl restart <unit>`). */
   systemdUnit: z.string().min(1).optional(),
+  /** This node serves /v1/embeddings (the runbook keeps M1 for embeddings): `jarvis serve` sends them here. */
+  embeddings: z.boolean().optional(),
   /** The process name to look for (`pgrep -x`); `false` when there is none to check. */
   process: z.union([z.string().min(1), z.literal(false)], { error: 'expected a process name, or false' }).optional(),
 });
@@ -231,6 +233,7 @@ export interface NodeConfig {
   ssh?: { target: string; port?: number; identityFile?: string; connectTimeoutS?: number; options?: string[] };
   systemdUnit?: string;
   process?: string | false;
+  embeddings?: boolean;
 }
 
 export interface Config {

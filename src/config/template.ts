@@ -83,6 +83,7 @@ nodes:
     priority: 6
     role: last resort, embeddings
     impact: low
+    embeddings: true
 
 # Task-specific fallback orders (used by \`jarvis ask --task\`).
 tasks:

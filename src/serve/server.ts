@@ -30,6 +30,8 @@ export interface ServeOptions {
   log: (line: string) => void;
   /** How often breaker state is written to state.json. */
   flushMs?: number;
+  /** Log every request (default: only failovers and failures). */
+  accessLog?: boolean;
   runbook: Runbook;
   /** Probes, process runs and recoveries of the background health check. */
   executor: ExecutorDeps;
@@ -219,7 +221,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       pendingModels[node] = { ...pendingModels[node], ...m };
     }
     const attemptsHeader = result.attempts.map((a) => `${a.node}=${a.outcome === 'ok' ? 'ok' : a.class}`).join(',');
-    log(`POST /v1/chat/completions model=${typeof body.model === 'string' ? body.model : 'auto'}${stream ? ' stream' : ''} -> ${result.ok ? `${result.node} 200` : streaming ? 'broken stream' : '503'} ${Math.round(performance.now() - started)} ms [${attemptsHeader}]`);
+    if (options.accessLog || !result.ok || result.attempts.length > 1) log(`POST /v1/chat/completions model=${typeof body.model === 'string' ? body.model : 'auto'}${stream ? ' stream' : ''} -> ${result.ok ? `${result.node} 200` : streaming ? 'broken stream' : '503'} ${Math.round(performance.now() - started)} ms [${attemptsHeader}]`);
     if (abort.signal.aborted) return void res.end();
     if (result.ok) {
       if (streaming) return void res.end();
@@ -246,6 +248,40 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     });
   }
 
+  /** POST /v1/embeddings: to the nodes that serve embeddings, in priority order, failing over. */
+  async function embeddings(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(await readBody(req, options.bodyLimitBytes)) as Record<string, unknown>;
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new SyntaxError('expected a JSON object');
+    } catch (error) {
+      if ((error as { tooLarge?: boolean }).tooLarge) return sendError(res, { status: 413, message: (error as Error).message, type: 'invalid_request_error', code: 'request_too_large' });
+      return sendError(res, { status: 400, message: `invalid JSON body: ${(error as Error).message}`, type: 'invalid_request_error' });
+    }
+    const serving = config.nodes.filter((n) => n.embeddings && n.url);
+    if (serving.length === 0) return sendError(res, { status: 404, message: 'no node serves embeddings (set `embeddings: true` on one)', type: 'invalid_request_error', code: 'model_not_found' });
+    const wanted = typeof body.model === 'string' ? serving.find((n) => n.id === body.model || n.model === body.model) : undefined;
+    const order = wanted ? [wanted, ...serving.filter((n) => n !== wanted)] : serving;
+    const trace: string[] = [];
+    const { httpRequest } = await import('../probe/http.js');
+    for (const node of order) {
+      const root = node.url!.replace(/\/+$/, '');
+      const target = /\/v1$/.test(root) ? `${root}/embeddings` : `${root}/v1/embeddings`;
+      try {
+        const reply = await httpRequest(target, { method: 'POST', body: JSON.stringify({ ...body, model: typeof body.model === 'string' && body.model !== node.id ? body.model : node.model }), timeoutMs: settings.requestTimeoutMs, maxBytes: 64 << 20 });
+        if (reply.status >= 200 && reply.status < 300) {
+          trace.push(`${node.id}=ok`);
+          res.writeHead(200, { 'content-type': 'application/json', 'x-jarvis-node': node.id, 'x-jarvis-attempts': trace.join(',') });
+          return void res.end(reply.body);
+        }
+        trace.push(`${node.id}=http_${reply.status}`);
+      } catch (error) {
+        trace.push(`${node.id}=${(error as { code?: string }).code ?? 'error'}`);
+      }
+    }
+    sendError(res, { status: 503, message: `no node could embed (attempts: ${trace.join(',')})`, type: 'service_unavailable', code: 'all_nodes_failed', headers: { 'retry-after': '5', 'x-jarvis-attempts': trace.join(',') } });
+  }
+
   const server = http.createServer((req, res) => {
     inFlight++;
     res.on('close', () => {
@@ -258,6 +294,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       if (route === 'GET /health') return sendJson(res, 200, { status: 'ok', nodes: config.nodes.length });
       if (route === 'GET /v1/models') return sendJson(res, 200, modelList(config));
       if (route === 'POST /v1/chat/completions') return chat(req, res);
+      if (route === 'POST /v1/embeddings') return embeddings(req, res);
       if (route.startsWith('GET /api/') || route.startsWith('POST /api/') || route === 'GET /metrics') {
         if (!authorized(req)) return sendError(res, { status: 401, message: options.apiKey ? 'an API key is needed (Authorization: Bearer …)' : 'management endpoints answer only on a loopback bind unless an API key is configured', type: 'authentication_error' });
       }

@@ -23,6 +23,7 @@ export interface SimNodeSpec {
   timeoutMs?: number;
   role?: string;
   impact?: 'low' | 'normal';
+  embeddings?: boolean;
   fallbacks?: { node: string; for?: string }[];
 }
 
@@ -33,7 +34,7 @@ export const RUNBOOK_PRESET: SimNodeSpec[] = [
   { id: 'ol1', configModel: 'qwen3:8b', kind: 'ollama', models: ['qwen3:8b', 'nomic-embed-text:latest'], priority: 3, role: 'fast local', fallbacks: [{ node: 'm3', for: 'quick tasks' }] },
   { id: 'gemini', configModel: 'gemini', kind: 'openai', configKind: 'proxy', models: ['gemini-2.5-pro'], priority: 4, role: 'architecture', fallbacks: [{ node: 'claude', for: 'architecture' }] },
   { id: 'claude', configModel: 'claude', kind: 'openai', configKind: 'proxy', models: ['claude-sonnet'], priority: 5, role: 'reasoning' },
-  { id: 'm1', configModel: 'qwen3-30b', kind: 'lmstudio', models: ['qwen3-30b-a3b'], priority: 6, role: 'last resort, embeddings', impact: 'low' },
+  { id: 'm1', configModel: 'qwen3-30b', kind: 'lmstudio', models: ['qwen3-30b-a3b'], priority: 6, role: 'last resort, embeddings', impact: 'low', embeddings: true },
 ];
 
 /** The runbook's task-specific fallbacks (seeds/000 and DESIGN.md). */
@@ -111,6 +112,7 @@ export class SimCluster {
         timeoutMs: s.timeoutMs ?? options.timeoutMs ?? 3000,
         ...(s.role && { role: s.role }),
         ...(s.impact && { impact: s.impact }),
+        ...(s.embeddings && { embeddings: true }),
         ...(s.fallbacks && { fallbacks: s.fallbacks }),
         ...(restart && { restart, process: false }),
         ...options.extra?.[s.id],

@@ -191,6 +191,7 @@ export class SimNode {
       ]);
     }
     if (method === 'POST' && path === '/api/embed') return sendJson(res, 200, { model: served[0], embeddings: [embedding()] });
+    if (method === 'POST' && path === '/v1/embeddings') return sendJson(res, 200, { object: 'list', data: [{ object: 'embedding', embedding: embedding(), index: 0 }], model: served[0] });
     if (method === 'POST' && path === '/v1/chat/completions') return this.openaiChat(body, res, served);
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('404 page not found');

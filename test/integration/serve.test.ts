@@ -43,7 +43,7 @@ beforeAll(async () => {
     JSON.stringify({
       nodes: [
         { id: 'a', kind: 'lmstudio', models: ['deepseek'], priority: 1 },
-        { id: 'b', kind: 'ollama', models: ['qwen3:8b'], priority: 2 },
+        { id: 'b', kind: 'ollama', models: ['qwen3:8b'], priority: 2, embeddings: true },
       ],
     }),
   );
@@ -126,6 +126,12 @@ describe('jarvis serve with the openai client', () => {
       }),
     );
     expect(results.every((t, i) => t === `[a] n${i}`)).toBe(true);
+  });
+
+  it('embeddings go to the nodes that serve them', async () => {
+    const { data, response } = await client.embeddings.create({ model: 'auto', input: 'hello' }).withResponse();
+    expect(data.data[0]!.embedding.length).toBeGreaterThan(0);
+    expect(response.headers.get('x-jarvis-node')).toBe('b');
   });
 
   it('management: /health, /v1/models, /api/status on a loopback bind', async () => {
