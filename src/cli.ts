@@ -363,7 +363,7 @@ export function buildProgram(): Command {
         healthIntervalMs,
         autoRecover: Boolean(opts.autoRecover),
         accessLog: Boolean(opts.accessLog),
-        deps: { send: transport.sendChat, resolveModel: transport.resolveModel, now: wallNow, sleep: (ms, signal) => sleep(ms, undefined, signal ? { signal } : {}), random: Math.random },
+        deps: { send: transport.createSender(await transport.undiciRequester()), resolveModel: transport.resolveModel, now: wallNow, sleep: (ms, signal) => sleep(ms, undefined, signal ? { signal } : {}), random: Math.random },
         log: (line) => out.err(`${new Date(wallNow()).toISOString()} ${line}`),
       });
       // One line, so a supervisor or a test can read the address it bound.

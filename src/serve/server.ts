@@ -221,7 +221,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       pendingModels[node] = { ...pendingModels[node], ...m };
     }
     const attemptsHeader = result.attempts.map((a) => `${a.node}=${a.outcome === 'ok' ? 'ok' : a.class}`).join(',');
-    if (options.accessLog || !result.ok || result.attempts.length > 1) log(`POST /v1/chat/completions model=${typeof body.model === 'string' ? body.model : 'auto'}${stream ? ' stream' : ''} -> ${result.ok ? `${result.node} 200` : streaming ? 'broken stream' : '503'} ${Math.round(performance.now() - started)} ms [${attemptsHeader}]`);
+    // News only: a failure or a failover (a breaker-open skip is routine once it is logged).
+    if (options.accessLog || !result.ok || result.attempts.some((a) => a.outcome === 'failed')) log(`POST /v1/chat/completions model=${typeof body.model === 'string' ? body.model : 'auto'}${stream ? ' stream' : ''} -> ${result.ok ? `${result.node} 200` : streaming ? 'broken stream' : '503'} ${Math.round(performance.now() - started)} ms [${attemptsHeader}]`);
     if (abort.signal.aborted) return void res.end();
     if (result.ok) {
       if (streaming) return void res.end();

@@ -24,6 +24,8 @@ export interface SimNodeSpec {
   role?: string;
   impact?: 'low' | 'normal';
   embeddings?: boolean;
+  /** Delay between streamed tokens (keeps streams open, for load tests). */
+  tokenDelayMs?: number;
   fallbacks?: { node: string; for?: string }[];
 }
 
@@ -60,7 +62,7 @@ export class SimCluster {
     for (const s of specs) {
       this.nodes.set(
         s.id,
-        new SimNode({ id: s.id, kind: s.kind, host, port: s.port ?? 0, models: s.models, fault: s.fault ? parseFault(s.fault) : { mode: 'up' } }),
+        new SimNode({ id: s.id, kind: s.kind, host, port: s.port ?? 0, models: s.models, fault: s.fault ? parseFault(s.fault) : { mode: 'up' }, ...(s.tokenDelayMs !== undefined && { tokenDelayMs: s.tokenDelayMs }) }),
       );
     }
   }

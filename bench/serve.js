@@ -1,0 +1,199 @@
+// Issue 6's figures, side by side in one run against the same sim upstream on loopback: direct to
+// the node, through `jarvis serve`, and through Portkey's open-source gateway (installed from npm
+// into a temp dir by this script, run --headless with a fallback config over the same targets).
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { Pool } from 'undici';
+import { BIN, fmt, percentile, printTable, startCluster, tempDir } from './lib.js';
+
+const PORTKEY_VERSION = '1.15.2';
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+async function waitPort(port, ms = 20_000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise((r) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => (s.destroy(), r(true)));
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    if (Date.now() > end) throw new Error(`nothing listens on ${port}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Closed-loop load: `concurrency` workers sending back to back for `seconds`. */
+async function load(origin, pathName, headers, body, concurrency, seconds) {
+  const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
+  const lat = [];
+  let errors = 0;
+  const end = performance.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        try {
+          const r = await pool.request({ path: pathName, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+          await r.body.text();
+          if (r.statusCode !== 200) errors++;
+          else lat.push(performance.now() - t);
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  await pool.close();
+  return { lat, errors, rps: lat.length / seconds };
+}
+
+async function firstByte(origin, pathName, headers, n = 200) {
+  const pool = new Pool(origin, { connections: 1 });
+  const body = JSON.stringify({ model: 'auto', stream: true, messages: [{ role: 'user', content: 'a b c d' }] });
+  const ms = [];
+  for (let i = 0; i < n + 20; i++) {
+    const t = performance.now();
+    const r = await pool.request({ path: pathName, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    let first;
+    for await (const chunk of r.body) {
+      first ??= performance.now() - t;
+      void chunk;
+    }
+    if (i >= 20) ms.push(first);
+  }
+  await pool.close();
+  return ms;
+}
+
+function stopChild(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+export async function benchServe({ seconds = 3 } = {}) {
+  const { dir, cleanup } = tempDir();
+  const children = [];
+  const cluster = await startCluster(dir, [{ id: 'fast', kind: 'openai', models: ['m.gguf'], priority: 2 }], 3000);
+  try {
+    const upstream = cluster.ready.nodes[0].url;
+    const refused = `http://127.0.0.1:${await freePort()}`;
+    const startServe = async (nodes, name) => {
+      const cfg = path.join(dir, `${name}.yaml`);
+      writeFileSync(cfg, `nodes:\n${nodes.map((n, i) => `  - { id: ${n.id}, kind: openai, url: "${n.url}", priority: ${i + 1} }`).join('\n')}\n`);
+      const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--health-interval', '600000', '--config', cfg, '--data-dir', path.join(dir, `data-${name}`)], { stdio: ['ignore', 'pipe', 'ignore'] });
+      children.push(child);
+      const line = await new Promise((r) => createInterface({ input: child.stdout }).once('line', r));
+      return { child, url: JSON.parse(line).url };
+    };
+    const jarvis = await startServe([{ id: 'fast', url: upstream }], 'direct');
+    const jarvisFailover = await startServe([{ id: 'primary', url: refused }, { id: 'fast', url: upstream }], 'failover');
+
+    // Portkey, installed on demand into the temp dir.
+    let portkey;
+    const pkDir = path.join(dir, 'portkey');
+    mkdirSync(pkDir);
+    const install = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefix', pkDir, `@portkey-ai/gateway@${PORTKEY_VERSION}`], { encoding: 'utf8', timeout: 300_000 });
+    const pkBin = path.join(pkDir, 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js');
+    if (install.status === 0 && existsSync(pkBin)) {
+      const port = await freePort();
+      const child = spawn(process.execPath, [pkBin, '--headless', `--port=${port}`], { stdio: 'ignore' });
+      children.push(child);
+      await waitPort(port);
+      const config = JSON.stringify({ strategy: { mode: 'fallback' }, targets: [{ provider: 'openai', custom_host: `${upstream}/v1`, api_key: 'unused' }] });
+      const failoverConfig = JSON.stringify({ strategy: { mode: 'fallback' }, targets: [{ provider: 'openai', custom_host: `${refused}/v1`, api_key: 'unused' }, { provider: 'openai', custom_host: `${upstream}/v1`, api_key: 'unused' }] });
+      portkey = { origin: `http://127.0.0.1:${port}`, headers: { 'x-portkey-config': config }, failoverHeaders: { 'x-portkey-config': failoverConfig } };
+    } else console.error(`portkey: could not install @portkey-ai/gateway@${PORTKEY_VERSION}: ${install.stderr?.slice(-300)}`);
+
+    const body = JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'ping' }], max_tokens: 10 });
+    const targets = [
+      ['direct', upstream, '/v1/chat/completions', {}],
+      ['jarvis serve', jarvis.url, '/v1/chat/completions', {}],
+      ...(portkey ? [['portkey gateway', portkey.origin, '/v1/chat/completions', portkey.headers]] : []),
+    ];
+    const rows = [];
+    const results = {};
+    for (const c of [1, 16, 64]) {
+      for (const [name, origin, p, headers] of targets) {
+        await load(origin, p, headers, body, c, 0.5); // warm-up
+        const r = await load(origin, p, headers, body, c, seconds);
+        results[`${name}@${c}`] = r;
+        rows.push([name, c, fmt(percentile(r.lat, 50)), fmt(percentile(r.lat, 99)), Math.round(r.rps), r.errors]);
+      }
+    }
+    const ms2 = (x) => `${x.toFixed(2)} ms`;
+    for (const r of rows) {
+      const res = results[`${r[0]}@${r[1]}`];
+      r[2] = ms2(percentile(res.lat, 50));
+      r[3] = ms2(percentile(res.lat, 99));
+    }
+    printTable(`chat completions, same sim upstream on loopback (closed loop, ${seconds} s per cell, undici client)`, ['path', 'concurrency', 'p50', 'p99', 'req/s', 'errors'], rows);
+
+    const p50 = (k) => percentile(results[k].lat, 50);
+    const overhead = p50('jarvis serve@1') - p50('direct@1');
+    const ratioDirect = results['jarvis serve@16'].rps / results['direct@16'].rps;
+    const ratioPortkey = portkey ? results['jarvis serve@16'].rps / results['portkey gateway@16'].rps : undefined;
+
+    // Failover: primary refused, breaker closed (first requests) vs open, vs primary absent.
+    const fo = await load(jarvisFailover.url, '/v1/chat/completions', {}, body, 1, seconds);
+    const pkFo = portkey ? await load(portkey.origin, '/v1/chat/completions', portkey.failoverHeaders, body, 1, seconds) : undefined;
+    const fbDirect = await firstByte(upstream, '/v1/chat/completions', {});
+    const fbJarvis = await firstByte(jarvis.url, '/v1/chat/completions', {});
+
+    printTable('targets (ratios from this run)', ['measure', 'value', 'target'], [
+      ['p50 overhead over direct, concurrency 1', ms2(overhead), `< 0.5 ms: ${overhead < 0.5 ? 'met' : 'MISSED'}`],
+      ['throughput at 16, jarvis / direct', `${(ratioDirect * 100).toFixed(0)} %`, `>= 30 %: ${ratioDirect >= 0.3 ? 'met' : 'MISSED'}`],
+      ['throughput at 16, jarvis / portkey', ratioPortkey === undefined ? 'n/a (portkey not installed)' : `${ratioPortkey.toFixed(1)}x`, ratioPortkey === undefined ? '' : `>= 5x: ${ratioPortkey >= 5 ? 'met' : 'MISSED'}`],
+      ['primary refused, breaker open: p50 vs primary absent', `${ms2(percentile(fo.lat, 50))} vs ${ms2(p50('jarvis serve@1'))}`, `no slower: ${percentile(fo.lat, 50) <= p50('jarvis serve@1') + 0.1 ? 'met' : 'MISSED'}`],
+      ['portkey, primary refused (fallback): p50', pkFo ? ms2(percentile(pkFo.lat, 50)) : 'n/a', ''],
+      ['stream first byte p50: direct / jarvis', `${ms2(percentile(fbDirect, 50))} / ${ms2(percentile(fbJarvis, 50))}`, ''],
+    ]);
+
+    // Memory at 1000 concurrent streams: a slow-streaming upstream keeps them all open at once.
+    const slow = await startCluster(dir, [{ id: 'slow', kind: 'openai', models: ['m.gguf'], tokenDelayMs: 200 }], 3000);
+    try {
+      const srv = await startServe([{ id: 'slow', url: slow.ready.nodes[0].url }], 'streams');
+      const pool = new Pool(srv.url, { connections: 1000 });
+      const streamBody = JSON.stringify({ model: 'auto', stream: true, messages: [{ role: 'user', content: 'one two three four five six seven eight' }] });
+      let peak = 0;
+      let done = 0;
+      const sampler = setInterval(async () => {
+        try {
+          const text = await (await fetch(`${srv.url}/metrics`)).text();
+          const rss = Number(/^jarvis_process_resident_memory_bytes (\d+)/m.exec(text)?.[1] ?? 0);
+          peak = Math.max(peak, rss);
+        } catch {
+          // busy
+        }
+      }, 200);
+      await Promise.all(
+        Array.from({ length: 1000 }, async () => {
+          const r = await pool.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json' }, body: streamBody });
+          await r.body.text();
+          if (r.statusCode === 200) done++;
+        }),
+      );
+      clearInterval(sampler);
+      await pool.close();
+      printTable('1000 concurrent streams through jarvis serve (upstream streams a token every 200 ms)', ['completed', 'peak RSS of jarvis serve', 'target'], [[done, `${Math.round(peak / 1e6)} MB`, `< 100 MB: ${peak < 100e6 ? 'met' : 'MISSED'}`]]);
+    } finally {
+      await slow.stop();
+    }
+  } finally {
+    for (const c of children) await stopChild(c);
+    await cluster.stop();
+    cleanup();
+  }
+}
