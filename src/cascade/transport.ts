@@ -68,6 +68,19 @@ export type SendChat = (node: NodeConfig, request: ChatRequest, options: SendOpt
 
 const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 64 }), https: new https.Agent({ keepAlive: true, maxSockets: 64 }) };
 
+/** Parsed completion URLs per node: parsing a URL per request shows up in a proxy's profile. */
+const parsedUrls = new WeakMap<NodeConfig, URL | null>();
+
+function chatTarget(node: NodeConfig): URL | undefined {
+  let u = parsedUrls.get(node);
+  if (u === undefined) {
+    const url = chatUrl(node);
+    u = url ? new URL(url) : null;
+    parsedUrls.set(node, u);
+  }
+  return u ?? undefined;
+}
+
 export function chatUrl(node: NodeConfig): string | undefined {
   if (!node.url) return undefined;
   const root = node.url.replace(/\/+$/, '');
@@ -139,8 +152,8 @@ export async function undiciRequester(): Promise<Requester> {
 /** Sends one completion through `requester`. Never throws: the outcome says how it went. */
 export function createSender(requester: Requester): SendChat {
   return async (node, request, options) => {
-    const url = chatUrl(node);
-    if (!url) return { ok: false, failure: { class: 'bad_request', message: `${node.id} has no url to send requests to` } };
+    const target = chatTarget(node);
+    if (!target) return { ok: false, failure: { class: 'bad_request', message: `${node.id} has no url to send requests to` } };
     if (options.signal?.aborted) return { ok: false, failure: { class: 'aborted', message: 'interrupted' } };
     const body = JSON.stringify({
       ...request.extra,
@@ -170,7 +183,7 @@ export function createSender(requester: Requester): SendChat {
       return failure(tokens > 0 || f.class !== 'bad_response' ? f : { ...f, message: f.message });
     };
     try {
-      const res = await requester(new URL(url), body, { 'content-type': 'application/json', accept: request.stream ? 'text/event-stream' : 'application/json' }, local.signal);
+      const res = await requester(target, body, { 'content-type': 'application/json', accept: request.stream ? 'text/event-stream' : 'application/json' }, local.signal);
       const decoder = new TextDecoder();
       if (res.status < 200 || res.status >= 300) {
         let text = '';

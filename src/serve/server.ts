@@ -212,10 +212,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const result = await runCascade(config, settings, health, models, request, { ...options.deps, signal: abort.signal, onEvent });
     for (const e of result.events) record(e);
     for (const a of result.attempts) {
-      metrics.attempts.inc({ node: a.node, outcome: a.outcome === 'ok' ? 'ok' : (a.class ?? a.outcome) });
-      if (a.outcome === 'ok') metrics.latency.observe({ node: a.node }, a.ms / 1000);
+      metrics.attempts.labels(a.node, a.outcome === 'ok' ? 'ok' : (a.class ?? a.outcome)).inc();
+      if (a.outcome === 'ok') metrics.latency.labels(a.node).observe(a.ms / 1000);
     }
-    metrics.answers.inc({ outcome: result.ok ? 'answered' : 'failed', stream: String(stream) });
+    metrics.answers.labels(result.ok ? 'answered' : 'failed', String(stream)).inc();
     for (const [node, m] of Object.entries(result.resolvedModels)) {
       models[node] = { ...models[node], ...m };
       pendingModels[node] = { ...pendingModels[node], ...m };
