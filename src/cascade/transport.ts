@@ -6,7 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { NodeConfig } from '../config/schema.js';
-import { classifyFailure, classifyReply, errorMessage, excerpt, matchModel, parseRetryAfter } from '../probe/classify.js';
+import { classifyFailure, classifyReply, errorMessage, excerpt, parseRetryAfter } from '../probe/classify.js';
 
 export type ErrorClass =
   | 'refused'
@@ -281,4 +281,3 @@ export async function resolveModel(node: NodeConfig, wanted: string, timeoutMs: 
   }
 }
 
-export { matchModel };

@@ -6,7 +6,7 @@ import type { Config, NodeConfig } from '../config/schema.js';
 import type { ProbeResult } from '../probe/probe.js';
 import type { Diagnosis } from './diagnosis.js';
 import type { KindFacts, Runbook } from './runbook.js';
-import { commandOn, targetFor, type Target } from './target.js';
+import { commandOn, targetFor } from './target.js';
 
 export type Step =
   /** Run a command to its end; ok on exit 0. */
@@ -197,4 +197,3 @@ export function lmsRunning(stdout: string): boolean | null {
   }
 }
 
-export type { Target };

@@ -5,8 +5,8 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, ROOT, alive, cleanEnv, freePort, jarvis, startSim, tempDir } from '../helpers/cli.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BIN, ROOT, cleanEnv, freePort, jarvis, startSim, tempDir } from '../helpers/cli.js';
 
 interface RecoverJson {
   node: string;
@@ -56,7 +56,6 @@ afterEach(async () => {
   tmp.cleanup();
 });
 
-afterAll(() => undefined);
 
 const calls = () => (existsSync(env.JARVIS_TEST_CALLS!) ? readFileSync(env.JARVIS_TEST_CALLS!, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as string[]) : []);
 
@@ -317,4 +316,3 @@ describe('the incident file', () => {
   });
 });
 
-export { alive };

@@ -1,3 +1,4 @@
+/** Pure tests: the runbook's own addresses (192.168.x, 10.x) appear only as text the init template and plans produce; nothing here opens a connection. */
 import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';

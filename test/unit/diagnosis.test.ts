@@ -1,3 +1,4 @@
+/** Pure tests: the runbook's own addresses (192.168.x, 10.x) appear only as text the init template and plans produce; nothing here opens a connection. */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parseConfig } from '../../src/config/load.js';
