@@ -99,16 +99,6 @@ export async function startSim(args: string[]): Promise<RunningSim> {
   return { child, ready, stop };
 }
 
-/** Is the process alive? */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** A loopback port that was free a moment ago (nothing listens there: connections are refused). */
 export async function freePort(): Promise<number> {
   const net = await import('node:net');
