@@ -55,14 +55,34 @@ function dataDir(g: GlobalOptions): string {
   return path.resolve(g.dataDir ?? process.env.JARVIS_DATA_DIR ?? 'data');
 }
 
+/** A sleep that an AbortSignal cuts short (rejects with AbortError). */
+async function abortableSleep(): Promise<(ms: number, signal?: AbortSignal) => Promise<void>> {
+  const { setTimeout: sleep } = await import('node:timers/promises');
+  return (ms, signal) => sleep(ms, undefined, signal ? { signal } : {});
+}
+
 async function executorDeps() {
-  const [probe, { spawnDetached }, { setTimeout: sleep }, { readLogTail }] = await Promise.all([
-    probeDeps(),
-    import('./system/process.js'),
-    import('node:timers/promises'),
-    import('./system/logs.js'),
-  ]);
-  return { ...probe, spawn: spawnDetached, sleep: (ms: number, signal?: AbortSignal) => sleep(ms, undefined, signal ? { signal } : {}), readLogTail, env: process.env };
+  const [probe, { spawnDetached }, sleep, { readLogTail }] = await Promise.all([probeDeps(), import('./system/process.js'), abortableSleep(), import('./system/logs.js')]);
+  return { ...probe, spawn: spawnDetached, sleep, readLogTail, env: process.env };
+}
+
+async function runbook() {
+  const { loadRunbook } = await import('./runbook/runbook.js');
+  return loadRunbook();
+}
+
+/** What the user ran, for lock owners ("held by pid 42 … (jarvis recover ol1)"). */
+function commandLine(): string {
+  return `jarvis ${process.argv.slice(2).join(' ')}`;
+}
+
+/** A whole-number option within bounds, or a UsageError naming the flag (exit 2). */
+function wholeNumber(value: string, flag: string, min: number, max: number = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`${flag}: expected a whole number${max === Number.MAX_SAFE_INTEGER ? ` of at least ${min}` : ` from ${min} to ${max}`}, got "${value}"`);
+  }
+  return n;
 }
 
 function printJson(value: unknown): void {
@@ -108,20 +128,11 @@ export function buildProgram(): Command {
     .addOption(new Option('--ping-timeout <ms>', 'host ping timeout').default('1000'))
     .action(async (nodeId: string, opts: { pingTimeout: string }, cmd: Command) => {
       const g = globals(cmd);
-      const pingTimeoutMs = Number(opts.pingTimeout);
-      if (!Number.isInteger(pingTimeoutMs) || pingTimeoutMs < 1) throw new UsageError(`--ping-timeout: expected milliseconds, got "${opts.pingTimeout}"`);
-      const [out, cfg, deps, wallNow, { runDiagnose }, { loadRunbook }] = await Promise.all([
-        output(g),
-        config(g),
-        probeDeps(),
-        wallClock(),
-        import('./commands/diagnose.js'),
-        import('./runbook/runbook.js'),
-      ]);
-      const runbook = await loadRunbook();
+      const pingTimeoutMs = wholeNumber(opts.pingTimeout, '--ping-timeout', 1, 600_000);
+      const [out, cfg, deps, wallNow, { runDiagnose }, rb] = await Promise.all([output(g), config(g), probeDeps(), wallClock(), import('./commands/diagnose.js'), runbook()]);
       const { startSpinner } = await import('./ui/output.js');
       const spinner = await startSpinner(out, `diagnosing ${nodeId.toLowerCase()}…`);
-      const result = await runDiagnose({ config: cfg, runbook, nodeId, deps, wallNow, pingTimeoutMs }).finally(() => spinner.stop());
+      const result = await runDiagnose({ config: cfg, runbook: rb, nodeId, deps, wallNow, pingTimeoutMs }).finally(() => spinner.stop());
       if (g.json) printJson(result);
       else {
         const { renderDiagnosis } = await import('./ui/diagnose.js');
@@ -139,20 +150,19 @@ export function buildProgram(): Command {
     .option('--no-wait', 'do not wait out a quota (429); just record it')
     .action(async (nodeId: string, opts: { dryRun?: boolean; force?: boolean; wait: boolean }, cmd: Command) => {
       const g = globals(cmd);
-      const [out, cfg, deps, wallNow, { runRecover }, { loadRunbook }, ui] = await Promise.all([
+      const [out, cfg, deps, wallNow, { runRecover }, rb, ui] = await Promise.all([
         output(g),
         config(g),
         executorDeps(),
         wallClock(),
         import('./commands/recover.js'),
-        import('./runbook/runbook.js'),
+        runbook(),
         import('./ui/recover.js'),
       ]);
-      const runbook = await loadRunbook();
       const reporter = await ui.stepReporter(out);
       const result = await runRecover({
         config: cfg,
-        runbook,
+        runbook: rb,
         nodeId,
         dataDir: dataDir(g),
         deps,
@@ -160,7 +170,7 @@ export function buildProgram(): Command {
         force: Boolean(opts.force),
         wait: opts.wait,
         dryRun: Boolean(opts.dryRun),
-        commandLine: `jarvis ${process.argv.slice(2).join(' ')}`,
+        commandLine: commandLine(),
         onEvent: reporter.onEvent,
         onPlan: (planned) => {
           if (!g.json) out.out(`${ui.renderRecoverHeader(planned, out)}\n`);
@@ -180,24 +190,23 @@ export function buildProgram(): Command {
     .option('--nagios', 'one status line with performance data (a monitoring plugin)')
     .action(async (opts: { recover?: boolean; verbose?: boolean; nagios?: boolean }, cmd: Command) => {
       const g = globals(cmd);
-      const [out, cfg, deps, wallNow, { runCheck }, { loadRunbook }, ui] = await Promise.all([
+      const [out, cfg, deps, wallNow, { runCheck }, rb, ui] = await Promise.all([
         output(g),
         config(g),
         executorDeps(),
         wallClock(),
         import('./commands/check.js'),
-        import('./runbook/runbook.js'),
+        runbook(),
         import('./ui/check.js'),
       ]);
-      const runbook = await loadRunbook();
       const result = await runCheck({
         config: cfg,
-        runbook,
+        runbook: rb,
         dataDir: dataDir(g),
         deps,
         wallNow,
         recover: Boolean(opts.recover) || cfg.check.autoRecover,
-        commandLine: `jarvis ${process.argv.slice(2).join(' ')}`,
+        commandLine: commandLine(),
       });
       for (const d of result.deliveries.filter((x) => !x.ok)) out.err(`jarvis: webhook ${d.url} failed after ${d.attempts} attempt(s): ${d.error ?? 'unknown error'} (logged in ${result.logFile})`);
       if (g.json) printJson(result);
@@ -219,8 +228,7 @@ export function buildProgram(): Command {
     .option('--prune', 'remove incidents older than the retention period now')
     .action(async (opts: { node?: string; since?: string; escalated?: boolean; limit?: string; prune?: boolean }, cmd: Command) => {
       const g = globals(cmd);
-      const limit = opts.limit === undefined ? (g.json ? undefined : 50) : Number(opts.limit);
-      if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new UsageError(`--limit: expected a whole number, got "${opts.limit}"`);
+      const limit = opts.limit === undefined ? (g.json ? undefined : 50) : wholeNumber(opts.limit, '--limit', 1);
       const [out, cfg, wallNow, { runIncidents }] = await Promise.all([output(g), config(g), wallClock(), import('./commands/incidents.js')]);
       if (opts.node && !cfg.nodes.some((n) => n.id === opts.node!.toLowerCase())) {
         // Incidents may name nodes since removed from the config: allow them, but say so.
@@ -265,14 +273,8 @@ export function buildProgram(): Command {
     .option('--max-tokens <n>', 'limit the answer length')
     .action(async (words: string[], opts: { task?: string; node?: string; stream?: boolean; timeout?: string; maxTokens?: string }, cmd: Command) => {
       const g = globals(cmd);
-      const num = (v: string | undefined, flag: string) => {
-        if (v === undefined) return undefined;
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag}: expected a whole number, got "${v}"`);
-        return n;
-      };
-      const deadlineMs = num(opts.timeout, '--timeout');
-      const maxTokens = num(opts.maxTokens, '--max-tokens');
+      const deadlineMs = opts.timeout === undefined ? undefined : wholeNumber(opts.timeout, '--timeout', 1);
+      const maxTokens = opts.maxTokens === undefined ? undefined : wholeNumber(opts.maxTokens, '--max-tokens', 1);
       let prompt = words.join(' ').trim();
       if (!prompt && !process.stdin.isTTY) {
         const chunks: Buffer[] = [];
@@ -280,14 +282,14 @@ export function buildProgram(): Command {
         prompt = Buffer.concat(chunks).toString('utf8').trim();
       }
       if (!prompt) throw new UsageError('no prompt: give it as arguments or on stdin');
-      const [out, cfg, wallNow, { runAsk }, ui, transport, { setTimeout: sleep }] = await Promise.all([
+      const [out, cfg, wallNow, { runAsk }, ui, transport, sleep] = await Promise.all([
         output(g),
         config(g),
         wallClock(),
         import('./commands/ask.js'),
         import('./ui/ask.js'),
         import('./cascade/transport.js'),
-        import('node:timers/promises'),
+        abortableSleep(),
       ]);
       const progress = ui.askProgress(out, Boolean(opts.stream) && !g.json);
       const result = await runAsk({
@@ -299,7 +301,7 @@ export function buildProgram(): Command {
           send: transport.sendChat,
           resolveModel: transport.resolveModel,
           now: wallNow,
-          sleep: (ms, signal) => sleep(ms, undefined, signal ? { signal } : {}),
+          sleep,
           random: Math.random,
           signal: interrupt.signal,
           onEvent: progress.onEvent,
@@ -331,24 +333,19 @@ export function buildProgram(): Command {
     .option('--access-log', 'log every request on stderr (default: failovers and failures only)')
     .action(async (opts: { host: string; port: string; apiKey?: string; bodyLimit: string; drain: string; healthInterval: string; autoRecover?: boolean; accessLog?: boolean }, cmd: Command) => {
       const g = globals(cmd);
-      const num = (v: string, flag: string, min: number, max: number) => {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${flag}: expected a whole number from ${min} to ${max}, got "${v}"`);
-        return n;
-      };
-      const port = num(opts.port, '--port', 0, 65535);
-      const bodyLimitBytes = num(opts.bodyLimit, '--body-limit', 1024, 1 << 30);
-      const drainMs = num(opts.drain, '--drain', 0, 600_000);
-      const healthIntervalMs = num(opts.healthInterval, '--health-interval', 100, 3_600_000);
-      const [out, cfg, wallNow, { startServer }, transport, { setTimeout: sleep }, executor, { loadRunbook }] = await Promise.all([
+      const port = wholeNumber(opts.port, '--port', 0, 65535);
+      const bodyLimitBytes = wholeNumber(opts.bodyLimit, '--body-limit', 1024, 1 << 30);
+      const drainMs = wholeNumber(opts.drain, '--drain', 0, 600_000);
+      const healthIntervalMs = wholeNumber(opts.healthInterval, '--health-interval', 100, 3_600_000);
+      const [out, cfg, wallNow, { startServer }, transport, sleep, executor, rb] = await Promise.all([
         output(g),
         config(g),
         wallClock(),
         import('./serve/server.js'),
         import('./cascade/transport.js'),
-        import('node:timers/promises'),
+        abortableSleep(),
         executorDeps(),
-        import('./runbook/runbook.js'),
+        runbook(),
       ]);
       const apiKey = opts.apiKey ?? process.env.JARVIS_API_KEY;
       const server = await startServer({
@@ -358,12 +355,12 @@ export function buildProgram(): Command {
         port,
         ...(apiKey && { apiKey }),
         bodyLimitBytes,
-        runbook: await loadRunbook(),
+        runbook: rb,
         executor,
         healthIntervalMs,
         autoRecover: Boolean(opts.autoRecover),
         accessLog: Boolean(opts.accessLog),
-        deps: { send: transport.createSender(await transport.undiciRequester()), resolveModel: transport.resolveModel, now: wallNow, sleep: (ms, signal) => sleep(ms, undefined, signal ? { signal } : {}), random: Math.random },
+        deps: { send: transport.createSender(await transport.undiciRequester()), resolveModel: transport.resolveModel, now: wallNow, sleep, random: Math.random },
         log: (line) => out.err(`${new Date(wallNow()).toISOString()} ${line}`),
       });
       // One line, so a supervisor or a test can read the address it bound.
@@ -441,7 +438,7 @@ export function buildProgram(): Command {
     .action(async (opts: { kind: string; id?: string; port: string; host: string; model?: string[]; fault?: string; controlPort: string; exitWithParent?: boolean }) => {
       const { runSim, singleNodeSpec } = await import('./commands/sim.js');
       const spec = singleNodeSpec({ kind: opts.kind, port: opts.port, ...(opts.id && { id: opts.id }), ...(opts.model && { model: opts.model }), ...(opts.fault && { fault: opts.fault }) });
-      await runSim({ specs: [spec], host: opts.host, controlPort: Number(opts.controlPort), exitWithParent: Boolean(opts.exitWithParent), print: (l) => void process.stdout.write(`${l}\n`), signal: interrupt.signal });
+      await runSim({ specs: [spec], host: opts.host, controlPort: wholeNumber(opts.controlPort, '--control-port', 0, 65535), exitWithParent: Boolean(opts.exitWithParent), print: (l) => void process.stdout.write(`${l}\n`), signal: interrupt.signal });
     });
   sim
     .command('cluster')
@@ -461,9 +458,9 @@ export function buildProgram(): Command {
       await runSim({
         specs,
         host: opts.host,
-        controlPort: Number(opts.controlPort),
+        controlPort: wholeNumber(opts.controlPort, '--control-port', 0, 65535),
         ...(opts.configOut && { configOut: opts.configOut }),
-        ...(opts.timeout && { timeoutMs: Number(opts.timeout) }),
+        ...(opts.timeout && { timeoutMs: wholeNumber(opts.timeout, '--timeout', 1, 600_000) }),
         exitWithParent: Boolean(opts.exitWithParent),
         print: (l) => void process.stdout.write(`${l}\n`),
         signal: interrupt.signal,

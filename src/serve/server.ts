@@ -85,6 +85,19 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<string> {
   });
 }
 
+/** Reads a JSON object body; on a bad or oversized one, answers 400/413 itself and returns undefined. */
+async function readJsonObject(req: http.IncomingMessage, res: http.ServerResponse, limit: number): Promise<Record<string, unknown> | undefined> {
+  try {
+    const parsed: unknown = JSON.parse(await readBody(req, limit));
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new SyntaxError('expected a JSON object');
+    return parsed as Record<string, unknown>;
+  } catch (error) {
+    if ((error as { tooLarge?: boolean }).tooLarge) sendError(res, { status: 413, message: (error as Error).message, type: 'invalid_request_error', code: 'request_too_large' });
+    else sendError(res, { status: 400, message: `invalid JSON body: ${(error as Error).message}`, type: 'invalid_request_error' });
+    return undefined;
+  }
+}
+
 const isLoopback = (host: string) => host === 'localhost' || host === '::1' || /^127\./.test(host);
 
 /** Routes a request's `model` to the cascade: `auto`, a task alias, a node id, or a node's model. */
@@ -162,16 +175,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   };
 
   async function chat(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    let body: Record<string, unknown>;
-    try {
-      const text = await readBody(req, options.bodyLimitBytes);
-      const parsed: unknown = JSON.parse(text);
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new SyntaxError('expected a JSON object');
-      body = parsed as Record<string, unknown>;
-    } catch (error) {
-      if ((error as { tooLarge?: boolean }).tooLarge) return sendError(res, { status: 413, message: (error as Error).message, type: 'invalid_request_error', code: 'request_too_large' });
-      return sendError(res, { status: 400, message: `invalid JSON body: ${(error as Error).message}`, type: 'invalid_request_error' });
-    }
+    const body = await readJsonObject(req, res, options.bodyLimitBytes);
+    if (!body) return;
     if (!Array.isArray(body.messages) || body.messages.length === 0) {
       return sendError(res, { status: 400, message: '`messages` must be a non-empty array', type: 'invalid_request_error', param: 'messages' });
     }
@@ -251,14 +256,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   /** POST /v1/embeddings: to the nodes that serve embeddings, in priority order, failing over. */
   async function embeddings(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    let body: Record<string, unknown>;
-    try {
-      body = JSON.parse(await readBody(req, options.bodyLimitBytes)) as Record<string, unknown>;
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new SyntaxError('expected a JSON object');
-    } catch (error) {
-      if ((error as { tooLarge?: boolean }).tooLarge) return sendError(res, { status: 413, message: (error as Error).message, type: 'invalid_request_error', code: 'request_too_large' });
-      return sendError(res, { status: 400, message: `invalid JSON body: ${(error as Error).message}`, type: 'invalid_request_error' });
-    }
+    const body = await readJsonObject(req, res, options.bodyLimitBytes);
+    if (!body) return;
     const serving = config.nodes.filter((n) => n.embeddings && n.url);
     if (serving.length === 0) return sendError(res, { status: 404, message: 'no node serves embeddings (set `embeddings: true` on one)', type: 'invalid_request_error', code: 'model_not_found' });
     const wanted = typeof body.model === 'string' ? serving.find((n) => n.id === body.model || n.model === body.model) : undefined;
@@ -334,12 +333,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         });
       }
       if (route === 'POST /api/heal') {
-        let nodeId: unknown;
-        try {
-          nodeId = (JSON.parse(await readBody(req, 4096)) as { node?: unknown }).node;
-        } catch {
-          nodeId = undefined;
-        }
+        const body = await readJsonObject(req, res, 4096);
+        if (!body) return;
+        const nodeId = body.node;
         if (typeof nodeId !== 'string') return sendError(res, { status: 400, message: 'expected {"node": "<id>"}', type: 'invalid_request_error', param: 'node' });
         if (!config.nodes.some((n) => n.id === nodeId.toLowerCase())) return sendError(res, { status: 404, message: `unknown node "${nodeId}"`, type: 'invalid_request_error', param: 'node' });
         const r = await healer.heal(nodeId);

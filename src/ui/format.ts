@@ -18,7 +18,3 @@ export function paintStatus(c: ChalkInstance, status: ProbeStatus, throttled?: b
 export function paintSeverity(c: ChalkInstance, severity: 'ok' | 'warning' | 'critical', text: string): string {
   return severity === 'ok' ? c.green(text) : severity === 'warning' ? c.yellow(text) : c.red(text);
 }
-
-export function truncate(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, Math.max(1, max - 1))}…` : text;
-}
