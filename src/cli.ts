@@ -10,6 +10,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, isJarvisError, UsageError } from './errors.js';
 import type { Config } from './config/schema.js';
 import type { Output } from './ui/output.js';
+import type { CancelSignal } from './cascade/cancel.js';
 
 interface GlobalOptions {
   config?: string;
@@ -56,9 +57,9 @@ function dataDir(g: GlobalOptions): string {
 }
 
 /** A sleep that an AbortSignal cuts short (rejects with AbortError). */
-async function abortableSleep(): Promise<(ms: number, signal?: AbortSignal) => Promise<void>> {
-  const { setTimeout: sleep } = await import('node:timers/promises');
-  return (ms, signal) => sleep(ms, undefined, signal ? { signal } : {});
+async function abortableSleep(): Promise<(ms: number, signal?: CancelSignal) => Promise<void>> {
+  const [{ setTimeout: sleep }, { toAbortSignal }] = await Promise.all([import('node:timers/promises'), import('./cascade/cancel.js')]);
+  return (ms, signal) => sleep(ms, undefined, signal ? { signal: toAbortSignal(signal) } : {});
 }
 
 async function executorDeps() {

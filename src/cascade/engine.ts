@@ -9,7 +9,8 @@ import { backoffDelay } from './backoff.js';
 import { allows, type BreakerSettings } from './breaker.js';
 import { applyEvent, successRate, type HealthEvent, type NodeHealth } from './health.js';
 import type { CascadeSettings } from './settings.js';
-import type { ChatFailure, ChatMessage, ErrorClass, SendChat } from './transport.js';
+import type { CancelSignal } from './cancel.js';
+import type { ChatFailure, ChatMessage, ChatRequest, ErrorClass, SendChat, SendOptions } from './transport.js';
 
 export interface AskRequest {
   messages: ChatMessage[];
@@ -61,9 +62,9 @@ export interface EngineDeps {
   resolveModel: (node: NodeConfig, wanted: string, timeoutMs: number) => Promise<string | undefined>;
   /** Wall-clock ms: breaker open times persist between runs, so they cannot be process-relative. */
   now: () => number;
-  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  sleep: (ms: number, signal?: CancelSignal) => Promise<void>;
   random: () => number;
-  signal?: AbortSignal;
+  signal?: CancelSignal;
   onEvent?: (e: CascadeEvent) => void;
 }
 
@@ -86,8 +87,21 @@ export function decide(f: ChatFailure): { retrySameNode: boolean; countsAgainstN
   }
 }
 
+/** Orders that do not depend on health, per config: a proxy asks for the same few all day. */
+const orderCache = new WeakMap<Config, Map<string, readonly NodeConfig[]>>();
+
 /** The order nodes are tried in, before breakers: task fallbacks, a chosen node, the cascade. */
-export function cascadeOrder(config: Config, request: AskRequest, settings: CascadeSettings, health: Record<string, NodeHealth>): NodeConfig[] {
+export function cascadeOrder(config: Config, request: AskRequest, settings: CascadeSettings, health: Record<string, NodeHealth>): readonly NodeConfig[] {
+  if (settings.strategy === 'success-rate') return computeOrder(config, request, settings, health);
+  let cache = orderCache.get(config);
+  if (!cache) orderCache.set(config, (cache = new Map()));
+  const key = `${request.task ?? ''}\0${request.node ?? ''}\0${settings.forceNode ?? ''}\0${settings.failover}`;
+  let order = cache.get(key);
+  if (!order) cache.set(key, (order = computeOrder(config, request, settings, health)));
+  return order;
+}
+
+function computeOrder(config: Config, request: AskRequest, settings: CascadeSettings, health: Record<string, NodeHealth>): NodeConfig[] {
   const byId = (id: string) => {
     const n = config.nodes.find((x) => x.id === id.toLowerCase());
     if (!n) throw new UsageError(`unknown node "${id}". Known nodes: ${config.nodes.map((x) => x.id).join(', ')}`);
@@ -117,31 +131,47 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
   const started = deps.now();
   const deadline = started + settings.deadlineMs;
   const breaker: BreakerSettings = { failureThreshold: settings.failureThreshold, recoveryMs: settings.recoveryMs, maxRecoveryMs: settings.maxRecoveryMs };
-  const health: Record<string, NodeHealth> = { ...stored };
+  // This run's view of the breakers: the stored state with this run's outcomes laid over it (not a
+  // copy of every node's entry per request: a proxy calls this thousands of times a second).
+  const changed = new Map<string, NodeHealth>();
+  const healthOf = (id: string): NodeHealth | undefined => changed.get(id) ?? stored[id];
   const events: HealthEvent[] = [];
   const attempts: Attempt[] = [];
   const resolvedModels: Record<string, Record<string, string>> = {};
   const emit = (e: CascadeEvent) => deps.onEvent?.(e);
   const record = (e: HealthEvent) => {
     events.push(e);
-    health[e.node] = applyEvent(health[e.node], e, breaker);
+    changed.set(e.node, applyEvent(healthOf(e.node), e, breaker));
   };
-  const finish = (r: Omit<AskResult, 'attempts' | 'events' | 'resolvedModels' | 'durationMs'>): AskResult => ({ ...r, attempts, events, resolvedModels, durationMs: Math.round(deps.now() - started) });
+  // Completes the result in place (a spread of a result of varying shape was a visible share of a
+  // proxy's time per request).
+  const finish = (r: Omit<AskResult, 'attempts' | 'events' | 'resolvedModels' | 'durationMs'>): AskResult => {
+    const result = r as AskResult;
+    result.attempts = attempts;
+    result.events = events;
+    result.resolvedModels = resolvedModels;
+    result.durationMs = Math.round(deps.now() - started);
+    return result;
+  };
 
-  const order = cascadeOrder(config, request, settings, health);
+  const order = cascadeOrder(config, request, settings, stored);
   if (order.length === 0) return finish({ ok: false, error: 'no node can take requests (none has a url)' });
   // Open breakers are skipped, but the last node that might answer never is: with every breaker
   // open, the one whose open time ends first is tried.
   const now0 = deps.now();
-  let candidates = order.filter((n) => allows(health[n.id]?.breaker ?? { phase: 'closed', consecutiveFailures: 0, opens: 0 }, now0));
-  for (const n of order.filter((x) => !candidates.includes(x))) {
-    attempts.push({ node: n.id, outcome: 'skipped', class: 'circuit_open', ms: 0, detail: `circuit open until ${isoOrUnknown(health[n.id]!.breaker.openUntil)}` });
+  let candidates: NodeConfig[] = [];
+  let soonest: NodeConfig | undefined;
+  for (const n of order) {
+    const b = stored[n.id]?.breaker;
+    if (!b || allows(b, now0)) {
+      candidates.push(n);
+      continue;
+    }
+    if (!soonest || (b.openUntil ?? 0) < (stored[soonest.id]!.breaker.openUntil ?? 0)) soonest = n;
+    attempts.push({ node: n.id, outcome: 'skipped', class: 'circuit_open', ms: 0, detail: `circuit open until ${isoOrUnknown(b.openUntil)}` });
     emit({ type: 'skip', node: n.id, reason: 'circuit open' });
   }
-  if (candidates.length === 0) {
-    const soonest = [...order].sort((a, b) => (health[a.id]!.breaker.openUntil ?? 0) - (health[b.id]!.breaker.openUntil ?? 0))[0]!;
-    candidates = [soonest];
-  }
+  if (candidates.length === 0 && soonest) candidates = [soonest];
 
   let tried = 0;
   let lastError = 'no attempt made';
@@ -160,21 +190,29 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
       // a hung node must not eat the whole deadline and leave the cascade nowhere to go.
       const hasNext = index < candidates.length - 1;
       const timeoutMs = Math.max(1, Math.min(settings.requestTimeoutMs, hasNext ? Math.floor(remaining / 2) : remaining));
-      const outcome = await deps.send(
-        node,
-        { ...(model && { model }), messages: request.messages, stream: request.stream, ...(request.maxTokens !== undefined && { maxTokens: request.maxTokens }), ...(request.extra && { extra: request.extra }) },
-        {
-          timeoutMs,
-          ...(deps.signal && { signal: deps.signal }),
-          onToken: (text) => emit({ type: 'token', text }),
-          onData: (line) => emit({ type: 'data', node: node.id, line }),
-        },
-      );
+      const chat: ChatRequest = { messages: request.messages, stream: request.stream };
+      if (model) chat.model = model;
+      if (request.maxTokens !== undefined) chat.maxTokens = request.maxTokens;
+      if (request.extra) chat.extra = request.extra;
+      const sendOptions: SendOptions = { timeoutMs };
+      if (deps.signal) sendOptions.signal = deps.signal;
+      if (deps.onEvent) {
+        // Tokens and raw lines only matter to someone listening.
+        const onEvent = deps.onEvent;
+        const id = node.id;
+        sendOptions.onToken = (text) => onEvent({ type: 'token', text });
+        sendOptions.onData = (line) => onEvent({ type: 'data', node: id, line });
+      }
+      const outcome = await deps.send(node, chat, sendOptions);
       const ms = Math.round(deps.now() - t0);
       if (outcome.ok) {
         attempts.push({ node: node.id, ...(model && { model }), outcome: 'ok', ms });
         record({ node: node.id, at: deps.now(), ok: true, counts: true });
-        return finish({ ok: true, node: node.id, ...((outcome.value.model ?? model) && { model: outcome.value.model ?? model }), content: outcome.value.content, ...(outcome.value.raw !== undefined && { raw: outcome.value.raw }) });
+        const answered: Omit<AskResult, 'attempts' | 'events' | 'resolvedModels' | 'durationMs'> = { ok: true, node: node.id, content: outcome.value.content };
+        const answeredModel = outcome.value.model ?? model;
+        if (answeredModel) answered.model = answeredModel;
+        if (outcome.value.raw !== undefined) answered.raw = outcome.value.raw;
+        return finish(answered);
       }
       const f = outcome.failure;
       lastError = `${node.id}: ${f.message}`;
@@ -197,7 +235,7 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
       record({ node: node.id, at: deps.now(), ok: false, counts: d.countsAgainstNode, error: `${f.class}: ${f.message}` });
       // After the first token, another node's answer cannot be stitched onto this one.
       if (f.class === 'stream_broken') return finish({ ok: false, node: node.id, error: `${node.id}: ${f.message}; not failing over mid-answer` });
-      if (d.retrySameNode && allows(health[node.id]!.breaker, deps.now()) && tried < settings.maxAttempts) {
+      if (d.retrySameNode && allows(healthOf(node.id)!.breaker, deps.now()) && tried < settings.maxAttempts) {
         retries++;
         const wait = f.class === 'throttled' ? (f.retryAfterS ?? 0) * 1000 : backoffDelay(retries, { initialMs: settings.initialBackoffMs, maxMs: settings.maxBackoffMs, multiplier: settings.multiplier, jitter: settings.jitter }, deps.random);
         if (deps.now() + wait < deadline) {

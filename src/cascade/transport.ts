@@ -7,6 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { NodeConfig } from '../config/schema.js';
 import { classifyFailure, classifyReply, errorMessage, excerpt, parseRetryAfter } from '../probe/classify.js';
+import { Cancel, toAbortSignal, type CancelSignal } from './cancel.js';
 
 export type ErrorClass =
   | 'refused'
@@ -58,7 +59,7 @@ export type ChatOutcome = { ok: true; value: ChatSuccess } | { ok: false; failur
 
 export interface SendOptions {
   timeoutMs: number;
-  signal?: AbortSignal;
+  signal?: CancelSignal;
   onToken?: (text: string) => void;
   /** Every SSE line of a streamed reply, as received (a proxy forwards them). */
   onData?: (line: string) => void;
@@ -102,7 +103,7 @@ export function classifyHttpError(status: number, headers: Record<string, string
   return { class: 'bad_request', httpStatus: status, message };
 }
 
-function failureFromError(error: unknown, timeoutMs: number, signal?: AbortSignal): ChatFailure {
+function failureFromError(error: unknown, timeoutMs: number, signal?: CancelSignal): ChatFailure {
   if (signal?.aborted) return { class: 'aborted', message: 'interrupted' };
   const c = classifyFailure(error, timeoutMs);
   const cls: ErrorClass = c.status === 'refused' || c.status === 'unreachable' || c.status === 'dns' || c.status === 'timeout' ? c.status : 'bad_response';
@@ -114,16 +115,26 @@ export interface RawResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: AsyncIterable<Buffer | string>;
+  /** The whole body as text, if the client has a faster way than iterating (undici has). */
+  text?: () => Promise<string>;
+}
+
+async function readAll(res: RawResponse): Promise<string> {
+  if (res.text) return res.text();
+  const decoder = new TextDecoder();
+  let text = '';
+  for await (const chunk of res.body) text += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+  return text + decoder.decode();
 }
 
 /** Sends a POST; rejects with the socket error (classified by the caller). Aborts on `signal`. */
-export type Requester = (url: URL, body: string, headers: Record<string, string>, signal: AbortSignal) => Promise<RawResponse>;
+export type Requester = (url: URL, body: string, headers: Readonly<Record<string, string>>, signal: CancelSignal) => Promise<RawResponse>;
 
 /** node:http with keep-alive: nothing to load, right for one-shot commands (`jarvis ask`). */
 export const nodeHttpRequester: Requester = (u, body, headers, signal) =>
   new Promise((resolve, reject) => {
     const lib = u.protocol === 'https:' ? https : http;
-    const req = lib.request(u, { method: 'POST', agent: u.protocol === 'https:' ? agents.https : agents.http, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, signal });
+    const req = lib.request(u, { method: 'POST', agent: u.protocol === 'https:' ? agents.https : agents.http, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, signal: toAbortSignal(signal) });
     req.on('error', reject);
     req.on('response', (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }));
     req.end(body);
@@ -134,9 +145,12 @@ export const nodeHttpRequester: Requester = (u, body, headers, signal) =>
  * 8.3k requests/s through it against 5.1k), for `jarvis serve`, which pays its load time once.
  */
 export async function undiciRequester(): Promise<Requester> {
-  const mod = await import('undici');
+  // Only the pool and its request API: the package's index also loads fetch, WebSocket, caches and
+  // mocks, about 9 MB of resident memory a long-running proxy would carry for nothing.
+  const [poolMod, requestMod] = await Promise.all([import('undici/lib/dispatcher/pool.js'), import('undici/lib/api/api-request.js')]);
   // A bundled CommonJS module imported dynamically arrives as its `default` export.
-  const { Pool } = ((mod as unknown as { default?: typeof mod }).default ?? mod);
+  const Pool = poolMod.default;
+  const request = requestMod.default;
   const pools = new Map<string, InstanceType<typeof Pool>>();
   return async (u, body, headers, signal) => {
     let pool = pools.get(u.origin);
@@ -144,10 +158,13 @@ export async function undiciRequester(): Promise<Requester> {
       pool = new Pool(u.origin, { connections: 128, keepAliveTimeout: 30_000 });
       pools.set(u.origin, pool);
     }
-    const r = await pool.request({ path: `${u.pathname}${u.search}`, method: 'POST', headers, body, signal });
-    return { status: r.statusCode, headers: r.headers, body: r.body };
+    const r = await request.call(pool, { path: `${u.pathname}${u.search}`, method: 'POST', headers, body, signal });
+    return { status: r.statusCode, headers: r.headers, body: r.body, text: () => r.body.text() };
   };
 }
+
+const JSON_HEADERS = Object.freeze({ 'content-type': 'application/json', accept: 'application/json' });
+const SSE_HEADERS = Object.freeze({ 'content-type': 'application/json', accept: 'text/event-stream' });
 
 /** Sends one completion through `requester`. Never throws: the outcome says how it went. */
 export function createSender(requester: Requester): SendChat {
@@ -155,15 +172,14 @@ export function createSender(requester: Requester): SendChat {
     const target = chatTarget(node);
     if (!target) return { ok: false, failure: { class: 'bad_request', message: `${node.id} has no url to send requests to` } };
     if (options.signal?.aborted) return { ok: false, failure: { class: 'aborted', message: 'interrupted' } };
-    const body = JSON.stringify({
-      ...request.extra,
-      ...(request.model && { model: request.model }),
-      messages: request.messages,
-      stream: request.stream,
-      ...(request.maxTokens !== undefined && { max_tokens: request.maxTokens }),
-    });
+    const payload: Record<string, unknown> = request.extra ? { ...request.extra } : {};
+    if (request.model) payload.model = request.model;
+    payload.messages = request.messages;
+    payload.stream = request.stream;
+    if (request.maxTokens !== undefined) payload.max_tokens = request.maxTokens;
+    const body = JSON.stringify(payload);
     // One signal ends the exchange: the caller's (Ctrl-C, a client gone) or the timeout.
-    const local = new AbortController();
+    const local = new Cancel();
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -182,18 +198,22 @@ export function createSender(requester: Requester): SendChat {
       const f = failureFromError(error, options.timeoutMs);
       return failure(tokens > 0 || f.class !== 'bad_response' ? f : { ...f, message: f.message });
     };
+    // Set once the reply was read to its end: nothing is left to cancel (an abort costs a
+    // DOMException with a stack trace and a round of listeners, per request).
+    let complete = false;
     try {
-      const res = await requester(target, body, { 'content-type': 'application/json', accept: request.stream ? 'text/event-stream' : 'application/json' }, local.signal);
-      const decoder = new TextDecoder();
+      const res = await requester(target, body, request.stream ? SSE_HEADERS : JSON_HEADERS, local);
       if (res.status < 200 || res.status >= 300) {
+        const decoder = new TextDecoder();
         let text = '';
         for await (const chunk of res.body) if (text.length < 65536) text += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+        complete = true;
         return { ok: false, failure: classifyHttpError(res.status, res.headers, text) };
       }
       const isSse = request.stream && /event-stream/.test(String(res.headers['content-type'] ?? ''));
       if (!isSse) {
-        let text = '';
-        for await (const chunk of res.body) text += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+        const text = await readAll(res);
+        complete = true;
         let json: { model?: string; choices?: { message?: { content?: unknown } }[] };
         try {
           json = JSON.parse(text) as typeof json;
@@ -237,6 +257,7 @@ export function createSender(requester: Requester): SendChat {
         options.onData?.(line);
         return undefined;
       };
+      const decoder = new TextDecoder();
       for await (const chunk of res.body) {
         pending += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
         let nl;
@@ -246,6 +267,7 @@ export function createSender(requester: Requester): SendChat {
           pending = pending.slice(nl + 1);
         }
       }
+      complete = true;
       if (pending.trim()) {
         const bad = onLine(pending.trim());
         if (bad) return bad;
@@ -258,7 +280,7 @@ export function createSender(requester: Requester): SendChat {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       // Whatever is left of the exchange is cancelled (a stream we stopped reading, a timeout).
-      local.abort();
+      if (!complete) local.abort();
     }
   };
 }

@@ -15,6 +15,21 @@ export interface ServeMetrics {
   probeUp: client.Gauge<'node'>;
   probeLatency: client.Gauge<'node'>;
   recoveries: client.Counter<'node' | 'outcome'>;
+  /** Hot-path shorthands: the label children are looked up once, not hashed per request. */
+  attempt(node: string, outcome: string): void;
+  observeLatency(node: string, seconds: number): void;
+  answer(outcome: 'answered' | 'failed', stream: boolean): void;
+}
+
+/** A metric's child per label values, made once. */
+function children<T>(make: (...values: string[]) => T): (...values: string[]) => T {
+  const made = new Map<string, T>();
+  return (...values) => {
+    const key = values.join('\0');
+    let c = made.get(key);
+    if (!c) made.set(key, (c = make(...values)));
+    return c;
+  };
 }
 
 const PHASE_VALUE = { closed: 0, half_open: 1, open: 2 } as const;
@@ -47,18 +62,27 @@ export function createMetrics(nodes: string[], health: () => Record<string, Node
       this.set(process.uptime());
     },
   });
+  const attempts = new client.Counter({ name: 'jarvis_upstream_attempts_total', help: 'Requests sent to nodes, by node and outcome (ok or the error class).', labelNames: ['node', 'outcome'] as const, registers: [registry] });
+  const answers = new client.Counter({ name: 'jarvis_requests_total', help: 'Client requests, by outcome (answered, failed) and streaming.', labelNames: ['outcome', 'stream'] as const, registers: [registry] });
+  const latency = new client.Histogram({
+    name: 'jarvis_upstream_latency_seconds',
+    help: 'Latency of successful upstream requests, by node.',
+    labelNames: ['node'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const attemptChild = children((node, outcome) => attempts.labels(node!, outcome!));
+  const latencyChild = children((node) => latency.labels(node!));
+  const answerChild = children((outcome, stream) => answers.labels(outcome!, stream!));
   const m: ServeMetrics = {
     registry,
-    attempts: new client.Counter({ name: 'jarvis_upstream_attempts_total', help: 'Requests sent to nodes, by node and outcome (ok or the error class).', labelNames: ['node', 'outcome'], registers: [registry] }),
-    answers: new client.Counter({ name: 'jarvis_requests_total', help: 'Client requests, by outcome (answered, failed) and streaming.', labelNames: ['outcome', 'stream'], registers: [registry] }),
+    attempts,
+    answers,
+    latency,
+    attempt: (node, outcome) => attemptChild(node, outcome).inc(),
+    observeLatency: (node, seconds) => latencyChild(node).observe(seconds),
+    answer: (outcome, stream) => answerChild(outcome, stream ? 'true' : 'false').inc(),
     failovers: new client.Counter({ name: 'jarvis_failovers_total', help: 'Failovers from one node to the next.', labelNames: ['from', 'to'], registers: [registry] }),
-    latency: new client.Histogram({
-      name: 'jarvis_upstream_latency_seconds',
-      help: 'Latency of successful upstream requests, by node.',
-      labelNames: ['node'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers: [registry],
-    }),
     probeUp: new client.Gauge({ name: 'jarvis_probe_up', help: 'Last background probe: 1 ok, 0 not.', labelNames: ['node'], registers: [registry] }),
     probeLatency: new client.Gauge({ name: 'jarvis_probe_latency_seconds', help: 'Last background probe latency.', labelNames: ['node'], registers: [registry] }),
     recoveries: new client.Counter({ name: 'jarvis_recoveries_total', help: 'Background or requested recoveries, by node and outcome.', labelNames: ['node', 'outcome'], registers: [registry] }),

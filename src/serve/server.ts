@@ -7,8 +7,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { runCascade, type AskRequest, type CascadeEvent, type EngineDeps } from '../cascade/engine.js';
-import { applyEvent, cascadeSection, healthView, recordEvents, type HealthEvent, type NodeHealth } from '../cascade/health.js';
+import { applyEvent, cascadeSection, healthView, queueEvent, recordEvents, type HealthEvent, type NodeHealth } from '../cascade/health.js';
 import { cascadeSettings, type CascadeSettings } from '../cascade/settings.js';
+import { Cancel } from '../cascade/cancel.js';
 import type { ChatMessage } from '../cascade/transport.js';
 import { stateStore } from '../store/state-file.js';
 import type { ExecutorDeps } from '../runbook/executor.js';
@@ -98,6 +99,9 @@ async function readJsonObject(req: http.IncomingMessage, res: http.ServerRespons
   }
 }
 
+/** Request fields the cascade sets itself; the others pass through to the node. */
+const OWN_FIELDS = new Set(['model', 'messages', 'stream', 'max_tokens']);
+
 const isLoopback = (host: string) => host === 'localhost' || host === '::1' || /^127\./.test(host);
 
 /** Routes a request's `model` to the cascade: `auto`, a task alias, a node id, or a node's model. */
@@ -143,7 +147,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   flushTimer.unref();
   const record = (e: HealthEvent) => {
     health[e.node] = applyEvent(health[e.node], e, settings);
-    pending.push(e);
+    queueEvent(pending, e);
   };
   const metrics = createMetrics(
     config.nodes.map((n) => n.id),
@@ -184,51 +188,54 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     if ('error' in route) return sendError(res, { status: 404, message: `${route.error}; GET /v1/models lists them`, type: 'invalid_request_error', param: 'model', code: 'model_not_found' });
     const stream = body.stream === true;
     // Everything but what the cascade sets itself passes through to the node.
-    const extra = Object.fromEntries(Object.entries(body).filter(([k]) => !['model', 'messages', 'stream', 'max_tokens'].includes(k)));
+    let extra: Record<string, unknown> | undefined;
+    for (const k in body) if (!OWN_FIELDS.has(k)) (extra ??= {})[k] = body[k];
     const max_tokens = body.max_tokens;
     const request: AskRequest = {
       messages: body.messages as ChatMessage[],
       stream,
       ...route,
       ...(typeof max_tokens === 'number' && { maxTokens: max_tokens }),
-      ...(Object.keys(extra).length > 0 && { extra }),
+      ...(extra && { extra }),
     };
 
-    // A client that goes away cancels the upstream request.
-    const abort = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) abort.abort();
-    });
-    const trace: string[] = [];
+    // A client that goes away cancels the upstream request (see the server's 'close' listener).
+    const abort = new Cancel();
+    cancels.set(res, abort);
+    let trace = '';
     let streaming = false;
     const onEvent = (e: CascadeEvent) => {
       if (e.type === 'failover') metrics.failovers.inc({ from: e.from, to: e.to });
-      if (e.type === 'failed') trace.push(`${e.node}=${e.class}`);
-      else if (e.type === 'skip') trace.push(`${e.node}=circuit_open`);
+      if (e.type === 'failed') trace += `${e.node}=${e.class},`;
+      else if (e.type === 'skip') trace += `${e.node}=circuit_open,`;
       else if (e.type === 'data') {
         if (!streaming) {
           streaming = true;
-          res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-jarvis-node': e.node, 'x-jarvis-attempts': [...trace, `${e.node}=ok`].join(',') });
+          res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-jarvis-node': e.node, 'x-jarvis-attempts': `${trace}${e.node}=ok` });
         }
         res.write(`${e.line}\n\n`);
       }
     };
     const started = performance.now();
-    const result = await runCascade(config, settings, health, models, request, { ...options.deps, signal: abort.signal, onEvent });
+    const result = await runCascade(config, settings, health, models, request, { ...options.deps, signal: abort, onEvent });
+    cancels.delete(res);
     for (const e of result.events) record(e);
+    let failed = false;
     for (const a of result.attempts) {
-      metrics.attempts.labels(a.node, a.outcome === 'ok' ? 'ok' : (a.class ?? a.outcome)).inc();
-      if (a.outcome === 'ok') metrics.latency.labels(a.node).observe(a.ms / 1000);
+      metrics.attempt(a.node, a.outcome === 'ok' ? 'ok' : (a.class ?? a.outcome));
+      if (a.outcome === 'ok') metrics.observeLatency(a.node, a.ms / 1000);
+      else if (a.outcome === 'failed') failed = true;
     }
-    metrics.answers.labels(result.ok ? 'answered' : 'failed', String(stream)).inc();
-    for (const [node, m] of Object.entries(result.resolvedModels)) {
+    metrics.answer(result.ok ? 'answered' : 'failed', stream);
+    for (const node in result.resolvedModels) {
+      const m = result.resolvedModels[node];
       models[node] = { ...models[node], ...m };
       pendingModels[node] = { ...pendingModels[node], ...m };
     }
-    const attemptsHeader = result.attempts.map((a) => `${a.node}=${a.outcome === 'ok' ? 'ok' : a.class}`).join(',');
+    const attemptsHeader = result.ok && result.attempts.length === 1 ? `${result.node}=ok` : result.attempts.map((a) => `${a.node}=${a.outcome === 'ok' ? 'ok' : a.class}`).join(',');
     // News only: a failure or a failover (a breaker-open skip is routine once it is logged).
-    if (options.accessLog || !result.ok || result.attempts.some((a) => a.outcome === 'failed')) log(`POST /v1/chat/completions model=${typeof body.model === 'string' ? body.model : 'auto'}${stream ? ' stream' : ''} -> ${result.ok ? `${result.node} 200` : streaming ? 'broken stream' : '503'} ${Math.round(performance.now() - started)} ms [${attemptsHeader}]`);
-    if (abort.signal.aborted) return void res.end();
+    if (options.accessLog || !result.ok || failed) log(`POST /v1/chat/completions model=${typeof body.model === 'string' ? body.model : 'auto'}${stream ? ' stream' : ''} -> ${result.ok ? `${result.node} 200` : streaming ? 'broken stream' : '503'} ${Math.round(performance.now() - started)} ms [${attemptsHeader}]`);
+    if (abort.aborted) return void res.end();
     if (result.ok) {
       if (streaming) return void res.end();
       // Asked to stream, but the node answered whole (or not a stream): send it as one reply.
@@ -282,10 +289,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     sendError(res, { status: 503, message: `no node could embed (attempts: ${trace.join(',')})`, type: 'service_unavailable', code: 'all_nodes_failed', headers: { 'retry-after': '5', 'x-jarvis-attempts': trace.join(',') } });
   }
 
+  /** The upstream request of each chat in flight, cancelled if its client goes away. */
+  const cancels = new WeakMap<http.ServerResponse, Cancel>();
   const server = http.createServer((req, res) => {
     inFlight++;
     res.on('close', () => {
       inFlight--;
+      if (!res.writableFinished) cancels.get(res)?.abort();
       if (inFlight === 0) idle.splice(0).forEach((f) => f());
     });
     const path = (req.url ?? '/').split('?')[0];

@@ -3,7 +3,8 @@ import { parseConfig } from '../../src/config/load.js';
 import { backoffDelay } from '../../src/cascade/backoff.js';
 import { CLOSED, allows, onFailure, onSuccess, phaseAt } from '../../src/cascade/breaker.js';
 import { cascadeOrder, decide, runCascade, type CascadeEvent } from '../../src/cascade/engine.js';
-import { healthView, type NodeHealth } from '../../src/cascade/health.js';
+import { applyEvent, healthView, queueEvent, type HealthEvent, type NodeHealth } from '../../src/cascade/health.js';
+import { Cancel, toAbortSignal } from '../../src/cascade/cancel.js';
 import { cascadeSettings } from '../../src/cascade/settings.js';
 import { classifyHttpError, type ChatOutcome, type SendChat } from '../../src/cascade/transport.js';
 
@@ -198,5 +199,53 @@ describe('health view (seed 001 shape)', () => {
     expect(healthView(h, 50).state).toBe('circuit_open');
     expect(healthView(h, 100).state).toBe('half_open');
     expect(healthView({ ...h, breaker: CLOSED, consecutiveFailures: 1 }, 0)).toMatchObject({ state: 'degraded', success_rate: 0.4 });
+  });
+});
+
+describe('saving outcomes', () => {
+  it('successes in a row fold into one event; replaying the queue gives what replaying each would', () => {
+    const raw: HealthEvent[] = [
+      { node: 'a', at: 1, ok: true, counts: true },
+      { node: 'a', at: 2, ok: true, counts: true },
+      { node: 'b', at: 3, ok: true, counts: true },
+      { node: 'a', at: 4, ok: false, counts: true, error: 'refused: x' },
+      { node: 'a', at: 5, ok: false, counts: true, error: 'refused: x' },
+      { node: 'a', at: 6, ok: true, counts: true },
+      { node: 'a', at: 7, ok: true, counts: true },
+      { node: 'a', at: 8, ok: true, counts: true },
+    ];
+    const queue: HealthEvent[] = [];
+    for (const e of raw) queueEvent(queue, e);
+    expect(queue.map((e) => `${e.node}${e.ok ? '+' : '-'}${e.times ?? 1}`)).toEqual(['a+2', 'b+1', 'a-1', 'a-1', 'a+3']);
+    const replay = (events: HealthEvent[]) => {
+      const h: Record<string, NodeHealth> = {};
+      for (const e of events) h[e.node] = applyEvent(h[e.node], e, S);
+      return h;
+    };
+    expect(replay(queue)).toEqual(replay(raw));
+    expect(raw[0]).not.toHaveProperty('times'); // the caller's events are not changed
+  });
+});
+
+describe('Cancel (the hot path stand-in for AbortController)', () => {
+  it('runs each listener once, not removed ones; undici and AbortSignal consumers see it aborted', async () => {
+    const c = new Cancel();
+    const seen: string[] = [];
+    const a = () => seen.push('a');
+    const b = () => seen.push('b');
+    c.addEventListener('abort', a);
+    c.addEventListener('abort', b);
+    c.removeEventListener('abort', a);
+    const bridged = toAbortSignal(c);
+    expect(bridged.aborted).toBe(false);
+    c.abort();
+    c.abort();
+    expect(seen).toEqual(['b']);
+    expect(c.aborted).toBe(true);
+    expect(c.reason?.name).toBe('AbortError');
+    expect(bridged.aborted).toBe(true);
+    expect(toAbortSignal(c).aborted).toBe(true);
+    const real = new AbortController().signal;
+    expect(toAbortSignal(real)).toBe(real);
   });
 });
