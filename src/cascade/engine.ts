@@ -94,7 +94,7 @@ const orderCache = new WeakMap<Config, Map<string, readonly NodeConfig[]>>();
 export function cascadeOrder(config: Config, request: AskRequest, settings: CascadeSettings, health: Record<string, NodeHealth>): readonly NodeConfig[] {
   if (settings.strategy === 'success-rate') return computeOrder(config, request, settings, health);
   let cache = orderCache.get(config);
-  if (!cache) orderCache.set(config, (cache = new Map()));
+  if (!cache) orderCache.set(config, (cache = new Map<string, readonly NodeConfig[]>()));
   const key = `${request.task ?? ''}\0${request.node ?? ''}\0${settings.forceNode ?? ''}\0${settings.failover}`;
   let order = cache.get(key);
   if (!order) cache.set(key, (order = computeOrder(config, request, settings, health)));

@@ -71,9 +71,9 @@ export function createMetrics(nodes: string[], health: () => Record<string, Node
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
-  const attemptChild = children((node, outcome) => attempts.labels(node!, outcome!));
-  const latencyChild = children((node) => latency.labels(node!));
-  const answerChild = children((outcome, stream) => answers.labels(outcome!, stream!));
+  const attemptChild = children((node, outcome) => attempts.labels(node, outcome));
+  const latencyChild = children((node) => latency.labels(node));
+  const answerChild = children((outcome, stream) => answers.labels(outcome, stream));
   const m: ServeMetrics = {
     registry,
     attempts,
