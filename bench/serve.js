@@ -125,11 +125,22 @@ export async function benchServe({ seconds = 3 } = {}) {
     ];
     const rows = [];
     const results = {};
+    // The paths take turns in short rounds, so that drift in what else the machine is doing
+    // (it is shared, and three processes share its two cores) falls on all of them alike.
+    const ROUNDS = 3;
     for (const c of [1, 16, 64]) {
-      for (const [name, origin, p, headers] of targets) {
-        await load(origin, p, headers, body, c, 0.5); // warm-up
-        const r = await load(origin, p, headers, body, c, seconds);
-        results[`${name}@${c}`] = r;
+      for (const [, origin, p, headers] of targets) await load(origin, p, headers, body, c, 0.5); // warm-up
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const [name, origin, p, headers] of targets) {
+          const r = await load(origin, p, headers, body, c, seconds / ROUNDS);
+          const acc = (results[`${name}@${c}`] ??= { lat: [], errors: 0, rps: 0 });
+          acc.lat.push(...r.lat);
+          acc.errors += r.errors;
+          acc.rps += r.rps / ROUNDS;
+        }
+      }
+      for (const [name] of targets) {
+        const r = results[`${name}@${c}`];
         rows.push([name, c, fmt(percentile(r.lat, 50)), fmt(percentile(r.lat, 99)), Math.round(r.rps), r.errors]);
       }
     }
@@ -146,8 +157,17 @@ export async function benchServe({ seconds = 3 } = {}) {
     const ratioDirect = results['jarvis serve@16'].rps / results['direct@16'].rps;
     const ratioPortkey = portkey ? results['jarvis serve@16'].rps / results['portkey gateway@16'].rps : undefined;
 
-    // Failover: primary refused, breaker closed (first requests) vs open, vs primary absent.
-    const fo = await load(jarvisFailover.url, '/v1/chat/completions', {}, body, 1, seconds);
+    // Failover: the primary refused and its breaker open (the first requests open it) against the
+    // primary absent, in alternating rounds on the two servers.
+    // Warmed as long as the other server was by the table above (its JIT-compiled code counts).
+    await load(jarvisFailover.url, '/v1/chat/completions', {}, body, 16, seconds);
+    await load(jarvisFailover.url, '/v1/chat/completions', {}, body, 1, 0.5);
+    const fo = { lat: [] };
+    const absent = { lat: [] };
+    for (let round = 0; round < 6; round++) {
+      fo.lat.push(...(await load(jarvisFailover.url, '/v1/chat/completions', {}, body, 1, seconds / 6)).lat);
+      absent.lat.push(...(await load(jarvis.url, '/v1/chat/completions', {}, body, 1, seconds / 6)).lat);
+    }
     const pkFo = portkey ? await load(portkey.origin, '/v1/chat/completions', portkey.failoverHeaders, body, 1, seconds) : undefined;
     const fbDirect = await firstByte(upstream, '/v1/chat/completions', {});
     const fbJarvis = await firstByte(jarvis.url, '/v1/chat/completions', {});
@@ -156,7 +176,7 @@ export async function benchServe({ seconds = 3 } = {}) {
       ['p50 overhead over direct, concurrency 1', ms2(overhead), `< 0.5 ms: ${overhead < 0.5 ? 'met' : 'MISSED'}`],
       ['throughput at 16, jarvis / direct', `${(ratioDirect * 100).toFixed(0)} %`, `>= 30 %: ${ratioDirect >= 0.3 ? 'met' : 'MISSED'}`],
       ['throughput at 16, jarvis / portkey', ratioPortkey === undefined ? 'n/a (portkey not installed)' : `${ratioPortkey.toFixed(1)}x`, ratioPortkey === undefined ? '' : `>= 5x: ${ratioPortkey >= 5 ? 'met' : 'MISSED'}`],
-      ['primary refused, breaker open: p50 vs primary absent', `${ms2(percentile(fo.lat, 50))} vs ${ms2(p50('jarvis serve@1'))}`, `no slower: ${percentile(fo.lat, 50) <= p50('jarvis serve@1') + 0.1 ? 'met' : 'MISSED'}`],
+      ['primary refused, breaker open: p50 vs primary absent', `${ms2(percentile(fo.lat, 50))} vs ${ms2(percentile(absent.lat, 50))}`, `no slower (within 0.02 ms): ${percentile(fo.lat, 50) <= percentile(absent.lat, 50) + 0.02 ? 'met' : 'MISSED'}`],
       ['portkey, primary refused (fallback): p50', pkFo ? ms2(percentile(pkFo.lat, 50)) : 'n/a', ''],
       ['stream first byte p50: direct / jarvis', `${ms2(percentile(fbDirect, 50))} / ${ms2(percentile(fbJarvis, 50))}`, ''],
     ]);
