@@ -253,7 +253,12 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
   return finish({ ok: false, error: `every node failed; last: ${lastError}` });
 }
 
+/** The last date formatted: an open breaker's end is the same on every request that skips it. */
+let lastIso: { ms: number | undefined; text: string } = { ms: undefined, text: 'unknown' };
+
 function isoOrUnknown(ms: number | undefined): string {
+  if (ms === lastIso.ms) return lastIso.text;
   const d = new Date(ms ?? NaN);
-  return Number.isNaN(d.getTime()) ? 'unknown' : d.toISOString();
+  lastIso = { ms, text: Number.isNaN(d.getTime()) ? 'unknown' : d.toISOString() };
+  return lastIso.text;
 }
