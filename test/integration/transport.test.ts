@@ -1,0 +1,132 @@
+/**
+ * The sender on both of its clients (node:http for one-shot commands, undici's pool driven by our
+ * own handler for `jarvis serve`) against a server on 127.0.0.1 in this process, whose behaviour
+ * each test picks: whole replies, SSE streams, a stream cut short, a hang, a caller that cancels.
+ * Every test checks that an exchange we gave up on is closed on the server's side too.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NodeConfig } from '../../src/config/schema.js';
+import { Cancel } from '../../src/cascade/cancel.js';
+import { createSender, nodeHttpRequester, undiciRequester, type SendChat } from '../../src/cascade/transport.js';
+
+type Behaviour = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+let behaviour: Behaviour = (_req, res) => res.end();
+/** Resolves when the server sees the current request's connection or response close. */
+let closed: Promise<void> = Promise.resolve();
+let server: http.Server;
+let node: NodeConfig;
+
+const chunk = (content: string, finish: string | null = null) => `data: ${JSON.stringify({ model: 'm', choices: [{ delta: { content }, finish_reason: finish }] })}\n\n`;
+
+beforeAll(async () => {
+  server = http.createServer((req, res) => {
+    closed = new Promise((resolve) => res.on('close', () => resolve()));
+    req.resume();
+    req.on('end', () => behaviour(req, res));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as AddressInfo;
+  node = { id: 'n', kind: 'openai', url: `http://127.0.0.1:${port}`, priority: 1, fallbacks: [] } as unknown as NodeConfig;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+});
+
+const clients: [string, () => Promise<SendChat>][] = [
+  ['node:http', () => Promise.resolve(createSender(nodeHttpRequester))],
+  ['undici', async () => createSender(await undiciRequester())],
+];
+
+describe.each(clients)('sender over %s', (_name, make) => {
+  let send: SendChat;
+  beforeAll(async () => {
+    send = await make();
+  });
+  const ask = (stream: boolean, timeoutMs = 2000, signal?: Cancel) => send(node, { messages: [{ role: 'user', content: 'ping' }], stream, model: 'm' }, { timeoutMs, ...(signal && { signal }) });
+
+  it('a whole reply: the content and the raw body', async () => {
+    const body = JSON.stringify({ model: 'm', choices: [{ message: { role: 'assistant', content: 'pong' } }] });
+    behaviour = (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+    const out = await ask(false);
+    expect(out).toEqual({ ok: true, value: { content: 'pong', model: 'm', raw: body } });
+  });
+
+  it('a reply in many small chunks, multi-byte characters split between them', async () => {
+    const body = Buffer.from(JSON.stringify({ choices: [{ message: { content: 'héllo wörld ✓' } }] }));
+    behaviour = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      let i = 0;
+      const step = () => (i < body.length ? (res.write(body.subarray(i, (i += 3))), setImmediate(step)) : res.end());
+      step();
+    };
+    const out = await ask(false);
+    expect(out.ok && out.value.content).toBe('héllo wörld ✓');
+  });
+
+  it('an SSE stream: every line forwarded, tokens counted', async () => {
+    behaviour = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(chunk('a'));
+      setTimeout(() => res.end(chunk('b', 'stop') + 'data: [DONE]\n\n'), 20);
+    };
+    const lines: string[] = [];
+    const out = await send(node, { messages: [], stream: true }, { timeoutMs: 2000, onData: (l) => lines.push(l) });
+    expect(out).toMatchObject({ ok: true, value: { content: 'ab', tokens: 2 } });
+    expect(lines).toHaveLength(3);
+    expect(lines[2]).toBe('data: [DONE]');
+  });
+
+  it('a stream cut after the first token: stream_broken, not a failover', async () => {
+    behaviour = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(chunk('a'));
+      setTimeout(() => res.socket?.destroy(), 20);
+    };
+    const out = await ask(true);
+    expect(out).toMatchObject({ ok: false, failure: { class: 'stream_broken', tokens: 1 } });
+  });
+
+  it('an HTTP error is classified from its body', async () => {
+    behaviour = (_req, res) => res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'Loading model' }));
+    expect(await ask(false)).toMatchObject({ ok: false, failure: { class: 'loading', httpStatus: 503 } });
+  });
+
+  it('a hung server: timeout within the bound, and the exchange is closed on the server too', async () => {
+    behaviour = () => undefined; // never answers
+    const started = performance.now();
+    const out = await ask(false, 300);
+    expect(out).toMatchObject({ ok: false, failure: { class: 'timeout' } });
+    expect(performance.now() - started).toBeLessThan(2000);
+    await closed;
+  });
+
+  it('a caller that cancels mid-stream: aborted, and the upstream request is closed', async () => {
+    behaviour = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(chunk('a'));
+    };
+    const cancel = new Cancel();
+    const pending = send(node, { messages: [], stream: true }, { timeoutMs: 5000, signal: cancel, onToken: () => cancel.abort() });
+    expect(await pending).toMatchObject({ ok: false, failure: { class: 'stream_broken' } });
+    await closed;
+  });
+
+  it('cancelled before it is sent: aborted at once', async () => {
+    const cancel = new Cancel();
+    cancel.abort();
+    expect(await ask(false, 2000, cancel)).toMatchObject({ ok: false, failure: { class: 'aborted' } });
+  });
+
+  it('nothing listening: refused', async () => {
+    const gone = http.createServer();
+    await new Promise<void>((r) => gone.listen(0, '127.0.0.1', () => r()));
+    const { port } = gone.address() as AddressInfo;
+    await new Promise((r) => gone.close(r));
+    const out = await send({ ...node, url: `http://127.0.0.1:${port}` }, { messages: [], stream: false }, { timeoutMs: 2000 });
+    expect(out).toMatchObject({ ok: false, failure: { class: 'refused' } });
+  });
+});
