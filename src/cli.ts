@@ -56,7 +56,7 @@ function dataDir(g: GlobalOptions): string {
   return path.resolve(g.dataDir ?? process.env.JARVIS_DATA_DIR ?? 'data');
 }
 
-/** A sleep that an AbortSignal cuts short (rejects with AbortError). */
+/** A sleep that a cancel signal (an AbortSignal or a Cancel) cuts short (rejects with AbortError). */
 async function abortableSleep(): Promise<(ms: number, signal?: CancelSignal) => Promise<void>> {
   const [{ setTimeout: sleep }, { toAbortSignal }] = await Promise.all([import('node:timers/promises'), import('./cascade/cancel.js')]);
   return (ms, signal) => sleep(ms, undefined, signal ? { signal: toAbortSignal(signal) } : {});

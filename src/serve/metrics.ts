@@ -15,7 +15,7 @@ export interface ServeMetrics {
   probeUp: client.Gauge<'node'>;
   probeLatency: client.Gauge<'node'>;
   recoveries: client.Counter<'node' | 'outcome'>;
-  /** Hot-path shorthands: the label children are looked up once, not hashed per request. */
+  /** Hot-path shorthands: each label child is made once (prom-client still hashes labels per inc). */
   attempt(node: string, outcome: string): void;
   observeLatency(node: string, seconds: number): void;
   answer(outcome: 'answered' | 'failed', stream: boolean): void;

@@ -189,7 +189,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const stream = body.stream === true;
     // Everything but what the cascade sets itself passes through to the node.
     let extra: Record<string, unknown> | undefined;
-    for (const k in body) if (!OWN_FIELDS.has(k)) (extra ??= {})[k] = body[k];
+    // (A prototype-free object: a `__proto__` field is passed on as data, never set as a prototype.)
+    for (const k of Object.keys(body)) if (!OWN_FIELDS.has(k)) (extra ??= Object.create(null) as Record<string, unknown>)[k] = body[k];
     const max_tokens = body.max_tokens;
     const request: AskRequest = {
       messages: body.messages as ChatMessage[],
