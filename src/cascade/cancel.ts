@@ -29,11 +29,16 @@ export class Cancel implements CancelSignal {
   abort(reason?: Error): void {
     if (this.aborted) return;
     this.aborted = true;
-    this.reason = reason ?? Object.assign(new Error('This operation was aborted'), { name: 'AbortError' });
+    this.reason = reason ?? abortError();
     const listeners = this.#listeners ?? [];
     this.#listeners = undefined;
     for (const l of listeners) l();
   }
+}
+
+/** The error an abort without a reason carries, as AbortController's would read. */
+export function abortError(): Error {
+  return Object.assign(new Error('This operation was aborted'), { name: 'AbortError' });
 }
 
 /** An AbortSignal that follows `s` (itself, if it is one). */

@@ -7,7 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { NodeConfig } from '../config/schema.js';
 import { classifyFailure, classifyReply, errorMessage, excerpt, parseRetryAfter } from '../probe/classify.js';
-import { Cancel, toAbortSignal, type CancelSignal } from './cancel.js';
+import { abortError, Cancel, toAbortSignal, type CancelSignal } from './cancel.js';
 import type { Dispatcher } from 'undici';
 
 export type ErrorClass =
@@ -120,12 +120,13 @@ export interface RawResponse {
   text?: () => Promise<string>;
 }
 
-async function readAll(res: RawResponse): Promise<string> {
-  if (res.text) return res.text();
+/** Reads a body to its end; with a `limit`, keeps only about that many characters of it. */
+async function readText(res: RawResponse, limit = Infinity): Promise<string> {
+  if (res.text && limit === Infinity) return res.text();
   const decoder = new TextDecoder();
   let text = '';
-  for await (const chunk of res.body) text += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
-  return text + decoder.decode();
+  for await (const chunk of res.body) if (text.length < limit) text += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+  return text.length < limit ? text + decoder.decode() : text;
 }
 
 /** Sends a POST; rejects with the socket error (classified by the caller). Aborts on `signal`. */
@@ -162,10 +163,6 @@ export async function undiciRequester(): Promise<Requester> {
       const exchange = new Exchange(signal);
       pool.dispatch({ path: `${u.pathname}${u.search}`, method: 'POST', headers, body }, exchange.handler(resolve, reject));
     });
-}
-
-function abortError(): Error {
-  return Object.assign(new Error('This operation was aborted'), { name: 'AbortError' });
 }
 
 /**
@@ -293,8 +290,7 @@ export function createSender(requester: Requester): SendChat {
     const fromError = (error: unknown): ChatOutcome => {
       if (timedOut) return failure({ class: 'timeout', message: `no complete answer within ${options.timeoutMs} ms` });
       if (options.signal?.aborted) return failure({ class: 'aborted', message: 'interrupted' });
-      const f = failureFromError(error, options.timeoutMs);
-      return failure(tokens > 0 || f.class !== 'bad_response' ? f : { ...f, message: f.message });
+      return failure(failureFromError(error, options.timeoutMs));
     };
     // Set once the reply was read to its end: nothing is left to cancel (an abort costs a
     // DOMException with a stack trace and a round of listeners, per request).
@@ -302,15 +298,13 @@ export function createSender(requester: Requester): SendChat {
     try {
       const res = await requester(target, body, request.stream ? SSE_HEADERS : JSON_HEADERS, local);
       if (res.status < 200 || res.status >= 300) {
-        const decoder = new TextDecoder();
-        let text = '';
-        for await (const chunk of res.body) if (text.length < 65536) text += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+        const text = await readText(res, 65536);
         complete = true;
         return { ok: false, failure: classifyHttpError(res.status, res.headers, text) };
       }
       const isSse = request.stream && /event-stream/.test(String(res.headers['content-type'] ?? ''));
       if (!isSse) {
-        const text = await readAll(res);
+        const text = await readText(res);
         complete = true;
         let json: { model?: string; choices?: { message?: { content?: unknown } }[] };
         try {

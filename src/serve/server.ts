@@ -233,8 +233,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       models[node] = { ...models[node], ...m };
       pendingModels[node] = { ...pendingModels[node], ...m };
     }
-    // The trace of failures and skips was built as they happened; an answer adds its node.
-    const attemptsHeader = result.ok ? `${trace}${result.node}=ok` : result.attempts.map((a) => `${a.node}=${a.outcome === 'ok' ? 'ok' : a.class}`).join(',');
+    // The trace of failures and skips was built as they happened (each ends in a comma); an answer
+    // adds its node.
+    const attemptsHeader = result.ok ? `${trace}${result.node}=ok` : trace.slice(0, -1);
     // News only: a failure or a failover (a breaker-open skip is routine once it is logged).
     if (options.accessLog || !result.ok || failed) log(`POST /v1/chat/completions model=${typeof body.model === 'string' ? body.model : 'auto'}${stream ? ' stream' : ''} -> ${result.ok ? `${result.node} 200` : streaming ? 'broken stream' : '503'} ${Math.round(performance.now() - started)} ms [${attemptsHeader}]`);
     if (abort.aborted) return void res.end();
