@@ -101,7 +101,11 @@ describe('jarvis serve with the openai client', () => {
     const down = await fetch(`${url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }] }) });
     expect(down.status).toBe(503);
     expect(Number(down.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-    expect(((await down.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'all_nodes_failed', message: expect.stringMatching(/a=refused/) });
+    const trace = down.headers.get('x-jarvis-attempts');
+    expect(trace).toMatch(/^a=(refused|circuit_open),b=(refused|circuit_open)$/);
+    const error = ((await down.json()) as { error: { code: string; message: string } }).error;
+    expect(error).toMatchObject({ code: 'all_nodes_failed', message: expect.stringMatching(/a=refused/) });
+    expect(error.message).toContain(`(attempts: ${trace})`);
   });
 
   it('an upstream that dies mid-stream: the client gets an error, nothing hangs', async () => {
