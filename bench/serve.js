@@ -90,10 +90,10 @@ export async function benchServe({ seconds = 3 } = {}) {
   try {
     const upstream = cluster.ready.nodes[0].url;
     const refused = `http://127.0.0.1:${await freePort()}`;
-    const startServe = async (nodes, name, env = {}) => {
+    const startServe = async (nodes, name, extraArgs = []) => {
       const cfg = path.join(dir, `${name}.yaml`);
       writeFileSync(cfg, `nodes:\n${nodes.map((n, i) => `  - { id: ${n.id}, kind: openai, url: "${n.url}", priority: ${i + 1} }`).join('\n')}\n`);
-      const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--health-interval', '600000', '--config', cfg, '--data-dir', path.join(dir, `data-${name}`)], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, ...env } });
+      const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--health-interval', '600000', '--config', cfg, '--data-dir', path.join(dir, `data-${name}`), ...extraArgs], { stdio: ['ignore', 'pipe', 'ignore'] });
       children.push(child);
       const line = await new Promise((r) => createInterface({ input: child.stdout }).once('line', r));
       return { child, url: JSON.parse(line).url };
@@ -196,20 +196,21 @@ export async function benchServe({ seconds = 3 } = {}) {
 
     // Memory at 1000 concurrent streams: a slow-streaming upstream keeps them all open at once.
     // Peak = the kernel's high-water mark of the process (VmHWM), which no sampling interval misses.
-    // Cold: a fresh server, its start-up and first burst included (V8 compiles undici's
-    // WebAssembly parser with TurboFan once it is hot, ~35 MB of transient compiler memory).
-    // After load: the same after 2 s of plain requests at full speed, the high-water mark reset
-    // (clear_refs) before the streams: V8 keeps the heap it grew under load.
+    // Cold: a fresh server, its start-up and first burst included. After load: the same after 2 s
+    // of plain requests at full speed, the high-water mark reset (clear_refs) before the streams:
+    // V8 keeps the heap it grew under load. Serve's own V8 settings (src/serve/tuning.ts) against
+    // V8's defaults (--v8-defaults): on defaults V8 recompiles undici's WebAssembly HTTP parser
+    // with TurboFan once it is hot and lets the young generation grow to 32 MB.
     const slow = await startCluster(dir, [{ id: 'slow', kind: 'openai', models: ['m.gguf'], tokenDelayMs: 200 }], 3000);
     const memRows = [];
     try {
-      for (const [label, env, warm] of [
-        ['defaults, cold', {}, false],
-        ['defaults, after load', {}, true],
-        ['NODE_OPTIONS=--max-semi-space-size=2, cold', { NODE_OPTIONS: '--max-semi-space-size=2' }, false],
-        ['NODE_OPTIONS=--max-semi-space-size=2, after load', { NODE_OPTIONS: '--max-semi-space-size=2' }, true],
+      for (const [label, args, warm] of [
+        ['jarvis serve, cold', [], false],
+        ['jarvis serve, after load', [], true],
+        ['jarvis serve --v8-defaults, cold', ['--v8-defaults'], false],
+        ['jarvis serve --v8-defaults, after load', ['--v8-defaults'], true],
       ]) {
-        const srv = await startServe([{ id: 'slow', url: slow.ready.nodes[0].url }, { id: 'fast', url: upstream }], `streams-${memRows.length}`, env);
+        const srv = await startServe([{ id: 'slow', url: slow.ready.nodes[0].url }, { id: 'fast', url: upstream }], `streams-${memRows.length}`, args);
         const status = () => readFileSync(`/proc/${srv.child.pid}/status`, 'utf8');
         const bytesOf = (field) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status())?.[1] ?? NaN) * 1024;
         if (warm) {

@@ -17,17 +17,26 @@ let cfg: string;
 let env: NodeJS.ProcessEnv;
 let serve: ChildProcess;
 let url: string;
+let listening: Listening;
 let client: OpenAI;
 
-async function startServe(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--config', cfg, '--data-dir', path.join(tmp.dir, 'data')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+interface Listening {
+  event: 'listening';
+  url: string;
+  pid: number;
+  v8Flags: string[];
+}
+
+async function startServe(args: string[] = []): Promise<{ child: ChildProcess; url: string; listening: Listening }> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--config', cfg, '--data-dir', path.join(tmp.dir, 'data'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr.on('data', (d: Buffer) => process.env.DEBUG_SERVE && process.stderr.write(d));
   try {
     const line = await new Promise<string>((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`serve exited ${code}`)));
       createInterface({ input: child.stdout }).once('line', resolve);
     });
-    return { child, url: (JSON.parse(line) as { url: string }).url };
+    const event = JSON.parse(line) as Listening;
+    return { child, url: event.url, listening: event };
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
@@ -51,7 +60,7 @@ beforeAll(async () => {
   sim = await startSim(['cluster', '--spec', spec, '--config-out', out]);
   cfg = path.join(tmp.dir, 'jarvis.config.yaml');
   writeFileSync(cfg, `${readFileSync(out, 'utf8')}tasks: { code: [a, b], fast: [b] }\ncascade: { initialBackoffMs: 50, requestTimeoutMs: 5000 }\n`);
-  ({ child: serve, url } = await startServe());
+  ({ child: serve, url, listening } = await startServe());
   client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
 
@@ -146,8 +155,13 @@ describe('jarvis serve with the openai client', () => {
     expect(Object.keys(status.nodes)).toEqual(['a', 'b']);
   });
 
+  it("the listening line: pid and the V8 memory settings serve applied (none with --v8-defaults, used below)", () => {
+    expect(listening).toMatchObject({ event: 'listening', pid: serve.pid, v8Flags: ['--liftoff-only', '--semi-space-growth-factor=1', '--optimize-for-size'] });
+  });
+
   it('SIGTERM: stops accepting, lets an in-flight request finish, saves state, exits 0', async () => {
-    const second = await startServe();
+    const second = await startServe(['--v8-defaults']);
+    expect(second.listening.v8Flags).toEqual([]);
     await jarvis(['sim', 'fault', sim.ready.control, 'a', 'slow:1000'], { env });
     const c = new OpenAI({ baseURL: `${second.url}/v1`, apiKey: 'unused', maxRetries: 0 });
     const pending = c.chat.completions.create({ model: 'a', messages: [{ role: 'user', content: 'slow' }] });
