@@ -41,6 +41,8 @@ export interface Healer {
 export function startHealer(o: HealerOptions): Healer {
   let last: ProbeResult[] = [];
   const recovering = new Map<string, Promise<RecoverResult>>();
+  /** The breaker opening (its openUntil) the healer last acted on, per node. */
+  const actedOn = new Map<string, number | undefined>();
   let running: Promise<void> | undefined;
   let stopped = false;
 
@@ -76,7 +78,10 @@ export function startHealer(o: HealerOptions): Healer {
       if (p.status === 'ok') {
         o.health[p.id] = { ...h, breaker: { ...h.breaker, openUntil: now } };
         o.log(`health: ${p.id} answers its probe again: breaker half-open, the next request is its trial`);
-      } else if (o.autoRecover && !recovering.has(p.id)) {
+      } else if (o.autoRecover && !recovering.has(p.id) && !(actedOn.has(p.id) && actedOn.get(p.id) === h.breaker.openUntil)) {
+        // Once per opening: a recovery that did not bring the node back is tried again when its
+        // breaker next opens (after a failed trial, for twice as long), not at every probe.
+        actedOn.set(p.id, h.breaker.openUntil);
         escalation ??= {
           history: await new IncidentStore(o.dataDir, { now: o.wallNow }).list(),
           acks: (await stateStore(o.dataDir).read()).acks ?? {},

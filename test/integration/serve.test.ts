@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, cleanEnv, jarvis, startSim, tempDir, type RunningSim } from '../helpers/cli.js';
+import { BIN, cleanEnv, freePort, jarvis, startSim, tempDir, type RunningSim } from '../helpers/cli.js';
 
 let tmp: ReturnType<typeof tempDir>;
 let sim: RunningSim;
@@ -244,6 +244,51 @@ describe('jarvis serve heals', () => {
           // gone
         }
       }
+    }
+  });
+
+  it('a recovery that cannot help is tried once per breaker opening, not at every probe; escalation is logged once', async () => {
+    // y refuses and has no restart command: its recovery can only say so (no_action). One incident
+    // escalates (escalateAfter: 1), so the second opening meets the escalation rule.
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const yCfg = path.join(tmp.dir, 'once.yaml');
+    writeFileSync(yCfg, `nodes:\n  - { id: y, kind: openai, url: "${dead}", priority: 0 }\ncascade: { recoveryMs: 2000, initialBackoffMs: 0 }\nincidents: { escalateAfter: 1 }\n`);
+    const yData = path.join(tmp.dir, 'once-data');
+    const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--auto-recover', '--health-interval', '100', '--config', yCfg, '--data-dir', yData], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    child.stderr.on('data', (d: Buffer) => (log += d.toString()));
+    const count = (re: RegExp) => log.split('\n').filter((l) => re.test(l)).length;
+    const until = async (re: RegExp) => {
+      for (let i = 0; i < 100 && count(re) === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    };
+    const incidents = () => (JSON.parse(readFileSync(path.join(yData, 'incidents.json'), 'utf8')) as { incidents: { node: string; outcome: string }[] }).incidents;
+    const ask = (base: string) => fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'y', messages: [{ role: 'user', content: 'hi' }] }) });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${log}`)));
+        createInterface({ input: child.stdout }).once('line', resolve);
+      });
+      const base = (JSON.parse(line) as { url: string }).url;
+      // Three refusals open y's breaker for 2 s.
+      for (let i = 0; i < 3; i++) expect((await ask(base)).status).toBe(503);
+      const opened = Date.now();
+      await until(/heal: y no_action/);
+      await new Promise((r) => setTimeout(r, 600)); // several more probes of the same opening
+      expect(count(/health: y refused with its breaker open: recovering it in the background/)).toBe(1);
+      expect(incidents()).toMatchObject([{ node: 'y', outcome: 'no_action' }]);
+
+      // The trial after the opening fails: the breaker opens again (for 4 s), and the healer
+      // meets the escalation rule once, not at every probe.
+      await new Promise((r) => setTimeout(r, Math.max(0, opened + 2100 - Date.now())));
+      expect((await ask(base)).status).toBe(503);
+      await until(/health: y is escalated/);
+      await new Promise((r) => setTimeout(r, 600));
+      expect(count(/health: y is escalated: not restarting it automatically/)).toBe(1);
+      expect(count(/recovering it in the background/)).toBe(1);
+      expect(incidents()).toHaveLength(1);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)));
     }
   });
 });
