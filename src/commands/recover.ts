@@ -93,6 +93,9 @@ export async function runRecover(options: RecoverOptions): Promise<RecoverResult
     if (options.dryRun) {
       return { ...base, steps: [], outcome: 'planned', recovered: false, exitCode: probe.status === 'ok' ? ExitCode.ok : ExitCode.unhealthy };
     }
+    // Stopped while assessing: the probes were cut, not answered, so there is no diagnosis to act
+    // on or to record (an aborted probe reads as a bad response).
+    if (deps.signal?.aborted) return { ...base, steps: [], outcome: 'interrupted', recovered: false, exitCode: 130 };
 
     options.onPlan?.({ ...base, steps: [], outcome: 'planned', recovered: false, exitCode: 0 });
     const execution = await executePlan(plan, node, deps, probe, options.onEvent);

@@ -57,7 +57,8 @@ export function startHealer(o: HealerOptions): Healer {
           // Verified by a real completion: back in service.
           o.record({ node: node.id, at: o.wallNow(), ok: true, counts: true });
           o.log(`heal: ${node.id} ${r.outcome}, back in service`);
-        } else o.log(`heal: ${node.id} ${r.outcome}: ${r.plan.reason}`);
+        } else if (r.outcome === 'interrupted') o.log(`heal: ${node.id} interrupted (jarvis serve is stopping)${r.incident ? '; recorded as such' : ''}`);
+        else o.log(`heal: ${node.id} ${r.outcome}: ${r.plan.reason}`);
         return r;
       })
       .finally(() => recovering.delete(node.id));

@@ -76,7 +76,7 @@ export function renderRecoverOutcome(result: RecoverResult, output: Output): str
       lines.push(c.yellow(`${result.node} not recovered: ${result.plan.reason}.`));
       break;
     case 'interrupted':
-      lines.push(c.yellow(`${result.node}: recovery interrupted; recorded as such.`));
+      lines.push(c.yellow(result.incident ? `${result.node}: recovery interrupted; recorded as such.` : `${result.node}: interrupted while assessing it; nothing done, nothing recorded.`));
       break;
     default:
       lines.push(c.red.bold(`${result.node} NOT recovered.`));

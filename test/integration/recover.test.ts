@@ -4,6 +4,7 @@
  * executables on PATH, and (see ssh.test.ts) over ssh. Every process started is stopped by PID.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, ROOT, cleanEnv, freePort, jarvis, startSim, tempDir } from '../helpers/cli.js';
@@ -293,6 +294,36 @@ describe('one recovery per node at a time, and Ctrl-C', () => {
       expect(existsSync(path.join(tmp.dir, 'data', 'locks', 'recover-ol1.lock'))).toBe(false);
     } finally {
       if (first.exitCode === null) first.kill('SIGKILL');
+    }
+  });
+});
+
+describe('interrupted while assessing', () => {
+  it('SIGINT while the probe waits on a hung node: exit 130, nothing done, no incident (an aborted probe is not a diagnosis)', async () => {
+    // A node that accepts connections and never answers.
+    const sockets = new Set<Socket>();
+    const hung = createServer((s) => sockets.add(s));
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+    const port = (hung.address() as AddressInfo).port;
+    const cfg = writeConfig([`  - { id: h, kind: openai, url: "http://127.0.0.1:${port}", timeoutMs: 20000, restart: ["true"] }`]);
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [BIN, 'recover', 'h', '--config', cfg, '--data-dir', path.join(tmp.dir, 'data')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      for (let i = 0; i < 100 && sockets.size === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(sockets.size).toBeGreaterThan(0); // the probe is waiting
+      child.kill('SIGINT');
+      const code = await new Promise((r) => child.once('exit', r));
+      expect(code).toBe(130);
+      expect(out).toMatch(/h: interrupted while assessing it; nothing done, nothing recorded/);
+      expect(out).not.toMatch(/bad response/);
+      expect(incidents()).toEqual([]);
+      expect(calls()).toEqual([]);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => hung.close(r));
     }
   });
 });
