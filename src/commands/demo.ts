@@ -35,7 +35,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const dataDir = path.join(dir, 'data');
   const env = { ...process.env, ...(options.color ? { FORCE_COLOR: '1' } : { NO_COLOR: '1' }) };
   let sim: ChildProcess | undefined;
-  const restarted: number[] = [];
+  /** PIDs of restarted sim nodes the demo has stopped itself. */
+  const stopped = new Set<number>();
   let failures = 0;
   try {
     print(heading('jarvis demo: the runbook cluster, simulated on 127.0.0.1'));
@@ -103,7 +104,6 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         print(`demo: expected recover ${id} to exit ${id === 'ol1' ? 0 : 1}, got ${r.code}`);
       }
     }
-    restarted.push(...(await restartedPids(dataDir)));
 
     print(heading('$ jarvis check   (after the recovery)'));
     const check2 = await run(['check']);
@@ -131,6 +131,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     print((await run(['health'])).stdout.trimEnd());
     print('');
 
+    failures += await serveTour({ configPath, dataDir, env, print, signal: options.signal, stopped });
+    print('');
+
     print(heading('$ jarvis incidents'));
     const incidents = await run(['incidents']);
     print(incidents.stdout.trimEnd());
@@ -139,7 +142,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     print(failures === 0 ? 'Demo done: jarvis saw every fault the demo made.' : `Demo finished with ${failures} unexpected result(s).`);
     return failures === 0 ? 0 : 1;
   } finally {
-    for (const pid of restarted) {
+    // Every sim process a recovery started (jarvis recover, serve's healer), once each.
+    for (const pid of await restartedPids(dataDir)) {
+      if (stopped.has(pid)) continue;
       try {
         process.kill(pid, 'SIGTERM');
       } catch {
@@ -150,6 +155,117 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     if (options.keep) print(`Kept ${dir}`);
     else await rm(dir, { recursive: true, force: true });
   }
+}
+
+interface TourOptions {
+  configPath: string;
+  dataDir: string;
+  env: NodeJS.ProcessEnv;
+  print: (text: string) => void;
+  signal: AbortSignal;
+  /** Restarted sim PIDs the tour stops itself (so the demo's cleanup does not signal them twice). */
+  stopped: Set<number>;
+}
+
+/**
+ * `jarvis serve` in front of the same cluster, used as an OpenAI client would: the cascade behind
+ * one endpoint, the trace in the headers, an error in OpenAI's shape, then OL1 stopping again and
+ * the server's own health check restarting it while requests fail over. Returns the number of
+ * unexpected results.
+ */
+async function serveTour(o: TourOptions): Promise<number> {
+  const { print } = o;
+  let failures = 0;
+  const expect = (ok: boolean, what: string) => {
+    if (ok) return;
+    failures++;
+    print(`demo: expected ${what}`);
+  };
+  print(heading('$ jarvis serve --auto-recover   (an OpenAI-compatible endpoint)'));
+  const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--auto-recover', '--health-interval', '500', '--config', o.configPath, '--data-dir', o.dataDir], {
+    env: o.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const log: string[] = [];
+  let shown = 0;
+  createInterface({ input: child.stderr }).on('line', (line) => log.push(line.replace(/^\S+Z /, '')));
+  /** The server's log lines since the last call, indented. */
+  const showLog = () => {
+    for (; shown < log.length; shown++) print(`  serve log │ ${log[shown]}`);
+  };
+  const waitLog = async (re: RegExp, ms: number) => {
+    const end = Date.now() + ms;
+    while (!log.some((l) => re.test(l)) && Date.now() < end && !o.signal.aborted) await new Promise((r) => setTimeout(r, 50));
+    return log.some((l) => re.test(l));
+  };
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`jarvis serve exited (code ${code}): ${log.join('\n')}`)));
+      createInterface({ input: child.stdout }).once('line', resolve);
+    });
+    const base = (JSON.parse(line) as { url: string }).url;
+    print(`listening on ${base} (pid ${child.pid}); OPENAI_BASE_URL=${base}/v1\n`);
+
+    const chat = async (body: Record<string, unknown>) => {
+      const res = await fetch(`${base}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ messages: [{ role: 'user', content: 'ping' }], ...body }),
+        signal: o.signal,
+      });
+      const text = await res.text();
+      return { status: res.status, node: res.headers.get('x-jarvis-node'), attempts: res.headers.get('x-jarvis-attempts'), text };
+    };
+    const show = (body: Record<string, unknown>, r: Awaited<ReturnType<typeof chat>>, what: string) =>
+      print(`POST /v1/chat/completions ${JSON.stringify(body)}\n  -> ${r.status}${r.node ? ` from ${r.node}` : ''}${r.attempts ? `, x-jarvis-attempts: ${r.attempts}` : ''}${what ? `: ${what}` : ''}`);
+
+    // M2's breaker is still open from the asks above: the code alias skips it without waiting.
+    const code = { model: 'jarvis/code' };
+    const r1 = await chat(code);
+    show(code, r1, JSON.stringify((JSON.parse(r1.text) as { choices?: { message?: { content?: string } }[] }).choices?.[0]?.message?.content ?? ''));
+    expect(r1.status === 200 && r1.node === 'm3' && r1.attempts === 'm2=circuit_open,m3=ok', 'jarvis/code answered by m3 with m2 skipped');
+
+    const streamed = { model: 'qwen3:8b', stream: true };
+    const r2 = await chat(streamed);
+    const chunks = r2.text.split('\n').filter((l) => l.startsWith('data: '));
+    show(streamed, r2, `${chunks.length} SSE chunks, the last ${chunks.at(-1)}`);
+    expect(r2.status === 200 && r2.node === 'ol1' && chunks.at(-1) === 'data: [DONE]', 'a stream from ol1 ending in [DONE]');
+
+    const unknown = { model: 'gpt-9' };
+    const r3 = await chat(unknown);
+    show(unknown, r3, (JSON.parse(r3.text) as { error?: { message?: string } }).error?.message ?? r3.text);
+    expect(r3.status === 404, 'a 404 in OpenAI\'s error shape for an unknown model');
+    showLog();
+
+    // OL1 stops again: its requests fail over to M3 at once; three refusals open its breaker, and
+    // the server's health check restarts it in the background.
+    const ol1 = (await restartedPids(o.dataDir)).at(-1);
+    if (ol1 === undefined) expect(false, 'the pid of the ol1 that jarvis recover started');
+    else {
+      process.kill(ol1, 'SIGTERM');
+      o.stopped.add(ol1);
+      await new Promise((r) => setTimeout(r, 300));
+      print(`\nOL1 stops again (the demo stops pid ${ol1}).`);
+      const quick = { model: 'qwen3:8b' };
+      for (let i = 0; i < 3; i++) {
+        const r = await chat(quick);
+        show(quick, r, '');
+        expect(r.status === 200 && r.node === 'm3', 'm3 to answer for ol1');
+      }
+      const healed = await waitLog(/heal: ol1 recovered, back in service/, 30_000);
+      showLog();
+      expect(healed, 'the background check to recover ol1');
+      const r = await chat(quick);
+      show(quick, r, 'OL1 is back');
+      expect(r.status === 200 && r.node === 'ol1', 'ol1 to answer again after its recovery');
+    }
+  } finally {
+    await stopChild(child, 15_000);
+    await waitLog(/jarvis serve: stopped/, 1000);
+    showLog();
+  }
+  expect(child.exitCode === 0, `jarvis serve to exit 0 on SIGTERM (got ${child.exitCode ?? child.signalCode})`);
+  return failures;
 }
 
 /** PIDs of the sim processes `jarvis recover` started (from the incident log's step details). */

@@ -87,7 +87,7 @@ describe('usage', () => {
 
 describe('jarvis demo', () => {
   it('runs the runbook cluster simulated, shows status and diagnoses, cleans up, exits 0', async () => {
-    const r = await jarvis(['demo', '--keep'], { env, timeoutMs: 60_000 });
+    const r = await jarvis(['demo', '--keep'], { env, timeoutMs: 100_000 });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/\$ jarvis status/);
@@ -100,8 +100,30 @@ describe('jarvis demo', () => {
     const pid = Number(/sim pid (\d+)/.exec(r.stdout)?.[1]);
     expect(pid).toBeGreaterThan(0);
     expect(() => process.kill(pid, 0)).toThrow();
+    // jarvis serve in front of the same cluster: the trace, then OL1 healed in the background.
+    expect(r.stdout).toMatch(/\{"model":"jarvis\/code"\}\n {2}-> 200 from m3, x-jarvis-attempts: m2=circuit_open,m3=ok/);
+    expect(r.stdout).toMatch(/serve log │ heal: ol1 recovered, back in service/);
+    expect(r.stdout).toMatch(/serve log │ jarvis serve: stopped; breaker state saved/);
+    const servePid = Number(/listening on \S+ \(pid (\d+)\)/.exec(r.stdout)?.[1]);
+    expect(servePid).toBeGreaterThan(0);
+    expect(() => process.kill(servePid, 0)).toThrow();
     const kept = /Kept (\S+)/.exec(r.stdout)?.[1];
     expect(kept && existsSync(path.join(kept, 'jarvis.config.yaml'))).toBe(true);
+    // Every node process a recovery started (jarvis recover, then serve's healer) is gone too.
+    const { incidents } = JSON.parse(readFileSync(path.join(kept!, 'data', 'incidents.json'), 'utf8')) as { incidents: { steps: { pid?: number }[] }[] };
+    const restarted = incidents.flatMap((i) => i.steps.flatMap((s) => (s.pid ? [s.pid] : [])));
+    expect(restarted.length).toBe(2);
+    const alive = (p: number) => {
+      try {
+        process.kill(p, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    // Orphans are reaped by init, which may take a moment.
+    for (let i = 0; i < 50 && restarted.some(alive); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(restarted.filter(alive)).toEqual([]);
     if (kept) rmSync(kept, { recursive: true, force: true });
-  }, 90_000);
+  }, 120_000);
 });
