@@ -187,7 +187,7 @@ export async function benchServe({ seconds = 3 } = {}) {
 
     printTable('targets (ratios from this run)', ['measure', 'value', 'target'], [
       ['p50 overhead over direct, concurrency 1', ms2(overhead), `< 0.5 ms: ${overhead < 0.5 ? 'met' : 'MISSED'}`],
-      ['throughput at 16, jarvis / direct', `${(ratioDirect * 100).toFixed(0)} %`, `>= 30 %: ${ratioDirect >= 0.3 ? 'met' : 'MISSED'}`],
+      ['throughput at 16, jarvis / direct', `${(ratioDirect * 100).toFixed(1)} %`, `>= 30 %: ${ratioDirect >= 0.3 ? 'met' : 'MISSED'}`],
       ['throughput at 16, jarvis / portkey', ratioPortkey === undefined ? 'n/a (portkey not installed)' : `${ratioPortkey.toFixed(1)}x`, ratioPortkey === undefined ? '' : `>= 5x: ${ratioPortkey >= 5 ? 'met' : 'MISSED'}`],
       [`primary refused, breaker open (${fo.trace}): p50 vs primary absent`, `${ms2(percentile(fo.lat, 50))} vs ${ms2(percentile(absent.lat, 50))}`, `no slower (within 0.02 ms): ${percentile(fo.lat, 50) <= percentile(absent.lat, 50) + 0.02 ? 'met' : 'MISSED'}`],
       ['portkey, primary refused (fallback): p50', pkFo ? ms2(percentile(pkFo.lat, 50)) : 'n/a', ''],
