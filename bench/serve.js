@@ -99,6 +99,8 @@ export async function benchServe({ seconds = 3 } = {}) {
       return { child, url: JSON.parse(line).url };
     };
     const jarvis = await startServe([{ id: 'fast', url: upstream }], 'direct');
+    // The same server on V8's defaults: what serve's memory flags cost in speed (src/serve/tuning.ts).
+    const jarvisDefaults = await startServe([{ id: 'fast', url: upstream }], 'defaults', ['--v8-defaults']);
     const jarvisFailover = await startServe([{ id: 'primary', url: refused }, { id: 'fast', url: upstream }], 'failover');
 
     // Portkey, installed on demand into the temp dir.
@@ -121,6 +123,7 @@ export async function benchServe({ seconds = 3 } = {}) {
     const targets = [
       ['direct', upstream, '/v1/chat/completions', {}],
       ['jarvis serve', jarvis.url, '/v1/chat/completions', {}],
+      ['jarvis serve --v8-defaults', jarvisDefaults.url, '/v1/chat/completions', {}],
       ...(portkey ? [['portkey gateway', portkey.origin, '/v1/chat/completions', portkey.headers]] : []),
     ];
     const rows = [];
@@ -188,6 +191,7 @@ export async function benchServe({ seconds = 3 } = {}) {
     printTable('targets (ratios from this run)', ['measure', 'value', 'target'], [
       ['p50 overhead over direct, concurrency 1', ms2(overhead), `< 0.5 ms: ${overhead < 0.5 ? 'met' : 'MISSED'}`],
       ['throughput at 16, jarvis / direct', `${(ratioDirect * 100).toFixed(1)} %`, `>= 30 %: ${ratioDirect >= 0.3 ? 'met' : 'MISSED'}`],
+      ['throughput at 16, jarvis / jarvis --v8-defaults (the memory flags\' cost)', `${((results['jarvis serve@16'].rps / results['jarvis serve --v8-defaults@16'].rps) * 100).toFixed(1)} %`, ''],
       ['throughput at 16, jarvis / portkey', ratioPortkey === undefined ? 'n/a (portkey not installed)' : `${ratioPortkey.toFixed(1)}x`, ratioPortkey === undefined ? '' : `>= 5x: ${ratioPortkey >= 5 ? 'met' : 'MISSED'}`],
       [`primary refused, breaker open (${fo.trace}): p50 vs primary absent`, `${ms2(percentile(fo.lat, 50))} vs ${ms2(percentile(absent.lat, 50))}`, `no slower (within 0.02 ms): ${percentile(fo.lat, 50) <= percentile(absent.lat, 50) + 0.02 ? 'met' : 'MISSED'}`],
       ['portkey, primary refused (fallback): p50', pkFo ? ms2(percentile(pkFo.lat, 50)) : 'n/a', ''],

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SERVE_V8_FLAGS } from '../../src/serve/tuning.js';
 import { BIN, cleanEnv, freePort, jarvis, startSim, tempDir, type RunningSim } from '../helpers/cli.js';
 
 let tmp: ReturnType<typeof tempDir>;
@@ -156,7 +157,7 @@ describe('jarvis serve with the openai client', () => {
   });
 
   it("the listening line: pid and the V8 memory settings serve applied (none with --v8-defaults, used below)", () => {
-    expect(listening).toMatchObject({ event: 'listening', pid: serve.pid, v8Flags: ['--liftoff-only', '--semi-space-growth-factor=1', '--optimize-for-size'] });
+    expect(listening).toMatchObject({ event: 'listening', pid: serve.pid, v8Flags: [...SERVE_V8_FLAGS] });
   });
 
   it('SIGTERM: stops accepting, lets an in-flight request finish, saves state, exits 0', async () => {
