@@ -16,6 +16,10 @@ await build({
   target: 'node20',
   sourcemap: true,
   minifySyntax: true,
+  // Whitespace too: Node keeps every loaded module's source text in the heap; minified, `jarvis
+  // serve` idles 2 MB lower (64 against 66 MB), which counts against its 100 MB target. Stack
+  // traces map back through the source maps (NODE_OPTIONS=--enable-source-maps).
+  minifyWhitespace: true,
   chunkNames: 'chunks/[name]-[hash]',
   // CommonJS dependencies (cli-table3, ...) call require() for Node built-ins; give them one.
   banner: { js: "import { createRequire as __jarvisCreateRequire } from 'node:module'; const require = __jarvisCreateRequire(import.meta.url);" },
