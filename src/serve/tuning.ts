@@ -16,8 +16,10 @@
  * Together: peak 93-96 MB cold and 97-100 MB after a burst of full-speed traffic (five runs),
  * against 131-139 and 145-149 MB on V8's defaults; throughput at concurrency 16 is 94-108 % of
  * the defaults' (four runs, the two servers taking turns in 1 s rounds), that is noise; at 64 it
- * is 70-74 %, likely the small young generation collected more often with 64 requests in flight
- * (not measured further). `--v8-defaults` is the way out for a proxy with memory to spare.
+ * is 70-74 %, mostly from the small young generation (one run at 64: 2.6k req/s with all three,
+ * 3.1k without --heap-growing-percent, 4.0k without --semi-space-growth-factor=1, 3.8k defaults).
+ * V8 fixes the young generation's maximum at start-up, so no middle size can be chosen here.
+ * `--v8-defaults` is the way out for a proxy with memory to spare and many clients.
  * `--optimize-for-size`, used before, saved 2-3 MB more but cost 20-25 % of the throughput: it
  * also makes V8's compilers favour smaller code. `--no-concurrent-recompilation` saves nothing.
  * The same three flags given on the node command line peaked at 126 MB here (not investigated):
