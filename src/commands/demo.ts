@@ -199,11 +199,7 @@ async function serveTour(o: TourOptions): Promise<number> {
     return log.some((l) => re.test(l));
   };
   try {
-    const line = await new Promise<string>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`jarvis serve exited (code ${code}): ${log.join('\n')}`)));
-      createInterface({ input: child.stdout }).once('line', resolve);
-    });
-    const base = (JSON.parse(line) as { url: string }).url;
+    const base = String((await readyEvent(child, 'jarvis serve', 'listening', o.signal)).url);
     print(`listening on ${base} (pid ${child.pid}); OPENAI_BASE_URL=${base}/v1\n`);
 
     const chat = async (body: Record<string, unknown>) => {
@@ -286,28 +282,44 @@ async function startSim(configPath: string, signal: AbortSignal): Promise<{ chil
   const args = [BIN, 'sim', 'cluster', '--preset', 'runbook', '--config-out', configPath, '--timeout', String(DEMO_TIMEOUT_MS), '--exit-with-parent'];
   for (const b of BROKEN) args.push('--fault', `${b.id}=${b.fault}`);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  await readyEvent(child, 'the simulated cluster', 'ready', signal);
+  return { child };
+}
+
+/**
+ * The child's first line on stdout, a JSON event of the kind expected (`jarvis sim` and `jarvis
+ * serve --json` both announce themselves so). The child is stopped if it exits first, sends
+ * something else, does not answer within 15 s, or the demo is interrupted.
+ */
+async function readyEvent(child: ChildProcess, what: string, event: string, signal: AbortSignal): Promise<Record<string, unknown>> {
+  if (!child.stdout) throw new Error(`${what}: no stdout to read`);
   const lines = createInterface({ input: child.stdout });
   try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the simulated cluster did not start within 15 s')), 15_000);
+    return await new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${what} did not start within 15 s`)), 15_000);
       const fail = (error: Error) => {
         clearTimeout(timer);
         reject(error);
       };
       signal.addEventListener('abort', () => fail(new Error('interrupted')), { once: true });
-      child.once('exit', (code) => fail(new Error(`the simulated cluster exited (code ${code})`)));
+      child.once('exit', (code) => fail(new Error(`${what} exited (code ${code})`)));
       lines.once('line', (line) => {
-        clearTimeout(timer);
-        const ready = JSON.parse(line) as { event?: string };
-        if (ready.event === 'ready') resolve();
-        else reject(new Error(`unexpected sim output: ${line}`));
+        let ready: Record<string, unknown> | undefined;
+        try {
+          ready = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          // reported below
+        }
+        if (ready?.event === event) {
+          clearTimeout(timer);
+          resolve(ready);
+        } else fail(new Error(`unexpected output from ${what}: ${line}`));
       });
     });
   } catch (error) {
     await stopChild(child);
     throw error;
   }
-  return { child };
 }
 
 function runCli(args: string[], env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<{ code: number; stdout: string; stderr: string }> {
