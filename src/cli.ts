@@ -517,8 +517,7 @@ export async function main(argv: string[]): Promise<number> {
       return 130;
     }
     // The bundle is minified; its source maps ship beside it.
-    const maps = process.execArgv.includes('--enable-source-maps') || /--enable-source-maps/.test(process.env.NODE_OPTIONS ?? '');
-    process.stderr.write(`jarvis: internal error: ${(error as Error)?.stack ?? String(error)}\n${maps ? '' : 'jarvis: NODE_OPTIONS=--enable-source-maps shows source lines in this trace\n'}`);
+    process.stderr.write(`jarvis: internal error: ${(error as Error)?.stack ?? String(error)}\n${process.sourceMapsEnabled ? '' : 'jarvis: NODE_OPTIONS=--enable-source-maps shows source lines in this trace\n'}`);
     return 70;
   }
 }
