@@ -28,16 +28,29 @@ interface Listening {
   v8Flags: string[];
 }
 
-async function startServe(args: string[] = []): Promise<{ child: ChildProcess; url: string; listening: Listening }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--config', cfg, '--data-dir', path.join(tmp.dir, 'data'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stderr.on('data', (d: Buffer) => process.env.DEBUG_SERVE && process.stderr.write(d));
+interface Started {
+  child: ChildProcess;
+  url: string;
+  listening: Listening;
+  /** Everything it wrote on stderr so far. */
+  log: () => string;
+}
+
+/** `jarvis serve` on a free port, once it has said where it listens (the main config and data dir unless told). */
+async function startServe(args: string[] = [], where: { config?: string; dataDir?: string } = {}): Promise<Started> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--config', where.config ?? cfg, '--data-dir', where.dataDir ?? path.join(tmp.dir, 'data'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (d: Buffer) => {
+    log += d.toString();
+    if (process.env.DEBUG_SERVE) process.stderr.write(d);
+  });
   try {
     const line = await new Promise<string>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`serve exited ${code}`)));
+      child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${log}`)));
       createInterface({ input: child.stdout }).once('line', resolve);
     });
     const event = JSON.parse(line) as Listening;
-    return { child, url: event.url, listening: event };
+    return { child, url: event.url, listening: event, log: () => log };
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
@@ -197,16 +210,9 @@ describe('jarvis serve heals', () => {
       .join('\n');
     writeFileSync(healCfg, `nodes:\n  - { id: x, kind: ollama, url: "${xUrl}", model: "qwen3:8b", priority: 0, timeoutMs: 500, restart: ${JSON.stringify(restart)} }\n${simNodes}\ncascade: { initialBackoffMs: 50 }\n`);
     const healData = path.join(tmp.dir, 'heal-data');
-    const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--auto-recover', '--health-interval', '300', '--config', healCfg, '--data-dir', healData], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '';
-    child.stderr.on('data', (d: Buffer) => (log += d.toString()));
+    const { child, url: base, log } = await startServe(['--auto-recover', '--health-interval', '300'], { config: healCfg, dataDir: healData });
     let restartedPid: number | undefined;
     try {
-      const line = await new Promise<string>((resolve, reject) => {
-        child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${log}`)));
-        createInterface({ input: child.stdout }).once('line', resolve);
-      });
-      const base = (JSON.parse(line) as { url: string }).url;
       const c = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'unused', maxRetries: 0 });
       // x is first and refuses: three requests open its breaker; b/a answer meanwhile.
       for (let i = 0; i < 3; i++) {
@@ -214,8 +220,8 @@ describe('jarvis serve heals', () => {
         expect(response.headers.get('x-jarvis-node')).not.toBe('x');
       }
       // The background check sees x down with its breaker open, recovers it, verifies it.
-      for (let i = 0; i < 100 && !/heal: x recovered, back in service/.test(log); i++) await new Promise((r) => setTimeout(r, 100));
-      expect(log).toMatch(/heal: x recovered, back in service/);
+      for (let i = 0; i < 100 && !/heal: x recovered, back in service/.test(log()); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(log()).toMatch(/heal: x recovered, back in service/);
       const incidents = JSON.parse(readFileSync(path.join(healData, 'incidents.json'), 'utf8')) as { incidents: { node: string; outcome: string; steps: { pid?: number }[] }[] };
       restartedPid = incidents.incidents.flatMap((i) => i.steps.map((s) => s.pid)).find((p) => p !== undefined);
       expect(incidents.incidents[0]).toMatchObject({ node: 'x', outcome: 'recovered' });
@@ -255,23 +261,16 @@ describe('jarvis serve heals', () => {
     const yCfg = path.join(tmp.dir, 'once.yaml');
     writeFileSync(yCfg, `nodes:\n  - { id: y, kind: openai, url: "${dead}", priority: 0 }\ncascade: { recoveryMs: 2000, initialBackoffMs: 0 }\nincidents: { escalateAfter: 1 }\n`);
     const yData = path.join(tmp.dir, 'once-data');
-    const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--auto-recover', '--health-interval', '100', '--config', yCfg, '--data-dir', yData], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '';
-    child.stderr.on('data', (d: Buffer) => (log += d.toString()));
-    const count = (re: RegExp) => log.split('\n').filter((l) => re.test(l)).length;
+    const { child, url: base, log } = await startServe(['--auto-recover', '--health-interval', '100'], { config: yCfg, dataDir: yData });
+    const count = (re: RegExp) => log().split('\n').filter((l) => re.test(l)).length;
     const until = async (re: RegExp) => {
       for (let i = 0; i < 100 && count(re) === 0; i++) await new Promise((r) => setTimeout(r, 50));
     };
     const incidents = () => (JSON.parse(readFileSync(path.join(yData, 'incidents.json'), 'utf8')) as { incidents: { node: string; outcome: string }[] }).incidents;
-    const ask = (base: string) => fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'y', messages: [{ role: 'user', content: 'hi' }] }) });
+    const ask = () => fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'y', messages: [{ role: 'user', content: 'hi' }] }) });
     try {
-      const line = await new Promise<string>((resolve, reject) => {
-        child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${log}`)));
-        createInterface({ input: child.stdout }).once('line', resolve);
-      });
-      const base = (JSON.parse(line) as { url: string }).url;
       // Three refusals open y's breaker for 2 s.
-      for (let i = 0; i < 3; i++) expect((await ask(base)).status).toBe(503);
+      for (let i = 0; i < 3; i++) expect((await ask()).status).toBe(503);
       const opened = Date.now();
       await until(/heal: y no_action/);
       await new Promise((r) => setTimeout(r, 600)); // several more probes of the same opening
@@ -281,7 +280,7 @@ describe('jarvis serve heals', () => {
       // The trial after the opening fails: the breaker opens again (for 4 s), and the healer
       // meets the escalation rule once, not at every probe.
       await new Promise((r) => setTimeout(r, Math.max(0, opened + 2100 - Date.now())));
-      expect((await ask(base)).status).toBe(503);
+      expect((await ask()).status).toBe(503);
       await until(/health: y is escalated/);
       await new Promise((r) => setTimeout(r, 600));
       expect(count(/health: y is escalated: not restarting it automatically/)).toBe(1);
