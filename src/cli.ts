@@ -86,6 +86,18 @@ function wholeNumber(value: string, flag: string, min: number, max: number = Num
   return n;
 }
 
+/** `--tools FILE`: a JSON list of OpenAI-style tools, or a UsageError naming the file. */
+function readToolsFile(file: string): unknown[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`--tools ${file}: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0) throw new UsageError(`--tools ${file}: expected a JSON list of tools ([{"type": "function", "function": {...}}])`);
+  return parsed;
+}
+
 function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
@@ -268,14 +280,18 @@ export function buildProgram(): Command {
     .description('send a prompt through the fallback cascade (retries, backoff, circuit breakers); the answer on stdout')
     .argument('[prompt...]', 'the prompt (else read from stdin)')
     .option('-t, --task <task>', 'a task from the config (code, quick, architecture): its nodes first')
-    .option('-n, --node <id>', 'this node first, then its fallbacks')
+    .option('-n, --node <id>', 'this node first, then its fallbacks, then the cascade')
+    .option('-m, --model <name>', 'the nodes serving this model first (its group), then their fallbacks, then the cascade')
+    .option('--strict', 'only the named node or model group may answer')
+    .option('--tools <file>', 'a JSON file with OpenAI-style tools the model may call')
     .option('-s, --stream', 'print tokens as they arrive')
     .option('--timeout <ms>', 'overall deadline for this request, all attempts included')
     .option('--max-tokens <n>', 'limit the answer length')
-    .action(async (words: string[], opts: { task?: string; node?: string; stream?: boolean; timeout?: string; maxTokens?: string }, cmd: Command) => {
+    .action(async (words: string[], opts: { task?: string; node?: string; model?: string; strict?: boolean; tools?: string; stream?: boolean; timeout?: string; maxTokens?: string }, cmd: Command) => {
       const g = globals(cmd);
       const deadlineMs = opts.timeout === undefined ? undefined : wholeNumber(opts.timeout, '--timeout', 1);
       const maxTokens = opts.maxTokens === undefined ? undefined : wholeNumber(opts.maxTokens, '--max-tokens', 1);
+      const tools = opts.tools === undefined ? undefined : readToolsFile(opts.tools);
       let prompt = words.join(' ').trim();
       if (!prompt && !process.stdin.isTTY) {
         const chunks: Buffer[] = [];
@@ -296,11 +312,20 @@ export function buildProgram(): Command {
       const result = await runAsk({
         config: cfg,
         dataDir: dataDir(g),
-        request: { messages: [{ role: 'user', content: prompt }], stream: Boolean(opts.stream) && !g.json, ...(opts.task && { task: opts.task }), ...(opts.node && { node: opts.node }), ...(maxTokens && { maxTokens }) },
+        request: {
+          messages: [{ role: 'user', content: prompt }],
+          stream: Boolean(opts.stream) && !g.json,
+          ...(opts.task && { task: opts.task }),
+          ...(opts.node && { node: opts.node }),
+          ...(opts.model && { model: opts.model }),
+          ...(opts.strict && { strict: true }),
+          ...(maxTokens && { maxTokens }),
+          ...(tools && { extra: { tools } }),
+        },
         ...(deadlineMs !== undefined && { deadlineMs }),
         deps: {
           send: transport.sendChat,
-          resolveModel: transport.resolveModel,
+          listModels: transport.listModels,
           now: wallNow,
           sleep,
           random: Math.random,
@@ -309,10 +334,11 @@ export function buildProgram(): Command {
         },
       }).finally(() => progress.stop());
       if (g.json) {
-        printJson({ node: result.node ?? null, model: result.model ?? null, content: result.content ?? null, ...(result.error && { error: result.error }), durationMs: result.durationMs, attempts: result.attempts });
+        printJson({ node: result.node ?? null, model: result.model ?? null, content: result.content ?? null, ...(result.toolCalls && { toolCalls: result.toolCalls }), ...(result.error && { error: result.error }), durationMs: result.durationMs, attempts: result.attempts });
       } else if (result.ok) {
         if (progress.printedTokens()) process.stdout.write('\n');
-        else out.out(result.content ?? '');
+        else if (result.content || !result.toolCalls) out.out(result.content ?? '');
+        if (result.toolCalls) out.out(ui.renderToolCalls(result.toolCalls, out));
         out.err(out.color.dim(`answered by ${result.node}${result.model ? ` (${result.model})` : ''} in ${Math.round(result.durationMs)} ms, ${result.attempts.filter((a) => a.outcome !== 'skipped').length} attempt(s)`));
       } else {
         if (progress.printedTokens()) process.stdout.write('\n');
@@ -364,13 +390,29 @@ export function buildProgram(): Command {
         healthIntervalMs,
         autoRecover: Boolean(opts.autoRecover),
         accessLog: Boolean(opts.accessLog),
-        deps: { send: transport.createSender(await transport.undiciRequester()), resolveModel: transport.resolveModel, now: wallNow, sleep, random: Math.random },
+        deps: { send: transport.createSender(await transport.undiciRequester()), listModels: transport.listModels, now: wallNow, sleep, random: Math.random },
         log: (line) => out.err(`${new Date(wallNow()).toISOString()} ${line}`),
       });
+      // SIGHUP reloads the config: validated first; a bad one keeps the old and says why.
+      let reloading = Promise.resolve();
+      const onHangup = () => {
+        reloading = reloading.then(async () => {
+          try {
+            const next = await config(g);
+            await server.reload(next);
+            out.err(`jarvis serve: reloaded ${next.path} (${next.nodes.length} nodes)`);
+          } catch (error) {
+            out.err(`jarvis serve: config not reloaded, keeping the one in use: ${(error as Error).message}`);
+          }
+        });
+      };
+      process.on('SIGHUP', onHangup);
       // One line, so a supervisor or a test can read the address it bound.
       if (g.json) process.stdout.write(`${JSON.stringify({ event: 'listening', url: server.url, pid: process.pid, v8Flags })}\n`);
       else out.err(`jarvis serve: listening on ${server.url} (${cfg.nodes.length} nodes; POST /v1/chat/completions, GET /v1/models)`);
       await new Promise<void>((resolve) => interrupt.signal.addEventListener('abort', () => resolve(), { once: true }));
+      process.off('SIGHUP', onHangup);
+      await reloading;
       const { drained, inFlight } = await server.close(drainMs);
       out.err(`jarvis serve: stopped${drained ? '' : ` (${inFlight} request(s) cut after ${drainMs} ms)`}; breaker state saved`);
       process.exitCode = 0;
@@ -524,3 +566,6 @@ export async function main(argv: string[]): Promise<number> {
 
 const code = await main(process.argv);
 process.exitCode = code;
+// Whatever a failed command left open (a socket, a timer) must not keep the process alive: an
+// unref'd timer fires only if something else still holds the event loop.
+setTimeout(() => process.exit(code), 1000).unref();

@@ -3,20 +3,28 @@
  * per-node circuit breakers and an overall deadline. Independent of the CLI (a proxy will use it
  * too): everything it touches comes in through `deps`.
  */
-import type { Config, NodeConfig } from '../config/schema.js';
-import { UsageError } from '../errors.js';
+import type { Config } from '../config/schema.js';
 import { backoffDelay } from './backoff.js';
+import { NodeLoad } from './balance.js';
 import { allows, type BreakerSettings } from './breaker.js';
-import { applyEvent, successRate, type HealthEvent, type NodeHealth } from './health.js';
+import { ModelCatalog, type ListModels } from './catalog.js';
+import { applyEvent, type HealthEvent, type NodeHealth } from './health.js';
+import { planRoute, type RouteStep } from './routing.js';
 import type { CascadeSettings } from './settings.js';
 import type { CancelSignal } from './cancel.js';
-import type { ChatFailure, ChatMessage, ChatRequest, ErrorClass, SendChat, SendOptions } from './transport.js';
+import type { ChatFailure, ChatMessage, ChatRequest, ErrorClass, SendChat, SendOptions, ToolCall } from './transport.js';
 
 export interface AskRequest {
   messages: ChatMessage[];
   stream: boolean;
   task?: string;
   node?: string;
+  /** A model name: the group of nodes that serve it (then fallbacks, then the cascade). */
+  model?: string;
+  /** Only the named node or the model's group may answer: fail rather than answer with another model. */
+  strict?: boolean;
+  /** A chat completion (default) or embeddings (`extra.input`). */
+  endpoint?: 'chat' | 'embeddings';
   maxTokens?: number;
   /** Passed through to the upstream as they are. */
   extra?: Record<string, unknown>;
@@ -47,25 +55,29 @@ export interface AskResult {
   node?: string;
   model?: string;
   content?: string;
+  /** Tool calls of the answer, when the model called tools. */
+  toolCalls?: ToolCall[];
   /** The answering node's reply body, unparsed (non-streamed). */
   raw?: string;
   attempts: Attempt[];
   error?: string;
-  /** What to persist: outcomes per node, and model names resolved on the way. */
+  /** What to persist: outcomes per node. */
   events: HealthEvent[];
-  resolvedModels: Record<string, Record<string, string>>;
   durationMs: number;
 }
 
 export interface EngineDeps {
   send: SendChat;
-  resolveModel: (node: NodeConfig, wanted: string, timeoutMs: number) => Promise<string | undefined>;
+  /** Lists a node's models (to resolve a short name before the first attempt). */
+  listModels: ListModels;
   /** Wall-clock ms: breaker open times persist between runs, so they cannot be process-relative. */
   now: () => number;
   sleep: (ms: number, signal?: CancelSignal) => Promise<void>;
   random: () => number;
   signal?: CancelSignal;
   onEvent?: (e: CascadeEvent) => void;
+  /** Requests in flight and latencies per node, for the balancing strategies (a proxy keeps one). */
+  load?: NodeLoad;
 }
 
 /** What each class of error means for the cascade (the seed's breaker could not tell a 504 from a 401). */
@@ -87,57 +99,30 @@ export function decide(f: ChatFailure): { retrySameNode: boolean; countsAgainstN
   }
 }
 
-/** Orders that do not depend on health, per config: a proxy asks for the same few all day. */
-const orderCache = new WeakMap<Config, Map<string, readonly NodeConfig[]>>();
-
-/** The order nodes are tried in, before breakers: task fallbacks, a chosen node, the cascade. */
-export function cascadeOrder(config: Config, request: AskRequest, settings: CascadeSettings, health: Record<string, NodeHealth>): readonly NodeConfig[] {
-  if (settings.strategy === 'success-rate') return computeOrder(config, request, settings, health);
-  let cache = orderCache.get(config);
-  if (!cache) orderCache.set(config, (cache = new Map<string, readonly NodeConfig[]>()));
-  const key = `${request.task ?? ''}\0${request.node ?? ''}\0${settings.forceNode ?? ''}\0${settings.failover}`;
-  let order = cache.get(key);
-  if (!order) cache.set(key, (order = computeOrder(config, request, settings, health)));
-  return order;
+/** The nodes a request is tried on, in order, before breakers (see routing.ts). */
+export function cascadeOrder(config: Config, request: AskRequest, settings: CascadeSettings, health: Record<string, NodeHealth>, catalog = new ModelCatalog(), load = new NodeLoad()): readonly RouteStep[] {
+  return planRoute(config, request, settings, catalog, { load, health: (id) => health[id], latencyMargin: config.routing.latencyMargin, random: Math.random });
 }
 
-function computeOrder(config: Config, request: AskRequest, settings: CascadeSettings, health: Record<string, NodeHealth>): NodeConfig[] {
-  const byId = (id: string) => {
-    const n = config.nodes.find((x) => x.id === id.toLowerCase());
-    if (!n) throw new UsageError(`unknown node "${id}". Known nodes: ${config.nodes.map((x) => x.id).join(', ')}`);
-    return n;
-  };
-  // A node can answer requests only if it has a URL to send them to.
-  const askable = (n: NodeConfig) => n.url !== undefined;
-  if (settings.forceNode) return [byId(settings.forceNode)].filter(askable);
-  let order: NodeConfig[];
-  if (request.node) {
-    const first = byId(request.node);
-    order = [first, ...first.fallbacks.map((f) => byId(f.node))];
-  } else {
-    if (request.task && !config.tasks[request.task]) {
-      throw new UsageError(`unknown task "${request.task}". Tasks in the config: ${Object.keys(config.tasks).join(', ') || '(none)'}`);
-    }
-    const preferred = request.task ? config.tasks[request.task]!.map(byId) : [];
-    let rest = config.nodes.filter((n) => !preferred.includes(n));
-    if (settings.strategy === 'success-rate') rest = [...rest].sort((a, b) => successRate(health[b.id]) - successRate(health[a.id]));
-    order = [...preferred, ...rest];
-  }
-  order = order.filter(askable);
-  return settings.failover ? order : order.slice(0, 1);
-}
+/** A one-shot command's load view: nothing in flight, nothing measured. */
+const idleLoad = new NodeLoad();
 
-export async function runCascade(config: Config, settings: CascadeSettings, stored: Record<string, NodeHealth>, knownModels: Record<string, Record<string, string>>, request: AskRequest, deps: EngineDeps): Promise<AskResult> {
+/**
+ * Runs one request through its route. Every node on it that is not skipped gets one attempt;
+ * the request's retries (`maxAttempts - 1`) are shared among them, and a retry may only use the
+ * time beyond a fair share of the deadline for each node not tried yet.
+ */
+export async function runCascade(config: Config, settings: CascadeSettings, stored: Record<string, NodeHealth>, catalog: ModelCatalog, request: AskRequest, deps: EngineDeps): Promise<AskResult> {
   const started = deps.now();
   const deadline = started + settings.deadlineMs;
   const breaker: BreakerSettings = { failureThreshold: settings.failureThreshold, recoveryMs: settings.recoveryMs, maxRecoveryMs: settings.maxRecoveryMs };
+  const load = deps.load ?? idleLoad;
   // This run's view of the breakers: the stored state with this run's outcomes laid over it (not a
   // copy of every node's entry per request: a proxy calls this thousands of times a second).
   const changed = new Map<string, NodeHealth>();
   const healthOf = (id: string): NodeHealth | undefined => changed.get(id) ?? stored[id];
   const events: HealthEvent[] = [];
   const attempts: Attempt[] = [];
-  const resolvedModels: Record<string, Record<string, string>> = {};
   const emit = (e: CascadeEvent) => deps.onEvent?.(e);
   const record = (e: HealthEvent) => {
     events.push(e);
@@ -145,53 +130,74 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
   };
   // Completes the result in place (a spread of a result of varying shape was a visible share of a
   // proxy's time per request).
-  const finish = (r: Omit<AskResult, 'attempts' | 'events' | 'resolvedModels' | 'durationMs'>): AskResult => {
+  const finish = (r: Omit<AskResult, 'attempts' | 'events' | 'durationMs'>): AskResult => {
     const result = r as AskResult;
     result.attempts = attempts;
     result.events = events;
-    result.resolvedModels = resolvedModels;
     result.durationMs = Math.round(deps.now() - started);
     return result;
   };
 
-  const order = cascadeOrder(config, request, settings, stored);
+  // Bounded so that a hung node costs little before its attempt.
+  const listModels = (node: RouteStep['node']) => catalog.lookup(node, Math.max(1, Math.min(node.timeoutMs, 2000, Math.floor((deadline - deps.now()) / 4))), deps.listModels, deps.now());
+  const order = planRoute(config, request, settings, catalog, { load, health: (id) => stored[id], latencyMargin: config.routing.latencyMargin, random: deps.random });
   if (order.length === 0) return finish({ ok: false, error: 'no node can take requests (none has a url)' });
   // Open breakers are skipped, but the last node that might answer never is: with every breaker
   // open, the one whose open time ends first is tried.
   const now0 = deps.now();
-  let candidates: NodeConfig[] = [];
-  let soonest: NodeConfig | undefined;
-  for (const n of order) {
-    const b = stored[n.id]?.breaker;
+  let candidates: RouteStep[] = [];
+  let soonest: RouteStep | undefined;
+  for (const step of order) {
+    const b = stored[step.node.id]?.breaker;
     if (!b || allows(b, now0)) {
-      candidates.push(n);
+      candidates.push(step);
       continue;
     }
-    if (!soonest || (b.openUntil ?? 0) < (stored[soonest.id]!.breaker.openUntil ?? 0)) soonest = n;
-    attempts.push({ node: n.id, outcome: 'skipped', class: 'circuit_open', ms: 0, detail: `circuit open until ${isoOrUnknown(b.openUntil)}` });
-    emit({ type: 'skip', node: n.id, reason: 'circuit open' });
+    if (!soonest || (b.openUntil ?? 0) < (stored[soonest.node.id]!.breaker.openUntil ?? 0)) soonest = step;
+    attempts.push({ node: step.node.id, outcome: 'skipped', class: 'circuit_open', ms: 0, detail: `circuit open until ${isoOrUnknown(b.openUntil)}` });
+    emit({ type: 'skip', node: step.node.id, reason: 'circuit open' });
   }
   if (candidates.length === 0 && soonest) candidates = [soonest];
 
+  // Every candidate gets one attempt; the request's retries (maxAttempts - 1) are shared among them.
+  let retriesLeft = settings.maxAttempts - 1;
+  const budget = candidates.length + retriesLeft;
+  // The share of the deadline each untried node keeps for itself.
+  const share = Math.min(settings.requestTimeoutMs, settings.deadlineMs / candidates.length);
   let tried = 0;
   let lastError = 'no attempt made';
-  for (const [index, node] of candidates.entries()) {
+  let previous: { node: string; reason: string } | undefined;
+  for (const [index, step] of candidates.entries()) {
+    const node = step.node;
+    const untried = candidates.length - index - 1;
+    const reserve = untried * share;
     let retries = 0;
-    let model = node.model ? (knownModels[node.id]?.[node.model] ?? node.model) : undefined;
-    let resolvedOnce = false;
+    let relisted = false;
+    let model = step.model;
+    if (model !== undefined && catalog.served(node.id) === undefined) {
+      // A configured short name (`deepseek`) may not be what the server serves: list its models
+      // first, outside the attempts, bounded so that a hung node costs little here.
+      await listModels(node);
+      model = catalog.idFor(node, model);
+      if (deps.signal?.aborted) return finish({ ok: false, error: 'interrupted' });
+    }
     for (;;) {
-      if (tried >= settings.maxAttempts) return finish({ ok: false, error: `gave up after ${tried} attempts: ${lastError}` });
       const remaining = deadline - deps.now();
       if (remaining <= 0) return finish({ ok: false, error: `deadline of ${settings.deadlineMs} ms reached: ${lastError}` });
+      if (previous) {
+        emit({ type: 'failover', from: previous.node, to: node.id, reason: previous.reason });
+        previous = undefined;
+      }
       tried++;
-      emit({ type: 'attempt', node: node.id, attempt: tried, max: settings.maxAttempts });
+      emit({ type: 'attempt', node: node.id, attempt: tried, max: budget });
       const t0 = deps.now();
-      // While another node could still answer, an attempt may use at most half of what is left:
-      // a hung node must not eat the whole deadline and leave the cascade nowhere to go.
-      const hasNext = index < candidates.length - 1;
-      const timeoutMs = Math.max(1, Math.min(settings.requestTimeoutMs, hasNext ? Math.floor(remaining / 2) : remaining));
+      // A first attempt may take up to half of what is left while other nodes wait (an answer can
+      // be long); a retry only what the untried nodes' shares leave.
+      const limit = untried === 0 ? remaining : retries === 0 ? Math.max(remaining / 2, remaining - reserve) : remaining - reserve;
+      const timeoutMs = Math.max(1, Math.floor(Math.min(settings.requestTimeoutMs, limit)));
       const chat: ChatRequest = { messages: request.messages, stream: request.stream };
       if (model) chat.model = model;
+      if (request.endpoint) chat.endpoint = request.endpoint;
       if (request.maxTokens !== undefined) chat.maxTokens = request.maxTokens;
       if (request.extra) chat.extra = request.extra;
       const sendOptions: SendOptions = { timeoutMs };
@@ -203,14 +209,17 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
         sendOptions.onToken = (text) => onEvent({ type: 'token', text });
         sendOptions.onData = (line) => onEvent({ type: 'data', node: id, line });
       }
-      const outcome = await deps.send(node, chat, sendOptions);
+      load.begin(node.id);
+      const outcome = await deps.send(node, chat, sendOptions).finally(() => load.end(node.id));
       const ms = Math.round(deps.now() - t0);
       if (outcome.ok) {
         attempts.push({ node: node.id, ...(model && { model }), outcome: 'ok', ms });
         record({ node: node.id, at: deps.now(), ok: true, counts: true });
-        const answered: Omit<AskResult, 'attempts' | 'events' | 'resolvedModels' | 'durationMs'> = { ok: true, node: node.id, content: outcome.value.content };
+        load.observe(node.id, outcome.value.firstTokenMs ?? ms);
+        const answered: Omit<AskResult, 'attempts' | 'events' | 'durationMs'> = { ok: true, node: node.id, content: outcome.value.content };
         const answeredModel = outcome.value.model ?? model;
         if (answeredModel) answered.model = answeredModel;
+        if (outcome.value.toolCalls) answered.toolCalls = outcome.value.toolCalls;
         if (outcome.value.raw !== undefined) answered.raw = outcome.value.raw;
         return finish(answered);
       }
@@ -219,38 +228,42 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
       attempts.push({ node: node.id, ...(model && { model }), outcome: 'failed', class: f.class, ...(f.httpStatus !== undefined && { httpStatus: f.httpStatus }), ms, detail: f.message });
       emit({ type: 'failed', node: node.id, class: f.class });
       if (f.class === 'aborted') return finish({ ok: false, error: 'interrupted' });
-      // A configured short name (`deepseek`) that the server does not know: look up the served
-      // id once and try again at once; this is not the node's fault.
-      if (f.class === 'model_missing' && model && !resolvedOnce) {
-        resolvedOnce = true;
-        const served = await deps.resolveModel(node, node.model ?? model, Math.min(5000, Math.max(1, deadline - deps.now())));
-        if (served && served !== model) {
-          resolvedModels[node.id] = { ...resolvedModels[node.id], [node.model ?? model]: served };
-          model = served;
-          tried--;
+      const d = decide(f);
+      record({ node: node.id, at: deps.now(), ok: false, counts: d.countsAgainstNode, error: `${f.class}: ${f.message}` });
+      if (f.class === 'model_missing' && model !== undefined && !relisted && retriesLeft > 0) {
+        // What the node serves changed since it was listed (another model loaded): list it again,
+        // and ask again at once if that gives another id.
+        relisted = true;
+        catalog.forget(node.id);
+        await listModels(node);
+        const again = catalog.idFor(node, step.model ?? model);
+        if (again !== model) {
+          model = again;
+          retriesLeft--;
           continue;
         }
       }
-      const d = decide(f);
-      record({ node: node.id, at: deps.now(), ok: false, counts: d.countsAgainstNode, error: `${f.class}: ${f.message}` });
       // After the first token, another node's answer cannot be stitched onto this one.
       if (f.class === 'stream_broken') return finish({ ok: false, node: node.id, error: `${node.id}: ${f.message}; not failing over mid-answer` });
-      if (d.retrySameNode && allows(healthOf(node.id)!.breaker, deps.now()) && tried < settings.maxAttempts) {
-        retries++;
-        const wait = f.class === 'throttled' ? (f.retryAfterS ?? 0) * 1000 : backoffDelay(retries, { initialMs: settings.initialBackoffMs, maxMs: settings.maxBackoffMs, multiplier: settings.multiplier, jitter: settings.jitter }, deps.random);
-        if (deps.now() + wait < deadline) {
-          emit({ type: 'retry', node: node.id, inMs: wait, attempt: tried + 1, max: settings.maxAttempts, reason: f.class });
+      if (d.retrySameNode && allows(healthOf(node.id)!.breaker, deps.now()) && retriesLeft > 0) {
+        const wait = f.class === 'throttled' ? (f.retryAfterS ?? 0) * 1000 : backoffDelay(retries + 1, { initialMs: settings.initialBackoffMs, maxMs: settings.maxBackoffMs, multiplier: settings.multiplier, jitter: settings.jitter }, deps.random);
+        // ...nor the time: after the wait, every untried node's share must still be there, and
+        // a quarter of one for the retry itself.
+        const after = deadline - (deps.now() + wait);
+        if (after > 0 && after - reserve >= Math.min(share / 4, after)) {
+          retries++;
+          retriesLeft--;
+          emit({ type: 'retry', node: node.id, inMs: wait, attempt: tried + 1, max: budget, reason: f.class });
           await deps.sleep(wait, deps.signal).catch(() => undefined);
           if (deps.signal?.aborted) return finish({ ok: false, error: 'interrupted' });
           continue;
         }
       }
-      const next = candidates[index + 1];
-      if (next) emit({ type: 'failover', from: node.id, to: next.id, reason: f.class });
+      previous = { node: node.id, reason: f.class };
       break;
     }
   }
-  return finish({ ok: false, error: `every node failed; last: ${lastError}` });
+  return finish({ ok: false, error: `every node failed (${tried} attempt${tried === 1 ? '' : 's'}); last: ${lastError}` });
 }
 
 /** The last date formatted: an open breaker's end is the same on every request that skips it. */

@@ -19,8 +19,10 @@ export interface NodeHealth {
 
 export interface CascadeSection {
   nodes: Record<string, NodeHealth>;
-  /** Configured short model name -> served id, per node (LM Studio wants exact ids). */
-  models?: Record<string, Record<string, string>>;
+  /** When `jarvis reset` cleared a node (ms): outcomes from before it, still queued by a proxy, are dropped. */
+  resets?: Record<string, number>;
+  /** The model ids each node listed last (see catalog.ts). */
+  served?: Record<string, string[]>;
 }
 
 export interface HealthEvent {
@@ -32,12 +34,18 @@ export interface HealthEvent {
   error?: string;
   /** Successes in a row folded into one event (a busy proxy saves thousands a second). */
   times?: number;
+  /** Not an outcome: the node answered a health probe, so its open breaker lets a trial through now. */
+  halfOpen?: boolean;
 }
 
 export const FRESH: NodeHealth = { breaker: CLOSED, successes: 0, failures: 0, consecutiveFailures: 0, totalRequests: 0 };
 
 export function applyEvent(h: NodeHealth | undefined, e: HealthEvent, s: BreakerSettings): NodeHealth {
   const base = h ?? FRESH;
+  if (e.halfOpen) {
+    const b = base.breaker;
+    return b.phase === 'open' && (b.openUntil ?? Infinity) > e.at ? { ...base, breaker: { ...b, openUntil: e.at } } : base;
+  }
   if (e.ok) {
     const n = e.times ?? 1;
     return { ...base, breaker: onSuccess(base.breaker), successes: base.successes + n, consecutiveFailures: 0, totalRequests: base.totalRequests + n };
@@ -74,13 +82,22 @@ export function queueEvent(queue: HealthEvent[], e: HealthEvent): void {
   } else queue.push({ ...e });
 }
 
-/** Replays a run's events onto the stored state, under the lock. */
-export async function recordEvents(store: JsonStore<StateFile>, events: HealthEvent[], models: Record<string, Record<string, string>>, s: BreakerSettings): Promise<void> {
-  if (events.length === 0 && Object.keys(models).length === 0) return;
-  await store.update((state) => {
+/**
+ * Replays a run's events onto the stored state, with the model lists it learnt, under the lock;
+ * returns the section as written. Events from before a node's reset are dropped.
+ */
+export async function recordEvents(store: JsonStore<StateFile>, events: HealthEvent[], served: Record<string, string[]>, s: BreakerSettings): Promise<CascadeSection | undefined> {
+  if (events.length === 0 && Object.keys(served).length === 0) return undefined;
+  return store.update((state) => {
     const section = cascadeSection(state);
-    for (const e of events) section.nodes[e.node] = applyEvent(section.nodes[e.node], e, s);
-    for (const [node, map] of Object.entries(models)) section.models = { ...section.models, [node]: { ...section.models?.[node], ...map } };
+    for (const e of events) {
+      if (e.at < (section.resets?.[e.node] ?? -Infinity)) continue;
+      section.nodes[e.node] = applyEvent(section.nodes[e.node], e, s);
+    }
+    if (Object.keys(served).length > 0) section.served = { ...section.served, ...served };
+    // Written by jarvis before model lists replaced it.
+    delete (section as { models?: unknown }).models;
     state.cascade = section;
+    return section;
   });
 }

@@ -3,11 +3,14 @@
  * failures open a breaker for 2 minutes) and seed 004 (an overall deadline), then config, then the
  * environment overrides of seed 002.
  */
-import type { Config } from '../config/schema.js';
+import { STRATEGIES, type Config, type Strategy } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 
-/** The config's `cascade` section with the environment applied, plus a node forced by $JARVIS_FORCE_NODE. */
-export type CascadeSettings = Config['cascade'] & { forceNode?: string };
+/**
+ * The config's `cascade` section with the environment applied, plus a node forced by
+ * $JARVIS_FORCE_NODE and the global routing strategy ($JARVIS_STRATEGY over `routing.strategy`).
+ */
+export type CascadeSettings = Config['cascade'] & { forceNode?: string; strategy: Strategy };
 
 export function cascadeSettings(config: Config, env: NodeJS.ProcessEnv = process.env): CascadeSettings {
   const c = config.cascade;
@@ -25,13 +28,13 @@ export function cascadeSettings(config: Config, env: NodeJS.ProcessEnv = process
     if (['0', 'false', 'no', 'off'].includes(v)) return false;
     throw new ConfigError(`$${name}: expected true or false, got "${env[name]}"`);
   };
-  const strategy = env.JARVIS_STRATEGY ?? c.strategy;
-  if (strategy !== 'priority' && strategy !== 'success-rate') throw new ConfigError(`$JARVIS_STRATEGY: expected priority or success-rate, got "${strategy}"`);
+  const strategy = env.JARVIS_STRATEGY || config.routing.strategy;
+  if (!(STRATEGIES as readonly string[]).includes(strategy)) throw new ConfigError(`$JARVIS_STRATEGY: expected one of ${STRATEGIES.join(', ')}, got "${strategy}"`);
   const force = env.JARVIS_FORCE_NODE?.trim().toLowerCase();
   return {
     failover: bool('JARVIS_FAILOVER_ENABLED') ?? c.failover,
     ...(force && { forceNode: force }),
-    strategy,
+    strategy: strategy as Strategy,
     maxAttempts: int('JARVIS_MAX_ATTEMPTS', 1, 100) ?? c.maxAttempts,
     initialBackoffMs: int('JARVIS_INITIAL_BACKOFF_MS', 0, 600_000) ?? c.initialBackoffMs,
     maxBackoffMs: c.maxBackoffMs,

@@ -6,6 +6,8 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { NodeConfig } from '../config/schema.js';
+import { nodeHeaders } from '../config/credentials.js';
+import { apiUrl } from '../probe/endpoints.js';
 import { classifyFailure, classifyReply, errorMessage, excerpt, parseRetryAfter } from '../probe/classify.js';
 import { abortError, Cancel, toAbortSignal, type CancelSignal } from './cancel.js';
 import type { Dispatcher } from 'undici';
@@ -40,6 +42,8 @@ export interface ChatMessage {
 }
 
 export interface ChatRequest {
+  /** `/v1/chat/completions` (default) or `/v1/embeddings` (the input in `extra`). */
+  endpoint?: 'chat' | 'embeddings';
   model?: string;
   messages: ChatMessage[];
   stream: boolean;
@@ -48,12 +52,23 @@ export interface ChatRequest {
   extra?: Record<string, unknown>;
 }
 
+/** A function call the model asked for (OpenAI's `tool_calls`), arguments as the JSON text it wrote. */
+export interface ToolCall {
+  id?: string;
+  name: string;
+  arguments: string;
+}
+
 export interface ChatSuccess {
+  /** The answer's text ('' when the model only called tools). */
   content: string;
+  toolCalls?: ToolCall[];
   model?: string;
   tokens?: number;
   /** The upstream reply body, unparsed (non-streamed replies). */
   raw?: string;
+  /** Time to the first token of a stream, in ms (what the latency strategy balances on). */
+  firstTokenMs?: number;
 }
 
 export type ChatOutcome = { ok: true; value: ChatSuccess } | { ok: false; failure: ChatFailure };
@@ -70,23 +85,20 @@ export type SendChat = (node: NodeConfig, request: ChatRequest, options: SendOpt
 
 const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 64 }), https: new https.Agent({ keepAlive: true, maxSockets: 64 }) };
 
-/** Parsed completion URLs per node: parsing a URL per request shows up in a proxy's profile. */
-const parsedUrls = new WeakMap<NodeConfig, URL | null>();
+/** Parsed endpoint URLs per node: parsing a URL per request shows up in a proxy's profile. */
+const parsedUrls = new WeakMap<NodeConfig, { chat: URL; embeddings: URL } | null>();
 
-function chatTarget(node: NodeConfig): URL | undefined {
+function target(node: NodeConfig, endpoint: 'chat' | 'embeddings'): URL | undefined {
   let u = parsedUrls.get(node);
   if (u === undefined) {
-    const url = chatUrl(node);
-    u = url ? new URL(url) : null;
+    u = node.url ? { chat: new URL(apiUrl(node.url, 'chat/completions')), embeddings: new URL(apiUrl(node.url, 'embeddings')) } : null;
     parsedUrls.set(node, u);
   }
-  return u ?? undefined;
+  return u?.[endpoint];
 }
 
 export function chatUrl(node: NodeConfig): string | undefined {
-  if (!node.url) return undefined;
-  const root = node.url.replace(/\/+$/, '');
-  return /\/v1$/.test(root) ? `${root}/chat/completions` : `${root}/v1/chat/completions`;
+  return node.url ? apiUrl(node.url, 'chat/completions') : undefined;
 }
 
 /** Classifies an HTTP error reply from a completion endpoint. Pure. */
@@ -261,18 +273,98 @@ class Exchange {
 const JSON_HEADERS = Object.freeze({ 'content-type': 'application/json', accept: 'application/json' });
 const SSE_HEADERS = Object.freeze({ 'content-type': 'application/json', accept: 'text/event-stream' });
 
+/** The request headers per node and kind of reply: the node's credentials merged once, not per request. */
+const headerCache = new WeakMap<NodeConfig, { json: Readonly<Record<string, string>>; sse: Readonly<Record<string, string>> }>();
+
+function requestHeaders(node: NodeConfig, sse: boolean): Readonly<Record<string, string>> {
+  let h = headerCache.get(node);
+  if (!h) {
+    const own = nodeHeaders(node);
+    h = Object.keys(own).length === 0 ? { json: JSON_HEADERS, sse: SSE_HEADERS } : { json: { ...JSON_HEADERS, ...own }, sse: { ...SSE_HEADERS, ...own } };
+    headerCache.set(node, h);
+  }
+  return sse ? h.sse : h.json;
+}
+
+interface CompletionJson {
+  model?: string;
+  choices?: { message?: { content?: unknown; tool_calls?: unknown; refusal?: unknown } }[];
+  data?: unknown;
+}
+
+interface ChunkJson {
+  model?: string;
+  choices?: { delta?: { content?: unknown; tool_calls?: unknown; refusal?: unknown }; finish_reason?: unknown }[];
+  error?: unknown;
+}
+
+/** OpenAI's `tool_calls` as ToolCalls; undefined unless it is a non-empty list of function calls. */
+function toolCallsOf(value: unknown): ToolCall[] | undefined {
+  if (!Array.isArray(value) || value.length === 0) return undefined;
+  const calls: ToolCall[] = [];
+  for (const c of value as { id?: unknown; function?: { name?: unknown; arguments?: unknown } }[]) {
+    if (typeof c?.function?.name !== 'string') return undefined;
+    const args = c.function.arguments;
+    calls.push({ ...(typeof c.id === 'string' && { id: c.id }), name: c.function.name, arguments: typeof args === 'string' ? args : JSON.stringify(args ?? {}) });
+  }
+  return calls;
+}
+
+/**
+ * Reads a whole (non-streamed) reply: a completion is valid when it carries content, tool calls
+ * or a refusal (a model that calls a tool answers `"content": null`); embeddings when they carry
+ * their `data` list.
+ */
+export function readReply(text: string, endpoint: 'chat' | 'embeddings'): { ok: true; value: ChatSuccess } | { ok: false; message: string } {
+  let json: CompletionJson;
+  try {
+    json = JSON.parse(text) as CompletionJson;
+  } catch {
+    return { ok: false, message: `not JSON: ${excerpt(text)}` };
+  }
+  const model = typeof json?.model === 'string' ? json.model : undefined;
+  if (endpoint === 'embeddings') {
+    if (!Array.isArray(json?.data)) return { ok: false, message: `no embeddings (\`data\`) in the reply: ${excerpt(text)}` };
+    return { ok: true, value: { content: '', ...(model && { model }), raw: text } };
+  }
+  const message = json?.choices?.[0]?.message;
+  const content = message?.content;
+  const toolCalls = toolCallsOf(message?.tool_calls);
+  const refusal = typeof message?.refusal === 'string' ? message.refusal : undefined;
+  if (typeof content !== 'string' && !toolCalls && refusal === undefined) return { ok: false, message: `no message content, tool calls or refusal: ${excerpt(text)}` };
+  return { ok: true, value: { content: typeof content === 'string' ? content : (refusal ?? ''), ...(toolCalls && { toolCalls }), ...(model && { model }), raw: text } };
+}
+
+/** Streamed tool calls, put together from their deltas (a name, then the arguments in pieces). */
+function mergeToolCallDeltas(calls: ToolCall[], deltas: unknown): boolean {
+  if (!Array.isArray(deltas) || deltas.length === 0) return false;
+  for (const d of deltas as { index?: unknown; id?: unknown; function?: { name?: unknown; arguments?: unknown } }[]) {
+    const i = typeof d?.index === 'number' ? d.index : calls.length;
+    const call = (calls[i] ??= { name: '', arguments: '' });
+    if (typeof d?.id === 'string') call.id = d.id;
+    if (typeof d?.function?.name === 'string') call.name += d.function.name;
+    if (typeof d?.function?.arguments === 'string') call.arguments += d.function.arguments;
+  }
+  return true;
+}
+
 /** Sends one completion through `requester`. Never throws: the outcome says how it went. */
 export function createSender(requester: Requester): SendChat {
   return async (node, request, options) => {
-    const target = chatTarget(node);
-    if (!target) return { ok: false, failure: { class: 'bad_request', message: `${node.id} has no url to send requests to` } };
+    const endpoint = request.endpoint ?? 'chat';
+    const url = target(node, endpoint);
+    if (!url) return { ok: false, failure: { class: 'bad_request', message: `${node.id} has no url to send requests to` } };
     if (options.signal?.aborted) return { ok: false, failure: { class: 'aborted', message: 'interrupted' } };
+    const stream = endpoint === 'chat' && request.stream;
     const payload: Record<string, unknown> = request.extra ? { ...request.extra } : {};
     if (request.model) payload.model = request.model;
-    payload.messages = request.messages;
-    payload.stream = request.stream;
-    if (request.maxTokens !== undefined) payload.max_tokens = request.maxTokens;
+    if (endpoint === 'chat') {
+      payload.messages = request.messages;
+      payload.stream = request.stream;
+      if (request.maxTokens !== undefined) payload.max_tokens = request.maxTokens;
+    }
     const body = JSON.stringify(payload);
+    const sentAt = performance.now();
     // One signal ends the exchange: the caller's (Ctrl-C, a client gone) or the timeout.
     const local = new Cancel();
     let timedOut = false;
@@ -282,10 +374,12 @@ export function createSender(requester: Requester): SendChat {
     }, options.timeoutMs);
     const onAbort = () => local.abort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    // What the caller already has of a stream: tokens, or any line forwarded to a client.
     let tokens = 0;
+    let forwarded = false;
     const failure = (f: ChatFailure): ChatOutcome => ({
       ok: false,
-      failure: tokens > 0 ? { ...f, class: 'stream_broken', tokens, message: `the stream broke after ${tokens} token(s): ${f.message}` } : f,
+      failure: tokens > 0 || forwarded ? { ...f, class: 'stream_broken', tokens, message: `the stream broke after ${tokens > 0 ? `${tokens} token(s)` : 'its first chunks'}: ${f.message}` } : f,
     });
     const fromError = (error: unknown): ChatOutcome => {
       if (timedOut) return failure({ class: 'timeout', message: `no complete answer within ${options.timeoutMs} ms` });
@@ -296,57 +390,69 @@ export function createSender(requester: Requester): SendChat {
     // DOMException with a stack trace and a round of listeners, per request).
     let complete = false;
     try {
-      const res = await requester(target, body, request.stream ? SSE_HEADERS : JSON_HEADERS, local);
+      const res = await requester(url, body, requestHeaders(node, stream), local);
       if (res.status < 200 || res.status >= 300) {
         const text = await readText(res, 65536);
         complete = true;
         return { ok: false, failure: classifyHttpError(res.status, res.headers, text) };
       }
-      const isSse = request.stream && /event-stream/.test(String(res.headers['content-type'] ?? ''));
+      const isSse = stream && /event-stream/.test(String(res.headers['content-type'] ?? ''));
       if (!isSse) {
         const text = await readText(res);
         complete = true;
-        let json: { model?: string; choices?: { message?: { content?: unknown } }[] };
-        try {
-          json = JSON.parse(text) as typeof json;
-        } catch {
-          return failure({ class: 'bad_response', message: `not JSON: ${excerpt(text)}` });
-        }
-        const answer = json.choices?.[0]?.message?.content;
-        if (typeof answer !== 'string') return failure({ class: 'bad_response', message: `no message content: ${excerpt(text)}` });
+        const reply = readReply(text, endpoint);
+        if (!reply.ok) return failure({ class: 'bad_response', message: reply.message });
         // Not streamed by the server (or asked without streaming): print it whole.
-        if (request.stream && answer) options.onToken?.(answer);
-        return { ok: true, value: { content: answer, ...(json.model && { model: json.model }), raw: text } };
+        if (request.stream && reply.value.content) options.onToken?.(reply.value.content);
+        return reply;
       }
       let content = '';
       let model: string | undefined;
       let finished = false;
       let pending = '';
+      let firstTokenMs: number | undefined;
+      const toolCalls: ToolCall[] = [];
+      // Lines that carry nothing yet (the role chunk, empty deltas) wait until something does:
+      // a stream that dies before its first token can still fail over, with nothing sent.
+      let held: string[] | undefined;
+      const forward = (line: string) => {
+        if (!options.onData) return;
+        if (held) for (const h of held.splice(0)) options.onData(h);
+        options.onData(line);
+        forwarded = true;
+      };
       const onLine = (line: string): ChatOutcome | undefined => {
         if (!line.startsWith('data:')) return undefined;
         const data = line.slice(5).trim();
         if (data === '[DONE]') {
           finished = true;
-          options.onData?.(line);
+          forward(line);
           return undefined;
         }
-        let chunk: { model?: string; choices?: { delta?: { content?: unknown }; finish_reason?: unknown }[]; error?: unknown };
+        let chunk: ChunkJson;
         try {
-          chunk = JSON.parse(data) as typeof chunk;
+          chunk = JSON.parse(data) as ChunkJson;
         } catch {
           return failure({ class: 'bad_response', message: `invalid stream chunk: ${excerpt(data)}` });
         }
         if (chunk.error) return failure({ class: 'server_error', message: `error in the stream: ${errorMessage(JSON.stringify(chunk)) ?? 'unknown'}` });
         model ??= chunk.model;
-        const delta = chunk.choices?.[0]?.delta?.content;
+        const choice = chunk.choices?.[0];
+        const delta = choice?.delta?.content;
+        let meaningful = false;
         if (typeof delta === 'string' && delta.length > 0) {
           tokens++;
           content += delta;
           options.onToken?.(delta);
+          meaningful = true;
         }
-        if (chunk.choices?.[0]?.finish_reason) finished = true;
+        if (mergeToolCallDeltas(toolCalls, choice?.delta?.tool_calls)) meaningful = true;
+        if (typeof choice?.delta?.refusal === 'string' && choice.delta.refusal) meaningful = true;
+        if (choice?.finish_reason) finished = meaningful = true;
+        if (meaningful) firstTokenMs ??= performance.now() - sentAt;
         // Forwarded once it parsed: a proxy's client never sees a chunk we would reject.
-        options.onData?.(line);
+        if (meaningful || forwarded) forward(line);
+        else (held ??= []).push(line);
         return undefined;
       };
       const decoder = new TextDecoder();
@@ -365,7 +471,7 @@ export function createSender(requester: Requester): SendChat {
         if (bad) return bad;
       }
       if (!finished) return failure({ class: 'bad_response', message: 'the stream ended without finishing' });
-      return { ok: true, value: { content, ...(model && { model }), tokens } };
+      return { ok: true, value: { content, ...(toolCalls.length > 0 && { toolCalls }), ...(model && { model }), tokens, ...(firstTokenMs !== undefined && { firstTokenMs: Math.round(firstTokenMs) }) } };
     } catch (error) {
       return fromError(error);
     } finally {
@@ -380,18 +486,15 @@ export function createSender(requester: Requester): SendChat {
 /** The sender of the one-shot commands. */
 export const sendChat: SendChat = createSender(nodeHttpRequester);
 
-/** Lists the node's models to map a short configured name to a served id (LM Studio wants exact ids). */
-export async function resolveModel(node: NodeConfig, wanted: string, timeoutMs: number): Promise<string | undefined> {
+/** Lists a node's models (`/v1/models`, Ollama's tags): what the catalog learns a node serves. */
+export async function listModels(node: NodeConfig, timeoutMs: number): Promise<string[] | undefined> {
   if (!node.url) return undefined;
-  const root = node.url.replace(/\/+$/, '');
-  const url = /\/v1$/.test(root) ? `${root}/models` : `${root}/v1/models`;
-  const { httpRequest } = await import('../probe/http.js');
+  const [{ httpRequest }, { probeUrl }] = await Promise.all([import('../probe/http.js'), import('../probe/probe.js')]);
+  const { url, protocol } = probeUrl(node.kind, node.url);
   try {
-    const reply = await httpRequest(url, { timeoutMs });
-    const c = classifyReply('openai', reply, wanted);
-    return c.matchedModel ?? (c.models?.length === 1 ? c.models[0] : undefined);
+    const reply = await httpRequest(url, { timeoutMs, headers: nodeHeaders(node), maxBytes: 4 << 20 });
+    return classifyReply(protocol, reply).models;
   } catch {
     return undefined;
   }
 }
-

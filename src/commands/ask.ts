@@ -3,8 +3,9 @@ import type { Config } from '../config/schema.js';
 import { cascadeSection, healthView, recordEvents, type NodeHealth } from '../cascade/health.js';
 import { runCascade, type AskRequest, type AskResult, type EngineDeps } from '../cascade/engine.js';
 import { cascadeSettings } from '../cascade/settings.js';
+import { ModelCatalog } from '../cascade/catalog.js';
 import { stateStore } from '../store/state-file.js';
-import { findNode } from './diagnose.js';
+import { findNode } from '../config/nodes.js';
 
 export interface AskOptions {
   config: Config;
@@ -20,8 +21,9 @@ export async function runAsk(options: AskOptions): Promise<AskResult> {
   const settings = { ...cascadeSettings(options.config, options.env), ...(options.deadlineMs !== undefined && { deadlineMs: options.deadlineMs }) };
   const store = stateStore(options.dataDir);
   const section = cascadeSection(await store.read());
-  const result = await runCascade(options.config, settings, section.nodes, section.models ?? {}, options.request, options.deps);
-  await recordEvents(store, result.events, result.resolvedModels, settings);
+  const catalog = new ModelCatalog(section.served);
+  const result = await runCascade(options.config, settings, section.nodes, catalog, options.request, options.deps);
+  await recordEvents(store, result.events, catalog.takeChanges(), settings);
   return result;
 }
 

@@ -1,6 +1,6 @@
 /** `jarvis diagnose <node>`: probe, host check and the runbook's diagnosis for one node. */
 import type { Config, NodeConfig } from '../config/schema.js';
-import { UsageError } from '../errors.js';
+import { findNode } from '../config/nodes.js';
 import { checkHost, type HostCheck } from '../probe/ping.js';
 import { probeNode, type ProbeDeps, type ProbeResult } from '../probe/probe.js';
 import { diagnoseNode, fallbacksFor, type Diagnosis, type FallbackAdvice } from '../runbook/diagnosis.js';
@@ -33,14 +33,6 @@ export interface DiagnoseOptions {
   platform?: NodeJS.Platform;
   /** Ping timeout. */
   pingTimeoutMs?: number;
-}
-
-/** Finds a node by id, case-insensitively; an unknown id lists the known ones (exit 2). */
-export function findNode(config: Config, id: string): NodeConfig {
-  const wanted = id.trim().toLowerCase();
-  const node = config.nodes.find((n) => n.id === wanted);
-  if (!node) throw new UsageError(`unknown node "${id}". Known nodes: ${config.nodes.map((n) => n.id).join(', ')}`);
-  return node;
 }
 
 export async function runDiagnose(options: DiagnoseOptions): Promise<DiagnoseResult> {

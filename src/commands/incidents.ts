@@ -4,7 +4,7 @@ import { UsageError } from '../errors.js';
 import { parseSince, type Incident } from '../incidents/incident.js';
 import { IncidentStore } from '../incidents/store.js';
 import { stateStore } from '../store/state-file.js';
-import { findNode } from './diagnose.js';
+import { findNode } from '../config/nodes.js';
 
 export interface IncidentsOptions {
   config: Config;

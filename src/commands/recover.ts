@@ -15,7 +15,8 @@ import { lmsRunning, planRecovery, processCheck, tasklistHas, type RecoveryPlan 
 import type { Runbook } from '../runbook/runbook.js';
 import { acquireLock, isLockBusy } from '../store/lock.js';
 import { displayArgv } from '../system/process.js';
-import { fallbackStatuses, findNode, type FallbackStatus } from './diagnose.js';
+import { fallbackStatuses, type FallbackStatus } from './diagnose.js';
+import { findNode } from '../config/nodes.js';
 
 export interface RecoverOptions {
   config: Config;

@@ -123,6 +123,9 @@ function normalize(raw: RawConfig, file: string): Config {
     ...(n.systemdUnit !== undefined && { systemdUnit: n.systemdUnit }),
     ...(n.process !== undefined && { process: n.process }),
     ...(n.embeddings !== undefined && { embeddings: n.embeddings }),
+    ...(n.strict !== undefined && { strict: n.strict }),
+    ...(n.apiKeyEnv !== undefined && { apiKeyEnv: n.apiKeyEnv }),
+    ...(n.headers !== undefined && { headers: n.headers }),
   }));
   const order = new Map(nodes.map((n, i) => [n.id, i]));
   nodes.sort((a, b) => a.priority - b.priority || order.get(a.id)! - order.get(b.id)!);
@@ -148,7 +151,6 @@ function normalize(raw: RawConfig, file: string): Config {
     },
     cascade: {
       failover: raw.cascade?.failover ?? true,
-      strategy: raw.cascade?.strategy ?? 'priority',
       maxAttempts: raw.cascade?.maxAttempts ?? 6,
       initialBackoffMs: raw.cascade?.initialBackoffMs ?? 1000,
       maxBackoffMs: raw.cascade?.maxBackoffMs ?? 30_000,
@@ -159,6 +161,16 @@ function normalize(raw: RawConfig, file: string): Config {
       failureThreshold: raw.cascade?.failureThreshold ?? 3,
       recoveryMs: raw.cascade?.recoveryMs ?? 120_000,
       maxRecoveryMs: raw.cascade?.maxRecoveryMs ?? 1_800_000,
+    },
+    routing: {
+      strategy: raw.routing?.strategy ?? raw.cascade?.strategy ?? 'priority',
+      latencyMargin: raw.routing?.latencyMargin ?? 0.1,
+      groups: raw.routing?.groups ?? {},
+    },
+    serve: {
+      apiKeys: raw.serve?.apiKeys ?? [],
+      ...(raw.serve?.apiKeysEnv !== undefined && { apiKeysEnv: raw.serve.apiKeysEnv }),
+      protect: raw.serve?.protect ?? 'management',
     },
     alerts: {
       webhooks: (raw.alerts?.webhooks ?? []).map((w) => ({

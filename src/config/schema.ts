@@ -8,6 +8,12 @@ export const NODE_KINDS = ['ollama', 'lmstudio', 'openai', 'proxy'] as const;
 export type NodeKind = (typeof NODE_KINDS)[number];
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** How a model group (or the whole cascade) picks among the nodes that can answer. */
+export const STRATEGIES = ['priority', 'round-robin', 'least-busy', 'latency', 'success-rate'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+const strategy = z.enum(STRATEGIES, { error: `expected one of ${STRATEGIES.join(', ')}` });
 
 const nodeId = z
   .string({ error: 'expected a node id (a string such as m2)' })
@@ -96,6 +102,12 @@ export const nodeSchema = z.strictObject({
   embeddings: z.boolean().optional(),
   /** The process name to look for (`pgrep -x`); `false` when there is none to check. */
   process: z.union([z.string().min(1), z.literal(false)], { error: 'expected a process name, or false' }).optional(),
+  /** A request for this node's model (or id) fails rather than be answered by another model. */
+  strict: z.boolean({ error: 'expected true or false' }).optional(),
+  /** The environment variable holding the node's API key, sent as `Authorization: Bearer` on probes and requests. */
+  apiKeyEnv: z.string({ error: 'expected the name of an environment variable' }).regex(ENV_NAME, { error: 'expected the name of an environment variable, such as GEMINI_PROXY_KEY' }).optional(),
+  /** Extra headers sent on probes and requests (their values are never shown). */
+  headers: z.record(z.string(), z.string({ error: 'expected a header value (a string)' }), { error: 'expected a mapping of header names to values' }).optional(),
 });
 
 export const configSchema = z
@@ -143,7 +155,8 @@ export const configSchema = z
     cascade: z
       .strictObject({
         failover: z.boolean().optional(),
-        strategy: z.enum(['priority', 'success-rate'], { error: 'expected priority or success-rate' }).optional(),
+        /** Kept for configs written before `routing.strategy`; `routing.strategy` wins. */
+        strategy: strategy.optional(),
         maxAttempts: z.number().int().min(1).max(100).optional(),
         initialBackoffMs: z.number().int().min(0).max(600_000).optional(),
         maxBackoffMs: z.number().int().min(0).max(3_600_000).optional(),
@@ -156,6 +169,34 @@ export const configSchema = z
         failureThreshold: z.number().int().min(1).max(1000).optional(),
         recoveryMs: positiveMs(86_400_000).optional(),
         maxRecoveryMs: positiveMs(86_400_000).optional(),
+      })
+      .optional(),
+    routing: z
+      .strictObject({
+        /** How nodes are picked within a model group, and among the cascade's nodes for `auto`. */
+        strategy: strategy.optional(),
+        /** `latency`: nodes within this fraction of the fastest share the traffic (LiteLLM's buffer). */
+        latencyMargin: z.number({ error: 'expected a fraction such as 0.1' }).min(0).max(10).optional(),
+        /** Per model group (the model name as clients send it): its own strategy, or strict. */
+        groups: z
+          .record(
+            z.string(),
+            z.strictObject({
+              strategy: strategy.optional(),
+              strict: z.boolean({ error: 'expected true or false' }).optional(),
+            }),
+          )
+          .optional(),
+      })
+      .optional(),
+    serve: z
+      .strictObject({
+        /** Keys clients may present (Authorization: Bearer, or x-api-key). */
+        apiKeys: z.array(z.string().min(8, { error: 'expected a key of at least 8 characters' }), { error: 'expected a list of keys' }).optional(),
+        /** An environment variable holding keys, comma-separated. */
+        apiKeysEnv: z.string().regex(ENV_NAME, { error: 'expected the name of an environment variable' }).optional(),
+        /** What the keys protect: the management endpoints only (default), or every route but /health. */
+        protect: z.enum(['management', 'all'], { error: 'expected management or all' }).optional(),
       })
       .optional(),
     alerts: z
@@ -234,6 +275,9 @@ export interface NodeConfig {
   systemdUnit?: string;
   process?: string | false;
   embeddings?: boolean;
+  strict?: boolean;
+  apiKeyEnv?: string;
+  headers?: Record<string, string>;
 }
 
 export interface Config {
@@ -247,7 +291,6 @@ export interface Config {
   check: { autoRecover: boolean; confirmDelayMs: number; confirmProbes: number; recoverBudgetMs: number };
   cascade: {
     failover: boolean;
-    strategy: 'priority' | 'success-rate';
     maxAttempts: number;
     initialBackoffMs: number;
     maxBackoffMs: number;
@@ -259,6 +302,8 @@ export interface Config {
     recoveryMs: number;
     maxRecoveryMs: number;
   };
+  routing: { strategy: Strategy; latencyMargin: number; groups: Record<string, { strategy?: Strategy; strict?: boolean }> };
+  serve: { apiKeys: string[]; apiKeysEnv?: string; protect: 'management' | 'all' };
   alerts: { webhooks: { url: string; format: 'generic' | 'alertmanager'; timeoutMs: number; retries: number; headers?: Record<string, string> }[] };
 }
 

@@ -185,15 +185,28 @@ function openaiModels(json: unknown): string[] | undefined {
  * starts with the name at a word boundary (the runbook says `deepseek` for `deepseek-coder-v2`).
  */
 export function matchModel(wanted: string, available: readonly string[]): string | undefined {
-  if (available.includes(wanted)) return wanted;
-  const norm = (s: string) => s.toLowerCase().replace(/:latest$/, '').replace(/^.*\//, '');
-  const w = norm(wanted);
-  const exact = available.find((m) => norm(m) === w);
-  if (exact) return exact;
-  return available.find((m) => {
-    const n = norm(m);
-    return n.startsWith(w) && /[-_:.@ ]/.test(n.charAt(w.length));
-  });
+  let best: string | undefined;
+  let bestScore = 0;
+  for (const m of available) {
+    const score = modelMatchScore(wanted, m);
+    if (score > bestScore) [best, bestScore] = [m, score];
+    if (score === 3) break;
+  }
+  return best;
+}
+
+const normalModelName = (s: string) => s.toLowerCase().replace(/:latest$/, '').replace(/^.*\//, '');
+
+/**
+ * How well `served` answers to the name `wanted`: 3 the same, 2 the same up to case, `:latest`
+ * and a `publisher/`, 1 a longer name that starts with it at a word boundary, 0 not at all.
+ */
+export function modelMatchScore(wanted: string, served: string): 0 | 1 | 2 | 3 {
+  if (wanted === served) return 3;
+  const w = normalModelName(wanted);
+  const n = normalModelName(served);
+  if (n === w) return 2;
+  return n.startsWith(w) && /[-_:.@ ]/.test(n.charAt(w.length)) ? 1 : 0;
 }
 
 /** Retry-After: seconds or an HTTP date (RFC 9110); `retry-after-ms` first, as the OpenAI SDK does. */

@@ -2,8 +2,10 @@
  * Runbook step 1, detection: one probe per node kind, reading the real protocols (PROTOCOLS.md),
  * with a hard timeout. A probe never throws for a node that is down: the result says how.
  */
+import { nodeHeaders } from '../config/credentials.js';
 import type { NodeConfig, NodeKind } from '../config/schema.js';
 import type { CommandResult, CommandRunner } from '../system/process.js';
+import { apiUrl, rootUrl } from './endpoints.js';
 import { classifyFailure, classifyReply, excerpt, type Classification, type ReplyProtocol } from './classify.js';
 import type { HttpGetOptions, HttpReply } from './http.js';
 
@@ -29,15 +31,13 @@ export interface ProbeDeps {
 
 /** The URL that tells whether a node of this kind is healthy. */
 export function probeUrl(kind: NodeKind, base: string): { url: string; protocol: ReplyProtocol } {
-  const root = base.replace(/\/+$/, '');
   switch (kind) {
     case 'ollama':
       // /api/tags lists the downloaded models; GET / only says "Ollama is running".
-      return { url: `${root}/api/tags`, protocol: 'ollama' };
+      return { url: `${rootUrl(base)}/api/tags`, protocol: 'ollama' };
     default:
-      // LM Studio answers 200 to unknown endpoints: only /v1/models proves it. A base URL that
-      // already ends in /v1 (common for OpenAI-style servers) is not doubled.
-      return { url: /\/v1$/.test(root) ? `${root}/models` : `${root}/v1/models`, protocol: 'openai' };
+      // LM Studio answers 200 to unknown endpoints: only /v1/models proves it.
+      return { url: apiUrl(base, 'models'), protocol: 'openai' };
   }
 }
 
@@ -68,7 +68,7 @@ export async function probeNode(node: NodeConfig, deps: ProbeDeps): Promise<Prob
   }
   let classification: Classification;
   try {
-    const reply = await deps.http(url, { timeoutMs, maxBytes: 4 << 20, ...(deps.signal && { signal: deps.signal }) });
+    const reply = await deps.http(url, { timeoutMs, maxBytes: 4 << 20, headers: nodeHeaders(node), ...(deps.signal && { signal: deps.signal }) });
     classification = classifyReply(protocol, reply, protocol === 'generic' ? undefined : node.model, deps.now());
   } catch (error) {
     classification = classifyFailure(error, timeoutMs);

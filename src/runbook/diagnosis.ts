@@ -2,6 +2,7 @@
  * Runbook step 2 and 3 for one node: from what the probe and the host check saw, the cause, what
  * it means, and the actions to take on this node. Pure: the runbook rules are data.
  */
+import { describeCredentials } from '../config/credentials.js';
 import type { Config, NodeConfig } from '../config/schema.js';
 import type { ProbeResult } from '../probe/probe.js';
 import { pingArgv, type HostCheck } from '../probe/ping.js';
@@ -145,6 +146,7 @@ function placeholders(runbook: Runbook, node: NodeConfig, probe: ProbeResult, ct
     retryAfter: String(probe.retryAfterS ?? 60),
     logs: facts.logs ?? "the server's logs",
     loadModel: load ? onNode(node, load) : `load ${node.model ?? 'the model'} on the server`,
+    credentials: describeCredentials(node) ?? 'none configured: set `apiKeyEnv` on the node to the name of the environment variable holding its key',
   };
 }
 
@@ -153,7 +155,7 @@ function fill(template: string, vars: Record<string, string>): string {
 }
 
 /** Placeholder names the diagnosis fills in (for checking the runbook). */
-export const PLACEHOLDERS = ['id', 'url', 'host', 'model', 'ping', 'processCheck', 'restart', 'check', 'retryAfter', 'logs', 'loadModel'] as const;
+export const PLACEHOLDERS = ['id', 'url', 'host', 'model', 'ping', 'processCheck', 'restart', 'check', 'retryAfter', 'logs', 'loadModel', 'credentials'] as const;
 
 export interface FallbackAdvice {
   node: string;

@@ -2,8 +2,10 @@
  * Runbook step 4: prove the node answers with a tiny chat completion (`"ping"`, max 10 tokens,
  * no streaming, 5 s). Listing models is not enough: the reply must parse and carry content.
  */
+import { nodeHeaders } from '../config/credentials.js';
 import type { NodeConfig } from '../config/schema.js';
 import { classifyFailure, classifyReply, excerpt } from '../probe/classify.js';
+import { apiUrl, rootUrl } from '../probe/endpoints.js';
 import type { ProbeDeps, ProbeResult } from '../probe/probe.js';
 import { classifyCheckCommand } from '../probe/probe.js';
 import type { Verification } from '../incidents/incident.js';
@@ -13,13 +15,11 @@ const PING = [{ role: 'user', content: 'ping' }];
 /** The request the runbook's verification sends, per kind. */
 export function verifyRequest(node: NodeConfig, model: string | undefined): { url: string; body: Record<string, unknown> } | undefined {
   if (!node.url) return undefined;
-  const root = node.url.replace(/\/+$/, '');
   if (node.kind === 'ollama') {
     // Ollama's native API reports eval durations, which give tokens per second.
-    return { url: `${root}/api/chat`, body: { model, messages: PING, stream: false, options: { num_predict: 10 } } };
+    return { url: `${rootUrl(node.url)}/api/chat`, body: { model, messages: PING, stream: false, options: { num_predict: 10 } } };
   }
-  const v1 = /\/v1$/.test(root) ? root : `${root}/v1`;
-  return { url: `${v1}/chat/completions`, body: { ...(model && { model }), messages: PING, max_tokens: 10, stream: false } };
+  return { url: apiUrl(node.url, 'chat/completions'), body: { ...(model && { model }), messages: PING, max_tokens: 10, stream: false } };
 }
 
 /** Reads a completion reply; pure. */
@@ -61,7 +61,7 @@ export async function verifyNode(node: NodeConfig, probe: ProbeResult | undefine
   const req = verifyRequest(node, model);
   if (!req) return { ok: false, latencyMs: 0, detail: 'no url to verify against' };
   try {
-    const reply = await deps.http(req.url, { method: 'POST', body: JSON.stringify(req.body), timeoutMs, maxBytes: 1 << 20, ...(deps.signal && { signal: deps.signal }) });
+    const reply = await deps.http(req.url, { method: 'POST', body: JSON.stringify(req.body), headers: nodeHeaders(node), timeoutMs, maxBytes: 1 << 20, ...(deps.signal && { signal: deps.signal }) });
     return { ...readCompletion(node.kind, reply.status, reply.body), latencyMs: elapsed() };
   } catch (error) {
     const c = classifyFailure(error, timeoutMs);

@@ -5,7 +5,7 @@
  * the background, within the escalation rule, and returns to service once verified.
  */
 import { phaseAt } from '../cascade/breaker.js';
-import type { HealthEvent, NodeHealth } from '../cascade/health.js';
+
 import type { Config } from '../config/schema.js';
 import { blockedByEscalation } from '../incidents/incident.js';
 import { IncidentStore } from '../incidents/store.js';
@@ -14,7 +14,8 @@ import type { ExecutorDeps } from '../runbook/executor.js';
 import type { Runbook } from '../runbook/runbook.js';
 import { stateStore } from '../store/state-file.js';
 import { runRecover, type RecoverResult } from '../commands/recover.js';
-import { findNode } from '../commands/diagnose.js';
+import { findNode } from '../config/nodes.js';
+import type { LiveHealth } from './live-health.js';
 import type { ServeMetrics } from './metrics.js';
 
 export interface HealerOptions {
@@ -22,14 +23,14 @@ export interface HealerOptions {
   runbook: Runbook;
   dataDir: string;
   executor: ExecutorDeps;
-  health: Record<string, NodeHealth>;
-  /** Applies an outcome to the live breakers and queues it for state.json. */
-  record: (e: HealthEvent) => void;
+  health: LiveHealth;
   wallNow: () => number;
   intervalMs: number;
   autoRecover: boolean;
   log: (line: string) => void;
   metrics?: ServeMetrics;
+  /** Each probe's result, as it comes (model lists, balancing). */
+  onProbe?: (p: ProbeResult) => void;
 }
 
 export interface Healer {
@@ -55,7 +56,7 @@ export function startHealer(o: HealerOptions): Healer {
         o.metrics?.recoveries.inc({ node: node.id, outcome: r.outcome });
         if (r.recovered) {
           // Verified by a real completion: back in service.
-          o.record({ node: node.id, at: o.wallNow(), ok: true, counts: true });
+          o.health.record({ node: node.id, at: o.wallNow(), ok: true, counts: true });
           o.log(`heal: ${node.id} ${r.outcome}, back in service`);
         } else if (r.outcome === 'interrupted') o.log(`heal: ${node.id} interrupted (jarvis serve is stopping)${r.incident ? '; recorded as such' : ''}`);
         else o.log(`heal: ${node.id} ${r.outcome}: ${r.plan.reason}`);
@@ -67,6 +68,7 @@ export function startHealer(o: HealerOptions): Healer {
   };
 
   const tick = async () => {
+    const probedAt = o.wallNow();
     const probes = await probeAll(o.config.nodes, o.executor);
     last = probes;
     const now = o.wallNow();
@@ -74,10 +76,13 @@ export function startHealer(o: HealerOptions): Healer {
     for (const p of probes) {
       o.metrics?.probeUp.set({ node: p.id }, p.status === 'ok' ? 1 : 0);
       o.metrics?.probeLatency.set({ node: p.id }, p.latencyMs / 1000);
-      const h = o.health[p.id];
+      o.onProbe?.(p);
+      const h = o.health.get(p.id);
       if (!h || phaseAt(h.breaker, now) !== 'open') continue;
       if (p.status === 'ok') {
-        o.health[p.id] = { ...h, breaker: { ...h.breaker, openUntil: now } };
+        // A probe sent before the failure that opened the breaker says nothing about the node now.
+        if (h.lastErrorAt !== undefined && Date.parse(h.lastErrorAt) >= probedAt) continue;
+        o.health.record({ node: p.id, at: now, ok: false, counts: false, halfOpen: true });
         o.log(`health: ${p.id} answers its probe again: breaker half-open, the next request is its trial`);
       } else if (o.autoRecover && !recovering.has(p.id) && !(actedOn.has(p.id) && actedOn.get(p.id) === h.breaker.openUntil)) {
         // Once per opening: a recovery that did not bring the node back is tried again when its

@@ -34,7 +34,7 @@ function children<T>(make: (...values: string[]) => T): (...values: string[]) =>
 
 const PHASE_VALUE = { closed: 0, half_open: 1, open: 2 } as const;
 
-export function createMetrics(nodes: string[], health: () => Record<string, NodeHealth>, now: () => number): ServeMetrics {
+export function createMetrics(nodes: () => string[], health: (id: string) => NodeHealth | undefined, now: () => number): ServeMetrics {
   const registry = new client.Registry();
   // prom-client's default process metrics include gauges named *_total, which promtool rejects;
   // the few that matter for a proxy are collected here instead.
@@ -93,9 +93,11 @@ export function createMetrics(nodes: string[], health: () => Record<string, Node
     labelNames: ['node'],
     registers: [registry],
     collect() {
-      const h = health();
       const t = now();
-      for (const node of nodes) this.set({ node }, PHASE_VALUE[h[node] ? phaseAt(h[node].breaker, t) : 'closed']);
+      for (const node of nodes()) {
+        const h = health(node);
+        this.set({ node }, PHASE_VALUE[h ? phaseAt(h.breaker, t) : 'closed']);
+      }
     },
   });
   return m;

@@ -26,6 +26,8 @@ export interface SimNodeSpec {
   embeddings?: boolean;
   /** Delay between streamed tokens (keeps streams open, for load tests). */
   tokenDelayMs?: number;
+  /** A key the node requires (`Authorization: Bearer`). */
+  apiKey?: string;
   fallbacks?: { node: string; for?: string }[];
 }
 
@@ -62,7 +64,7 @@ export class SimCluster {
     for (const s of specs) {
       this.nodes.set(
         s.id,
-        new SimNode({ id: s.id, kind: s.kind, host, port: s.port ?? 0, models: s.models, fault: s.fault ? parseFault(s.fault) : { mode: 'up' }, ...(s.tokenDelayMs !== undefined && { tokenDelayMs: s.tokenDelayMs }) }),
+        new SimNode({ id: s.id, kind: s.kind, host, port: s.port ?? 0, models: s.models, fault: s.fault ? parseFault(s.fault) : { mode: 'up' }, ...(s.tokenDelayMs !== undefined && { tokenDelayMs: s.tokenDelayMs }), ...(s.apiKey !== undefined && { apiKey: s.apiKey }) }),
       );
     }
   }

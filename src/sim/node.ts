@@ -19,6 +19,8 @@ export interface SimNodeOptions {
   fault?: Fault;
   /** Delay between streamed tokens. */
   tokenDelayMs?: number;
+  /** A key clients must send (`Authorization: Bearer`), as llama.cpp's `--api-key` or a cloud proxy wants. */
+  apiKey?: string;
 }
 
 interface ChatMessage {
@@ -40,6 +42,7 @@ export class SimNode {
   private server: http.Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly tokenDelayMs: number;
+  private readonly apiKey: string | undefined;
 
   constructor(options: SimNodeOptions) {
     this.id = options.id;
@@ -49,6 +52,7 @@ export class SimNode {
     this.models = options.models;
     this.fault = options.fault ?? { mode: 'up' };
     this.tokenDelayMs = options.tokenDelayMs ?? 0;
+    this.apiKey = options.apiKey;
   }
 
   get url(): string {
@@ -135,6 +139,9 @@ export class SimNode {
         return;
       default:
         break;
+    }
+    if (this.apiKey && path !== '/health' && req.headers.authorization !== `Bearer ${this.apiKey}`) {
+      return sendJson(res, 401, { error: { message: 'Invalid API Key', type: 'authentication_error', code: 401 } });
     }
     const body = req.method === 'POST' ? await readBody(req) : '';
     if (this.kind === 'ollama') return this.ollama(req.method ?? 'GET', path, body, res);
@@ -244,6 +251,28 @@ export class SimNode {
     const id = `chatcmpl-${this.id}-${Date.now()}`;
     const created = Math.floor(Date.now() / 1000);
     const usage = { prompt_tokens: 8, completion_tokens: tokens.length, total_tokens: 8 + tokens.length };
+    const tools = toolsToCall(req.tools);
+    if (tools.length > 0) {
+      // A model given tools calls each of them (up to three), as OpenAI-style servers answer it:
+      // content null, the calls in `tool_calls`.
+      const asked = String(messages.at(-1)?.content ?? '').slice(0, 40);
+      const calls = tools.map((name, i) => ({ id: `call_${this.id}_${i + 1}`, type: 'function', function: { name, arguments: JSON.stringify({ asked, by: this.id }) } }));
+      if (req.stream !== true) {
+        return sendJson(res, 200, { id, object: 'chat.completion', created, model, choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: calls }, finish_reason: 'tool_calls' }], usage });
+      }
+      const chunk = (delta: object, finish: string | null) => `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+      // Each call's name first, then its arguments in two pieces, as streaming servers send them.
+      const pieces = calls.flatMap((c, index) => {
+        const args = c.function.arguments;
+        const half = Math.floor(args.length / 2);
+        return [
+          chunk({ tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.function.name, arguments: '' } }] }, null),
+          chunk({ tool_calls: [{ index, function: { arguments: args.slice(0, half) } }] }, null),
+          chunk({ tool_calls: [{ index, function: { arguments: args.slice(half) } }] }, null),
+        ];
+      });
+      return void this.stream(res, 'text/event-stream', pieces, (p) => p, [chunk({}, 'tool_calls'), 'data: [DONE]\n\n'], chunk({ role: 'assistant', content: null }, null));
+    }
     if (req.stream !== true) {
       return sendJson(res, 200, {
         id,
@@ -282,6 +311,15 @@ export class SimNode {
     if (/^\s*ping\s*$/i.test(String(last))) return `pong from ${this.id}`;
     return `[${this.id}] ${String(last).slice(0, 200) || 'hello'}`;
   }
+}
+
+/** The names of the function tools in a request's `tools` (up to three). */
+function toolsToCall(tools: unknown): string[] {
+  if (!Array.isArray(tools)) return [];
+  return tools
+    .map((t) => (t as { function?: { name?: unknown } } | null)?.function?.name)
+    .filter((n): n is string => typeof n === 'string')
+    .slice(0, 3);
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {

@@ -4,6 +4,7 @@
  * to stdout.
  */
 import type { AskResult, CascadeEvent } from '../cascade/engine.js';
+import type { ToolCall } from '../cascade/transport.js';
 import { renderColumns } from './columns.js';
 import { formatMs } from './format.js';
 import type { Output } from './output.js';
@@ -41,6 +42,21 @@ export function askProgress(output: Output, stream: boolean): { onEvent: (e: Cas
     stop: clearLine,
     printedTokens: () => tokens,
   };
+}
+
+/** A model's tool calls, one a line: `tool call get_weather {"city": "Paris"}`. */
+export function renderToolCalls(calls: ToolCall[], output: Output): string {
+  return calls
+    .map((c) => {
+      let args = c.arguments;
+      try {
+        args = JSON.stringify(JSON.parse(c.arguments), null, 1).replace(/\n\s*/g, ' ');
+      } catch {
+        // not JSON: shown as the model wrote it
+      }
+      return `${output.color.cyan('tool call')} ${output.color.bold(c.name)} ${args}${c.id ? output.color.dim(` (${c.id})`) : ''}`;
+    })
+    .join('\n');
 }
 
 export function renderAskFailure(result: AskResult, output: Output): string {

@@ -111,3 +111,68 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+export interface ServeListening {
+  event: 'listening';
+  url: string;
+  pid: number;
+  v8Flags: string[];
+}
+
+export interface RunningServe {
+  child: ChildProcess;
+  url: string;
+  listening: ServeListening;
+  /** Everything it wrote on stderr so far. */
+  log: () => string;
+  /** Resolves when a line matching `pattern` appears on stderr (rejects after `timeoutMs`). */
+  waitForLog: (pattern: RegExp, timeoutMs?: number) => Promise<void>;
+  /** SIGTERM, then the exit code (SIGKILL after 10 s). */
+  stop: () => Promise<number | null>;
+}
+
+/** `jarvis serve --json` on a free port, once it has said where it listens. */
+export async function startServe(options: { config: string; dataDir: string; env: NodeJS.ProcessEnv; args?: string[] }): Promise<RunningServe> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--config', options.config, '--data-dir', options.dataDir, ...(options.args ?? [])], { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  const watchers = new Set<() => void>();
+  child.stderr.on('data', (d: Buffer) => {
+    log += d.toString();
+    if (process.env.DEBUG_SERVE) process.stderr.write(d);
+    for (const w of watchers) w();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  };
+  const waitForLog = (pattern: RegExp, timeoutMs = 10_000) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (!pattern.test(log)) return;
+        watchers.delete(check);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        watchers.delete(check);
+        reject(new Error(`serve never logged ${pattern}; log:\n${log}`));
+      }, timeoutMs);
+      watchers.add(check);
+      check();
+    });
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      void exited.then((code) => reject(new Error(`serve exited ${code}: ${log}`)));
+      createInterface({ input: child.stdout }).once('line', resolve);
+    });
+    const listening = JSON.parse(line) as ServeListening;
+    return { child, url: listening.url, listening, log: () => log, waitForLog, stop };
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+}

@@ -3,14 +3,13 @@
  * nodes behind it: completions plain and streamed, failover, error shapes, a node dying
  * mid-stream, 200 concurrent streams, and a SIGTERM that drains.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SERVE_V8_FLAGS } from '../../src/serve/tuning.js';
-import { BIN, cleanEnv, freePort, jarvis, startSim, tempDir, type RunningSim } from '../helpers/cli.js';
+import { BIN, cleanEnv, freePort, jarvis, startServe as startServeProcess, startSim, tempDir, type RunningServe, type RunningSim, type ServeListening } from '../helpers/cli.js';
 
 let tmp: ReturnType<typeof tempDir>;
 let sim: RunningSim;
@@ -18,43 +17,12 @@ let cfg: string;
 let env: NodeJS.ProcessEnv;
 let serve: ChildProcess;
 let url: string;
-let listening: Listening;
+let listening: ServeListening;
 let client: OpenAI;
 
-interface Listening {
-  event: 'listening';
-  url: string;
-  pid: number;
-  v8Flags: string[];
-}
-
-interface Started {
-  child: ChildProcess;
-  url: string;
-  listening: Listening;
-  /** Everything it wrote on stderr so far. */
-  log: () => string;
-}
-
-/** `jarvis serve` on a free port, once it has said where it listens (the main config and data dir unless told). */
-async function startServe(args: string[] = [], where: { config?: string; dataDir?: string } = {}): Promise<Started> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--config', where.config ?? cfg, '--data-dir', where.dataDir ?? path.join(tmp.dir, 'data'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stderr.on('data', (d: Buffer) => {
-    log += d.toString();
-    if (process.env.DEBUG_SERVE) process.stderr.write(d);
-  });
-  try {
-    const line = await new Promise<string>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${log}`)));
-      createInterface({ input: child.stdout }).once('line', resolve);
-    });
-    const event = JSON.parse(line) as Listening;
-    return { child, url: event.url, listening: event, log: () => log };
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  }
+/** `jarvis serve` on a free port (the main config and data dir unless told). */
+function startServe(args: string[] = [], where: { config?: string; dataDir?: string } = {}): Promise<RunningServe> {
+  return startServeProcess({ config: where.config ?? cfg, dataDir: where.dataDir ?? path.join(tmp.dir, 'data'), env, args });
 }
 
 beforeAll(async () => {

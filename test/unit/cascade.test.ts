@@ -5,6 +5,7 @@ import { CLOSED, allows, onFailure, onSuccess, phaseAt } from '../../src/cascade
 import { cascadeOrder, decide, runCascade, type CascadeEvent } from '../../src/cascade/engine.js';
 import { applyEvent, healthView, queueEvent, type HealthEvent, type NodeHealth } from '../../src/cascade/health.js';
 import { Cancel, toAbortSignal } from '../../src/cascade/cancel.js';
+import { ModelCatalog } from '../../src/cascade/catalog.js';
 import { cascadeSettings } from '../../src/cascade/settings.js';
 import { classifyHttpError, type ChatOutcome, type SendChat } from '../../src/cascade/transport.js';
 
@@ -81,17 +82,17 @@ const settings = cascadeSettings(config, {});
 
 describe('cascade order', () => {
   it('priority; task first; a chosen node then its fallbacks; proxies without a url are not askable', () => {
-    expect(cascadeOrder(config, { messages: [], stream: false }, settings, {}).map((n) => n.id)).toEqual(['m2', 'm3', 'ol1']);
-    expect(cascadeOrder(config, { messages: [], stream: false, task: 'quick' }, settings, {}).map((n) => n.id)).toEqual(['ol1', 'm3', 'm2']);
-    expect(cascadeOrder(config, { messages: [], stream: false, node: 'M2' }, settings, {}).map((n) => n.id)).toEqual(['m2', 'm3', 'ol1']);
+    expect(cascadeOrder(config, { messages: [], stream: false }, settings, {}).map((s) => s.node.id)).toEqual(['m2', 'm3', 'ol1']);
+    expect(cascadeOrder(config, { messages: [], stream: false, task: 'quick' }, settings, {}).map((s) => s.node.id)).toEqual(['ol1', 'm3', 'm2']);
+    expect(cascadeOrder(config, { messages: [], stream: false, node: 'M2' }, settings, {}).map((s) => s.node.id)).toEqual(['m2', 'm3', 'ol1']);
     expect(() => cascadeOrder(config, { messages: [], stream: false, task: 'nope' }, settings, {})).toThrow(/unknown task/);
   });
 
   it('success-rate strategy, JARVIS_FORCE_NODE, failover off', () => {
     const health = { m2: { successes: 1, failures: 9 } as NodeHealth, m3: { successes: 9, failures: 1 } as NodeHealth };
-    expect(cascadeOrder(config, { messages: [], stream: false }, { ...settings, strategy: 'success-rate' }, health).map((n) => n.id)).toEqual(['ol1', 'm3', 'm2']);
-    expect(cascadeOrder(config, { messages: [], stream: false }, cascadeSettings(config, { JARVIS_FORCE_NODE: 'ol1' }), {}).map((n) => n.id)).toEqual(['ol1']);
-    expect(cascadeOrder(config, { messages: [], stream: false }, cascadeSettings(config, { JARVIS_FAILOVER_ENABLED: 'false' }), {}).map((n) => n.id)).toEqual(['m2']);
+    expect(cascadeOrder(config, { messages: [], stream: false }, { ...settings, strategy: 'success-rate' }, health).map((s) => s.node.id)).toEqual(['ol1', 'm3', 'm2']);
+    expect(cascadeOrder(config, { messages: [], stream: false }, cascadeSettings(config, { JARVIS_FORCE_NODE: 'ol1' }), {}).map((s) => s.node.id)).toEqual(['ol1']);
+    expect(cascadeOrder(config, { messages: [], stream: false }, cascadeSettings(config, { JARVIS_FAILOVER_ENABLED: 'false' }), {}).map((s) => s.node.id)).toEqual(['m2']);
     expect(() => cascadeSettings(config, { JARVIS_MAX_ATTEMPTS: 'lots' })).toThrow(/JARVIS_MAX_ATTEMPTS/);
   });
 });
@@ -110,7 +111,7 @@ describe('the engine, with an injected clock and transport', () => {
     };
     const deps = {
       send,
-      resolveModel: async () => undefined,
+      listModels: async () => undefined,
       now: () => t,
       sleep: async (ms: number) => {
         sleeps.push(ms);
@@ -127,7 +128,7 @@ describe('the engine, with an injected clock and transport', () => {
 
   it('refused primary: fail over at once, no retry, the trace says so', async () => {
     const h = harness({ m2: [fail('refused')], m3: [ok('hello')] });
-    const r = await runCascade(config, settings, {}, {}, ask, h.deps);
+    const r = await runCascade(config, settings, {}, new ModelCatalog(), ask, h.deps);
     expect(r).toMatchObject({ ok: true, node: 'm3', content: 'hello' });
     expect(h.calls).toEqual(['m2', 'm3']);
     expect(h.sleeps).toEqual([]);
@@ -139,7 +140,7 @@ describe('the engine, with an injected clock and transport', () => {
 
   it('5xx: retry the same node with backoff (1 s, 2 s) until its breaker opens, then fail over', async () => {
     const h = harness({ m2: [fail('server_error'), fail('server_error'), fail('server_error')], m3: [ok('x')] });
-    const r = await runCascade(config, settings, {}, {}, ask, h.deps);
+    const r = await runCascade(config, settings, {}, new ModelCatalog(), ask, h.deps);
     expect(h.calls).toEqual(['m2', 'm2', 'm2', 'm3']);
     expect(h.sleeps).toEqual([1000, 2000]);
     expect(r.events.filter((e) => e.node === 'm2').every((e) => !e.ok && e.counts)).toBe(true);
@@ -147,48 +148,68 @@ describe('the engine, with an injected clock and transport', () => {
 
   it('401 is not retried and not counted against the node', async () => {
     const h = harness({ m2: [fail('auth')], m3: [ok('x')] });
-    const r = await runCascade(config, settings, {}, {}, ask, h.deps);
+    const r = await runCascade(config, settings, {}, new ModelCatalog(), ask, h.deps);
     expect(h.calls).toEqual(['m2', 'm3']);
     expect(r.events[0]).toMatchObject({ node: 'm2', ok: false, counts: false });
   });
 
   it('429 with Retry-After that fits the deadline: wait it, retry the same node', async () => {
     const h = harness({ m2: [fail('throttled', { retryAfterS: 3 }), ok('x')] });
-    const r = await runCascade(config, settings, {}, {}, ask, h.deps);
+    const r = await runCascade(config, settings, {}, new ModelCatalog(), ask, h.deps);
     expect(h.sleeps).toEqual([3000]);
     expect(r.node).toBe('m2');
     const late = harness({ m2: [fail('throttled', { retryAfterS: 600 })], m3: [ok('y')] });
-    expect((await runCascade(config, settings, {}, {}, ask, late.deps)).node).toBe('m3');
+    expect((await runCascade(config, settings, {}, new ModelCatalog(), ask, late.deps)).node).toBe('m3');
   });
 
   it('an open breaker is skipped; when all are open, the one that reopens first is tried', async () => {
     const open = (until: number): NodeHealth => ({ breaker: { phase: 'open', consecutiveFailures: 3, openUntil: until, opens: 1 }, successes: 0, failures: 3, consecutiveFailures: 3, totalRequests: 3 });
     const h = harness({ m3: [ok('x')] });
-    const r = await runCascade(config, settings, { m2: open(2_000_000) }, {}, ask, h.deps);
+    const r = await runCascade(config, settings, { m2: open(2_000_000) }, new ModelCatalog(), ask, h.deps);
     expect(h.calls).toEqual(['m3']);
     expect(r.attempts[0]).toMatchObject({ node: 'm2', outcome: 'skipped', class: 'circuit_open' });
     const all = harness({ ol1: [ok('z')] });
-    const r2 = await runCascade(config, settings, { m2: open(3_000_000), m3: open(2_500_000), ol1: open(2_000_000) }, {}, ask, all.deps);
+    const r2 = await runCascade(config, settings, { m2: open(3_000_000), m3: open(2_500_000), ol1: open(2_000_000) }, new ModelCatalog(), ask, all.deps);
     expect(all.calls).toEqual(['ol1']);
     expect(r2.node).toBe('ol1');
   });
 
   it('the deadline bounds everything; a hung node leaves time for the next', async () => {
     const h = harness({ m2: [fail('timeout'), fail('timeout'), fail('timeout')], m3: [ok('x')] });
-    const r = await runCascade(config, { ...settings, deadlineMs: 8000, requestTimeoutMs: 30_000 }, {}, {}, ask, h.deps);
+    const r = await runCascade(config, { ...settings, deadlineMs: 8000, requestTimeoutMs: 30_000 }, {}, new ModelCatalog(), ask, h.deps);
     expect(r.ok).toBe(true);
     expect(r.durationMs).toBeLessThanOrEqual(8000);
     const never = harness({ m2: [fail('timeout'), fail('timeout')], m3: [fail('timeout'), fail('timeout')], ol1: [fail('timeout'), fail('timeout')] });
-    const r2 = await runCascade(config, { ...settings, deadlineMs: 5000 }, {}, {}, ask, never.deps);
+    const r2 = await runCascade(config, { ...settings, deadlineMs: 5000 }, {}, new ModelCatalog(), ask, never.deps);
     expect(r2.ok).toBe(false);
     expect(r2.durationMs).toBeLessThanOrEqual(5000);
   });
 
-  it('six attempts in total at most', async () => {
+  it('maxAttempts - 1 retries in all, shared; every node still gets its attempt', async () => {
     const h = harness({ m2: Array(9).fill(fail('server_error')), m3: Array(9).fill(fail('server_error')), ol1: Array(9).fill(fail('server_error')) });
-    const r = await runCascade(config, { ...settings, failureThreshold: 100 }, {}, {}, ask, h.deps);
-    expect(h.calls).toHaveLength(6);
-    expect(r.error).toMatch(/gave up after 6 attempts/);
+    const r = await runCascade(config, { ...settings, failureThreshold: 100, initialBackoffMs: 10 }, {}, new ModelCatalog(), ask, h.deps);
+    expect(h.calls).toEqual(['m2', 'm2', 'm2', 'm2', 'm2', 'm2', 'm3', 'ol1']);
+    expect(r.error).toMatch(/every node failed \(8 attempts\)/);
+  });
+
+  it('two nodes answering 500 before healthy ones: the healthy one answers, and the progress says only what happened', async () => {
+    const h = harness({ m2: Array(9).fill(fail('server_error')), m3: Array(9).fill(fail('server_error')), ol1: [ok('from ol1')] });
+    const r = await runCascade(config, { ...settings, maxAttempts: 6 }, {}, new ModelCatalog(), ask, h.deps);
+    expect(r).toMatchObject({ ok: true, node: 'ol1' });
+    expect(h.calls.filter((c) => c === 'ol1')).toHaveLength(1);
+    const failovers = h.events.filter((e) => e.type === 'failover').map((e) => e.type === 'failover' && `${e.from}->${e.to}`);
+    expect(failovers).toEqual(['m2->m3', 'm3->ol1']);
+    // With fewer attempts allowed than nodes, every node is still tried once.
+    const few = harness({ m2: [fail('server_error')], m3: [fail('server_error')], ol1: [ok('x')] });
+    expect((await runCascade(config, { ...settings, maxAttempts: 1 }, {}, new ModelCatalog(), ask, few.deps)).node).toBe('ol1');
+    expect(few.calls).toEqual(['m2', 'm3', 'ol1']);
+  });
+
+  it('a failover is announced only when the next node is really tried', async () => {
+    const h = harness({ m2: [fail('server_error'), fail('server_error'), fail('server_error')], m3: [ok('x')] });
+    await runCascade(config, settings, {}, new ModelCatalog(), ask, h.deps);
+    const events = h.events.flatMap((e) => (e.type === 'failover' ? [`failover ${e.from}->${e.to}`] : e.type === 'attempt' ? [`attempt ${e.node}`] : []));
+    expect(events).toEqual(['attempt m2', 'attempt m2', 'attempt m2', 'failover m2->m3', 'attempt m3']);
   });
 });
 

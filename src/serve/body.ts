@@ -1,0 +1,82 @@
+/**
+ * Reading a client's request body: bounded in size (a Content-Length over the limit is refused
+ * before a byte is read) and in nesting (a deeply nested document is refused before anything
+ * walks it), so no request can make the proxy buffer without end or overflow its stack.
+ */
+import type http from 'node:http';
+
+/** Deeper than any real request (tool schemas nest a few levels). */
+export const MAX_JSON_DEPTH = 64;
+
+/** Why a body was refused: the status and message a front renders in its API's shape. */
+export interface BodyError {
+  status: 400 | 413;
+  message: string;
+  code: 'request_too_large' | 'invalid_json';
+}
+
+export type BodyResult = { ok: true; value: Record<string, unknown> } | { ok: false; error: BodyError };
+
+function readBody(req: http.IncomingMessage, limit: number): Promise<string | BodyError> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    // Not read at all: the connection closes once this answer is sent.
+    req.resume();
+    return Promise.resolve({ status: 413, code: 'request_too_large', message: `request body of ${declared} bytes is larger than the limit of ${limit} bytes` });
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (c: Buffer) => {
+      if (over) return;
+      size += c.length;
+      if (size > limit) {
+        over = true;
+        resolve({ status: 413, code: 'request_too_large', message: `request body larger than the limit of ${limit} bytes` });
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      if (!over) resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    req.on('error', reject);
+  });
+}
+
+/** The deepest nesting of arrays and objects in JSON text, counted without parsing (strings skipped). */
+export function jsonDepth(text: string, stopAt = Infinity): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123 || c === 91) {
+      if (++depth > max) {
+        max = depth;
+        if (max > stopAt) return max;
+      }
+    } else if (c === 125 || c === 93) depth--;
+  }
+  return max;
+}
+
+/** Reads a JSON object body within `limit` bytes and MAX_JSON_DEPTH levels. */
+export async function readJsonObject(req: http.IncomingMessage, limit: number): Promise<BodyResult> {
+  const text = await readBody(req, limit);
+  if (typeof text !== 'string') return { ok: false, error: text };
+  if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) return { ok: false, error: { status: 400, code: 'invalid_json', message: `invalid JSON body: nested deeper than ${MAX_JSON_DEPTH} levels` } };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    return { ok: false, error: { status: 400, code: 'invalid_json', message: `invalid JSON body: ${(error as Error).message}` } };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { ok: false, error: { status: 400, code: 'invalid_json', message: 'invalid JSON body: expected a JSON object' } };
+  return { ok: true, value: parsed as Record<string, unknown> };
+}

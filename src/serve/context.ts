@@ -1,0 +1,49 @@
+/** What every route of `jarvis serve` works with: the live config and the owners of live state. */
+import type http from 'node:http';
+import type { NodeLoad } from '../cascade/balance.js';
+import type { Cancel } from '../cascade/cancel.js';
+import type { ModelCatalog } from '../cascade/catalog.js';
+import type { EngineDeps } from '../cascade/engine.js';
+import type { CascadeSettings } from '../cascade/settings.js';
+import type { Config } from '../config/schema.js';
+import type { ExecutorDeps } from '../runbook/executor.js';
+import type { Runbook } from '../runbook/runbook.js';
+import type { Healer } from './healer.js';
+import type { LiveHealth } from './live-health.js';
+import type { ServeMetrics } from './metrics.js';
+
+export interface ServeContext {
+  /** The config now (SIGHUP replaces it). */
+  config: Config;
+  settings: CascadeSettings;
+  health: LiveHealth;
+  catalog: ModelCatalog;
+  load: NodeLoad;
+  metrics: ServeMetrics;
+  healer: Healer;
+  deps: Omit<EngineDeps, 'signal' | 'onEvent' | 'load'>;
+  runbook: Runbook;
+  executor: ExecutorDeps;
+  bodyLimitBytes: number;
+  accessLog: boolean;
+  log: (line: string) => void;
+  /** The upstream request of each exchange in flight, cancelled if its client goes away. */
+  cancels: WeakMap<http.ServerResponse, Cancel>;
+  /** Responses streaming now: told so in the stream when the drain time runs out. */
+  streams: Set<http.ServerResponse>;
+}
+
+/** A route's handler: it answers the request itself. */
+export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, ctx: ServeContext) => Promise<void> | void;
+
+/**
+ * One route: its method and path, and who may call it. `public` answers anyone; `api` (the model
+ * API) needs a client key when `serve.protect` is `all`; `manage` needs a key when one is set,
+ * and answers only on a loopback bind when none is.
+ */
+export interface Route {
+  method: 'GET' | 'POST' | 'HEAD';
+  path: string;
+  auth: 'public' | 'api' | 'manage';
+  handle: Handler;
+}

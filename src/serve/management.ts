@@ -1,0 +1,72 @@
+/**
+ * The proxy's own endpoints: liveness, each node's live health, the runbook's diagnosis, a
+ * recovery on demand, Prometheus metrics. Node credentials appear in none of them.
+ */
+import { findNode } from '../config/nodes.js';
+import { diagnoseNode } from '../runbook/diagnosis.js';
+import { probeAll } from '../probe/probe.js';
+import { readJsonObject } from './body.js';
+import type { Handler } from './context.js';
+import { sendError } from './openai/errors.js';
+import { sendJson } from './reply.js';
+
+export const root: Handler = (req, res, ctx) => {
+  // Claude Code probes `HEAD /` at start; a person opening the URL gets a pointer.
+  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+  res.end(req.method === 'HEAD' ? undefined : `jarvis serve: ${ctx.config.nodes.length} nodes. POST /v1/chat/completions, GET /v1/models, GET /health\n`);
+};
+
+export const health: Handler = (_req, res, ctx) => sendJson(res, 200, { status: 'ok', nodes: ctx.config.nodes.length });
+
+export const status: Handler = (_req, res, ctx) => {
+  const now = ctx.deps.now();
+  const probes = new Map(ctx.healer.lastProbes().map((p) => [p.id, p]));
+  sendJson(res, 200, {
+    nodes: Object.fromEntries(
+      ctx.config.nodes.map((n) => {
+        const h = ctx.health.get(n.id);
+        return [
+          n.id,
+          {
+            kind: n.kind,
+            url: n.url ?? null,
+            model: n.model ?? null,
+            ...ctx.health.view(n.id, now),
+            in_flight: ctx.load.inFlight(n.id),
+            latency_ms: ctx.load.latency(n.id) === undefined ? null : Math.round(ctx.load.latency(n.id)!),
+            served: ctx.catalog.served(n.id) ?? null,
+            last_error: h?.lastError ?? null,
+            last_error_at: h?.lastErrorAt ?? null,
+            probe: probes.get(n.id)?.status ?? null,
+          },
+        ];
+      }),
+    ),
+  });
+};
+
+export const diagnostics: Handler = async (_req, res, ctx) => {
+  const probes = await probeAll(ctx.config.nodes, ctx.executor);
+  sendJson(res, 200, {
+    nodes: probes.map((p) => {
+      const d = diagnoseNode(ctx.runbook, findNode(ctx.config, p.id), p, undefined, { platform: process.platform });
+      return { node: p.id, status: p.status, detail: p.detail ?? null, cause: d.cause, meaning: d.meaning, recovery: d.recovery, actions: d.actions };
+    }),
+  });
+};
+
+export const heal: Handler = async (req, res, ctx) => {
+  const read = await readJsonObject(req, 4096);
+  if (!read.ok) return sendError(res, { status: read.error.status, message: read.error.message, type: 'invalid_request_error', code: read.error.code });
+  const nodeId = read.value.node;
+  if (typeof nodeId !== 'string') return sendError(res, { status: 400, message: 'expected {"node": "<id>"}', type: 'invalid_request_error', param: 'node' });
+  if (!ctx.config.nodes.some((n) => n.id === nodeId.toLowerCase())) return sendError(res, { status: 404, message: `unknown node "${nodeId}"`, type: 'invalid_request_error', param: 'node' });
+  const r = await ctx.healer.heal(nodeId);
+  sendJson(res, r.recovered ? 200 : 502, { node: r.node, outcome: r.outcome, recovered: r.recovered, plan: r.plan, steps: r.steps, verification: r.verification ?? null, incident: r.incident?.id ?? null });
+};
+
+export const metrics: Handler = async (_req, res, ctx) => {
+  const text = await ctx.metrics.registry.metrics();
+  res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType });
+  res.end(text);
+};

@@ -1,0 +1,171 @@
+/**
+ * The OpenAI front: POST /v1/chat/completions and POST /v1/embeddings, both through the cascade
+ * (model groups, breakers, retries, the deadline, a client gone cancels the upstream request).
+ * Node and client speak the same API, so replies and stream lines pass through as they came.
+ */
+import type http from 'node:http';
+import { Cancel } from '../../cascade/cancel.js';
+import { runCascade, type AskRequest, type AskResult, type CascadeEvent } from '../../cascade/engine.js';
+import type { ChatMessage } from '../../cascade/transport.js';
+import { readJsonObject } from '../body.js';
+import type { Handler, ServeContext } from '../context.js';
+import { sendBody } from '../reply.js';
+import { sendError } from './errors.js';
+import { routeModel } from './models.js';
+
+/** Request fields the cascade sets itself; the others pass through to the node. */
+const CHAT_FIELDS = new Set(['model', 'messages', 'stream', 'max_tokens']);
+const EMBEDDING_FIELDS = new Set(['model']);
+
+/** Everything but what the cascade sets itself, on a prototype-free object (a `__proto__` field is data). */
+function passThrough(body: Record<string, unknown>, own: Set<string>): Record<string, unknown> | undefined {
+  let extra: Record<string, unknown> | undefined;
+  for (const k of Object.keys(body)) if (!own.has(k)) (extra ??= Object.create(null) as Record<string, unknown>)[k] = body[k];
+  return extra;
+}
+
+/** Reads the body and routes its model; answers 400/404/413 itself and returns undefined on a bad one. */
+async function parseRequest(req: http.IncomingMessage, res: http.ServerResponse, ctx: ServeContext): Promise<{ body: Record<string, unknown>; route: Pick<AskRequest, 'task' | 'node' | 'model'> } | undefined> {
+  const read = await readJsonObject(req, ctx.bodyLimitBytes);
+  if (!read.ok) {
+    sendError(res, { status: read.error.status, message: read.error.message, type: 'invalid_request_error', code: read.error.code });
+    return undefined;
+  }
+  const routed = routeModel(ctx.config, ctx.catalog, read.value.model);
+  if (!routed.ok) {
+    sendError(res, routed.error);
+    return undefined;
+  }
+  return { body: read.value, route: routed.route };
+}
+
+interface Exchange {
+  result: AskResult;
+  /** `node=class,...` of every attempt, as the x-jarvis-attempts header says it. */
+  attempts: string;
+  /** The reply already began as a stream. */
+  streaming: boolean;
+}
+
+/** Runs a request through the cascade for a client: metrics, the trace, the access log, cancels. */
+async function exchange(res: http.ServerResponse, ctx: ServeContext, request: AskRequest, what: string): Promise<Exchange> {
+  const { metrics } = ctx;
+  // A client that goes away cancels the upstream request (see the server's 'close' listener).
+  const abort = new Cancel();
+  ctx.cancels.set(res, abort);
+  let trace = '';
+  let streaming = false;
+  const onEvent = (e: CascadeEvent) => {
+    if (e.type === 'failover') metrics.failovers.inc({ from: e.from, to: e.to });
+    if (e.type === 'failed') trace += `${e.node}=${e.class},`;
+    else if (e.type === 'skip') trace += `${e.node}=circuit_open,`;
+    else if (e.type === 'data') {
+      if (res.writableEnded) return; // ended by the drain
+      if (!streaming) {
+        streaming = true;
+        ctx.streams.add(res);
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-jarvis-node': e.node, 'x-jarvis-attempts': `${trace}${e.node}=ok` });
+      }
+      res.write(`${e.line}\n\n`);
+    }
+  };
+  const started = performance.now();
+  const result = await runCascade(ctx.config, ctx.settings, ctx.health.nodes, ctx.catalog, request, { ...ctx.deps, load: ctx.load, signal: abort, onEvent });
+  ctx.cancels.delete(res);
+  ctx.streams.delete(res);
+  for (const e of result.events) ctx.health.record(e);
+  let failed = false;
+  for (const a of result.attempts) {
+    metrics.attempt(a.node, a.outcome === 'ok' ? 'ok' : (a.class ?? a.outcome));
+    if (a.outcome === 'ok') metrics.observeLatency(a.node, a.ms / 1000);
+    else if (a.outcome === 'failed') failed = true;
+  }
+  metrics.answer(result.ok ? 'answered' : 'failed', request.stream);
+  // The trace of failures and skips was built as they happened (each ends in a comma); an answer
+  // adds its node.
+  const attempts = result.ok ? `${trace}${result.node}=ok` : trace.slice(0, -1);
+  // News only: a failure or a failover (a breaker-open skip is routine once it is logged).
+  if (ctx.accessLog || !result.ok || failed) {
+    ctx.log(`${what}${request.stream ? ' stream' : ''} -> ${result.ok ? `${result.node} 200` : streaming ? 'broken stream' : '503'} ${Math.round(performance.now() - started)} ms [${attempts}]`);
+  }
+  if (abort.aborted) res.end();
+  return { result, attempts, streaming };
+}
+
+/** The 503 when no node answered; Retry-After says when the first open breaker lets a trial through. */
+function sendUnavailable(res: http.ServerResponse, ctx: ServeContext, x: Exchange): void {
+  const now = ctx.deps.now();
+  let soonest = Infinity;
+  for (const h of Object.values(ctx.health.nodes)) if (h.breaker.openUntil !== undefined && h.breaker.openUntil > now && h.breaker.openUntil < soonest) soonest = h.breaker.openUntil;
+  const retryAfter = soonest === Infinity ? 5 : Math.max(1, Math.ceil((soonest - now) / 1000));
+  sendError(res, {
+    status: 503,
+    message: `no node could answer: ${x.result.error} (attempts: ${x.attempts})`,
+    type: 'service_unavailable',
+    code: 'all_nodes_failed',
+    headers: { 'retry-after': String(retryAfter), 'x-jarvis-attempts': x.attempts },
+  });
+}
+
+/** Headers that say who answered: the node and the model it answered with. */
+function answeredBy(x: Exchange): Record<string, string> {
+  return { 'x-jarvis-node': x.result.node!, ...(x.result.model && { 'x-jarvis-model': x.result.model }), 'x-jarvis-attempts': x.attempts };
+}
+
+export const chatCompletions: Handler = async (req, res, ctx) => {
+  const parsed = await parseRequest(req, res, ctx);
+  if (!parsed) return;
+  const { body, route } = parsed;
+  if (!Array.isArray(body.messages) || body.messages.length === 0) {
+    return sendError(res, { status: 400, message: '`messages` must be a non-empty array', type: 'invalid_request_error', param: 'messages' });
+  }
+  if (body.max_tokens !== undefined && body.max_tokens !== null && (typeof body.max_tokens !== 'number' || !Number.isInteger(body.max_tokens) || body.max_tokens < 1)) {
+    return sendError(res, { status: 400, message: '`max_tokens` must be a whole number of at least 1', type: 'invalid_request_error', param: 'max_tokens' });
+  }
+  const stream = body.stream === true;
+  const extra = passThrough(body, CHAT_FIELDS);
+  const request: AskRequest = {
+    messages: body.messages as ChatMessage[],
+    stream,
+    ...route,
+    ...(typeof body.max_tokens === 'number' && { maxTokens: body.max_tokens }),
+    ...(extra && { extra }),
+  };
+  const x = await exchange(res, ctx, request, `POST /v1/chat/completions model=${typeof body.model === 'string' ? body.model : 'auto'}`);
+  if (res.writableEnded) return;
+  const { result } = x;
+  if (result.ok) {
+    if (x.streaming) return void res.end();
+    // Asked to stream, but the node answered whole (or not a stream): send it as one reply.
+    const reply = result.raw ?? JSON.stringify({ object: 'chat.completion', model: result.model, choices: [{ index: 0, message: { role: 'assistant', content: result.content }, finish_reason: 'stop' }] });
+    return sendBody(res, 200, reply, answeredBy(x));
+  }
+  if (x.streaming) {
+    // The answering node died after the first byte: say so in the stream and end it without [DONE].
+    res.write(`data: ${JSON.stringify({ error: { message: result.error, type: 'upstream_error', code: 'stream_broken' } })}\n\n`);
+    return void res.end();
+  }
+  sendUnavailable(res, ctx, x);
+};
+
+/**
+ * POST /v1/embeddings: to the group serving the requested model, failing over only within it
+ * (vectors from another model live in another space); with no model named, to the nodes marked
+ * `embeddings: true`.
+ */
+export const embeddings: Handler = async (req, res, ctx) => {
+  const parsed = await parseRequest(req, res, ctx);
+  if (!parsed) return;
+  const { body, route } = parsed;
+  if (body.input === undefined) return sendError(res, { status: 400, message: '`input` is required', type: 'invalid_request_error', param: 'input' });
+  if (route.task) return sendError(res, { status: 400, message: 'embeddings take a model or a node, not a task alias', type: 'invalid_request_error', param: 'model' });
+  if (!route.node && !route.model && !ctx.config.nodes.some((n) => n.embeddings && n.url)) {
+    return sendError(res, { status: 404, message: 'no node serves embeddings: name the embedding model, or set `embeddings: true` on a node', type: 'invalid_request_error', param: 'model', code: 'model_not_found' });
+  }
+  const extra = passThrough(body, EMBEDDING_FIELDS);
+  const request: AskRequest = { messages: [], stream: false, endpoint: 'embeddings', ...route, ...(extra && { extra }) };
+  const x = await exchange(res, ctx, request, `POST /v1/embeddings model=${typeof body.model === 'string' ? body.model : '(embedding nodes)'}`);
+  if (res.writableEnded) return;
+  if (x.result.ok) return sendBody(res, 200, x.result.raw ?? '{}', answeredBy(x));
+  sendUnavailable(res, ctx, x);
+};

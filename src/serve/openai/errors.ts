@@ -1,0 +1,16 @@
+/** Errors in OpenAI's shape (`{"error": {message, type, param, code}}`), which its SDKs read. */
+import type http from 'node:http';
+import { sendJson } from '../reply.js';
+
+export interface OpenAiError {
+  status: number;
+  message: string;
+  type: string;
+  code?: string | null;
+  param?: string | null;
+  headers?: Record<string, string>;
+}
+
+export function sendError(res: http.ServerResponse, e: OpenAiError): void {
+  sendJson(res, e.status, { error: { message: e.message, type: e.type, param: e.param ?? null, code: e.code ?? null } }, e.headers);
+}

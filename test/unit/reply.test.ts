@@ -1,0 +1,43 @@
+/** What counts as an answer, and what a proxy refuses to read. */
+import { describe, expect, it } from 'vitest';
+import { readReply } from '../../src/cascade/transport.js';
+import { jsonDepth, MAX_JSON_DEPTH } from '../../src/serve/body.js';
+
+const completion = (message: object) => JSON.stringify({ model: 'm', choices: [{ index: 0, message, finish_reason: 'stop' }] });
+
+describe('readReply', () => {
+  it('content, tool calls with content null, a refusal: each is an answer', () => {
+    expect(readReply(completion({ role: 'assistant', content: 'hi' }), 'chat')).toMatchObject({ ok: true, value: { content: 'hi', model: 'm' } });
+    const calls = [
+      { id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+      { id: 'call_2', type: 'function', function: { name: 'get_time', arguments: '{}' } },
+    ];
+    const tool = readReply(completion({ role: 'assistant', content: null, tool_calls: calls }), 'chat');
+    expect(tool).toMatchObject({ ok: true, value: { content: '', toolCalls: [{ id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' }, { id: 'call_2', name: 'get_time', arguments: '{}' }] } });
+    expect(readReply(completion({ role: 'assistant', content: null, refusal: 'I cannot' }), 'chat')).toMatchObject({ ok: true, value: { content: 'I cannot' } });
+  });
+
+  it('no content, no tool calls, no refusal; an empty tool list; not JSON: broken', () => {
+    expect(readReply(completion({ role: 'assistant', content: null }), 'chat')).toMatchObject({ ok: false, message: expect.stringMatching(/no message content, tool calls or refusal/) });
+    expect(readReply(completion({ role: 'assistant', content: null, tool_calls: [] }), 'chat').ok).toBe(false);
+    expect(readReply('<html>', 'chat')).toMatchObject({ ok: false, message: expect.stringMatching(/^not JSON/) });
+  });
+
+  it('embeddings need their data list', () => {
+    expect(readReply('{"object":"list","data":[{"embedding":[0.1]}],"model":"e"}', 'embeddings')).toMatchObject({ ok: true, value: { model: 'e' } });
+    expect(readReply('{"choices":[]}', 'embeddings').ok).toBe(false);
+  });
+});
+
+describe('jsonDepth', () => {
+  it('counts arrays and objects, not brackets inside strings', () => {
+    expect(jsonDepth('{"a":[1,{"b":2}]}')).toBe(3);
+    expect(jsonDepth('{"a":"[[[[{{{{\\"]]]"}')).toBe(1);
+    expect(jsonDepth('"plain"')).toBe(0);
+  });
+
+  it('stops early past a limit (a deeply nested body is refused without a walk)', () => {
+    const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+    expect(jsonDepth(deep, MAX_JSON_DEPTH)).toBe(MAX_JSON_DEPTH + 1);
+  });
+});
