@@ -15,7 +15,7 @@ export async function benchAsk({ requests = 300 } = {}) {
     const lib = path.join(dir, 'engine.mjs');
     await build({
       stdin: {
-        contents: `export { runCascade } from './src/cascade/engine.ts'; export { sendChat, resolveModel } from './src/cascade/transport.ts'; export { cascadeSettings } from './src/cascade/settings.ts'; export { parseConfig } from './src/config/load.ts';`,
+        contents: `export { runCascade } from './src/cascade/engine.ts'; export { ModelCatalog } from './src/cascade/catalog.ts'; export { sendChat, listModels } from './src/cascade/transport.ts'; export { cascadeSettings } from './src/cascade/settings.ts'; export { parseConfig } from './src/config/load.ts';`,
         resolveDir: ROOT,
         loader: 'ts',
       },
@@ -26,7 +26,7 @@ export async function benchAsk({ requests = 300 } = {}) {
       banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
       logLevel: 'error',
     });
-    const { runCascade, sendChat, resolveModel, cascadeSettings, parseConfig } = await import(lib);
+    const { runCascade, ModelCatalog, sendChat, listModels, cascadeSettings, parseConfig } = await import(lib);
     const fast = cluster.ready.nodes.find((n) => n.id === 'fast').url;
     const hung = cluster.ready.nodes.find((n) => n.id === 'hung').url;
     const net = await import('node:net');
@@ -37,16 +37,17 @@ export async function benchAsk({ requests = 300 } = {}) {
       });
     });
     const cfgText = (primary) => `nodes:\n${primary ? `  - { id: primary, kind: openai, url: "${primary}", priority: 1 }\n` : ''}  - { id: fast, kind: openai, url: "${fast}", priority: 2 }\ncascade: { initialBackoffMs: 200, requestTimeoutMs: 1000, deadlineMs: 10000 }\n`;
-    const deps = { send: sendChat, resolveModel, now: () => performance.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: Math.random };
+    const deps = { send: sendChat, listModels, now: () => performance.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)), random: Math.random };
     const ask = { messages: [{ role: 'user', content: 'ping' }], stream: false };
     const measure = async (cfg, health = {}) => {
       const config = await parseConfig(cfg, 'bench.yaml');
       const settings = cascadeSettings(config, {});
       const ms = [];
-      for (let i = 0; i < 20; i++) await runCascade(config, settings, health, {}, ask, deps); // warm the connections and the JIT
+      const catalog = new ModelCatalog();
+      for (let i = 0; i < 20; i++) await runCascade(config, settings, health, catalog, ask, deps); // warm the connections and the JIT
       for (let i = 0; i < requests; i++) {
         const t = performance.now();
-        const r = await runCascade(config, settings, health, {}, ask, deps);
+        const r = await runCascade(config, settings, health, catalog, ask, deps);
         ms.push(performance.now() - t);
         if (!r.ok || r.node !== 'fast') throw new Error(`unexpected: ${JSON.stringify(r.attempts)}`);
       }
@@ -73,7 +74,7 @@ export async function benchAsk({ requests = 300 } = {}) {
     let attempts;
     for (let i = 0; i < 3; i++) {
       const t = performance.now();
-      const r = await runCascade(config, settings, {}, {}, ask, deps);
+      const r = await runCascade(config, settings, {}, new ModelCatalog(), ask, deps);
       walls.push(performance.now() - t);
       attempts = r.attempts.map((a) => `${a.node}:${a.class ?? 'ok'}`).join(' ');
     }

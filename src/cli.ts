@@ -431,14 +431,18 @@ export function buildProgram(): Command {
 
   program
     .command('reset')
-    .description("close a node's circuit breaker and clear its counts")
-    .argument('<node>', 'node id')
-    .action(async (nodeId: string, _opts: unknown, cmd: Command) => {
+    .description("close a node's circuit breaker and clear its counts (a running jarvis serve follows within a second)")
+    .argument('[node]', 'node id')
+    .option('-a, --all', 'every node')
+    .action(async (nodeId: string | undefined, opts: { all?: boolean }, cmd: Command) => {
       const g = globals(cmd);
-      const [out, cfg, { runReset }] = await Promise.all([output(g), config(g), import('./commands/ask.js')]);
-      const r = await runReset({ config: cfg, dataDir: dataDir(g), nodeId });
+      if (!nodeId && !opts.all) throw new UsageError('reset: name a node, or --all');
+      if (nodeId && opts.all) throw new UsageError('reset: a node or --all, not both');
+      const [out, cfg, wallNow, { runReset }] = await Promise.all([output(g), config(g), wallClock(), import('./commands/ask.js')]);
+      const r = await runReset({ config: cfg, dataDir: dataDir(g), wallNow, ...(nodeId && { nodeId }) });
       if (g.json) printJson(r);
-      else out.out(r.had ? `Reset ${r.node}: breaker closed, counts cleared.` : `${r.node} had no recorded state; nothing to reset.`);
+      else if (opts.all) out.out(r.nodes.length > 0 ? `Reset ${r.nodes.join(', ')}: breakers closed, counts cleared.` : 'No node had recorded state; nothing to reset.');
+      else out.out(r.nodes.length > 0 ? `Reset ${r.node}: breaker closed, counts cleared.` : `${r.node} had no recorded state; nothing to reset.`);
     });
 
   program

@@ -10,7 +10,7 @@ import { findNode } from '../config/nodes.js';
 import { UsageError } from '../errors.js';
 import { modelMatchScore } from '../probe/classify.js';
 import { balance, type BalanceContext } from './balance.js';
-import type { ModelCatalog } from './catalog.js';
+import type { ListModels, ModelCatalog } from './catalog.js';
 import type { CascadeSettings } from './settings.js';
 
 /** One place in a route: a node, and the model id to ask it for. */
@@ -61,6 +61,15 @@ export function groupMembers(config: Config, name: string, catalog: ModelCatalog
     members.push({ node, model });
   }
   return members;
+}
+
+/**
+ * Before a name is called unknown: if no node is known to serve it, lists the nodes whose model
+ * lists are not known yet (a fresh state, a proxy just started), each within `timeoutMs`.
+ */
+export async function discoverGroup(config: Config, name: string, catalog: ModelCatalog, list: ListModels, now: number, timeoutMs: number): Promise<void> {
+  if (groupMembers(config, name, catalog).length > 0) return;
+  await Promise.all(config.nodes.filter((n) => askable(n) && catalog.served(n.id) === undefined).map((n) => catalog.lookup(n, Math.min(n.timeoutMs, timeoutMs), list, now)));
 }
 
 /** The group settings for a model name, if the config has some. */

@@ -48,14 +48,22 @@ export async function runHealth(options: { config: Config; dataDir: string; wall
   );
 }
 
-export async function runReset(options: { config: Config; dataDir: string; nodeId: string }): Promise<{ node: string; had: boolean }> {
-  const node = findNode(options.config, options.nodeId);
-  let had = false;
+/**
+ * Clears breakers and counts (one node, or all). The reset is stamped, so outcomes from before
+ * it that a running proxy has not saved yet do not bring the old state back.
+ */
+export async function runReset(options: { config: Config; dataDir: string; wallNow: () => number; nodeId?: string }): Promise<{ node: string | null; had: boolean; nodes: string[] }> {
+  const ids = options.nodeId ? [findNode(options.config, options.nodeId).id] : options.config.nodes.map((n) => n.id);
+  const at = options.wallNow();
+  const cleared: string[] = [];
   await stateStore(options.dataDir).update((s) => {
     const section = cascadeSection(s);
-    had = node.id in section.nodes;
-    delete section.nodes[node.id];
+    for (const id of ids) {
+      if (id in section.nodes) cleared.push(id);
+      delete section.nodes[id];
+      section.resets = { ...section.resets, [id]: at };
+    }
     s.cascade = section;
   });
-  return { node: node.id, had };
+  return { node: options.nodeId ? ids[0]! : null, had: cleared.length > 0, nodes: cleared };
 }

@@ -198,7 +198,7 @@ export class SimNode {
       ]);
     }
     if (method === 'POST' && path === '/api/embed') return sendJson(res, 200, { model: served[0], embeddings: [embedding()] });
-    if (method === 'POST' && path === '/v1/embeddings') return sendJson(res, 200, { object: 'list', data: [{ object: 'embedding', embedding: embedding(), index: 0 }], model: served[0] });
+    if (method === 'POST' && path === '/v1/embeddings') return this.embed(body, res, served);
     if (method === 'POST' && path === '/v1/chat/completions') return this.openaiChat(body, res, served);
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('404 page not found');
@@ -222,7 +222,7 @@ export class SimNode {
       }
       return this.openaiChat(body, res, served);
     }
-    if (method === 'POST' && path === '/v1/embeddings') return sendJson(res, 200, { object: 'list', data: [{ object: 'embedding', embedding: embedding(), index: 0 }], model: served[0] });
+    if (method === 'POST' && path === '/v1/embeddings') return this.embed(body, res, served);
     // LM Studio answers 200 to anything it does not know (PROTOCOLS.md).
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end(`Unexpected endpoint or method. (${method} ${path}). Returning 200 anyway`);
@@ -233,8 +233,15 @@ export class SimNode {
     if (method === 'GET' && path === '/health') return sendJson(res, 200, { status: 'ok' });
     if (method === 'GET' && (path === '/v1/models' || path === '/models')) return sendJson(res, 200, openaiList(served.slice(0, 1), 'llamacpp'));
     if (method === 'POST' && (path === '/v1/chat/completions' || path === '/chat/completions')) return this.openaiChat(body, res, served);
-    if (method === 'POST' && (path === '/v1/embeddings' || path === '/embeddings')) return sendJson(res, 200, { object: 'list', data: [{ object: 'embedding', embedding: embedding(), index: 0 }], model: served[0] });
+    if (method === 'POST' && (path === '/v1/embeddings' || path === '/embeddings')) return this.embed(body, res, served);
     return sendJson(res, 404, { error: { code: 404, message: 'File Not Found', type: 'not_found_error' } });
+  }
+
+  /** OpenAI-style embeddings; the reply names the model asked for when the server has it. */
+  private embed(body: string, res: http.ServerResponse, served: string[]): void {
+    const asked = parseJson(body)?.model;
+    const model = typeof asked === 'string' && served.includes(asked) ? asked : served[0];
+    sendJson(res, 200, { object: 'list', data: [{ object: 'embedding', embedding: embedding(), index: 0 }], model });
   }
 
   private openaiChat(body: string, res: http.ServerResponse, served: string[]): void {

@@ -6,6 +6,7 @@
 import type http from 'node:http';
 import { Cancel } from '../../cascade/cancel.js';
 import { runCascade, type AskRequest, type AskResult, type CascadeEvent } from '../../cascade/engine.js';
+import { discoverGroup } from '../../cascade/routing.js';
 import type { ChatMessage } from '../../cascade/transport.js';
 import { readJsonObject } from '../body.js';
 import type { Handler, ServeContext } from '../context.js';
@@ -31,7 +32,12 @@ async function parseRequest(req: http.IncomingMessage, res: http.ServerResponse,
     sendError(res, { status: read.error.status, message: read.error.message, type: 'invalid_request_error', code: read.error.code });
     return undefined;
   }
-  const routed = routeModel(ctx.config, ctx.catalog, read.value.model);
+  let routed = routeModel(ctx.config, ctx.catalog, read.value.model);
+  if (!routed.ok && routed.error.status === 404 && typeof read.value.model === 'string' && !read.value.model.startsWith('jarvis/')) {
+    // A name only a node's model list carries: list the nodes not listed yet before calling it unknown.
+    await discoverGroup(ctx.config, read.value.model, ctx.catalog, ctx.deps.listModels, ctx.deps.now(), 2000);
+    routed = routeModel(ctx.config, ctx.catalog, read.value.model);
+  }
   if (!routed.ok) {
     sendError(res, routed.error);
     return undefined;
