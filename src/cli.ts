@@ -63,8 +63,8 @@ async function abortableSleep(): Promise<(ms: number, signal?: CancelSignal) => 
 }
 
 async function executorDeps() {
-  const [probe, { spawnDetached }, sleep, { readLogTail }] = await Promise.all([probeDeps(), import('./system/process.js'), abortableSleep(), import('./system/logs.js')]);
-  return { ...probe, spawn: spawnDetached, sleep, readLogTail, env: process.env };
+  const [probe, { spawnDetached }, sleep, { readLogTail }, { stopListeners }] = await Promise.all([probeDeps(), import('./system/process.js'), abortableSleep(), import('./system/logs.js'), import('./system/ports.js')]);
+  return { ...probe, spawn: spawnDetached, sleep, readLogTail, stopListeners: (port: number, graceMs: number) => stopListeners(port, graceMs, { run: probe.run, sleep: (ms) => sleep(ms) }), env: process.env };
 }
 
 async function runbook() {
@@ -97,6 +97,9 @@ function readToolsFile(file: string): unknown[] {
   if (!Array.isArray(parsed) || parsed.length === 0) throw new UsageError(`--tools ${file}: expected a JSON list of tools ([{"type": "function", "function": {...}}])`);
   return parsed;
 }
+
+/** `check --nagios` could not check: the plugin's UNKNOWN line on stdout, exit 3. */
+class NagiosUnknown extends Error {}
 
 function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
@@ -211,7 +214,11 @@ export function buildProgram(): Command {
         import('./commands/check.js'),
         runbook(),
         import('./ui/check.js'),
-      ]);
+      ]).catch((error: unknown) => {
+        // A monitoring plugin always prints its one line, for a config error too.
+        if (opts.nagios && isJarvisError(error)) throw new NagiosUnknown(error.message);
+        throw error;
+      });
       const result = await runCheck({
         config: cfg,
         runbook: rb,
@@ -220,6 +227,9 @@ export function buildProgram(): Command {
         wallNow,
         recover: Boolean(opts.recover) || cfg.check.autoRecover,
         commandLine: commandLine(),
+      }).catch((error: unknown) => {
+        if (opts.nagios && isJarvisError(error)) throw new NagiosUnknown(error.message);
+        throw error;
       });
       for (const d of result.deliveries.filter((x) => !x.ok)) out.err(`jarvis: webhook ${d.url} failed after ${d.attempts} attempt(s): ${d.error ?? 'unknown error'} (logged in ${result.logFile})`);
       if (g.json) printJson(result);
@@ -549,6 +559,10 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
       return ExitCode.usage;
+    }
+    if (error instanceof NagiosUnknown) {
+      process.stdout.write(`JARVIS UNKNOWN - ${error.message.split('\n').map((l) => l.trim()).filter(Boolean).join(' ')}\n`);
+      return 3;
     }
     if (isJarvisError(error)) {
       process.stderr.write(`jarvis: ${error.message}\n`);

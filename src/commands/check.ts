@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { deliver, dedupKey, type Alert, type DeliveryResult } from '../alerts/webhooks.js';
 import { NagiosCode, nextState, transitionOf, worst, type NagiosLevel, type Transition } from '../check/transitions.js';
 import type { Config, NodeConfig } from '../config/schema.js';
-import { JarvisError } from '../errors.js';
+import { isJarvisError, JarvisError } from '../errors.js';
 import { blockedByEscalation } from '../incidents/incident.js';
 import { IncidentStore } from '../incidents/store.js';
 import { httpRequest } from '../probe/http.js';
@@ -47,6 +47,9 @@ export interface CheckNodeResult {
   previous?: ProbeResult['status'];
   recovery?: { action: 'recovered' | 'not_recovered' | 'skipped'; reason: string; incidentId?: string; escalated?: boolean };
   escalated: boolean;
+  /** Over quota or rate limited (429): a state that passes, a warning, not down. */
+  throttled?: boolean;
+  retryAfterS?: number;
   level: NagiosLevel;
 }
 
@@ -61,6 +64,8 @@ export interface CheckResult {
   alerts: Alert[];
   deliveries: DeliveryResult[];
   logFile: string;
+  /** Why incidents could not be read or recorded this run (incidents.json is never overwritten). */
+  recordError?: string;
 }
 
 const LOG_MAX_BYTES = 5 << 20;
@@ -79,8 +84,16 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
     const started = deps.now();
     const state = stateStore(options.dataDir);
     const incidents = new IncidentStore(options.dataDir, { now: wallNow, retentionDays: config.incidents.retentionDays });
-    // Read both first: a corrupt file stops the check before anything is done (exit 3).
-    const [before, history] = await Promise.all([state.read(), incidents.list()]);
+    // state.json is a cache (a corrupt one is set aside by the store). incidents.json is data of
+    // record: when it cannot be read the check still probes and alerts, but restarts nothing,
+    // since it could neither apply the escalation rule nor record what it did.
+    const before = await state.read();
+    let recordError: string | undefined;
+    const history = await incidents.list().catch((error: unknown) => {
+      if (!isJarvisError(error)) throw error;
+      recordError = error.message;
+      return [];
+    });
 
     // 1. Detect, then confirm: one dropped packet is not an incident.
     const first = await probeAll(config.nodes, deps);
@@ -100,26 +113,38 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
       failing = again.filter((p) => p.status !== 'ok');
     }
 
-    // 2. Recover what the runbook allows, within the budget.
+    // 2. Recover what the runbook allows, all at once (each node under its own lock), within the
+    // budget: a recovery still running when it ends is stopped, and reported as skipped.
     const recoveries = new Map<string, CheckNodeResult['recovery']>();
     const escalatedNow = new Set<string>();
-    const windowMs = config.incidents.windowHours * 3600_000;
-    const budgetEnd = deps.now() + config.check.recoverBudgetMs;
+    const rule = { count: config.incidents.escalateAfter, windowMs: config.incidents.windowHours * 3600_000 };
+    const budget = AbortSignal.timeout(config.check.recoverBudgetMs);
+    const signal = deps.signal ? AbortSignal.any([deps.signal, budget]) : budget;
+    const toRecover: NodeConfig[] = [];
     for (const p of failing) {
       const node = config.nodes.find((n) => n.id === p.id)!;
-      const escalated = blockedByEscalation(history, node.id, before.acks?.[node.id], wallNow(), { count: config.incidents.escalateAfter, windowMs });
+      const escalated = blockedByEscalation(history, node.id, before.acks?.[node.id], wallNow(), rule);
       if (escalated) escalatedNow.add(node.id);
       if (!options.recover) continue;
-      if (node.impact === 'low') recoveries.set(node.id, { action: 'skipped', reason: 'low-impact node: reported, not restarted' });
-      else if (escalated) recoveries.set(node.id, { action: 'skipped', reason: `escalated (${config.incidents.escalateAfter}+ incidents in ${config.incidents.windowHours} h): not restarted automatically until \`jarvis incidents ack ${node.id}\`` });
-      else if (deps.now() >= budgetEnd) recoveries.set(node.id, { action: 'skipped', reason: 'the recovery budget for this check is used up' });
-      else {
+      if (p.throttled) recoveries.set(node.id, { action: 'skipped', reason: `throttled: quota or rate limit${p.retryAfterS !== undefined ? `, retry after ${p.retryAfterS} s` : ''}; nothing to restart` });
+      else if (node.impact === 'low') recoveries.set(node.id, { action: 'skipped', reason: 'low-impact node: reported, not restarted' });
+      else if (escalated) recoveries.set(node.id, { action: 'skipped', reason: `escalated (${config.incidents.escalateAfter}+ failed recoveries in ${config.incidents.windowHours} h): not restarted automatically until \`jarvis incidents ack ${node.id}\`` });
+      else if (recordError) recoveries.set(node.id, { action: 'skipped', reason: 'incidents.json cannot be read: not restarting what could not be recorded' });
+      else toRecover.push(node);
+    }
+    await Promise.all(
+      toRecover.map(async (node) => {
         let r: RecoverResult;
         try {
-          r = await runRecover({ config, runbook: options.runbook, nodeId: node.id, dataDir: options.dataDir, deps, wallNow, force: false, wait: false, dryRun: false, commandLine: options.commandLine });
+          r = await runRecover({ config, runbook: options.runbook, nodeId: node.id, dataDir: options.dataDir, deps: { ...deps, signal }, wallNow, force: false, wait: false, dryRun: false, commandLine: options.commandLine });
         } catch (error) {
           recoveries.set(node.id, { action: 'skipped', reason: (error as Error).message });
-          continue;
+          return;
+        }
+        if (r.outcome === 'interrupted') {
+          const why = deps.signal?.aborted ? 'interrupted (the check was stopped)' : `the recovery budget of ${config.check.recoverBudgetMs / 1000} s ran out`;
+          recoveries.set(node.id, { action: 'skipped', reason: `${why}; nothing recorded` });
+          return;
         }
         if (r.incident?.escalated) escalatedNow.add(node.id);
         recoveries.set(node.id, {
@@ -128,8 +153,8 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
           ...(r.incident && { incidentId: r.incident.id, escalated: r.incident.escalated }),
         });
         if (r.recovered) final.set(node.id, await probeNode(node, deps));
-      }
-    }
+      }),
+    );
 
     // 3. Transitions against what the last check recorded.
     const nodes: CheckNodeResult[] = config.nodes.map((node) => {
@@ -149,6 +174,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
         ...(prev && { previous: prev.status }),
         ...(recovery && { recovery }),
         escalated: escalatedNow.has(node.id),
+        ...(p.status !== 'ok' && p.throttled && { throttled: true, ...(p.retryAfterS !== undefined && { retryAfterS: p.retryAfterS }) }),
         level: 'ok',
       };
     });
@@ -172,11 +198,12 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
       durationMs: Math.round(deps.now() - started),
       level,
       exitCode: NagiosCode[level],
-      changed: nodes.some((n) => n.transition !== 'unchanged' || n.recovery !== undefined),
+      changed: nodes.some((n) => n.transition !== 'unchanged' || (n.recovery !== undefined && n.recovery.action !== 'skipped')),
       nodes,
       alerts,
       deliveries,
       logFile: path.join(options.dataDir, 'check.log'),
+      ...(recordError && { recordError }),
     };
     await writeLog(result);
     return result;
@@ -189,7 +216,7 @@ function levelOf(n: CheckNodeResult, config: Config, okNow: Set<string>): Nagios
   if (n.status === 'ok') return n.recovery?.action === 'recovered' ? 'warning' : 'ok';
   const node = config.nodes.find((x) => x.id === n.id)!;
   if (n.escalated) return 'critical';
-  if (node.impact === 'low') return 'warning';
+  if (node.impact === 'low' || n.throttled) return 'warning';
   if (fallbacksFor(config, n.id).some((f) => okNow.has(f.node))) return 'warning';
   return 'critical';
 }

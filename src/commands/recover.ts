@@ -14,6 +14,7 @@ import { executePlan, type ExecutorDeps, type StepEvent } from '../runbook/execu
 import { lmsRunning, planRecovery, processCheck, tasklistHas, type RecoveryPlan } from '../runbook/plan.js';
 import type { Runbook } from '../runbook/runbook.js';
 import { acquireLock, isLockBusy } from '../store/lock.js';
+import { stateStore } from '../store/state-file.js';
 import { displayArgv } from '../system/process.js';
 import { fallbackStatuses, type FallbackStatus } from './diagnose.js';
 import { findNode } from '../config/nodes.js';
@@ -120,6 +121,8 @@ export async function runRecover(options: RecoverOptions): Promise<RecoverResult
       exitCode: execution.interrupted ? 130 : outcome === 'recovered' || outcome === 'healthy' ? ExitCode.ok : ExitCode.unhealthy,
     };
     if (outcome === 'healthy') return result;
+    // A quota that resets is a state the node is in, not an incident of it (nothing failed).
+    if (outcome === 'no_action' && probe.throttled) return result;
 
     // Runbook step 5: every recovery that found the node unhealthy is recorded.
     const store = new IncidentStore(options.dataDir, {
@@ -140,7 +143,7 @@ export async function runRecover(options: RecoverOptions): Promise<RecoverResult
       steps: execution.records,
       ...(execution.verification && { verification: execution.verification }),
       ...(options.force && { forced: true }),
-    });
+    }, (await stateStore(options.dataDir).read()).acks?.[node.id]);
     return { ...result, incident, ...(pruned > 0 && { pruned }) };
   } finally {
     await lock?.release();

@@ -114,6 +114,7 @@ function normalize(raw: RawConfig, file: string): Config {
     priority: n.priority ?? index + 1,
     timeoutMs: n.timeoutMs ?? defaultTimeout,
     ...(n.restart !== undefined && { restart: n.restart }),
+    ...(n.stop !== undefined && { stop: n.stop }),
     ...(n.role !== undefined && { role: n.role }),
     impact: n.impact ?? 'normal',
     ...(hostOf(n.host, n.url, n.check?.url) !== undefined && { host: hostOf(n.host, n.url, n.check?.url) }),

@@ -87,6 +87,8 @@ export const nodeSchema = z.strictObject({
   priority: z.number({ error: 'expected a number (lower is tried first)' }).int({ error: 'expected a whole number' }).min(0).optional(),
   timeoutMs: positiveMs(600_000).optional(),
   restart: argv.optional(),
+  /** The argv that stops the service (run before `restart` when the old process still holds the port). */
+  stop: argv.optional(),
   /** What this node is for, in the runbook's words ("code champion"). */
   role: z.string().optional(),
   /** `low`: the runbook's M1: an outage needs no urgent action and no automatic restart. */
@@ -265,6 +267,7 @@ export interface NodeConfig {
   priority: number;
   timeoutMs: number;
   restart?: string[];
+  stop?: string[];
   role?: string;
   impact: 'normal' | 'low';
   /** The machine to ping: `host` from config, else the URL's hostname. */

@@ -45,7 +45,7 @@ export interface Incident {
   recovery?: string;
   steps?: StepRecord[];
   verification?: Verification;
-  /** How many incidents this node had in the window, this one included. */
+  /** How many incidents on this node count toward escalation in the window, this one included (see escalationCount). */
   windowCount?: number;
   forced?: boolean;
 }
@@ -61,21 +61,36 @@ export interface EscalationRule {
 
 export const DEFAULT_ESCALATION: EscalationRule = { count: 3, windowMs: 24 * 3600_000 };
 
-/** Incidents on `node` in the window ending at `at` (inclusive). */
-export function countInWindow(incidents: readonly Incident[], node: string, at: number, rule: EscalationRule = DEFAULT_ESCALATION): number {
+/**
+ * The incidents on `node` that count toward escalation in the window ending at `at` (inclusive),
+ * after its acknowledgement: a recovery that was tried and failed, or a failure that came back
+ * after an earlier recovery. A `no_action` (a quota that resets, a hung node left alone without
+ * --force) or an interrupted run is not a failure of the node's recovery and never counts.
+ */
+export function escalationCount(incidents: readonly Incident[], node: string, at: number, rule: EscalationRule = DEFAULT_ESCALATION, ackedAt?: string): number {
+  const since = Math.max(at - rule.windowMs, ackedAt ? Date.parse(ackedAt) : -Infinity);
+  const inWindow = incidents
+    .filter((i) => i.node === node)
+    .map((i) => ({ i, t: Date.parse(i.at) }))
+    .filter(({ t }) => t <= at && t > since)
+    .sort((a, b) => a.t - b.t);
   let n = 0;
-  for (const i of incidents) {
-    if (i.node !== node) continue;
-    const t = Date.parse(i.at);
-    if (t <= at && t > at - rule.windowMs) n++;
+  let recoveredBefore = false;
+  for (const { i } of inWindow) {
+    if (i.outcome === 'not_recovered') n++;
+    else if (i.outcome === 'recovered') {
+      if (recoveredBefore) n++;
+      recoveredBefore = true;
+    }
   }
   return n;
 }
 
-/** Whether a new incident on `node` at `at` escalates, given those already stored. */
-export function escalates(existing: readonly Incident[], node: string, at: number, rule: EscalationRule = DEFAULT_ESCALATION): { escalated: boolean; windowCount: number } {
-  const windowCount = countInWindow(existing, node, at, rule) + 1;
-  return { escalated: windowCount >= rule.count, windowCount };
+/** Whether a new incident escalates, given those already stored: it counts, and brings the count to the rule's. */
+export function escalates(existing: readonly Incident[], draft: Pick<Incident, 'node' | 'at' | 'outcome'>, rule: EscalationRule = DEFAULT_ESCALATION, ackedAt?: string): { escalated: boolean; windowCount: number } {
+  const windowCount = escalationCount([...existing, draft as Incident], draft.node, Date.parse(draft.at), rule, ackedAt);
+  const counted = windowCount > escalationCount(existing, draft.node, Date.parse(draft.at), rule, ackedAt);
+  return { escalated: counted && windowCount >= rule.count, windowCount };
 }
 
 /** Checks the file's shape cheaply (10,000 incidents must load fast): the fields we rely on. */
@@ -106,10 +121,9 @@ export function parseSince(text: string, now: number): number {
 }
 
 /**
- * Whether automatic restarts of `node` are stopped: `rule.count` or more incidents in the window,
- * counting only those after the node's acknowledgement (`jarvis incidents ack`).
+ * Whether automatic restarts of `node` are stopped: `rule.count` or more incidents that count
+ * toward escalation in the window, after the node's acknowledgement (`jarvis incidents ack`).
  */
 export function blockedByEscalation(incidents: readonly Incident[], node: string, ackedAt: string | undefined, now: number, rule: EscalationRule): boolean {
-  const ack = ackedAt ? Date.parse(ackedAt) : 0;
-  return countInWindow(incidents.filter((i) => Date.parse(i.at) > ack), node, now, rule) >= rule.count;
+  return escalationCount(incidents, node, now, rule, ackedAt) >= rule.count;
 }

@@ -28,12 +28,11 @@ export class IncidentStore {
     return (await this.store.read()).incidents;
   }
 
-  /** Appends an incident, deciding escalation against what is stored, under the lock. */
-  async append(draft: Omit<Incident, 'id' | 'escalated' | 'windowCount'>): Promise<AppendResult> {
+  /** Appends an incident, deciding escalation against what is stored (after the node's acknowledgement), under the lock. */
+  async append(draft: Omit<Incident, 'id' | 'escalated' | 'windowCount'>, ackedAt?: string): Promise<AppendResult> {
     return this.store.update((data) => {
       const pruned = this.prune(data);
-      const at = Date.parse(draft.at);
-      const { escalated, windowCount } = escalates(data.incidents, draft.node, at, this.options.escalation ?? DEFAULT_ESCALATION);
+      const { escalated, windowCount } = escalates(data.incidents, draft, this.options.escalation ?? DEFAULT_ESCALATION, ackedAt);
       const incident: Incident = { id: randomUUID(), ...draft, escalated, windowCount };
       data.incidents.push(incident);
       return { incident, pruned };

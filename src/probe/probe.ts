@@ -3,6 +3,7 @@
  * with a hard timeout. A probe never throws for a node that is down: the result says how.
  */
 import { nodeHeaders } from '../config/credentials.js';
+import { meaningfulLines } from '../system/logs.js';
 import type { NodeConfig, NodeKind } from '../config/schema.js';
 import type { CommandResult, CommandRunner } from '../system/process.js';
 import { apiUrl, rootUrl } from './endpoints.js';
@@ -90,7 +91,8 @@ export function probeAll(nodes: readonly NodeConfig[], deps: ProbeDeps): Promise
  */
 export function classifyCheckCommand(result: CommandResult, timeoutMs: number, expect?: string): Classification {
   const out = `${result.stdout}\n${result.stderr}`.trim();
-  const last = excerpt(out.split('\n').filter((l) => l.trim()).pop() ?? '', 120);
+  // What went wrong, not the last line (a Node crash ends in `Node.js v20.20.2`).
+  const last = excerpt(meaningfulLines(out, 2).split('\n').join(' / '), 200);
   if (result.notFound) return { status: 'bad_response', detail: `check command not found: ${result.argv[0]}` };
   if (result.timedOut) return { status: 'timeout', detail: `check command gave no answer within ${timeoutMs} ms` };
   if (result.exitCode === 0) {

@@ -4,8 +4,9 @@
  */
 import type { NodeConfig } from '../config/schema.js';
 import type { StepRecord, Verification } from '../incidents/incident.js';
-import { excerpt } from '../probe/classify.js';
+import { meaningfulLines } from '../system/logs.js';
 import { probeNode, type ProbeDeps, type ProbeResult } from '../probe/probe.js';
+import type { PortStop } from '../system/ports.js';
 import type { SpawnedProcess } from '../system/process.js';
 import type { RecoveryPlan, Step } from './plan.js';
 import { verifyNode } from './verify.js';
@@ -14,6 +15,8 @@ export interface ExecutorDeps extends ProbeDeps {
   spawn: (argv: readonly string[], options: { logFile: string; env?: NodeJS.ProcessEnv }) => Promise<SpawnedProcess>;
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readLogTail: (file: string) => Promise<string>;
+  /** Stops what listens on a local port (see system/ports.ts); undefined when it cannot tell. */
+  stopListeners: (port: number, graceMs: number) => Promise<PortStop | undefined>;
   env: NodeJS.ProcessEnv;
 }
 
@@ -51,9 +54,9 @@ export async function executePlan(plan: RecoveryPlan, node: NodeConfig, deps: Ex
     switch (step.kind) {
       case 'command': {
         const r = await deps.run(step.argv, { timeoutMs: step.timeoutMs, env: { ...deps.env, ...step.env }, ...(deps.signal && { signal: deps.signal }) });
-        const out = lastLines(`${r.stdout}\n${r.stderr}`);
+        const out = meaningfulLines(`${r.stdout}\n${r.stderr}`);
         const success = r.exitCode === 0;
-        const why = r.timedOut ? `timed out after ${step.timeoutMs} ms` : r.notFound ? `${step.argv[0]}: command not found` : r.exitCode !== undefined ? `exit ${r.exitCode}` : (r.error ?? 'failed');
+        const why = r.timedOut ? `timed out after ${step.timeoutMs} ms` : r.notFound || r.exitCode === 127 ? notOnPath(step.argv[0]!) : r.exitCode !== undefined ? `exit ${r.exitCode}` : (r.error ?? 'failed');
         return { step: step.kind, label: step.label, ok: success, ms: ms(), detail: success ? 'exit 0' : why, ...(out && { output: out }) };
       }
       case 'spawn': {
@@ -62,10 +65,22 @@ export async function executePlan(plan: RecoveryPlan, node: NodeConfig, deps: Ex
         void child.exited.then((e) => (state.exitedEarly = e));
         const exited = await Promise.race([child.exited, deps.sleep(SPAWN_GRACE_MS, deps.signal).then(() => undefined)]);
         if (exited && exited.code !== 0) {
-          const tail = await deps.readLogTail(step.logFile);
-          return { step: step.kind, label: step.label, ok: false, ms: ms(), detail: `exited at once (code ${exited.code ?? exited.signal})`, ...(tail && { output: tail }) };
+          const tail = meaningfulLines(await deps.readLogTail(step.logFile));
+          const why = exited.code === 127 ? notOnPath(step.argv[0]!) : `exited at once (code ${exited.code ?? exited.signal})`;
+          return { step: step.kind, label: step.label, ok: false, ms: ms(), detail: why, ...(tail && { output: tail }) };
         }
-        return { step: step.kind, label: step.label, ok: true, ms: ms(), detail: exited ? 'exited 0' : `running, pid ${child.pid}, log ${step.logFile}`, ...(!exited && child.pid !== undefined && { pid: child.pid }) };
+        // Exit 0 is a launcher (a wrapper script, `systemctl start`, `brew services start`) that put
+        // the server in the background: the wait for health that follows is the judge.
+        if (exited) return { step: step.kind, label: step.label, ok: true, ms: ms(), detail: 'exited 0 (a launcher): waiting for the server it started' };
+        return { step: step.kind, label: step.label, ok: true, ms: ms(), detail: `running, pid ${child.pid}, log ${step.logFile}`, ...(child.pid !== undefined && { pid: child.pid }) };
+      }
+      case 'stop_port': {
+        const stopped = await deps.stopListeners(step.port, step.graceMs);
+        if (!stopped) return { step: step.kind, label: step.label, ok: false, ms: ms(), detail: 'cannot tell which process listens on the port here (no /proc, no lsof): set `stop` on the node' };
+        if (stopped.pids.length === 0) return { step: step.kind, label: step.label, ok: true, ms: ms(), detail: 'nothing listens on it' };
+        const who = `pid ${stopped.pids.join(', ')}`;
+        if (stopped.stillListening) return { step: step.kind, label: step.label, ok: false, ms: ms(), detail: `${who} still listens (not ours to signal?): stop it by hand, or set \`stop\` on the node` };
+        return { step: step.kind, label: step.label, ok: true, ms: ms(), detail: stopped.killed.length > 0 ? `${who} stopped (SIGKILL after ${step.graceMs / 1000} s for ${stopped.killed.join(', ')})` : `${who} stopped (SIGTERM)` };
       }
       case 'wait': {
         for (let left = step.seconds; left > 0; left--) {
@@ -89,8 +104,8 @@ export async function executePlan(plan: RecoveryPlan, node: NodeConfig, deps: Ex
             if (!rec.ok) return { step: step.kind, label: step.label, ok: false, ms: ms(), detail: 'the model could not be loaded' };
             continue;
           }
-          if (state.exitedEarly && state.spawned) {
-            const tail = await deps.readLogTail(state.spawned.logFile);
+          if (state.exitedEarly && state.exitedEarly.code !== 0 && state.spawned) {
+            const tail = meaningfulLines(await deps.readLogTail(state.spawned.logFile));
             return { step: step.kind, label: step.label, ok: false, ms: ms(), detail: `the started process exited (code ${state.exitedEarly.code}) before the node was healthy`, ...(tail && { output: tail }) };
           }
           if (ms() >= step.deadlineMs) {
@@ -137,12 +152,7 @@ export async function executePlan(plan: RecoveryPlan, node: NodeConfig, deps: Ex
   return { records, ...(state.verification && { verification: state.verification }), ...(state.lastProbe && { lastProbe: state.lastProbe }), interrupted, ok: ok && !interrupted };
 }
 
-function lastLines(text: string, n = 3): string {
-  return text
-    .split('\n')
-    .map((l) => l.trimEnd())
-    .filter(Boolean)
-    .slice(-n)
-    .map((l) => excerpt(l, 160))
-    .join('\n');
+/** A missing program: the usual cause is cron's short PATH. */
+function notOnPath(program: string): string {
+  return program.includes('/') ? `${program}: no such file (exit 127)` : `${program}: not found on PATH (cron's PATH is short: use an absolute path)`;
 }

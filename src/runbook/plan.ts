@@ -6,6 +6,7 @@ import type { Config, NodeConfig } from '../config/schema.js';
 import type { ProbeResult } from '../probe/probe.js';
 import type { Diagnosis } from './diagnosis.js';
 import type { KindFacts, Runbook } from './runbook.js';
+import { displayArgv } from '../system/process.js';
 import { commandOn, targetFor } from './target.js';
 
 export type Step =
@@ -18,7 +19,9 @@ export type Step =
   /** Poll the probe with backoff until the node is healthy (loading counts as progress). */
   | { kind: 'wait_healthy'; label: string; deadlineMs: number; loadModel?: Step }
   /** The runbook's verification: a tiny chat completion. */
-  | { kind: 'verify'; label: string; timeoutMs: number };
+  | { kind: 'verify'; label: string; timeoutMs: number }
+  /** Stop whatever listens on this machine's `port` (SIGTERM, then SIGKILL after `graceMs`). */
+  | { kind: 'stop_port'; label: string; port: number; graceMs: number };
 
 export type PlanAction = 'verify' | 'restart' | 'wait' | 'load_model' | 'none';
 
@@ -112,8 +115,15 @@ function noRestartReason(d: Diagnosis): string {
   return `${d.cause}: nothing to restart`;
 }
 
+/** The TCP port of the node's URL (the scheme's default when none is written). */
+function portOf(node: NodeConfig): number | undefined {
+  if (!node.url) return undefined;
+  const u = new URL(node.url);
+  return Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+}
+
 function fill(argv: readonly string[], node: NodeConfig): string[] {
-  const port = node.url ? new URL(node.url).port || (node.url.startsWith('https') ? '443' : '80') : '';
+  const port = String(portOf(node) ?? '');
   return argv.map((a) => a.replace('{port}', port).replace('{model}', node.model ?? '').replace('{unit}', node.systemdUnit ?? ''));
 }
 
@@ -135,13 +145,19 @@ function restartSteps(input: PlanInput): Step[] | string {
 
   const startArgv = node.restart ?? (facts.restart ? fill(facts.restart, node) : undefined);
   if (!startArgv) return `no restart command known for ${node.id} (${node.kind}): set \`restart\` (an argv) in its config`;
-  const stopArgv = facts.stop && !node.restart ? fill(facts.stop, node) : undefined;
-  if (occupied && stopArgv) steps.push({ kind: 'command', label: 'stop the service', argv: commandOn(target, stopArgv), timeoutMs: 20_000, optional: true });
+  if (occupied) {
+    // The old process must go first, or the new one fails on the port it still holds.
+    const stopArgv = node.stop ?? (facts.stop && !node.restart ? fill(facts.stop, node) : undefined);
+    const port = portOf(node);
+    if (node.stop) steps.push({ kind: 'command', label: `stop: ${displayArgv(node.stop)}`, argv: commandOn(target, node.stop), timeoutMs: 30_000 });
+    else if (stopArgv) steps.push({ kind: 'command', label: 'stop the service', argv: commandOn(target, stopArgv), timeoutMs: 20_000, optional: true });
+    else if (target.kind === 'local' && port !== undefined) steps.push({ kind: 'stop_port', label: `stop the process listening on port ${port}`, port, graceMs: 5000 });
+  }
 
   // Ollama listens where OLLAMA_HOST says: make it the node's configured address.
   const env = node.kind === 'ollama' && node.url && !node.restart ? { OLLAMA_HOST: new URL(node.url).host } : undefined;
   const mode = node.restart ? 'spawn' : (facts.restartMode ?? 'spawn');
-  const label = `start: ${startArgv.join(' ')}`;
+  const label = `start: ${displayArgv(startArgv)}`;
   if (mode === 'run') {
     steps.push({ kind: 'command', label, argv: commandOn(target, startArgv, env ? { env } : {}), timeoutMs: 60_000 });
   } else if (target.kind === 'local') {
@@ -160,7 +176,7 @@ function loadModelStep(input: PlanInput): Step | undefined {
   if (!node.model || !target) return undefined;
   if (node.kind === 'lmstudio') {
     const argv = fill(runbook.kinds.lmstudio?.loadModel ?? ['lms', 'load', '{model}', '-y'], node);
-    return { kind: 'command', label: `load ${node.model}: ${argv.join(' ')}`, argv: commandOn(target, argv), timeoutMs: 300_000 };
+    return { kind: 'command', label: `load ${node.model}: ${displayArgv(argv)}`, argv: commandOn(target, argv), timeoutMs: 300_000 };
   }
   return undefined;
 }

@@ -1,10 +1,12 @@
 /**
  * A JSON file that several jarvis processes share (cron, a person, a proxy): every change is a
  * read-modify-write under a cross-process lock, written atomically (lowdb's file adapter writes a
- * temp file and renames it). A file that is corrupt or not ours is never overwritten: reading it
- * raises a DataError naming the path, and nothing is written.
+ * temp file and renames it). A file of record that is corrupt or not ours is never overwritten:
+ * reading it raises a DataError naming the path, and nothing is written. A cache (`cache: true`)
+ * that is corrupt is moved aside (`<file>.corrupt-<time>`), said once, and started afresh.
+ * A data dir that cannot be written is a DataError naming the path, never a stack trace.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { Low } from 'lowdb';
 import { DataFile } from 'lowdb/node';
@@ -19,6 +21,22 @@ export interface JsonStoreOptions<T> {
   lockWaitMs?: number;
   /** Pretty-print (small files people read) or compact (large ones). */
   indent?: number;
+  /** The file can be rebuilt: a corrupt one is set aside rather than refused. */
+  cache?: boolean;
+  /** Where a set-aside file is reported (stderr by default). */
+  warn?: (message: string) => void;
+}
+
+/** Thrown by the parser of a cache that is not valid: the file is set aside. */
+class CorruptCache extends Error {}
+
+const IO_CODES = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'ENOTDIR', 'EISDIR', 'EDQUOT']);
+
+/** A file-system error as a DataError that says which path and what to do. */
+function ioError(error: unknown, file: string, doing: string): unknown {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (!code || !IO_CODES.has(code)) return error;
+  return new DataError(`cannot ${doing} ${file}: ${code} (${(error as Error).message.replace(/^[A-Z]+: /, '')}). Is the data dir ${path.dirname(file)} writable? Choose another with --data-dir or $JARVIS_DATA_DIR.`, { cause: error });
 }
 
 export class JsonStore<T> {
@@ -30,22 +48,45 @@ export class JsonStore<T> {
   /** Reads the current contents without locking (writes are atomic renames, so a read is whole). */
   async read(): Promise<T> {
     const db = this.db();
-    await db.read();
+    await this.load(db);
     return db.data;
   }
 
   /** Reads, lets `change` modify the data, writes it back: all under the lock. */
   async update<R>(change: (data: T) => R | Promise<R>): Promise<R> {
-    await mkdir(path.dirname(this.file), { recursive: true });
-    const lock = await acquireLock(this.file, { waitMs: this.options.lockWaitMs ?? 30_000 });
+    let lock;
+    try {
+      await mkdir(path.dirname(this.file), { recursive: true });
+      lock = await acquireLock(this.file, { waitMs: this.options.lockWaitMs ?? 30_000 });
+    } catch (error) {
+      throw ioError(error, this.file, 'lock');
+    }
     try {
       const db = this.db();
-      await db.read();
+      await this.load(db);
       const result = await change(db.data);
-      await db.write();
+      await db.write().catch((error: unknown) => {
+        throw ioError(error, this.file, 'write');
+      });
       return result;
     } finally {
-      await lock.release();
+      await lock.release().catch(() => undefined);
+    }
+  }
+
+  private async load(db: Low<T>): Promise<void> {
+    try {
+      await db.read();
+    } catch (error) {
+      if (!(error instanceof CorruptCache)) throw ioError(error, this.file, 'read');
+      const aside = `${this.file}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      const moved = await rename(this.file, aside).then(
+        () => true,
+        () => false,
+      );
+      // Another process may have moved it first: only the one that did says so.
+      if (moved) (this.options.warn ?? ((m: string) => process.stderr.write(`jarvis: ${m}\n`)))(`${this.file} ${error.message}; moved aside to ${aside} and started afresh (it is a cache)`);
+      db.data = this.options.empty();
     }
   }
 
@@ -58,11 +99,13 @@ export class JsonStore<T> {
         try {
           json = JSON.parse(text);
         } catch (error) {
+          if (this.options.cache) throw new CorruptCache(`is not valid JSON (${(error as Error).message})`);
           throw new DataError(`${file} is not valid JSON (${(error as Error).message}); it was left untouched. Move it aside or fix it.`);
         }
         try {
           return validate(json);
         } catch (error) {
+          if (this.options.cache) throw new CorruptCache(`does not look like a jarvis file (${(error as Error).message})`);
           throw new DataError(`${file} does not look like a jarvis file: ${(error as Error).message}; it was left untouched.`);
         }
       },

@@ -22,21 +22,58 @@ export interface StateFile {
   [section: string]: unknown;
 }
 
-function validateState(data: unknown): StateFile {
+const PHASES = new Set(['closed', 'open', 'half_open']);
+const count = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const time = (v: unknown) => v === undefined || (typeof v === 'number' && Number.isFinite(v));
+
+/** A breaker-and-counts entry the cascade can use as it is (see cascade/health.ts). */
+function validHealth(h: unknown): boolean {
+  const x = h as { breaker?: { phase?: unknown; consecutiveFailures?: unknown; openUntil?: unknown; opens?: unknown }; successes?: unknown; failures?: unknown; consecutiveFailures?: unknown; totalRequests?: unknown } | null;
+  const b = x?.breaker;
+  return Boolean(b && PHASES.has(b.phase as string) && count(b.consecutiveFailures) && count(b.opens) && time(b.openUntil) && count(x.successes) && count(x.failures) && count(x.consecutiveFailures) && count(x.totalRequests));
+}
+
+/** Removes the entries of `record` that `valid` refuses, saying which. */
+function keepValid(record: unknown, valid: (v: unknown) => boolean, where: string, warn: (m: string) => void): void {
+  if (typeof record !== 'object' || record === null) return;
+  for (const [k, v] of Object.entries(record)) {
+    if (valid(v)) continue;
+    delete (record as Record<string, unknown>)[k];
+    warn(`${where}.${k}: not a valid entry (${JSON.stringify(v)?.slice(0, 80)}); dropped`);
+  }
+}
+
+/**
+ * state.json is a cache: a file that is not an object is set aside by the store; entries of the
+ * wrong shape (an `openUntil` that is not a time, counts that are not numbers) are dropped one by
+ * one with a warning, so that no command crashes on them or writes them back.
+ */
+function validateState(data: unknown, warn: (m: string) => void): StateFile {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error('expected an object');
   const s = data as StateFile;
-  if (s.check !== undefined) {
-    if (typeof s.check !== 'object' || s.check === null || typeof s.check.nodes !== 'object' || s.check.nodes === null) throw new Error('"check.nodes": expected an object');
-    for (const [id, n] of Object.entries(s.check.nodes)) {
-      if (typeof n?.status !== 'string' || typeof n.since !== 'string') throw new Error(`"check.nodes.${id}": expected {status, since}`);
-    }
+  if (s.check !== undefined && (typeof s.check !== 'object' || s.check === null || typeof s.check.nodes !== 'object' || s.check.nodes === null)) {
+    warn('"check": not a valid section; dropped');
+    delete s.check;
   }
-  if (s.acks !== undefined && (typeof s.acks !== 'object' || s.acks === null || Object.values(s.acks).some((v) => typeof v !== 'string' || Number.isNaN(Date.parse(v))))) {
-    throw new Error('"acks": expected {node: ISO date}');
+  keepValid(s.check?.nodes, (n) => typeof (n as NodeCheckState | null)?.status === 'string' && typeof (n as NodeCheckState).since === 'string', 'check.nodes', warn);
+  if (s.acks !== undefined && (typeof s.acks !== 'object' || s.acks === null)) delete s.acks;
+  keepValid(s.acks, (v) => typeof v === 'string' && !Number.isNaN(Date.parse(v)), 'acks', warn);
+  const c = s.cascade as { nodes?: unknown; served?: unknown; resets?: unknown } | undefined;
+  if (c !== undefined) {
+    if (typeof c !== 'object' || c === null || typeof c.nodes !== 'object' || c.nodes === null) {
+      warn('"cascade": not a valid section; dropped');
+      delete s.cascade;
+    } else {
+      keepValid(c.nodes, validHealth, 'cascade.nodes', warn);
+      keepValid(c.served, (v) => Array.isArray(v) && v.every((m) => typeof m === 'string'), 'cascade.served', warn);
+      keepValid(c.resets, (v) => typeof v === 'number' && Number.isFinite(v), 'cascade.resets', warn);
+    }
   }
   return s;
 }
 
-export function stateStore(dataDir: string): JsonStore<StateFile> {
-  return new JsonStore(path.join(dataDir, 'state.json'), { validate: validateState, empty: () => ({}), indent: 2 });
+const stderrWarn = (m: string) => process.stderr.write(`jarvis: state.json: ${m}\n`);
+
+export function stateStore(dataDir: string, warn: (message: string) => void = stderrWarn): JsonStore<StateFile> {
+  return new JsonStore(path.join(dataDir, 'state.json'), { validate: (d) => validateState(d, warn), empty: () => ({}), indent: 2, cache: true });
 }

@@ -34,28 +34,58 @@ export const runCommand: CommandRunner = async (argv, options) => {
   if (!file) throw new Error('runCommand: empty argv');
   const { execa } = await import('execa');
   const started = performance.now();
-  const r = await execa(file, args, {
+  // Its own process group, killed whole at the timeout: a child that leaves a grandchild holding
+  // stdout (`sh -c "sleep 30 & ..."`) would otherwise keep the command running past its timeout.
+  const group = process.platform !== 'win32';
+  const sub = execa(file, args, {
     reject: false,
-    timeout: options.timeoutMs,
-    forceKillAfterDelay: 1000,
+    ...(!group && { timeout: options.timeoutMs, forceKillAfterDelay: 1000 }),
     ...(options.signal && { cancelSignal: options.signal }),
     ...(options.env && { env: options.env }),
     ...(options.cwd && { cwd: options.cwd }),
+    detached: group,
     stdin: 'ignore',
     windowsHide: true,
     maxBuffer: 1 << 20,
     stripFinalNewline: true,
   });
+  let timedOut = false;
+  const killGroup = (signal: NodeJS.Signals) => {
+    if (sub.pid === undefined) return;
+    try {
+      process.kill(-sub.pid, signal);
+    } catch {
+      // already gone
+    }
+  };
+  let force: NodeJS.Timeout | undefined;
+  const stop = () => {
+    killGroup('SIGTERM');
+    force = setTimeout(() => killGroup('SIGKILL'), 1000);
+  };
+  const timer = group
+    ? setTimeout(() => {
+        timedOut = true;
+        stop();
+      }, options.timeoutMs)
+    : undefined;
+  const onAbort = () => stop();
+  if (group) options.signal?.addEventListener('abort', onAbort, { once: true });
+  const r = await sub;
+  clearTimeout(timer);
+  clearTimeout(force);
+  options.signal?.removeEventListener('abort', onAbort);
   const notFound = (r as { code?: string }).code === 'ENOENT';
+  const exitCode = timedOut ? undefined : r.exitCode;
   return {
     argv: [...argv],
-    exitCode: r.exitCode,
+    exitCode,
     stdout: typeof r.stdout === 'string' ? r.stdout : '',
     stderr: typeof r.stderr === 'string' ? r.stderr : '',
-    timedOut: r.timedOut,
-    canceled: r.isCanceled,
+    timedOut: timedOut || r.timedOut,
+    canceled: r.isCanceled || Boolean(options.signal?.aborted),
     notFound,
-    ...(r.exitCode === undefined && { error: notFound ? `${file}: command not found` : r.signal ? `killed by ${r.signal}` : r.shortMessage }),
+    ...(exitCode === undefined && { error: notFound ? `${file}: command not found` : timedOut ? `timed out after ${options.timeoutMs} ms` : r.signal ? `killed by ${r.signal}` : r.shortMessage }),
     durationMs: Math.round(performance.now() - started),
   };
 };

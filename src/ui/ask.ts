@@ -65,9 +65,18 @@ export function renderAskFailure(result: AskResult, output: Output): string {
   return [c.red(`jarvis: ${result.error}`), renderColumns(['node', 'outcome', 'class', 'took', 'detail'], rows)].join('\n');
 }
 
-export function renderHealthTable(health: Record<string, { state: string; success_rate: number; consecutive_failures: number; total_requests: number; last_error?: string; open_until?: string }>, output: Output): string {
+export function renderHealthTable(health: Record<string, { state: string; success_rate: number; consecutive_failures: number; total_requests: number; last_error?: string; last_error_at?: string; open_until?: string }>, output: Output): string {
   const c = output.color;
   const paint = (s: string) => (s === 'healthy' ? c.green(s) : s === 'degraded' || s === 'half_open' ? c.yellow(s) : c.red(s));
-  const rows = Object.entries(health).map(([id, h]) => [c.bold(id), paint(h.state), `${Math.round(h.success_rate * 100)}%`, String(h.consecutive_failures), String(h.total_requests), h.open_until ? `open until ${h.open_until}` : (h.last_error ?? '')]);
-  return renderColumns(['node', 'state', 'success', 'consecutive failures', 'requests', 'last error'], rows);
+  // No request yet: no rate to show (100 % of nothing says nothing).
+  const rows = Object.entries(health).map(([id, h]) => [
+    c.bold(id),
+    paint(h.state),
+    h.total_requests === 0 ? c.dim('-') : `${Math.round(h.success_rate * 100)}%`,
+    String(h.consecutive_failures),
+    String(h.total_requests),
+    h.open_until ? `open until ${h.open_until}` : '',
+    h.last_error ? `${h.last_error}${h.last_error_at ? c.dim(` (${h.last_error_at})`) : ''}` : '',
+  ]);
+  return renderColumns(['node', 'state', 'success', 'consecutive failures', 'requests', 'breaker', 'last error'], rows);
 }

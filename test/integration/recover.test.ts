@@ -240,13 +240,14 @@ describe('what each diagnosis does', () => {
     expect(r.json!.plan.reason).toMatch(/low-impact/);
   });
 
-  it('quota: --no-wait records it; otherwise waits Retry-After, re-checks and verifies', async () => {
+  it('quota: --no-wait waits for nothing and records nothing (a quota is a state); otherwise waits Retry-After, re-checks and verifies', async () => {
     const sim = await startSim(['node', '--kind', 'openai', '--id', 'gemini', '--model', 'gemini', '--fault', '429:2']);
     try {
       const cfg = writeConfig([`  - { id: gemini, kind: proxy, url: "${sim.ready.nodes[0]!.url}", timeoutMs: 1000 }`]);
       const noWait = await recover(['gemini', '--no-wait'], cfg);
       expect(noWait.json!.plan.action).toBe('none');
-      expect(noWait.json!.incident!.outcome).toBe('no_action');
+      expect(noWait.json!.outcome).toBe('no_action');
+      expect(noWait.json!.incident).toBeUndefined();
       const waiting = recover(['gemini'], cfg);
       await new Promise((r) => setTimeout(r, 800));
       await jarvis(['sim', 'fault', sim.ready.control, 'gemini', 'up'], { env });

@@ -223,11 +223,11 @@ describe('jarvis serve heals', () => {
   });
 
   it('a recovery that cannot help is tried once per breaker opening, not at every probe; escalation is logged once', async () => {
-    // y refuses and has no restart command: its recovery can only say so (no_action). One incident
-    // escalates (escalateAfter: 1), so the second opening meets the escalation rule.
+    // y refuses and its restart command fails: the recovery is tried and fails (not_recovered). One
+    // such incident escalates (escalateAfter: 1), so the second opening meets the escalation rule.
     const dead = `http://127.0.0.1:${await freePort()}`;
     const yCfg = path.join(tmp.dir, 'once.yaml');
-    writeFileSync(yCfg, `nodes:\n  - { id: y, kind: openai, url: "${dead}", priority: 0 }\ncascade: { recoveryMs: 2000, initialBackoffMs: 0 }\nincidents: { escalateAfter: 1 }\n`);
+    writeFileSync(yCfg, `nodes:\n  - { id: y, kind: openai, url: "${dead}", priority: 0, restart: [${JSON.stringify(process.execPath)}, -e, "process.exit(1)"], process: false }\ncascade: { recoveryMs: 2000, initialBackoffMs: 0 }\nincidents: { escalateAfter: 1 }\n`);
     const yData = path.join(tmp.dir, 'once-data');
     const { child, url: base, log } = await startServe(['--auto-recover', '--health-interval', '100'], { config: yCfg, dataDir: yData });
     const count = (re: RegExp) => log().split('\n').filter((l) => re.test(l)).length;
@@ -240,10 +240,10 @@ describe('jarvis serve heals', () => {
       // Three refusals open y's breaker for 2 s.
       for (let i = 0; i < 3; i++) expect((await ask()).status).toBe(503);
       const opened = Date.now();
-      await until(/heal: y no_action/);
+      await until(/heal: y not_recovered/);
       await new Promise((r) => setTimeout(r, 600)); // several more probes of the same opening
       expect(count(/health: y refused with its breaker open: recovering it in the background/)).toBe(1);
-      expect(incidents()).toMatchObject([{ node: 'y', outcome: 'no_action' }]);
+      expect(incidents()).toMatchObject([{ node: 'y', outcome: 'not_recovered' }]);
 
       // The trial after the opening fails: the breaker opens again (for 4 s), and the healer
       // meets the escalation rule once, not at every probe.

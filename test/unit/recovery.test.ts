@@ -9,7 +9,7 @@ import { lmsRunning, planRecovery, processCheck, tasklistHas } from '../../src/r
 import { loadRunbook, type Runbook } from '../../src/runbook/runbook.js';
 import { commandOn, shQuote } from '../../src/runbook/target.js';
 import { readCompletion, verifyRequest } from '../../src/runbook/verify.js';
-import { countInWindow, escalates, parseSince, validateIncidentFile, type Incident } from '../../src/incidents/incident.js';
+import { blockedByEscalation, escalates, escalationCount, parseSince, validateIncidentFile, type Incident } from '../../src/incidents/incident.js';
 
 const config = await parseConfig(INIT_TEMPLATE, 'jarvis.config.yaml');
 const nodeOf = (id: string) => config.nodes.find((n) => n.id === id)!;
@@ -137,14 +137,31 @@ describe('verification', () => {
 });
 
 describe('the post-mortem rule', () => {
-  const inc = (node: string, iso: string) => ({ node, at: iso }) as Incident;
+  const inc = (node: string, iso: string, outcome: Incident['outcome'] = 'not_recovered') => ({ node, at: iso, outcome }) as Incident;
   const list = [inc('ol1', '2026-11-21T10:00:00Z'), inc('ol1', '2026-11-22T08:00:00Z'), inc('m2', '2026-11-22T08:30:00Z')];
+  const draft = (node: string, iso: string, outcome: Incident['outcome'] = 'not_recovered') => ({ node, at: iso, outcome });
 
-  it('3 or more on one node within 24 h escalate', () => {
-    expect(escalates(list, 'ol1', Date.parse('2026-11-22T09:00:00Z'))).toEqual({ escalated: true, windowCount: 3 });
-    expect(escalates(list, 'ol1', Date.parse('2026-11-22T10:00:01Z'))).toEqual({ escalated: false, windowCount: 2 });
-    expect(escalates(list, 'm2', Date.parse('2026-11-22T09:00:00Z')).escalated).toBe(false);
-    expect(countInWindow(list, 'ol1', Date.parse('2026-11-22T09:00:00Z'), { count: 2, windowMs: 2 * 3600_000 })).toBe(1);
+  it('3 or more failed recoveries on one node within 24 h escalate', () => {
+    expect(escalates(list, draft('ol1', '2026-11-22T09:00:00Z'))).toEqual({ escalated: true, windowCount: 3 });
+    expect(escalates(list, draft('ol1', '2026-11-22T10:00:01Z'))).toEqual({ escalated: false, windowCount: 2 });
+    expect(escalates(list, draft('m2', '2026-11-22T09:00:00Z')).escalated).toBe(false);
+    expect(escalationCount(list, 'ol1', Date.parse('2026-11-22T09:00:00Z'), { count: 2, windowMs: 2 * 3600_000 })).toBe(1);
+  });
+
+  it('no_action and interrupted never count; a recovery counts once the failure came back after one', () => {
+    const quiet = [inc('gemini', '2026-11-22T08:00:00Z', 'no_action'), inc('gemini', '2026-11-22T08:05:00Z', 'no_action')];
+    expect(escalates(quiet, draft('gemini', '2026-11-22T08:10:00Z', 'no_action'))).toEqual({ escalated: false, windowCount: 0 });
+    const flapping = [inc('ol1', '2026-11-22T08:00:00Z', 'recovered'), inc('ol1', '2026-11-22T08:10:00Z', 'recovered'), inc('ol1', '2026-11-22T08:20:00Z', 'recovered')];
+    expect(escalationCount(flapping, 'ol1', Date.parse('2026-11-22T09:00:00Z'))).toBe(2);
+    expect(escalates(flapping, draft('ol1', '2026-11-22T08:30:00Z', 'recovered'))).toEqual({ escalated: true, windowCount: 3 });
+    expect(escalates(flapping, draft('ol1', '2026-11-22T08:30:00Z', 'interrupted')).escalated).toBe(false);
+  });
+
+  it('an acknowledgement clears the window: the next failure starts from one', () => {
+    const three = [inc('m2', '2026-11-22T08:00:00Z'), inc('m2', '2026-11-22T08:10:00Z'), inc('m2', '2026-11-22T08:20:00Z')];
+    expect(escalates(three, draft('m2', '2026-11-22T08:40:00Z'))).toEqual({ escalated: true, windowCount: 4 });
+    expect(escalates(three, draft('m2', '2026-11-22T08:40:00Z'), undefined, '2026-11-22T08:30:00Z')).toEqual({ escalated: false, windowCount: 1 });
+    expect(blockedByEscalation(three, 'm2', '2026-11-22T08:30:00Z', Date.parse('2026-11-22T08:40:00Z'), { count: 3, windowMs: 86_400_000 })).toBe(false);
   });
 
   it('parseSince', () => {

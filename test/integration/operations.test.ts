@@ -1,0 +1,276 @@
+/**
+ * The operations path at 3 a.m., on the built CLI with real child processes: a restart launcher
+ * that exits 0, a program missing from PATH, a stop before the start against a process holding
+ * the port, escalation over a series of `check --recover` runs, parallel recoveries, a check
+ * command whose child keeps stdout open, and every data file corrupt in every way.
+ */
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BIN, cleanEnv, freePort, jarvis, startSim, tempDir, type RunningSim } from '../helpers/cli.js';
+
+let tmp: ReturnType<typeof tempDir>;
+let env: NodeJS.ProcessEnv;
+let dataDir: string;
+const pids: number[] = [];
+const sims: RunningSim[] = [];
+
+interface Step {
+  step: string;
+  label: string;
+  ok: boolean;
+  detail?: string;
+  output?: string;
+  pid?: number;
+}
+interface RecoverJson {
+  outcome: string;
+  recovered: boolean;
+  steps: Step[];
+  incident?: { escalated: boolean; windowCount: number; at: string; durationMs: number };
+}
+
+beforeEach(() => {
+  tmp = tempDir();
+  env = cleanEnv(tmp.dir);
+  dataDir = path.join(tmp.dir, 'data');
+});
+
+afterEach(async () => {
+  for (const pid of pids.splice(0)) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+  await Promise.all(sims.splice(0).map((s) => s.stop()));
+  tmp.cleanup();
+});
+
+function writeConfig(text: string): string {
+  const file = path.join(tmp.dir, 'jarvis.config.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+/** The argv that starts a sim Ollama node on `port` in the foreground. */
+const simArgv = (port: number, id = 'x') => [process.execPath, BIN, 'sim', 'node', '--kind', 'ollama', '--id', id, '--host', '127.0.0.1', '--port', String(port), '--model', 'qwen3:8b'];
+const yamlArgv = (argv: string[]) => `[${argv.map((a) => JSON.stringify(a)).join(', ')}]`;
+
+const recover = async (id: string, config: string, extra: string[] = []) => {
+  const r = await jarvis(['recover', id, '--json', '--config', config, '--data-dir', dataDir, ...extra], { env, timeoutMs: 60_000 });
+  const json = r.stdout ? (JSON.parse(r.stdout) as RecoverJson) : undefined;
+  for (const s of json?.steps ?? []) if (s.pid) pids.push(s.pid);
+  return { ...r, json };
+};
+
+/** The pid of whatever listens on the port now (the server a launcher started), to stop it after the test. */
+async function trackListener(port: number): Promise<void> {
+  const { listenersOf } = await import('../../src/system/ports.js');
+  const { runCommand } = await import('../../src/system/process.js');
+  pids.push(...((await listenersOf(port, runCommand)) ?? []));
+}
+
+describe('restarts that restart', () => {
+  it('a launcher that starts the server in the background and exits 0 is not a crash', async () => {
+    const port = await freePort();
+    // A wrapper script: starts the server detached, 150 ms later, and exits 0 at once.
+    const launcher = path.join(tmp.dir, 'start-server.sh');
+    writeFileSync(launcher, `#!/bin/sh\n(sleep 0.15; exec ${simArgv(port).map((a) => `'${a}'`).join(' ')}) > ${tmp.dir}/server.log 2>&1 &\nexit 0\n`);
+    chmodSync(launcher, 0o755);
+    const config = writeConfig(`nodes:\n  - { id: x, kind: ollama, url: "http://127.0.0.1:${port}", model: "qwen3:8b", restart: [${JSON.stringify(launcher)}], process: false }\nrecover: { healthTimeoutMs: 15000 }\n`);
+    const r = await recover('x', config);
+    await trackListener(port);
+    expect(r.json?.outcome).toBe('recovered');
+    const start = r.json!.steps.find((s) => s.step === 'spawn')!;
+    expect(start).toMatchObject({ ok: true, detail: expect.stringMatching(/exited 0 \(a launcher\)/) });
+    expect(start.label).toBe(`start: ${launcher}`);
+    expect(r.code).toBe(0);
+  });
+
+  it('a program not on PATH says so, with the cron hint; a start that fails shows its error line, not its stack', async () => {
+    const port = await freePort();
+    const config = writeConfig(
+      `nodes:\n  - { id: x, kind: ollama, url: "http://127.0.0.1:${port}", model: "qwen3:8b", restart: [no-such-server-binary, --port, "${port}"], process: false }\n` +
+        `  - { id: y, kind: ollama, url: "http://127.0.0.1:${port}", model: "qwen3:8b", restart: ${yamlArgv([process.execPath, '-e', "console.log('starting'); throw new Error('listen EADDRINUSE: address already in use 127.0.0.1:1')"])}, process: false }\n`,
+    );
+    const missing = await recover('x', config);
+    const step = missing.json!.steps.find((s) => s.step === 'spawn')!;
+    expect(step).toMatchObject({ ok: false, detail: "no-such-server-binary: not found on PATH (cron's PATH is short: use an absolute path)" });
+    const crash = await recover('y', config);
+    const failed = crash.json!.steps.find((s) => !s.ok)!;
+    expect(failed.output).toMatch(/EADDRINUSE/);
+    expect(failed.output).not.toMatch(/^\s+at |Node\.js v/m);
+    expect(failed.label).toMatch(/^start: \S+ -e 'console\.log/);
+  });
+
+  it('a node answering 500 with a custom restart: the process holding the port is stopped first, then started anew', async () => {
+    const old = await startSim(['node', '--kind', 'ollama', '--id', 'x', '--model', 'qwen3:8b']);
+    sims.push(old);
+    const url = old.ready.nodes[0]!.url;
+    const port = Number(new URL(url).port);
+    await jarvis(['sim', 'fault', old.ready.control, 'x', '500'], { env });
+    const config = writeConfig(`nodes:\n  - { id: x, kind: ollama, url: "${url}", model: "qwen3:8b", restart: ${yamlArgv(simArgv(port))}, process: false }\n`);
+    const r = await recover('x', config);
+    expect(r.json!.steps.map((s) => s.step)).toEqual(['stop_port', 'spawn', 'wait_healthy', 'verify']);
+    expect(r.json!.steps[0]).toMatchObject({ ok: true, label: `stop the process listening on port ${port}`, detail: expect.stringContaining(`pid ${old.child.pid}`) });
+    expect(r.json?.outcome).toBe('recovered');
+    // A `stop` argv of its own is used as it is.
+    const other = await startSim(['node', '--kind', 'ollama', '--id', 'x', '--model', 'qwen3:8b']);
+    sims.push(other);
+    const otherUrl = other.ready.nodes[0]!.url;
+    await jarvis(['sim', 'fault', other.ready.control, 'x', '502'], { env });
+    const withStop = writeConfig(`nodes:\n  - { id: x, kind: ollama, url: "${otherUrl}", model: "qwen3:8b", restart: ${yamlArgv(simArgv(Number(new URL(otherUrl).port)))}, stop: [kill, "${other.child.pid}"], process: false }\n`);
+    const again = await recover('x', withStop);
+    expect(again.json!.steps[0]).toMatchObject({ step: 'command', ok: true, label: `stop: kill ${other.child.pid}` });
+    expect(again.json?.outcome).toBe('recovered');
+  });
+});
+
+describe('escalation means something', () => {
+  it('429 and a hang left alone are not incidents that escalate; failed restarts do; ack starts the count afresh', async () => {
+    const sim = await startSim(['cluster', '--spec', writeSpec([{ id: 'q', kind: 'openai', models: ['g'], fault: '429:60' }, { id: 'h', kind: 'openai', models: ['m'], fault: 'hang' }, { id: 'd', kind: 'openai', models: ['m'], fault: 'down' }])]);
+    sims.push(sim);
+    const url = (id: string) => sim.ready.nodes.find((n) => n.id === id)!.url;
+    const config = writeConfig(
+      `nodes:\n  - { id: q, kind: proxy, url: "${url('q')}", fallbacks: [h] }\n  - { id: h, kind: openai, url: "${url('h')}", timeoutMs: 300, fallbacks: [q] }\n` +
+        `  - { id: d, kind: openai, url: "${url('d')}", timeoutMs: 300, restart: [${JSON.stringify(process.execPath)}, -e, "process.exit(1)"], process: false }\n` +
+        `check: { confirmDelayMs: 0 }\nrecover: { healthTimeoutMs: 1000 }\n`,
+    );
+    const check = () => jarvis(['check', '--recover', '--json', '--config', config, '--data-dir', dataDir], { env, timeoutMs: 60_000 });
+    const runs = [];
+    for (let i = 0; i < 4; i++) runs.push(await check());
+    const last = JSON.parse(runs[3]!.stdout) as { nodes: { id: string; escalated: boolean; throttled?: boolean; level: string; recovery?: { action: string; reason: string } }[] };
+    const node = (id: string) => last.nodes.find((n) => n.id === id)!;
+    expect(node('q')).toMatchObject({ throttled: true, escalated: false, level: 'warning', recovery: { action: 'skipped', reason: expect.stringMatching(/^throttled/) } });
+    expect(node('h').escalated).toBe(false);
+    expect(node('d').escalated).toBe(true);
+    const incidents = (JSON.parse(readFileSync(path.join(dataDir, 'incidents.json'), 'utf8')) as { incidents: { node: string; outcome: string; escalated: boolean }[] }).incidents;
+    expect(incidents.filter((i) => i.node === 'q')).toEqual([]);
+    expect(incidents.filter((i) => i.node === 'h').every((i) => i.outcome === 'no_action' && !i.escalated)).toBe(true);
+    expect(incidents.filter((i) => i.node === 'd').map((i) => i.escalated)).toEqual([false, false, true]);
+    // The plain output of a run with nothing new is empty: cron mails nothing.
+    const quiet = await jarvis(['check', '--recover', '--config', config, '--data-dir', dataDir], { env, timeoutMs: 60_000 });
+    expect(quiet.stdout).not.toMatch(/still .*escalated|q still/);
+    // ack: the next failure counts from one, not four.
+    expect((await jarvis(['incidents', 'ack', 'd', '--config', config, '--data-dir', dataDir], { env })).code).toBe(0);
+    const after = JSON.parse((await check()).stdout) as { nodes: { id: string; escalated: boolean; recovery?: { action: string } }[] };
+    expect(after.nodes.find((n) => n.id === 'd')).toMatchObject({ escalated: false, recovery: { action: 'not_recovered' } });
+    const d = (JSON.parse(readFileSync(path.join(dataDir, 'incidents.json'), 'utf8')) as { incidents: { node: string; windowCount: number }[] }).incidents.filter((i) => i.node === 'd');
+    expect(d.at(-1)!.windowCount).toBe(1);
+  });
+
+  it('two dead nodes are recovered at the same time, not one after the other', async () => {
+    const [p1, p2] = [await freePort(), await freePort()];
+    // Each server comes up 1.5 s after its start.
+    const slow = (port: number, id: string) => yamlArgv(['sh', '-c', `sleep 1.5; exec ${simArgv(port, id).map((a) => `'${a}'`).join(' ')}`]);
+    const config = writeConfig(`nodes:\n  - { id: a, kind: ollama, url: "http://127.0.0.1:${p1}", model: "qwen3:8b", restart: ${slow(p1, 'a')}, process: false }\n  - { id: b, kind: ollama, url: "http://127.0.0.1:${p2}", model: "qwen3:8b", restart: ${slow(p2, 'b')}, process: false }\ncheck: { confirmDelayMs: 0 }\n`);
+    const r = await jarvis(['check', '--recover', '--json', '--config', config, '--data-dir', dataDir], { env, timeoutMs: 60_000 });
+    await trackListener(p1);
+    await trackListener(p2);
+    const result = JSON.parse(r.stdout) as { nodes: { id: string; recovery?: { action: string } }[] };
+    expect(result.nodes.map((n) => n.recovery?.action)).toEqual(['recovered', 'recovered']);
+    const incidents = (JSON.parse(readFileSync(path.join(dataDir, 'incidents.json'), 'utf8')) as { incidents: { node: string; at: string; durationMs: number }[] }).incidents;
+    const [first, second] = [...incidents].sort((x, y) => Date.parse(x.at) - Date.parse(y.at));
+    // The second began before the first ended.
+    expect(Date.parse(second!.at)).toBeLessThan(Date.parse(first!.at) + first!.durationMs);
+  });
+});
+
+describe('hard timeouts', () => {
+  it('a check command whose child keeps stdout open ends at its timeout, its process group with it', async () => {
+    const config = writeConfig(`nodes:\n  - { id: p, kind: proxy, check: { command: [sh, -c, "sleep 30 & sleep 31"], timeoutMs: 1000 } }\n  - { id: n, kind: proxy, check: { command: [${JSON.stringify(process.execPath)}, -e, "throw new Error('quota exceeded, retry in 42 s')"] } }\n`);
+    const r = await jarvis(['status', '--json', '--config', config, '--data-dir', dataDir], { env, timeoutMs: 15_000 });
+    expect(r.code).not.toBeNull(); // not killed by the helper's 15 s limit
+    const nodes = (JSON.parse(r.stdout) as { nodes: { id: string; status: string; detail?: string }[] }).nodes;
+    expect(nodes[0]).toMatchObject({ status: 'timeout' });
+    expect(nodes[1]!.detail).toMatch(/quota exceeded, retry in 42 s/);
+    expect(nodes[1]!.detail).not.toMatch(/Node\.js v/);
+  });
+});
+
+describe('data errors do not blind the monitor', () => {
+  const nodeLine = (url: string) => `nodes:\n  - { id: a, kind: ollama, url: "${url}", model: "qwen3:8b" }\n`;
+  let sim: RunningSim;
+  let config: string;
+  beforeEach(async () => {
+    sim = await startSim(['node', '--kind', 'ollama', '--id', 'a', '--model', 'qwen3:8b']);
+    sims.push(sim);
+    config = writeConfig(nodeLine(sim.ready.nodes[0]!.url));
+    mkdirSync(dataDir, { recursive: true });
+  });
+  const run = (args: string[]) => jarvis([...args, '--config', config, '--data-dir', dataDir], { env, timeoutMs: 30_000 });
+
+  it.each([
+    ['empty', ''],
+    ['truncated', '{"cascade": {"nodes": {"a": {"breaker": {"phase": "op'],
+    ['not an object', '[1, 2, 3]'],
+  ])('state.json %s: set aside once, said once, every command carries on', async (_what, text) => {
+    for (const args of [['health', '--json'], ['ask', 'hi'], ['check'], ['reset', 'a'], ['status']]) {
+      writeFileSync(path.join(dataDir, 'state.json'), text);
+      const r = await run(args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+      expect(r.stderr.match(/moved aside/g) ?? [], args.join(' ')).toHaveLength(args[0] === 'status' ? 0 : 1);
+    }
+    expect(readdirSync(dataDir).filter((f) => f.startsWith('state.json.corrupt-')).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('state.json with wrong types: the bad entries are dropped with a warning, nothing crashes or is written back', async () => {
+    const bad = { cascade: { nodes: { a: { breaker: { phase: 'open', consecutiveFailures: 3, openUntil: 'zzz', opens: 1 }, successes: 'x', failures: 0, consecutiveFailures: 0, totalRequests: 0 } } }, acks: { a: 'not a date' } };
+    writeFileSync(path.join(dataDir, 'state.json'), JSON.stringify(bad));
+    const health = await run(['health']);
+    expect(health.code).toBe(0);
+    expect(health.stderr).toMatch(/cascade\.nodes\.a: not a valid entry/);
+    expect(health.stdout).not.toMatch(/NaN/);
+    const ask = await run(['ask', 'hi']);
+    expect(ask.code).toBe(0);
+    const saved = JSON.parse(readFileSync(path.join(dataDir, 'state.json'), 'utf8')) as { cascade: { nodes: Record<string, { breaker: { openUntil?: unknown } }> }; acks?: unknown };
+    expect(saved.cascade.nodes.a!.breaker.openUntil).toBeUndefined();
+    expect(JSON.stringify(saved)).not.toMatch(/zzz|null/);
+  });
+
+  it('incidents.json corrupt: check still probes and exits with the right level, says it cannot record, and leaves the file as it was', async () => {
+    const text = '{"incidents": [ {"node": "a", "at": "2026-';
+    writeFileSync(path.join(dataDir, 'incidents.json'), text);
+    await jarvis(['sim', 'fault', sim.ready.control, 'a', 'down'], { env });
+    const r = await run(['check', '--recover', '--nagios']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toMatch(/^JARVIS CRITICAL - 0\/1 ok; a refused; cannot record incidents: .*incidents\.json/);
+    expect(r.stdout.trim().split('\n')).toHaveLength(1);
+    expect(readFileSync(path.join(dataDir, 'incidents.json'), 'utf8')).toBe(text);
+    const plain = await run(['check', '--recover']);
+    expect(plain.stdout).toMatch(/cannot record incidents \(nothing was restarted\)/);
+  });
+
+  it('--nagios prints its one line for a config error too', async () => {
+    writeFileSync(config, 'nodes: [ {id: broken');
+    const r = await run(['check', '--nagios']);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toMatch(/^JARVIS UNKNOWN - .*not valid YAML/);
+    expect(r.stdout.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('an unwritable data dir: exit 3 naming the path, no stack trace', async () => {
+    if (process.getuid?.() === 0) {
+      // root writes anywhere: a data dir under a regular file cannot be made by anyone.
+      writeFileSync(path.join(tmp.dir, 'file'), 'x');
+      const r = await jarvis(['ask', 'hi', '--config', config, '--data-dir', path.join(tmp.dir, 'file', 'data')], { env });
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/cannot (read|lock) .*file\/data\/state\.json: ENOTDIR/);
+      expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+      return;
+    }
+    chmodSync(dataDir, 0o500);
+    const r = await run(['ask', 'hi']);
+    chmodSync(dataDir, 0o700);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/data dir .* writable/);
+  });
+});
+
+function writeSpec(nodes: object[]): string {
+  const file = path.join(tmp.dir, `spec-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(file, JSON.stringify({ nodes }));
+  return file;
+}
