@@ -118,6 +118,7 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output on stdout, nothing else there', false)
     .option('--no-color', 'no colours (NO_COLOR is honoured too)')
     .showHelpAfterError('(run jarvis --help for usage)')
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride();
 
   program
@@ -453,6 +454,51 @@ export function buildProgram(): Command {
       if (g.json) printJson(r);
       else if (opts.all) out.out(r.nodes.length > 0 ? `Reset ${r.nodes.join(', ')}: breakers closed, counts cleared.` : 'No node had recorded state; nothing to reset.');
       else out.out(r.nodes.length > 0 ? `Reset ${r.node}: breaker closed, counts cleared.` : `${r.node} had no recorded state; nothing to reset.`);
+    });
+
+  const configCmd = program.command('config').description('the config file: validate it, or print its JSON Schema for editors');
+  configCmd
+    .command('check')
+    .description('validate a config without touching any node (exit 0 valid, 3 invalid, with file, line and field)')
+    .argument('[file]', 'the config file (else the usual lookup)')
+    .action(async (file: string | undefined, _opts: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const [{ runConfigCheck }, out] = await Promise.all([import('./commands/config.js'), output(g)]);
+      const r = await runConfigCheck({ ...((file ?? g.config) && { file: file ?? g.config }) });
+      if (g.json) printJson(r);
+      else out.out(`${r.path}: valid (${r.nodes} node${r.nodes === 1 ? '' : 's'}, ${r.tasks} task${r.tasks === 1 ? '' : 's'})`);
+    });
+  configCmd
+    .command('schema')
+    .description('print the JSON Schema of the config (jarvis config schema > jarvis.schema.json)')
+    .action(async () => {
+      const { configJsonSchema } = await import('./commands/config.js');
+      printJson(configJsonSchema());
+    });
+
+  program
+    .command('completion')
+    .description('print a shell completion script: eval "$(jarvis completion bash)"; zsh and fish too')
+    .argument('[shell]', 'bash, zsh or fish', 'bash')
+    .option('--nodes', 'print the node ids of the config in use, one a line (what the scripts complete)')
+    .action(async (shell: string, opts: { nodes?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      if (opts.nodes) {
+        // Quiet on any problem: a completion must not print errors into the user's prompt.
+        const ids = await config(g).then((c) => c.nodes.map((n) => n.id)).catch(() => []);
+        if (ids.length > 0) process.stdout.write(`${ids.join('\n')}\n`);
+        return;
+      }
+      const { completionScript, SHELLS } = await import('./commands/completion.js');
+      if (!(SHELLS as readonly string[]).includes(shell)) throw new UsageError(`completion: expected one of ${SHELLS.join(', ')}, got "${shell}"`);
+      const specs = program.commands.map((c) => ({
+        name: c.name(),
+        description: c.description(),
+        options: c.options.map((o) => o.long).filter((l): l is string => Boolean(l)),
+        takesNode: ['diagnose', 'recover', 'reset'].includes(c.name()),
+      }));
+      const globalFlags = program.options.map((o) => o.long).filter((l): l is string => Boolean(l));
+      process.stdout.write(completionScript(shell as (typeof SHELLS)[number], specs, globalFlags));
     });
 
   program

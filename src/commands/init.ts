@@ -9,7 +9,11 @@ export interface InitResult {
   path: string;
   nodes: number;
   overwritten: boolean;
+  /** The JSON Schema written beside it, which the config's modeline names for editors. */
+  schema: string;
 }
+
+export const SCHEMA_FILE = 'jarvis.schema.json';
 
 export async function runInit({ file, force, cwd = process.cwd() }: { file: string; force: boolean; cwd?: string }): Promise<InitResult> {
   const target = path.resolve(cwd, file);
@@ -22,9 +26,15 @@ export async function runInit({ file, force, cwd = process.cwd() }: { file: stri
   }
   try {
     // 'wx' closes the race between the check above and the write when not forcing.
-    await writeFile(target, INIT_TEMPLATE, { flag: force ? 'w' : 'wx' });
+    await writeFile(target, `# yaml-language-server: $schema=./${SCHEMA_FILE}\n${INIT_TEMPLATE}`, { flag: force ? 'w' : 'wx' });
   } catch (error) {
     throw new JarvisError(`cannot write ${target}: ${(error as Error).message}`, ExitCode.config, { cause: error });
   }
-  return { path: target, nodes: (INIT_TEMPLATE.match(/^ {2}- id: /gm) ?? []).length, overwritten: exists };
+  // Editors with the YAML language server complete and check the file against it.
+  const schema = path.join(path.dirname(target), SCHEMA_FILE);
+  const { configJsonSchema } = await import('./config.js');
+  await writeFile(schema, `${JSON.stringify(configJsonSchema(), null, 2)}\n`).catch((error: unknown) => {
+    throw new JarvisError(`cannot write ${schema}: ${(error as Error).message}`, ExitCode.config, { cause: error });
+  });
+  return { path: target, nodes: (INIT_TEMPLATE.match(/^ {2}- id: /gm) ?? []).length, overwritten: exists, schema };
 }

@@ -143,6 +143,7 @@ function normalize(raw: RawConfig, file: string): Config {
       healthTimeoutMs: raw.recover?.healthTimeoutMs ?? 60_000,
       verifyTimeoutMs: raw.recover?.verifyTimeoutMs ?? 5000,
       quotaWaitMaxS: raw.recover?.quotaWaitMaxS ?? 120,
+      pullMissing: raw.recover?.pullMissing ?? false,
     },
     check: {
       autoRecover: raw.check?.autoRecover ?? false,

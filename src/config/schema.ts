@@ -140,6 +140,8 @@ export const configSchema = z
         verifyTimeoutMs: positiveMs(600_000).optional(),
         /** Longest wait for a quota to reset before re-checking. */
         quotaWaitMaxS: z.number().int().min(0).max(3600).optional(),
+        /** A model missing on an Ollama node is pulled (`ollama pull <model>`), as runbooks/failover.yaml describes. */
+        pullMissing: z.boolean({ error: 'expected true or false' }).optional(),
       })
       .optional(),
     check: z
@@ -290,7 +292,7 @@ export interface Config {
   nodes: NodeConfig[];
   tasks: Record<string, string[]>;
   incidents: { retentionDays: number; escalateAfter: number; windowHours: number };
-  recover: { healthTimeoutMs: number; verifyTimeoutMs: number; quotaWaitMaxS: number };
+  recover: { healthTimeoutMs: number; verifyTimeoutMs: number; quotaWaitMaxS: number; pullMissing: boolean };
   check: { autoRecover: boolean; confirmDelayMs: number; confirmProbes: number; recoverBudgetMs: number };
   cascade: {
     failover: boolean;

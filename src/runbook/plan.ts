@@ -178,6 +178,11 @@ function loadModelStep(input: PlanInput): Step | undefined {
     const argv = fill(runbook.kinds.lmstudio?.loadModel ?? ['lms', 'load', '{model}', '-y'], node);
     return { kind: 'command', label: `load ${node.model}: ${displayArgv(argv)}`, argv: commandOn(target, argv), timeoutMs: 300_000 };
   }
+  // A pull downloads gigabytes: only when the config allows it, with room for a large model.
+  if (node.kind === 'ollama' && input.config.recover.pullMissing) {
+    const argv = fill(runbook.kinds.ollama?.loadModel ?? ['ollama', 'pull', '{model}'], node);
+    return { kind: 'command', label: `pull ${node.model}: ${displayArgv(argv)}`, argv: commandOn(target, argv), timeoutMs: 3_600_000 };
+  }
   return undefined;
 }
 

@@ -7,7 +7,7 @@
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, cleanEnv, freePort, jarvis, startSim, tempDir, type RunningSim } from '../helpers/cli.js';
+import { BIN, ROOT, cleanEnv, freePort, jarvis, startSim, tempDir, type RunningSim } from '../helpers/cli.js';
 
 let tmp: ReturnType<typeof tempDir>;
 let env: NodeJS.ProcessEnv;
@@ -125,6 +125,20 @@ describe('restarts that restart', () => {
     const again = await recover('x', withStop);
     expect(again.json!.steps[0]).toMatchObject({ step: 'command', ok: true, label: `stop: kill ${other.child.pid}` });
     expect(again.json?.outcome).toBe('recovered');
+  });
+});
+
+describe('a missing model on Ollama', () => {
+  it('is pulled when recover.pullMissing allows it, and only then', async () => {
+    const sim = await startSim(['node', '--kind', 'ollama', '--id', 'o', '--model', 'qwen3:8b', '--fault', 'model-missing']);
+    sims.push(sim);
+    env = { ...env, PATH: `${path.join(ROOT, 'test', 'fixtures', 'bin')}:${process.env.PATH}`, JARVIS_TEST_OLLAMA_CONTROL: `${sim.ready.control}#o` };
+    const node = `nodes:\n  - { id: o, kind: ollama, url: "${sim.ready.nodes[0]!.url}", model: "qwen3:8b", process: false }\n`;
+    const off = await recover('o', writeConfig(node));
+    expect(off.json).toMatchObject({ outcome: 'no_action' });
+    const on = await recover('o', writeConfig(`${node}recover: { pullMissing: true }\n`));
+    expect(on.json!.steps[0]).toMatchObject({ step: 'command', ok: true, label: 'pull qwen3:8b: ollama pull qwen3:8b' });
+    expect(on.json?.outcome).toBe('recovered');
   });
 });
 
@@ -274,3 +288,56 @@ function writeSpec(nodes: object[]): string {
   writeFileSync(file, JSON.stringify({ nodes }));
   return file;
 }
+
+describe('a first hour without friction', () => {
+  it('config check validates without touching a node; config schema is a JSON Schema init points editors at', async () => {
+    const config = writeConfig('nodes:\n  - { id: a, kind: ollama, url: "http://127.0.0.1:9", model: "qwen3:8b" }\n');
+    const ok = await jarvis(['config', 'check', config], { env });
+    expect(ok).toMatchObject({ code: 0 });
+    expect(ok.stdout).toMatch(/valid \(1 node, 0 tasks\)/);
+    writeFileSync(config, 'nodes:\n  - { id: a, kind: nope }\n');
+    const bad = await jarvis(['config', 'check', config], { env });
+    expect(bad.code).toBe(3);
+    expect(bad.stderr).toMatch(/line 2: nodes\[0\]\.kind: expected one of/);
+    const schema = JSON.parse((await jarvis(['config', 'schema'], { env })).stdout) as { type: string; properties: { nodes: { items: { properties: Record<string, unknown> } } } };
+    expect(schema.type).toBe('object');
+    expect(Object.keys(schema.properties.nodes.items.properties)).toEqual(expect.arrayContaining(['id', 'kind', 'url', 'model', 'priority', 'timeoutMs', 'restart', 'stop', 'apiKeyEnv']));
+    const init = await jarvis(['init', '--output', path.join(tmp.dir, 'new.yaml')], { env });
+    expect(init.code).toBe(0);
+    expect(readFileSync(path.join(tmp.dir, 'new.yaml'), 'utf8').split('\n')[0]).toBe('# yaml-language-server: $schema=./jarvis.schema.json');
+    expect(JSON.parse(readFileSync(path.join(tmp.dir, 'jarvis.schema.json'), 'utf8'))).toEqual(schema);
+  });
+
+  it('subcommand help shows the global options', async () => {
+    const r = await jarvis(['recover', '--help'], { env });
+    expect(r.stdout).toMatch(/Global Options:[\s\S]*--config <file>[\s\S]*--data-dir <dir>/);
+  });
+
+  it('completion scripts that the shells themselves accept, with node ids from the config', async () => {
+    const config = writeConfig('nodes:\n  - { id: m2, kind: lmstudio, url: "http://127.0.0.1:9" }\n  - { id: ol1, kind: ollama, url: "http://127.0.0.1:8" }\n');
+    const ids = await jarvis(['completion', '--nodes', '--config', config], { env });
+    expect(ids.stdout).toBe('m2\nol1\n');
+    const { spawnSync } = await import('node:child_process');
+    const bash = (await jarvis(['completion', 'bash'], { env })).stdout;
+    writeFileSync(path.join(tmp.dir, 'c.bash'), bash);
+    expect(spawnSync('bash', ['-c', `source ${path.join(tmp.dir, 'c.bash')} && complete -p jarvis`], { encoding: 'utf8' }).stdout).toMatch(/complete -F _jarvis jarvis/);
+    // Completing `jarvis recover <TAB>` in bash itself: the node ids.
+    const shim = path.join(tmp.dir, 'bin');
+    mkdirSync(shim);
+    writeFileSync(path.join(shim, 'jarvis'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@" --config ${JSON.stringify(config)}\n`);
+    chmodSync(path.join(shim, 'jarvis'), 0o755);
+    const done = spawnSync('bash', ['-c', `source ${path.join(tmp.dir, 'c.bash')}; COMP_WORDS=(jarvis recover o); COMP_CWORD=2; _jarvis; echo "\${COMPREPLY[@]}"`], { encoding: 'utf8', env: { ...env, PATH: `${shim}:${process.env.PATH}` } });
+    expect(done.stdout.trim()).toBe('ol1');
+    for (const shell of ['zsh', 'fish'] as const) {
+      const script = path.join(tmp.dir, `c.${shell}`);
+      writeFileSync(script, (await jarvis(['completion', shell], { env })).stdout);
+      const check = spawnSync(shell, ['-n', script], { encoding: 'utf8' });
+      if (check.error) {
+        console.warn(`[skip part] ${shell} not installed: its completion script is not checked`);
+        continue;
+      }
+      expect(check.status, check.stderr).toBe(0);
+    }
+    expect((await jarvis(['completion', 'tcsh'], { env })).code).toBe(2);
+  });
+});
