@@ -12,6 +12,7 @@ export interface WebhookConfig {
   timeoutMs: number;
   retries: number;
   headers?: Record<string, string>;
+  remindEveryMinutes?: number;
 }
 
 export type AlertEvent = 'down' | 'resolved' | 'escalated';

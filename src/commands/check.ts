@@ -6,7 +6,10 @@
 import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { hostname } from 'node:os';
+import { afterDelivery, alertsForHook, type Outbox, type SentLog } from '../alerts/dispatch.js';
+import { openWindow } from '../alerts/maintenance.js';
 import { deliver, dedupKey, type Alert, type DeliveryResult } from '../alerts/webhooks.js';
+import { JsonStore } from '../store/json-store.js';
 import { NagiosCode, nextState, transitionOf, worst, type NagiosLevel, type Transition } from '../check/transitions.js';
 import type { Config, NodeConfig } from '../config/schema.js';
 import { isJarvisError, JarvisError } from '../errors.js';
@@ -49,6 +52,8 @@ export interface CheckNodeResult {
   escalated: boolean;
   /** Over quota or rate limited (429): a state that passes, a warning, not down. */
   throttled?: boolean;
+  /** In a maintenance window: not recovered, not alerted, not counted in the level. */
+  silenced?: boolean;
   retryAfterS?: number;
   level: NagiosLevel;
 }
@@ -126,7 +131,9 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
       const escalated = blockedByEscalation(history, node.id, before.acks?.[node.id], wallNow(), rule);
       if (escalated) escalatedNow.add(node.id);
       if (!options.recover) continue;
-      if (p.throttled) recoveries.set(node.id, { action: 'skipped', reason: `throttled: quota or rate limit${p.retryAfterS !== undefined ? `, retry after ${p.retryAfterS} s` : ''}; nothing to restart` });
+      const window = openWindow(config, node.id, wallNow());
+      if (window) recoveries.set(node.id, { action: 'skipped', reason: `maintenance window (from ${window.start}, ${window.duration}${window.every ? ` every ${window.every}` : ''}): not recovered, not alerted` });
+      else if (p.throttled) recoveries.set(node.id, { action: 'skipped', reason: `throttled: quota or rate limit${p.retryAfterS !== undefined ? `, retry after ${p.retryAfterS} s` : ''}; nothing to restart` });
       else if (node.impact === 'low') recoveries.set(node.id, { action: 'skipped', reason: 'low-impact node: reported, not restarted' });
       else if (escalated) recoveries.set(node.id, { action: 'skipped', reason: `escalated (${config.incidents.escalateAfter}+ failed recoveries in ${config.incidents.windowHours} h): not restarted automatically until \`jarvis incidents ack ${node.id}\`` });
       else if (recordError) recoveries.set(node.id, { action: 'skipped', reason: 'incidents.json cannot be read: not restarting what could not be recorded' });
@@ -175,21 +182,44 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
         ...(recovery && { recovery }),
         escalated: escalatedNow.has(node.id),
         ...(p.status !== 'ok' && p.throttled && { throttled: true, ...(p.retryAfterS !== undefined && { retryAfterS: p.retryAfterS }) }),
+        ...(openWindow(config, node.id, wallNow()) && { silenced: true }),
         level: 'ok',
       };
     });
     const okNow = new Set(nodes.filter((n) => n.status === 'ok').map((n) => n.id));
     for (const n of nodes) n.level = levelOf(n, config, okNow);
 
-    // 4. Alerts on down / resolved / escalated.
-    const alerts = alertsFor(nodes, config, checkedAt);
-    const deliveries = alerts.length > 0 ? await Promise.all(config.alerts.webhooks.map((hook) => deliver(hook, alerts, httpRequest, (ms) => deps.sleep(ms, deps.signal)))) : [];
+    // 4. Alerts: the transitions to every hook, what still fires again, what waited in the outbox.
+    const nowMs = wallNow();
+    const nextNodes = { ...(before.check?.nodes ?? {}) };
+    for (const n of nodes) nextNodes[n.id] = nextState(nextNodes[n.id], n.status, checkedAt, n.detail);
+    const alerts = alertsFor(nodes.filter((n) => !n.silenced), config, checkedAt);
+    const firing: Alert[] = nodes
+      .filter((n) => n.status !== 'ok' && !n.silenced)
+      .map((n) => ({ event: 'down', node: n.id, status: n.status, cause: n.status, at: nextNodes[n.id]!.since, dedupKey: dedupKey(n.id, n.status), severity: n.level === 'critical' ? 'critical' : 'warning', ...(n.detail && { detail: n.detail }) }));
+    const outboxStore = new JsonStore<Outbox>(path.join(options.dataDir, 'outbox.json'), { validate: validateOutbox, empty: () => ({ hooks: {} }), indent: 2, cache: true });
+    const outbox = config.alerts.webhooks.length > 0 ? await outboxStore.read() : { hooks: {} };
+    const sent: SentLog = { sent: structuredClone((before.alerts as SentLog | undefined)?.sent ?? {}) };
+    const deliveries: DeliveryResult[] = [];
+    await Promise.all(
+      config.alerts.webhooks.map(async (hook) => {
+        const batch = alertsForHook(hook, alerts, firing, outbox, sent, nowMs);
+        if (batch.length === 0) return;
+        const d = await deliver(hook, batch, httpRequest, (ms) => deps.sleep(ms, deps.signal));
+        deliveries.push(d);
+        afterDelivery(hook, batch, d.ok, outbox, sent, nowMs);
+      }),
+    );
+    if (config.alerts.webhooks.length > 0) {
+      await outboxStore.update((o) => {
+        o.hooks = outbox.hooks;
+      });
+    }
 
     // 5. Remember.
     await state.update((s) => {
-      const nodesState = { ...(s.check?.nodes ?? {}) };
-      for (const n of nodes) nodesState[n.id] = nextState(nodesState[n.id], n.status, checkedAt, n.detail);
-      s.check = { lastRun: checkedAt, nodes: nodesState };
+      s.check = { lastRun: checkedAt, nodes: { ...(s.check?.nodes ?? {}), ...Object.fromEntries(nodes.map((n) => [n.id, nextNodes[n.id]!])) } };
+      if (config.alerts.webhooks.length > 0) s.alerts = sent;
     });
 
     const level = worst(nodes.map((n) => n.level));
@@ -214,6 +244,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
 
 function levelOf(n: CheckNodeResult, config: Config, okNow: Set<string>): NagiosLevel {
   if (n.status === 'ok') return n.recovery?.action === 'recovered' ? 'warning' : 'ok';
+  if (n.silenced) return 'ok';
   const node = config.nodes.find((x) => x.id === n.id)!;
   if (n.escalated) return 'critical';
   if (node.impact === 'low' || n.throttled) return 'warning';
@@ -259,3 +290,12 @@ async function writeLog(result: CheckResult): Promise<void> {
   await appendFile(result.logFile, `${line}\n`);
 }
 
+
+function validateOutbox(data: unknown): Outbox {
+  const hooks = (data as { hooks?: unknown } | null)?.hooks;
+  if (typeof hooks !== 'object' || hooks === null) throw new Error('expected {"hooks": {...}}');
+  for (const [url, h] of Object.entries(hooks)) {
+    if (!Array.isArray((h as { alerts?: unknown }).alerts) || Number.isNaN(Date.parse((h as { since?: string }).since ?? ''))) throw new Error(`hooks["${url}"]: expected {alerts, since}`);
+  }
+  return data as Outbox;
+}

@@ -181,8 +181,10 @@ function normalize(raw: RawConfig, file: string): Config {
         timeoutMs: w.timeoutMs ?? 5000,
         retries: w.retries ?? 2,
         ...(w.headers && { headers: w.headers }),
+        ...(w.remindEveryMinutes !== undefined && { remindEveryMinutes: w.remindEveryMinutes }),
       })),
     },
+    maintenance: raw.maintenance ?? [],
   };
 }
 

@@ -3,6 +3,7 @@
  * stable contract (DESIGN.md); everything else is ours and may grow.
  */
 import { z } from 'zod';
+import { DURATION_PATTERN } from './durations.js';
 
 export const NODE_KINDS = ['ollama', 'lmstudio', 'openai', 'proxy'] as const;
 export type NodeKind = (typeof NODE_KINDS)[number];
@@ -203,6 +204,21 @@ export const configSchema = z
         protect: z.enum(['management', 'all'], { error: 'expected management or all' }).optional(),
       })
       .optional(),
+    /** Silence windows: nothing is recovered or alerted for these nodes while one is open. */
+    maintenance: z
+      .array(
+        z.strictObject({
+          /** Node ids; every node when left out. */
+          nodes: z.array(nodeId).optional(),
+          /** When it (first) opens: an ISO 8601 date and time with its zone. */
+          start: z.string().refine((s) => !Number.isNaN(Date.parse(s)) && /(Z|[+-]\d\d:?\d\d)$/i.test(s.trim()), { error: 'expected an ISO 8601 date and time with its zone, e.g. 2026-12-06T02:00:00+01:00' }),
+          duration: z.string().regex(DURATION_PATTERN, { error: 'expected a duration such as 30m, 2h' }),
+          /** Repeats every so long (24h: nightly, 7d: weekly); once when left out. */
+          every: z.string().regex(DURATION_PATTERN, { error: 'expected a duration such as 24h, 7d' }).optional(),
+        }),
+        { error: 'expected a list of windows: [{nodes, start, duration, every}]' },
+      )
+      .optional(),
     alerts: z
       .strictObject({
         webhooks: z
@@ -213,6 +229,8 @@ export const configSchema = z
               timeoutMs: positiveMs(60_000).optional(),
               retries: z.number().int().min(0).max(10).optional(),
               headers: z.record(z.string(), z.string()).optional(),
+              /** A generic hook gets a still-firing alert again after this long (Alertmanager gets it every run). */
+              remindEveryMinutes: z.number().int().min(0).max(10_080).optional(),
             }),
           )
           .optional(),
@@ -309,7 +327,8 @@ export interface Config {
   };
   routing: { strategy: Strategy; latencyMargin: number; groups: Record<string, { strategy?: Strategy; strict?: boolean }> };
   serve: { apiKeys: string[]; apiKeysEnv?: string; protect: 'management' | 'all' };
-  alerts: { webhooks: { url: string; format: 'generic' | 'alertmanager'; timeoutMs: number; retries: number; headers?: Record<string, string> }[] };
+  alerts: { webhooks: { url: string; format: 'generic' | 'alertmanager'; timeoutMs: number; retries: number; headers?: Record<string, string>; remindEveryMinutes?: number }[] };
+  maintenance: { nodes?: string[]; start: string; duration: string; every?: string }[];
 }
 
 /** The runbook's detection timeout (step 1: "ping rapide avec timeout 3s"). */

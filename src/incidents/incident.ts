@@ -1,3 +1,5 @@
+import { parseDuration } from '../config/durations.js';
+
 /**
  * The incident record (DESIGN.md contract) and the post-mortem rule (runbook step 5): 3 or more
  * incidents on the same node within 24 h escalate. Pure.
@@ -110,11 +112,8 @@ export function validateIncidentFile(data: unknown): IncidentFile {
 
 /** Parses `24h`, `30m`, `7d`, `90s` or an ISO date into a start time (ms). */
 export function parseSince(text: string, now: number): number {
-  const m = /^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$/i.exec(text.trim());
-  if (m) {
-    const unit = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000, w: 604_800_000 }[m[2]!.toLowerCase() as 's' | 'm' | 'h' | 'd' | 'w'];
-    return now - Number(m[1]) * unit;
-  }
+  const ago = parseDuration(text);
+  if (ago !== undefined) return now - ago;
   const t = Date.parse(text);
   if (Number.isNaN(t)) throw new Error(`expected a duration such as 24h, 30m, 7d, or a date, got "${text}"`);
   return t;

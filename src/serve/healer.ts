@@ -4,6 +4,7 @@
  * a dead node); with auto-recovery on, a node whose breaker is open gets the runbook's recovery in
  * the background, within the escalation rule, and returns to service once verified.
  */
+import { openWindow } from '../alerts/maintenance.js';
 import { phaseAt } from '../cascade/breaker.js';
 
 import type { Config } from '../config/schema.js';
@@ -94,6 +95,10 @@ export function startHealer(o: HealerOptions): Healer {
         };
         const rule = { count: o.config.incidents.escalateAfter, windowMs: o.config.incidents.windowHours * 3600_000 };
         if (o.config.nodes.find((n) => n.id === p.id)?.impact === 'low') continue;
+        if (openWindow(o.config, p.id, now)) {
+          o.log(`health: ${p.id} is in a maintenance window: not recovering it`);
+          continue;
+        }
         if (blockedByEscalation(escalation.history, p.id, escalation.acks[p.id], now, rule)) {
           o.log(`health: ${p.id} is escalated: not restarting it automatically (jarvis incidents ack ${p.id})`);
           continue;

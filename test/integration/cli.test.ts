@@ -49,7 +49,7 @@ describe('jarvis init', () => {
       const first = await jarvis(['init'], { env, cwd: dir });
       expect(first.code).toBe(0);
       const file = path.join(dir, 'jarvis.config.yaml');
-      expect(readFileSync(file, 'utf8')).toBe(INIT_TEMPLATE);
+      expect(readFileSync(file, 'utf8')).toBe(`# yaml-language-server: $schema=./jarvis.schema.json\n${INIT_TEMPLATE}`);
       expect(first.stdout).toMatch(/Wrote .*jarvis\.config\.yaml \(the runbook's 6 nodes\)/);
 
       writeFileSync(file, '# my edits\n');
@@ -61,7 +61,7 @@ describe('jarvis init', () => {
       const forced = await jarvis(['init', '--force', '--json'], { env, cwd: dir });
       expect(forced.code).toBe(0);
       expect(JSON.parse(forced.stdout)).toMatchObject({ path: file, nodes: 6, overwritten: true });
-      expect(readFileSync(file, 'utf8')).toBe(INIT_TEMPLATE);
+      expect(readFileSync(file, 'utf8')).toBe(`# yaml-language-server: $schema=./jarvis.schema.json\n${INIT_TEMPLATE}`);
     } finally {
       cleanup();
     }

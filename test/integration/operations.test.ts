@@ -192,6 +192,56 @@ describe('escalation means something', () => {
   });
 });
 
+describe('alerts that stay fired', () => {
+  it('a generic hook is reminded after its interval, a failed delivery waits in the outbox, a silence window holds everything back', async () => {
+    const received: { path: string; alerts: { event: string; node: string }[] }[] = [];
+    let down = true;
+    const http = await import('node:http');
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        if (down) return void res.writeHead(503).end();
+        received.push({ path: req.url ?? '', alerts: (JSON.parse(body) as { alerts: { event: string; node: string }[] }).alerts });
+        res.writeHead(200).end('{}');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    const sim = await startSim(['node', '--kind', 'ollama', '--id', 'a', '--model', 'qwen3:8b', '--fault', 'down']);
+    sims.push(sim);
+    try {
+      const base = `nodes:\n  - { id: a, kind: ollama, url: "${sim.ready.nodes[0]!.url}", model: "qwen3:8b", timeoutMs: 500 }\ncheck: { confirmDelayMs: 0 }\nalerts:\n  webhooks:\n    - { url: "http://127.0.0.1:${port}/hook", retries: 0, remindEveryMinutes: 30 }\n`;
+      const config = writeConfig(base);
+      const at = (minutes: number) => ({ ...env, JARVIS_NOW: new Date(Date.parse('2026-12-01T02:00:00Z') + minutes * 60_000).toISOString() });
+      const check = (minutes: number, cfg = config) => jarvis(['check', '--config', cfg, '--data-dir', dataDir], { env: at(minutes), timeoutMs: 30_000 });
+      // The receiver is down when a goes down: the alert waits in the outbox.
+      await check(0);
+      expect(received).toHaveLength(0);
+      expect(Object.keys((JSON.parse(readFileSync(path.join(dataDir, 'outbox.json'), 'utf8')) as { hooks: object }).hooks)).toHaveLength(1);
+      // Back up: the next run delivers what waited, even though nothing changed.
+      down = false;
+      await check(5);
+      expect(received.map((r) => r.alerts.map((a) => `${a.event} ${a.node}`))).toEqual([['down a']]);
+      // Nothing new within the reminder interval; a reminder after it.
+      await check(20);
+      expect(received).toHaveLength(1);
+      await check(40);
+      expect(received).toHaveLength(2);
+      expect(received[1]!.alerts[0]).toMatchObject({ event: 'down', node: 'a' });
+      // A maintenance window: no recovery, no alert, and the node does not raise the level.
+      const silenced = writeConfig(`${base}maintenance:\n  - { nodes: [a], start: "2026-12-01T02:30:00Z", duration: 2h, every: 24h }\n`);
+      const r = await jarvis(['check', '--recover', '--json', '--config', silenced, '--data-dir', dataDir], { env: at(24 * 60 + 90), timeoutMs: 30_000 });
+      expect(received).toHaveLength(2);
+      const json = JSON.parse(r.stdout) as { level: string; nodes: { silenced?: boolean; recovery?: { action: string; reason: string } }[] };
+      expect(json.level).toBe('ok');
+      expect(json.nodes[0]).toMatchObject({ silenced: true, recovery: { action: 'skipped', reason: expect.stringMatching(/^maintenance window/) } });
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe('hard timeouts', () => {
   it('a check command whose child keeps stdout open ends at its timeout, its process group with it', async () => {
     const config = writeConfig(`nodes:\n  - { id: p, kind: proxy, check: { command: [sh, -c, "sleep 30 & sleep 31"], timeoutMs: 1000 } }\n  - { id: n, kind: proxy, check: { command: [${JSON.stringify(process.execPath)}, -e, "throw new Error('quota exceeded, retry in 42 s')"] } }\n`);
