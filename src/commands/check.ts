@@ -150,7 +150,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
         }
         if (r.outcome === 'interrupted') {
           const why = deps.signal?.aborted ? 'interrupted (the check was stopped)' : `the recovery budget of ${config.check.recoverBudgetMs / 1000} s ran out`;
-          recoveries.set(node.id, { action: 'skipped', reason: `${why}; nothing recorded` });
+          recoveries.set(node.id, { action: 'skipped', reason: `${why}${r.incident ? '; recorded as interrupted' : '; nothing recorded'}`, ...(r.incident && { incidentId: r.incident.id }) });
           return;
         }
         if (r.incident?.escalated) escalatedNow.add(node.id);

@@ -4,7 +4,7 @@
  * the port, escalation over a series of `check --recover` runs, parallel recoveries, a check
  * command whose child keeps stdout open, and every data file corrupt in every way.
  */
-import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, ROOT, cleanEnv, freePort, jarvis, startSim, tempDir, type RunningSim } from '../helpers/cli.js';
@@ -239,6 +239,39 @@ describe('alerts that stay fired', () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe('a check stopped mid-recovery', () => {
+  it('SIGTERM during check --recover: the node being recovered is reported skipped (interrupted), and counts toward nothing', async () => {
+    const { spawn } = await import('node:child_process');
+    const port = await freePort();
+    const config = writeConfig(`nodes:\n  - { id: a, kind: ollama, url: "http://127.0.0.1:${port}", model: "qwen3:8b", restart: [sh, -c, "sleep 20"], process: false }\ncheck: { confirmDelayMs: 0 }\nrecover: { healthTimeoutMs: 30000 }\n`);
+    const child = spawn(process.execPath, [BIN, 'check', '--recover', '--json', '--config', config, '--data-dir', dataDir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    // Once the restart is running (its spawn step logs to data/logs/a.log), stop the check.
+    for (let i = 0; i < 100; i++) {
+      if (existsSync(path.join(dataDir, 'logs', 'a.log'))) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    expect(code).toBe(130);
+    const result = JSON.parse(out) as { nodes: { recovery?: { action: string; reason: string } }[] };
+    expect(result.nodes[0]!.recovery).toMatchObject({ action: 'skipped', reason: expect.stringMatching(/^interrupted/) });
+    // The restart had begun: recorded as interrupted, which never counts toward escalation.
+    const incidents = (JSON.parse(readFileSync(path.join(dataDir, 'incidents.json'), 'utf8')) as { incidents: { outcome: string; escalated: boolean; windowCount: number; steps: { pid?: number }[] }[] }).incidents;
+    // The restart's process group (sh and its sleep) outlives the check by design: stop it.
+    for (const pid of incidents.flatMap((i) => i.steps.map((st) => st.pid).filter((p): p is number => p !== undefined))) {
+      try {
+        process.kill(-pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+    expect(incidents).toMatchObject([{ outcome: 'interrupted', escalated: false, windowCount: 0 }]);
   });
 });
 

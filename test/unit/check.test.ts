@@ -55,3 +55,13 @@ describe('webhooks', () => {
     expect(refused).toMatchObject({ ok: false, attempts: 2, error: expect.stringMatching(/^refused/) });
   });
 });
+
+describe('the Nagios line', () => {
+  it('500 nodes down: counts and the first few names, not 11 KB', async () => {
+    const { nagiosLine } = await import('../../src/ui/check.js');
+    const nodes = Array.from({ length: 500 }, (_, i) => ({ id: `node-${i}`, kind: 'ollama', status: 'refused', firstStatus: 'refused', latencyMs: 3, transition: 'unchanged', escalated: false, level: 'critical' }));
+    const line = nagiosLine({ checkedAt: '2026-12-01T00:00:00Z', durationMs: 1200, level: 'critical', exitCode: 2, changed: false, nodes, alerts: [], deliveries: [], logFile: 'check.log' } as never);
+    expect(line).toMatch(/^JARVIS CRITICAL - 0\/500 ok; node-0 refused, node-1 refused, node-2 refused, node-3 refused, node-4 refused, \+495 more \| ok=0;;;0;500 duration=1200ms;;;0$/);
+    expect(line.length).toBeLessThan(300);
+  });
+});
