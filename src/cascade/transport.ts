@@ -97,10 +97,6 @@ function target(node: NodeConfig, endpoint: 'chat' | 'embeddings'): URL | undefi
   return u?.[endpoint];
 }
 
-export function chatUrl(node: NodeConfig): string | undefined {
-  return node.url ? apiUrl(node.url, 'chat/completions') : undefined;
-}
-
 /** Classifies an HTTP error reply from a completion endpoint. Pure. */
 export function classifyHttpError(status: number, headers: Record<string, string | string[] | undefined>, body: string, now = Date.now()): ChatFailure {
   const message = errorMessage(body) ?? `HTTP ${status}`;

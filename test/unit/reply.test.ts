@@ -41,3 +41,18 @@ describe('jsonDepth', () => {
     expect(jsonDepth(deep, MAX_JSON_DEPTH)).toBe(MAX_JSON_DEPTH + 1);
   });
 });
+
+describe('listeningInodes (the socket table in /proc/net/tcp)', () => {
+  it('finds the LISTEN sockets of a port, not connections to it', async () => {
+    const { listeningInodes } = await import('../../src/system/ports.js');
+    const table = [
+      '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
+      '   0: 0100007F:2AF8 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 41235 1 0000000000000000 100 0 0 10 0',
+      '   1: 0100007F:9C40 0100007F:2AF8 01 00000000:00000000 00:00000000 00000000     0        0 41299 1 0000000000000000 20 4 30 10 -1',
+      '   2: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 50001 1 0000000000000000 100 0 0 10 0',
+    ].join('\n');
+    expect(listeningInodes(table, 11000)).toEqual(['41235']); // 0x2AF8
+    expect(listeningInodes(table, 8080)).toEqual(['50001']);
+    expect(listeningInodes(table, 40000)).toEqual([]); // 0x9C40 is a client's end, not listening
+  });
+});
