@@ -31,8 +31,9 @@ export class NodeLoad {
     return this.#inFlight.get(id) ?? 0;
   }
 
-  /** A successful request's time to first token (streams) or to its answer, in ms. */
+  /** A successful request's time to first token (streams) or to its answer, in ms. A node that answers is no longer held back by a failed probe. */
   observe(id: string, ms: number): void {
+    this.#probeFailed.delete(id);
     const before = this.#latency.get(id);
     this.#latency.set(id, before === undefined ? ms : before + EWMA_WEIGHT * (ms - before));
   }

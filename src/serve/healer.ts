@@ -32,6 +32,8 @@ export interface HealerOptions {
   metrics?: ServeMetrics;
   /** Each probe's result, as it comes (model lists, balancing). */
   onProbe?: (p: ProbeResult) => void;
+  /** A node verified by a recovery: back in the routing, before the next probe says so. */
+  onRecovered?: (id: string) => void;
 }
 
 export interface Healer {
@@ -58,6 +60,7 @@ export function startHealer(o: HealerOptions): Healer {
         if (r.recovered) {
           // Verified by a real completion: back in service.
           o.health.record({ node: node.id, at: o.wallNow(), ok: true, counts: true });
+          o.onRecovered?.(node.id);
           o.log(`heal: ${node.id} ${r.outcome}, back in service`);
         } else if (r.outcome === 'interrupted') o.log(`heal: ${node.id} interrupted (jarvis serve is stopping)${r.incident ? '; recorded as such' : ''}`);
         else o.log(`heal: ${node.id} ${r.outcome}: ${r.plan.reason}`);

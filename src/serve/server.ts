@@ -135,6 +135,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         load.probed(p.id, p.status === 'ok');
         if (p.status === 'ok' && p.models) catalog.learn(p.id, p.models);
       },
+      onRecovered: (id) => load.probed(id, true),
     });
 
   const loopbackOnly = isLoopback(options.host);
