@@ -9,7 +9,7 @@ import { NodeLoad } from './balance.js';
 import { allows, type BreakerSettings } from './breaker.js';
 import { ModelCatalog, type ListModels } from './catalog.js';
 import { applyEvent, type HealthEvent, type NodeHealth } from './health.js';
-import { discoverGroup, planRoute, type RouteStep } from './routing.js';
+import { discoverGroup, planRoute, UnknownModelError, type RouteStep } from './routing.js';
 import type { CascadeSettings } from './settings.js';
 import type { CancelSignal } from './cancel.js';
 import type { ChatFailure, ChatMessage, ChatRequest, ErrorClass, SendChat, SendOptions, ToolCall } from './transport.js';
@@ -140,8 +140,16 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
 
   // Bounded so that a hung node costs little before its attempt.
   const listModels = (node: RouteStep['node']) => catalog.lookup(node, Math.max(1, Math.min(node.timeoutMs, 2000, Math.floor((deadline - deps.now()) / 4))), deps.listModels, deps.now());
-  if (request.model) await discoverGroup(config, request.model, catalog, deps.listModels, deps.now(), Math.max(1, Math.min(2000, settings.deadlineMs / 4)));
-  const order = planRoute(config, request, settings, catalog, { load, health: (id) => stored[id], latencyMargin: config.routing.latencyMargin, random: deps.random });
+  const balancing = { load, health: (id: string) => stored[id], latencyMargin: config.routing.latencyMargin, random: deps.random };
+  let order: readonly RouteStep[];
+  try {
+    order = planRoute(config, request, settings, catalog, balancing);
+  } catch (error) {
+    // A name only a node's model list carries, on a fresh state: list the nodes not listed yet.
+    if (!(error instanceof UnknownModelError) || !request.model) throw error;
+    await discoverGroup(config, request.model, catalog, deps.listModels, deps.now(), Math.max(1, Math.min(2000, settings.deadlineMs / 4)));
+    order = planRoute(config, request, settings, catalog, balancing);
+  }
   if (order.length === 0) return finish({ ok: false, error: 'no node can take requests (none has a url)' });
   // Open breakers are skipped, but the last node that might answer never is: with every breaker
   // open, the one whose open time ends first is tried.

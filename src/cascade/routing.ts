@@ -29,6 +29,9 @@ export interface RouteQuery {
   endpoint?: 'chat' | 'embeddings';
 }
 
+/** A model name no node is known to serve (a usage error, exit 2, for `jarvis ask --model`). */
+export class UnknownModelError extends UsageError {}
+
 /** A node can answer requests only if it has a URL to send them to. */
 const askable = (n: NodeConfig) => n.url !== undefined;
 
@@ -37,7 +40,18 @@ const askable = (n: NodeConfig) => n.url !== undefined;
  * name, up to case, `:latest` and a `publisher/`, beats a longer name that starts with it). A configured short name matches a
  * request for the longer served id too (`deepseek` for `deepseek-coder-v2-lite-instruct`).
  */
-export function groupMembers(config: Config, name: string, catalog: ModelCatalog): { node: NodeConfig; model: string }[] {
+export function groupMembers(config: Config, name: string, catalog: ModelCatalog): readonly { node: NodeConfig; model: string }[] {
+  // Asked per request by the proxy's front: computed once per config, name and catalog version.
+  let cache = groupCache.get(config);
+  if (!cache || cache.catalog !== catalog || cache.version !== catalog.version) groupCache.set(config, (cache = { catalog, version: catalog.version, groups: new Map() }));
+  let members = cache.groups.get(name);
+  if (!members) cache.groups.set(name, (members = computeGroup(config, name, catalog)));
+  return members;
+}
+
+const groupCache = new WeakMap<Config, { catalog: ModelCatalog; version: number; groups: Map<string, readonly { node: NodeConfig; model: string }[]> }>();
+
+function computeGroup(config: Config, name: string, catalog: ModelCatalog): { node: NodeConfig; model: string }[] {
   let best = 0;
   let members: { node: NodeConfig; model: string }[] = [];
   for (const node of config.nodes) {
@@ -92,11 +106,11 @@ interface BaseRoute {
 }
 
 /** Routes that depend only on the config and what the catalog knows: a proxy asks for the same few all day. */
-const routeCache = new WeakMap<Config, { version: number; routes: Map<string, BaseRoute> }>();
+const routeCache = new WeakMap<Config, { catalog: ModelCatalog; version: number; routes: Map<string, BaseRoute> }>();
 
 function baseRoute(config: Config, q: RouteQuery, settings: CascadeSettings, catalog: ModelCatalog): BaseRoute {
   let cache = routeCache.get(config);
-  if (!cache || cache.version !== catalog.version) routeCache.set(config, (cache = { version: catalog.version, routes: new Map() }));
+  if (!cache || cache.catalog !== catalog || cache.version !== catalog.version) routeCache.set(config, (cache = { catalog, version: catalog.version, routes: new Map() }));
   const key = `${q.endpoint ?? 'chat'}\0${q.task ?? ''}\0${q.node ?? ''}\0${q.model ?? ''}\0${q.strict ? 1 : 0}\0${settings.forceNode ?? ''}\0${settings.failover}\0${settings.strategy}`;
   let route = cache.routes.get(key);
   if (!route) cache.routes.set(key, (route = computeRoute(config, q, settings, catalog)));
@@ -150,7 +164,7 @@ function computeRoute(config: Config, q: RouteQuery, settings: CascadeSettings, 
   }
   if (q.model) {
     const members = groupMembers(config, q.model, catalog);
-    if (members.length === 0) throw new UsageError(`unknown model "${q.model}": no node is configured with it or lists it`);
+    if (members.length === 0) throw new UnknownModelError(`unknown model "${q.model}": no node is configured with it or lists it`);
     const group = groupSettings(config, q.model);
     const strict = Boolean(q.strict || group?.strict || members.some((m) => m.node.strict));
     const nodes = members.map((m) => m.node);
