@@ -146,7 +146,7 @@ function computeRoute(config: Config, q: RouteQuery, settings: CascadeSettings, 
     if (q.node) return route([own(byId(q.node), true)], [], true, 'priority', `node:${q.node}`);
     if (q.model) {
       const members = groupMembers(config, q.model, catalog);
-      if (members.length === 0) throw new UsageError(`no node serves the embedding model "${q.model}"`);
+      if (members.length === 0) throw new UnknownModelError(`no node serves the embedding model "${q.model}"`);
       return route(members.map((m) => ({ ...m, member: true })), [], true, groupSettings(config, q.model)?.strategy ?? settings.strategy, `embed:${q.model}`);
     }
     const serving = cascade.filter((n) => n.embeddings);
