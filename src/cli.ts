@@ -355,7 +355,7 @@ export function buildProgram(): Command {
         if (progress.printedTokens()) process.stdout.write('\n');
         out.err(ui.renderAskFailure(result, out));
       }
-      process.exitCode = result.ok ? ExitCode.ok : interrupt.signal.aborted ? 130 : ExitCode.unhealthy;
+      process.exitCode = result.ok ? ExitCode.ok : interrupt.signal.aborted ? ExitCode.interrupted : ExitCode.unhealthy;
     });
 
   program
@@ -592,7 +592,7 @@ export async function main(argv: string[]): Promise<number> {
   let interrupted = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     interrupted++;
-    if (interrupted > 1) process.exit(130);
+    if (interrupted > 1) process.exit(ExitCode.interrupted);
     interrupt.abort(new Error(`interrupted by ${signal}`));
   };
   process.on('SIGINT', onSignal);
@@ -600,7 +600,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await program.parseAsync(argv);
     // sim and serve stop on a signal by design: that is their normal end.
-    return interrupted && !argv.includes('sim') && !argv.includes('serve') ? 130 : Number(process.exitCode ?? 0);
+    return interrupted && !argv.includes('sim') && !argv.includes('serve') ? ExitCode.interrupted : Number(process.exitCode ?? 0);
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
@@ -608,7 +608,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (error instanceof NagiosUnknown) {
       process.stdout.write(`JARVIS UNKNOWN - ${error.message.split('\n').map((l) => l.trim()).filter(Boolean).join(' ')}\n`);
-      return 3;
+      return ExitCode.config; // Nagios UNKNOWN
     }
     if (isJarvisError(error)) {
       process.stderr.write(`jarvis: ${error.message}\n`);
@@ -620,11 +620,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (interrupt.signal.aborted) {
       process.stderr.write('jarvis: interrupted\n');
-      return 130;
+      return ExitCode.interrupted;
     }
     // The bundle is minified; its source maps ship beside it.
     process.stderr.write(`jarvis: internal error: ${(error as Error)?.stack ?? String(error)}\n${process.sourceMapsEnabled ? '' : 'jarvis: NODE_OPTIONS=--enable-source-maps shows source lines in this trace\n'}`);
-    return 70;
+    return ExitCode.internal;
   }
 }
 

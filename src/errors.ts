@@ -11,6 +11,10 @@ export const ExitCode = {
   usage: 2,
   /** Config or data file problem. */
   config: 3,
+  /** A bug: an error nothing expected (sysexits' EX_SOFTWARE). */
+  internal: 70,
+  /** Stopped by Ctrl-C or SIGTERM (128 + SIGINT). */
+  interrupted: 130,
 } as const;
 
 /** An error the CLI prints as is (no stack) and exits with `exitCode`. */

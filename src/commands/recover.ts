@@ -97,7 +97,7 @@ export async function runRecover(options: RecoverOptions): Promise<RecoverResult
     }
     // Stopped while assessing: the probes were cut, not answered, so there is no diagnosis to act
     // on or to record (an aborted probe reads as a bad response).
-    if (deps.signal?.aborted) return { ...base, steps: [], outcome: 'interrupted', recovered: false, exitCode: 130 };
+    if (deps.signal?.aborted) return { ...base, steps: [], outcome: 'interrupted', recovered: false, exitCode: ExitCode.interrupted };
 
     options.onPlan?.({ ...base, steps: [], outcome: 'planned', recovered: false, exitCode: 0 });
     const execution = await executePlan(plan, node, deps, probe, options.onEvent);
@@ -118,7 +118,7 @@ export async function runRecover(options: RecoverOptions): Promise<RecoverResult
       ...(execution.verification && { verification: execution.verification }),
       outcome,
       recovered: outcome === 'recovered' || outcome === 'healthy',
-      exitCode: execution.interrupted ? 130 : outcome === 'recovered' || outcome === 'healthy' ? ExitCode.ok : ExitCode.unhealthy,
+      exitCode: execution.interrupted ? ExitCode.interrupted : outcome === 'recovered' || outcome === 'healthy' ? ExitCode.ok : ExitCode.unhealthy,
     };
     if (outcome === 'healthy') return result;
     // A quota that resets is a state the node is in, not an incident of it (nothing failed).
