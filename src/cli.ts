@@ -207,6 +207,11 @@ export function buildProgram(): Command {
     .option('--nagios', 'one status line with performance data (a monitoring plugin)')
     .action(async (opts: { recover?: boolean; verbose?: boolean; nagios?: boolean }, cmd: Command) => {
       const g = globals(cmd);
+      // A monitoring plugin always prints its one line, for a config or data error too.
+      const asNagios = (error: unknown): never => {
+        if (opts.nagios && isJarvisError(error)) throw new NagiosUnknown(error.message);
+        throw error;
+      };
       const [out, cfg, deps, wallNow, { runCheck }, rb, ui] = await Promise.all([
         output(g),
         config(g),
@@ -215,11 +220,7 @@ export function buildProgram(): Command {
         import('./commands/check.js'),
         runbook(),
         import('./ui/check.js'),
-      ]).catch((error: unknown) => {
-        // A monitoring plugin always prints its one line, for a config error too.
-        if (opts.nagios && isJarvisError(error)) throw new NagiosUnknown(error.message);
-        throw error;
-      });
+      ]).catch(asNagios);
       const result = await runCheck({
         config: cfg,
         runbook: rb,
@@ -228,10 +229,7 @@ export function buildProgram(): Command {
         wallNow,
         recover: Boolean(opts.recover) || cfg.check.autoRecover,
         commandLine: commandLine(),
-      }).catch((error: unknown) => {
-        if (opts.nagios && isJarvisError(error)) throw new NagiosUnknown(error.message);
-        throw error;
-      });
+      }).catch(asNagios);
       for (const d of result.deliveries.filter((x) => !x.ok)) out.err(`jarvis: webhook ${d.url} failed after ${d.attempts} attempt(s): ${d.error ?? 'unknown error'} (logged in ${result.logFile})`);
       if (g.json) printJson(result);
       else if (opts.nagios) out.out(ui.nagiosLine(result));

@@ -199,6 +199,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
       .map((n) => ({ event: 'down', node: n.id, status: n.status, cause: n.status, at: nextNodes[n.id]!.since, dedupKey: dedupKey(n.id, n.status), severity: n.level === 'critical' ? 'critical' : 'warning', ...(n.detail && { detail: n.detail }) }));
     const outboxStore = new JsonStore<Outbox>(path.join(options.dataDir, 'outbox.json'), { validate: validateOutbox, empty: () => ({ hooks: {} }), indent: 2, cache: true });
     const outbox = config.alerts.webhooks.length > 0 ? await outboxStore.read() : { hooks: {} };
+    const queuedBefore = JSON.stringify(outbox.hooks);
     const sent: SentLog = { sent: structuredClone((before.alerts as SentLog | undefined)?.sent ?? {}) };
     const deliveries: DeliveryResult[] = [];
     await Promise.all(
@@ -210,7 +211,8 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
         afterDelivery(hook, batch, d.ok, outbox, sent, nowMs);
       }),
     );
-    if (config.alerts.webhooks.length > 0) {
+    // Written only when something was queued or delivered from it: most runs leave it as it was.
+    if (JSON.stringify(outbox.hooks) !== queuedBefore) {
       await outboxStore.update((o) => {
         o.hooks = outbox.hooks;
       });

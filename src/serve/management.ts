@@ -7,7 +7,7 @@ import { diagnoseNode } from '../runbook/diagnosis.js';
 import { probeAll } from '../probe/probe.js';
 import { readJsonObject } from './body.js';
 import type { Handler } from './context.js';
-import { sendError } from './openai/errors.js';
+import { sendBodyError, sendError } from './openai/errors.js';
 import { sendJson } from './reply.js';
 
 export const root: Handler = (req, res, ctx) => {
@@ -57,7 +57,7 @@ export const diagnostics: Handler = async (_req, res, ctx) => {
 
 export const heal: Handler = async (req, res, ctx) => {
   const read = await readJsonObject(req, 4096);
-  if (!read.ok) return sendError(res, { status: read.error.status, message: read.error.message, type: 'invalid_request_error', code: read.error.code });
+  if (!read.ok) return sendBodyError(res, read.error);
   const nodeId = read.value.node;
   if (typeof nodeId !== 'string') return sendError(res, { status: 400, message: 'expected {"node": "<id>"}', type: 'invalid_request_error', param: 'node' });
   if (!ctx.config.nodes.some((n) => n.id === nodeId.toLowerCase())) return sendError(res, { status: 404, message: `unknown node "${nodeId}"`, type: 'invalid_request_error', param: 'node' });

@@ -11,7 +11,7 @@ import type { ChatMessage } from '../../cascade/transport.js';
 import { readJsonObject } from '../body.js';
 import type { Handler, ServeContext } from '../context.js';
 import { sendBody } from '../reply.js';
-import { sendError } from './errors.js';
+import { sendBodyError, sendError } from './errors.js';
 import { routeModel } from './models.js';
 
 /** Request fields the cascade sets itself; the others pass through to the node. */
@@ -29,7 +29,7 @@ function passThrough(body: Record<string, unknown>, own: Set<string>): Record<st
 async function parseRequest(req: http.IncomingMessage, res: http.ServerResponse, ctx: ServeContext): Promise<{ body: Record<string, unknown>; route: Pick<AskRequest, 'task' | 'node' | 'model'> } | undefined> {
   const read = await readJsonObject(req, ctx.bodyLimitBytes);
   if (!read.ok) {
-    sendError(res, { status: read.error.status, message: read.error.message, type: 'invalid_request_error', code: read.error.code });
+    sendBodyError(res, read.error);
     return undefined;
   }
   let routed = routeModel(ctx.config, ctx.catalog, read.value.model);

@@ -1,5 +1,6 @@
 /** Errors in OpenAI's shape (`{"error": {message, type, param, code}}`), which its SDKs read. */
 import type http from 'node:http';
+import type { BodyError } from '../body.js';
 import { sendJson } from '../reply.js';
 
 export interface OpenAiError {
@@ -13,4 +14,9 @@ export interface OpenAiError {
 
 export function sendError(res: http.ServerResponse, e: OpenAiError): void {
   sendJson(res, e.status, { error: { message: e.message, type: e.type, param: e.param ?? null, code: e.code ?? null } }, e.headers);
+}
+
+/** A body that could not be read (too large, not JSON, too deep), in OpenAI's shape. */
+export function sendBodyError(res: http.ServerResponse, e: BodyError): void {
+  sendError(res, { status: e.status, message: e.message, type: 'invalid_request_error', code: e.code });
 }
