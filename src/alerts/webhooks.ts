@@ -4,7 +4,7 @@
  * an alert that cannot be sent must not fail the check nor lose its incident.
  */
 import { classifyFailure } from '../probe/classify.js';
-import type { HttpGetOptions, HttpReply } from '../probe/http.js';
+import type { HttpOptions, HttpReply } from '../probe/http.js';
 
 export interface WebhookConfig {
   url: string;
@@ -60,7 +60,7 @@ export function genericBody(alerts: Alert[]): unknown {
   return { source: 'jarvis', alerts };
 }
 
-type Post = (url: string, options: HttpGetOptions) => Promise<HttpReply>;
+type Post = (url: string, options: HttpOptions) => Promise<HttpReply>;
 
 /** Sends the alerts to one webhook, retrying with backoff; never throws. */
 export async function deliver(hook: WebhookConfig, alerts: Alert[], post: Post, sleep: (ms: number) => Promise<void>): Promise<DeliveryResult> {

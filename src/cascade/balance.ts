@@ -7,7 +7,7 @@
  * probe failed goes last (open breakers are skipped by the engine itself).
  */
 import type { Strategy } from '../config/schema.js';
-import { successRate, type NodeHealth } from './health.js';
+import { successRate, type NodeHealth } from './node-health.js';
 
 /** Weight of the newest sample in the latency average. */
 const EWMA_WEIGHT = 0.3;

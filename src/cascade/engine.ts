@@ -8,13 +8,13 @@ import { backoffDelay } from './backoff.js';
 import { NodeLoad } from './balance.js';
 import { allows, type BreakerSettings } from './breaker.js';
 import { ModelCatalog, type ListModels } from './catalog.js';
-import { applyEvent, type HealthEvent, type NodeHealth } from './health.js';
+import { applyEvent, type HealthEvent, type NodeHealth } from './node-health.js';
 import { discoverGroup, planRoute, UnknownModelError, type RouteStep } from './routing.js';
 import type { CascadeSettings } from './settings.js';
 import type { CancelSignal } from './cancel.js';
 import type { ChatFailure, ChatMessage, ChatRequest, ErrorClass, SendChat, SendOptions, ToolCall } from './transport.js';
 
-export interface AskRequest {
+export interface CascadeRequest {
   messages: ChatMessage[];
   stream: boolean;
   task?: string;
@@ -50,7 +50,7 @@ export type CascadeEvent =
   | { type: 'data'; node: string; line: string }
   | { type: 'failed'; node: string; class: ErrorClass };
 
-export interface AskResult {
+export interface CascadeResult {
   ok: boolean;
   node?: string;
   model?: string;
@@ -100,7 +100,7 @@ export function decide(f: ChatFailure): { retrySameNode: boolean; countsAgainstN
 }
 
 /** The nodes a request is tried on, in order, before breakers (see routing.ts). */
-export function cascadeOrder(config: Config, request: AskRequest, settings: CascadeSettings, health: Record<string, NodeHealth>, catalog = new ModelCatalog(), load = new NodeLoad()): readonly RouteStep[] {
+export function cascadeOrder(config: Config, request: CascadeRequest, settings: CascadeSettings, health: Record<string, NodeHealth>, catalog = new ModelCatalog(), load = new NodeLoad()): readonly RouteStep[] {
   return planRoute(config, request, settings, catalog, { load, health: (id) => health[id], latencyMargin: config.routing.latencyMargin, random: Math.random });
 }
 
@@ -112,7 +112,7 @@ const idleLoad = new NodeLoad();
  * the request's retries (`maxAttempts - 1`) are shared among them, and a retry may only use the
  * time beyond a fair share of the deadline for each node not tried yet.
  */
-export async function runCascade(config: Config, settings: CascadeSettings, stored: Record<string, NodeHealth>, catalog: ModelCatalog, request: AskRequest, deps: EngineDeps): Promise<AskResult> {
+export async function runCascade(config: Config, settings: CascadeSettings, stored: Record<string, NodeHealth>, catalog: ModelCatalog, request: CascadeRequest, deps: EngineDeps): Promise<CascadeResult> {
   const started = deps.now();
   const deadline = started + settings.deadlineMs;
   const breaker: BreakerSettings = { failureThreshold: settings.failureThreshold, recoveryMs: settings.recoveryMs, maxRecoveryMs: settings.maxRecoveryMs };
@@ -130,8 +130,8 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
   };
   // Completes the result in place (a spread of a result of varying shape was a visible share of a
   // proxy's time per request).
-  const finish = (r: Omit<AskResult, 'attempts' | 'events' | 'durationMs'>): AskResult => {
-    const result = r as AskResult;
+  const finish = (r: Omit<CascadeResult, 'attempts' | 'events' | 'durationMs'>): CascadeResult => {
+    const result = r as CascadeResult;
     result.attempts = attempts;
     result.events = events;
     result.durationMs = Math.round(deps.now() - started);
@@ -225,7 +225,7 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
         attempts.push({ node: node.id, ...(model && { model }), outcome: 'ok', ms });
         record({ node: node.id, at: deps.now(), ok: true, counts: true });
         load.observe(node.id, outcome.value.firstTokenMs ?? ms);
-        const answered: Omit<AskResult, 'attempts' | 'events' | 'durationMs'> = { ok: true, node: node.id, content: outcome.value.content };
+        const answered: Omit<CascadeResult, 'attempts' | 'events' | 'durationMs'> = { ok: true, node: node.id, content: outcome.value.content };
         const answeredModel = outcome.value.model ?? model;
         if (answeredModel) answered.model = answeredModel;
         if (outcome.value.toolCalls) answered.toolCalls = outcome.value.toolCalls;

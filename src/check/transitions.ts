@@ -22,13 +22,3 @@ export function nextState(previous: NodeCheckState | undefined, status: ProbeSta
   const sameHealth = previous !== undefined && (previous.status === 'ok') === (status === 'ok');
   return { status, since: sameHealth ? previous.since : at, lastCheck: at, ...(detail && { detail }) };
 }
-
-/** Nagios plugin exit codes. */
-export const NagiosCode = { ok: 0, warning: 1, critical: 2, unknown: 3 } as const;
-export type NagiosLevel = keyof typeof NagiosCode;
-
-export const NAGIOS_LABEL: Record<NagiosLevel, string> = { ok: 'OK', warning: 'WARNING', critical: 'CRITICAL', unknown: 'UNKNOWN' };
-
-export function worst(levels: NagiosLevel[]): NagiosLevel {
-  return levels.reduce<NagiosLevel>((a, b) => (NagiosCode[b] > NagiosCode[a] ? b : a), 'ok');
-}

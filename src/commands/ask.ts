@@ -1,7 +1,7 @@
 /** `jarvis ask`: one request through the cascade; `jarvis health` and `jarvis reset` on its breakers. */
 import type { Config } from '../config/schema.js';
-import { cascadeSection, healthView, recordEvents, type NodeHealth } from '../cascade/health.js';
-import { runCascade, type AskRequest, type AskResult, type EngineDeps } from '../cascade/engine.js';
+import { cascadeSection, healthView, recordEvents, type NodeHealth } from '../cascade/node-health.js';
+import { runCascade, type CascadeRequest, type CascadeResult, type EngineDeps } from '../cascade/engine.js';
 import { cascadeSettings } from '../cascade/settings.js';
 import { ModelCatalog } from '../cascade/catalog.js';
 import { stateStore } from '../store/state-file.js';
@@ -10,14 +10,14 @@ import { findNode } from '../config/nodes.js';
 export interface AskOptions {
   config: Config;
   dataDir: string;
-  request: AskRequest;
+  request: CascadeRequest;
   deps: EngineDeps;
   env?: NodeJS.ProcessEnv;
   /** --timeout: the overall deadline for this request. */
   deadlineMs?: number;
 }
 
-export async function runAsk(options: AskOptions): Promise<AskResult> {
+export async function runAsk(options: AskOptions): Promise<CascadeResult> {
   const settings = { ...cascadeSettings(options.config, options.env), ...(options.deadlineMs !== undefined && { deadlineMs: options.deadlineMs }) };
   const store = stateStore(options.dataDir);
   const section = cascadeSection(await store.read());

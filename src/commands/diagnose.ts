@@ -3,17 +3,8 @@ import type { Config, NodeConfig } from '../config/schema.js';
 import { findNode } from '../config/nodes.js';
 import { checkHost, type HostCheck } from '../probe/ping.js';
 import { probeNode, type ProbeDeps, type ProbeResult } from '../probe/probe.js';
-import { diagnoseNode, fallbacksFor, type Diagnosis, type FallbackAdvice } from '../runbook/diagnosis.js';
+import { diagnoseNode, fallbacksFor, fallbackStatuses, type Diagnosis, type FallbackStatus } from '../runbook/diagnosis.js';
 import type { Runbook } from '../runbook/runbook.js';
-
-export interface FallbackStatus {
-  node: string;
-  for?: string;
-  status: ProbeResult['status'];
-  latencyMs: number;
-  detail?: string;
-  throttled?: boolean;
-}
 
 export interface DiagnoseResult {
   checkedAt: string;
@@ -60,19 +51,4 @@ export async function runDiagnose(options: DiagnoseOptions): Promise<DiagnoseRes
     diagnosis,
     fallbacks: fallbackStatuses(advice, fallbackProbes),
   };
-}
-
-/** Who takes over, with what their probe saw just now. */
-export function fallbackStatuses(advice: FallbackAdvice[], probes: ProbeResult[]): FallbackStatus[] {
-  return advice.map((a, i) => {
-    const p = probes[i]!;
-    return {
-      node: a.node,
-      ...(a.for !== undefined && { for: a.for }),
-      status: p.status,
-      latencyMs: p.latencyMs,
-      ...(p.detail !== undefined && { detail: p.detail }),
-      ...(p.throttled && { throttled: true }),
-    };
-  });
 }

@@ -1,7 +1,7 @@
 /** `jarvis incidents`: the incident log, newest first, with filters and the per-node 24 h counts. */
 import type { Config } from '../config/schema.js';
 import { UsageError } from '../errors.js';
-import { parseSince, type Incident } from '../incidents/incident.js';
+import { escalationRule, parseSince, type Incident } from '../incidents/incident.js';
 import { IncidentStore } from '../incidents/store.js';
 import { stateStore } from '../store/state-file.js';
 import { findNode } from '../config/nodes.js';
@@ -57,13 +57,14 @@ export async function runIncidents(options: IncidentsOptions): Promise<Incidents
   const matching = timed.filter(({ incident: i, t }) => (!node || i.node === node) && (since === undefined || t >= since) && (!options.escalated || i.escalated));
   matching.sort((a, b) => b.t - a.t);
 
-  const windowStart = now - config.incidents.windowHours * 3600_000;
+  const rule = escalationRule(config);
+  const windowStart = now - rule.windowMs;
   const counts = new Map<string, number>();
   for (const { incident, t } of timed) {
     if (t > windowStart && t <= now) counts.set(incident.node, (counts.get(incident.node) ?? 0) + 1);
   }
   const nodes = [...counts]
-    .map(([n, count]) => ({ node: n, count, escalated: count >= config.incidents.escalateAfter }))
+    .map(([n, count]) => ({ node: n, count, escalated: count >= rule.count }))
     .sort((a, b) => b.count - a.count || a.node.localeCompare(b.node));
   const cutoff = now - config.incidents.retentionDays * 86_400_000;
   return {

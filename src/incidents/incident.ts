@@ -63,6 +63,11 @@ export interface EscalationRule {
 
 export const DEFAULT_ESCALATION: EscalationRule = { count: 3, windowMs: 24 * 3600_000 };
 
+/** The config's escalation rule (`incidents.escalateAfter` within `incidents.windowHours`). */
+export function escalationRule(config: { incidents: { escalateAfter: number; windowHours: number } }): EscalationRule {
+  return { count: config.incidents.escalateAfter, windowMs: config.incidents.windowHours * 3600_000 };
+}
+
 /**
  * The incidents on `node` that count toward escalation in the window ending at `at` (inclusive),
  * after its acknowledgement: a recovery that was tried and failed, or a failure that came back

@@ -10,3 +10,8 @@ export function apiUrl(base: string, path: string): string {
 export function rootUrl(base: string): string {
   return base.replace(/\/+$/, '');
 }
+
+/** Is this host name or address this machine's loopback (localhost, 127.0.0.0/8, ::1)? */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}

@@ -15,7 +15,7 @@ export interface HttpReply {
   truncated: boolean;
 }
 
-export interface HttpGetOptions {
+export interface HttpOptions {
   /** Hard timeout for the whole exchange (connect, headers, body). */
   timeoutMs: number;
   signal?: AbortSignal;
@@ -41,7 +41,7 @@ export class HttpFailure extends Error {
 }
 
 /** GETs (or POSTs) `url`; resolves with any HTTP reply, rejects with an HttpFailure. */
-export function httpRequest(url: string, options: HttpGetOptions): Promise<HttpReply> {
+export function httpRequest(url: string, options: HttpOptions): Promise<HttpReply> {
   const { timeoutMs, signal, maxBytes = 1 << 20, method = 'GET' } = options;
   return new Promise<HttpReply>((resolve, reject) => {
     // Already cancelled: no request at all (a request destroyed before its error listener is

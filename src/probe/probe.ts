@@ -8,7 +8,7 @@ import type { NodeConfig, NodeKind } from '../config/schema.js';
 import type { CommandResult, CommandRunner } from '../system/process.js';
 import { apiUrl, rootUrl } from './endpoints.js';
 import { classifyFailure, classifyReply, excerpt, type Classification, type ReplyProtocol } from './classify.js';
-import type { HttpGetOptions, HttpReply } from './http.js';
+import type { HttpOptions, HttpReply } from './http.js';
 
 /** One node's probe result: the `--json` status contract plus what we learned. */
 export interface ProbeResult extends Classification {
@@ -24,7 +24,7 @@ export interface ProbeResult extends Classification {
 }
 
 export interface ProbeDeps {
-  http: (url: string, options: HttpGetOptions) => Promise<HttpReply>;
+  http: (url: string, options: HttpOptions) => Promise<HttpReply>;
   run: CommandRunner;
   now: () => number;
   signal?: AbortSignal;

@@ -9,6 +9,7 @@ import { pingArgv, type HostCheck } from '../probe/ping.js';
 import { displayArgv } from '../system/process.js';
 import type { Runbook, RunbookRule } from './runbook.js';
 import { targetFor } from './target.js';
+import { aliveCheck, fillArgv, loadModelArgv, processCheck, startStep } from './plan.js';
 
 export type HostState = 'up' | 'down' | 'unknown';
 
@@ -104,35 +105,17 @@ function describeHost(host: HostCheck | undefined, probe: ProbeResult): string |
 }
 
 
-/** The argv that restarts a node's service, from config or the runbook's per-kind default. */
-export function restartArgv(runbook: Runbook, node: NodeConfig): string[] | undefined {
-  if (node.restart) return node.restart;
-  const argv = runbook.kinds[node.kind]?.restart;
-  return argv?.map((a) => a.replace('{port}', portOf(node)).replace('{model}', node.model ?? ''));
-}
-
-function portOf(node: NodeConfig): string {
-  if (!node.url) return '';
-  const u = new URL(node.url);
-  return u.port || (u.protocol === 'https:' ? '443' : '80');
-}
-
-/** A command to run on the node's machine, for display: as is when local, over ssh when configured. */
-function onNode(node: NodeConfig, argv: string[]): string {
-  const target = targetFor(node);
-  if (!target) return `on ${node.host}: ${displayArgv(argv)} (add \`ssh\` to the node's config to run it from here)`;
-  if (target.kind === 'local') return displayArgv(argv);
-  return displayArgv(['ssh', '-o', 'BatchMode=yes', ...(target.port !== undefined ? ['-p', String(target.port)] : []), target.target, ...argv]);
-}
-
 function placeholders(runbook: Runbook, node: NodeConfig, probe: ProbeResult, ctx: DiagnoseContext): Record<string, string> {
   const facts = runbook.kinds[node.kind] ?? {};
-  const restart = restartArgv(runbook, node);
+  // The commands shown are the ones a recovery runs (plan.ts builds both); a node with neither
+  // ssh nor a local address gets the bare command, to run on its machine.
+  const target = targetFor(node);
+  const elsewhere = (argv: readonly string[]) => `on ${node.host}: ${displayArgv(argv)} (add \`ssh\` to the node's config to run it from here)`;
+  const start = startStep(node, runbook, '<data>/logs');
+  const bareStart = node.restart ?? (node.systemdUnit ? fillArgv(facts.systemd ?? ['systemctl', 'restart', '{unit}'], node) : facts.restart && fillArgv(facts.restart, node));
   const processName = node.process === false ? undefined : (node.process ?? (ctx.platform === 'win32' ? facts.processWindows : facts.process));
-  const processCheck = processName
-    ? onNode(node, ctx.platform === 'win32' ? ['tasklist', '/FI', `IMAGENAME eq ${processName}`] : ['pgrep', '-x', processName])
-    : `look for the server's process on ${node.host ?? 'its machine'}`;
-  const load = facts.loadModel?.map((a) => a.replace('{model}', node.model ?? '<model>'));
+  const running = processCheck(node, runbook, ctx.platform);
+  const load = loadModelArgv(node, runbook);
   const check = node.check?.command ? displayArgv(node.check.command) : node.check?.url ? `GET ${node.check.url}` : `jarvis diagnose ${node.id}`;
   return {
     id: node.id,
@@ -140,12 +123,12 @@ function placeholders(runbook: Runbook, node: NodeConfig, probe: ProbeResult, ct
     host: node.host ?? '(no host)',
     model: node.model ?? '(no model configured)',
     ping: node.host ? displayArgv(pingArgv(ctx.platform, node.host, 1000)) : '(no host to ping)',
-    processCheck,
-    restart: restart ? onNode(node, restart) : 'no restart command known: set `restart` (an argv) on this node in the config',
+    processCheck: running ? displayArgv(running.argv) : processName ? (target ? displayArgv(aliveCheck(target, processName, ctx.platform).argv) : elsewhere(['pgrep', '-x', processName])) : `look for the server's process on ${node.host ?? 'its machine'}`,
+    restart: typeof start !== 'string' ? displayArgv(start.argv) : !target && bareStart ? elsewhere(bareStart) : 'no restart command known: set `restart` (an argv) on this node in the config',
     check,
     retryAfter: String(probe.retryAfterS ?? 60),
     logs: facts.logs ?? "the server's logs",
-    loadModel: load ? onNode(node, load) : `load ${node.model ?? 'the model'} on the server`,
+    loadModel: load ? displayArgv(load) : !target && facts.loadModel ? elsewhere(fillArgv(facts.loadModel, node)) : `load ${node.model ?? 'the model'} on the server`,
     credentials: describeCredentials(node) ?? 'none configured: set `apiKeyEnv` on the node to the name of the environment variable holding its key',
   };
 }
@@ -173,4 +156,28 @@ export function fallbacksFor(config: Config, nodeId: string): FallbackAdvice[] {
     .filter((n) => n.id !== nodeId)
     .sort((a, b) => Number(a.impact === 'low') - Number(b.impact === 'low'))
     .map((n) => ({ node: n.id, for: 'cascade' }));
+}
+
+export interface FallbackStatus {
+  node: string;
+  for?: string;
+  status: ProbeResult['status'];
+  latencyMs: number;
+  detail?: string;
+  throttled?: boolean;
+}
+
+/** Who takes over, with what their probe saw just now. */
+export function fallbackStatuses(advice: FallbackAdvice[], probes: ProbeResult[]): FallbackStatus[] {
+  return advice.map((a, i) => {
+    const p = probes[i]!;
+    return {
+      node: a.node,
+      ...(a.for !== undefined && { for: a.for }),
+      status: p.status,
+      latencyMs: p.latencyMs,
+      ...(p.detail !== undefined && { detail: p.detail }),
+      ...(p.throttled && { throttled: true }),
+    };
+  });
 }

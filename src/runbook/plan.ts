@@ -7,7 +7,7 @@ import type { ProbeResult } from '../probe/probe.js';
 import type { Diagnosis } from './diagnosis.js';
 import type { KindFacts, Runbook } from './runbook.js';
 import { displayArgv } from '../system/process.js';
-import { commandOn, targetFor } from './target.js';
+import { commandOn, targetFor, type Target } from './target.js';
 
 export type Step =
   /** Run a command to its end; ok on exit 0. */
@@ -122,7 +122,8 @@ function portOf(node: NodeConfig): number | undefined {
   return Number(u.port || (u.protocol === 'https:' ? 443 : 80));
 }
 
-function fill(argv: readonly string[], node: NodeConfig): string[] {
+/** Fills a runbook argv's placeholders for a node: {port}, {model}, {unit}. */
+export function fillArgv(argv: readonly string[], node: NodeConfig): string[] {
   const port = String(portOf(node) ?? '');
   return argv.map((a) => a.replace('{port}', port).replace('{model}', node.model ?? '').replace('{unit}', node.systemdUnit ?? ''));
 }
@@ -137,52 +138,63 @@ function restartSteps(input: PlanInput): Step[] | string {
   // Something still holds the port (it answered, or hung): stop it before starting anew.
   const occupied = probe.status !== 'refused' && input.processAlive !== false;
 
-  if (node.systemdUnit) {
-    const argv = fill(facts.systemd ?? ['systemctl', 'restart', '{unit}'], node);
-    steps.push({ kind: 'command', label: `restart ${node.systemdUnit} (systemd)`, argv: commandOn(target, argv), timeoutMs: 60_000 });
-    return steps;
-  }
+  const start = startStep(node, runbook, logDir);
+  if (typeof start === 'string') return start;
+  if (node.systemdUnit) return [start];
 
-  const startArgv = node.restart ?? (facts.restart ? fill(facts.restart, node) : undefined);
-  if (!startArgv) return `no restart command known for ${node.id} (${node.kind}): set \`restart\` (an argv) in its config`;
   if (occupied) {
     // The old process must go first, or the new one fails on the port it still holds.
-    const stopArgv = node.stop ?? (facts.stop && !node.restart ? fill(facts.stop, node) : undefined);
+    const stopArgv = node.stop ?? (facts.stop && !node.restart ? fillArgv(facts.stop, node) : undefined);
     const port = portOf(node);
     if (node.stop) steps.push({ kind: 'command', label: `stop: ${displayArgv(node.stop)}`, argv: commandOn(target, node.stop), timeoutMs: 30_000 });
     else if (stopArgv) steps.push({ kind: 'command', label: 'stop the service', argv: commandOn(target, stopArgv), timeoutMs: 20_000, optional: true });
     else if (target.kind === 'local' && port !== undefined) steps.push({ kind: 'stop_port', label: `stop the process listening on port ${port}`, port, graceMs: 5000 });
   }
+  steps.push(start);
+  return steps;
+}
 
+/**
+ * The step that (re)starts a node's service, exactly as a recovery runs it (and as `diagnose`
+ * shows it), or why there is none.
+ */
+export function startStep(node: NodeConfig, runbook: Runbook, logDir: string): Extract<Step, { kind: 'command' | 'spawn' }> | string {
+  const facts: KindFacts = runbook.kinds[node.kind] ?? {};
+  const target = targetFor(node);
+  if (!target) return `${node.id} is on ${node.host ?? 'another machine'}: set \`ssh\` in its config to restart it from here`;
+  if (node.systemdUnit) {
+    const argv = fillArgv(facts.systemd ?? ['systemctl', 'restart', '{unit}'], node);
+    return { kind: 'command', label: `restart ${node.systemdUnit} (systemd)`, argv: commandOn(target, argv), timeoutMs: 60_000 };
+  }
+  const startArgv = node.restart ?? (facts.restart ? fillArgv(facts.restart, node) : undefined);
+  if (!startArgv) return `no restart command known for ${node.id} (${node.kind}): set \`restart\` (an argv) in its config`;
   // Ollama listens where OLLAMA_HOST says: make it the node's configured address.
   const env = node.kind === 'ollama' && node.url && !node.restart ? { OLLAMA_HOST: new URL(node.url).host } : undefined;
   const mode = node.restart ? 'spawn' : (facts.restartMode ?? 'spawn');
   const label = `start: ${displayArgv(startArgv)}`;
-  if (mode === 'run') {
-    steps.push({ kind: 'command', label, argv: commandOn(target, startArgv, env ? { env } : {}), timeoutMs: 60_000 });
-  } else if (target.kind === 'local') {
-    steps.push({ kind: 'spawn', label, argv: startArgv, ...(env && { env }), logFile: `${logDir}/${node.id}.log` });
-  } else {
-    // Over ssh a server is put in the background on the remote side; its log stays there.
-    const remoteLog = `/tmp/jarvis-${node.id}.log`;
-    steps.push({ kind: 'command', label: `${label} (on ${target.target}, log ${remoteLog})`, argv: commandOn(target, startArgv, { ...(env && { env }), background: { logFile: remoteLog } }), timeoutMs: 30_000 });
-  }
-  return steps;
+  if (mode === 'run') return { kind: 'command', label, argv: commandOn(target, startArgv, env ? { env } : {}), timeoutMs: 60_000 };
+  if (target.kind === 'local') return { kind: 'spawn', label, argv: startArgv, ...(env && { env }), logFile: `${logDir}/${node.id}.log` };
+  // Over ssh a server is put in the background on the remote side; its log stays there.
+  const remoteLog = `/tmp/jarvis-${node.id}.log`;
+  return { kind: 'command', label: `${label} (on ${target.target}, log ${remoteLog})`, argv: commandOn(target, startArgv, { ...(env && { env }), background: { logFile: remoteLog } }), timeoutMs: 30_000 };
+}
+
+/** The argv that loads (LM Studio) or pulls (Ollama) the node's model on its machine, as it would run. */
+export function loadModelArgv(node: NodeConfig, runbook: Runbook): string[] | undefined {
+  const target = targetFor(node);
+  if (!node.model || !target) return undefined;
+  const facts = runbook.kinds[node.kind];
+  const argv = node.kind === 'lmstudio' ? (facts?.loadModel ?? ['lms', 'load', '{model}', '-y']) : node.kind === 'ollama' ? (facts?.loadModel ?? ['ollama', 'pull', '{model}']) : facts?.loadModel;
+  return argv ? commandOn(target, fillArgv(argv, node)) : undefined;
 }
 
 function loadModelStep(input: PlanInput): Step | undefined {
   const { node, runbook } = input;
-  const target = targetFor(node);
-  if (!node.model || !target) return undefined;
-  if (node.kind === 'lmstudio') {
-    const argv = fill(runbook.kinds.lmstudio?.loadModel ?? ['lms', 'load', '{model}', '-y'], node);
-    return { kind: 'command', label: `load ${node.model}: ${displayArgv(argv)}`, argv: commandOn(target, argv), timeoutMs: 300_000 };
-  }
+  const argv = loadModelArgv(node, runbook);
+  if (!argv) return undefined;
+  if (node.kind === 'lmstudio') return { kind: 'command', label: `load ${node.model}: ${displayArgv(argv)}`, argv, timeoutMs: 300_000 };
   // A pull downloads gigabytes: only when the config allows it, with room for a large model.
-  if (node.kind === 'ollama' && input.config.recover.pullMissing) {
-    const argv = fill(runbook.kinds.ollama?.loadModel ?? ['ollama', 'pull', '{model}'], node);
-    return { kind: 'command', label: `pull ${node.model}: ${displayArgv(argv)}`, argv: commandOn(target, argv), timeoutMs: 3_600_000 };
-  }
+  if (node.kind === 'ollama' && input.config.recover.pullMissing) return { kind: 'command', label: `pull ${node.model}: ${displayArgv(argv)}`, argv, timeoutMs: 3_600_000 };
   return undefined;
 }
 
@@ -195,10 +207,13 @@ export function processCheck(node: NodeConfig, runbook: Runbook, platform: NodeJ
   // A custom restart command runs some other program: only an explicit process name helps then.
   const name = node.process ?? (node.restart ? undefined : platform === 'win32' && target.kind === 'local' ? facts.processWindows : facts.process);
   if (!name) return undefined;
-  if (platform === 'win32' && target.kind === 'local') {
-    return { argv: ['tasklist', '/FI', `IMAGENAME eq ${name}`, '/FO', 'CSV', '/NH'], read: 'tasklist', name };
-  }
-  return { argv: commandOn(target, ['pgrep', '-x', name]), read: 'exit', name };
+  return { ...aliveCheck(target, name, platform), name };
+}
+
+/** The command that tells whether a process of this name runs on the target. */
+export function aliveCheck(target: Target, name: string, platform: NodeJS.Platform): { argv: string[]; read: 'exit' | 'tasklist' } {
+  if (platform === 'win32' && target.kind === 'local') return { argv: ['tasklist', '/FI', `IMAGENAME eq ${name}`, '/FO', 'CSV', '/NH'], read: 'tasklist' };
+  return { argv: commandOn(target, ['pgrep', '-x', name]), read: 'exit' };
 }
 
 /** Reads `tasklist /FO CSV /NH` output: exit code is 0 either way (PROTOCOLS.md). */

@@ -4,13 +4,14 @@
  * is quoted for POSIX sh here, in one tested place, and config values are never pasted raw.
  */
 import type { NodeConfig } from '../config/schema.js';
+import { isLoopbackHost } from '../probe/endpoints.js';
+import { shQuote } from '../system/process.js';
 
 export type Target = { kind: 'local' } | { kind: 'ssh'; target: string; port?: number; identityFile?: string; connectTimeoutS: number; options: string[] };
 
 /** Is the node on this machine? */
 export function isLocalNode(node: NodeConfig): boolean {
-  const h = node.host;
-  return h === undefined || h === 'localhost' || h === '::1' || /^127\./.test(h);
+  return node.host === undefined || isLoopbackHost(node.host);
 }
 
 /** Where this node's commands run: ssh when configured, this machine when local, else nowhere. */
@@ -26,12 +27,6 @@ export function targetFor(node: NodeConfig): Target | undefined {
     };
   }
   return isLocalNode(node) ? { kind: 'local' } : undefined;
-}
-
-/** Quotes one argument for POSIX sh. */
-export function shQuote(arg: string): string {
-  if (/^[\w@%+=:,./-]+$/.test(arg)) return arg;
-  return `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
 export interface RemoteOptions {

@@ -7,14 +7,15 @@
 import { openWindow } from '../alerts/maintenance.js';
 import { phaseAt } from '../cascade/breaker.js';
 
+import type { Clock } from '../system/clock.js';
 import type { Config } from '../config/schema.js';
-import { blockedByEscalation } from '../incidents/incident.js';
+import { blockedByEscalation, escalationRule } from '../incidents/incident.js';
 import { IncidentStore } from '../incidents/store.js';
 import { probeAll, type ProbeResult } from '../probe/probe.js';
 import type { ExecutorDeps } from '../runbook/executor.js';
 import type { Runbook } from '../runbook/runbook.js';
 import { stateStore } from '../store/state-file.js';
-import { runRecover, type RecoverResult } from '../commands/recover.js';
+import { recoverNode, type RecoverResult } from '../runbook/recover.js';
 import { findNode } from '../config/nodes.js';
 import type { LiveHealth } from './live-health.js';
 import type { ServeMetrics } from './metrics.js';
@@ -25,7 +26,7 @@ export interface HealerOptions {
   dataDir: string;
   executor: ExecutorDeps;
   health: LiveHealth;
-  wallNow: () => number;
+  clock: Clock;
   intervalMs: number;
   autoRecover: boolean;
   log: (line: string) => void;
@@ -54,12 +55,12 @@ export function startHealer(o: HealerOptions): Healer {
     const node = findNode(o.config, nodeId);
     const current = recovering.get(node.id);
     if (current) return current;
-    const p = runRecover({ config: o.config, runbook: o.runbook, nodeId: node.id, dataDir: o.dataDir, deps: o.executor, wallNow: o.wallNow, force: false, wait: false, dryRun: false, commandLine: 'jarvis serve (heal)' })
+    const p = recoverNode({ config: o.config, runbook: o.runbook, nodeId: node.id, dataDir: o.dataDir, deps: o.executor, clock: o.clock, force: false, wait: false, dryRun: false, commandLine: 'jarvis serve (heal)' })
       .then((r) => {
         o.metrics?.recoveries.inc({ node: node.id, outcome: r.outcome });
         if (r.recovered) {
           // Verified by a real completion: back in service.
-          o.health.record({ node: node.id, at: o.wallNow(), ok: true, counts: true });
+          o.health.record({ node: node.id, at: o.clock.now(), ok: true, counts: true });
           o.onRecovered?.(node.id);
           o.log(`heal: ${node.id} ${r.outcome}, back in service`);
         } else if (r.outcome === 'interrupted') o.log(`heal: ${node.id} interrupted (jarvis serve is stopping)${r.incident ? '; recorded as such' : ''}`);
@@ -72,10 +73,10 @@ export function startHealer(o: HealerOptions): Healer {
   };
 
   const tick = async () => {
-    const probedAt = o.wallNow();
+    const probedAt = o.clock.now();
     const probes = await probeAll(o.config.nodes, o.executor);
     last = probes;
-    const now = o.wallNow();
+    const now = o.clock.now();
     let escalation: { history: Awaited<ReturnType<IncidentStore['list']>>; acks: Record<string, string> } | undefined;
     for (const p of probes) {
       o.metrics?.probeUp.set({ node: p.id }, p.status === 'ok' ? 1 : 0);
@@ -93,10 +94,10 @@ export function startHealer(o: HealerOptions): Healer {
         // breaker next opens (after a failed trial, for twice as long), not at every probe.
         actedOn.set(p.id, h.breaker.openUntil);
         escalation ??= {
-          history: await new IncidentStore(o.dataDir, { now: o.wallNow }).list(),
+          history: await new IncidentStore(o.dataDir, { now: () => o.clock.now() }).list(),
           acks: (await stateStore(o.dataDir).read()).acks ?? {},
         };
-        const rule = { count: o.config.incidents.escalateAfter, windowMs: o.config.incidents.windowHours * 3600_000 };
+        const rule = escalationRule(o.config);
         if (o.config.nodes.find((n) => n.id === p.id)?.impact === 'low') continue;
         if (openWindow(o.config, p.id, now)) {
           o.log(`health: ${p.id} is in a maintenance window: not recovering it`);

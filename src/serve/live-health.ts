@@ -8,7 +8,7 @@
 import { stat } from 'node:fs/promises';
 import type { BreakerSettings } from '../cascade/breaker.js';
 import type { ModelCatalog } from '../cascade/catalog.js';
-import { applyEvent, cascadeSection, healthView, queueEvent, recordEvents, type CascadeSection, type HealthEvent, type NodeHealth } from '../cascade/health.js';
+import { applyEvent, cascadeSection, healthView, queueEvent, recordEvents, type CascadeSection, type HealthEvent, type NodeHealth } from '../cascade/node-health.js';
 import type { JsonStore } from '../store/json-store.js';
 import type { StateFile } from '../store/state-file.js';
 

@@ -4,7 +4,7 @@
  */
 import client from 'prom-client';
 import { phaseAt } from '../cascade/breaker.js';
-import type { NodeHealth } from '../cascade/health.js';
+import type { NodeHealth } from '../cascade/node-health.js';
 
 export interface ServeMetrics {
   registry: client.Registry;

@@ -12,6 +12,8 @@ import { ModelCatalog } from '../cascade/catalog.js';
 import type { EngineDeps } from '../cascade/engine.js';
 import { cascadeSettings } from '../cascade/settings.js';
 import type { Config } from '../config/schema.js';
+import { isLoopbackHost } from '../probe/endpoints.js';
+import type { Clock } from '../system/clock.js';
 import { ExitCode, JarvisError } from '../errors.js';
 import type { ExecutorDeps } from '../runbook/executor.js';
 import type { Runbook } from '../runbook/runbook.js';
@@ -35,6 +37,8 @@ export interface ServeOptions {
   apiKey?: string;
   bodyLimitBytes: number;
   deps: Omit<EngineDeps, 'signal' | 'onEvent' | 'load'>;
+  /** Wall time for the healer's records (the engine's `deps.now` reads the same clock). */
+  clock: Clock;
   env?: NodeJS.ProcessEnv;
   log: (line: string) => void;
   /** How often live health is synced with state.json (written, and what others wrote taken in). */
@@ -56,7 +60,6 @@ export interface RunningServer {
   close(drainMs: number): Promise<{ drained: boolean; inFlight: number }>;
 }
 
-const isLoopback = (host: string) => host === 'localhost' || host === '::1' || /^127\./.test(host);
 
 const ROUTES: Route[] = [
   { method: 'HEAD', path: '/', auth: 'public', handle: management.root },
@@ -126,7 +129,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       dataDir: options.dataDir,
       executor: options.executor,
       health,
-      wallNow: options.deps.now,
+      clock: options.clock,
       intervalMs: options.healthIntervalMs,
       autoRecover: options.autoRecover,
       log,
@@ -138,7 +141,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       onRecovered: (id) => load.probed(id, true),
     });
 
-  const loopbackOnly = isLoopback(options.host);
+  const loopbackOnly = isLoopbackHost(options.host);
   const authorized = (req: http.IncomingMessage, route: Route): boolean => {
     if (route.auth === 'public' || (route.auth === 'api' && ctx.config.serve.protect !== 'all')) return true;
     if (keys.length === 0) return route.auth === 'api' || loopbackOnly;

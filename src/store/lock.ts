@@ -7,6 +7,7 @@ import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
+import { systemClock, type Clock } from '../system/clock.js';
 
 export interface LockOwner {
   pid: number;
@@ -26,17 +27,19 @@ const STALE_MS = 10_000;
  * Takes the lock on `target` (a file path; the lock is `target.lock`), waiting up to `waitMs`.
  * Throws a LockBusyError when another process keeps it longer.
  */
-export async function acquireLock(target: string, options: { waitMs: number; owner?: Omit<LockOwner, 'since' | 'host'>; now?: () => number }): Promise<HeldLock> {
+export async function acquireLock(target: string, options: { waitMs: number; owner?: Omit<LockOwner, 'since' | 'host'>; clock?: Clock; random?: () => number }): Promise<HeldLock> {
+  const clock = options.clock ?? systemClock();
+  const random = options.random ?? Math.random;
   await mkdir(path.dirname(target), { recursive: true });
   const lockPath = `${target}.lock`;
-  const started = Date.now();
+  const started = clock.monotonic();
   let delay = 5;
   for (;;) {
     try {
       const release = await lockfile.lock(target, { realpath: false, lockfilePath: lockPath, stale: STALE_MS, update: STALE_MS / 2, retries: 0 });
       const ownerFile = `${target}.owner.json`;
       if (options.owner) {
-        const owner: LockOwner = { ...options.owner, host: hostname(), since: new Date(options.now?.() ?? Date.now()).toISOString() };
+        const owner: LockOwner = { ...options.owner, host: hostname(), since: new Date(clock.now()).toISOString() };
         await writeFile(ownerFile, JSON.stringify(owner));
       }
       return {
@@ -58,8 +61,8 @@ export async function acquireLock(target: string, options: { waitMs: number; own
         await rm(`${target}.owner.json`, { force: true });
         continue;
       }
-      if (Date.now() - started >= options.waitMs) throw new LockBusyError(target, owner);
-      await new Promise((r) => setTimeout(r, delay + Math.random() * delay));
+      if (clock.monotonic() - started >= options.waitMs) throw new LockBusyError(target, owner);
+      await new Promise((r) => setTimeout(r, delay + random() * delay));
       delay = Math.min(delay * 2, 100);
     }
   }

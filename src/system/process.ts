@@ -90,9 +90,15 @@ export const runCommand: CommandRunner = async (argv, options) => {
   };
 };
 
+/** Quotes one argument for POSIX sh (the one quoting rule: ssh's remote command line, display, completion scripts). */
+export function shQuote(arg: string): string {
+  if (/^[\w@%+=:,./-]+$/.test(arg)) return arg;
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
 /** Quotes argv for display only (never executed through a shell). */
 export function displayArgv(argv: readonly string[]): string {
-  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  return argv.map(shQuote).join(' ');
 }
 
 export interface SpawnedProcess {

@@ -3,7 +3,7 @@
  * with a live countdown on a terminal, failovers in cyan, giving up in red. The answer alone goes
  * to stdout.
  */
-import type { AskResult, CascadeEvent } from '../cascade/engine.js';
+import type { CascadeResult, CascadeEvent } from '../cascade/engine.js';
 import type { ToolCall } from '../cascade/transport.js';
 import { renderColumns } from './columns.js';
 import { formatMs } from './format.js';
@@ -59,7 +59,7 @@ export function renderToolCalls(calls: ToolCall[], output: Output): string {
     .join('\n');
 }
 
-export function renderAskFailure(result: AskResult, output: Output): string {
+export function renderAskFailure(result: CascadeResult, output: Output): string {
   const c = output.color;
   const rows = result.attempts.map((a) => [a.node, a.outcome === 'ok' ? c.green('ok') : a.outcome === 'skipped' ? c.dim('skipped') : c.red('failed'), a.class ?? '', formatMs(a.ms), a.detail ?? '']);
   return [c.red(`jarvis: ${result.error}`), renderColumns(['node', 'outcome', 'class', 'took', 'detail'], rows)].join('\n');

@@ -1,6 +1,6 @@
 /** Renders `jarvis check`: the news only (cron mails any output), a full report, or one Nagios line. */
-import type { CheckNodeResult, CheckResult } from '../commands/check.js';
-import { NAGIOS_LABEL } from '../check/transitions.js';
+import type { CheckNodeResult, CheckResult } from '../check/run.js';
+import { NAGIOS_LABEL } from '../check/nagios.js';
 import { renderColumns } from './columns.js';
 import { formatMs, paintStatus } from './format.js';
 import type { Output } from './output.js';

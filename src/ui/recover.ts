@@ -1,5 +1,5 @@
 /** Renders `jarvis recover`: live step progress while it runs, then the outcome. */
-import type { RecoverResult } from '../commands/recover.js';
+import type { RecoverResult } from '../runbook/recover.js';
 import type { StepRecord } from '../incidents/incident.js';
 import type { StepEvent } from '../runbook/executor.js';
 import { displayArgv } from '../system/process.js';

@@ -4,6 +4,7 @@ import type { StatusResult } from '../commands/status.js';
 import type { ProbeResult } from '../probe/probe.js';
 import { formatMs, paintStatus } from './format.js';
 import type { Output } from './output.js';
+import { visibleLength } from './columns.js';
 
 export function renderStatus(result: StatusResult, output: Output): string {
   const c = output.color;
@@ -16,7 +17,7 @@ export function renderStatus(result: StatusResult, output: Output): string {
     modelCell(n),
   ]);
   // The detail column takes what the terminal has left (100 columns in a pipe) and wraps.
-  const widths = [0, 1, 2, 3, 4, 5].map((i) => Math.max(['node', 'kind', 'prio', 'status', 'latency', 'model'][i]!.length, ...rows.map((r) => stripAnsi(r[i]!).length)) + 2);
+  const widths = [0, 1, 2, 3, 4, 5].map((i) => Math.max(['node', 'kind', 'prio', 'status', 'latency', 'model'][i]!.length, ...rows.map((r) => visibleLength(r[i]!))) + 2);
   const detailWidth = Math.max(24, (output.columns ?? 120) - widths.reduce((a, b) => a + b, 0) - 1);
   const table = new Table({
     head: ['node', 'kind', 'prio', 'status', 'latency', 'model', 'detail'],
@@ -40,11 +41,6 @@ const BORDERLESS = {
   left: '', 'left-mid': '', mid: '', 'mid-mid': '',
   right: '', 'right-mid': '', middle: '',
 };
-
-function stripAnsi(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/\u001b\[[0-9;]*m/g, '');
-}
 
 /** The configured model; the served name it matched is in --json and in `diagnose`. */
 function modelCell(n: ProbeResult): string {

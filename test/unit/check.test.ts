@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { nextState, transitionOf, worst } from '../../src/check/transitions.js';
+import { nextState, transitionOf } from '../../src/check/transitions.js';
+import { worst } from '../../src/check/nagios.js';
 import { alertmanagerBody, dedupKey, deliver, type Alert } from '../../src/alerts/webhooks.js';
 
 describe('transitions', () => {

@@ -3,7 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parseConfig } from '../../src/config/load.js';
 import { INIT_TEMPLATE } from '../../src/config/template.js';
-import { diagnoseNode, fallbacksFor, PLACEHOLDERS, restartArgv } from '../../src/runbook/diagnosis.js';
+import { diagnoseNode, fallbacksFor, PLACEHOLDERS } from '../../src/runbook/diagnosis.js';
+import { fillArgv, startStep } from '../../src/runbook/plan.js';
 import { loadRunbook, parseRunbook, RUNBOOK_PATH, type Runbook } from '../../src/runbook/runbook.js';
 import type { ProbeResult } from '../../src/probe/probe.js';
 import type { HostCheck } from '../../src/probe/ping.js';
@@ -57,7 +58,7 @@ describe('the runbook table (step 2)', () => {
 
   it('M2 is remote: LM Studio restarts over ssh with BatchMode', () => {
     const d = diagnoseNode(runbook, nodeOf('m2'), probe('m2', { status: 'refused' }), host(true), { platform: 'linux' });
-    expect(d.actions[0]).toBe("Restart LM Studio's server on 192.168.1.26: ssh -o BatchMode=yes admin@192.168.1.26 lms server start --port 1234");
+    expect(d.actions[0]).toBe("Restart LM Studio's server on 192.168.1.26: ssh -o BatchMode=yes -o ConnectTimeout=5 admin@192.168.1.26 -- 'lms server start --port 1234'");
   });
 
   it('GEMINI over quota: wait what Retry-After says, else 60 s, then run its --ping', () => {
@@ -93,11 +94,22 @@ describe('the runbook table (step 2)', () => {
   });
 });
 
-describe('restartArgv', () => {
+describe('the restart command', () => {
+  const argvOf = (id: string) => {
+    const step = startStep(nodeOf(id), runbook, 'logs');
+    return typeof step === 'string' ? step : step.argv;
+  };
   it('config first, else the kind default with the port filled in', () => {
-    expect(restartArgv(runbook, nodeOf('ol1'))).toEqual(['ollama', 'serve']);
-    expect(restartArgv(runbook, nodeOf('m3'))).toEqual(['lms', 'server', 'start', '--port', '1234']);
-    expect(restartArgv(runbook, nodeOf('gemini'))).toBeUndefined();
+    expect(argvOf('ol1')).toEqual(['ollama', 'serve']);
+    expect(fillArgv(runbook.kinds.lmstudio!.restart!, nodeOf('m3'))).toEqual(['lms', 'server', 'start', '--port', '1234']);
+    expect(argvOf('gemini')).toMatch(/set `ssh`|no restart command known/);
+  });
+  it('diagnose shows the command recover runs, ssh options included', () => {
+    const m3 = argvOf('m3') as string[];
+    expect(m3.slice(0, 5)).toEqual(['ssh', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5']);
+    const d = diagnoseNode(runbook, nodeOf('m3'), probe('m3', { status: 'refused' }), host(true), { platform: 'linux' });
+    const shown = d.actions.find((a) => a.includes('ConnectTimeout=5'));
+    expect(shown).toContain(m3.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' '));
   });
 });
 

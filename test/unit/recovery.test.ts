@@ -7,7 +7,8 @@ import type { ProbeResult } from '../../src/probe/probe.js';
 import { diagnosisForPlan } from '../../src/runbook/diagnosis.js';
 import { lmsRunning, planRecovery, processCheck, tasklistHas } from '../../src/runbook/plan.js';
 import { loadRunbook, type Runbook } from '../../src/runbook/runbook.js';
-import { commandOn, shQuote } from '../../src/runbook/target.js';
+import { commandOn } from '../../src/runbook/target.js';
+import { shQuote } from '../../src/system/process.js';
 import { readCompletion, verifyRequest } from '../../src/runbook/verify.js';
 import { blockedByEscalation, escalates, escalationCount, parseSince, validateIncidentFile, type Incident } from '../../src/incidents/incident.js';
 

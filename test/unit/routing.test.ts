@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { balance, NodeLoad } from '../../src/cascade/balance.js';
 import { ModelCatalog } from '../../src/cascade/catalog.js';
-import type { NodeHealth } from '../../src/cascade/health.js';
+import type { NodeHealth } from '../../src/cascade/node-health.js';
 import { groupMembers, planRoute, type RouteQuery } from '../../src/cascade/routing.js';
 import { cascadeSettings } from '../../src/cascade/settings.js';
 import { parseConfig } from '../../src/config/load.js';

@@ -5,7 +5,7 @@
  */
 import type http from 'node:http';
 import { Cancel } from '../../cascade/cancel.js';
-import { runCascade, type AskRequest, type AskResult, type CascadeEvent } from '../../cascade/engine.js';
+import { runCascade, type CascadeRequest, type CascadeResult, type CascadeEvent } from '../../cascade/engine.js';
 import { discoverGroup } from '../../cascade/routing.js';
 import type { ChatMessage } from '../../cascade/transport.js';
 import { readJsonObject } from '../body.js';
@@ -26,7 +26,7 @@ function passThrough(body: Record<string, unknown>, own: Set<string>): Record<st
 }
 
 /** Reads the body and routes its model; answers 400/404/413 itself and returns undefined on a bad one. */
-async function parseRequest(req: http.IncomingMessage, res: http.ServerResponse, ctx: ServeContext): Promise<{ body: Record<string, unknown>; route: Pick<AskRequest, 'task' | 'node' | 'model'> } | undefined> {
+async function parseRequest(req: http.IncomingMessage, res: http.ServerResponse, ctx: ServeContext): Promise<{ body: Record<string, unknown>; route: Pick<CascadeRequest, 'task' | 'node' | 'model'> } | undefined> {
   const read = await readJsonObject(req, ctx.bodyLimitBytes);
   if (!read.ok) {
     sendBodyError(res, read.error);
@@ -46,7 +46,7 @@ async function parseRequest(req: http.IncomingMessage, res: http.ServerResponse,
 }
 
 interface Exchange {
-  result: AskResult;
+  result: CascadeResult;
   /** `node=class,...` of every attempt, as the x-jarvis-attempts header says it. */
   attempts: string;
   /** The reply already began as a stream. */
@@ -54,7 +54,7 @@ interface Exchange {
 }
 
 /** Runs a request through the cascade for a client: metrics, the trace, the access log, cancels. */
-async function exchange(res: http.ServerResponse, ctx: ServeContext, request: AskRequest, what: string): Promise<Exchange> {
+async function exchange(res: http.ServerResponse, ctx: ServeContext, request: CascadeRequest, what: string): Promise<Exchange> {
   const { metrics } = ctx;
   // A client that goes away cancels the upstream request (see the server's 'close' listener).
   const abort = new Cancel();
@@ -130,7 +130,7 @@ export const chatCompletions: Handler = async (req, res, ctx) => {
   }
   const stream = body.stream === true;
   const extra = passThrough(body, CHAT_FIELDS);
-  const request: AskRequest = {
+  const request: CascadeRequest = {
     messages: body.messages as ChatMessage[],
     stream,
     ...route,
@@ -169,7 +169,7 @@ export const embeddings: Handler = async (req, res, ctx) => {
     return sendError(res, { status: 404, message: 'no node serves embeddings: name the embedding model, or set `embeddings: true` on a node', type: 'invalid_request_error', param: 'model', code: 'model_not_found' });
   }
   const extra = passThrough(body, EMBEDDING_FIELDS);
-  const request: AskRequest = { messages: [], stream: false, endpoint: 'embeddings', ...route, ...(extra && { extra }) };
+  const request: CascadeRequest = { messages: [], stream: false, endpoint: 'embeddings', ...route, ...(extra && { extra }) };
   const x = await exchange(res, ctx, request, `POST /v1/embeddings model=${typeof body.model === 'string' ? body.model : '(embedding nodes)'}`);
   if (res.writableEnded) return;
   if (x.result.ok) return sendBody(res, 200, x.result.raw ?? '{}', answeredBy(x));

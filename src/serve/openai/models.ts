@@ -3,13 +3,13 @@
  * a task's order, a node id that node, any other name the group of nodes serving that model; and
  * what GET /v1/models lists: each model once, with the nodes behind it.
  */
-import type { AskRequest } from '../../cascade/engine.js';
+import type { CascadeRequest } from '../../cascade/engine.js';
 import type { ModelCatalog } from '../../cascade/catalog.js';
 import { groupMembers } from '../../cascade/routing.js';
 import type { Config } from '../../config/schema.js';
 import type { OpenAiError } from './errors.js';
 
-export type ModelRoute = { ok: true; route: Pick<AskRequest, 'task' | 'node' | 'model'> } | { ok: false; error: OpenAiError };
+export type ModelRoute = { ok: true; route: Pick<CascadeRequest, 'task' | 'node' | 'model'> } | { ok: false; error: OpenAiError };
 
 const notFound = (model: string): ModelRoute => ({
   ok: false,

@@ -4,19 +4,19 @@
  */
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
+import type { Clock } from '../system/clock.js';
 import { ExitCode, JarvisError } from '../errors.js';
-import type { Incident, IncidentOutcome, StepRecord, Verification } from '../incidents/incident.js';
+import { escalationRule, type Incident, type IncidentOutcome, type StepRecord, type Verification } from '../incidents/incident.js';
 import { IncidentStore } from '../incidents/store.js';
 import { checkHost, type HostCheck } from '../probe/ping.js';
 import { probeNode, type ProbeResult } from '../probe/probe.js';
-import { diagnoseNode, diagnosisForPlan, fallbacksFor, type Diagnosis } from '../runbook/diagnosis.js';
-import { executePlan, type ExecutorDeps, type StepEvent } from '../runbook/executor.js';
-import { lmsRunning, planRecovery, processCheck, tasklistHas, type RecoveryPlan } from '../runbook/plan.js';
-import type { Runbook } from '../runbook/runbook.js';
+import { diagnoseNode, diagnosisForPlan, fallbacksFor, fallbackStatuses, type Diagnosis, type FallbackStatus } from './diagnosis.js';
+import { executePlan, type ExecutorDeps, type StepEvent } from './executor.js';
+import { lmsRunning, planRecovery, processCheck, tasklistHas, type RecoveryPlan } from './plan.js';
+import type { Runbook } from './runbook.js';
 import { acquireLock, isLockBusy } from '../store/lock.js';
 import { stateStore } from '../store/state-file.js';
 import { displayArgv } from '../system/process.js';
-import { fallbackStatuses, type FallbackStatus } from './diagnose.js';
 import { findNode } from '../config/nodes.js';
 
 export interface RecoverOptions {
@@ -25,7 +25,8 @@ export interface RecoverOptions {
   nodeId: string;
   dataDir: string;
   deps: ExecutorDeps;
-  wallNow: () => number;
+  /** Wall time for the record and the lock; durations come from deps.now (monotonic). */
+  clock: Clock;
   platform?: NodeJS.Platform;
   force: boolean;
   wait: boolean;
@@ -62,13 +63,13 @@ export interface RecoverResult {
   exitCode: number;
 }
 
-export async function runRecover(options: RecoverOptions): Promise<RecoverResult> {
+export async function recoverNode(options: RecoverOptions): Promise<RecoverResult> {
   const { config, runbook, deps } = options;
   const node = findNode(config, options.nodeId);
   const platform = options.platform ?? process.platform;
   const lock = options.dryRun ? undefined : await lockNode(options, node.id);
   try {
-    const startedAt = options.wallNow();
+    const startedAt = options.clock.now();
     const started = deps.now();
     const check = processCheck(node, runbook, platform);
     const advice = fallbacksFor(config, node.id);
@@ -126,9 +127,9 @@ export async function runRecover(options: RecoverOptions): Promise<RecoverResult
 
     // Runbook step 5: every recovery that found the node unhealthy is recorded.
     const store = new IncidentStore(options.dataDir, {
-      now: options.wallNow,
+      now: () => options.clock.now(),
       retentionDays: config.incidents.retentionDays,
-      escalation: { count: config.incidents.escalateAfter, windowMs: config.incidents.windowHours * 3600_000 },
+      escalation: escalationRule(config),
     });
     const { incident, pruned } = await store.append({
       node: node.id,
@@ -155,7 +156,7 @@ async function lockNode(options: RecoverOptions, id: string) {
     return await acquireLock(path.join(options.dataDir, 'locks', `recover-${id}`), {
       waitMs: 0,
       owner: { pid: process.pid, command: options.commandLine },
-      now: options.wallNow,
+      clock: options.clock,
     });
   } catch (error) {
     if (isLockBusy(error)) {

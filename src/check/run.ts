@@ -3,36 +3,39 @@
  * within a budget (unless escalated or low-impact), record, alert on transitions, and exit like a
  * monitoring plugin. Quiet when nothing changed.
  */
-import { appendFile, mkdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { hostname } from 'node:os';
 import { afterDelivery, alertsForHook, type Outbox, type SentLog } from '../alerts/dispatch.js';
 import { openWindow } from '../alerts/maintenance.js';
 import { deliver, dedupKey, type Alert, type DeliveryResult } from '../alerts/webhooks.js';
 import { JsonStore } from '../store/json-store.js';
-import { NagiosCode, nextState, transitionOf, worst, type NagiosLevel, type Transition } from '../check/transitions.js';
+import { NagiosCode, worst, type NagiosLevel } from './nagios.js';
+import { nextState, transitionOf, type Transition } from './transitions.js';
 import type { Config, NodeConfig } from '../config/schema.js';
+import type { Clock } from '../system/clock.js';
 import { isJarvisError, JarvisError } from '../errors.js';
-import { blockedByEscalation } from '../incidents/incident.js';
+import { blockedByEscalation, escalationRule } from '../incidents/incident.js';
 import { IncidentStore } from '../incidents/store.js';
-import { httpRequest } from '../probe/http.js';
 import { probeAll, probeNode, type ProbeResult } from '../probe/probe.js';
 import { fallbacksFor } from '../runbook/diagnosis.js';
 import type { ExecutorDeps } from '../runbook/executor.js';
 import type { Runbook } from '../runbook/runbook.js';
 import { acquireLock, isLockBusy } from '../store/lock.js';
 import { stateStore } from '../store/state-file.js';
-import { runRecover, type RecoverResult } from './recover.js';
+import { appendCheckLog } from '../store/check-log.js';
+import { recoverNode, type RecoverResult } from '../runbook/recover.js';
 
 export interface CheckOptions {
   config: Config;
   runbook: Runbook;
   dataDir: string;
   deps: ExecutorDeps;
-  wallNow: () => number;
+  /** Wall time for records, windows and the lock; durations come from deps.now (monotonic). */
+  clock: Clock;
   /** Run recoveries (--recover, or check.autoRecover in config). */
   recover: boolean;
   commandLine: string;
+  /** This machine's name, for check.log. */
+  host: string;
 }
 
 export interface CheckNodeResult {
@@ -73,13 +76,12 @@ export interface CheckResult {
   recordError?: string;
 }
 
-const LOG_MAX_BYTES = 5 << 20;
-
-export async function runCheck(options: CheckOptions): Promise<CheckResult> {
-  const { config, deps, wallNow } = options;
+export async function checkCluster(options: CheckOptions): Promise<CheckResult> {
+  const { config, deps, clock } = options;
+  const wallNow = () => clock.now();
   let lock;
   try {
-    lock = await acquireLock(path.join(options.dataDir, 'locks', 'check'), { waitMs: 0, owner: { pid: process.pid, command: options.commandLine }, now: wallNow });
+    lock = await acquireLock(path.join(options.dataDir, 'locks', 'check'), { waitMs: 0, owner: { pid: process.pid, command: options.commandLine }, clock });
   } catch (error) {
     if (isLockBusy(error)) throw new JarvisError(`another check is running (${error.message})`, NagiosCode.unknown);
     throw error;
@@ -122,7 +124,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
     // budget: a recovery still running when it ends is stopped, and reported as skipped.
     const recoveries = new Map<string, CheckNodeResult['recovery']>();
     const escalatedNow = new Set<string>();
-    const rule = { count: config.incidents.escalateAfter, windowMs: config.incidents.windowHours * 3600_000 };
+    const rule = escalationRule(config);
     const budget = AbortSignal.timeout(config.check.recoverBudgetMs);
     const signal = deps.signal ? AbortSignal.any([deps.signal, budget]) : budget;
     const toRecover: NodeConfig[] = [];
@@ -143,7 +145,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
       toRecover.map(async (node) => {
         let r: RecoverResult;
         try {
-          r = await runRecover({ config, runbook: options.runbook, nodeId: node.id, dataDir: options.dataDir, deps: { ...deps, signal }, wallNow, force: false, wait: false, dryRun: false, commandLine: options.commandLine });
+          r = await recoverNode({ config, runbook: options.runbook, nodeId: node.id, dataDir: options.dataDir, deps: { ...deps, signal }, clock, force: false, wait: false, dryRun: false, commandLine: options.commandLine });
         } catch (error) {
           recoveries.set(node.id, { action: 'skipped', reason: (error as Error).message });
           return;
@@ -206,7 +208,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
       config.alerts.webhooks.map(async (hook) => {
         const batch = alertsForHook(hook, alerts, firing, outbox, sent, nowMs);
         if (batch.length === 0) return;
-        const d = await deliver(hook, batch, httpRequest, (ms) => deps.sleep(ms, deps.signal));
+        const d = await deliver(hook, batch, deps.http, (ms) => deps.sleep(ms, deps.signal));
         deliveries.push(d);
         afterDelivery(hook, batch, d.ok, outbox, sent, nowMs);
       }),
@@ -237,7 +239,7 @@ export async function runCheck(options: CheckOptions): Promise<CheckResult> {
       logFile: path.join(options.dataDir, 'check.log'),
       ...(recordError && { recordError }),
     };
-    await writeLog(result);
+    await appendCheckLog(result.logFile, logEntry(result, options.host));
     return result;
   } finally {
     await lock.release();
@@ -273,10 +275,11 @@ function alertsFor(nodes: CheckNodeResult[], config: Config, at: string): Alert[
   return alerts;
 }
 
-async function writeLog(result: CheckResult): Promise<void> {
-  const line = JSON.stringify({
+/** What check.log keeps of a run. */
+function logEntry(result: CheckResult, host: string): Record<string, unknown> {
+  return {
     at: result.checkedAt,
-    host: hostname(),
+    host,
     level: result.level,
     durationMs: result.durationMs,
     nodes: Object.fromEntries(result.nodes.map((n) => [n.id, n.status])),
@@ -284,12 +287,7 @@ async function writeLog(result: CheckResult): Promise<void> {
     recoveries: result.nodes.filter((n) => n.recovery).map((n) => ({ node: n.id, ...n.recovery })),
     alerts: result.alerts.length,
     deliveries: result.deliveries.filter((d) => !d.ok),
-  });
-  await mkdir(path.dirname(result.logFile), { recursive: true });
-  // Rotate once it is large: one previous file is kept.
-  const size = await stat(result.logFile).then((s) => s.size, () => 0);
-  if (size > LOG_MAX_BYTES) await rename(result.logFile, `${result.logFile}.1`);
-  await appendFile(result.logFile, `${line}\n`);
+  };
 }
 
 
