@@ -5,6 +5,7 @@ import { checkHost, type HostCheck } from '../probe/ping.js';
 import { probeNode, type ProbeDeps, type ProbeResult } from '../probe/probe.js';
 import { diagnoseNode, fallbacksFor, fallbackStatuses, type Diagnosis, type FallbackStatus } from '../runbook/diagnosis.js';
 import type { Runbook } from '../runbook/runbook.js';
+import type { CommandContext } from './context.js';
 
 export interface DiagnoseResult {
   checkedAt: string;
@@ -16,21 +17,21 @@ export interface DiagnoseResult {
 }
 
 export interface DiagnoseOptions {
-  config: Config;
-  runbook: Runbook;
   nodeId: string;
-  deps: ProbeDeps;
-  wallNow: () => number;
   platform?: NodeJS.Platform;
   /** Ping timeout. */
   pingTimeoutMs?: number;
 }
 
-export async function runDiagnose(options: DiagnoseOptions): Promise<DiagnoseResult> {
-  const { config, runbook, deps } = options;
+export async function runDiagnose(options: DiagnoseOptions, ctx: CommandContext): Promise<DiagnoseResult> {
+  const [config, runbook, deps] = await Promise.all([ctx.config(), ctx.runbook(), ctx.probeDeps()]);
   const node = findNode(config, options.nodeId);
+  return ctx.busy(`diagnosing ${node.id}…`, () => diagnose(config, runbook, node, deps, ctx.clock.now(), options));
+}
+
+async function diagnose(config: Config, runbook: Runbook, node: NodeConfig, deps: ProbeDeps, now: number, options: DiagnoseOptions): Promise<DiagnoseResult> {
   const platform = options.platform ?? process.platform;
-  const checkedAt = new Date(options.wallNow()).toISOString();
+  const checkedAt = new Date(now).toISOString();
   const advice = fallbacksFor(config, node.id);
   const fallbackNodes = advice.map((a) => config.nodes.find((n) => n.id === a.node)!);
 

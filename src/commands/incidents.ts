@@ -1,15 +1,12 @@
 /** `jarvis incidents`: the incident log, newest first, with filters and the per-node 24 h counts. */
-import type { Config } from '../config/schema.js';
 import { UsageError } from '../errors.js';
 import { escalationRule, parseSince, type Incident } from '../incidents/incident.js';
 import { IncidentStore } from '../incidents/store.js';
 import { stateStore } from '../store/state-file.js';
 import { findNode } from '../config/nodes.js';
+import type { CommandContext } from './context.js';
 
 export interface IncidentsOptions {
-  config: Config;
-  dataDir: string;
-  wallNow: () => number;
   node?: string;
   since?: string;
   escalated?: boolean;
@@ -36,9 +33,14 @@ export interface IncidentsResult {
   pruned?: number;
 }
 
-export async function runIncidents(options: IncidentsOptions): Promise<IncidentsResult> {
-  const { config, wallNow } = options;
-  const store = new IncidentStore(options.dataDir, { now: wallNow, retentionDays: config.incidents.retentionDays });
+export async function runIncidents(options: IncidentsOptions, ctx: CommandContext): Promise<IncidentsResult> {
+  const config = await ctx.config();
+  const wallNow = () => ctx.clock.now();
+  if (options.node && !config.nodes.some((n) => n.id === options.node!.toLowerCase())) {
+    // Incidents may name nodes since removed from the config: allow them, but say so.
+    ctx.out.err(`note: ${options.node} is not in the config (${config.nodes.map((n) => n.id).join(', ')})`);
+  }
+  const store = new IncidentStore(ctx.dataDir, { now: wallNow, retentionDays: config.incidents.retentionDays });
   const pruned = options.prune ? await store.pruneNow() : undefined;
   const all = await store.list();
   const now = wallNow();
@@ -79,10 +81,10 @@ export async function runIncidents(options: IncidentsOptions): Promise<Incidents
 }
 
 /** `jarvis incidents ack <node>`: incidents before now stop blocking automatic restarts. */
-export async function runAck(options: { config: Config; dataDir: string; wallNow: () => number; nodeId: string }): Promise<{ node: string; at: string }> {
-  const node = findNode(options.config, options.nodeId);
-  const at = new Date(options.wallNow()).toISOString();
-  await stateStore(options.dataDir).update((s) => {
+export async function runAck(options: { nodeId: string }, ctx: CommandContext): Promise<{ node: string; at: string }> {
+  const node = findNode(await ctx.config(), options.nodeId);
+  const at = new Date(ctx.clock.now()).toISOString();
+  await stateStore(ctx.dataDir).update((s) => {
     s.acks = { ...s.acks, [node.id]: at };
   });
   return { node: node.id, at };

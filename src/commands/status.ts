@@ -1,6 +1,6 @@
 /** `jarvis status`: probe every node at once and report (runbook step 1). */
-import type { Config } from '../config/schema.js';
-import { probeAll, type ProbeDeps, type ProbeResult } from '../probe/probe.js';
+import { probeAll, type ProbeResult } from '../probe/probe.js';
+import type { CommandContext } from './context.js';
 
 export interface StatusResult {
   checkedAt: string;
@@ -9,17 +9,11 @@ export interface StatusResult {
   summary: { total: number; ok: number; failing: number };
 }
 
-export interface StatusOptions {
-  config: Config;
-  deps: ProbeDeps;
-  /** Wall clock for `checkedAt`. */
-  wallNow: () => number;
-}
-
-export async function runStatus({ config, deps, wallNow }: StatusOptions): Promise<StatusResult> {
-  const checkedAt = new Date(wallNow()).toISOString();
+export async function runStatus(ctx: CommandContext): Promise<StatusResult> {
+  const [config, deps] = await Promise.all([ctx.config(), ctx.probeDeps()]);
+  const checkedAt = new Date(ctx.clock.now()).toISOString();
   const started = deps.now();
-  const nodes = await probeAll(config.nodes, deps);
+  const nodes = await ctx.busy(`probing ${config.nodes.length} node${config.nodes.length === 1 ? '' : 's'}…`, () => probeAll(config.nodes, deps));
   const ok = nodes.filter((n) => n.status === 'ok').length;
   return {
     checkedAt,

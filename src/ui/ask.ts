@@ -7,7 +7,7 @@ import type { CascadeResult, CascadeEvent } from '../cascade/engine.js';
 import type { ToolCall } from '../cascade/transport.js';
 import { renderColumns } from './columns.js';
 import { formatMs } from './format.js';
-import type { Output } from './output.js';
+import { printJson, type Output } from './output.js';
 
 export function askProgress(output: Output, stream: boolean): { onEvent: (e: CascadeEvent) => void; stop: () => void; printedTokens: () => boolean } {
   const c = output.color;
@@ -65,18 +65,17 @@ export function renderAskFailure(result: CascadeResult, output: Output): string 
   return [c.red(`jarvis: ${result.error}`), renderColumns(['node', 'outcome', 'class', 'took', 'detail'], rows)].join('\n');
 }
 
-export function renderHealthTable(health: Record<string, { state: string; success_rate: number; consecutive_failures: number; total_requests: number; last_error?: string; last_error_at?: string; open_until?: string }>, output: Output): string {
-  const c = output.color;
-  const paint = (s: string) => (s === 'healthy' ? c.green(s) : s === 'degraded' || s === 'half_open' ? c.yellow(s) : c.red(s));
-  // No request yet: no rate to show (100 % of nothing says nothing).
-  const rows = Object.entries(health).map(([id, h]) => [
-    c.bold(id),
-    paint(h.state),
-    h.total_requests === 0 ? c.dim('-') : `${Math.round(h.success_rate * 100)}%`,
-    String(h.consecutive_failures),
-    String(h.total_requests),
-    h.open_until ? `open until ${h.open_until}` : '',
-    h.last_error ? `${h.last_error}${h.last_error_at ? c.dim(` (${h.last_error_at})`) : ''}` : '',
-  ]);
-  return renderColumns(['node', 'state', 'success', 'consecutive failures', 'requests', 'breaker', 'last error'], rows);
+/** The answer on stdout (tokens already there when streamed), then who answered on stderr; or why nobody did. */
+export function presentAsk(result: CascadeResult, output: Output, printedTokens: boolean): void {
+  if (output.json) return printJson(askJson(result));
+  if (printedTokens) process.stdout.write('\n');
+  if (!result.ok) return output.err(renderAskFailure(result, output));
+  if (!printedTokens && (result.content || !result.toolCalls)) output.out(result.content ?? '');
+  if (result.toolCalls) output.out(renderToolCalls(result.toolCalls, output));
+  output.err(output.color.dim(`answered by ${result.node}${result.model ? ` (${result.model})` : ''} in ${Math.round(result.durationMs)} ms, ${result.attempts.filter((a) => a.outcome !== 'skipped').length} attempt(s)`));
+}
+
+/** `ask --json`: the answer and how it was reached. */
+function askJson(result: CascadeResult): unknown {
+  return { node: result.node ?? null, model: result.model ?? null, content: result.content ?? null, ...(result.toolCalls && { toolCalls: result.toolCalls }), ...(result.error && { error: result.error }), durationMs: result.durationMs, attempts: result.attempts };
 }

@@ -3,7 +3,7 @@ import type { CheckNodeResult, CheckResult } from '../check/run.js';
 import { NAGIOS_LABEL } from '../check/nagios.js';
 import { renderColumns } from './columns.js';
 import { formatMs, paintStatus } from './format.js';
-import type { Output } from './output.js';
+import { printJson, type Output } from './output.js';
 
 function news(n: CheckNodeResult, output: Output): string[] {
   const c = output.color;
@@ -57,4 +57,15 @@ export function renderCheck(result: CheckResult, output: Output, verbose: boolea
     n.level,
   ]);
   return [renderColumns(['node', 'status', 'latency', 'since last check', 'recovery', 'level'], rows), ...(lines.length ? ['', ...lines] : []), summary(result), c.dim(`log: ${result.logFile}`)].join('\n');
+}
+
+/** Failed webhooks on stderr, then the report: JSON, the Nagios line, or the news. */
+export function presentCheck(result: CheckResult, output: Output, options: { nagios: boolean; verbose: boolean }): void {
+  for (const d of result.deliveries.filter((x) => !x.ok)) output.err(`jarvis: webhook ${d.url} failed after ${d.attempts} attempt(s): ${d.error ?? 'unknown error'} (logged in ${result.logFile})`);
+  if (output.json) printJson(result);
+  else if (options.nagios) output.out(nagiosLine(result));
+  else {
+    const text = renderCheck(result, output, options.verbose);
+    if (text) output.out(text);
+  }
 }

@@ -43,3 +43,7 @@ function localTime(iso: string): string {
   const zone = off === 0 ? 'Z' : `${off > 0 ? '+' : '-'}${p(Math.trunc(off / 60))}:${p(off % 60)}`;
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())} ${zone}`;
 }
+
+export function renderAck(result: { node: string; at: string }): string {
+  return `Acknowledged ${result.node} at ${result.at}: its earlier incidents no longer block automatic restarts.`;
+}

@@ -56,3 +56,16 @@ export async function startSpinner(output: Output, text: string): Promise<Spinne
     stop: () => void spinner.stop(),
   };
 }
+
+/** Prints a command's result: as JSON with --json (the contract), else as `render` makes it (nothing when it makes ''). */
+export function show<T>(output: Output, result: T, render: (result: T, output: Output) => string, asJson: (result: T) => unknown = (r) => r): void {
+  if (output.json) printJson(asJson(result));
+  else {
+    const text = render(result, output);
+    if (text) output.out(text);
+  }
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

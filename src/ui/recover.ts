@@ -96,3 +96,8 @@ export function renderRecoverOutcome(result: RecoverResult, output: Output): str
   }
   return lines.join('\n');
 }
+
+/** The whole report after the run: the plan for a dry run, else the outcome (the header was shown before the steps). */
+export function renderRecover(result: RecoverResult, output: Output): string {
+  return result.dryRun ? renderRecoverHeader(result, output) : `\n${renderRecoverOutcome(result, output)}`;
+}

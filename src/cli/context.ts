@@ -1,0 +1,96 @@
+/**
+ * Builds the context a command runs with (src/commands/context.ts) from the global flags and the
+ * process: config, data dir, output, clock, signal and the doors to the network and processes.
+ * Each door is imported when first asked for, so `jarvis --help` loads none of them.
+ */
+import { hostname } from 'node:os';
+import path from 'node:path';
+import type { Config } from '../config/schema.js';
+import type { CommandContext, Sleep } from '../commands/context.js';
+import type { ProbeDeps } from '../probe/probe.js';
+import type { ExecutorDeps } from '../runbook/executor.js';
+import type { Runbook } from '../runbook/runbook.js';
+import { createOutput } from '../ui/output.js';
+import { systemClock } from '../system/clock.js';
+
+export interface GlobalOptions {
+  config?: string;
+  dataDir?: string;
+  json: boolean;
+  color: boolean;
+}
+
+export interface ProcessParts {
+  argv: readonly string[];
+  env: NodeJS.ProcessEnv;
+  signal: AbortSignal;
+}
+
+/** Memoizes an async getter: the first call's promise is every call's. */
+function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let value: Promise<T> | undefined;
+  return () => (value ??= make());
+}
+
+export function createContext(globals: GlobalOptions, proc: ProcessParts): CommandContext {
+  const clock = systemClock(proc.env);
+  const out = createOutput({ json: globals.json, color: globals.color }, proc.env);
+  const signal = proc.signal;
+
+  const reloadConfig = async (): Promise<Config> => {
+    const { loadConfig } = await import('../config/load.js');
+    return loadConfig({ ...(globals.config && { flag: globals.config }), env: proc.env });
+  };
+  const config = once(reloadConfig);
+  const runbook = once(async (): Promise<Runbook> => (await import('../runbook/runbook.js')).loadRunbook());
+  const probeDeps = once(async (): Promise<ProbeDeps> => {
+    const [{ httpRequest }, { runCommand }] = await Promise.all([import('../probe/http.js'), import('../system/process.js')]);
+    return { http: httpRequest, run: runCommand, now: () => clock.monotonic(), signal };
+  });
+  const sleep = once(async (): Promise<Sleep> => {
+    const [{ setTimeout: wait }, { toAbortSignal }] = await Promise.all([import('node:timers/promises'), import('../cascade/cancel.js')]);
+    return (ms, s) => wait(ms, undefined, s ? { signal: toAbortSignal(s) } : {});
+  });
+  const executorDeps = once(async (): Promise<ExecutorDeps> => {
+    const [probe, { spawnDetached }, wait, { readLogTail }, { stopListeners }] = await Promise.all([probeDeps(), import('../system/process.js'), sleep(), import('../system/logs.js'), import('../system/ports.js')]);
+    return {
+      ...probe,
+      spawn: spawnDetached,
+      sleep: wait,
+      readLogTail,
+      stopListeners: (port: number, graceMs: number) => stopListeners(port, graceMs, { run: probe.run, sleep: (ms) => wait(ms) }),
+      env: proc.env,
+    };
+  });
+
+  return {
+    out,
+    dataDir: path.resolve(globals.dataDir ?? proc.env.JARVIS_DATA_DIR ?? 'data'),
+    clock,
+    signal,
+    env: proc.env,
+    commandLine: `jarvis ${proc.argv.slice(2).join(' ')}`,
+    hostname: hostname(),
+    config,
+    reloadConfig,
+    runbook,
+    probeDeps,
+    executorDeps,
+    sleep,
+    readStdin: async () => {
+      if (process.stdin.isTTY) return '';
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
+    busy: async (text, work) => {
+      const { startSpinner } = await import('../ui/output.js');
+      const spinner = await startSpinner(out, text);
+      return work().finally(() => spinner.stop());
+    },
+    onHangup: (listener) => {
+      process.on('SIGHUP', listener);
+      return () => void process.off('SIGHUP', listener);
+    },
+  };
+}

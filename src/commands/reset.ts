@@ -1,0 +1,34 @@
+/** `jarvis reset`: close breakers and clear counts, for one node or all (a running serve follows within a second). */
+import { cascadeSection } from '../cascade/node-health.js';
+import { findNode } from '../config/nodes.js';
+import { stateStore } from '../store/state-file.js';
+import type { CommandContext } from './context.js';
+
+export interface ResetResult {
+  /** The node named, or null with --all. */
+  node: string | null;
+  had: boolean;
+  /** The nodes that had state to clear. */
+  nodes: string[];
+}
+
+/**
+ * The reset is stamped, so outcomes from before it that a running proxy has not saved yet do not
+ * bring the old state back.
+ */
+export async function runReset(options: { nodeId?: string }, ctx: CommandContext): Promise<ResetResult> {
+  const config = await ctx.config();
+  const ids = options.nodeId ? [findNode(config, options.nodeId).id] : config.nodes.map((n) => n.id);
+  const at = ctx.clock.now();
+  const cleared: string[] = [];
+  await stateStore(ctx.dataDir).update((s) => {
+    const section = cascadeSection(s);
+    for (const id of ids) {
+      if (id in section.nodes) cleared.push(id);
+      delete section.nodes[id];
+      section.resets = { ...section.resets, [id]: at };
+    }
+    s.cascade = section;
+  });
+  return { node: options.nodeId ? ids[0]! : null, had: cleared.length > 0, nodes: cleared };
+}

@@ -1,0 +1,86 @@
+/**
+ * `jarvis serve`: the proxy's lifecycle. Starts the server (serve/server.ts), reloads the config
+ * on SIGHUP (validated first: a bad one keeps the old), runs until interrupted, then drains.
+ */
+import type { Config } from '../config/schema.js';
+import type { CommandContext } from './context.js';
+
+export interface ServeCommandOptions {
+  host: string;
+  port: number;
+  /** --api-key, else $JARVIS_API_KEY. */
+  apiKey?: string;
+  bodyLimitBytes: number;
+  drainMs: number;
+  healthIntervalMs: number;
+  autoRecover: boolean;
+  accessLog: boolean;
+  /** Keep V8's default memory settings (else serve/tuning.ts sets its flags). */
+  v8Defaults: boolean;
+}
+
+export interface ServeEvents {
+  listening: (info: { url: string; pid: number; v8Flags: readonly string[]; nodes: number }) => void;
+  reloaded: (config: Config) => void;
+  reloadFailed: (error: Error) => void;
+  /** A line for the server's log (stderr). */
+  log: (line: string) => void;
+}
+
+export interface ServeResult {
+  drained: boolean;
+  inFlight: number;
+  drainMs: number;
+}
+
+export async function runServe(options: ServeCommandOptions, ctx: CommandContext, events: ServeEvents): Promise<ServeResult> {
+  // Before anything loads the upstream client: see serve/tuning.ts.
+  const v8Flags = options.v8Defaults ? [] : await (await import('../serve/tuning.js')).tuneV8ForServe();
+  const [config, { startServer }, transport, sleep, executor, runbook] = await Promise.all([
+    ctx.config(),
+    import('../serve/server.js'),
+    import('../cascade/transport.js'),
+    ctx.sleep(),
+    ctx.executorDeps(),
+    ctx.runbook(),
+  ]);
+  const apiKey = options.apiKey ?? ctx.env.JARVIS_API_KEY;
+  const server = await startServer({
+    config,
+    dataDir: ctx.dataDir,
+    host: options.host,
+    port: options.port,
+    ...(apiKey && { apiKey }),
+    bodyLimitBytes: options.bodyLimitBytes,
+    runbook,
+    executor,
+    healthIntervalMs: options.healthIntervalMs,
+    autoRecover: options.autoRecover,
+    accessLog: options.accessLog,
+    deps: { send: transport.createSender(await transport.undiciRequester()), listModels: transport.listModels, now: () => ctx.clock.now(), sleep, random: Math.random },
+    clock: ctx.clock,
+    env: ctx.env,
+    log: events.log,
+  });
+  let reloading = Promise.resolve();
+  const stopHangup = ctx.onHangup(() => {
+    reloading = reloading.then(async () => {
+      try {
+        const next = await ctx.reloadConfig();
+        await server.reload(next);
+        events.reloaded(next);
+      } catch (error) {
+        events.reloadFailed(error as Error);
+      }
+    });
+  });
+  events.listening({ url: server.url, pid: process.pid, v8Flags, nodes: config.nodes.length });
+  await new Promise<void>((resolve) => {
+    if (ctx.signal.aborted) return resolve();
+    ctx.signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  stopHangup();
+  await reloading;
+  const { drained, inFlight } = await server.close(options.drainMs);
+  return { drained, inFlight, drainMs: options.drainMs };
+}
