@@ -12,7 +12,9 @@ import { applyEvent, type HealthEvent, type NodeHealth } from './node-health.js'
 import { discoverGroup, planRoute, UnknownModelError, type RouteStep } from './routing.js';
 import type { CascadeSettings } from './settings.js';
 import type { CancelSignal } from './cancel.js';
-import type { ChatFailure, ChatMessage, ChatRequest, ErrorClass, SendChat, SendOptions, ToolCall } from './transport.js';
+import type { ChatMessage, ChatRequest, ToolCall } from '../protocols/openai/chat.js';
+import type { ChatFailure, ErrorClass } from '../transport/failure.js';
+import type { SendChat, SendOptions } from '../transport/sender.js';
 
 export interface CascadeRequest {
   messages: ChatMessage[];

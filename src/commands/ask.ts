@@ -14,14 +14,14 @@ export interface AskOptions {
 }
 
 export async function runAsk(options: AskOptions, ctx: CommandContext): Promise<CascadeResult> {
-  const [config, transport, sleep] = await Promise.all([ctx.config(), import('../cascade/transport.js'), ctx.sleep()]);
+  const [config, { sendChat }, { listModels }, sleep] = await Promise.all([ctx.config(), import('../transport/sender.js'), import('../transport/list-models.js'), ctx.sleep()]);
   const settings = { ...cascadeSettings(config, ctx.env), ...(options.deadlineMs !== undefined && { deadlineMs: options.deadlineMs }) };
   const store = stateStore(ctx.dataDir);
   const section = cascadeSection(await store.read());
   const catalog = new ModelCatalog(section.served);
   const result = await runCascade(config, settings, section.nodes, catalog, options.request, {
-    send: transport.sendChat,
-    listModels: transport.listModels,
+    send: sendChat,
+    listModels,
     now: () => ctx.clock.now(),
     sleep,
     random: Math.random,

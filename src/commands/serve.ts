@@ -36,10 +36,12 @@ export interface ServeResult {
 export async function runServe(options: ServeCommandOptions, ctx: CommandContext, events: ServeEvents): Promise<ServeResult> {
   // Before anything loads the upstream client: see serve/tuning.ts.
   const v8Flags = options.v8Defaults ? [] : await (await import('../serve/tuning.js')).tuneV8ForServe();
-  const [config, { startServer }, transport, sleep, executor, runbook] = await Promise.all([
+  const [config, { startServer }, { createSender }, { undiciRequester }, { listModels }, sleep, executor, runbook] = await Promise.all([
     ctx.config(),
     import('../serve/server.js'),
-    import('../cascade/transport.js'),
+    import('../transport/sender.js'),
+    import('../transport/requesters.js'),
+    import('../transport/list-models.js'),
     ctx.sleep(),
     ctx.executorDeps(),
     ctx.runbook(),
@@ -57,7 +59,7 @@ export async function runServe(options: ServeCommandOptions, ctx: CommandContext
     healthIntervalMs: options.healthIntervalMs,
     autoRecover: options.autoRecover,
     accessLog: options.accessLog,
-    deps: { send: transport.createSender(await transport.undiciRequester()), listModels: transport.listModels, now: () => ctx.clock.now(), sleep, random: Math.random },
+    deps: { send: createSender(await undiciRequester()), listModels, now: () => ctx.clock.now(), sleep, random: Math.random },
     clock: ctx.clock,
     env: ctx.env,
     log: events.log,

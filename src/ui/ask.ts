@@ -4,7 +4,7 @@
  * to stdout.
  */
 import type { CascadeResult, CascadeEvent } from '../cascade/engine.js';
-import type { ToolCall } from '../cascade/transport.js';
+import type { ToolCall } from '../protocols/openai/chat.js';
 import { renderColumns } from './columns.js';
 import { formatMs } from './format.js';
 import { printJson, type Output } from './output.js';

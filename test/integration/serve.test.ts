@@ -42,7 +42,14 @@ beforeAll(async () => {
   sim = await startSim(['cluster', '--spec', spec, '--config-out', out]);
   cfg = path.join(tmp.dir, 'jarvis.config.yaml');
   writeFileSync(cfg, `${readFileSync(out, 'utf8')}tasks: { code: [a, b], fast: [b] }\ncascade: { initialBackoffMs: 50, requestTimeoutMs: 5000 }\n`);
-  ({ child: serve, url, listening } = await startServe());
+  // One background probe, with both nodes up, before the tests: one landing while a test has a node
+  // down would hold it back for the next tests (the heal tests below check that on their own serve).
+  ({ child: serve, url, listening } = await startServe(['--health-interval', '3600000']));
+  for (let i = 0; i < 200; i++) {
+    const status = (await (await fetch(`${url}/api/status`)).json()) as { nodes: Record<string, { probe: string | null }> };
+    if (Object.values(status.nodes).every((n) => n.probe === 'ok')) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
   client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
 

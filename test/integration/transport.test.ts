@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeConfig } from '../../src/config/schema.js';
 import { Cancel } from '../../src/cascade/cancel.js';
-import { createSender, nodeHttpRequester, undiciRequester, type SendChat } from '../../src/cascade/transport.js';
+import { createSender, type SendChat } from '../../src/transport/sender.js';
+import { nodeHttpRequester, undiciRequester } from '../../src/transport/requesters.js';
 
 type Behaviour = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 let behaviour: Behaviour = (_req, res) => res.end();

@@ -7,7 +7,8 @@ import { applyEvent, healthView, queueEvent, type HealthEvent, type NodeHealth }
 import { Cancel, toAbortSignal } from '../../src/cascade/cancel.js';
 import { ModelCatalog } from '../../src/cascade/catalog.js';
 import { cascadeSettings } from '../../src/cascade/settings.js';
-import { classifyHttpError, type ChatOutcome, type SendChat } from '../../src/cascade/transport.js';
+import { classifyHttpError } from '../../src/transport/failure.js';
+import type { ChatOutcome, SendChat } from '../../src/transport/sender.js';
 
 const S = { failureThreshold: 3, recoveryMs: 120_000, maxRecoveryMs: 600_000 };
 

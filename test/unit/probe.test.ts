@@ -92,7 +92,7 @@ describe('probeNode', () => {
 describe('cancelled before it starts', () => {
   it('httpRequest and sendChat with an aborted signal fail as values, with no stray socket error', async () => {
     const { httpRequest } = await import('../../src/probe/http.js');
-    const { sendChat } = await import('../../src/cascade/transport.js');
+    const { sendChat } = await import('../../src/transport/sender.js');
     const ac = new AbortController();
     ac.abort();
     const errors: unknown[] = [];

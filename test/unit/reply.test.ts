@@ -1,6 +1,6 @@
 /** What counts as an answer, and what a proxy refuses to read. */
 import { describe, expect, it } from 'vitest';
-import { readReply } from '../../src/cascade/transport.js';
+import { readReply } from '../../src/protocols/openai/chat.js';
 import { jsonDepth, MAX_JSON_DEPTH } from '../../src/serve/body.js';
 
 const completion = (message: object) => JSON.stringify({ model: 'm', choices: [{ index: 0, message, finish_reason: 'stop' }] });

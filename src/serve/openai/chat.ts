@@ -7,7 +7,7 @@ import type http from 'node:http';
 import { Cancel } from '../../cascade/cancel.js';
 import { runCascade, type CascadeRequest, type CascadeResult, type CascadeEvent } from '../../cascade/engine.js';
 import { discoverGroup } from '../../cascade/routing.js';
-import type { ChatMessage } from '../../cascade/transport.js';
+import type { ChatMessage } from '../../protocols/openai/chat.js';
 import { readJsonObject } from '../body.js';
 import type { Handler, ServeContext } from '../context.js';
 import { sendBody } from '../reply.js';

@@ -1,0 +1,162 @@
+/**
+ * OpenAI's chat completions (and embeddings) wire format, as pure code: the request payload, a
+ * whole reply, and a streamed reply read chunk by chunk. Ollama, LM Studio and llama.cpp all
+ * speak it on /v1.
+ */
+import { errorMessage, excerpt } from '../../probe/classify.js';
+
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
+
+export interface ChatRequest {
+  endpoint?: 'chat' | 'embeddings';
+  model?: string;
+  messages: ChatMessage[];
+  stream: boolean;
+  maxTokens?: number;
+  /** Fields passed through as they are (tools, temperature, an embeddings `input`, ...). */
+  extra?: Record<string, unknown>;
+}
+
+/** A function call the model asked for (OpenAI's `tool_calls`), arguments as the JSON text it wrote. */
+export interface ToolCall {
+  id?: string;
+  name: string;
+  arguments: string;
+}
+
+export interface ChatSuccess {
+  content: string;
+  toolCalls?: ToolCall[];
+  model?: string;
+  /** Streamed: how many content chunks came. */
+  tokens?: number;
+  /** The reply's JSON as received (a proxy answers with it). */
+  raw?: string;
+  /** Streamed: ms from sending to the first meaningful chunk. */
+  firstTokenMs?: number;
+}
+
+/** The request body for a node. */
+export function chatPayload(request: ChatRequest): string {
+  const payload: Record<string, unknown> = request.extra ? { ...request.extra } : {};
+  if (request.model) payload.model = request.model;
+  if ((request.endpoint ?? 'chat') === 'chat') {
+    payload.messages = request.messages;
+    payload.stream = request.stream;
+    if (request.maxTokens !== undefined) payload.max_tokens = request.maxTokens;
+  }
+  return JSON.stringify(payload);
+}
+
+interface CompletionJson {
+  model?: string;
+  choices?: { message?: { content?: unknown; tool_calls?: unknown; refusal?: unknown } }[];
+  data?: unknown;
+}
+
+interface ChunkJson {
+  model?: string;
+  choices?: { delta?: { content?: unknown; tool_calls?: unknown; refusal?: unknown }; finish_reason?: unknown }[];
+  error?: unknown;
+}
+
+/** OpenAI's `tool_calls` as ToolCalls; undefined unless it is a non-empty list of function calls. */
+function toolCallsOf(value: unknown): ToolCall[] | undefined {
+  if (!Array.isArray(value) || value.length === 0) return undefined;
+  const calls: ToolCall[] = [];
+  for (const c of value as { id?: unknown; function?: { name?: unknown; arguments?: unknown } }[]) {
+    if (typeof c?.function?.name !== 'string') return undefined;
+    const args = c.function.arguments;
+    calls.push({ ...(typeof c.id === 'string' && { id: c.id }), name: c.function.name, arguments: typeof args === 'string' ? args : JSON.stringify(args ?? {}) });
+  }
+  return calls;
+}
+
+/**
+ * Reads a whole (non-streamed) reply: a completion is valid when it carries content, tool calls
+ * or a refusal (a model that calls a tool answers `"content": null`); embeddings when they carry
+ * their `data` list.
+ */
+export function readReply(text: string, endpoint: 'chat' | 'embeddings'): { ok: true; value: ChatSuccess } | { ok: false; message: string } {
+  let json: CompletionJson;
+  try {
+    json = JSON.parse(text) as CompletionJson;
+  } catch {
+    return { ok: false, message: `not JSON: ${excerpt(text)}` };
+  }
+  const model = typeof json?.model === 'string' ? json.model : undefined;
+  if (endpoint === 'embeddings') {
+    if (!Array.isArray(json?.data)) return { ok: false, message: `no embeddings (\`data\`) in the reply: ${excerpt(text)}` };
+    return { ok: true, value: { content: '', ...(model && { model }), raw: text } };
+  }
+  const message = json?.choices?.[0]?.message;
+  const content = message?.content;
+  const toolCalls = toolCallsOf(message?.tool_calls);
+  const refusal = typeof message?.refusal === 'string' ? message.refusal : undefined;
+  if (typeof content !== 'string' && !toolCalls && refusal === undefined) return { ok: false, message: `no message content, tool calls or refusal: ${excerpt(text)}` };
+  return { ok: true, value: { content: typeof content === 'string' ? content : (refusal ?? ''), ...(toolCalls && { toolCalls }), ...(model && { model }), raw: text } };
+}
+
+/** Streamed tool calls, put together from their deltas (a name, then the arguments in pieces). */
+function mergeToolCallDeltas(calls: ToolCall[], deltas: unknown): boolean {
+  if (!Array.isArray(deltas) || deltas.length === 0) return false;
+  for (const d of deltas as { index?: unknown; id?: unknown; function?: { name?: unknown; arguments?: unknown } }[]) {
+    const i = typeof d?.index === 'number' ? d.index : calls.length;
+    const call = (calls[i] ??= { name: '', arguments: '' });
+    if (typeof d?.id === 'string') call.id = d.id;
+    if (typeof d?.function?.name === 'string') call.name += d.function.name;
+    if (typeof d?.function?.arguments === 'string') call.arguments += d.function.arguments;
+  }
+  return true;
+}
+
+/** What one streamed chunk was. */
+export type ChunkRead =
+  /** `meaningful`: it carried something (content, a tool call, a refusal, the finish); the role chunk does not. */
+  | { ok: true; meaningful: boolean; token?: string }
+  | { ok: false; kind: 'bad_chunk' | 'error'; message: string };
+
+/** A streamed completion, put together from its chunks (each SSE event's data). */
+export class ChatStream {
+  content = '';
+  model: string | undefined;
+  tokens = 0;
+  finished = false;
+  readonly toolCalls: ToolCall[] = [];
+
+  read(data: string): ChunkRead {
+    if (data === '[DONE]') {
+      this.finished = true;
+      return { ok: true, meaningful: false };
+    }
+    let chunk: ChunkJson;
+    try {
+      chunk = JSON.parse(data) as ChunkJson;
+    } catch {
+      return { ok: false, kind: 'bad_chunk', message: `invalid stream chunk: ${excerpt(data)}` };
+    }
+    if (chunk.error) return { ok: false, kind: 'error', message: `error in the stream: ${errorMessage(JSON.stringify(chunk)) ?? 'unknown'}` };
+    this.model ??= chunk.model;
+    const choice = chunk.choices?.[0];
+    const delta = choice?.delta?.content;
+    let meaningful = false;
+    let token: string | undefined;
+    if (typeof delta === 'string' && delta.length > 0) {
+      this.tokens++;
+      this.content += delta;
+      token = delta;
+      meaningful = true;
+    }
+    if (mergeToolCallDeltas(this.toolCalls, choice?.delta?.tool_calls)) meaningful = true;
+    if (typeof choice?.delta?.refusal === 'string' && choice.delta.refusal) meaningful = true;
+    if (choice?.finish_reason) this.finished = meaningful = true;
+    return token === undefined ? { ok: true, meaningful } : { ok: true, meaningful, token };
+  }
+
+  result(firstTokenMs: number | undefined): ChatSuccess {
+    return { content: this.content, ...(this.toolCalls.length > 0 && { toolCalls: this.toolCalls }), ...(this.model && { model: this.model }), tokens: this.tokens, ...(firstTokenMs !== undefined && { firstTokenMs: Math.round(firstTokenMs) }) };
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * Sends one chat completion (or embeddings request) to one node through its OpenAI-compatible
+ * API, streamed or not, through a requester, and turns every way it can fail into a classified
+ * failure. Never throws.
+ */
+import type { NodeConfig } from '../config/schema.js';
+import { nodeHeaders } from '../config/credentials.js';
+import { apiUrl } from '../probe/endpoints.js';
+import { Cancel, type CancelSignal } from '../cascade/cancel.js';
+import { ChatStream, chatPayload, readReply, type ChatRequest, type ChatSuccess } from '../protocols/openai/chat.js';
+import { classifyHttpError, failureFromError, type ChatFailure } from './failure.js';
+import { nodeHttpRequester, readText, type Requester } from './requesters.js';
+import { SseReader } from './sse.js';
+
+export type ChatOutcome = { ok: true; value: ChatSuccess } | { ok: false; failure: ChatFailure };
+
+export interface SendOptions {
+  timeoutMs: number;
+  signal?: CancelSignal;
+  onToken?: (text: string) => void;
+  /** Every SSE line of a streamed reply, as received (a proxy forwards them). */
+  onData?: (line: string) => void;
+}
+
+export type SendChat = (node: NodeConfig, request: ChatRequest, options: SendOptions) => Promise<ChatOutcome>;
+
+/** Parsed endpoint URLs per node: parsing a URL per request shows up in a proxy's profile. */
+const parsedUrls = new WeakMap<NodeConfig, { chat: URL; embeddings: URL } | null>();
+
+function target(node: NodeConfig, endpoint: 'chat' | 'embeddings'): URL | undefined {
+  let u = parsedUrls.get(node);
+  if (u === undefined) {
+    u = node.url ? { chat: new URL(apiUrl(node.url, 'chat/completions')), embeddings: new URL(apiUrl(node.url, 'embeddings')) } : null;
+    parsedUrls.set(node, u);
+  }
+  return u?.[endpoint];
+}
+
+const JSON_HEADERS = Object.freeze({ 'content-type': 'application/json', accept: 'application/json' });
+const SSE_HEADERS = Object.freeze({ 'content-type': 'application/json', accept: 'text/event-stream' });
+
+/** The request headers per node and kind of reply: the node's credentials merged once, not per request. */
+const headerCache = new WeakMap<NodeConfig, { json: Readonly<Record<string, string>>; sse: Readonly<Record<string, string>> }>();
+
+function requestHeaders(node: NodeConfig, sse: boolean): Readonly<Record<string, string>> {
+  let h = headerCache.get(node);
+  if (!h) {
+    const own = nodeHeaders(node);
+    h = Object.keys(own).length === 0 ? { json: JSON_HEADERS, sse: SSE_HEADERS } : { json: { ...JSON_HEADERS, ...own }, sse: { ...SSE_HEADERS, ...own } };
+    headerCache.set(node, h);
+  }
+  return sse ? h.sse : h.json;
+}
+
+/** Sends one completion through `requester`. Never throws: the outcome says how it went. */
+export function createSender(requester: Requester): SendChat {
+  return async (node, request, options) => {
+    const endpoint = request.endpoint ?? 'chat';
+    const url = target(node, endpoint);
+    if (!url) return { ok: false, failure: { class: 'bad_request', message: `${node.id} has no url to send requests to` } };
+    if (options.signal?.aborted) return { ok: false, failure: { class: 'aborted', message: 'interrupted' } };
+    const stream = endpoint === 'chat' && request.stream;
+    const body = chatPayload(request);
+    const sentAt = performance.now();
+    // One signal ends the exchange: the caller's (Ctrl-C, a client gone) or the timeout.
+    const local = new Cancel();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      local.abort();
+    }, options.timeoutMs);
+    const onAbort = () => local.abort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    // What the caller already has of a stream: tokens, or any line forwarded to a client.
+    let tokens = 0;
+    let forwarded = false;
+    const failure = (f: ChatFailure): ChatOutcome => ({
+      ok: false,
+      failure: tokens > 0 || forwarded ? { ...f, class: 'stream_broken', tokens, message: `the stream broke after ${tokens > 0 ? `${tokens} token(s)` : 'its first chunks'}: ${f.message}` } : f,
+    });
+    const fromError = (error: unknown): ChatOutcome => {
+      if (timedOut) return failure({ class: 'timeout', message: `no complete answer within ${options.timeoutMs} ms` });
+      if (options.signal?.aborted) return failure({ class: 'aborted', message: 'interrupted' });
+      return failure(failureFromError(error, options.timeoutMs));
+    };
+    // Set once the reply was read to its end: nothing is left to cancel (an abort costs a
+    // DOMException with a stack trace and a round of listeners, per request).
+    let complete = false;
+    try {
+      const res = await requester(url, body, requestHeaders(node, stream), local);
+      if (res.status < 200 || res.status >= 300) {
+        const text = await readText(res, 65536);
+        complete = true;
+        return { ok: false, failure: classifyHttpError(res.status, res.headers, text) };
+      }
+      const isSse = stream && /event-stream/.test(String(res.headers['content-type'] ?? ''));
+      if (!isSse) {
+        const text = await readText(res);
+        complete = true;
+        const reply = readReply(text, endpoint);
+        if (!reply.ok) return failure({ class: 'bad_response', message: reply.message });
+        // Not streamed by the server (or asked without streaming): print it whole.
+        if (request.stream && reply.value.content) options.onToken?.(reply.value.content);
+        return reply;
+      }
+      const chat = new ChatStream();
+      const sse = new SseReader();
+      let firstTokenMs: number | undefined;
+      // Events that carry nothing yet (the role chunk, empty deltas) wait until something does:
+      // a stream that dies before its first token can still fail over, with nothing sent.
+      let held: string[] | undefined;
+      const forward = (line: string) => {
+        if (!options.onData) return;
+        if (held) for (const h of held.splice(0)) options.onData(h);
+        options.onData(line);
+        forwarded = true;
+      };
+      const onEvent = (data: string): ChatOutcome | undefined => {
+        const read = chat.read(data);
+        if (!read.ok) return failure({ class: read.kind === 'error' ? 'server_error' : 'bad_response', message: read.message });
+        if (read.token !== undefined) {
+          tokens = chat.tokens;
+          options.onToken?.(read.token);
+        }
+        if (read.meaningful) firstTokenMs ??= performance.now() - sentAt;
+        // Forwarded once it parsed: a proxy's client never sees a chunk we would reject.
+        const line = `data: ${data}`;
+        if (read.meaningful || forwarded || data === '[DONE]') forward(line);
+        else (held ??= []).push(line);
+        return undefined;
+      };
+      const decoder = new TextDecoder();
+      for await (const piece of res.body) {
+        for (const e of sse.push(typeof piece === 'string' ? piece : decoder.decode(piece, { stream: true }))) {
+          const bad = onEvent(e.data);
+          if (bad) return bad;
+        }
+      }
+      complete = true;
+      for (const e of sse.end()) {
+        const bad = onEvent(e.data);
+        if (bad) return bad;
+      }
+      if (!chat.finished) return failure({ class: 'bad_response', message: 'the stream ended without finishing' });
+      return { ok: true, value: chat.result(firstTokenMs) };
+    } catch (error) {
+      return fromError(error);
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      // Whatever is left of the exchange is cancelled (a stream we stopped reading, a timeout).
+      if (!complete) local.abort();
+    }
+  };
+}
+
+/** The sender of the one-shot commands. */
+export const sendChat: SendChat = createSender(nodeHttpRequester);
