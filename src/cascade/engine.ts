@@ -10,7 +10,7 @@ import { allows, type BreakerSettings } from './breaker.js';
 import { ModelCatalog, type ListModels } from './catalog.js';
 import { applyEvent, type HealthEvent, type NodeHealth } from './node-health.js';
 import { discoverGroup, planRoute, UnknownModelError, type RouteStep } from './routing.js';
-import type { CascadeSettings } from './settings.js';
+import type { CascadeSettings } from '../config/env.js';
 import type { CancelSignal } from './cancel.js';
 import type { ChatMessage, ChatRequest, ToolCall } from '../protocols/openai/chat.js';
 import type { ChatFailure, ErrorClass } from '../transport/failure.js';

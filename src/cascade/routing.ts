@@ -11,7 +11,7 @@ import { UsageError } from '../errors.js';
 import { modelMatchScore } from '../probe/classify.js';
 import { balance, type BalanceContext } from './balance.js';
 import type { ListModels, ModelCatalog } from './catalog.js';
-import type { CascadeSettings } from './settings.js';
+import type { CascadeSettings } from '../config/env.js';
 
 /** One place in a route: a node, and the model id to ask it for. */
 export interface RouteStep {

@@ -1,7 +1,7 @@
 /** `jarvis ask`: one request through the cascade, its outcomes recorded in state.json. */
 import { recordEvents, cascadeSection } from '../cascade/node-health.js';
 import { runCascade, type CascadeEvent, type CascadeRequest, type CascadeResult } from '../cascade/engine.js';
-import { cascadeSettings } from '../cascade/settings.js';
+import { cascadeSettings } from '../config/env.js';
 import { ModelCatalog } from '../cascade/catalog.js';
 import { stateStore } from '../store/state-file.js';
 import type { CommandContext } from './context.js';

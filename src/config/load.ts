@@ -10,7 +10,7 @@ import path from 'node:path';
 import { load as loadYaml, CORE_SCHEMA, YAMLException } from 'js-yaml';
 import type { core } from 'zod';
 import { ConfigError } from '../errors.js';
-import { configSchema, DEFAULT_TIMEOUT_MS, type Config, type NodeConfig, type RawConfig } from './schema.js';
+import { configSchema, type Config } from './schema.js';
 
 export interface ConfigSource {
   path: string;
@@ -101,99 +101,7 @@ export async function parseConfig(text: string, file: string): Promise<Config> {
     const more = result.error.issues.length > 10 ? [`  ... and ${result.error.issues.length - 10} more`] : [];
     throw new ConfigError([`invalid config ${file}:`, ...messages, ...more].join('\n'));
   }
-  return normalize(result.data, file);
-}
-
-function normalize(raw: RawConfig, file: string): Config {
-  const defaultTimeout = raw.defaults?.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const nodes: NodeConfig[] = raw.nodes.map((n, index) => ({
-    id: n.id,
-    kind: n.kind,
-    ...(n.url !== undefined && { url: n.url }),
-    ...(n.model !== undefined && { model: n.model }),
-    priority: n.priority ?? index + 1,
-    timeoutMs: n.timeoutMs ?? defaultTimeout,
-    ...(n.restart !== undefined && { restart: n.restart }),
-    ...(n.stop !== undefined && { stop: n.stop }),
-    ...(n.role !== undefined && { role: n.role }),
-    impact: n.impact ?? 'normal',
-    ...(hostOf(n.host, n.url, n.check?.url) !== undefined && { host: hostOf(n.host, n.url, n.check?.url) }),
-    fallbacks: (n.fallbacks ?? []).map((f) => (typeof f === 'string' ? { node: f } : f.for ? { node: f.node, for: f.for } : { node: f.node })),
-    ...(n.check !== undefined && { check: n.check }),
-    ...(n.ssh !== undefined && { ssh: n.ssh }),
-    ...(n.systemdUnit !== undefined && { systemdUnit: n.systemdUnit }),
-    ...(n.process !== undefined && { process: n.process }),
-    ...(n.embeddings !== undefined && { embeddings: n.embeddings }),
-    ...(n.strict !== undefined && { strict: n.strict }),
-    ...(n.apiKeyEnv !== undefined && { apiKeyEnv: n.apiKeyEnv }),
-    ...(n.headers !== undefined && { headers: n.headers }),
-  }));
-  const order = new Map(nodes.map((n, i) => [n.id, i]));
-  nodes.sort((a, b) => a.priority - b.priority || order.get(a.id)! - order.get(b.id)!);
-  return {
-    path: file,
-    nodes,
-    tasks: raw.tasks ?? {},
-    incidents: {
-      retentionDays: raw.incidents?.retentionDays ?? 90,
-      escalateAfter: raw.incidents?.escalateAfter ?? 3,
-      windowHours: raw.incidents?.windowHours ?? 24,
-    },
-    recover: {
-      healthTimeoutMs: raw.recover?.healthTimeoutMs ?? 60_000,
-      verifyTimeoutMs: raw.recover?.verifyTimeoutMs ?? 5000,
-      quotaWaitMaxS: raw.recover?.quotaWaitMaxS ?? 120,
-      pullMissing: raw.recover?.pullMissing ?? false,
-    },
-    check: {
-      autoRecover: raw.check?.autoRecover ?? false,
-      confirmDelayMs: raw.check?.confirmDelayMs ?? 1000,
-      confirmProbes: raw.check?.confirmProbes ?? 1,
-      recoverBudgetMs: raw.check?.recoverBudgetMs ?? 120_000,
-    },
-    cascade: {
-      failover: raw.cascade?.failover ?? true,
-      maxAttempts: raw.cascade?.maxAttempts ?? 6,
-      initialBackoffMs: raw.cascade?.initialBackoffMs ?? 1000,
-      maxBackoffMs: raw.cascade?.maxBackoffMs ?? 30_000,
-      multiplier: raw.cascade?.multiplier ?? 2,
-      jitter: raw.cascade?.jitter ?? true,
-      deadlineMs: raw.cascade?.deadlineMs ?? 60_000,
-      requestTimeoutMs: raw.cascade?.requestTimeoutMs ?? 30_000,
-      failureThreshold: raw.cascade?.failureThreshold ?? 3,
-      recoveryMs: raw.cascade?.recoveryMs ?? 120_000,
-      maxRecoveryMs: raw.cascade?.maxRecoveryMs ?? 1_800_000,
-    },
-    routing: {
-      strategy: raw.routing?.strategy ?? raw.cascade?.strategy ?? 'priority',
-      latencyMargin: raw.routing?.latencyMargin ?? 0.1,
-      groups: raw.routing?.groups ?? {},
-    },
-    serve: {
-      apiKeys: raw.serve?.apiKeys ?? [],
-      ...(raw.serve?.apiKeysEnv !== undefined && { apiKeysEnv: raw.serve.apiKeysEnv }),
-      protect: raw.serve?.protect ?? 'management',
-    },
-    alerts: {
-      webhooks: (raw.alerts?.webhooks ?? []).map((w) => ({
-        url: w.url,
-        format: w.format ?? 'generic',
-        timeoutMs: w.timeoutMs ?? 5000,
-        retries: w.retries ?? 2,
-        ...(w.headers && { headers: w.headers }),
-        ...(w.remindEveryMinutes !== undefined && { remindEveryMinutes: w.remindEveryMinutes }),
-      })),
-    },
-    maintenance: raw.maintenance ?? [],
-  };
-}
-
-function hostOf(host: string | undefined, ...urls: (string | undefined)[]): string | undefined {
-  if (host) return host;
-  for (const u of urls) {
-    if (u) return new URL(u).hostname.replace(/^\[(.*)\]$/, '$1');
-  }
-  return undefined;
+  return { ...result.data, path: file };
 }
 
 /** `['nodes', 2, 'url']` -> `nodes[2].url` */

@@ -8,6 +8,9 @@ import { DURATION_PATTERN } from './durations.js';
 export const NODE_KINDS = ['ollama', 'lmstudio', 'openai', 'proxy'] as const;
 export type NodeKind = (typeof NODE_KINDS)[number];
 
+/** The runbook's detection timeout (step 1: "ping rapide avec timeout 3s"). */
+export const DEFAULT_TIMEOUT_MS = 3000;
+
 const ID_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -46,16 +49,18 @@ const positiveMs = (max: number) =>
     .min(1, { error: 'expected at least 1 ms' })
     .max(max, { error: `expected at most ${max} ms` });
 
-const fallback = z.union(
-  [
-    nodeId,
-    z.strictObject({
-      node: nodeId,
-      for: z.string({ error: 'expected a short text: what this fallback takes over (e.g. "code review")' }).optional(),
-    }),
-  ],
-  { error: 'expected a node id, or {node, for}' },
-);
+const fallback = z
+  .union(
+    [
+      nodeId,
+      z.strictObject({
+        node: nodeId,
+        for: z.string({ error: 'expected a short text: what this fallback takes over (e.g. "code review")' }).optional(),
+      }),
+    ],
+    { error: 'expected a node id, or {node, for}' },
+  )
+  .transform((f): { node: string; for?: string } => (typeof f === 'string' ? { node: f } : f.for !== undefined ? { node: f.node, for: f.for } : { node: f.node }));
 
 /** How a proxy node (a local script in front of a cloud model) is checked. */
 const proxyCheck = z
@@ -80,7 +85,7 @@ const ssh = z.strictObject({
   options: z.array(z.string()).optional(),
 });
 
-export const nodeSchema = z.strictObject({
+const nodeSchema = z.strictObject({
   id: nodeId,
   kind: z.enum(NODE_KINDS, { error: `expected one of ${NODE_KINDS.join(', ')}` }),
   url: httpUrl.optional(),
@@ -93,10 +98,10 @@ export const nodeSchema = z.strictObject({
   /** What this node is for, in the runbook's words ("code champion"). */
   role: z.string().optional(),
   /** `low`: the runbook's M1: an outage needs no urgent action and no automatic restart. */
-  impact: z.enum(['normal', 'low'], { error: 'expected normal or low' }).optional(),
+  impact: z.enum(['normal', 'low'], { error: 'expected normal or low' }).default('normal'),
   /** The machine to ping; defaults to the URL's host. */
   host: z.string().min(1).optional(),
-  fallbacks: z.array(fallback, { error: 'expected a list of node ids' }).optional(),
+  fallbacks: z.array(fallback, { error: 'expected a list of node ids' }).default([]),
   check: proxyCheck.optional(),
   ssh: ssh.optional(),
   /** Linux: restart through this systemd unit (`systemctl restart <unit>`). */
@@ -117,71 +122,71 @@ export const configSchema = z
   .strictObject({
     nodes: z.array(nodeSchema, { error: 'expected a list of nodes' }).min(1, { error: 'expected at least one node' }),
     /** Task-specific fallback orders, e.g. code: [m2, m3]. */
-    tasks: z.record(z.string(), z.array(nodeId, { error: 'expected a list of node ids' })).optional(),
+    tasks: z.record(z.string(), z.array(nodeId, { error: 'expected a list of node ids' })).default({}),
     defaults: z
       .strictObject({
-        timeoutMs: positiveMs(600_000).optional(),
+        timeoutMs: positiveMs(600_000).default(DEFAULT_TIMEOUT_MS),
       })
-      .optional(),
+      .prefault({}),
     incidents: z
       .strictObject({
         /** Incidents older than this are pruned (and the user told so). */
-        retentionDays: z.number().int().min(1).max(36_500).optional(),
+        retentionDays: z.number().int().min(1).max(36_500).default(90),
         /** The runbook's post-mortem rule: this many incidents on one node... */
-        escalateAfter: z.number().int().min(1).max(1000).optional(),
+        escalateAfter: z.number().int().min(1).max(1000).default(3),
         /** ...within this many hours escalate. */
-        windowHours: z.number().min(0.01).max(8760).optional(),
+        windowHours: z.number().min(0.01).max(8760).default(24),
       })
-      .optional(),
+      .prefault({}),
     recover: z
       .strictObject({
         /** How long to wait for a restarted node to become healthy. */
-        healthTimeoutMs: positiveMs(3_600_000).optional(),
+        healthTimeoutMs: positiveMs(3_600_000).default(60_000),
         /** The verification completion's timeout (runbook: 5 s). */
-        verifyTimeoutMs: positiveMs(600_000).optional(),
+        verifyTimeoutMs: positiveMs(600_000).default(5000),
         /** Longest wait for a quota to reset before re-checking. */
-        quotaWaitMaxS: z.number().int().min(0).max(3600).optional(),
+        quotaWaitMaxS: z.number().int().min(0).max(3600).default(120),
         /** A model missing on an Ollama node is pulled (`ollama pull <model>`), as runbooks/failover.yaml describes. */
-        pullMissing: z.boolean({ error: 'expected true or false' }).optional(),
+        pullMissing: z.boolean({ error: 'expected true or false' }).default(false),
       })
-      .optional(),
+      .prefault({}),
     check: z
       .strictObject({
         /** Run the runbook's recovery for confirmed-down nodes (as `jarvis check --recover`). */
-        autoRecover: z.boolean().optional(),
+        autoRecover: z.boolean().default(false),
         /** A failed probe is re-probed after this delay before it counts. */
-        confirmDelayMs: z.number().int().min(0).max(60_000).optional(),
+        confirmDelayMs: z.number().int().min(0).max(60_000).default(1000),
         /** How many re-probes must fail too. */
-        confirmProbes: z.number().int().min(0).max(10).optional(),
+        confirmProbes: z.number().int().min(0).max(10).default(1),
         /** Total time recoveries may take in one check. */
-        recoverBudgetMs: positiveMs(3_600_000).optional(),
+        recoverBudgetMs: positiveMs(3_600_000).default(120_000),
       })
-      .optional(),
+      .prefault({}),
     cascade: z
       .strictObject({
-        failover: z.boolean().optional(),
+        failover: z.boolean().default(true),
         /** Kept for configs written before `routing.strategy`; `routing.strategy` wins. */
         strategy: strategy.optional(),
-        maxAttempts: z.number().int().min(1).max(100).optional(),
-        initialBackoffMs: z.number().int().min(0).max(600_000).optional(),
-        maxBackoffMs: z.number().int().min(0).max(3_600_000).optional(),
-        multiplier: z.number().min(1).max(10).optional(),
-        jitter: z.boolean().optional(),
+        maxAttempts: z.number().int().min(1).max(100).default(6),
+        initialBackoffMs: z.number().int().min(0).max(600_000).default(1000),
+        maxBackoffMs: z.number().int().min(0).max(3_600_000).default(30_000),
+        multiplier: z.number().min(1).max(10).default(2),
+        jitter: z.boolean().default(true),
         /** The overall deadline for one request, all attempts included (seed 004). */
-        deadlineMs: positiveMs(3_600_000).optional(),
+        deadlineMs: positiveMs(3_600_000).default(60_000),
         /** One attempt's timeout (bounded by what is left of the deadline). */
-        requestTimeoutMs: positiveMs(3_600_000).optional(),
-        failureThreshold: z.number().int().min(1).max(1000).optional(),
-        recoveryMs: positiveMs(86_400_000).optional(),
-        maxRecoveryMs: positiveMs(86_400_000).optional(),
+        requestTimeoutMs: positiveMs(3_600_000).default(30_000),
+        failureThreshold: z.number().int().min(1).max(1000).default(3),
+        recoveryMs: positiveMs(86_400_000).default(120_000),
+        maxRecoveryMs: positiveMs(86_400_000).default(1_800_000),
       })
-      .optional(),
+      .prefault({}),
     routing: z
       .strictObject({
         /** How nodes are picked within a model group, and among the cascade's nodes for `auto`. */
         strategy: strategy.optional(),
         /** `latency`: nodes within this fraction of the fastest share the traffic (LiteLLM's buffer). */
-        latencyMargin: z.number({ error: 'expected a fraction such as 0.1' }).min(0).max(10).optional(),
+        latencyMargin: z.number({ error: 'expected a fraction such as 0.1' }).min(0).max(10).default(0.1),
         /** Per model group (the model name as clients send it): its own strategy, or strict. */
         groups: z
           .record(
@@ -191,19 +196,19 @@ export const configSchema = z
               strict: z.boolean({ error: 'expected true or false' }).optional(),
             }),
           )
-          .optional(),
+          .default({}),
       })
-      .optional(),
+      .prefault({}),
     serve: z
       .strictObject({
         /** Keys clients may present (Authorization: Bearer, or x-api-key). */
-        apiKeys: z.array(z.string().min(8, { error: 'expected a key of at least 8 characters' }), { error: 'expected a list of keys' }).optional(),
+        apiKeys: z.array(z.string().min(8, { error: 'expected a key of at least 8 characters' }), { error: 'expected a list of keys' }).default([]),
         /** An environment variable holding keys, comma-separated. */
         apiKeysEnv: z.string().regex(ENV_NAME, { error: 'expected the name of an environment variable' }).optional(),
         /** What the keys protect: the management endpoints only (default), or every route but /health. */
-        protect: z.enum(['management', 'all'], { error: 'expected management or all' }).optional(),
+        protect: z.enum(['management', 'all'], { error: 'expected management or all' }).default('management'),
       })
-      .optional(),
+      .prefault({}),
     /** Silence windows: nothing is recovered or alerted for these nodes while one is open. */
     maintenance: z
       .array(
@@ -218,24 +223,24 @@ export const configSchema = z
         }),
         { error: 'expected a list of windows: [{nodes, start, duration, every}]' },
       )
-      .optional(),
+      .default([]),
     alerts: z
       .strictObject({
         webhooks: z
           .array(
             z.strictObject({
               url: httpUrl,
-              format: z.enum(['generic', 'alertmanager'], { error: 'expected generic or alertmanager' }).optional(),
-              timeoutMs: positiveMs(60_000).optional(),
-              retries: z.number().int().min(0).max(10).optional(),
+              format: z.enum(['generic', 'alertmanager'], { error: 'expected generic or alertmanager' }).default('generic'),
+              timeoutMs: positiveMs(60_000).default(5000),
+              retries: z.number().int().min(0).max(10).default(2),
               headers: z.record(z.string(), z.string()).optional(),
               /** A generic hook gets a still-firing alert again after this long (Alertmanager gets it every run). */
               remindEveryMinutes: z.number().int().min(0).max(10_080).optional(),
             }),
           )
-          .optional(),
+          .default([]),
       })
-      .optional(),
+      .prefault({}),
   }, { error: 'expected a mapping with a `nodes` list' })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();
@@ -252,8 +257,8 @@ export const configSchema = z
       if (n.kind === 'proxy' && n.url === undefined && n.check === undefined) {
         ctx.addIssue({ code: 'custom', path: ['nodes', i, 'check'], message: 'expected a check {command} or {url}, or a node url (a proxy needs one of them)' });
       }
-      (n.fallbacks ?? []).forEach((f, j) => {
-        const target = typeof f === 'string' ? f : f.node;
+      n.fallbacks.forEach((f, j) => {
+        const target = f.node;
         if (!seen.has(target)) {
           ctx.addIssue({ code: 'custom', path: ['nodes', i, 'fallbacks', j], message: `unknown node "${target}" (known: ${[...seen.keys()].join(', ')})` });
         } else if (target === n.id) {
@@ -261,75 +266,32 @@ export const configSchema = z
         }
       });
     });
-    for (const [task, ids] of Object.entries(cfg.tasks ?? {})) {
+    for (const [task, ids] of Object.entries(cfg.tasks)) {
       ids.forEach((id, j) => {
         if (!seen.has(id)) {
           ctx.addIssue({ code: 'custom', path: ['tasks', task, j], message: `unknown node "${id}" (known: ${[...seen.keys()].join(', ')})` });
         }
       });
     }
+  })
+  // What depends on other fields: a node's priority (its place in the file), its timeout (the
+  // defaults'), the machine to ping (the URL's host), the routing strategy (the old
+  // cascade.strategy); nodes sorted by priority, then by place in the file.
+  .transform((raw) => {
+    const nodes = raw.nodes.map((n, index) => {
+      const host = n.host ?? hostOf(n.url ?? n.check?.url);
+      return { ...n, priority: n.priority ?? index + 1, timeoutMs: n.timeoutMs ?? raw.defaults.timeoutMs, ...(host !== undefined && { host }) };
+    });
+    const order = new Map(nodes.map((n, i) => [n.id, i]));
+    nodes.sort((a, b) => a.priority - b.priority || order.get(a.id)! - order.get(b.id)!);
+    return { ...raw, nodes, routing: { ...raw.routing, strategy: raw.routing.strategy ?? raw.cascade.strategy ?? 'priority' } };
   });
 
-export type RawConfig = z.infer<typeof configSchema>;
-
-/** A fallback: which node takes over, and for what. */
-export interface Fallback {
-  node: string;
-  for?: string;
+function hostOf(url: string | undefined): string | undefined {
+  return url ? new URL(url).hostname.replace(/^\[(.*)\]$/, '$1') : undefined;
 }
 
-/** A node with every default applied. */
-export interface NodeConfig {
-  id: string;
-  kind: NodeKind;
-  url?: string;
-  model?: string;
-  priority: number;
-  timeoutMs: number;
-  restart?: string[];
-  stop?: string[];
-  role?: string;
-  impact: 'normal' | 'low';
-  /** The machine to ping: `host` from config, else the URL's hostname. */
-  host?: string;
-  fallbacks: Fallback[];
-  check?: { command?: string[]; url?: string; expect?: string; timeoutMs?: number };
-  ssh?: { target: string; port?: number; identityFile?: string; connectTimeoutS?: number; options?: string[] };
-  systemdUnit?: string;
-  process?: string | false;
-  embeddings?: boolean;
-  strict?: boolean;
-  apiKeyEnv?: string;
-  headers?: Record<string, string>;
-}
-
-export interface Config {
-  /** The file it came from (absolute), for messages. */
-  path: string;
-  /** Sorted by priority, then by position in the file. */
-  nodes: NodeConfig[];
-  tasks: Record<string, string[]>;
-  incidents: { retentionDays: number; escalateAfter: number; windowHours: number };
-  recover: { healthTimeoutMs: number; verifyTimeoutMs: number; quotaWaitMaxS: number; pullMissing: boolean };
-  check: { autoRecover: boolean; confirmDelayMs: number; confirmProbes: number; recoverBudgetMs: number };
-  cascade: {
-    failover: boolean;
-    maxAttempts: number;
-    initialBackoffMs: number;
-    maxBackoffMs: number;
-    multiplier: number;
-    jitter: boolean;
-    deadlineMs: number;
-    requestTimeoutMs: number;
-    failureThreshold: number;
-    recoveryMs: number;
-    maxRecoveryMs: number;
-  };
-  routing: { strategy: Strategy; latencyMargin: number; groups: Record<string, { strategy?: Strategy; strict?: boolean }> };
-  serve: { apiKeys: string[]; apiKeysEnv?: string; protect: 'management' | 'all' };
-  alerts: { webhooks: { url: string; format: 'generic' | 'alertmanager'; timeoutMs: number; retries: number; headers?: Record<string, string>; remindEveryMinutes?: number }[] };
-  maintenance: { nodes?: string[]; start: string; duration: string; every?: string }[];
-}
-
-/** The runbook's detection timeout (step 1: "ping rapide avec timeout 3s"). */
-export const DEFAULT_TIMEOUT_MS = 3000;
+/** A config with every default applied, and the file it came from (absolute), for messages. */
+export type Config = z.output<typeof configSchema> & { path: string };
+/** A node with every default applied (nodes are sorted by priority, then by place in the file). */
+export type NodeConfig = Config['nodes'][number];

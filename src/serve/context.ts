@@ -4,7 +4,7 @@ import type { NodeLoad } from '../cascade/balance.js';
 import type { Cancel } from '../cascade/cancel.js';
 import type { ModelCatalog } from '../cascade/catalog.js';
 import type { EngineDeps } from '../cascade/engine.js';
-import type { CascadeSettings } from '../cascade/settings.js';
+import type { CascadeSettings } from '../config/env.js';
 import type { Config } from '../config/schema.js';
 import type { ExecutorDeps } from '../runbook/executor.js';
 import type { Runbook } from '../runbook/runbook.js';

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { NodeLoad } from '../cascade/balance.js';
 import { ModelCatalog } from '../cascade/catalog.js';
 import type { EngineDeps } from '../cascade/engine.js';
-import { cascadeSettings } from '../cascade/settings.js';
+import { cascadeSettings } from '../config/env.js';
 import type { Config } from '../config/schema.js';
 import { isLoopbackHost } from '../probe/endpoints.js';
 import type { Clock } from '../system/clock.js';

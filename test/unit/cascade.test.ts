@@ -6,7 +6,7 @@ import { cascadeOrder, decide, runCascade, type CascadeEvent } from '../../src/c
 import { applyEvent, healthView, queueEvent, type HealthEvent, type NodeHealth } from '../../src/cascade/node-health.js';
 import { Cancel, toAbortSignal } from '../../src/cascade/cancel.js';
 import { ModelCatalog } from '../../src/cascade/catalog.js';
-import { cascadeSettings } from '../../src/cascade/settings.js';
+import { cascadeSettings } from '../../src/config/env.js';
 import { classifyHttpError } from '../../src/transport/failure.js';
 import type { ChatOutcome, SendChat } from '../../src/transport/sender.js';
 

@@ -4,7 +4,7 @@ import { balance, NodeLoad } from '../../src/cascade/balance.js';
 import { ModelCatalog } from '../../src/cascade/catalog.js';
 import type { NodeHealth } from '../../src/cascade/node-health.js';
 import { groupMembers, planRoute, type RouteQuery } from '../../src/cascade/routing.js';
-import { cascadeSettings } from '../../src/cascade/settings.js';
+import { cascadeSettings } from '../../src/config/env.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { Strategy } from '../../src/config/schema.js';
 

@@ -1,9 +1,8 @@
 /**
- * Cascade settings: defaults from seed 001 (6 attempts, 1 s doubling to 30 s, full jitter, 3
- * failures open a breaker for 2 minutes) and seed 004 (an overall deadline), then config, then the
- * environment overrides of seed 002.
+ * The environment stage of the config: seed 002's overrides ($JARVIS_MAX_ATTEMPTS, ...) laid over
+ * the config's `cascade` section (whose defaults, from seeds 001 and 004, are in the schema).
  */
-import { STRATEGIES, type Config, type Strategy } from '../config/schema.js';
+import { STRATEGIES, type Config, type Strategy } from './schema.js';
 import { ConfigError } from '../errors.js';
 
 /**
