@@ -9,7 +9,7 @@ import { NodeLoad } from './balance.js';
 import { allows, type BreakerSettings } from './breaker.js';
 import { ModelCatalog, type ListModels } from './catalog.js';
 import { applyEvent, type HealthEvent, type NodeHealth } from './node-health.js';
-import { discoverGroup, planRoute, UnknownModelError, type RouteStep } from './routing.js';
+import { discoverGroup, planRoute, type RouteProblem, type RouteStep } from './routing.js';
 import type { CascadeSettings } from '../config/env.js';
 import type { CancelSignal } from './cancel.js';
 import type { ChatMessage, ChatRequest, ToolCall } from '../protocols/openai/chat.js';
@@ -63,6 +63,8 @@ export interface CascadeResult {
   raw?: string;
   attempts: Attempt[];
   error?: string;
+  /** No route at all (an unknown node, task or model): nothing was tried. */
+  unroutable?: RouteProblem;
   /** What to persist: outcomes per node. */
   events: HealthEvent[];
   durationMs: number;
@@ -102,7 +104,7 @@ export function decide(f: ChatFailure): { retrySameNode: boolean; countsAgainstN
 }
 
 /** The nodes a request is tried on, in order, before breakers (see routing.ts). */
-export function cascadeOrder(config: Config, request: CascadeRequest, settings: CascadeSettings, health: Record<string, NodeHealth>, catalog = new ModelCatalog(), load = new NodeLoad()): readonly RouteStep[] {
+export function cascadeOrder(config: Config, request: CascadeRequest, settings: CascadeSettings, health: Record<string, NodeHealth>, catalog = new ModelCatalog(), load = new NodeLoad()): readonly RouteStep[] | RouteProblem {
   return planRoute(config, request, settings, catalog, { load, health: (id) => health[id], latencyMargin: config.routing.latencyMargin, random: Math.random });
 }
 
@@ -143,15 +145,14 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
   // Bounded so that a hung node costs little before its attempt.
   const listModels = (node: RouteStep['node']) => catalog.lookup(node, Math.max(1, Math.min(node.timeoutMs, 2000, Math.floor((deadline - deps.now()) / 4))), deps.listModels, deps.now());
   const balancing = { load, health: (id: string) => stored[id], latencyMargin: config.routing.latencyMargin, random: deps.random };
-  let order: readonly RouteStep[];
-  try {
-    order = planRoute(config, request, settings, catalog, balancing);
-  } catch (error) {
+  let planned = planRoute(config, request, settings, catalog, balancing);
+  if ('problem' in planned && planned.problem === 'unknown_model' && request.model) {
     // A name only a node's model list carries, on a fresh state: list the nodes not listed yet.
-    if (!(error instanceof UnknownModelError) || !request.model) throw error;
     await discoverGroup(config, request.model, catalog, deps.listModels, deps.now(), Math.max(1, Math.min(2000, settings.deadlineMs / 4)));
-    order = planRoute(config, request, settings, catalog, balancing);
+    planned = planRoute(config, request, settings, catalog, balancing);
   }
+  if ('problem' in planned) return finish({ ok: false, error: planned.message, unroutable: planned });
+  const order = planned;
   if (order.length === 0) return finish({ ok: false, error: 'no node can take requests (none has a url)' });
   // Open breakers are skipped, but the last node that might answer never is: with every breaker
   // open, the one whose open time ends first is tried.

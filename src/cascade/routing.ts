@@ -6,8 +6,7 @@
  * then the cascade; a task to its nodes first; `auto` (nothing named) to the whole cascade.
  */
 import type { Config, NodeConfig, Strategy } from '../config/schema.js';
-import { findNode } from '../config/nodes.js';
-import { UsageError } from '../errors.js';
+import { lookupNode, unknownNodeMessage } from '../config/nodes.js';
 import { modelMatchScore } from '../probe/classify.js';
 import { balance, type BalanceContext } from './balance.js';
 import type { ListModels, ModelCatalog } from './catalog.js';
@@ -29,8 +28,18 @@ export interface RouteQuery {
   endpoint?: 'chat' | 'embeddings';
 }
 
-/** A model name no node is known to serve (a usage error, exit 2, for `jarvis ask --model`). */
-export class UnknownModelError extends UsageError {}
+/** Why a request has no route: a value for the edges to answer (exit 2 for `jarvis ask`, 404 for a client). */
+export interface RouteProblem {
+  problem: 'unknown_node' | 'unknown_task' | 'unknown_model' | 'no_embeddings';
+  message: string;
+}
+
+/** Thrown inside the route's computation only; planRoute turns it into a RouteProblem. */
+class Unroutable extends Error {
+  constructor(readonly problem: RouteProblem['problem'], message: string) {
+    super(message);
+  }
+}
 
 /** A node can answer requests only if it has a URL to send them to. */
 const askable = (n: NodeConfig) => n.url !== undefined;
@@ -118,7 +127,11 @@ function baseRoute(config: Config, q: RouteQuery, settings: CascadeSettings, cat
 }
 
 function computeRoute(config: Config, q: RouteQuery, settings: CascadeSettings, catalog: ModelCatalog): BaseRoute {
-  const byId = (id: string) => findNode(config, id);
+  const byId = (id: string) => {
+    const node = lookupNode(config, id);
+    if (!node) throw new Unroutable('unknown_node', unknownNodeMessage(config, id));
+    return node;
+  };
   const own = (node: NodeConfig, member: boolean): RouteStep => (node.model ? { node, model: catalog.idFor(node, node.model), member } : { node, member });
   const cascade = config.nodes.filter(askable);
   const route = (members: RouteStep[], after: NodeConfig[], strict: boolean, strategy: Strategy, key: string): BaseRoute => {
@@ -146,11 +159,11 @@ function computeRoute(config: Config, q: RouteQuery, settings: CascadeSettings, 
     if (q.node) return route([own(byId(q.node), true)], [], true, 'priority', `node:${q.node}`);
     if (q.model) {
       const members = groupMembers(config, q.model, catalog);
-      if (members.length === 0) throw new UnknownModelError(`no node serves the embedding model "${q.model}"`);
+      if (members.length === 0) throw new Unroutable('unknown_model', `no node serves the embedding model "${q.model}"`);
       return route(members.map((m) => ({ ...m, member: true })), [], true, groupSettings(config, q.model)?.strategy ?? settings.strategy, `embed:${q.model}`);
     }
     const serving = cascade.filter((n) => n.embeddings);
-    if (serving.length === 0) throw new UsageError('no node serves embeddings (set `embeddings: true` on one, or name the model)');
+    if (serving.length === 0) throw new Unroutable('no_embeddings', 'no node serves embeddings (set `embeddings: true` on one, or name the model)');
     return route(serving.map((n) => own(n, true)), [], true, settings.strategy, 'embed:');
   }
   if (q.node) {
@@ -159,12 +172,12 @@ function computeRoute(config: Config, q: RouteQuery, settings: CascadeSettings, 
   }
   if (q.task) {
     const ids = config.tasks[q.task];
-    if (!ids) throw new UsageError(`unknown task "${q.task}". Tasks in the config: ${Object.keys(config.tasks).join(', ') || '(none)'}`);
+    if (!ids) throw new Unroutable('unknown_task', `unknown task "${q.task}". Tasks in the config: ${Object.keys(config.tasks).join(', ') || '(none)'}`);
     return route(ids.map((id) => own(byId(id), true)), cascade, Boolean(q.strict), settings.strategy, `task:${q.task}`);
   }
   if (q.model) {
     const members = groupMembers(config, q.model, catalog);
-    if (members.length === 0) throw new UnknownModelError(`unknown model "${q.model}": no node is configured with it or lists it`);
+    if (members.length === 0) throw new Unroutable('unknown_model', `unknown model "${q.model}": no node is configured with it or lists it`);
     const group = groupSettings(config, q.model);
     const strict = Boolean(q.strict || group?.strict || members.some((m) => m.node.strict));
     const nodes = members.map((m) => m.node);
@@ -174,11 +187,17 @@ function computeRoute(config: Config, q: RouteQuery, settings: CascadeSettings, 
 }
 
 /**
- * The steps a request takes, in order (before breakers: the engine skips open ones). Throws a
- * UsageError for an unknown node, task or model.
+ * The steps a request takes, in order (before breakers: the engine skips open ones), or why there
+ * are none (an unknown node, task or model).
  */
-export function planRoute(config: Config, q: RouteQuery, settings: CascadeSettings, catalog: ModelCatalog, ctx: BalanceContext): readonly RouteStep[] {
-  const base = baseRoute(config, q, settings, catalog);
+export function planRoute(config: Config, q: RouteQuery, settings: CascadeSettings, catalog: ModelCatalog, ctx: BalanceContext): readonly RouteStep[] | RouteProblem {
+  let base: BaseRoute;
+  try {
+    base = baseRoute(config, q, settings, catalog);
+  } catch (error) {
+    if (error instanceof Unroutable) return { problem: error.problem, message: error.message };
+    throw error;
+  }
   const members = balance(base.members, stepNode, base.strategy, ctx, base.key);
   if (members === base.members) return base.all;
   return base.after.length === 0 ? members : [...members, ...base.after];

@@ -4,6 +4,7 @@ import { runCascade, type CascadeEvent, type CascadeRequest, type CascadeResult 
 import { cascadeSettings } from '../config/env.js';
 import { ModelCatalog } from '../cascade/catalog.js';
 import { stateStore } from '../store/state-file.js';
+import { UsageError } from '../errors.js';
 import type { CommandContext } from './context.js';
 
 export interface AskOptions {
@@ -28,6 +29,8 @@ export async function runAsk(options: AskOptions, ctx: CommandContext): Promise<
     signal: ctx.signal,
     ...(options.onEvent && { onEvent: options.onEvent }),
   });
+  // A node, task or model the user named that does not exist: a usage error (exit 2).
+  if (result.unroutable) throw new UsageError(result.unroutable.message);
   await recordEvents(store, result.events, catalog.takeChanges(), settings);
   return result;
 }

@@ -2,10 +2,20 @@
 import { UsageError } from '../errors.js';
 import type { Config, NodeConfig } from './schema.js';
 
-/** Finds a node by id, case-insensitively; an unknown id lists the known ones (exit 2). */
-export function findNode(config: Config, id: string): NodeConfig {
+/** The node with this id, case-insensitively; undefined when there is none. */
+export function lookupNode(config: Config, id: string): NodeConfig | undefined {
   const wanted = id.trim().toLowerCase();
-  const node = config.nodes.find((n) => n.id === wanted);
-  if (!node) throw new UsageError(`unknown node "${id}". Known nodes: ${config.nodes.map((n) => n.id).join(', ')}`);
+  return config.nodes.find((n) => n.id === wanted);
+}
+
+/** What to say about an id no node has: the known ones. */
+export function unknownNodeMessage(config: Config, id: string): string {
+  return `unknown node "${id}". Known nodes: ${config.nodes.map((n) => n.id).join(', ')}`;
+}
+
+/** A node the user named (a command's argument): an unknown id is a UsageError (exit 2). */
+export function findNode(config: Config, id: string): NodeConfig {
+  const node = lookupNode(config, id);
+  if (!node) throw new UsageError(unknownNodeMessage(config, id));
   return node;
 }

@@ -23,8 +23,12 @@ routing:
 );
 const settings = cascadeSettings(config, {});
 const ctx = (load = new NodeLoad(), health: Record<string, NodeHealth> = {}) => ({ load, health: (id: string) => health[id], latencyMargin: 0.1, random: () => 0 });
-const route = (q: RouteQuery, catalog = new ModelCatalog(), load = new NodeLoad()) =>
-  planRoute(config, q, settings, catalog, ctx(load)).map((s) => `${s.node.id}${s.model ? `:${s.model}` : ''}`);
+/** The route as `node:model` steps; a request with no route is a value, whose message is thrown here for the assertions. */
+const route = (q: RouteQuery, catalog = new ModelCatalog(), load = new NodeLoad()) => {
+  const r = planRoute(config, q, settings, catalog, ctx(load));
+  if ('problem' in r) throw new Error(`${r.problem}: ${r.message}`);
+  return r.map((s) => `${s.node.id}${s.model ? `:${s.model}` : ''}`);
+};
 
 describe('model groups', () => {
   it('a model name goes to every node serving it, then their fallbacks, then the cascade', () => {

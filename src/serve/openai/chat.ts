@@ -100,6 +100,8 @@ async function exchange(res: http.ServerResponse, ctx: ServeContext, request: Ca
 
 /** The 503 when no node answered; Retry-After says when the first open breaker lets a trial through. */
 function sendUnavailable(res: http.ServerResponse, ctx: ServeContext, x: Exchange): void {
+  // Routed by the front, so rare here (a node removed by a reload meanwhile): the client's name, not the cluster, is at fault.
+  if (x.result.unroutable) return sendError(res, { status: 404, message: x.result.unroutable.message, type: 'invalid_request_error', param: 'model', code: 'model_not_found' });
   const now = ctx.deps.now();
   let soonest = Infinity;
   for (const h of Object.values(ctx.health.nodes)) if (h.breaker.openUntil !== undefined && h.breaker.openUntil > now && h.breaker.openUntil < soonest) soonest = h.breaker.openUntil;
