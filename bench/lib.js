@@ -3,11 +3,12 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BIN = path.join(ROOT, 'bin', 'jarvis.js');
+// Built by `npm run build` (npm run bench builds first): the demo's and the tests' way to start and stop children.
+export const { startReady, stopChild } = await import('../dist/system/children.js');
 const RSS_HOOK = path.join(ROOT, 'bench', 'rss-hook.js');
 
 export function tempDir() {
@@ -23,21 +24,8 @@ export async function startCluster(dir, nodes, timeoutMs) {
   const child = spawn(process.execPath, [BIN, 'sim', 'cluster', '--spec', spec, '--config-out', config, '--timeout', String(timeoutMs), '--exit-with-parent'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const line = await new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`sim exited ${code}`)));
-    createInterface({ input: child.stdout }).once('line', resolve);
-  });
-  const ready = JSON.parse(line);
-  return {
-    ready,
-    config,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+  const ready = await startReady(child, { what: 'the simulated cluster', event: 'ready' });
+  return { ready, config, stop: () => stopChild(child) };
 }
 
 /** Runs a command, returns wall ms, exit code, stdout, and max RSS (KiB) for jarvis runs. */

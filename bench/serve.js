@@ -5,9 +5,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { Pool } from 'undici';
-import { BIN, fmt, percentile, printTable, startCluster, tempDir } from './lib.js';
+import { BIN, fmt, percentile, printTable, startCluster, startReady, stopChild, tempDir } from './lib.js';
 
 const PORTKEY_VERSION = '1.15.2';
 
@@ -75,14 +74,6 @@ async function firstByte(origin, pathName, headers, n = 200) {
   return ms;
 }
 
-function stopChild(child) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
-}
-
 export async function benchServe({ seconds = 3 } = {}) {
   const { dir, cleanup } = tempDir();
   const children = [];
@@ -95,8 +86,7 @@ export async function benchServe({ seconds = 3 } = {}) {
       writeFileSync(cfg, `nodes:\n${nodes.map((n, i) => `  - { id: ${n.id}, kind: openai, url: "${n.url}", priority: ${i + 1} }`).join('\n')}\n`);
       const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--health-interval', '600000', '--config', cfg, '--data-dir', path.join(dir, `data-${name}`), ...extraArgs], { stdio: ['ignore', 'pipe', 'ignore'] });
       children.push(child);
-      const line = await new Promise((r) => createInterface({ input: child.stdout }).once('line', r));
-      return { child, url: JSON.parse(line).url };
+      return { child, url: (await startReady(child, { what: `jarvis serve (${name})`, event: 'listening' })).url };
     };
     const jarvis = await startServe([{ id: 'fast', url: upstream }], 'direct');
     // The same server on V8's defaults: what serve's memory flags cost in speed (src/serve/tuning.ts).

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { JARVIS_BIN as BIN } from '../system/paths.js';
+import { startReady, stopChild } from '../system/children.js';
 
 export interface DemoOptions {
   keep: boolean;
@@ -199,7 +200,7 @@ async function serveTour(o: TourOptions): Promise<number> {
     return log.some((l) => re.test(l));
   };
   try {
-    const base = String((await readyEvent(child, 'jarvis serve', 'listening', o.signal)).url);
+    const base = String((await startReady(child, { what: 'jarvis serve', event: 'listening', signal: o.signal })).url);
     print(`listening on ${base} (pid ${child.pid}); OPENAI_BASE_URL=${base}/v1\n`);
 
     const chat = async (body: Record<string, unknown>) => {
@@ -282,44 +283,8 @@ async function startSim(configPath: string, signal: AbortSignal): Promise<{ chil
   const args = [BIN, 'sim', 'cluster', '--preset', 'runbook', '--config-out', configPath, '--timeout', String(DEMO_TIMEOUT_MS), '--exit-with-parent'];
   for (const b of BROKEN) args.push('--fault', `${b.id}=${b.fault}`);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  await readyEvent(child, 'the simulated cluster', 'ready', signal);
+  await startReady(child, { what: 'the simulated cluster', event: 'ready', signal });
   return { child };
-}
-
-/**
- * The child's first line on stdout, a JSON event of the kind expected (`jarvis sim` and `jarvis
- * serve --json` both announce themselves so). The child is stopped if it exits first, sends
- * something else, does not answer within 15 s, or the demo is interrupted.
- */
-async function readyEvent(child: ChildProcess, what: string, event: string, signal: AbortSignal): Promise<Record<string, unknown>> {
-  if (!child.stdout) throw new Error(`${what}: no stdout to read`);
-  const lines = createInterface({ input: child.stdout });
-  try {
-    return await new Promise<Record<string, unknown>>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${what} did not start within 15 s`)), 15_000);
-      const fail = (error: Error) => {
-        clearTimeout(timer);
-        reject(error);
-      };
-      signal.addEventListener('abort', () => fail(new Error('interrupted')), { once: true });
-      child.once('exit', (code) => fail(new Error(`${what} exited (code ${code})`)));
-      lines.once('line', (line) => {
-        let ready: Record<string, unknown> | undefined;
-        try {
-          ready = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          // reported below
-        }
-        if (ready?.event === event) {
-          clearTimeout(timer);
-          resolve(ready);
-        } else fail(new Error(`unexpected output from ${what}: ${line}`));
-      });
-    });
-  } catch (error) {
-    await stopChild(child);
-    throw error;
-  }
 }
 
 function runCli(args: string[], env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -331,18 +296,5 @@ function runCli(args: string[], env: NodeJS.ProcessEnv, signal: AbortSignal): Pr
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.once('error', reject);
     child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
-
-/** SIGTERM, then SIGKILL if it lingers. */
-export function stopChild(child: ChildProcess, graceMs = 3000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
   });
 }

@@ -6,6 +6,7 @@
  */
 import { openWindow } from '../alerts/maintenance.js';
 import { phaseAt } from '../cascade/breaker.js';
+import type { NodeHealth } from '../cascade/node-health.js';
 
 import type { Clock } from '../system/clock.js';
 import type { Config } from '../config/schema.js';
@@ -43,6 +44,50 @@ export interface Healer {
   stop(): Promise<void>;
 }
 
+export interface HealInput {
+  probeOk: boolean;
+  /** When the probe was sent, and now (wall ms). */
+  probedAt: number;
+  now: number;
+  health: NodeHealth | undefined;
+  autoRecover: boolean;
+  /** A recovery of this node is running. */
+  recovering: boolean;
+  /** The breaker opening the healer last acted on, if any. */
+  actedOn: { openUntil: number | undefined } | undefined;
+  lowImpact: boolean;
+  inMaintenance: boolean;
+  escalated: boolean;
+}
+
+export type HealDecision =
+  | { action: 'none'; markActed: false }
+  | { action: 'half_open'; markActed: false }
+  | { action: 'skip'; reason: 'low_impact' | 'maintenance' | 'escalated'; markActed: true }
+  | { action: 'recover'; markActed: true };
+
+/**
+ * What the background check does about one node after its probe. Pure. Only a node whose breaker
+ * is open concerns it: a probe that answers (sent after the failure that opened it) half-opens
+ * the breaker; one that fails starts a recovery, once per opening (a recovery that did not bring
+ * the node back is tried again when its breaker next opens, not at every probe), unless the node
+ * is low-impact, in a maintenance window or escalated.
+ */
+export function healDecision(i: HealInput): HealDecision {
+  const h = i.health;
+  if (!h || phaseAt(h.breaker, i.now) !== 'open') return { action: 'none', markActed: false };
+  if (i.probeOk) {
+    // A probe sent before the failure that opened the breaker says nothing about the node now.
+    if (h.lastErrorAt !== undefined && Date.parse(h.lastErrorAt) >= i.probedAt) return { action: 'none', markActed: false };
+    return { action: 'half_open', markActed: false };
+  }
+  if (!i.autoRecover || i.recovering || (i.actedOn !== undefined && i.actedOn.openUntil === h.breaker.openUntil)) return { action: 'none', markActed: false };
+  if (i.lowImpact) return { action: 'skip', reason: 'low_impact', markActed: true };
+  if (i.inMaintenance) return { action: 'skip', reason: 'maintenance', markActed: true };
+  if (i.escalated) return { action: 'skip', reason: 'escalated', markActed: true };
+  return { action: 'recover', markActed: true };
+}
+
 export function startHealer(o: HealerOptions): Healer {
   let last: ProbeResult[] = [];
   const recovering = new Map<string, Promise<RecoverResult>>();
@@ -77,36 +122,37 @@ export function startHealer(o: HealerOptions): Healer {
     const probes = await probeAll(o.config.nodes, o.executor);
     last = probes;
     const now = o.clock.now();
-    let escalation: { history: Awaited<ReturnType<IncidentStore['list']>>; acks: Record<string, string> } | undefined;
+    const opened = (id: string) => {
+      const h = o.health.get(id);
+      return h !== undefined && phaseAt(h.breaker, now) === 'open';
+    };
+    // The incident history is read only when a recovery may be decided (the escalation rule).
+    const history = o.autoRecover && probes.some((p) => p.status !== 'ok' && opened(p.id)) ? { incidents: await new IncidentStore(o.dataDir, { now: () => o.clock.now() }).list(), acks: (await stateStore(o.dataDir).read()).acks ?? {} } : undefined;
+    const rule = escalationRule(o.config);
     for (const p of probes) {
       o.metrics?.probeUp.set({ node: p.id }, p.status === 'ok' ? 1 : 0);
       o.metrics?.probeLatency.set({ node: p.id }, p.latencyMs / 1000);
       o.onProbe?.(p);
       const h = o.health.get(p.id);
-      if (!h || phaseAt(h.breaker, now) !== 'open') continue;
-      if (p.status === 'ok') {
-        // A probe sent before the failure that opened the breaker says nothing about the node now.
-        if (h.lastErrorAt !== undefined && Date.parse(h.lastErrorAt) >= probedAt) continue;
+      const d = healDecision({
+        probeOk: p.status === 'ok',
+        probedAt,
+        now,
+        health: h,
+        autoRecover: o.autoRecover,
+        recovering: recovering.has(p.id),
+        actedOn: actedOn.has(p.id) ? { openUntil: actedOn.get(p.id) } : undefined,
+        lowImpact: o.config.nodes.find((n) => n.id === p.id)?.impact === 'low',
+        inMaintenance: openWindow(o.config, p.id, now) !== undefined,
+        escalated: history !== undefined && blockedByEscalation(history.incidents, p.id, history.acks[p.id], now, rule),
+      });
+      if (d.markActed) actedOn.set(p.id, h?.breaker.openUntil);
+      if (d.action === 'half_open') {
         o.health.record({ node: p.id, at: now, ok: false, counts: false, halfOpen: true });
         o.log(`health: ${p.id} answers its probe again: breaker half-open, the next request is its trial`);
-      } else if (o.autoRecover && !recovering.has(p.id) && !(actedOn.has(p.id) && actedOn.get(p.id) === h.breaker.openUntil)) {
-        // Once per opening: a recovery that did not bring the node back is tried again when its
-        // breaker next opens (after a failed trial, for twice as long), not at every probe.
-        actedOn.set(p.id, h.breaker.openUntil);
-        escalation ??= {
-          history: await new IncidentStore(o.dataDir, { now: () => o.clock.now() }).list(),
-          acks: (await stateStore(o.dataDir).read()).acks ?? {},
-        };
-        const rule = escalationRule(o.config);
-        if (o.config.nodes.find((n) => n.id === p.id)?.impact === 'low') continue;
-        if (openWindow(o.config, p.id, now)) {
-          o.log(`health: ${p.id} is in a maintenance window: not recovering it`);
-          continue;
-        }
-        if (blockedByEscalation(escalation.history, p.id, escalation.acks[p.id], now, rule)) {
-          o.log(`health: ${p.id} is escalated: not restarting it automatically (jarvis incidents ack ${p.id})`);
-          continue;
-        }
+      } else if (d.action === 'skip' && d.reason === 'maintenance') o.log(`health: ${p.id} is in a maintenance window: not recovering it`);
+      else if (d.action === 'skip' && d.reason === 'escalated') o.log(`health: ${p.id} is escalated: not restarting it automatically (jarvis incidents ack ${p.id})`);
+      else if (d.action === 'recover') {
         o.log(`health: ${p.id} ${p.status} with its breaker open: recovering it in the background`);
         void heal(p.id).catch((error: unknown) => o.log(`heal: ${p.id}: ${(error as Error).message}`));
       }

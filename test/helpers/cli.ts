@@ -3,11 +3,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { startReady, stopChild } from '../../src/system/children.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = path.join(ROOT, 'bin', 'jarvis.js');
+export { stopChild };
 
 export interface RunResult {
   code: number | null;
@@ -71,32 +72,8 @@ export async function startSim(args: string[]): Promise<RunningSim> {
   const child = spawn(process.execPath, [BIN, 'sim', ...args, '--exit-with-parent'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const stop = () =>
-    new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-      child.once('exit', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      child.kill('SIGTERM');
-    });
-  const lines = createInterface({ input: child.stdout });
-  const ready = await new Promise<SimReady>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`sim did not start: ${stderr}`)), 15_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`sim exited with ${code}: ${stderr}`));
-    });
-    lines.once('line', (line) => {
-      clearTimeout(timer);
-      resolve(JSON.parse(line) as SimReady);
-    });
-  }).catch(async (error: unknown) => {
-    await stop();
-    throw error;
-  });
-  return { child, ready, stop };
+  const ready = await startReady<SimReady>(child, { what: 'sim', event: 'ready', stderr: () => stderr });
+  return { child, ready, stop: async () => void (await stopChild(child)) };
 }
 
 /** A loopback port that was free a moment ago (nothing listens there: connections are refused). */
@@ -141,14 +118,7 @@ export async function startServe(options: { config: string; dataDir: string; env
     if (process.env.DEBUG_SERVE) process.stderr.write(d);
     for (const w of watchers) w();
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    const code = await exited;
-    clearTimeout(timer);
-    return code;
-  };
+  const stop = () => stopChild(child, 10_000);
   const waitForLog = (pattern: RegExp, timeoutMs = 10_000) =>
     new Promise<void>((resolve, reject) => {
       const check = () => {
@@ -164,15 +134,6 @@ export async function startServe(options: { config: string; dataDir: string; env
       watchers.add(check);
       check();
     });
-  try {
-    const line = await new Promise<string>((resolve, reject) => {
-      void exited.then((code) => reject(new Error(`serve exited ${code}: ${log}`)));
-      createInterface({ input: child.stdout }).once('line', resolve);
-    });
-    const listening = JSON.parse(line) as ServeListening;
-    return { child, url: listening.url, listening, log: () => log, waitForLog, stop };
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  }
+  const listening = await startReady<ServeListening>(child, { what: 'serve', event: 'listening', stderr: () => log });
+  return { child, url: listening.url, listening, log: () => log, waitForLog, stop };
 }

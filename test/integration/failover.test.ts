@@ -10,6 +10,7 @@ import path from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { cleanEnv, jarvis, startServe, startSim, tempDir, type RunningServe, type RunningSim } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
 
 let tmp: ReturnType<typeof tempDir>;
 let sim: RunningSim;
@@ -414,10 +415,4 @@ describe('jarvis reset reaches a running serve', () => {
 });
 
 /** Polls `check` every 100 ms until it holds (at most 10 s). */
-async function until(check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('the condition never held');
-}
+const until = (check: () => Promise<boolean>) => waitFor(check, { what: 'the condition' });

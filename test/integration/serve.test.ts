@@ -9,7 +9,8 @@ import path from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SERVE_V8_FLAGS } from '../../src/serve/tuning.js';
-import { BIN, cleanEnv, freePort, jarvis, startServe as startServeProcess, startSim, tempDir, type RunningServe, type RunningSim, type ServeListening } from '../helpers/cli.js';
+import { BIN, cleanEnv, freePort, jarvis, startServe as startServeProcess, startSim, stopChild, tempDir, type RunningServe, type RunningSim, type ServeListening } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
 
 let tmp: ReturnType<typeof tempDir>;
 let sim: RunningSim;
@@ -45,19 +46,18 @@ beforeAll(async () => {
   // One background probe, with both nodes up, before the tests: one landing while a test has a node
   // down would hold it back for the next tests (the heal tests below check that on their own serve).
   ({ child: serve, url, listening } = await startServe(['--health-interval', '3600000']));
-  for (let i = 0; i < 200; i++) {
-    const status = (await (await fetch(`${url}/api/status`)).json()) as { nodes: Record<string, { probe: string | null }> };
-    if (Object.values(status.nodes).every((n) => n.probe === 'ok')) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor(
+    async () => {
+      const status = (await (await fetch(`${url}/api/status`)).json()) as { nodes: Record<string, { probe: string | null }> };
+      return Object.values(status.nodes).every((n) => n.probe === 'ok');
+    },
+    { what: 'the first background probe', intervalMs: 50 },
+  );
   client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
 
 afterAll(async () => {
-  if (serve && serve.exitCode === null) {
-    serve.kill('SIGTERM');
-    await new Promise((r) => serve.once('exit', r));
-  }
+  if (serve) await stopChild(serve);
   await sim?.stop();
   tmp?.cleanup();
 });
@@ -195,7 +195,7 @@ describe('jarvis serve heals', () => {
         expect(response.headers.get('x-jarvis-node')).not.toBe('x');
       }
       // The background check sees x down with its breaker open, recovers it, verifies it.
-      for (let i = 0; i < 100 && !/heal: x recovered, back in service/.test(log()); i++) await new Promise((r) => setTimeout(r, 100));
+      await waitFor(() => /heal: x recovered, back in service/.test(log()), { what: 'heal: x recovered' }).catch(() => undefined);
       expect(log()).toMatch(/heal: x recovered, back in service/);
       const incidents = JSON.parse(readFileSync(path.join(healData, 'incidents.json'), 'utf8')) as { incidents: { node: string; outcome: string; steps: { pid?: number }[] }[] };
       restartedPid = incidents.incidents.flatMap((i) => i.steps.map((s) => s.pid)).find((p) => p !== undefined);
@@ -238,9 +238,7 @@ describe('jarvis serve heals', () => {
     const yData = path.join(tmp.dir, 'once-data');
     const { child, url: base, log } = await startServe(['--auto-recover', '--health-interval', '100'], { config: yCfg, dataDir: yData });
     const count = (re: RegExp) => log().split('\n').filter((l) => re.test(l)).length;
-    const until = async (re: RegExp) => {
-      for (let i = 0; i < 100 && count(re) === 0; i++) await new Promise((r) => setTimeout(r, 50));
-    };
+    const until = (re: RegExp) => waitFor(() => count(re) > 0, { what: String(re), timeoutMs: 5000, intervalMs: 50 }).catch(() => undefined);
     const incidents = () => (JSON.parse(readFileSync(path.join(yData, 'incidents.json'), 'utf8')) as { incidents: { node: string; outcome: string }[] }).incidents;
     const ask = () => fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'y', messages: [{ role: 'user', content: 'hi' }] }) });
     try {
