@@ -15,7 +15,7 @@ export interface WebhookConfig {
   remindEveryMinutes?: number;
 }
 
-export type AlertEvent = 'down' | 'resolved' | 'escalated';
+type AlertEvent = 'down' | 'resolved' | 'escalated';
 
 export interface Alert {
   event: AlertEvent;
@@ -56,7 +56,7 @@ export function alertmanagerBody(alerts: Alert[], generator = 'jarvis'): unknown
   }));
 }
 
-export function genericBody(alerts: Alert[]): unknown {
+function genericBody(alerts: Alert[]): unknown {
   return { source: 'jarvis', alerts };
 }
 

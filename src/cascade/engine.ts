@@ -32,7 +32,7 @@ export interface CascadeRequest {
   extra?: Record<string, unknown>;
 }
 
-export interface Attempt {
+interface Attempt {
   node: string;
   model?: string;
   outcome: 'ok' | 'failed' | 'skipped';

@@ -38,7 +38,7 @@ export interface HealthEvent {
   halfOpen?: boolean;
 }
 
-export const FRESH: NodeHealth = { breaker: CLOSED, successes: 0, failures: 0, consecutiveFailures: 0, totalRequests: 0 };
+const FRESH: NodeHealth = { breaker: CLOSED, successes: 0, failures: 0, consecutiveFailures: 0, totalRequests: 0 };
 
 export function applyEvent(h: NodeHealth | undefined, e: HealthEvent, s: BreakerSettings): NodeHealth {
   const base = h ?? FRESH;

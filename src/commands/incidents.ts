@@ -14,7 +14,7 @@ export interface IncidentsOptions {
   prune?: boolean;
 }
 
-export interface NodeWindow {
+interface NodeWindow {
   node: string;
   /** Incidents in the escalation window (24 h by default). */
   count: number;

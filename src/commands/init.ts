@@ -13,7 +13,7 @@ export interface InitResult {
   schema: string;
 }
 
-export const SCHEMA_FILE = 'jarvis.schema.json';
+const SCHEMA_FILE = 'jarvis.schema.json';
 
 export async function runInit({ file, force, cwd = process.cwd() }: { file: string; force: boolean; cwd?: string }): Promise<InitResult> {
   const target = path.resolve(cwd, file);

@@ -26,7 +26,7 @@ export interface LocateOptions {
 }
 
 /** The places a config is looked for, in order (DESIGN.md). */
-export function configCandidates({ flag, env = process.env, cwd = process.cwd(), home = homedir() }: LocateOptions): ConfigSource[] {
+function configCandidates({ flag, env = process.env, cwd = process.cwd(), home = homedir() }: LocateOptions): ConfigSource[] {
   if (flag) return [{ path: path.resolve(cwd, flag), from: '--config' }];
   if (env.JARVIS_CONFIG) return [{ path: path.resolve(cwd, env.JARVIS_CONFIG), from: '$JARVIS_CONFIG' }];
   const xdg = env.XDG_CONFIG_HOME || path.join(home, '.config');

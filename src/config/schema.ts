@@ -9,7 +9,7 @@ export const NODE_KINDS = ['ollama', 'lmstudio', 'openai', 'proxy'] as const;
 export type NodeKind = (typeof NODE_KINDS)[number];
 
 /** The runbook's detection timeout (step 1: "ping rapide avec timeout 3s"). */
-export const DEFAULT_TIMEOUT_MS = 3000;
+const DEFAULT_TIMEOUT_MS = 3000;
 
 const ID_PATTERN = /^[a-z0-9][a-z0-9_-]*$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -5,8 +5,6 @@
  */
 import type { CommandResult, CommandRunner } from '../system/process.js';
 
-export type PingPlatform = 'linux' | 'darwin' | 'win32' | 'freebsd' | 'openbsd';
-
 export interface HostCheck {
   host: string;
   /** true: the machine answered; false: it did not; null: we could not tell (no ping binary, error). */

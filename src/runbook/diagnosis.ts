@@ -11,7 +11,7 @@ import type { Runbook, RunbookRule } from './runbook.js';
 import { targetFor } from './target.js';
 import { aliveCheck, fillArgv, loadModelArgv, processCheck, startStep } from './plan.js';
 
-export type HostState = 'up' | 'down' | 'unknown';
+type HostState = 'up' | 'down' | 'unknown';
 
 export interface Diagnosis {
   node: string;
@@ -31,13 +31,13 @@ export interface DiagnoseContext {
   platform: NodeJS.Platform;
 }
 
-export function hostState(host: HostCheck | undefined): HostState {
+function hostState(host: HostCheck | undefined): HostState {
   if (!host || host.reachable === null) return 'unknown';
   return host.reachable ? 'up' : 'down';
 }
 
 /** The first runbook rule whose conditions all hold. */
-export function matchRule(rules: readonly RunbookRule[], node: NodeConfig, probe: ProbeResult, host: HostState): RunbookRule | undefined {
+function matchRule(rules: readonly RunbookRule[], node: NodeConfig, probe: ProbeResult, host: HostState): RunbookRule | undefined {
   return rules.find(({ when }) => {
     if (when.status && !when.status.includes(probe.status)) return false;
     if (when.host && when.host !== host) return false;

@@ -23,7 +23,7 @@ export type Step =
   /** Stop whatever listens on this machine's `port` (SIGTERM, then SIGKILL after `graceMs`). */
   | { kind: 'stop_port'; label: string; port: number; graceMs: number };
 
-export type PlanAction = 'verify' | 'restart' | 'wait' | 'load_model' | 'none';
+type PlanAction = 'verify' | 'restart' | 'wait' | 'load_model' | 'none';
 
 export interface RecoveryPlan {
   node: string;

@@ -38,7 +38,7 @@ export interface RecoverOptions {
   onPlan?: (result: RecoverResult) => void;
 }
 
-export interface ProcessState {
+interface ProcessState {
   alive: boolean | null;
   command?: string;
   detail: string;

@@ -10,7 +10,7 @@ import { shQuote } from '../system/process.js';
 export type Target = { kind: 'local' } | { kind: 'ssh'; target: string; port?: number; identityFile?: string; connectTimeoutS: number; options: string[] };
 
 /** Is the node on this machine? */
-export function isLocalNode(node: NodeConfig): boolean {
+function isLocalNode(node: NodeConfig): boolean {
   return node.host === undefined || isLoopbackHost(node.host);
 }
 

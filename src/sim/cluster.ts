@@ -42,7 +42,7 @@ export const RUNBOOK_PRESET: SimNodeSpec[] = [
 ];
 
 /** The runbook's task-specific fallbacks (seeds/000 and DESIGN.md). */
-export const RUNBOOK_TASKS: Record<string, string[]> = { code: ['m2', 'm3'], quick: ['ol1', 'm3'], architecture: ['gemini', 'claude'] };
+const RUNBOOK_TASKS: Record<string, string[]> = { code: ['m2', 'm3'], quick: ['ol1', 'm3'], architecture: ['gemini', 'claude'] };
 
 /** N generic nodes, kinds in rotation, for benchmarks. */
 export function generatedPreset(count: number): SimNodeSpec[] {

@@ -25,7 +25,7 @@ export type Fault =
   /** Streams start, then the connection dies after the first token. */
   | { mode: 'cut' };
 
-export const FAULT_HELP =
+const FAULT_HELP =
   'up, down, hang, 500, 502 (any 4xx/5xx), loading, slow:MS, 429[:SECONDS], garbage, html, model-missing, reset, cut';
 
 /** Parses `up`, `500`, `slow:1500`, `429:30`, ... Throws an Error naming the accepted forms. */

@@ -19,7 +19,7 @@ export interface CommandResult {
   durationMs: number;
 }
 
-export interface RunOptions {
+interface RunOptions {
   timeoutMs: number;
   signal?: AbortSignal;
   env?: NodeJS.ProcessEnv;

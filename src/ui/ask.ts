@@ -45,7 +45,7 @@ export function askProgress(output: Output, stream: boolean): { onEvent: (e: Cas
 }
 
 /** A model's tool calls, one a line: `tool call get_weather {"city": "Paris"}`. */
-export function renderToolCalls(calls: ToolCall[], output: Output): string {
+function renderToolCalls(calls: ToolCall[], output: Output): string {
   return calls
     .map((c) => {
       let args = c.arguments;
@@ -59,7 +59,7 @@ export function renderToolCalls(calls: ToolCall[], output: Output): string {
     .join('\n');
 }
 
-export function renderAskFailure(result: CascadeResult, output: Output): string {
+function renderAskFailure(result: CascadeResult, output: Output): string {
   const c = output.color;
   const rows = result.attempts.map((a) => [a.node, a.outcome === 'ok' ? c.green('ok') : a.outcome === 'skipped' ? c.dim('skipped') : c.red('failed'), a.class ?? '', formatMs(a.ms), a.detail ?? '']);
   return [c.red(`jarvis: ${result.error}`), renderColumns(['node', 'outcome', 'class', 'took', 'detail'], rows)].join('\n');

@@ -24,7 +24,7 @@ function news(n: CheckNodeResult, output: Output): string[] {
 /** How many problem nodes the summary line names before it only counts. */
 const SHOWN = 5;
 
-export function summary(result: CheckResult): string {
+function summary(result: CheckResult): string {
   const ok = result.nodes.filter((n) => n.status === 'ok').length;
   const bad = result.nodes.filter((n) => n.status !== 'ok' || n.recovery?.action === 'recovered');
   const parts = bad.map((n) => `${n.id} ${n.recovery?.action === 'recovered' ? `${n.firstStatus} (recovered)` : n.throttled ? 'throttled' : n.status}${n.escalated ? ' (escalated)' : ''}`);
@@ -43,7 +43,7 @@ export function nagiosLine(result: CheckResult): string {
   return `${summary(result)} | ${perf.join(' ')}`;
 }
 
-export function renderCheck(result: CheckResult, output: Output, verbose: boolean): string {
+function renderCheck(result: CheckResult, output: Output, verbose: boolean): string {
   const c = output.color;
   const lines = result.nodes.flatMap((n) => news(n, output));
   if (result.recordError) lines.push(c.red(`cannot record incidents (nothing was restarted): ${result.recordError}`));

@@ -20,7 +20,7 @@ export interface Output {
   err: (text: string) => void;
 }
 
-export function wantsColor(flag: boolean, env: NodeJS.ProcessEnv, isTTY: boolean): boolean {
+function wantsColor(flag: boolean, env: NodeJS.ProcessEnv, isTTY: boolean): boolean {
   if (!flag) return false;
   // https://no-color.org: any non-empty value disables colour.
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
@@ -43,16 +43,14 @@ export function createOutput(options: OutputOptions, env: NodeJS.ProcessEnv = pr
 
 /** A spinner on stderr when interactive; a no-op otherwise. Loaded lazily (ora is not free). */
 export interface Spinner {
-  text(text: string): void;
   stop(): void;
 }
 
 export async function startSpinner(output: Output, text: string): Promise<Spinner> {
-  if (!output.interactive) return { text: () => undefined, stop: () => undefined };
+  if (!output.interactive) return { stop: () => undefined };
   const { default: ora } = await import('ora');
   const spinner = ora({ text, stream: process.stderr, discardStdin: false }).start();
   return {
-    text: (t) => void (spinner.text = t),
     stop: () => void spinner.stop(),
   };
 }

@@ -7,7 +7,7 @@ import { formatMs, paintStatus } from './format.js';
 import type { Output } from './output.js';
 
 /** A step line: ✓/✗, label, detail, time. */
-export function stepLine(output: Output, r: StepRecord): string {
+function stepLine(output: Output, r: StepRecord): string {
   const c = output.color;
   const mark = r.ok ? c.green('✓') : c.red('✗');
   return `${mark} ${r.label}${r.detail ? c.dim(` - ${r.detail}`) : ''} ${c.dim(`(${formatMs(r.ms)})`)}${r.output && !r.ok ? `\n${r.output.replace(/^/gm, '    ')}` : ''}`;
@@ -60,7 +60,7 @@ export function renderRecoverHeader(result: RecoverResult, output: Output): stri
   return lines.join('\n');
 }
 
-export function renderRecoverOutcome(result: RecoverResult, output: Output): string {
+function renderRecoverOutcome(result: RecoverResult, output: Output): string {
   const c = output.color;
   const lines: string[] = [];
   if (result.dryRun) return '';

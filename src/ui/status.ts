@@ -47,7 +47,7 @@ function modelCell(n: ProbeResult): string {
   return n.model ?? '';
 }
 
-export function summaryLine(result: StatusResult, output: Output): string {
+function summaryLine(result: StatusResult, output: Output): string {
   const c = output.color;
   const { total, ok } = result.summary;
   const bad = result.nodes.filter((n) => n.status !== 'ok');

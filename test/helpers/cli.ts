@@ -53,7 +53,7 @@ export function jarvis(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?:
   });
 }
 
-export interface SimReady {
+interface SimReady {
   event: 'ready';
   pid: number;
   control: string;
