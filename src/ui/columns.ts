@@ -6,7 +6,7 @@
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;]*m/g;
 
-export function visibleLength(s: string): number {
+function visibleLength(s: string): number {
   return s.replace(ANSI, '').length;
 }
 
