@@ -29,8 +29,8 @@ export interface ServeContext {
   log: (line: string) => void;
   /** The upstream request of each exchange in flight, cancelled if its client goes away. */
   cancels: WeakMap<http.ServerResponse, Cancel>;
-  /** Responses streaming now: told so in the stream when the drain time runs out. */
-  streams: Set<http.ServerResponse>;
+  /** Responses streaming now, each with how its front writes a last error event into it (when the drain time runs out). */
+  streams: Map<http.ServerResponse, (message: string) => void>;
 }
 
 /** A route's handler: it answers the request itself. */

@@ -4,7 +4,6 @@
  * listening, the route table and its auth, reloading, draining; the fronts and the management
  * endpoints are in their own modules, live health has one owner (live-health.ts).
  */
-import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { NodeLoad } from '../cascade/balance.js';
@@ -18,6 +17,7 @@ import { ExitCode, JarvisError } from '../errors.js';
 import type { ExecutorDeps } from '../runbook/executor.js';
 import type { Runbook } from '../runbook/runbook.js';
 import { stateStore } from '../store/state-file.js';
+import { ClientAuth } from './auth.js';
 import type { Route, ServeContext } from './context.js';
 import { startHealer } from './healer.js';
 import { LiveHealth } from './live-health.js';
@@ -75,19 +75,6 @@ const ROUTES: Route[] = [
 ];
 const ROUTE_TABLE = new Map(ROUTES.map((r) => [`${r.method} ${r.path}`, r]));
 
-/** The client keys in force: the command line's, the config's, and those in `serve.apiKeysEnv`. */
-function clientKeys(config: Config, flagKey: string | undefined, env: NodeJS.ProcessEnv): Buffer[] {
-  const fromEnv = config.serve.apiKeysEnv ? (env[config.serve.apiKeysEnv] ?? '').split(',').map((k) => k.trim()) : [];
-  return [flagKey, ...config.serve.apiKeys, ...fromEnv].filter((k): k is string => Boolean(k)).map((k) => Buffer.from(k));
-}
-
-/** The key a client presents: `Authorization: Bearer KEY` (OpenAI's SDKs) or `x-api-key: KEY` (Anthropic's). */
-function presentedKey(req: http.IncomingMessage): Buffer | undefined {
-  const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
-  const key = bearer ?? (typeof req.headers['x-api-key'] === 'string' ? req.headers['x-api-key'] : undefined);
-  return key ? Buffer.from(key.trim()) : undefined;
-}
-
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const { log } = options;
   const env = options.env ?? process.env;
@@ -99,7 +86,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   for (const [id, list] of Object.entries(saved.served ?? {})) if (Array.isArray(list)) catalog.learn(id, list);
   catalog.takeChanges();
   const load = new NodeLoad();
-  let keys = clientKeys(options.config, options.apiKey, env);
+  const auth = new ClientAuth(options.config, options.apiKey, env, isLoopbackHost(options.host));
 
   const ctx = {
     config: options.config,
@@ -119,7 +106,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     accessLog: Boolean(options.accessLog),
     log,
     cancels: new WeakMap(),
-    streams: new Set(),
+    streams: new Map(),
   } as Omit<ServeContext, 'healer'> as ServeContext;
 
   const startHealth = () =>
@@ -141,14 +128,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       onRecovered: (id) => load.probed(id, true),
     });
 
-  const loopbackOnly = isLoopbackHost(options.host);
-  const authorized = (req: http.IncomingMessage, route: Route): boolean => {
-    if (route.auth === 'public' || (route.auth === 'api' && ctx.config.serve.protect !== 'all')) return true;
-    if (keys.length === 0) return route.auth === 'api' || loopbackOnly;
-    const given = presentedKey(req);
-    return given !== undefined && keys.some((k) => k.length === given.length && timingSafeEqual(k, given));
-  };
-
   let inFlight = 0;
   const idle: (() => void)[] = [];
   const server = http.createServer((req, res) => {
@@ -163,10 +142,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const key = `${req.method} ${path}`;
     const route = ROUTE_TABLE.get(key);
     if (!route) return sendError(res, { status: 404, message: `no route ${key}`, type: 'invalid_request_error', code: 'not_found' });
-    if (!authorized(req, route)) {
-      const message = keys.length > 0 ? 'an API key is needed (Authorization: Bearer …, or x-api-key)' : 'management endpoints answer only on a loopback bind unless an API key is configured';
-      return sendError(res, { status: 401, message, type: 'authentication_error', code: 'invalid_api_key' });
-    }
+    if (!auth.allows(req, route)) return sendError(res, { status: 401, message: auth.refusal(), type: 'authentication_error', code: 'invalid_api_key' });
     Promise.resolve(route.handle(req, res, ctx)).catch((error: unknown) => {
       log(`error: ${key}: ${(error as Error).stack ?? String(error)}`);
       sendError(res, { status: 500, message: 'internal error', type: 'server_error' });
@@ -198,7 +174,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       ctx.config = config;
       ctx.settings = next;
       health.configure(next);
-      keys = clientKeys(config, options.apiKey, env);
+      auth.configure(config);
       ctx.healer = startHealth();
     },
     close: async (drainMs) => {
@@ -216,9 +192,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
           });
         }));
       const left = inFlight;
-      // A stream still open is told why it ends, in its own format, rather than cut.
-      for (const res of ctx.streams) {
-        res.write(`data: ${JSON.stringify({ error: { message: `jarvis serve is shutting down: the stream did not finish within the drain time (${drainMs} ms)`, type: 'server_error', code: 'server_shutting_down' } })}\n\n`);
+      // A stream still open is told why it ends, in its front's own format, rather than cut.
+      for (const [res, end] of ctx.streams) {
+        end(`jarvis serve is shutting down: the stream did not finish within the drain time (${drainMs} ms)`);
         res.end();
       }
       server.closeAllConnections();

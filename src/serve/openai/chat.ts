@@ -69,7 +69,7 @@ async function exchange(res: http.ServerResponse, ctx: ServeContext, request: Ca
       if (res.writableEnded) return; // ended by the drain
       if (!streaming) {
         streaming = true;
-        ctx.streams.add(res);
+        ctx.streams.set(res, (message) => streamError(res, message, 'server_shutting_down', 'server_error'));
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-jarvis-node': e.node, 'x-jarvis-attempts': `${trace}${e.node}=ok` });
       }
       res.write(`${e.line}\n\n`);
@@ -150,7 +150,7 @@ export const chatCompletions: Handler = async (req, res, ctx) => {
   }
   if (x.streaming) {
     // The answering node died after the first byte: say so in the stream and end it without [DONE].
-    res.write(`data: ${JSON.stringify({ error: { message: result.error, type: 'upstream_error', code: 'stream_broken' } })}\n\n`);
+    streamError(res, result.error ?? 'the stream broke', 'stream_broken', 'upstream_error');
     return void res.end();
   }
   sendUnavailable(res, ctx, x);
@@ -177,3 +177,8 @@ export const embeddings: Handler = async (req, res, ctx) => {
   if (x.result.ok) return sendBody(res, 200, x.result.raw ?? '{}', answeredBy(x));
   sendUnavailable(res, ctx, x);
 };
+
+/** An error event in an OpenAI-style stream (what the openai SDK raises as an APIError). */
+function streamError(res: http.ServerResponse, message: string, code: string, type: string): void {
+  res.write(`data: ${JSON.stringify({ error: { message, type, code } })}\n\n`);
+}

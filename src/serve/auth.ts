@@ -1,0 +1,49 @@
+/**
+ * Who may call a route: the client keys in force (the command line's, the config's, those in
+ * `serve.apiKeysEnv`), compared in constant time, and each route's policy (context.ts, `Route`).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type http from 'node:http';
+import type { Config } from '../config/schema.js';
+import type { Route } from './context.js';
+
+export class ClientAuth {
+  #keys: Buffer[] = [];
+  #protect: Config['serve']['protect'] = 'management';
+
+  constructor(
+    config: Config,
+    private readonly flagKey: string | undefined,
+    private readonly env: NodeJS.ProcessEnv,
+    /** The server listens on loopback only: management answers without a key there. */
+    private readonly loopbackOnly: boolean,
+  ) {
+    this.configure(config);
+  }
+
+  /** Takes a (reloaded) config's keys and policy. */
+  configure(config: Config): void {
+    const fromEnv = config.serve.apiKeysEnv ? (this.env[config.serve.apiKeysEnv] ?? '').split(',').map((k) => k.trim()) : [];
+    this.#keys = [this.flagKey, ...config.serve.apiKeys, ...fromEnv].filter((k): k is string => Boolean(k)).map((k) => Buffer.from(k));
+    this.#protect = config.serve.protect;
+  }
+
+  allows(req: http.IncomingMessage, route: Route): boolean {
+    if (route.auth === 'public' || (route.auth === 'api' && this.#protect !== 'all')) return true;
+    if (this.#keys.length === 0) return route.auth === 'api' || this.loopbackOnly;
+    const given = presentedKey(req);
+    return given !== undefined && this.#keys.some((k) => k.length === given.length && timingSafeEqual(k, given));
+  }
+
+  /** Why a request was refused, for the 401. */
+  refusal(): string {
+    return this.#keys.length > 0 ? 'an API key is needed (Authorization: Bearer …, or x-api-key)' : 'management endpoints answer only on a loopback bind unless an API key is configured';
+  }
+}
+
+/** The key a client presents: `Authorization: Bearer KEY` (OpenAI's SDKs) or `x-api-key: KEY` (Anthropic's). */
+function presentedKey(req: http.IncomingMessage): Buffer | undefined {
+  const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+  const key = bearer ?? (typeof req.headers['x-api-key'] === 'string' ? req.headers['x-api-key'] : undefined);
+  return key ? Buffer.from(key.trim()) : undefined;
+}
