@@ -21,6 +21,7 @@ import { ClientAuth } from './auth.js';
 import type { Route, ServeContext } from './context.js';
 import { startHealer } from './healer.js';
 import { LiveHealth } from './live-health.js';
+import * as anthropic from './anthropic/messages.js';
 import * as management from './management.js';
 import { createMetrics } from './metrics.js';
 import { chatCompletions, embeddings } from './openai/chat.js';
@@ -68,6 +69,8 @@ const ROUTES: Route[] = [
   { method: 'GET', path: '/v1/models', auth: 'api', handle: (_req, res, ctx) => sendJson(res, 200, modelList(ctx.config, ctx.catalog)) },
   { method: 'POST', path: '/v1/chat/completions', auth: 'api', handle: chatCompletions },
   { method: 'POST', path: '/v1/embeddings', auth: 'api', handle: embeddings },
+  { method: 'POST', path: '/v1/messages', auth: 'api', handle: anthropic.messages },
+  { method: 'POST', path: '/v1/messages/count_tokens', auth: 'api', handle: anthropic.countTokens },
   { method: 'GET', path: '/metrics', auth: 'manage', handle: management.metrics },
   { method: 'GET', path: '/api/status', auth: 'manage', handle: management.status },
   { method: 'GET', path: '/api/diagnostics', auth: 'manage', handle: management.diagnostics },

@@ -258,7 +258,8 @@ export class SimNode {
     const id = `chatcmpl-${this.id}-${Date.now()}`;
     const created = Math.floor(Date.now() / 1000);
     const usage = { prompt_tokens: 8, completion_tokens: tokens.length, total_tokens: 8 + tokens.length };
-    const tools = toolsToCall(req.tools);
+    // A model given tools calls them, unless the conversation ends with their results: then it answers.
+    const tools = messages.at(-1)?.role === 'tool' ? [] : toolsToCall(req.tools);
     if (tools.length > 0) {
       // A model given tools calls each of them (up to three), as OpenAI-style servers answer it:
       // content null, the calls in `tool_calls`.
@@ -314,7 +315,9 @@ export class SimNode {
   }
 
   private reply(messages: ChatMessage[]): string {
-    const last = messages.at(-1)?.content ?? '';
+    const lastMessage = messages.at(-1);
+    if (lastMessage?.role === 'tool') return `[${this.id}] the tool said: ${String(lastMessage.content).slice(0, 200)}`;
+    const last = lastMessage?.content ?? '';
     if (/^\s*ping\s*$/i.test(String(last))) return `pong from ${this.id}`;
     return `[${this.id}] ${String(last).slice(0, 200) || 'hello'}`;
   }

@@ -8,7 +8,10 @@ export function serveEvents(output: Output, clock: Clock): ServeEvents {
     // One line, so a supervisor or a test can read the address it bound.
     listening: ({ url, pid, v8Flags, nodes }) => {
       if (output.json) process.stdout.write(`${JSON.stringify({ event: 'listening', url, pid, v8Flags })}\n`);
-      else output.err(`jarvis serve: listening on ${url} (${nodes} nodes; POST /v1/chat/completions, GET /v1/models)`);
+      else {
+        output.err(`jarvis serve: listening on ${url} (${nodes} nodes; POST /v1/chat/completions, /v1/messages, GET /v1/models)`);
+        output.err(`jarvis serve: Claude Code: ANTHROPIC_BASE_URL=${url} claude`);
+      }
     },
     reloaded: (config) => output.err(`jarvis serve: reloaded ${config.path} (${config.nodes.length} nodes)`),
     reloadFailed: (error) => output.err(`jarvis serve: config not reloaded, keeping the one in use: ${error.message}`),

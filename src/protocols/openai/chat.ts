@@ -7,7 +7,10 @@ import { errorMessage, excerpt } from '../../probe/classify.js';
 
 export interface ChatMessage {
   role: string;
-  content: string;
+  /** Text, or content parts (text, image_url); null on an assistant turn that only calls tools. */
+  content: string | null | readonly unknown[];
+  tool_calls?: readonly unknown[];
+  tool_call_id?: string;
 }
 
 export interface ChatRequest {

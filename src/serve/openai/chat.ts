@@ -4,12 +4,12 @@
  * Node and client speak the same API, so replies and stream lines pass through as they came.
  */
 import type http from 'node:http';
-import { Cancel } from '../../cascade/cancel.js';
-import { runCascade, type CascadeRequest, type CascadeResult, type CascadeEvent } from '../../cascade/engine.js';
+import type { CascadeRequest } from '../../cascade/engine.js';
 import { discoverGroup } from '../../cascade/routing.js';
 import type { ChatMessage } from '../../protocols/openai/chat.js';
 import { readJsonObject } from '../body.js';
 import type { Handler, ServeContext } from '../context.js';
+import { exchange, type Exchange, type StreamWriter } from '../exchange.js';
 import { sendBody } from '../reply.js';
 import { sendBodyError, sendError } from './errors.js';
 import { routeModel } from './models.js';
@@ -45,58 +45,12 @@ async function parseRequest(req: http.IncomingMessage, res: http.ServerResponse,
   return { body: read.value, route: routed.route };
 }
 
-interface Exchange {
-  result: CascadeResult;
-  /** `node=class,...` of every attempt, as the x-jarvis-attempts header says it. */
-  attempts: string;
-  /** The reply already began as a stream. */
-  streaming: boolean;
-}
-
-/** Runs a request through the cascade for a client: metrics, the trace, the access log, cancels. */
-async function exchange(res: http.ServerResponse, ctx: ServeContext, request: CascadeRequest, what: string): Promise<Exchange> {
-  const { metrics } = ctx;
-  // A client that goes away cancels the upstream request (see the server's 'close' listener).
-  const abort = new Cancel();
-  ctx.cancels.set(res, abort);
-  let trace = '';
-  let streaming = false;
-  const onEvent = (e: CascadeEvent) => {
-    if (e.type === 'failover') metrics.failovers.inc({ from: e.from, to: e.to });
-    if (e.type === 'failed') trace += `${e.node}=${e.class},`;
-    else if (e.type === 'skip') trace += `${e.node}=circuit_open,`;
-    else if (e.type === 'data') {
-      if (res.writableEnded) return; // ended by the drain
-      if (!streaming) {
-        streaming = true;
-        ctx.streams.set(res, (message) => streamError(res, message, 'server_shutting_down', 'server_error'));
-        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-jarvis-node': e.node, 'x-jarvis-attempts': `${trace}${e.node}=ok` });
-      }
-      res.write(`${e.line}\n\n`);
-    }
-  };
-  const started = performance.now();
-  const result = await runCascade(ctx.config, ctx.settings, ctx.health.nodes, ctx.catalog, request, { ...ctx.deps, load: ctx.load, signal: abort, onEvent });
-  ctx.cancels.delete(res);
-  ctx.streams.delete(res);
-  for (const e of result.events) ctx.health.record(e);
-  let failed = false;
-  for (const a of result.attempts) {
-    metrics.attempt(a.node, a.outcome === 'ok' ? 'ok' : (a.class ?? a.outcome));
-    if (a.outcome === 'ok') metrics.observeLatency(a.node, a.ms / 1000);
-    else if (a.outcome === 'failed') failed = true;
-  }
-  metrics.answer(result.ok ? 'answered' : 'failed', request.stream);
-  // The trace of failures and skips was built as they happened (each ends in a comma); an answer
-  // adds its node.
-  const attempts = result.ok ? `${trace}${result.node}=ok` : trace.slice(0, -1);
-  // News only: a failure or a failover (a breaker-open skip is routine once it is logged).
-  if (ctx.accessLog || !result.ok || failed) {
-    ctx.log(`${what}${request.stream ? ' stream' : ''} -> ${result.ok ? `${result.node} 200` : streaming ? 'broken stream' : '503'} ${Math.round(performance.now() - started)} ms [${attempts}]`);
-  }
-  if (abort.aborted) res.end();
-  return { result, attempts, streaming };
-}
+/** An OpenAI-style stream goes to the client as the node sent it, line by line. */
+const OPENAI_STREAM: StreamWriter = {
+  open: (res, headers) => void res.writeHead(200, headers),
+  data: (res, line) => void res.write(`${line}\n\n`),
+  shutdown: (res, message) => streamError(res, message, 'server_shutting_down', 'server_error'),
+};
 
 /** The 503 when no node answered; Retry-After says when the first open breaker lets a trial through. */
 function sendUnavailable(res: http.ServerResponse, ctx: ServeContext, x: Exchange): void {
@@ -139,7 +93,7 @@ export const chatCompletions: Handler = async (req, res, ctx) => {
     ...(typeof body.max_tokens === 'number' && { maxTokens: body.max_tokens }),
     ...(extra && { extra }),
   };
-  const x = await exchange(res, ctx, request, `POST /v1/chat/completions model=${typeof body.model === 'string' ? body.model : 'auto'}`);
+  const x = await exchange(res, ctx, request, `POST /v1/chat/completions model=${typeof body.model === 'string' ? body.model : 'auto'}`, OPENAI_STREAM);
   if (res.writableEnded) return;
   const { result } = x;
   if (result.ok) {
@@ -172,7 +126,7 @@ export const embeddings: Handler = async (req, res, ctx) => {
   }
   const extra = passThrough(body, EMBEDDING_FIELDS);
   const request: CascadeRequest = { messages: [], stream: false, endpoint: 'embeddings', ...route, ...(extra && { extra }) };
-  const x = await exchange(res, ctx, request, `POST /v1/embeddings model=${typeof body.model === 'string' ? body.model : '(embedding nodes)'}`);
+  const x = await exchange(res, ctx, request, `POST /v1/embeddings model=${typeof body.model === 'string' ? body.model : '(embedding nodes)'}`, OPENAI_STREAM);
   if (res.writableEnded) return;
   if (x.result.ok) return sendBody(res, 200, x.result.raw ?? '{}', answeredBy(x));
   sendUnavailable(res, ctx, x);

@@ -1,0 +1,108 @@
+/**
+ * The Anthropic front: POST /v1/messages (Claude Code, the Anthropic SDKs) and
+ * /v1/messages/count_tokens. A request is translated to a chat completion and sent through the
+ * same cascade as the OpenAI front (model groups, breakers, retries, the deadline, cancels);
+ * the answer, whole or streamed, is translated back (protocols/anthropic/messages.ts). Errors
+ * come in Anthropic's shape; when every node failed, 529 `overloaded_error`, which Claude Code
+ * and the SDKs retry.
+ */
+import type http from 'node:http';
+import type { CascadeRequest } from '../../cascade/engine.js';
+import { discoverGroup } from '../../cascade/routing.js';
+import type { ChatMessage } from '../../protocols/openai/chat.js';
+import { errorBody, estimateInputTokens, messageEvents, MessagesStream, toChatRequest, toMessage } from '../../protocols/anthropic/messages.js';
+import { readJsonObject } from '../body.js';
+import type { Handler, ServeContext } from '../context.js';
+import { exchange, type StreamWriter } from '../exchange.js';
+import { routeModel } from '../openai/models.js';
+import { sendBody, sendJson } from '../reply.js';
+
+/** An error in Anthropic's shape (`{"type":"error","error":{type, message}}`). */
+function sendError(res: http.ServerResponse, status: number, type: string, message: string, headers: Record<string, string> = {}): void {
+  sendJson(res, status, errorBody(type, message), headers);
+}
+
+const BODY_ERROR_TYPES: Record<number, string> = { 413: 'request_too_large' };
+
+/**
+ * The body and its route. Claude Code asks for `claude-opus-*`, `claude-sonnet-*`,
+ * `claude-haiku-*`: a Claude name no node serves goes to the whole cascade.
+ */
+async function parse(req: http.IncomingMessage, res: http.ServerResponse, ctx: ServeContext): Promise<{ body: Record<string, unknown>; route: Pick<CascadeRequest, 'task' | 'node' | 'model'> } | undefined> {
+  const read = await readJsonObject(req, ctx.bodyLimitBytes);
+  if (!read.ok) {
+    sendError(res, read.error.status, BODY_ERROR_TYPES[read.error.status] ?? 'invalid_request_error', read.error.message);
+    return undefined;
+  }
+  const model = read.value.model;
+  let routed = routeModel(ctx.config, ctx.catalog, model);
+  if (!routed.ok && routed.error.status === 404 && typeof model === 'string' && !model.startsWith('jarvis/')) {
+    await discoverGroup(ctx.config, model, ctx.catalog, ctx.deps.listModels, ctx.deps.now(), 2000);
+    routed = routeModel(ctx.config, ctx.catalog, model);
+  }
+  if (!routed.ok && typeof model === 'string' && /^claude-/i.test(model)) routed = { ok: true, route: {} };
+  if (!routed.ok) {
+    sendError(res, routed.error.status, routed.error.status === 404 ? 'not_found_error' : 'invalid_request_error', routed.error.message);
+    return undefined;
+  }
+  return { body: read.value, route: routed.route };
+}
+
+/** Streams translated as they come: the node's chat chunks become Messages events. */
+function translatingWriter(model: string): StreamWriter & { builder: MessagesStream } {
+  const builder = new MessagesStream(model);
+  return {
+    builder,
+    open: (res, headers) => {
+      res.writeHead(200, headers);
+      res.write(builder.start());
+    },
+    data: (res, line) => {
+      const events = builder.chunk(line.slice(line.indexOf(':') + 1).trim());
+      if (events) res.write(events);
+    },
+    shutdown: (res, message) => void res.write(builder.fail('overloaded_error', message)),
+  };
+}
+
+export const messages: Handler = async (req, res, ctx) => {
+  const parsed = await parse(req, res, ctx);
+  if (!parsed) return;
+  const { body, route } = parsed;
+  const translated = toChatRequest(body);
+  if (!translated.ok) return sendError(res, 400, 'invalid_request_error', translated.message);
+  const { value } = translated;
+  const model = typeof body.model === 'string' ? body.model : 'auto';
+  const request: CascadeRequest = { messages: value.messages as unknown as ChatMessage[], stream: value.stream, maxTokens: value.maxTokens, extra: value.extra, ...route };
+  const writer = translatingWriter(model);
+  const x = await exchange(res, ctx, request, `POST /v1/messages model=${model}`, writer);
+  if (res.writableEnded) return;
+  const { result } = x;
+  if (x.streaming) {
+    // Begun: it ends as Messages do, or with an error event after a break (never a clean end).
+    res.end(result.ok ? writer.builder.end() : writer.builder.fail('overloaded_error', result.error ?? 'the stream broke'));
+    return;
+  }
+  const headers = { 'x-jarvis-attempts': x.attempts, ...(result.node && { 'x-jarvis-node': result.node }), ...(result.model && { 'x-jarvis-model': result.model }) };
+  if (!result.ok) {
+    if (result.unroutable) return sendError(res, 404, 'not_found_error', result.unroutable.message);
+    return sendError(res, 529, 'overloaded_error', `no node could answer: ${result.error} (attempts: ${x.attempts})`, headers);
+  }
+  const raw = result.raw ?? JSON.stringify({ model: result.model, choices: [{ message: { content: result.content, tool_calls: result.toolCalls?.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) }, finish_reason: result.toolCalls ? 'tool_calls' : 'stop' }] });
+  const message = toMessage(raw, model);
+  if (!message.ok) return sendError(res, 502, 'api_error', `${result.node}: ${message.message}`, headers);
+  if (value.stream) {
+    // Asked to stream, answered whole: the same message as its event sequence.
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers });
+    return void res.end(messageEvents(message.value));
+  }
+  sendBody(res, 200, JSON.stringify(message.value), headers);
+};
+
+/** An estimate from the request (system, messages, tools); never a completion. */
+export const countTokens: Handler = async (req, res, ctx) => {
+  const read = await readJsonObject(req, ctx.bodyLimitBytes);
+  if (!read.ok) return sendError(res, read.error.status, BODY_ERROR_TYPES[read.error.status] ?? 'invalid_request_error', read.error.message);
+  if (!Array.isArray(read.value.messages)) return sendError(res, 400, 'invalid_request_error', 'messages: Field required');
+  sendJson(res, 200, { input_tokens: estimateInputTokens(read.value) });
+};

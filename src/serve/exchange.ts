@@ -1,0 +1,73 @@
+/**
+ * One exchange of a front with the cascade: the request run through the engine with the live
+ * health, load and catalog, the trace of attempts for the x-jarvis-attempts header, metrics, the
+ * access log, the upstream cancelled when the client goes away, and a streamed answer written
+ * by the front's own StreamWriter.
+ */
+import type http from 'node:http';
+import { Cancel } from '../cascade/cancel.js';
+import { runCascade, type CascadeEvent, type CascadeRequest, type CascadeResult } from '../cascade/engine.js';
+import type { ServeContext } from './context.js';
+
+export interface Exchange {
+  result: CascadeResult;
+  /** `node=class,...` of every attempt, as the x-jarvis-attempts header says it. */
+  attempts: string;
+  /** The reply already began as a stream. */
+  streaming: boolean;
+}
+
+/** How a front writes a streamed answer to its client, in its own format. */
+export interface StreamWriter {
+  /** The answering node's first data: the head and whatever opens the stream. */
+  open(res: http.ServerResponse, headers: Record<string, string>): void;
+  /** One SSE line from the node (`data: ...`). */
+  data(res: http.ServerResponse, line: string): void;
+  /** The drain ran out while it streamed: a last error event. */
+  shutdown(res: http.ServerResponse, message: string): void;
+}
+
+/** Runs a request through the cascade for a client: metrics, the trace, the access log, cancels, the stream. */
+export async function exchange(res: http.ServerResponse, ctx: ServeContext, request: CascadeRequest, what: string, writer: StreamWriter): Promise<Exchange> {
+  const { metrics } = ctx;
+  // A client that goes away cancels the upstream request (see the server's 'close' listener).
+  const abort = new Cancel();
+  ctx.cancels.set(res, abort);
+  let trace = '';
+  let streaming = false;
+  const onEvent = (e: CascadeEvent) => {
+    if (e.type === 'failover') metrics.failovers.inc({ from: e.from, to: e.to });
+    if (e.type === 'failed') trace += `${e.node}=${e.class},`;
+    else if (e.type === 'skip') trace += `${e.node}=circuit_open,`;
+    else if (e.type === 'data') {
+      if (res.writableEnded) return; // ended by the drain
+      if (!streaming) {
+        streaming = true;
+        ctx.streams.set(res, (message) => writer.shutdown(res, message));
+        writer.open(res, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-jarvis-node': e.node, 'x-jarvis-attempts': `${trace}${e.node}=ok` });
+      }
+      writer.data(res, e.line);
+    }
+  };
+  const started = performance.now();
+  const result = await runCascade(ctx.config, ctx.settings, ctx.health.nodes, ctx.catalog, request, { ...ctx.deps, load: ctx.load, signal: abort, onEvent });
+  ctx.cancels.delete(res);
+  ctx.streams.delete(res);
+  for (const e of result.events) ctx.health.record(e);
+  let failed = false;
+  for (const a of result.attempts) {
+    metrics.attempt(a.node, a.outcome === 'ok' ? 'ok' : (a.class ?? a.outcome));
+    if (a.outcome === 'ok') metrics.observeLatency(a.node, a.ms / 1000);
+    else if (a.outcome === 'failed') failed = true;
+  }
+  metrics.answer(result.ok ? 'answered' : 'failed', request.stream);
+  // The trace of failures and skips was built as they happened (each ends in a comma); an answer
+  // adds its node.
+  const attempts = result.ok ? `${trace}${result.node}=ok` : trace.slice(0, -1);
+  // News only: a failure or a failover (a breaker-open skip is routine once it is logged).
+  if (ctx.accessLog || !result.ok || failed) {
+    ctx.log(`${what}${request.stream ? ' stream' : ''} -> ${result.ok ? `${result.node} 200` : streaming ? 'broken stream' : '503'} ${Math.round(performance.now() - started)} ms [${attempts}]`);
+  }
+  if (abort.aborted) res.end();
+  return { result, attempts, streaming };
+}

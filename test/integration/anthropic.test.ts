@@ -1,0 +1,135 @@
+/**
+ * `jarvis serve`'s Anthropic front as a real process, used through the official
+ * `@anthropic-ai/sdk` client, with OpenAI-style sim nodes behind it (translation): plain and
+ * streamed messages, a tool round trip both ways, failover, a stream cut after its first event,
+ * count_tokens, and the error shapes.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { cleanEnv, jarvis, startServe, startSim, tempDir, type RunningServe, type RunningSim } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
+
+let tmp: ReturnType<typeof tempDir>;
+let sim: RunningSim;
+let env: NodeJS.ProcessEnv;
+let serve: RunningServe & { config: string; dataDir: string };
+let client: Anthropic;
+
+const fault = (id: string, f: string) => jarvis(['sim', 'fault', sim.ready.control, id, f], { env });
+const TOOLS = [{ name: 'get_weather', description: 'The weather in a city', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } }, required: ['city'] } }];
+
+beforeAll(async () => {
+  tmp = tempDir();
+  env = cleanEnv(tmp.dir);
+  const spec = path.join(tmp.dir, 'spec.json');
+  writeFileSync(spec, JSON.stringify({ nodes: [{ id: 'a', kind: 'openai', models: ['qwen-coder'], priority: 1 }, { id: 'b', kind: 'ollama', models: ['qwen3:8b'], priority: 2 }] }));
+  const out = path.join(tmp.dir, 'sim.yaml');
+  sim = await startSim(['cluster', '--spec', spec, '--config-out', out]);
+  const cfg = path.join(tmp.dir, 'jarvis.config.yaml');
+  writeFileSync(cfg, `${readFileSync(out, 'utf8')}cascade: { initialBackoffMs: 50, requestTimeoutMs: 5000 }\n`);
+  const dataDir = path.join(tmp.dir, 'data');
+  serve = Object.assign(await startServe({ config: cfg, dataDir, env, args: ['--health-interval', '3600000'] }), { config: cfg, dataDir });
+  // The one background probe lands with both nodes up (see serve.test.ts).
+  await waitFor(
+    async () => Object.values(((await (await fetch(`${serve.url}/api/status`)).json()) as { nodes: Record<string, { probe: string | null }> }).nodes).every((n) => n.probe === 'ok'),
+    { what: 'the first background probe', intervalMs: 50 },
+  );
+  client = new Anthropic({ baseURL: serve.url, apiKey: 'sk-ant-unused', maxRetries: 0 });
+});
+
+afterAll(async () => {
+  await serve?.stop();
+  await sim?.stop();
+  tmp?.cleanup();
+});
+
+beforeEach(async () => {
+  for (const id of ['a', 'b']) await fault(id, 'up');
+});
+
+describe('the Anthropic front, translating to OpenAI-style nodes', () => {
+  it("a Claude model name no node serves goes to the cascade; the answer is a Message; who answered is in the headers", async () => {
+    const { data, response } = await client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 200, system: [{ type: 'text', text: 'You are terse.', cache_control: { type: 'ephemeral' } }], messages: [{ role: 'user', content: 'hello there' }] }).withResponse();
+    expect(data).toMatchObject({ type: 'message', role: 'assistant', stop_reason: 'end_turn', content: [{ type: 'text', text: '[a] hello there' }] });
+    expect(data.id).toMatch(/^msg_/);
+    expect(data.usage.output_tokens).toBeGreaterThan(0);
+    expect(response.headers.get('x-jarvis-node')).toBe('a');
+    expect(response.headers.get('x-jarvis-attempts')).toBe('a=ok');
+  });
+
+  it('streamed: the Messages event sequence, one block, text deltas, message_stop', async () => {
+    const stream = client.messages.stream({ model: 'claude-opus-4-8', max_tokens: 200, messages: [{ role: 'user', content: [{ type: 'text', text: 'one two three' }] }] });
+    const types: string[] = [];
+    stream.on('streamEvent', (e) => types.push(e.type));
+    const final = await stream.finalMessage();
+    expect(final.content).toMatchObject([{ type: 'text', text: '[a] one two three' }]);
+    expect(final.stop_reason).toBe('end_turn');
+    expect(types[0]).toBe('message_start');
+    expect(types.at(-1)).toBe('message_stop');
+    expect(types.filter((t) => t === 'content_block_start')).toHaveLength(1);
+    expect(types).toContain('content_block_delta');
+  });
+
+  for (const streamed of [false, true]) {
+    it(`a tool round trip${streamed ? ', streamed' : ''}: the model asks, the client answers, the model says what the tool said`, async () => {
+      const ask = async (messages: Anthropic.MessageParam[]) =>
+        streamed ? client.messages.stream({ model: 'claude-sonnet-4-5', max_tokens: 200, tools: TOOLS, messages }).finalMessage() : client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 200, tools: TOOLS, messages });
+      const first = await ask([{ role: 'user', content: 'weather in Paris?' }]);
+      expect(first.stop_reason).toBe('tool_use');
+      const use = first.content.find((b) => b.type === 'tool_use');
+      expect(use).toMatchObject({ type: 'tool_use', name: 'get_weather', input: { asked: 'weather in Paris?', by: 'a' } });
+      const second = await ask([
+        { role: 'user', content: 'weather in Paris?' },
+        { role: 'assistant', content: first.content },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: (use as Anthropic.ToolUseBlock).id, content: 'sunny, 21 C' }] },
+      ]);
+      expect(second.stop_reason).toBe('end_turn');
+      expect(second.content[0]).toMatchObject({ type: 'text', text: '[a] the tool said: sunny, 21 C' });
+    });
+  }
+
+  it('fails over when the first node is down, streamed or not; Claude Code\'s ?beta=true path is the same route', async () => {
+    await fault('a', 'down');
+    const { data, response } = await client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+    expect(data.content[0]).toMatchObject({ text: '[b] hi' });
+    expect(response.headers.get('x-jarvis-attempts')).toMatch(/^a=refused,.*b=ok$/);
+    const streamed = await client.messages.stream({ model: 'claude-haiku-4-5', max_tokens: 50, messages: [{ role: 'user', content: 'again' }] }).finalMessage();
+    expect(streamed.content[0]).toMatchObject({ text: '[b] again' });
+    const beta = await fetch(`${serve.url}/v1/messages?beta=true`, { method: 'POST', headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: 'claude-opus-4-8', max_tokens: 20, messages: [{ role: 'user', content: 'beta' }] }) });
+    expect(beta.status).toBe(200);
+    expect(((await beta.json()) as { content: { text: string }[] }).content[0]!.text).toBe('[b] beta');
+  });
+
+  it('a stream cut after its first event ends with an error event, not a clean end', async () => {
+    // The failover test above opened a's breaker: close it (a running serve follows within a second).
+    expect((await jarvis(['reset', 'a', '--config', serve.config, '--data-dir', serve.dataDir], { env })).code).toBe(0);
+    await waitFor(async () => ((await (await fetch(`${serve.url}/api/status`)).json()) as { nodes: Record<string, { state: string }> }).nodes.a!.state === 'healthy', { what: "a's breaker closed" });
+    await fault('a', 'cut');
+    const stream = client.messages.stream({ model: 'claude-sonnet-4-5', max_tokens: 50, messages: [{ role: 'user', content: 'one two three' }] });
+    await expect(stream.finalMessage()).rejects.toThrow(/overloaded_error|stream broke/);
+  });
+
+  it('count_tokens: an estimate from the request, never a completion', async () => {
+    const r = await client.messages.countTokens({ model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: 'x'.repeat(400) }], tools: TOOLS });
+    expect(r.input_tokens).toBeGreaterThan(100);
+  });
+
+  it("errors in Anthropic's shape: 400 bad JSON and missing max_tokens, 404 unknown model, 529 when every node failed", async () => {
+    const post = (body: string) => fetch(`${serve.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const bad = await post('{"model":');
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+    const noMax = await post(JSON.stringify({ model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: 'hi' }] }));
+    expect(noMax.status).toBe(400);
+    expect(await noMax.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringContaining('max_tokens') } });
+    await expect(client.messages.create({ model: 'gpt-99', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] })).rejects.toMatchObject({ status: 404, error: { type: 'error', error: { type: 'not_found_error' } } });
+    await fault('a', 'down');
+    await fault('b', 'down');
+    const err = (await client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e)) as { status: number; error: { error: { type: string; message: string } } };
+    expect(err.status).toBe(529);
+    expect(err.error.error.type).toBe('overloaded_error');
+    expect(err.error.error.message).toMatch(/a=(refused|circuit_open),b=(refused|circuit_open)/);
+  });
+});
