@@ -30,6 +30,8 @@ export interface CascadeRequest {
   maxTokens?: number;
   /** Passed through to the upstream as they are. */
   extra?: Record<string, unknown>;
+  /** The client's Anthropic Messages request, for nodes that speak that API (see ChatRequest). */
+  messagesApi?: ChatRequest['messagesApi'];
 }
 
 interface Attempt {
@@ -212,6 +214,7 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
       if (request.endpoint) chat.endpoint = request.endpoint;
       if (request.maxTokens !== undefined) chat.maxTokens = request.maxTokens;
       if (request.extra) chat.extra = request.extra;
+      if (request.messagesApi) chat.messagesApi = request.messagesApi;
       const sendOptions: SendOptions = { timeoutMs };
       if (deps.signal) sendOptions.signal = deps.signal;
       if (deps.onEvent) {
@@ -262,7 +265,10 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
         // ...nor the time: after the wait, every untried node's share must still be there, and
         // a quarter of one for the retry itself.
         const after = deadline - (deps.now() + wait);
-        if (after > 0 && after - reserve >= Math.min(share / 4, after)) {
+        // A quota's wait longer than one node's share of the deadline is not waited out while
+        // another node may answer now (Claude Code on a 429 from Anthropic): fail over at once.
+        const tooLong = f.class === 'throttled' && untried > 0 && wait > share;
+        if (!tooLong && after > 0 && after - reserve >= Math.min(share / 4, after)) {
           retries++;
           retriesLeft--;
           emit({ type: 'retry', node: node.id, inMs: wait, attempt: tried + 1, max: budget, reason: f.class });

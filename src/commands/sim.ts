@@ -52,7 +52,7 @@ export async function resolveSpecs(options: { preset?: string; spec?: string; fa
 }
 
 export function singleNodeSpec(options: { id?: string; kind: string; port?: string; model?: string[]; fault?: string }): SimNodeSpec {
-  const kinds: SimKind[] = ['ollama', 'lmstudio', 'openai'];
+  const kinds: SimKind[] = ['ollama', 'lmstudio', 'openai', 'anthropic'];
   if (!kinds.includes(options.kind as SimKind)) throw new UsageError(`--kind: expected one of ${kinds.join(', ')}, got "${options.kind}"`);
   const port = options.port === undefined ? 0 : Number(options.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: expected a port number, got "${options.port}"`);

@@ -1,19 +1,29 @@
 /**
  * A node's upstream credentials: `apiKeyEnv` names the environment variable that holds its key
- * (sent as `Authorization: Bearer`), `headers` adds fixed ones. Sent on probes, verifications and
+ * (sent as `Authorization: Bearer`, or `x-api-key` to an `anthropic` node), `headers` adds fixed ones. Sent on probes, verifications and
  * requests; never printed (`redactHeaders` is what a message may show).
  */
 import type { NodeConfig } from './schema.js';
 
 const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
 
+/** The Messages API version jarvis speaks to an `anthropic` node when the client named none. */
+export const ANTHROPIC_VERSION = '2023-06-01';
+
+/** Whether a node takes Anthropic's Messages requests as they are. */
+export function speaksMessages(node: NodeConfig): boolean {
+  return node.kind === 'anthropic' || node.anthropic === true;
+}
+
 /** The headers every request to this node carries (none for most nodes). */
 export function nodeHeaders(node: NodeConfig, env: NodeJS.ProcessEnv = process.env): Readonly<Record<string, string>> {
-  if (!node.apiKeyEnv && !node.headers) return EMPTY;
-  const headers: Record<string, string> = {};
+  const anthropic = node.kind === 'anthropic';
+  if (!node.apiKeyEnv && !node.headers && !anthropic) return EMPTY;
+  const headers: Record<string, string> = anthropic ? { 'anthropic-version': ANTHROPIC_VERSION } : {};
   for (const [k, v] of Object.entries(node.headers ?? {})) headers[k.toLowerCase()] = v;
   const key = node.apiKeyEnv ? env[node.apiKeyEnv] : undefined;
-  if (key) headers.authorization = `Bearer ${key}`;
+  // Anthropic's API takes its key as x-api-key; everyone else as a bearer token.
+  if (key) headers[anthropic ? 'x-api-key' : 'authorization'] = anthropic ? key : `Bearer ${key}`;
   return headers;
 }
 

@@ -5,7 +5,8 @@
 import { z } from 'zod';
 import { DURATION_PATTERN } from './durations.js';
 
-export const NODE_KINDS = ['ollama', 'lmstudio', 'openai', 'proxy'] as const;
+/** `anthropic`: a server that speaks Anthropic's Messages API (api.anthropic.com, or a compatible one). */
+export const NODE_KINDS = ['ollama', 'lmstudio', 'openai', 'proxy', 'anthropic'] as const;
 export type NodeKind = (typeof NODE_KINDS)[number];
 
 /** The runbook's detection timeout (step 1: "ping rapide avec timeout 3s"). */
@@ -114,6 +115,8 @@ const nodeSchema = z.strictObject({
   strict: z.boolean({ error: 'expected true or false' }).optional(),
   /** The environment variable holding the node's API key, sent as `Authorization: Bearer` on probes and requests. */
   apiKeyEnv: z.string({ error: 'expected the name of an environment variable' }).regex(ENV_NAME, { error: 'expected the name of an environment variable, such as GEMINI_PROXY_KEY' }).optional(),
+  /** The node serves Anthropic's /v1/messages itself (llama.cpp server, Ollama >= 0.14, LM Studio): Messages requests pass through untranslated. */
+  anthropic: z.boolean({ error: 'expected true or false' }).optional(),
   /** Extra headers sent on probes and requests (their values are never shown). */
   headers: z.record(z.string(), z.string({ error: 'expected a header value (a string)' }), { error: 'expected a mapping of header names to values' }).optional(),
 });

@@ -71,6 +71,8 @@ export async function probeNode(node: NodeConfig, deps: ProbeDeps): Promise<Prob
   try {
     const reply = await deps.http(url, { timeoutMs, maxBytes: 4 << 20, headers: nodeHeaders(node), ...(deps.signal && { signal: deps.signal }) });
     classification = classifyReply(protocol, reply, protocol === 'generic' ? undefined : node.model, deps.now());
+    // An Anthropic API without a key of ours answers 401: it is up; the client's own key is used.
+    if (node.kind === 'anthropic' && !node.apiKeyEnv && reply.status === 401) classification = { status: 'ok', detail: "reachable; answers 401 without a key: the client's own key is forwarded" };
   } catch (error) {
     classification = classifyFailure(error, timeoutMs);
   }

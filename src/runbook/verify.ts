@@ -19,6 +19,7 @@ export function verifyRequest(node: NodeConfig, model: string | undefined): { ur
     // Ollama's native API reports eval durations, which give tokens per second.
     return { url: `${rootUrl(node.url)}/api/chat`, body: { model, messages: PING, stream: false, options: { num_predict: 10 } } };
   }
+  if (node.kind === 'anthropic') return { url: apiUrl(node.url, 'messages'), body: { model: model ?? 'claude-haiku-4-5', messages: PING, max_tokens: 10 } };
   return { url: apiUrl(node.url, 'chat/completions'), body: { ...(model && { model }), messages: PING, max_tokens: 10, stream: false } };
 }
 
@@ -40,6 +41,12 @@ export function readCompletion(kind: NodeConfig['kind'], status: number, body: s
     if (typeof content !== 'string' || content.trim() === '') return { ok: false, detail: `no content in the reply: ${excerpt(body)}` };
     const tps = typeof r.eval_count === 'number' && typeof r.eval_duration === 'number' && r.eval_duration > 0 ? r.eval_count / (r.eval_duration / 1e9) : undefined;
     return { ok: true, content: excerpt(content, 60), ...(typeof r.model === 'string' && { model: r.model }), ...(tps !== undefined && { tokensPerSecond: Math.round(tps * 10) / 10 }) };
+  }
+  if (kind === 'anthropic') {
+    const m = json as { content?: { type?: unknown; text?: unknown }[]; model?: unknown };
+    const text = Array.isArray(m.content) ? m.content.find((b) => b?.type === 'text')?.text : undefined;
+    if (typeof text !== 'string' || text.trim() === '') return { ok: false, detail: `no text in the reply: ${excerpt(body)}` };
+    return { ok: true, content: excerpt(text, 60), ...(typeof m.model === 'string' && { model: m.model }) };
   }
   const r = json as { choices?: { message?: { content?: unknown; reasoning_content?: unknown } }[]; model?: unknown };
   const message = Array.isArray(r.choices) ? r.choices[0]?.message : undefined;

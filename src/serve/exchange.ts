@@ -20,8 +20,8 @@ export interface Exchange {
 /** How a front writes a streamed answer to its client, in its own format. */
 export interface StreamWriter {
   /** The answering node's first data: the head and whatever opens the stream. */
-  open(res: http.ServerResponse, headers: Record<string, string>): void;
-  /** One SSE line from the node (`data: ...`). */
+  open(res: http.ServerResponse, headers: Record<string, string>, node: string): void;
+  /** One SSE event from the node, as text (`data: ...`, with its `event:` line when it has one). */
   data(res: http.ServerResponse, line: string): void;
   /** The drain ran out while it streamed: a last error event. */
   shutdown(res: http.ServerResponse, message: string): void;
@@ -44,7 +44,7 @@ export async function exchange(res: http.ServerResponse, ctx: ServeContext, requ
       if (!streaming) {
         streaming = true;
         ctx.streams.set(res, (message) => writer.shutdown(res, message));
-        writer.open(res, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-jarvis-node': e.node, 'x-jarvis-attempts': `${trace}${e.node}=ok` });
+        writer.open(res, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-jarvis-node': e.node, 'x-jarvis-attempts': `${trace}${e.node}=ok` }, e.node);
       }
       writer.data(res, e.line);
     }

@@ -13,7 +13,7 @@ export interface SimNodeSpec {
   id: string;
   kind: SimKind;
   /** How jarvis should see it in the config; defaults to `kind` (proxies are OpenAI-style servers). */
-  configKind?: 'ollama' | 'lmstudio' | 'openai' | 'proxy';
+  configKind?: 'ollama' | 'lmstudio' | 'openai' | 'proxy' | 'anthropic';
   models: string[];
   /** The model name written in the config (the runbook says `deepseek`); defaults to models[0]. */
   configModel?: string;

@@ -6,7 +6,8 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { formatFault, type Fault } from './faults.js';
 
-export type SimKind = 'ollama' | 'lmstudio' | 'openai';
+/** `anthropic`: Anthropic's Messages API (api.anthropic.com's shapes and errors). */
+export type SimKind = 'ollama' | 'lmstudio' | 'openai' | 'anthropic';
 
 export interface SimNodeOptions {
   id: string;
@@ -126,6 +127,7 @@ export class SimNode {
         return sendJson(res, 503, { error: { code: 503, message: 'Loading model', type: 'unavailable_error' } });
       case 'quota':
         res.setHeader('retry-after', String(fault.retryAfterS));
+        if (this.kind === 'anthropic') return sendJson(res, 429, { type: 'error', error: { type: 'rate_limit_error', message: 'Number of request tokens has exceeded your per-minute rate limit' } });
         return sendJson(res, 429, { error: { message: 'Resource has been exhausted (e.g. check quota).', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } });
       case 'http':
         return this.sendError(res, fault.status, fault.status >= 500 ? 'internal server error' : 'request rejected');
@@ -140,12 +142,16 @@ export class SimNode {
       default:
         break;
     }
-    if (this.apiKey && path !== '/health' && req.headers.authorization !== `Bearer ${this.apiKey}`) {
+    if (this.kind === 'anthropic' && this.apiKey && req.headers['x-api-key'] !== this.apiKey && req.headers.authorization !== `Bearer ${this.apiKey}`) {
+      return sendJson(res, 401, { type: 'error', error: { type: 'authentication_error', message: 'invalid x-api-key' } });
+    }
+    if (this.kind !== 'anthropic' && this.apiKey && path !== '/health' && req.headers.authorization !== `Bearer ${this.apiKey}`) {
       return sendJson(res, 401, { error: { message: 'Invalid API Key', type: 'authentication_error', code: 401 } });
     }
     const body = req.method === 'POST' ? await readBody(req) : '';
     if (this.kind === 'ollama') return this.ollama(req.method ?? 'GET', path, body, res);
     if (this.kind === 'lmstudio') return this.lmstudio(req.method ?? 'GET', path, body, res);
+    if (this.kind === 'anthropic') return this.anthropic(req.method ?? 'GET', path, body, res);
     return this.llamacpp(req.method ?? 'GET', path, body, res);
   }
 
@@ -156,6 +162,10 @@ export class SimNode {
   }
 
   private sendError(res: http.ServerResponse, status: number, message: string): void {
+    if (this.kind === 'anthropic') {
+      const type = ({ 400: 'invalid_request_error', 401: 'authentication_error', 403: 'permission_error', 404: 'not_found_error', 413: 'request_too_large', 429: 'rate_limit_error', 529: 'overloaded_error' } as Record<number, string>)[status] ?? 'api_error';
+      return sendJson(res, status, { type: 'error', error: { type, message: status === 529 ? 'Overloaded' : message } });
+    }
     // Ollama's native errors are {"error":"..."}; the OpenAI-style ones {"error":{...}}.
     if (this.kind === 'ollama') return sendJson(res, status, { error: message });
     return sendJson(res, status, { error: { message, type: status >= 500 ? 'server_error' : 'invalid_request_error', param: null, code: null } });
@@ -235,6 +245,34 @@ export class SimNode {
     if (method === 'POST' && (path === '/v1/chat/completions' || path === '/chat/completions')) return this.openaiChat(body, res, served);
     if (method === 'POST' && (path === '/v1/embeddings' || path === '/embeddings')) return this.embed(body, res, served);
     return sendJson(res, 404, { error: { code: 404, message: 'File Not Found', type: 'not_found_error' } });
+  }
+
+  /** Anthropic's Messages API: models, messages (whole and streamed), count_tokens. */
+  private anthropic(method: string, path: string, body: string, res: http.ServerResponse): void {
+    const served = this.served();
+    if (method === 'GET' && path === '/v1/models') {
+      return sendJson(res, 200, { data: served.map((id) => ({ type: 'model', id, display_name: id, created_at: '2026-01-01T00:00:00Z' })), has_more: false, first_id: served[0] ?? null, last_id: served.at(-1) ?? null });
+    }
+    if (method === 'POST' && path === '/v1/messages/count_tokens') return sendJson(res, 200, { input_tokens: Math.ceil(body.length / 4) });
+    if (method !== 'POST' || path !== '/v1/messages') return this.sendError(res, 404, `Not found: ${method} ${path}`);
+    const req = parseJson(body);
+    if (!req) return this.sendError(res, 400, 'invalid JSON');
+    if (typeof req.max_tokens !== 'number') return this.sendError(res, 400, 'max_tokens: Field required');
+    const model = typeof req.model === 'string' ? req.model : '';
+    const messages = Array.isArray(req.messages) ? (req.messages as { role?: string; content?: unknown }[]) : [];
+    const last = messages.at(-1)?.content;
+    const lastText = typeof last === 'string' ? last : Array.isArray(last) ? (last as { type?: string; text?: string }[]).filter((b) => b.type === 'text').map((b) => b.text).join(' ') : '';
+    const text = /^\s*ping\s*$/i.test(lastText) ? `pong from ${this.id}` : `[${this.id}] ${lastText.slice(0, 200) || 'hello'}`;
+    const tokens = words(text).slice(0, req.max_tokens);
+    const id = `msg_${this.id}_${Date.now()}`;
+    const usage = { input_tokens: 8, output_tokens: tokens.length };
+    if (req.stream !== true) {
+      return sendJson(res, 200, { id, type: 'message', role: 'assistant', model, content: [{ type: 'text', text: tokens.join('') }], stop_reason: tokens.length < words(text).length ? 'max_tokens' : 'end_turn', stop_sequence: null, usage });
+    }
+    const ev = (name: string, data: object) => `event: ${name}\ndata: ${JSON.stringify({ type: name, ...data })}\n\n`;
+    const head = ev('message_start', { message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 8, output_tokens: 1 } } }) + ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }) + ev('ping', {});
+    const tail = [ev('content_block_stop', { index: 0 }), ev('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: tokens.length } }), ev('message_stop', {})];
+    return void this.stream(res, 'text/event-stream; charset=utf-8', tokens, (w) => ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: w } }), tail, head);
   }
 
   /** OpenAI-style embeddings; the reply names the model asked for when the server has it. */

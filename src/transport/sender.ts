@@ -4,13 +4,14 @@
  * failure. Never throws.
  */
 import type { NodeConfig } from '../config/schema.js';
-import { nodeHeaders } from '../config/credentials.js';
+import { nodeHeaders, speaksMessages } from '../config/credentials.js';
 import { apiUrl } from '../probe/endpoints.js';
 import { Cancel, type CancelSignal } from '../cascade/cancel.js';
-import { ChatStream, chatPayload, readReply, type ChatRequest, type ChatSuccess } from '../protocols/openai/chat.js';
+import { ChatStream, chatPayload, readReply, type ChatRequest, type ChatSuccess, type StreamRead } from '../protocols/openai/chat.js';
+import { MessagesPassStream, readMessageReply } from '../protocols/anthropic/messages.js';
 import { classifyHttpError, failureFromError, type ChatFailure } from './failure.js';
 import { nodeHttpRequester, readText, type Requester } from './requesters.js';
-import { SseReader } from './sse.js';
+import { SseReader, type SseEvent } from './sse.js';
 
 export type ChatOutcome = { ok: true; value: ChatSuccess } | { ok: false; failure: ChatFailure };
 
@@ -25,12 +26,12 @@ export interface SendOptions {
 export type SendChat = (node: NodeConfig, request: ChatRequest, options: SendOptions) => Promise<ChatOutcome>;
 
 /** Parsed endpoint URLs per node: parsing a URL per request shows up in a proxy's profile. */
-const parsedUrls = new WeakMap<NodeConfig, { chat: URL; embeddings: URL } | null>();
+const parsedUrls = new WeakMap<NodeConfig, { chat: URL; embeddings: URL; messages: URL } | null>();
 
-function target(node: NodeConfig, endpoint: 'chat' | 'embeddings'): URL | undefined {
+function target(node: NodeConfig, endpoint: 'chat' | 'embeddings' | 'messages'): URL | undefined {
   let u = parsedUrls.get(node);
   if (u === undefined) {
-    u = node.url ? { chat: new URL(apiUrl(node.url, 'chat/completions')), embeddings: new URL(apiUrl(node.url, 'embeddings')) } : null;
+    u = node.url ? { chat: new URL(apiUrl(node.url, 'chat/completions')), embeddings: new URL(apiUrl(node.url, 'embeddings')), messages: new URL(apiUrl(node.url, 'messages')) } : null;
     parsedUrls.set(node, u);
   }
   return u?.[endpoint];
@@ -52,15 +53,41 @@ function requestHeaders(node: NodeConfig, sse: boolean): Readonly<Record<string,
   return sse ? h.sse : h.json;
 }
 
+/** The client's Messages request for a node: as it came, with the model the node serves when the route names one. */
+function messagesPayload(request: ChatRequest): string {
+  const body = request.messagesApi!.body;
+  return JSON.stringify(request.model ? { ...body, model: request.model } : body);
+}
+
+/**
+ * The headers of a passed-through Messages request: the client's `anthropic-version` and
+ * `anthropic-beta` as they came; its key (x-api-key, or a subscription's Bearer token) only to
+ * an `anthropic` node without a key of its own in the config, never to a local server.
+ */
+function messagesHeaders(node: NodeConfig, stream: boolean, client: Record<string, string>): Record<string, string> {
+  const headers: Record<string, string> = { ...requestHeaders(node, stream) };
+  for (const k of ['anthropic-version', 'anthropic-beta']) if (client[k]) headers[k] = client[k];
+  if (node.kind === 'anthropic' && !node.apiKeyEnv) {
+    if (client['x-api-key']) headers['x-api-key'] = client['x-api-key'];
+    if (client.authorization) headers.authorization = client.authorization;
+  }
+  return headers;
+}
+
 /** Sends one completion through `requester`. Never throws: the outcome says how it went. */
 export function createSender(requester: Requester): SendChat {
   return async (node, request, options) => {
     const endpoint = request.endpoint ?? 'chat';
-    const url = target(node, endpoint);
+    // A Messages request goes as it is to a node that speaks that API; a node that speaks only
+    // that API cannot take a chat request.
+    const pass = endpoint === 'chat' && request.messagesApi !== undefined && speaksMessages(node);
+    if (!pass && node.kind === 'anthropic') return { ok: false, failure: { class: 'bad_request', message: `${node.id} speaks only Anthropic's Messages API (POST /v1/messages)` } };
+    const url = target(node, pass ? 'messages' : endpoint);
     if (!url) return { ok: false, failure: { class: 'bad_request', message: `${node.id} has no url to send requests to` } };
     if (options.signal?.aborted) return { ok: false, failure: { class: 'aborted', message: 'interrupted' } };
     const stream = endpoint === 'chat' && request.stream;
-    const body = chatPayload(request);
+    const body = pass ? messagesPayload(request) : chatPayload(request);
+    const headers = pass ? messagesHeaders(node, stream, request.messagesApi!.headers) : requestHeaders(node, stream);
     const sentAt = performance.now();
     // One signal ends the exchange: the caller's (Ctrl-C, a client gone) or the timeout.
     const local = new Cancel();
@@ -87,7 +114,7 @@ export function createSender(requester: Requester): SendChat {
     // DOMException with a stack trace and a round of listeners, per request).
     let complete = false;
     try {
-      const res = await requester(url, body, requestHeaders(node, stream), local);
+      const res = await requester(url, body, headers, local);
       if (res.status < 200 || res.status >= 300) {
         const text = await readText(res, 65536);
         complete = true;
@@ -97,13 +124,13 @@ export function createSender(requester: Requester): SendChat {
       if (!isSse) {
         const text = await readText(res);
         complete = true;
-        const reply = readReply(text, endpoint);
+        const reply = pass ? readMessageReply(text) : readReply(text, endpoint);
         if (!reply.ok) return failure({ class: 'bad_response', message: reply.message });
         // Not streamed by the server (or asked without streaming): print it whole.
         if (request.stream && reply.value.content) options.onToken?.(reply.value.content);
         return reply;
       }
-      const chat = new ChatStream();
+      const chat: StreamRead = pass ? new MessagesPassStream() : new ChatStream();
       const sse = new SseReader();
       let firstTokenMs: number | undefined;
       // Events that carry nothing yet (the role chunk, empty deltas) wait until something does:
@@ -115,8 +142,8 @@ export function createSender(requester: Requester): SendChat {
         options.onData(line);
         forwarded = true;
       };
-      const onEvent = (data: string): ChatOutcome | undefined => {
-        const read = chat.read(data);
+      const onEvent = (e: SseEvent): ChatOutcome | undefined => {
+        const read = chat.read(e);
         if (!read.ok) return failure({ class: read.kind === 'error' ? 'server_error' : 'bad_response', message: read.message });
         if (read.token !== undefined) {
           tokens = chat.tokens;
@@ -124,21 +151,21 @@ export function createSender(requester: Requester): SendChat {
         }
         if (read.meaningful) firstTokenMs ??= performance.now() - sentAt;
         // Forwarded once it parsed: a proxy's client never sees a chunk we would reject.
-        const line = `data: ${data}`;
-        if (read.meaningful || forwarded || data === '[DONE]') forward(line);
+        const line = chat.line(e);
+        if (read.meaningful || forwarded || chat.isEnd(e)) forward(line);
         else (held ??= []).push(line);
         return undefined;
       };
       const decoder = new TextDecoder();
       for await (const piece of res.body) {
         for (const e of sse.push(typeof piece === 'string' ? piece : decoder.decode(piece, { stream: true }))) {
-          const bad = onEvent(e.data);
+          const bad = onEvent(e);
           if (bad) return bad;
         }
       }
       complete = true;
       for (const e of sse.end()) {
-        const bad = onEvent(e.data);
+        const bad = onEvent(e);
         if (bad) return bad;
       }
       if (!chat.finished) return failure({ class: 'bad_response', message: 'the stream ended without finishing' });

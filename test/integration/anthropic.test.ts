@@ -133,3 +133,82 @@ describe('the Anthropic front, translating to OpenAI-style nodes', () => {
     expect(err.error.error.message).toMatch(/a=(refused|circuit_open),b=(refused|circuit_open)/);
   });
 });
+
+describe('an `anthropic` node first, the cluster behind it (Claude Code\'s failover)', () => {
+  let sim2: RunningSim;
+  let serve2: RunningServe & { config: string; dataDir: string };
+  let claude: Anthropic;
+  const fault2 = (id: string, f: string) => jarvis(['sim', 'fault', sim2.ready.control, id, f], { env });
+
+  beforeAll(async () => {
+    const spec = path.join(tmp.dir, 'spec2.json');
+    writeFileSync(spec, JSON.stringify({ nodes: [{ id: 'claude', kind: 'anthropic', models: ['claude-sonnet-4-5'], priority: 1, apiKey: 'sk-ant-good' }, { id: 'local', kind: 'openai', models: ['qwen-coder'], priority: 2 }] }));
+    const out = path.join(tmp.dir, 'sim2.yaml');
+    sim2 = await startSim(['cluster', '--spec', spec, '--config-out', out]);
+    const cfg = path.join(tmp.dir, 'claude.config.yaml');
+    writeFileSync(cfg, `${readFileSync(out, 'utf8')}cascade: { initialBackoffMs: 50, requestTimeoutMs: 5000 }\n`);
+    const dataDir = path.join(tmp.dir, 'data2');
+    serve2 = Object.assign(await startServe({ config: cfg, dataDir, env, args: ['--health-interval', '3600000'] }), { config: cfg, dataDir });
+    claude = new Anthropic({ baseURL: serve2.url, apiKey: 'sk-ant-good', maxRetries: 0 });
+  });
+
+  afterAll(async () => {
+    await serve2?.stop();
+    await sim2?.stop();
+  });
+
+  beforeEach(async () => {
+    for (const id of ['claude', 'local']) await fault2(id, 'up');
+    expect((await jarvis(['reset', '--all', '--config', serve2.config, '--data-dir', serve2.dataDir], { env })).code).toBe(0);
+    await waitFor(async () => Object.values(((await (await fetch(`${serve2.url}/api/status`)).json()) as { nodes: Record<string, { state: string }> }).nodes).every((n) => n.state === 'healthy'), { what: 'breakers closed' });
+  });
+
+  it("status: the Anthropic node answers 401 to a probe without a key: up, the client's key is used", async () => {
+    const r = await jarvis(['status', '--json', '--config', serve2.config], { env });
+    const nodes = (JSON.parse(r.stdout) as { nodes: { id: string; status: string; detail?: string }[] }).nodes;
+    expect(nodes.find((n) => n.id === 'claude')).toMatchObject({ status: 'ok', detail: expect.stringContaining("client's own key") });
+  });
+
+  it("passes through to it, whole and streamed, with the client's key; the node's own message comes back", async () => {
+    const { data, response } = await claude.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 50, messages: [{ role: 'user', content: 'hello' }] }).withResponse();
+    expect(data.id).toMatch(/^msg_claude_/);
+    expect(data.content[0]).toMatchObject({ type: 'text', text: '[claude] hello' });
+    expect(response.headers.get('x-jarvis-node')).toBe('claude');
+    const streamed = await claude.messages.stream({ model: 'claude-opus-4-8', max_tokens: 50, messages: [{ role: 'user', content: 'one two' }] }).finalMessage();
+    expect(streamed.id).toMatch(/^msg_claude_/);
+    expect(streamed.content[0]).toMatchObject({ text: '[claude] one two' });
+  });
+
+  for (const [what, f] of [['overloaded (529)', '529'], ['rate limited (429)', '429:30'], ['down', 'down']] as const) {
+    it(`Anthropic ${what}: the next node answers, translated, streamed or not`, async () => {
+      await fault2('claude', f);
+      const { data, response } = await claude.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+      expect(data.content[0]).toMatchObject({ text: '[local] hi' });
+      expect(response.headers.get('x-jarvis-attempts')).toMatch(/claude=(server_error|throttled|refused).*local=ok$/);
+      const streamed = await claude.messages.stream({ model: 'claude-sonnet-4-5', max_tokens: 50, messages: [{ role: 'user', content: 'again' }] }).finalMessage();
+      expect(streamed.content[0]).toMatchObject({ text: '[local] again' });
+    });
+  }
+
+  it('a wrong key: fails over, reported as a credentials problem, the breaker stays closed', async () => {
+    const wrong = new Anthropic({ baseURL: serve2.url, apiKey: 'sk-ant-bad', maxRetries: 0 });
+    for (let i = 0; i < 4; i++) {
+      const { data, response } = await wrong.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+      expect(data.content[0]).toMatchObject({ text: '[local] hi' });
+      expect(response.headers.get('x-jarvis-attempts')).toMatch(/^claude=auth,local=ok$/);
+    }
+    const status = (await (await fetch(`${serve2.url}/api/status`)).json()) as { nodes: Record<string, { state: string; last_error: string | null }> };
+    expect(status.nodes.claude!.state).not.toBe('open');
+    expect(status.nodes.claude!.last_error).toMatch(/auth/);
+  });
+
+  it('a stream cut after its first event ends with an error event', async () => {
+    await fault2('claude', 'cut');
+    await expect(claude.messages.stream({ model: 'claude-sonnet-4-5', max_tokens: 50, messages: [{ role: 'user', content: 'one two three' }] }).finalMessage()).rejects.toThrow(/overloaded_error|stream broke/);
+  });
+
+  it('count_tokens answers without a completion', async () => {
+    expect((await claude.messages.countTokens({ model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: 'hello' }] })).input_tokens).toBeGreaterThan(0);
+  });
+});
+

@@ -342,3 +342,63 @@ export function estimateInputTokens(body: Record<string, unknown>): number {
   const text = [JSON.stringify(body.system ?? ''), JSON.stringify(body.messages ?? []), JSON.stringify(body.tools ?? [])].join('');
   return Math.max(1, Math.ceil(text.length / 4));
 }
+
+/** A whole Messages reply from a node that speaks the API: valid when it is a `message` with content. */
+export function readMessageReply(text: string): { ok: true; value: { content: string; model?: string; raw: string } } | { ok: false; message: string } {
+  let json: { type?: unknown; content?: unknown; model?: unknown };
+  try {
+    json = JSON.parse(text) as typeof json;
+  } catch {
+    return { ok: false, message: `not JSON: ${text.slice(0, 200)}` };
+  }
+  if (json?.type !== 'message' || !Array.isArray(json.content)) return { ok: false, message: `not a Messages reply: ${text.slice(0, 200)}` };
+  const content = (json.content as { type?: unknown; text?: unknown }[]).filter((b) => b?.type === 'text' && typeof b.text === 'string').map((b) => b.text as string).join('');
+  return { ok: true, value: { content, ...(typeof json.model === 'string' && { model: json.model }), raw: text } };
+}
+
+/**
+ * A Messages stream from a node that speaks the API, read only to know where it stands (it is
+ * forwarded as it came): `message_start` and `ping` are not yet an answer (a failover may still
+ * happen); the first content block is; `message_stop` finishes it; an `error` event is a failure.
+ */
+export class MessagesPassStream {
+  tokens = 0;
+  finished = false;
+  #content = '';
+  #model: string | undefined;
+
+  read(e: { event?: string; data: string }): { ok: true; meaningful: boolean; token?: string } | { ok: false; kind: 'bad_chunk' | 'error'; message: string } {
+    let json: { type?: unknown; message?: { model?: unknown }; delta?: { type?: unknown; text?: unknown }; error?: { type?: unknown; message?: unknown } };
+    try {
+      json = JSON.parse(e.data) as typeof json;
+    } catch {
+      return { ok: false, kind: 'bad_chunk', message: `invalid stream event: ${e.data.slice(0, 200)}` };
+    }
+    const type = e.event ?? json.type;
+    if (type === 'error') return { ok: false, kind: 'error', message: `error in the stream: ${typeof json.error?.type === 'string' ? `${json.error.type}: ` : ''}${typeof json.error?.message === 'string' ? json.error.message : 'unknown'}` };
+    if (type === 'message_start') {
+      if (typeof json.message?.model === 'string') this.#model = json.message.model;
+      return { ok: true, meaningful: false };
+    }
+    if (type === 'ping') return { ok: true, meaningful: false };
+    if (type === 'message_stop') this.finished = true;
+    if (type === 'content_block_delta' && json.delta?.type === 'text_delta' && typeof json.delta.text === 'string') {
+      this.tokens++;
+      this.#content += json.delta.text;
+      return { ok: true, meaningful: true, token: json.delta.text };
+    }
+    return { ok: true, meaningful: true };
+  }
+
+  line(e: { event?: string; data: string }): string {
+    return e.event ? `event: ${e.event}\ndata: ${e.data}` : `data: ${e.data}`;
+  }
+
+  isEnd(e: { event?: string; data: string }): boolean {
+    return e.event === 'message_stop';
+  }
+
+  result(firstTokenMs: number | undefined): { content: string; model?: string; tokens: number; firstTokenMs?: number } {
+    return { content: this.#content, ...(this.#model && { model: this.#model }), tokens: this.tokens, ...(firstTokenMs !== undefined && { firstTokenMs: Math.round(firstTokenMs) }) };
+  }
+}

@@ -21,6 +21,8 @@ export interface ChatRequest {
   maxTokens?: number;
   /** Fields passed through as they are (tools, temperature, an embeddings `input`, ...). */
   extra?: Record<string, unknown>;
+  /** The client's own Anthropic Messages request: sent as it is to nodes that speak that API. */
+  messagesApi?: { body: Record<string, unknown>; headers: Record<string, string> };
 }
 
 /** A function call the model asked for (OpenAI's `tool_calls`), arguments as the JSON text it wrote. */
@@ -122,15 +124,36 @@ export type ChunkRead =
   | { ok: true; meaningful: boolean; token?: string }
   | { ok: false; kind: 'bad_chunk' | 'error'; message: string };
 
+/** A streamed reply read event by event (OpenAI's chunks, or Anthropic's events passed through). */
+export interface StreamRead {
+  tokens: number;
+  finished: boolean;
+  read(event: { event?: string; data: string }): ChunkRead;
+  /** The event as a proxy forwards it (its SSE text without the blank line). */
+  line(event: { event?: string; data: string }): string;
+  /** The event that ends a stream cleanly is always forwarded ([DONE], message_stop). */
+  isEnd(event: { event?: string; data: string }): boolean;
+  result(firstTokenMs: number | undefined): ChatSuccess;
+}
+
 /** A streamed completion, put together from its chunks (each SSE event's data). */
-export class ChatStream {
+export class ChatStream implements StreamRead {
   content = '';
   model: string | undefined;
   tokens = 0;
   finished = false;
   readonly toolCalls: ToolCall[] = [];
 
-  read(data: string): ChunkRead {
+  line(e: { data: string }): string {
+    return `data: ${e.data}`;
+  }
+
+  isEnd(e: { data: string }): boolean {
+    return e.data === '[DONE]';
+  }
+
+  read(e: { data: string } | string): ChunkRead {
+    const data = typeof e === 'string' ? e : e.data;
     if (data === '[DONE]') {
       this.finished = true;
       return { ok: true, meaningful: false };

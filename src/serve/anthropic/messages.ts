@@ -11,6 +11,7 @@ import type { CascadeRequest } from '../../cascade/engine.js';
 import { discoverGroup } from '../../cascade/routing.js';
 import type { ChatMessage } from '../../protocols/openai/chat.js';
 import { errorBody, estimateInputTokens, messageEvents, MessagesStream, toChatRequest, toMessage } from '../../protocols/anthropic/messages.js';
+import { speaksMessages } from '../../config/credentials.js';
 import { readJsonObject } from '../body.js';
 import type { Handler, ServeContext } from '../context.js';
 import { exchange, type StreamWriter } from '../exchange.js';
@@ -48,16 +49,34 @@ async function parse(req: http.IncomingMessage, res: http.ServerResponse, ctx: S
   return { body: read.value, route: routed.route };
 }
 
-/** Streams translated as they come: the node's chat chunks become Messages events. */
-function translatingWriter(model: string): StreamWriter & { builder: MessagesStream } {
+/** What of the client's headers an Anthropic-speaking node may get (sender.ts decides which reach which node). */
+function clientHeaders(req: http.IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of ['anthropic-version', 'anthropic-beta', 'x-api-key', 'authorization']) {
+    const v = req.headers[k];
+    if (typeof v === 'string' && v) out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * A streamed answer: passed through as it came from a node that speaks the Messages API, or
+ * translated chunk by chunk (the node's chat chunks become Messages events).
+ */
+function messagesWriter(ctx: ServeContext, model: string): StreamWriter & { builder: MessagesStream; passed: () => boolean } {
   const builder = new MessagesStream(model);
+  let pass = false;
   return {
     builder,
-    open: (res, headers) => {
+    passed: () => pass,
+    open: (res, headers, node) => {
+      const n = ctx.config.nodes.find((x) => x.id === node);
+      pass = n !== undefined && speaksMessages(n);
       res.writeHead(200, headers);
-      res.write(builder.start());
+      if (!pass) res.write(builder.start());
     },
     data: (res, line) => {
+      if (pass) return void res.write(`${line}\n\n`);
       const events = builder.chunk(line.slice(line.indexOf(':') + 1).trim());
       if (events) res.write(events);
     },
@@ -73,20 +92,31 @@ export const messages: Handler = async (req, res, ctx) => {
   if (!translated.ok) return sendError(res, 400, 'invalid_request_error', translated.message);
   const { value } = translated;
   const model = typeof body.model === 'string' ? body.model : 'auto';
-  const request: CascadeRequest = { messages: value.messages as unknown as ChatMessage[], stream: value.stream, maxTokens: value.maxTokens, extra: value.extra, ...route };
-  const writer = translatingWriter(model);
+  const request: CascadeRequest = { messages: value.messages as unknown as ChatMessage[], stream: value.stream, maxTokens: value.maxTokens, extra: value.extra, messagesApi: { body, headers: clientHeaders(req) }, ...route };
+  const writer = messagesWriter(ctx, model);
   const x = await exchange(res, ctx, request, `POST /v1/messages model=${model}`, writer);
   if (res.writableEnded) return;
   const { result } = x;
   if (x.streaming) {
     // Begun: it ends as Messages do, or with an error event after a break (never a clean end).
-    res.end(result.ok ? writer.builder.end() : writer.builder.fail('overloaded_error', result.error ?? 'the stream broke'));
+    if (result.ok) res.end(writer.passed() ? undefined : writer.builder.end());
+    else res.end(writer.builder.fail('overloaded_error', result.error ?? 'the stream broke'));
     return;
   }
   const headers = { 'x-jarvis-attempts': x.attempts, ...(result.node && { 'x-jarvis-node': result.node }), ...(result.model && { 'x-jarvis-model': result.model }) };
   if (!result.ok) {
     if (result.unroutable) return sendError(res, 404, 'not_found_error', result.unroutable.message);
     return sendError(res, 529, 'overloaded_error', `no node could answer: ${result.error} (attempts: ${x.attempts})`, headers);
+  }
+  const answered = ctx.config.nodes.find((n) => n.id === result.node);
+  // A node that speaks the Messages API answered in it: its reply goes as it came.
+  if (answered && speaksMessages(answered) && result.raw) {
+    if (!value.stream) return sendBody(res, 200, result.raw, headers);
+    const passed = toPassedMessage(result.raw);
+    if (passed) {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers });
+      return void res.end(messageEvents(passed));
+    }
   }
   const raw = result.raw ?? JSON.stringify({ model: result.model, choices: [{ message: { content: result.content, tool_calls: result.toolCalls?.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) }, finish_reason: result.toolCalls ? 'tool_calls' : 'stop' }] });
   const message = toMessage(raw, model);
@@ -106,3 +136,13 @@ export const countTokens: Handler = async (req, res, ctx) => {
   if (!Array.isArray(read.value.messages)) return sendError(res, 400, 'invalid_request_error', 'messages: Field required');
   sendJson(res, 200, { input_tokens: estimateInputTokens(read.value) });
 };
+
+/** A Messages reply's JSON, parsed, to send as events (a client that asked to stream, a node that answered whole). */
+function toPassedMessage(raw: string): Record<string, unknown> | undefined {
+  try {
+    const m = JSON.parse(raw) as Record<string, unknown>;
+    return Array.isArray(m.content) ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
