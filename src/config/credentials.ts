@@ -8,7 +8,7 @@ import type { NodeConfig } from './schema.js';
 const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
 
 /** The Messages API version jarvis speaks to an `anthropic` node when the client named none. */
-export const ANTHROPIC_VERSION = '2023-06-01';
+const ANTHROPIC_VERSION = '2023-06-01';
 
 /** Whether a node takes Anthropic's Messages requests as they are. */
 export function speaksMessages(node: NodeConfig): boolean {

@@ -75,6 +75,17 @@ nodes:
       command: [node, /opt/turbo/claude-proxy.js, --ping]
       timeoutMs: 20000
 
+  # Claude Code in front of the cluster: jarvis serve speaks Anthropic's Messages API, so with
+  # this node Anthropic answers first and the machines here take over when it is overloaded,
+  # down or out of quota (run Claude Code as ANTHROPIC_BASE_URL=http://127.0.0.1:4000 claude).
+  # Without apiKeyEnv the client's own key, or a subscription's token, is forwarded.
+  # - id: anthropic
+  #   kind: anthropic
+  #   url: https://api.anthropic.com
+  #   priority: 0
+  #   timeoutMs: 10000
+  #   apiKeyEnv: ANTHROPIC_API_KEY
+
   # 6. Last resort, reserved for embeddings. Minimal impact: no urgent action.
   - id: m1
     kind: lmstudio
