@@ -188,7 +188,7 @@ export function buildProgram(proc: ProcessParts, state: RunState = { code: 0 }):
 
   program
     .command('serve')
-    .description('an OpenAI-compatible failover proxy in front of the cluster (POST /v1/chat/completions, GET /v1/models)')
+    .description('an OpenAI- and Anthropic-compatible failover proxy in front of the cluster (POST /v1/chat/completions, /v1/messages, GET /v1/models)')
     .option('--host <addr>', 'address to bind (loopback unless told otherwise)', '127.0.0.1')
     .option('-p, --port <port>', 'port', '4000')
     .option('--api-key <key>', 'key the management endpoints require (else $JARVIS_API_KEY; with none they answer on a loopback bind only)')
