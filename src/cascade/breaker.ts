@@ -21,6 +21,8 @@ export interface BreakerState {
   openUntil?: number;
   /** How many times in a row it opened: the open time doubles with each. */
   opens: number;
+  /** Opened for a quota's Retry-After, not for failures: a probe that answers says nothing about it. */
+  quota?: boolean;
 }
 
 export const CLOSED: BreakerState = { phase: 'closed', consecutiveFailures: 0, opens: 0 };
@@ -48,4 +50,13 @@ export function onFailure(b: BreakerState, now: number, s: BreakerSettings): Bre
     return { phase: 'open', consecutiveFailures: failures, openUntil: now + openMs, opens };
   }
   return { ...b, consecutiveFailures: failures };
+}
+
+/**
+ * A quota (429 with Retry-After): the node is skipped until then, without a failure counted or
+ * the open time growing; a trial follows as after any opening.
+ */
+export function onQuota(b: BreakerState, until: number, now: number): BreakerState {
+  if (phaseAt(b, now) === 'open' && (b.openUntil ?? 0) >= until) return b;
+  return { phase: 'open', consecutiveFailures: b.consecutiveFailures, openUntil: until, opens: b.opens, quota: true };
 }

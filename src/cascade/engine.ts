@@ -244,7 +244,12 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
       emit({ type: 'failed', node: node.id, class: f.class });
       if (f.class === 'aborted') return finish({ ok: false, error: 'interrupted' });
       const d = decide(f);
-      record({ node: node.id, at: deps.now(), ok: false, counts: d.countsAgainstNode, error: `${f.class}: ${f.message}` });
+      // A quota's wait longer than one node's share of the deadline is not waited out while
+      // another node may answer now (Claude Code on a 429 from Anthropic): fail over at once, and
+      // skip the node until its Retry-After.
+      const quotaMs = f.class === 'throttled' && f.retryAfterS !== undefined ? f.retryAfterS * 1000 : undefined;
+      const tooLong = quotaMs !== undefined && untried > 0 && quotaMs > share;
+      record({ node: node.id, at: deps.now(), ok: false, counts: d.countsAgainstNode, error: `${f.class}: ${f.message}`, ...(tooLong && { quotaUntil: deps.now() + quotaMs }) });
       if (f.class === 'model_missing' && model !== undefined && !relisted && retriesLeft > 0) {
         // What the node serves changed since it was listed (another model loaded): list it again,
         // and ask again at once if that gives another id.
@@ -265,9 +270,6 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
         // ...nor the time: after the wait, every untried node's share must still be there, and
         // a quarter of one for the retry itself.
         const after = deadline - (deps.now() + wait);
-        // A quota's wait longer than one node's share of the deadline is not waited out while
-        // another node may answer now (Claude Code on a 429 from Anthropic): fail over at once.
-        const tooLong = f.class === 'throttled' && untried > 0 && wait > share;
         if (!tooLong && after > 0 && after - reserve >= Math.min(share / 4, after)) {
           retries++;
           retriesLeft--;

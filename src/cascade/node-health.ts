@@ -3,7 +3,7 @@
  * its counts. A run records outcomes as events; they are replayed onto the stored state under the
  * lock, so two processes asking at once both count. Pure, apart from the store helpers at the end.
  */
-import { CLOSED, onFailure, onSuccess, phaseAt, type BreakerSettings, type BreakerState } from './breaker.js';
+import { onQuota, CLOSED, onFailure, onSuccess, phaseAt, type BreakerSettings, type BreakerState } from './breaker.js';
 import type { JsonStore } from '../store/json-store.js';
 import type { StateFile } from '../store/state-file.js';
 
@@ -36,6 +36,8 @@ export interface HealthEvent {
   times?: number;
   /** Not an outcome: the node answered a health probe, so its open breaker lets a trial through now. */
   halfOpen?: boolean;
+  /** A quota's end (Retry-After): the node is skipped until then. */
+  quotaUntil?: number;
 }
 
 const FRESH: NodeHealth = { breaker: CLOSED, successes: 0, failures: 0, consecutiveFailures: 0, totalRequests: 0 };
@@ -51,7 +53,7 @@ export function applyEvent(h: NodeHealth | undefined, e: HealthEvent, s: Breaker
     return { ...base, breaker: onSuccess(base.breaker), successes: base.successes + n, consecutiveFailures: 0, totalRequests: base.totalRequests + n };
   }
   const next: NodeHealth = { ...base, totalRequests: base.totalRequests + 1, lastError: e.error ?? 'failed', lastErrorAt: new Date(e.at).toISOString() };
-  if (!e.counts) return next;
+  if (!e.counts) return e.quotaUntil !== undefined ? { ...next, breaker: onQuota(base.breaker, e.quotaUntil, e.at) } : next;
   return { ...next, breaker: onFailure(base.breaker, e.at, s), failures: base.failures + 1, consecutiveFailures: base.consecutiveFailures + 1 };
 }
 

@@ -77,6 +77,8 @@ export function healDecision(i: HealInput): HealDecision {
   const h = i.health;
   if (!h || phaseAt(h.breaker, i.now) !== 'open') return { action: 'none', markActed: false };
   if (i.probeOk) {
+    // A quota ends at its Retry-After, whatever a probe says.
+    if (h.breaker.quota) return { action: 'none', markActed: false };
     // A probe sent before the failure that opened the breaker says nothing about the node now.
     if (h.lastErrorAt !== undefined && Date.parse(h.lastErrorAt) >= i.probedAt) return { action: 'none', markActed: false };
     return { action: 'half_open', markActed: false };

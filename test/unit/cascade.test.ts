@@ -170,6 +170,22 @@ describe('the engine, with an injected clock and transport', () => {
     expect((await runCascade(config, settings, {}, new ModelCatalog(), ask, late.deps)).node).toBe('m3');
   });
 
+  it("429 with a Retry-After longer than a node's share: fail over at once, and skip the node until then", async () => {
+    const h = harness({ m2: [fail('throttled', { retryAfterS: 60 })], m3: [ok('y')] });
+    const r = await runCascade(config, settings, {}, new ModelCatalog(), ask, h.deps);
+    expect(r.node).toBe('m3');
+    expect(h.sleeps).toEqual([]);
+    const e = r.events.find((x) => x.node === 'm2')!;
+    expect(e).toMatchObject({ counts: false, quotaUntil: e.at + 60_000 });
+    const m2 = applyEvent(undefined, e, S);
+    expect(m2.breaker).toMatchObject({ phase: 'open', quota: true, openUntil: e.at + 60_000, consecutiveFailures: 0 });
+    const next = harness({ m3: [ok('z')] });
+    const skipped = await runCascade(config, settings, { m2 }, new ModelCatalog(), ask, next.deps);
+    expect(skipped.attempts[0]).toMatchObject({ node: 'm2', outcome: 'skipped', class: 'circuit_open' });
+    // Once the quota's time is over, the node is tried again.
+    expect(phaseAt(m2.breaker, e.at + 60_000)).toBe('half_open');
+  });
+
   it('an open breaker is skipped; when all are open, the one that reopens first is tried', async () => {
     const open = (until: number): NodeHealth => ({ breaker: { phase: 'open', consecutiveFailures: 3, openUntil: until, opens: 1 }, successes: 0, failures: 3, consecutiveFailures: 3, totalRequests: 3 });
     const h = harness({ m3: [ok('x')] });

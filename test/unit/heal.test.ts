@@ -30,6 +30,7 @@ describe('healDecision (the background check, per node and probe)', () => {
     ['open and the probe answers: half-open, the next request is its trial', { probeOk: true }, 'half_open'],
     ['a probe sent before the failure that opened it says nothing', { probeOk: true, probedAt: NOW - 10_000 }, 'none'],
     ['an open time that has passed is half-open already, not open', { health: open(NOW - 1) }, 'none'],
+    ['a quota: it ends at its Retry-After, whatever a probe says', { probeOk: true, health: { ...open(), breaker: { ...open().breaker, quota: true } } }, 'none'],
   ];
   it.each(cases)('%s', (_what, over, action, reason) => {
     const d = healDecision({ ...base, ...over });
