@@ -190,6 +190,13 @@ export const configSchema = z
         strategy: strategy.optional(),
         /** `latency`: nodes within this fraction of the fastest share the traffic (LiteLLM's buffer). */
         latencyMargin: z.number({ error: 'expected a fraction such as 0.1' }).min(0).max(10).default(0.1),
+        /**
+         * Names clients send, mapped to what jarvis routes (a node id, a model group, `jarvis/<task>`,
+         * `auto`): `{ match: "claude-haiku-*", to: "jarvis/fast" }`. The first match wins; `*` is a wildcard.
+         */
+        aliases: z
+          .array(z.strictObject({ match: z.string().min(1, { error: 'expected a name or a pattern such as claude-haiku-*' }), to: z.string().min(1, { error: 'expected a node id, a model, jarvis/<task> or auto' }) }), { error: 'expected a list of {match, to}' })
+          .default([]),
         /** Per model group (the model name as clients send it): its own strategy, or strict. */
         groups: z
           .record(

@@ -207,6 +207,18 @@ describe('an `anthropic` node first, the cluster behind it (Claude Code\'s failo
     await expect(claude.messages.stream({ model: 'claude-sonnet-4-5', max_tokens: 50, messages: [{ role: 'user', content: 'one two three' }] }).finalMessage()).rejects.toThrow(/overloaded_error|stream broke/);
   });
 
+  it("the drill: JARVIS_FORCE_NODE sends Claude Code's requests to the local node", async () => {
+    const drill = await startServe({ config: serve2.config, dataDir: path.join(tmp.dir, 'drill'), env: { ...env, JARVIS_FORCE_NODE: 'local' }, args: ['--health-interval', '3600000'] });
+    try {
+      const c = new Anthropic({ baseURL: drill.url, apiKey: 'sk-ant-good', maxRetries: 0 });
+      const { data, response } = await c.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 20, messages: [{ role: 'user', content: 'drill' }] }).withResponse();
+      expect(data.content[0]).toMatchObject({ text: '[local] drill' });
+      expect(response.headers.get('x-jarvis-attempts')).toBe('local=ok');
+    } finally {
+      await drill.stop();
+    }
+  });
+
   it('count_tokens answers without a completion', async () => {
     expect((await claude.messages.countTokens({ model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: 'hello' }] })).input_tokens).toBeGreaterThan(0);
   });

@@ -129,3 +129,22 @@ describe('balancing within a group', () => {
     expect(order('priority', load)).toBe('abc');
   });
 });
+
+describe('routing.aliases (the names clients send)', () => {
+  it('maps patterns to routes, first match wins; a name that matches none is itself', async () => {
+    const { parseConfig } = await import('../../src/config/load.js');
+    const { routeModel, aliasOf } = await import('../../src/serve/openai/models.js');
+    const cfg = await parseConfig(
+      'nodes:\n  - { id: a, kind: openai, url: "http://127.0.0.1:9", model: qwen }\n  - { id: b, kind: openai, url: "http://127.0.0.1:8", model: small }\ntasks: { fast: [b] }\nrouting:\n  aliases:\n    - { match: "claude-haiku-*", to: jarvis/fast }\n    - { match: "claude-*", to: a }\n    - { match: "gpt-4.1", to: qwen }\n',
+      'aliases.yaml',
+    );
+    const catalog = new ModelCatalog();
+    expect(aliasOf(cfg, 'claude-haiku-4-5')).toBe('jarvis/fast');
+    expect(routeModel(cfg, catalog, 'claude-haiku-4-5')).toEqual({ ok: true, route: { task: 'fast' } });
+    expect(routeModel(cfg, catalog, 'CLAUDE-opus-4-8')).toEqual({ ok: true, route: { node: 'a' } });
+    expect(routeModel(cfg, catalog, 'gpt-4.1')).toEqual({ ok: true, route: { model: 'qwen' } });
+    // A dot is a dot, not any character.
+    expect(routeModel(cfg, catalog, 'gpt-4x1')).toMatchObject({ ok: false, error: { status: 404 } });
+    expect(routeModel(cfg, catalog, 'small')).toEqual({ ok: true, route: { model: 'small' } });
+  });
+});

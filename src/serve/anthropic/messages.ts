@@ -41,7 +41,12 @@ async function parse(req: http.IncomingMessage, res: http.ServerResponse, ctx: S
     await discoverGroup(ctx.config, model, ctx.catalog, ctx.deps.listModels, ctx.deps.now(), 2000);
     routed = routeModel(ctx.config, ctx.catalog, model);
   }
-  if (!routed.ok && typeof model === 'string' && /^claude-/i.test(model)) routed = { ok: true, route: {} };
+  if (!routed.ok && typeof model === 'string' && /^claude-/i.test(model)) {
+    // A Claude name no node serves and no alias maps: the `anthropic` node first (then its
+    // fallbacks, then the cascade), or the cascade when there is none.
+    const first = ctx.config.nodes.find((n) => n.kind === 'anthropic' && n.url);
+    routed = { ok: true, route: first ? { node: first.id } : {} };
+  }
   if (!routed.ok) {
     sendError(res, routed.error.status, routed.error.status === 404 ? 'not_found_error' : 'invalid_request_error', routed.error.message);
     return undefined;

@@ -16,7 +16,21 @@ const notFound = (model: string): ModelRoute => ({
   error: { status: 404, message: `unknown model "${model}"; GET /v1/models lists them`, type: 'invalid_request_error', param: 'model', code: 'model_not_found' },
 });
 
-export function routeModel(config: Config, catalog: ModelCatalog, model: unknown): ModelRoute {
+/** The name a client's model name stands for (`routing.aliases`, first match; `*` a wildcard), or the name itself. */
+export function aliasOf(config: Config, model: string): string {
+  for (const a of config.routing.aliases) if (globMatch(a.match, model)) return a.to;
+  return model;
+}
+
+const globs = new Map<string, RegExp>();
+function globMatch(pattern: string, name: string): boolean {
+  let re = globs.get(pattern);
+  if (!re) globs.set(pattern, (re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'i')));
+  return re.test(name);
+}
+
+export function routeModel(config: Config, catalog: ModelCatalog, asked: unknown): ModelRoute {
+  const model = typeof asked === 'string' ? aliasOf(config, asked) : asked;
   if (model === undefined || model === null || model === '' || model === 'auto' || model === 'jarvis/auto') return { ok: true, route: {} };
   if (typeof model !== 'string') return { ok: false, error: { status: 400, message: `\`model\` must be a string, got ${Array.isArray(model) ? 'an array' : typeof model}`, type: 'invalid_request_error', param: 'model', code: 'invalid_type' } };
   const alias = /^jarvis\/(.+)$/.exec(model);
