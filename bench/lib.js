@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync, existsSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Pool } from 'undici';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BIN = path.join(ROOT, 'bin', 'jarvis.js');
@@ -71,3 +72,46 @@ export function printTable(title, head, rows) {
 }
 
 export const fmt = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`);
+
+/** Closed-loop load: `concurrency` workers sending back to back for `seconds`. */
+export async function load(origin, pathName, headers, body, concurrency, seconds) {
+  const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
+  const lat = [];
+  let errors = 0;
+  const end = performance.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        try {
+          const r = await pool.request({ path: pathName, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+          await r.body.text();
+          if (r.statusCode !== 200) errors++;
+          else lat.push(performance.now() - t);
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  await pool.close();
+  return { lat, errors, rps: lat.length / seconds };
+}
+
+/** Time to the first streamed byte, `n` times after 20 warm-ups (`body` defaults to a short chat stream). */
+export async function firstByte(origin, pathName, headers, n = 200, body = JSON.stringify({ model: 'auto', stream: true, messages: [{ role: 'user', content: 'a b c d' }] })) {
+  const pool = new Pool(origin, { connections: 1 });
+  const ms = [];
+  for (let i = 0; i < n + 20; i++) {
+    const t = performance.now();
+    const r = await pool.request({ path: pathName, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    let first;
+    for await (const chunk of r.body) {
+      first ??= performance.now() - t;
+      void chunk;
+    }
+    if (i >= 20) ms.push(first);
+  }
+  await pool.close();
+  return ms;
+}

@@ -1,12 +1,13 @@
 // `npm run bench`: prints comparison tables. Not a test: figures vary with the machine's load.
 // Usage: node bench/run.js [status|startup ...]   (default: all)
 import { benchAsk } from './ask.js';
+import { benchAnthropic } from './anthropic.js';
 import { benchServe } from './serve.js';
 import { benchCheck } from './check.js';
 import { benchAppends, benchIncidentList, benchRecoverTime } from './recover.js';
 import { benchStartup, benchStatus } from './status.js';
 
-const suites = { startup: benchStartup, status: benchStatus, recover: benchRecoverTime, appends: benchAppends, incidents: benchIncidentList, check: benchCheck, ask: benchAsk, serve: benchServe };
+const suites = { startup: benchStartup, status: benchStatus, recover: benchRecoverTime, appends: benchAppends, incidents: benchIncidentList, check: benchCheck, ask: benchAsk, serve: benchServe, anthropic: benchAnthropic };
 const wanted = process.argv.slice(2);
 for (const name of wanted.length ? wanted : Object.keys(suites)) {
   const suite = suites[name];

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Pool } from 'undici';
-import { BIN, fmt, percentile, printTable, startCluster, startReady, stopChild, tempDir } from './lib.js';
+import { BIN, firstByte, fmt, load, percentile, printTable, startCluster, startReady, stopChild, tempDir } from './lib.js';
 
 const PORTKEY_VERSION = '1.15.2';
 
@@ -31,48 +31,6 @@ async function waitPort(port, ms = 20_000) {
   }
 }
 
-/** Closed-loop load: `concurrency` workers sending back to back for `seconds`. */
-async function load(origin, pathName, headers, body, concurrency, seconds) {
-  const pool = new Pool(origin, { connections: concurrency, pipelining: 1 });
-  const lat = [];
-  let errors = 0;
-  const end = performance.now() + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) {
-        const t = performance.now();
-        try {
-          const r = await pool.request({ path: pathName, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
-          await r.body.text();
-          if (r.statusCode !== 200) errors++;
-          else lat.push(performance.now() - t);
-        } catch {
-          errors++;
-        }
-      }
-    }),
-  );
-  await pool.close();
-  return { lat, errors, rps: lat.length / seconds };
-}
-
-async function firstByte(origin, pathName, headers, n = 200) {
-  const pool = new Pool(origin, { connections: 1 });
-  const body = JSON.stringify({ model: 'auto', stream: true, messages: [{ role: 'user', content: 'a b c d' }] });
-  const ms = [];
-  for (let i = 0; i < n + 20; i++) {
-    const t = performance.now();
-    const r = await pool.request({ path: pathName, method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
-    let first;
-    for await (const chunk of r.body) {
-      first ??= performance.now() - t;
-      void chunk;
-    }
-    if (i >= 20) ms.push(first);
-  }
-  await pool.close();
-  return ms;
-}
 
 export async function benchServe({ seconds = 3 } = {}) {
   const { dir, cleanup } = tempDir();

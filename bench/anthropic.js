@@ -1,0 +1,116 @@
+// The Anthropic front: an Anthropic client direct to an Anthropic-speaking sim node, through
+// `jarvis serve` passing it through, and through `jarvis serve` translating to an OpenAI-style
+// sim node; the paths take turns in rounds. Then the translation of a Claude Code-sized request
+// (about 75 KB, 24 tools) as pure code. claude-code-router is not in this table yet.
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { BIN, firstByte, load, percentile, printTable, startCluster, startReady, stopChild, tempDir } from './lib.js';
+
+const ROUNDS = 3;
+
+/** A request shaped like Claude Code's (PROTOCOLS.md): 3 system blocks, 24 tools with schemas, a long history. */
+function claudeCodeRequest() {
+  const schema = { type: 'object', properties: { command: { type: 'string', description: 'The command to run. '.repeat(20) }, timeout: { type: 'number' } }, required: ['command'] };
+  return {
+    model: 'claude-opus-4-8',
+    max_tokens: 64000,
+    stream: true,
+    thinking: { type: 'adaptive' },
+    metadata: { user_id: 'user_abc' },
+    system: [{ type: 'text', text: 'You are Claude Code. '.repeat(200) }, { type: 'text', text: 'Rules. '.repeat(600), cache_control: { type: 'ephemeral' } }, { type: 'text', text: 'Env. '.repeat(100), cache_control: { type: 'ephemeral' } }],
+    tools: Array.from({ length: 24 }, (_, i) => ({ name: `Tool${i}`, description: 'Does a thing. '.repeat(110), input_schema: schema })),
+    messages: [
+      { role: 'user', content: [{ type: 'text', text: 'Fix the failing test. '.repeat(40) }] },
+      { role: 'assistant', content: [{ type: 'text', text: 'Looking.' }, { type: 'tool_use', id: 'toolu_01', name: 'Tool0', input: { command: 'npm test' } }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_01', content: 'FAIL test/x.test.ts '.repeat(150), cache_control: { type: 'ephemeral' } }] },
+      { role: 'system', content: 'Reminder: stay in the repo.' },
+      { role: 'user', content: 'go on' },
+    ],
+  };
+}
+
+/** p50 of translating `request` (a fresh copy each time, as a parsed body is) and serialising the result. */
+function timeTranslation(toChatRequest, request) {
+  for (let i = 0; i < 50; i++) toChatRequest(JSON.parse(JSON.stringify(request)));
+  const ms = [];
+  for (let i = 0; i < 200; i++) {
+    const copy = JSON.parse(JSON.stringify(request));
+    const t = performance.now();
+    const r = toChatRequest(copy);
+    JSON.stringify(r.value);
+    ms.push(performance.now() - t);
+  }
+  return percentile(ms.sort((x, y) => x - y), 50);
+}
+
+export async function benchAnthropic({ seconds = 2 } = {}) {
+  const { dir, cleanup } = tempDir();
+  const children = [];
+  const cluster = await startCluster(dir, [{ id: 'claude', kind: 'anthropic', models: ['claude-sonnet-4-5'], priority: 1 }, { id: 'local', kind: 'openai', models: ['qwen'], priority: 2 }], 3000);
+  try {
+    const [claudeUrl, localUrl] = cluster.ready.nodes.map((n) => n.url);
+    const serve = async (name, nodes) => {
+      const cfg = path.join(dir, `${name}.yaml`);
+      writeFileSync(cfg, `nodes:\n${nodes.map((n, i) => `  - { id: ${n.id}, kind: ${n.kind}, url: "${n.url}", priority: ${i + 1} }`).join('\n')}\n`);
+      const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--v8-defaults', '--health-interval', '600000', '--config', cfg, '--data-dir', path.join(dir, `data-${name}`)], { stdio: ['ignore', 'pipe', 'ignore'] });
+      children.push(child);
+      return (await startReady(child, { what: `jarvis serve (${name})`, event: 'listening' })).url;
+    };
+    const pass = await serve('pass', [{ id: 'claude', kind: 'anthropic', url: claudeUrl }]);
+    const translate = await serve('translate', [{ id: 'local', kind: 'openai', url: localUrl }]);
+    const headers = { 'x-api-key': 'unused', 'anthropic-version': '2023-06-01' };
+    const body = JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 20, messages: [{ role: 'user', content: 'ping' }] });
+    const targets = [
+      ['direct (sim Anthropic)', claudeUrl],
+      ['jarvis serve, pass-through', pass],
+      ['jarvis serve, translated to chat', translate],
+    ];
+    const rows = [];
+    const stats = {};
+    for (const concurrency of [1, 16]) {
+      const acc = Object.fromEntries(targets.map(([name]) => [name, { lat: [], n: 0, errors: 0 }]));
+      for (const [, origin] of targets) await load(origin, '/v1/messages', headers, body, concurrency, 0.3);
+      for (let r = 0; r < ROUNDS; r++) {
+        for (const [name, origin] of r % 2 ? [...targets].reverse() : targets) {
+          const res = await load(origin, '/v1/messages', headers, body, concurrency, seconds / ROUNDS);
+          acc[name].lat.push(...res.lat);
+          acc[name].n += res.lat.length;
+          acc[name].errors += res.errors;
+        }
+      }
+      for (const [name] of targets) {
+        const a = acc[name];
+        const sorted = a.lat.sort((x, y) => x - y);
+        const rps = a.n / seconds;
+        stats[`${name}@${concurrency}`] = { p50: percentile(sorted, 50), rps };
+        rows.push([name, String(concurrency), `${percentile(sorted, 50).toFixed(2)} ms`, `${percentile(sorted, 99).toFixed(2)} ms`, String(Math.round(rps)), String(a.errors)]);
+      }
+    }
+    printTable('Messages API, same sim upstreams on loopback (closed loop, paths in turns)', ['path', 'concurrency', 'p50', 'p99', 'req/s', 'errors'], rows);
+
+    const streamBody = JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 20, stream: true, messages: [{ role: 'user', content: 'a b c d' }] });
+    const fb = {};
+    for (const [name, origin] of targets) fb[name] = percentile((await firstByte(origin, '/v1/messages', headers, 100, streamBody)).sort((x, y) => x - y), 50);
+
+    // The translation itself, in this process: what a Claude Code request costs before it is sent.
+    const { toChatRequest } = await import('../dist/protocols/anthropic/messages.js');
+    const big = claudeCodeRequest();
+    const bigSize = JSON.stringify(big).length;
+    const translateMs = timeTranslation(toChatRequest, big);
+    const over = (name, c) => stats[`${name}@${c}`].p50 - stats[`direct (sim Anthropic)@${c}`].p50;
+    const met = (ok) => (ok ? 'met' : 'MISSED');
+    printTable('targets (ratios from this run)', ['measure', 'value', 'target'], [
+      ['pass-through p50 added over direct, concurrency 1', `${over('jarvis serve, pass-through', 1).toFixed(2)} ms`, `< 0.5 ms: ${met(over('jarvis serve, pass-through', 1) < 0.5)}`],
+      ['translation p50 added over direct, one-line request', `${over('jarvis serve, translated to chat', 1).toFixed(2)} ms`, `< 0.5 ms: ${met(over('jarvis serve, translated to chat', 1) < 0.5)}`],
+      [`translating a Claude Code request (${Math.round(bigSize / 1024)} KB, 24 tools), p50`, `${translateMs.toFixed(2)} ms`, `< 2 ms: ${met(translateMs < 2)}`],
+      ['throughput at 16, pass-through / direct', `${((stats['jarvis serve, pass-through@16'].rps / stats['direct (sim Anthropic)@16'].rps) * 100).toFixed(1)} %`, ''],
+      ['stream first byte p50: direct / pass-through / translated', `${fb['direct (sim Anthropic)'].toFixed(2)} / ${fb['jarvis serve, pass-through'].toFixed(2)} / ${fb['jarvis serve, translated to chat'].toFixed(2)} ms`, ''],
+      ['claude-code-router', 'not measured yet', 'throughput at 16 >= 5x'],
+    ]);
+  } finally {
+    for (const c of children) await stopChild(c);
+    await cluster.stop();
+    cleanup();
+  }
+}
