@@ -182,7 +182,7 @@ async function serveTour(o: TourOptions): Promise<number> {
     failures++;
     print(`demo: expected ${what}`);
   };
-  print(heading('$ jarvis serve --auto-recover   (an OpenAI-compatible endpoint)'));
+  print(heading('$ jarvis serve --auto-recover   (an OpenAI- and Anthropic-compatible endpoint)'));
   const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--auto-recover', '--health-interval', '500', '--config', o.configPath, '--data-dir', o.dataDir], {
     env: o.env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -227,6 +227,17 @@ async function serveTour(o: TourOptions): Promise<number> {
     const chunks = r2.text.split('\n').filter((l) => l.startsWith('data: '));
     show(streamed, r2, `${chunks.length} SSE chunks, the last ${chunks.at(-1)}`);
     expect(r2.status === 200 && r2.node === 'ol1' && chunks.at(-1) === 'data: [DONE]', 'a stream from ol1 ending in [DONE]');
+
+    // Claude Code's API on the same endpoint: a Messages request, translated for the cluster.
+    const messages = await fetch(`${base}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 50, messages: [{ role: 'user', content: 'ping' }] }),
+      signal: o.signal,
+    });
+    const message = (await messages.json()) as { type?: string; content?: { text?: string }[] };
+    print(`POST /v1/messages {"model":"claude-sonnet-4-5"}   (ANTHROPIC_BASE_URL=${base} claude)\n  -> ${messages.status} from ${messages.headers.get('x-jarvis-node')}, x-jarvis-attempts: ${messages.headers.get('x-jarvis-attempts')}: a ${message.type} saying ${JSON.stringify(message.content?.[0]?.text ?? '')}`);
+    expect(messages.status === 200 && message.type === 'message' && typeof message.content?.[0]?.text === 'string', "a Message for Claude Code's model name");
 
     const unknown = { model: 'gpt-9' };
     const r3 = await chat(unknown);
