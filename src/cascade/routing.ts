@@ -26,6 +26,8 @@ export interface RouteQuery {
   model?: string;
   strict?: boolean;
   endpoint?: 'chat' | 'embeddings';
+  /** A Messages request (the Anthropic front): `anthropic` nodes can take it; others cannot take anything else. */
+  messagesApi?: unknown;
 }
 
 /** Why a request has no route: a value for the edges to answer (exit 2 for `jarvis ask`, 404 for a client). */
@@ -120,7 +122,7 @@ const routeCache = new WeakMap<Config, { catalog: ModelCatalog; version: number;
 function baseRoute(config: Config, q: RouteQuery, settings: CascadeSettings, catalog: ModelCatalog): BaseRoute {
   let cache = routeCache.get(config);
   if (!cache || cache.catalog !== catalog || cache.version !== catalog.version) routeCache.set(config, (cache = { catalog, version: catalog.version, routes: new Map() }));
-  const key = `${q.endpoint ?? 'chat'}\0${q.task ?? ''}\0${q.node ?? ''}\0${q.model ?? ''}\0${q.strict ? 1 : 0}\0${settings.forceNode ?? ''}\0${settings.failover}\0${settings.strategy}`;
+  const key = `${q.endpoint ?? 'chat'}\0${q.task ?? ''}\0${q.node ?? ''}\0${q.model ?? ''}\0${q.strict ? 1 : 0}\0${settings.forceNode ?? ''}\0${settings.failover}\0${settings.strategy}\0${q.messagesApi ? 'm' : ''}`;
   let route = cache.routes.get(key);
   if (!route) cache.routes.set(key, (route = computeRoute(config, q, settings, catalog)));
   return route;
@@ -133,16 +135,18 @@ function computeRoute(config: Config, q: RouteQuery, settings: CascadeSettings, 
     return node;
   };
   const own = (node: NodeConfig, member: boolean): RouteStep => (node.model ? { node, model: catalog.idFor(node, node.model), member } : { node, member });
-  const cascade = config.nodes.filter(askable);
+  // A node that speaks only Anthropic's Messages API takes only Messages requests.
+  const can = (n: NodeConfig) => askable(n) && (n.kind !== 'anthropic' || q.messagesApi !== undefined);
+  const cascade = config.nodes.filter(can);
   const route = (members: RouteStep[], after: NodeConfig[], strict: boolean, strategy: Strategy, key: string): BaseRoute => {
     const taken = new Set(members.map((s) => s.node.id));
     const rest: RouteStep[] = [];
     for (const n of after) {
-      if (taken.has(n.id) || !askable(n)) continue;
+      if (taken.has(n.id) || !can(n)) continue;
       taken.add(n.id);
       rest.push(own(n, false));
     }
-    let m = members.filter((s) => askable(s.node));
+    let m = members.filter((s) => can(s.node));
     let a = strict ? [] : rest;
     if (!settings.failover) {
       // Failover off ($JARVIS_FAILOVER_ENABLED=false): the first node alone.

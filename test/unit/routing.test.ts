@@ -148,3 +148,18 @@ describe('routing.aliases (the names clients send)', () => {
     expect(routeModel(cfg, catalog, 'small')).toEqual({ ok: true, route: { model: 'small' } });
   });
 });
+
+describe('an anthropic node', () => {
+  it('takes Messages requests only: first for them, left out of a chat request\'s route', async () => {
+    const { parseConfig } = await import('../../src/config/load.js');
+    const cfg = await parseConfig('nodes:\n  - { id: claude, kind: anthropic, url: "https://api.anthropic.com", priority: 0 }\n  - { id: a, kind: openai, url: "http://127.0.0.1:9", model: qwen }\n', 'anthropic.yaml');
+    const s = cascadeSettings(cfg, {});
+    const ids = (q: RouteQuery) => {
+      const r = planRoute(cfg, q, s, new ModelCatalog(), ctx());
+      if ('problem' in r) throw new Error(r.message);
+      return r.map((x) => x.node.id);
+    };
+    expect(ids({})).toEqual(['a']);
+    expect(ids({ messagesApi: { body: {}, headers: {} } })).toEqual(['claude', 'a']);
+  });
+});
