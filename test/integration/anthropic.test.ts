@@ -219,8 +219,14 @@ describe('an `anthropic` node first, the cluster behind it (Claude Code\'s failo
     }
   });
 
-  it('count_tokens answers without a completion', async () => {
-    expect((await claude.messages.countTokens({ model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: 'hello' }] })).input_tokens).toBeGreaterThan(0);
+  it("count_tokens: Anthropic's own count while it answers, else the estimate; never a completion", async () => {
+    const counted = await claude.messages.countTokens({ model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: 'hello' }] }).withResponse();
+    expect(counted.data.input_tokens).toBeGreaterThan(0);
+    expect(counted.response.headers.get('x-jarvis-node')).toBe('claude');
+    await fault2('claude', 'down');
+    const estimated = await claude.messages.countTokens({ model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: 'hello' }] }).withResponse();
+    expect(estimated.data.input_tokens).toBeGreaterThan(0);
+    expect(estimated.response.headers.get('x-jarvis-node')).toBe('estimate');
   });
 });
 

@@ -11,7 +11,9 @@ import type { CascadeRequest } from '../../cascade/engine.js';
 import { discoverGroup } from '../../cascade/routing.js';
 import type { ChatMessage } from '../../protocols/openai/chat.js';
 import { errorBody, estimateInputTokens, messageEvents, MessagesStream, toChatRequest, toMessage } from '../../protocols/anthropic/messages.js';
-import { speaksMessages } from '../../config/credentials.js';
+import { allows, CLOSED } from '../../cascade/breaker.js';
+import { nodeHeaders, speaksMessages } from '../../config/credentials.js';
+import { apiUrl } from '../../probe/endpoints.js';
 import { readJsonObject } from '../body.js';
 import type { Handler, ServeContext } from '../context.js';
 import { exchange, type StreamWriter } from '../exchange.js';
@@ -134,12 +136,28 @@ export const messages: Handler = async (req, res, ctx) => {
   sendBody(res, 200, JSON.stringify(message.value), headers);
 };
 
-/** An estimate from the request (system, messages, tools); never a completion. */
+/**
+ * Counted by the first `anthropic` node whose breaker lets requests through (Anthropic's own
+ * count), else an estimate from the request (system, messages, tools); never a completion.
+ */
 export const countTokens: Handler = async (req, res, ctx) => {
   const read = await readJsonObject(req, ctx.bodyLimitBytes);
   if (!read.ok) return sendError(res, read.error.status, BODY_ERROR_TYPES[read.error.status] ?? 'invalid_request_error', read.error.message);
   if (!Array.isArray(read.value.messages)) return sendError(res, 400, 'invalid_request_error', 'messages: Field required');
-  sendJson(res, 200, { input_tokens: estimateInputTokens(read.value) });
+  const now = ctx.deps.now();
+  const counter = ctx.config.nodes.find((n) => n.kind === 'anthropic' && n.url && allows(ctx.health.get(n.id)?.breaker ?? CLOSED, now));
+  if (counter) {
+    const client = clientHeaders(req);
+    const headers: Record<string, string> = { 'content-type': 'application/json', ...nodeHeaders(counter) };
+    for (const k of ['anthropic-version', 'anthropic-beta']) if (client[k]) headers[k] = client[k]!;
+    if (!counter.apiKeyEnv) for (const k of ['x-api-key', 'authorization']) if (client[k]) headers[k] = client[k]!;
+    const reply = await ctx.executor
+      .http(apiUrl(counter.url!, 'messages/count_tokens'), { method: 'POST', body: JSON.stringify(read.value), headers, timeoutMs: Math.min(counter.timeoutMs, 5000), maxBytes: 64 << 10 })
+      .catch(() => undefined);
+    const counted = reply?.status === 200 ? inputTokensOf(reply.body) : undefined;
+    if (typeof counted === 'number') return sendJson(res, 200, { input_tokens: counted }, { 'x-jarvis-node': counter.id });
+  }
+  sendJson(res, 200, { input_tokens: estimateInputTokens(read.value) }, { 'x-jarvis-node': 'estimate' });
 };
 
 /** A Messages reply's JSON, parsed, to send as events (a client that asked to stream, a node that answered whole). */
@@ -147,6 +165,15 @@ function toPassedMessage(raw: string): Record<string, unknown> | undefined {
   try {
     const m = JSON.parse(raw) as Record<string, unknown>;
     return Array.isArray(m.content) ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function inputTokensOf(body: string): number | undefined {
+  try {
+    const n = (JSON.parse(body) as { input_tokens?: unknown }).input_tokens;
+    return typeof n === 'number' && Number.isFinite(n) ? n : undefined;
   } catch {
     return undefined;
   }
