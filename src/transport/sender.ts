@@ -4,7 +4,7 @@
  * failure. Never throws.
  */
 import type { NodeConfig } from '../config/schema.js';
-import { nodeHeaders, speaksMessages } from '../config/credentials.js';
+import { forwardedHeaders, nodeHeaders, speaksMessages } from '../config/credentials.js';
 import { apiUrl } from '../probe/endpoints.js';
 import { Cancel, type CancelSignal } from '../cascade/cancel.js';
 import { ChatStream, chatPayload, readReply, type ChatRequest, type ChatSuccess, type StreamRead } from '../protocols/openai/chat.js';
@@ -59,21 +59,6 @@ function messagesPayload(request: ChatRequest): string {
   return JSON.stringify(request.model ? { ...body, model: request.model } : body);
 }
 
-/**
- * The headers of a passed-through Messages request: the client's `anthropic-version` and
- * `anthropic-beta` as they came; its key (x-api-key, or a subscription's Bearer token) only to
- * an `anthropic` node without a key of its own in the config, never to a local server.
- */
-function messagesHeaders(node: NodeConfig, stream: boolean, client: Record<string, string>): Record<string, string> {
-  const headers: Record<string, string> = { ...requestHeaders(node, stream) };
-  for (const k of ['anthropic-version', 'anthropic-beta']) if (client[k]) headers[k] = client[k];
-  if (node.kind === 'anthropic' && !node.apiKeyEnv) {
-    if (client['x-api-key']) headers['x-api-key'] = client['x-api-key'];
-    if (client.authorization) headers.authorization = client.authorization;
-  }
-  return headers;
-}
-
 /** Sends one completion through `requester`. Never throws: the outcome says how it went. */
 export function createSender(requester: Requester): SendChat {
   return async (node, request, options) => {
@@ -87,7 +72,7 @@ export function createSender(requester: Requester): SendChat {
     if (options.signal?.aborted) return { ok: false, failure: { class: 'aborted', message: 'interrupted' } };
     const stream = endpoint === 'chat' && request.stream;
     const body = pass ? messagesPayload(request) : chatPayload(request);
-    const headers = pass ? messagesHeaders(node, stream, request.messagesApi!.headers) : requestHeaders(node, stream);
+    const headers = pass ? { ...requestHeaders(node, stream), ...forwardedHeaders(node, request.messagesApi!.headers) } : requestHeaders(node, stream);
     const sentAt = performance.now();
     // One signal ends the exchange: the caller's (Ctrl-C, a client gone) or the timeout.
     const local = new Cancel();

@@ -20,17 +20,22 @@ let client: Anthropic;
 const fault = (id: string, f: string) => jarvis(['sim', 'fault', sim.ready.control, id, f], { env });
 const TOOLS = [{ name: 'get_weather', description: 'The weather in a city', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } }, required: ['city'] } }];
 
+/** A sim cluster of `nodes` and a `jarvis serve` in front of it (no background probe after the first). */
+async function clusterBehindServe(name: string, nodes: object[]): Promise<{ sim: RunningSim; serve: RunningServe & { config: string; dataDir: string } }> {
+  const spec = path.join(tmp.dir, `${name}.spec.json`);
+  writeFileSync(spec, JSON.stringify({ nodes }));
+  const out = path.join(tmp.dir, `${name}.sim.yaml`);
+  const sim = await startSim(['cluster', '--spec', spec, '--config-out', out]);
+  const config = path.join(tmp.dir, `${name}.config.yaml`);
+  writeFileSync(config, `${readFileSync(out, 'utf8')}cascade: { initialBackoffMs: 50, requestTimeoutMs: 5000 }\n`);
+  const dataDir = path.join(tmp.dir, `${name}-data`);
+  return { sim, serve: Object.assign(await startServe({ config, dataDir, env, args: ['--health-interval', '3600000'] }), { config, dataDir }) };
+}
+
 beforeAll(async () => {
   tmp = tempDir();
   env = cleanEnv(tmp.dir);
-  const spec = path.join(tmp.dir, 'spec.json');
-  writeFileSync(spec, JSON.stringify({ nodes: [{ id: 'a', kind: 'openai', models: ['qwen-coder'], priority: 1 }, { id: 'b', kind: 'ollama', models: ['qwen3:8b'], priority: 2 }] }));
-  const out = path.join(tmp.dir, 'sim.yaml');
-  sim = await startSim(['cluster', '--spec', spec, '--config-out', out]);
-  const cfg = path.join(tmp.dir, 'jarvis.config.yaml');
-  writeFileSync(cfg, `${readFileSync(out, 'utf8')}cascade: { initialBackoffMs: 50, requestTimeoutMs: 5000 }\n`);
-  const dataDir = path.join(tmp.dir, 'data');
-  serve = Object.assign(await startServe({ config: cfg, dataDir, env, args: ['--health-interval', '3600000'] }), { config: cfg, dataDir });
+  ({ sim, serve } = await clusterBehindServe('main', [{ id: 'a', kind: 'openai', models: ['qwen-coder'], priority: 1 }, { id: 'b', kind: 'ollama', models: ['qwen3:8b'], priority: 2 }]));
   // The one background probe lands with both nodes up (see serve.test.ts).
   await waitFor(
     async () => Object.values(((await (await fetch(`${serve.url}/api/status`)).json()) as { nodes: Record<string, { probe: string | null }> }).nodes).every((n) => n.probe === 'ok'),
@@ -141,14 +146,7 @@ describe('an `anthropic` node first, the cluster behind it (Claude Code\'s failo
   const fault2 = (id: string, f: string) => jarvis(['sim', 'fault', sim2.ready.control, id, f], { env });
 
   beforeAll(async () => {
-    const spec = path.join(tmp.dir, 'spec2.json');
-    writeFileSync(spec, JSON.stringify({ nodes: [{ id: 'claude', kind: 'anthropic', models: ['claude-sonnet-4-5'], priority: 1, apiKey: 'sk-ant-good' }, { id: 'local', kind: 'openai', models: ['qwen-coder'], priority: 2 }] }));
-    const out = path.join(tmp.dir, 'sim2.yaml');
-    sim2 = await startSim(['cluster', '--spec', spec, '--config-out', out]);
-    const cfg = path.join(tmp.dir, 'claude.config.yaml');
-    writeFileSync(cfg, `${readFileSync(out, 'utf8')}cascade: { initialBackoffMs: 50, requestTimeoutMs: 5000 }\n`);
-    const dataDir = path.join(tmp.dir, 'data2');
-    serve2 = Object.assign(await startServe({ config: cfg, dataDir, env, args: ['--health-interval', '3600000'] }), { config: cfg, dataDir });
+    ({ sim: sim2, serve: serve2 } = await clusterBehindServe('claude', [{ id: 'claude', kind: 'anthropic', models: ['claude-sonnet-4-5'], priority: 1, apiKey: 'sk-ant-good' }, { id: 'local', kind: 'openai', models: ['qwen-coder'], priority: 2 }]));
     claude = new Anthropic({ baseURL: serve2.url, apiKey: 'sk-ant-good', maxRetries: 0 });
   });
 

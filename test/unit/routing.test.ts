@@ -133,7 +133,7 @@ describe('balancing within a group', () => {
 describe('routing.aliases (the names clients send)', () => {
   it('maps patterns to routes, first match wins; a name that matches none is itself', async () => {
     const { parseConfig } = await import('../../src/config/load.js');
-    const { routeModel, aliasOf } = await import('../../src/serve/openai/models.js');
+    const { routeModel, aliasOf } = await import('../../src/serve/model-route.js');
     const cfg = await parseConfig(
       'nodes:\n  - { id: a, kind: openai, url: "http://127.0.0.1:9", model: qwen }\n  - { id: b, kind: openai, url: "http://127.0.0.1:8", model: small }\ntasks: { fast: [b] }\nrouting:\n  aliases:\n    - { match: "claude-haiku-*", to: jarvis/fast }\n    - { match: "claude-*", to: a }\n    - { match: "gpt-4.1", to: qwen }\n',
       'aliases.yaml',

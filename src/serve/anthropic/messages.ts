@@ -8,16 +8,15 @@
  */
 import type http from 'node:http';
 import type { CascadeRequest } from '../../cascade/engine.js';
-import { discoverGroup } from '../../cascade/routing.js';
 import type { ChatMessage } from '../../protocols/openai/chat.js';
 import { errorBody, estimateInputTokens, messageEvents, MessagesStream, toChatRequest, toMessage } from '../../protocols/anthropic/messages.js';
 import { allows, CLOSED } from '../../cascade/breaker.js';
-import { nodeHeaders, speaksMessages } from '../../config/credentials.js';
+import { forwardedHeaders, nodeHeaders, speaksMessages } from '../../config/credentials.js';
 import { apiUrl } from '../../probe/endpoints.js';
 import { readJsonObject } from '../body.js';
 import type { Handler, ServeContext } from '../context.js';
 import { exchange, type StreamWriter } from '../exchange.js';
-import { routeModel } from '../openai/models.js';
+import { resolveModel } from '../model-route.js';
 import { sendBody, sendJson } from '../reply.js';
 
 /** An error in Anthropic's shape (`{"type":"error","error":{type, message}}`). */
@@ -29,7 +28,8 @@ const BODY_ERROR_TYPES: Record<number, string> = { 413: 'request_too_large' };
 
 /**
  * The body and its route. Claude Code asks for `claude-opus-*`, `claude-sonnet-*`,
- * `claude-haiku-*`: a Claude name no node serves goes to the whole cascade.
+ * `claude-haiku-*`: a Claude name no alias maps and no node serves goes to the `anthropic` node
+ * first, or the whole cascade when there is none.
  */
 async function parse(req: http.IncomingMessage, res: http.ServerResponse, ctx: ServeContext): Promise<{ body: Record<string, unknown>; route: Pick<CascadeRequest, 'task' | 'node' | 'model'> } | undefined> {
   const read = await readJsonObject(req, ctx.bodyLimitBytes);
@@ -38,11 +38,7 @@ async function parse(req: http.IncomingMessage, res: http.ServerResponse, ctx: S
     return undefined;
   }
   const model = read.value.model;
-  let routed = routeModel(ctx.config, ctx.catalog, model);
-  if (!routed.ok && routed.error.status === 404 && typeof model === 'string' && !model.startsWith('jarvis/')) {
-    await discoverGroup(ctx.config, model, ctx.catalog, ctx.deps.listModels, ctx.deps.now(), 2000);
-    routed = routeModel(ctx.config, ctx.catalog, model);
-  }
+  let routed = await resolveModel(ctx, model);
   if (!routed.ok && typeof model === 'string' && /^claude-/i.test(model)) {
     // A Claude name no node serves and no alias maps: the `anthropic` node first (then its
     // fallbacks, then the cascade), or the cascade when there is none.
@@ -56,7 +52,13 @@ async function parse(req: http.IncomingMessage, res: http.ServerResponse, ctx: S
   return { body: read.value, route: routed.route };
 }
 
-/** What of the client's headers an Anthropic-speaking node may get (sender.ts decides which reach which node). */
+/** Whether this node answered in the Messages API itself (the sender passed the request through). */
+function passesThrough(ctx: ServeContext, id: string): boolean {
+  const node = ctx.config.nodes.find((n) => n.id === id);
+  return node !== undefined && speaksMessages(node);
+}
+
+/** The client's headers an Anthropic-speaking node may get (`forwardedHeaders` decides which reach which node). */
 function clientHeaders(req: http.IncomingMessage): Record<string, string> {
   const out: Record<string, string> = {};
   for (const k of ['anthropic-version', 'anthropic-beta', 'x-api-key', 'authorization']) {
@@ -77,8 +79,7 @@ function messagesWriter(ctx: ServeContext, model: string): StreamWriter & { buil
     builder,
     passed: () => pass,
     open: (res, headers, node) => {
-      const n = ctx.config.nodes.find((x) => x.id === node);
-      pass = n !== undefined && speaksMessages(n);
+      pass = passesThrough(ctx, node);
       res.writeHead(200, headers);
       if (!pass) res.write(builder.start());
     },
@@ -115,9 +116,8 @@ export const messages: Handler = async (req, res, ctx) => {
     if (result.unroutable) return sendError(res, 404, 'not_found_error', result.unroutable.message);
     return sendError(res, 529, 'overloaded_error', `no node could answer: ${result.error} (attempts: ${x.attempts})`, headers);
   }
-  const answered = ctx.config.nodes.find((n) => n.id === result.node);
   // A node that speaks the Messages API answered in it: its reply goes as it came.
-  if (answered && speaksMessages(answered) && result.raw) {
+  if (result.node !== undefined && passesThrough(ctx, result.node) && result.raw) {
     if (!value.stream) return sendBody(res, 200, result.raw, headers);
     const passed = toPassedMessage(result.raw);
     if (passed) {
@@ -147,10 +147,7 @@ export const countTokens: Handler = async (req, res, ctx) => {
   const now = ctx.deps.now();
   const counter = ctx.config.nodes.find((n) => n.kind === 'anthropic' && n.url && allows(ctx.health.get(n.id)?.breaker ?? CLOSED, now));
   if (counter) {
-    const client = clientHeaders(req);
-    const headers: Record<string, string> = { 'content-type': 'application/json', ...nodeHeaders(counter) };
-    for (const k of ['anthropic-version', 'anthropic-beta']) if (client[k]) headers[k] = client[k]!;
-    if (!counter.apiKeyEnv) for (const k of ['x-api-key', 'authorization']) if (client[k]) headers[k] = client[k]!;
+    const headers = { 'content-type': 'application/json', ...nodeHeaders(counter), ...forwardedHeaders(counter, clientHeaders(req)) };
     const reply = await ctx.executor
       .http(apiUrl(counter.url!, 'messages/count_tokens'), { method: 'POST', body: JSON.stringify(read.value), headers, timeoutMs: Math.min(counter.timeoutMs, 5000), maxBytes: 64 << 10 })
       .catch(() => undefined);

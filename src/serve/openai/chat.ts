@@ -5,14 +5,13 @@
  */
 import type http from 'node:http';
 import type { CascadeRequest } from '../../cascade/engine.js';
-import { discoverGroup } from '../../cascade/routing.js';
 import type { ChatMessage } from '../../protocols/openai/chat.js';
 import { readJsonObject } from '../body.js';
 import type { Handler, ServeContext } from '../context.js';
 import { exchange, type Exchange, type StreamWriter } from '../exchange.js';
 import { sendBody } from '../reply.js';
 import { sendBodyError, sendError } from './errors.js';
-import { routeModel } from './models.js';
+import { resolveModel } from '../model-route.js';
 
 /** Request fields the cascade sets itself; the others pass through to the node. */
 const CHAT_FIELDS = new Set(['model', 'messages', 'stream', 'max_tokens']);
@@ -32,12 +31,7 @@ async function parseRequest(req: http.IncomingMessage, res: http.ServerResponse,
     sendBodyError(res, read.error);
     return undefined;
   }
-  let routed = routeModel(ctx.config, ctx.catalog, read.value.model);
-  if (!routed.ok && routed.error.status === 404 && typeof read.value.model === 'string' && !read.value.model.startsWith('jarvis/')) {
-    // A name only a node's model list carries: list the nodes not listed yet before calling it unknown.
-    await discoverGroup(ctx.config, read.value.model, ctx.catalog, ctx.deps.listModels, ctx.deps.now(), 2000);
-    routed = routeModel(ctx.config, ctx.catalog, read.value.model);
-  }
+  const routed = await resolveModel(ctx, read.value.model);
   if (!routed.ok) {
     sendError(res, routed.error);
     return undefined;
