@@ -67,6 +67,8 @@ export interface CascadeResult {
   error?: string;
   /** No route at all (an unknown node, task or model): nothing was tried. */
   unroutable?: RouteProblem;
+  /** The node rejected the request itself: its reply, for the client as it came; no other node was asked. */
+  rejected?: { status: number; body: string };
   /** What to persist: outcomes per node. */
   events: HealthEvent[];
   durationMs: number;
@@ -263,6 +265,7 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
           continue;
         }
       }
+      if (f.class === 'rejected' && f.reply) return finish({ ok: false, node: node.id, error: lastError, rejected: f.reply });
       // After the first token, another node's answer cannot be stitched onto this one.
       if (f.class === 'stream_broken') return finish({ ok: false, node: node.id, error: `${node.id}: ${f.message}; not failing over mid-answer` });
       if (d.retrySameNode && allows(healthOf(node.id)!.breaker, deps.now()) && retriesLeft > 0) {

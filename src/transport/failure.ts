@@ -16,6 +16,8 @@ export type ErrorClass =
   | 'throttled'
   | 'bad_request'
   | 'auth'
+  /** The node judged the request itself bad (Anthropic's 400/413): its reply goes to the client; no other node is asked. */
+  | 'rejected'
   | 'model_missing'
   | 'stream_broken'
   | 'aborted';
@@ -27,6 +29,8 @@ export interface ChatFailure {
   retryAfterS?: number;
   /** Tokens already printed when a stream broke. */
   tokens?: number;
+  /** A `rejected` request: the node's reply, to answer the client with as it came. */
+  reply?: { status: number; body: string };
 }
 
 /** Classifies an HTTP error reply from a completion endpoint. Pure. */

@@ -103,6 +103,11 @@ export function createSender(requester: Requester): SendChat {
       if (res.status < 200 || res.status >= 300) {
         const text = await readText(res, 65536);
         complete = true;
+        // Anthropic's word on a request it rejects (invalid, too long, too large) is final: Claude
+        // Code shows it, or compacts on "prompt is too long"; a local model would fare no better.
+        if (pass && node.kind === 'anthropic' && (res.status === 400 || res.status === 413)) {
+          return { ok: false, failure: { ...classifyHttpError(res.status, res.headers, text), class: 'rejected', reply: { status: res.status, body: text } } };
+        }
         return { ok: false, failure: classifyHttpError(res.status, res.headers, text) };
       }
       const isSse = stream && /event-stream/.test(String(res.headers['content-type'] ?? ''));

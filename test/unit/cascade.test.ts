@@ -131,7 +131,7 @@ describe('the engine, with an injected clock and transport', () => {
     return { deps, calls, sleeps, events };
   }
   const ok = (content: string): ChatOutcome => ({ ok: true, value: { content } });
-  const fail = (cls: 'refused' | 'timeout' | 'server_error' | 'auth' | 'throttled', extra = {}): ChatOutcome => ({ ok: false, failure: { class: cls, message: cls, ...extra } });
+  const fail = (cls: 'refused' | 'timeout' | 'server_error' | 'auth' | 'throttled' | 'rejected', extra = {}): ChatOutcome => ({ ok: false, failure: { class: cls, message: cls, ...extra } });
   const ask = { messages: [{ role: 'user', content: 'hi' }], stream: false };
 
   it('refused primary: fail over at once, no retry, the trace says so', async () => {
@@ -158,6 +158,15 @@ describe('the engine, with an injected clock and transport', () => {
     const h = harness({ m2: [fail('auth')], m3: [ok('x')] });
     const r = await runCascade(config, settings, {}, new ModelCatalog(), ask, h.deps);
     expect(h.calls).toEqual(['m2', 'm3']);
+    expect(r.events[0]).toMatchObject({ node: 'm2', ok: false, counts: false });
+  });
+
+  it("a request the node rejects (Anthropic's 400): its reply is the result, no other node is asked, nothing counted", async () => {
+    const reply = { status: 400, body: '{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long"}}' };
+    const h = harness({ m2: [fail('rejected', { reply })], m3: [ok('x')] });
+    const r = await runCascade(config, settings, {}, new ModelCatalog(), ask, h.deps);
+    expect(h.calls).toEqual(['m2']);
+    expect(r).toMatchObject({ ok: false, node: 'm2', rejected: reply });
     expect(r.events[0]).toMatchObject({ node: 'm2', ok: false, counts: false });
   });
 
