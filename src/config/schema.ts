@@ -217,6 +217,12 @@ export const configSchema = z
         apiKeysEnv: z.string().regex(ENV_NAME, { error: 'expected the name of an environment variable' }).optional(),
         /** What the keys protect: the management endpoints only (default), or every route but /health. */
         protect: z.enum(['management', 'all'], { error: 'expected management or all' }).default('management'),
+        /**
+         * A Messages stream that has had nothing to send for this long gets a `ping` event, as
+         * Anthropic's own streams do, so that no idle timeout between the client and jarvis ends a
+         * slow local model's answer. 0 sends none.
+         */
+        streamPingMs: z.number({ error: 'expected a number of milliseconds' }).int({ error: 'expected a whole number of milliseconds' }).min(0).max(600_000).default(10_000),
       })
       .prefault({}),
     /** Silence windows: nothing is recovered or alerted for these nodes while one is open. */

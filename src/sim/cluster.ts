@@ -28,6 +28,8 @@ export interface SimNodeSpec {
   tokenDelayMs?: number;
   /** A key the node requires (`Authorization: Bearer`). */
   apiKey?: string;
+  /** Written as `anthropic: true`: jarvis passes Messages requests through to it (llama.cpp's server speaks that API). */
+  messagesApi?: boolean;
   fallbacks?: { node: string; for?: string }[];
 }
 
@@ -117,6 +119,7 @@ export class SimCluster {
         ...(s.role && { role: s.role }),
         ...(s.impact && { impact: s.impact }),
         ...(s.embeddings && { embeddings: true }),
+        ...(s.messagesApi && { anthropic: true }),
         ...(s.fallbacks && { fallbacks: s.fallbacks }),
         ...(restart && { restart, process: false }),
         ...options.extra?.[s.id],

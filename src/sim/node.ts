@@ -244,17 +244,25 @@ export class SimNode {
     if (method === 'GET' && (path === '/v1/models' || path === '/models')) return sendJson(res, 200, openaiList(served.slice(0, 1), 'llamacpp'));
     if (method === 'POST' && (path === '/v1/chat/completions' || path === '/chat/completions')) return this.openaiChat(body, res, served);
     if (method === 'POST' && (path === '/v1/embeddings' || path === '/embeddings')) return this.embed(body, res, served);
+    // llama.cpp's server speaks Anthropic's Messages API too (PROTOCOLS.md).
+    if (method === 'POST' && path.startsWith('/v1/messages')) return this.messagesApi(path, body, res);
     return sendJson(res, 404, { error: { code: 404, message: 'File Not Found', type: 'not_found_error' } });
   }
 
-  /** Anthropic's Messages API: models, messages (whole and streamed), count_tokens. */
+  /** Anthropic's own API: its model list, then the Messages API. */
   private anthropic(method: string, path: string, body: string, res: http.ServerResponse): void {
     const served = this.served();
     if (method === 'GET' && path === '/v1/models') {
       return sendJson(res, 200, { data: served.map((id) => ({ type: 'model', id, display_name: id, created_at: '2026-01-01T00:00:00Z' })), has_more: false, first_id: served[0] ?? null, last_id: served.at(-1) ?? null });
     }
-    if (method === 'POST' && path === '/v1/messages/count_tokens') return sendJson(res, 200, { input_tokens: Math.ceil(body.length / 4) });
-    if (method !== 'POST' || path !== '/v1/messages') return this.sendError(res, 404, `Not found: ${method} ${path}`);
+    if (method !== 'POST') return this.sendError(res, 404, `Not found: ${method} ${path}`);
+    this.messagesApi(path, body, res);
+  }
+
+  /** The Messages API: POST /v1/messages (whole and streamed) and /v1/messages/count_tokens. */
+  private messagesApi(path: string, body: string, res: http.ServerResponse): void {
+    if (path === '/v1/messages/count_tokens') return sendJson(res, 200, { input_tokens: Math.ceil(body.length / 4) });
+    if (path !== '/v1/messages') return this.sendError(res, 404, `Not found: POST ${path}`);
     const req = parseJson(body);
     if (!req) return this.sendError(res, 400, 'invalid JSON');
     if (typeof req.max_tokens !== 'number') return this.sendError(res, 400, 'max_tokens: Field required');

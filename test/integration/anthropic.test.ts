@@ -20,16 +20,19 @@ let client: Anthropic;
 const fault = (id: string, f: string) => jarvis(['sim', 'fault', sim.ready.control, id, f], { env });
 const TOOLS = [{ name: 'get_weather', description: 'The weather in a city', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } }, required: ['city'] } }];
 
-/** A sim cluster of `nodes` and a `jarvis serve` in front of it (no background probe after the first). */
-async function clusterBehindServe(name: string, nodes: object[]): Promise<{ sim: RunningSim; serve: RunningServe & { config: string; dataDir: string } }> {
+/**
+ * A sim cluster of `nodes` and a `jarvis serve` in front of it (no background probe after the
+ * first, unless `healthIntervalMs` says how often); `yaml` is added to the config.
+ */
+async function clusterBehindServe(name: string, nodes: object[], { yaml = '', healthIntervalMs = 3_600_000 } = {}): Promise<{ sim: RunningSim; serve: RunningServe & { config: string; dataDir: string } }> {
   const spec = path.join(tmp.dir, `${name}.spec.json`);
   writeFileSync(spec, JSON.stringify({ nodes }));
   const out = path.join(tmp.dir, `${name}.sim.yaml`);
   const sim = await startSim(['cluster', '--spec', spec, '--config-out', out]);
   const config = path.join(tmp.dir, `${name}.config.yaml`);
-  writeFileSync(config, `${readFileSync(out, 'utf8')}cascade: { initialBackoffMs: 50, requestTimeoutMs: 5000 }\n`);
+  writeFileSync(config, `${readFileSync(out, 'utf8')}cascade: { initialBackoffMs: 50, requestTimeoutMs: 5000 }\n${yaml}`);
   const dataDir = path.join(tmp.dir, `${name}-data`);
-  return { sim, serve: Object.assign(await startServe({ config, dataDir, env, args: ['--health-interval', '3600000'] }), { config, dataDir }) };
+  return { sim, serve: Object.assign(await startServe({ config, dataDir, env, args: ['--health-interval', String(healthIntervalMs)] }), { config, dataDir }) };
 }
 
 beforeAll(async () => {
@@ -188,6 +191,19 @@ describe('an `anthropic` node first, the cluster behind it (Claude Code\'s failo
     });
   }
 
+  it("a request Anthropic rejects (400, 413) goes back to the client as Anthropic wrote it: no other node is asked, the breaker is not charged", async () => {
+    for (const status of [400, 413]) {
+      await fault2('claude', String(status));
+      const r = await fetch(`${serve2.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'sk-ant-good', 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 20, stream: true, messages: [{ role: 'user', content: 'hi' }] }) });
+      expect(r.status).toBe(status);
+      expect(await r.json()).toMatchObject({ type: 'error', error: { type: status === 400 ? 'invalid_request_error' : 'request_too_large' } });
+      expect(r.headers.get('x-jarvis-attempts')).toBe('claude=rejected');
+      expect(r.headers.get('x-jarvis-node')).toBe('claude');
+    }
+    const status = (await (await fetch(`${serve2.url}/api/status`)).json()) as { nodes: Record<string, { state: string }> };
+    expect(status.nodes.claude!.state).toBe('healthy');
+  });
+
   it('a wrong key: fails over, reported as a credentials problem, the breaker stays closed', async () => {
     const wrong = new Anthropic({ baseURL: serve2.url, apiKey: 'sk-ant-bad', maxRetries: 0 });
     for (let i = 0; i < 4; i++) {
@@ -228,3 +244,66 @@ describe('an `anthropic` node first, the cluster behind it (Claude Code\'s failo
   });
 });
 
+describe("Claude Code's outage: Anthropic overloaded, a local llama.cpp server answers, Anthropic back by itself", () => {
+  let sim3: RunningSim;
+  let serve3: RunningServe & { config: string; dataDir: string };
+  const fault3 = (id: string, f: string) => jarvis(['sim', 'fault', sim3.ready.control, id, f], { env });
+  const post = (pathName: string, body: object) =>
+    fetch(`${serve3.url}${pathName}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'sk-ant-good', 'anthropic-version': '2023-06-01' }, body: JSON.stringify(body) });
+
+  beforeAll(async () => {
+    // `llama` is a llama.cpp server marked `anthropic: true` (it speaks /v1/messages itself), its
+    // tokens 150 ms apart; the background health check runs every 200 ms; pings after 40 ms of silence.
+    ({ sim: sim3, serve: serve3 } = await clusterBehindServe(
+      'outage',
+      [
+        { id: 'claude', kind: 'anthropic', models: ['claude-sonnet-4-5'], priority: 1, apiKey: 'sk-ant-good' },
+        { id: 'llama', kind: 'openai', models: ['qwen-coder'], priority: 2, messagesApi: true, tokenDelayMs: 150 },
+      ],
+      { yaml: 'serve: { streamPingMs: 40 }\n', healthIntervalMs: 200 },
+    ));
+  });
+
+  afterAll(async () => {
+    await serve3?.stop();
+    await sim3?.stop();
+  });
+
+  it('fails over to llama (passed through, pings while it is slow), counts tokens there, and goes back to Anthropic once it is up', async () => {
+    const ask = async () => {
+      const r = await post('/v1/messages', { model: 'claude-sonnet-4-5', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] });
+      expect(r.status).toBe(200);
+      return { node: r.headers.get('x-jarvis-node'), attempts: r.headers.get('x-jarvis-attempts'), body: (await r.json()) as { id: string; content: { text: string }[] } };
+    };
+    expect((await ask()).node).toBe('claude');
+
+    await fault3('claude', '529');
+    const over = await ask();
+    expect(over).toMatchObject({ node: 'llama', attempts: expect.stringMatching(/^claude=server_error,.*llama=ok$/) });
+    // llama's own Messages reply (the sim's ids name the node): passed through, not translated.
+    expect(over.body.id).toMatch(/^msg_llama_/);
+    // Failures open Anthropic's breaker: then it is skipped at once.
+    await waitFor(async () => (await ask()).attempts === 'claude=circuit_open,llama=ok', { what: "Anthropic's breaker open" });
+
+    // A stream from the slow node: jarvis's pings fill the silences, between whole events.
+    const streamed = await post('/v1/messages', { model: 'claude-sonnet-4-5', max_tokens: 20, stream: true, messages: [{ role: 'user', content: 'one two three' }] });
+    const text = await streamed.text();
+    expect(streamed.headers.get('x-jarvis-node')).toBe('llama');
+    expect(text.match(/^event: ping$/gm)!.length).toBeGreaterThan(2);
+    expect(text).toMatch(/event: message_stop\ndata: .*\n\n$/);
+    for (const block of text.split('\n\n').filter(Boolean)) expect(block).toMatch(/^event: \w+\ndata: \{.*\}$/);
+
+    // Counted by the node that would answer: llama, with the model it serves.
+    const counted = await post('/v1/messages/count_tokens', { model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: 'hello' }] });
+    expect(counted.headers.get('x-jarvis-node')).toBe('llama');
+    expect(((await counted.json()) as { input_tokens: number }).input_tokens).toBeGreaterThan(0);
+
+    // Anthropic is back: the health check half-opens its breaker (long before its 120 s recovery
+    // time) and the next requests go to it again, without a restart or a reset.
+    await fault3('claude', 'up');
+    await waitFor(async () => (await ask()).node === 'claude', { what: 'requests back on Anthropic', timeoutMs: 10_000 });
+    // Closed again (its success rate over the outage may still say `degraded`).
+    const status = (await (await fetch(`${serve3.url}/api/status`)).json()) as { nodes: Record<string, { state: string; consecutive_failures: number }> };
+    expect(status.nodes.claude).toMatchObject({ state: expect.stringMatching(/^(healthy|degraded)$/), consecutive_failures: 0 });
+  });
+});

@@ -182,6 +182,9 @@ export function toMessage(raw: string, model: string): Message {
 const numberOr = (v: unknown, d: number) => (typeof v === 'number' && Number.isFinite(v) ? v : d);
 
 /** One server-sent event in Anthropic's framing. */
+/** The Messages API's keep-alive event; it may come at any point of a stream. */
+export const PING_EVENT = 'event: ping\ndata: {"type":"ping"}\n\n';
+
 function sse(event: string, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
@@ -218,7 +221,7 @@ export class MessagesStream {
     this.#started = true;
     return (
       sse('message_start', { type: 'message_start', message: { id: this.id, type: 'message', role: 'assistant', model: this.model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 0, output_tokens: 0 } } }) +
-      sse('ping', { type: 'ping' })
+      PING_EVENT
     );
   }
 

@@ -7,9 +7,10 @@
  * and the SDKs retry.
  */
 import type http from 'node:http';
-import type { CascadeRequest } from '../../cascade/engine.js';
+import { cascadeOrder, type CascadeRequest } from '../../cascade/engine.js';
+import type { NodeConfig } from '../../config/schema.js';
 import type { ChatMessage } from '../../protocols/openai/chat.js';
-import { errorBody, estimateInputTokens, messageEvents, MessagesStream, toChatRequest, toMessage } from '../../protocols/anthropic/messages.js';
+import { errorBody, estimateInputTokens, messageEvents, MessagesStream, PING_EVENT, toChatRequest, toMessage } from '../../protocols/anthropic/messages.js';
 import { allows, CLOSED } from '../../cascade/breaker.js';
 import { forwardedHeaders, nodeHeaders, speaksMessages } from '../../config/credentials.js';
 import { apiUrl } from '../../probe/endpoints.js';
@@ -70,25 +71,49 @@ function clientHeaders(req: http.IncomingMessage): Record<string, string> {
 
 /**
  * A streamed answer: passed through as it came from a node that speaks the Messages API, or
- * translated chunk by chunk (the node's chat chunks become Messages events).
+ * translated chunk by chunk (the node's chat chunks become Messages events). While the node is
+ * silent (a local model thinking, a tool call's arguments being generated) a `ping` goes every
+ * `serve.streamPingMs`, between events, never inside one.
  */
-function messagesWriter(ctx: ServeContext, model: string): StreamWriter & { builder: MessagesStream; passed: () => boolean } {
+function messagesWriter(ctx: ServeContext, model: string): StreamWriter & { builder: MessagesStream; passed: () => boolean; close: () => void } {
   const builder = new MessagesStream(model);
   let pass = false;
+  let wrote = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const write = (res: http.ServerResponse, text: string) => {
+    wrote = performance.now();
+    res.write(text);
+  };
+  const close = () => {
+    if (timer) clearInterval(timer);
+    timer = undefined;
+  };
   return {
     builder,
     passed: () => pass,
+    close,
     open: (res, headers, node) => {
       pass = passesThrough(ctx, node);
       res.writeHead(200, headers);
-      if (!pass) res.write(builder.start());
+      wrote = performance.now();
+      if (!pass) write(res, builder.start());
+      const every = ctx.config.serve.streamPingMs;
+      if (every > 0) {
+        timer = setInterval(() => {
+          if (res.writableEnded || res.destroyed) return close();
+          if (performance.now() - wrote >= every - 1) write(res, PING_EVENT);
+        }, Math.max(1, every >> 1)).unref();
+      }
     },
     data: (res, line) => {
-      if (pass) return void res.write(`${line}\n\n`);
+      if (pass) return write(res, `${line}\n\n`);
       const events = builder.chunk(line.slice(line.indexOf(':') + 1).trim());
-      if (events) res.write(events);
+      if (events) write(res, events);
     },
-    shutdown: (res, message) => void res.write(builder.fail('overloaded_error', message)),
+    shutdown: (res, message) => {
+      close();
+      res.write(builder.fail('overloaded_error', message));
+    },
   };
 }
 
@@ -102,7 +127,7 @@ export const messages: Handler = async (req, res, ctx) => {
   const model = typeof body.model === 'string' ? body.model : 'auto';
   const request: CascadeRequest = { messages: value.messages as unknown as ChatMessage[], stream: value.stream, maxTokens: value.maxTokens, extra: value.extra, messagesApi: { body, headers: clientHeaders(req) }, ...route };
   const writer = messagesWriter(ctx, model);
-  const x = await exchange(res, ctx, request, `POST /v1/messages model=${model}`, writer);
+  const x = await exchange(res, ctx, request, `POST /v1/messages model=${model}`, writer).finally(writer.close);
   if (res.writableEnded) return;
   const { result } = x;
   if (x.streaming) {
@@ -114,6 +139,7 @@ export const messages: Handler = async (req, res, ctx) => {
   const headers = { 'x-jarvis-attempts': x.attempts, ...(result.node && { 'x-jarvis-node': result.node }), ...(result.model && { 'x-jarvis-model': result.model }) };
   if (!result.ok) {
     if (result.unroutable) return sendError(res, 404, 'not_found_error', result.unroutable.message);
+    if (result.rejected) return sendBody(res, result.rejected.status, result.rejected.body, headers);
     return sendError(res, 529, 'overloaded_error', `no node could answer: ${result.error} (attempts: ${x.attempts})`, headers);
   }
   // A node that speaks the Messages API answered in it: its reply goes as it came.
@@ -137,25 +163,39 @@ export const messages: Handler = async (req, res, ctx) => {
 };
 
 /**
- * Counted by the first `anthropic` node whose breaker lets requests through (Anthropic's own
- * count), else an estimate from the request (system, messages, tools); never a completion.
+ * Counted by the node that would answer the request (its route, the first node whose breaker
+ * lets requests through) when that node speaks the Messages API (Anthropic, llama.cpp's server:
+ * each counts for its own model), else an estimate from the request (system, messages, tools);
+ * never a completion. `x-jarvis-node` says who counted.
  */
 export const countTokens: Handler = async (req, res, ctx) => {
-  const read = await readJsonObject(req, ctx.bodyLimitBytes);
-  if (!read.ok) return sendError(res, read.error.status, BODY_ERROR_TYPES[read.error.status] ?? 'invalid_request_error', read.error.message);
-  if (!Array.isArray(read.value.messages)) return sendError(res, 400, 'invalid_request_error', 'messages: Field required');
-  const now = ctx.deps.now();
-  const counter = ctx.config.nodes.find((n) => n.kind === 'anthropic' && n.url && allows(ctx.health.get(n.id)?.breaker ?? CLOSED, now));
+  const parsed = await parse(req, res, ctx);
+  if (!parsed) return;
+  const { body, route } = parsed;
+  if (!Array.isArray(body.messages)) return sendError(res, 400, 'invalid_request_error', 'messages: Field required');
+  const counter = counterFor(ctx, { messages: [], stream: false, messagesApi: { body, headers: {} }, ...route });
   if (counter) {
-    const headers = { 'content-type': 'application/json', ...nodeHeaders(counter), ...forwardedHeaders(counter, clientHeaders(req)) };
+    const { node, model } = counter;
+    const headers = { 'content-type': 'application/json', ...nodeHeaders(node), ...forwardedHeaders(node, clientHeaders(req)) };
     const reply = await ctx.executor
-      .http(apiUrl(counter.url!, 'messages/count_tokens'), { method: 'POST', body: JSON.stringify(read.value), headers, timeoutMs: Math.min(counter.timeoutMs, 5000), maxBytes: 64 << 10 })
+      .http(apiUrl(node.url!, 'messages/count_tokens'), { method: 'POST', body: JSON.stringify(model ? { ...body, model } : body), headers, timeoutMs: Math.min(node.timeoutMs, 5000), maxBytes: 64 << 10 })
       .catch(() => undefined);
     const counted = reply?.status === 200 ? inputTokensOf(reply.body) : undefined;
-    if (typeof counted === 'number') return sendJson(res, 200, { input_tokens: counted }, { 'x-jarvis-node': counter.id });
+    if (typeof counted === 'number') return sendJson(res, 200, { input_tokens: counted }, { 'x-jarvis-node': node.id });
   }
-  sendJson(res, 200, { input_tokens: estimateInputTokens(read.value) }, { 'x-jarvis-node': 'estimate' });
+  sendJson(res, 200, { input_tokens: estimateInputTokens(body) }, { 'x-jarvis-node': 'estimate' });
 };
+
+/** The node that would answer `request` now, with the model it serves, when it can count tokens itself. */
+function counterFor(ctx: ServeContext, request: CascadeRequest): { node: NodeConfig; model: string | undefined } | undefined {
+  const plan = cascadeOrder(ctx.config, request, ctx.settings, ctx.health.nodes, ctx.catalog, ctx.load);
+  if ('problem' in plan) return undefined;
+  const now = ctx.deps.now();
+  const step = plan.find((s) => allows(ctx.health.get(s.node.id)?.breaker ?? CLOSED, now));
+  if (!step?.node.url || !speaksMessages(step.node)) return undefined;
+  const model = step.model !== undefined && ctx.catalog.served(step.node.id) !== undefined ? ctx.catalog.idFor(step.node, step.model) : step.model;
+  return { node: step.node, model };
+}
 
 /** A Messages reply's JSON, parsed, to send as events (a client that asked to stream, a node that answered whole). */
 function toPassedMessage(raw: string): Record<string, unknown> | undefined {
