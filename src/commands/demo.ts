@@ -5,7 +5,7 @@
  * was broken, and cleans every process up.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -42,7 +42,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   try {
     print(heading('jarvis demo: the runbook cluster, simulated on 127.0.0.1'));
     print(`Breaking: ${BROKEN.map((b) => b.story).join(', ')}.`);
-    const started = await startSim(configPath, options.signal);
+    const started = await startSim(['--preset', 'runbook', '--config-out', configPath, ...BROKEN.flatMap((b) => ['--fault', `${b.id}=${b.fault}`])], options.signal);
     sim = started.child;
     print(`Six simulated nodes are up (sim pid ${started.child.pid}); config: ${configPath}\n`);
 
@@ -134,6 +134,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 
     failures += await serveTour({ configPath, dataDir, env, print, signal: options.signal, stopped });
     print('');
+    failures += await claudeCodeTour({ configPath, dataDir, env, print, signal: options.signal, stopped, dir });
+    print('');
 
     print(heading('$ jarvis incidents'));
     const incidents = await run(['incidents']);
@@ -183,22 +185,7 @@ async function serveTour(o: TourOptions): Promise<number> {
     print(`demo: expected ${what}`);
   };
   print(heading('$ jarvis serve --auto-recover   (an OpenAI- and Anthropic-compatible endpoint)'));
-  const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--auto-recover', '--health-interval', '500', '--config', o.configPath, '--data-dir', o.dataDir], {
-    env: o.env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const log: string[] = [];
-  let shown = 0;
-  createInterface({ input: child.stderr }).on('line', (line) => log.push(line.replace(/^\S+Z /, '')));
-  /** The server's log lines since the last call, indented. */
-  const showLog = () => {
-    for (; shown < log.length; shown++) print(`  serve log │ ${log[shown]}`);
-  };
-  const waitLog = async (re: RegExp, ms: number) => {
-    const end = Date.now() + ms;
-    while (!log.some((l) => re.test(l)) && Date.now() < end && !o.signal.aborted) await new Promise((r) => setTimeout(r, 50));
-    return log.some((l) => re.test(l));
-  };
+  const { child, showLog, waitLog } = serveChild(['--auto-recover', '--health-interval', '500', '--config', o.configPath, '--data-dir', o.dataDir], o);
   try {
     const base = String((await startReady(child, { what: 'jarvis serve', event: 'listening', signal: o.signal })).url);
     print(`listening on ${base} (pid ${child.pid}); OPENAI_BASE_URL=${base}/v1\n`);
@@ -276,6 +263,89 @@ async function serveTour(o: TourOptions): Promise<number> {
   return failures;
 }
 
+/** A `jarvis serve` child with its log: shown indented as it comes (`showLog`), or waited for. */
+function serveChild(args: string[], o: Pick<TourOptions, 'env' | 'print' | 'signal'>) {
+  const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', ...args], { env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const log: string[] = [];
+  let shown = 0;
+  createInterface({ input: child.stderr }).on('line', (line) => log.push(line.replace(/^\S+Z /, '')));
+  /** The server's log lines since the last call, indented. */
+  const showLog = () => {
+    for (; shown < log.length; shown++) o.print(`  serve log │ ${log[shown]}`);
+  };
+  const waitLog = async (re: RegExp, ms: number) => {
+    const end = Date.now() + ms;
+    while (!log.some((l) => re.test(l)) && Date.now() < end && !o.signal.aborted) await new Promise((r) => setTimeout(r, 50));
+    return log.some((l) => re.test(l));
+  };
+  return { child, showLog, waitLog };
+}
+
+/** Claude Code's API in front of a sim Anthropic and a local llama.cpp server (seed 002's story). */
+const OUTAGE_SPEC = {
+  nodes: [
+    { id: 'anthropic', kind: 'anthropic', models: ['claude-sonnet-4-5'], priority: 1 },
+    { id: 'local', kind: 'openai', models: ['qwen2.5-coder-7b'], priority: 2 },
+  ],
+};
+
+/**
+ * Seed 002's story: Claude Code (an Anthropic client) on `jarvis serve` with Anthropic first and a
+ * local server behind it. Anthropic turns overloaded (529): requests fail over to the local node,
+ * translated; its breaker opens. Anthropic recovers: the health check half-opens the breaker and
+ * requests go back to it by themselves. Returns the number of unexpected results.
+ */
+async function claudeCodeTour(o: TourOptions & { dir: string }): Promise<number> {
+  const { print } = o;
+  let failures = 0;
+  const expect = (ok: boolean, what: string) => {
+    if (ok) return;
+    failures++;
+    print(`demo: expected ${what}`);
+  };
+  const spec = path.join(o.dir, 'outage.json');
+  const config = path.join(o.dir, 'outage.yaml');
+  await writeFile(spec, JSON.stringify(OUTAGE_SPEC));
+  const sim = await startSim(['--spec', spec, '--config-out', config], o.signal);
+  print(heading('$ jarvis serve   (Claude Code on Anthropic, a local node behind it)'));
+  const { child, showLog, waitLog } = serveChild(['--health-interval', '300', '--config', config, '--data-dir', path.join(o.dir, 'outage-data')], o);
+  try {
+    const base = String((await startReady(child, { what: 'jarvis serve', event: 'listening', signal: o.signal })).url);
+    print(`ANTHROPIC_BASE_URL=${base} claude   (a sim Anthropic first, a local llama.cpp-style node behind it)\n`);
+    const fault = (f: string) => runCli(['sim', 'fault', sim.control, 'anthropic', f], o.env, o.signal);
+    const ask = async (text: string) => {
+      const res = await fetch(`${base}/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-api-key': 'sk-ant-demo' },
+        body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 50, messages: [{ role: 'user', content: text }] }),
+        signal: o.signal,
+      });
+      const body = (await res.json()) as { type?: string; content?: { text?: string }[]; error?: { message?: string } };
+      const r = { status: res.status, node: res.headers.get('x-jarvis-node'), attempts: res.headers.get('x-jarvis-attempts') };
+      print(`POST /v1/messages "${text}"\n  -> ${r.status} from ${r.node}, x-jarvis-attempts: ${r.attempts}: ${JSON.stringify(body.content?.[0]?.text ?? body.error?.message ?? '')}`);
+      return r;
+    };
+    expect((await ask('hello')).node === 'anthropic', 'Anthropic to answer while it is up');
+    print('\nAnthropic turns overloaded (529).');
+    await fault('529');
+    for (const text of ['fix the test', 'and the lint']) {
+      const r = await ask(text);
+      expect(r.status === 200 && r.node === 'local', 'the local node to answer while Anthropic is overloaded');
+    }
+    print('\nAnthropic recovers.');
+    await fault('up');
+    const back = await waitLog(/health: anthropic answers its probe again/, 10_000);
+    showLog();
+    expect(back, "the health check to see Anthropic again and half-open its breaker");
+    expect((await ask('thanks')).node === 'anthropic', 'requests to go back to Anthropic by themselves');
+  } finally {
+    await stopChild(child, 15_000);
+    await stopChild(sim.child);
+    showLog();
+  }
+  return failures;
+}
+
 /** PIDs of the sim processes `jarvis recover` started (from the incident log's step details). */
 async function restartedPids(dataDir: string): Promise<number[]> {
   try {
@@ -290,12 +360,11 @@ function heading(text: string): string {
   return `── ${text} ${'─'.repeat(Math.max(3, 70 - text.length))}`;
 }
 
-async function startSim(configPath: string, signal: AbortSignal): Promise<{ child: ChildProcess }> {
-  const args = [BIN, 'sim', 'cluster', '--preset', 'runbook', '--config-out', configPath, '--timeout', String(DEMO_TIMEOUT_MS), '--exit-with-parent'];
-  for (const b of BROKEN) args.push('--fault', `${b.id}=${b.fault}`);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  await startReady(child, { what: 'the simulated cluster', event: 'ready', signal });
-  return { child };
+/** `jarvis sim cluster ARGS` as a child; resolves when it is ready, with its control URL. */
+async function startSim(args: string[], signal: AbortSignal): Promise<{ child: ChildProcess; control: string }> {
+  const child = spawn(process.execPath, [BIN, 'sim', 'cluster', ...args, '--timeout', String(DEMO_TIMEOUT_MS), '--exit-with-parent'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const ready = await startReady(child, { what: 'the simulated cluster', event: 'ready', signal });
+  return { child, control: String(ready.control) };
 }
 
 function runCli(args: string[], env: NodeJS.ProcessEnv, signal: AbortSignal): Promise<{ code: number; stdout: string; stderr: string }> {
