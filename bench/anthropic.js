@@ -105,7 +105,7 @@ export async function benchAnthropic({ seconds = 2 } = {}) {
     const serve = async (name, nodes) => {
       const cfg = path.join(dir, `${name}.yaml`);
       writeFileSync(cfg, `nodes:\n${nodes.map((n, i) => `  - { id: ${n.id}, kind: ${n.kind}, url: "${n.url}", priority: ${i + 1} }`).join('\n')}\n`);
-      const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--v8-defaults', '--health-interval', '600000', '--config', cfg, '--data-dir', path.join(dir, `data-${name}`)], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--health-interval', '600000', '--config', cfg, '--data-dir', path.join(dir, `data-${name}`)], { stdio: ['ignore', 'pipe', 'ignore'] });
       children.push(child);
       return (await startReady(child, { what: `jarvis serve (${name})`, event: 'listening' })).url;
     };

@@ -1,12 +1,15 @@
-// Issue 6's figures, side by side in one run against the same sim upstream on loopback: direct to
-// the node, through `jarvis serve`, and through Portkey's open-source gateway (installed from npm
-// into a temp dir by this script, run --headless with a fallback config over the same targets).
+// `jarvis serve` side by side with what it is measured against, in one run, same sim upstream on
+// loopback: direct to the node, a bare Node proxy (bench/bare-proxy.js: node:http in, an undici
+// Pool out, nothing else), jarvis serve on V8's defaults and with --low-memory, and Portkey's
+// open-source gateway (installed from npm into a temp dir, run --headless with a fallback config
+// over the same targets). Load from wrk where installed, else autocannon (bench/loadgen.js).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Pool } from 'undici';
-import { BIN, firstByte, fmt, load, percentile, printTable, startCluster, startReady, stopChild, tempDir } from './lib.js';
+import { BIN, firstByte, fmt, load, median, percentile, printTable, ROOT, startCluster, startReady, stopChild, tempDir } from './lib.js';
+import { LOADGEN, loadgen } from './loadgen.js';
 
 const PORTKEY_VERSION = '1.15.2';
 
@@ -31,6 +34,16 @@ async function waitPort(port, ms = 20_000) {
   }
 }
 
+const ms2 = (x) => `${x.toFixed(2)} ms`;
+const pct = (x) => `${(x * 100).toFixed(1)} %`;
+const met = (ok) => (ok ? 'met' : 'MISSED');
+
+/** The bare proxy as a child; resolves with its URL. */
+async function startBare(upstream, children) {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bench', 'bare-proxy.js'), upstream], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  return (await startReady(child, { what: 'the bare proxy', event: 'listening' })).url;
+}
 
 export async function benchServe({ seconds = 3 } = {}) {
   const { dir, cleanup } = tempDir();
@@ -47,9 +60,10 @@ export async function benchServe({ seconds = 3 } = {}) {
       return { child, url: (await startReady(child, { what: `jarvis serve (${name})`, event: 'listening' })).url };
     };
     const jarvis = await startServe([{ id: 'fast', url: upstream }], 'direct');
-    // The same server on V8's defaults: what serve's memory flags cost in speed (src/serve/tuning.ts).
-    const jarvisDefaults = await startServe([{ id: 'fast', url: upstream }], 'defaults', ['--v8-defaults']);
+    // The same server with --low-memory: what its V8 flags cost in speed (src/serve/tuning.ts).
+    const jarvisLow = await startServe([{ id: 'fast', url: upstream }], 'low-memory', ['--low-memory']);
     const jarvisFailover = await startServe([{ id: 'primary', url: refused }, { id: 'fast', url: upstream }], 'failover');
+    const bare = await startBare(upstream, children);
 
     // Portkey, installed on demand into the temp dir.
     let portkey;
@@ -69,44 +83,46 @@ export async function benchServe({ seconds = 3 } = {}) {
 
     const body = JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'ping' }], max_tokens: 10 });
     const targets = [
-      ['direct', upstream, '/v1/chat/completions', {}],
-      ['jarvis serve', jarvis.url, '/v1/chat/completions', {}],
-      ['jarvis serve --v8-defaults', jarvisDefaults.url, '/v1/chat/completions', {}],
-      ...(portkey ? [['portkey gateway', portkey.origin, '/v1/chat/completions', portkey.headers]] : []),
+      ['direct', upstream, {}],
+      ['bare proxy (node:http + undici Pool)', bare, {}],
+      ['jarvis serve', jarvis.url, {}],
+      ['jarvis serve --low-memory', jarvisLow.url, {}],
+      ...(portkey ? [['portkey gateway', portkey.origin, portkey.headers]] : []),
     ];
     const rows = [];
     const results = {};
-    // The paths take turns in short rounds, so that drift in what else the machine is doing
-    // (it is shared, and three processes share its two cores) falls on all of them alike.
+    // The paths take turns in rounds, so that drift in what else the machine is doing (it is
+    // shared, and the generator, the proxy and the node share its two cores) falls on all alike.
     const ROUNDS = 3;
     for (const c of [1, 16, 64]) {
-      for (const [, origin, p, headers] of targets) await load(origin, p, headers, body, c, 0.5); // warm-up
+      for (const [, origin, headers] of targets) await loadgen({ origin, pathName: '/v1/chat/completions', headers, body, connections: c, seconds: 1 }); // warm-up
       for (let round = 0; round < ROUNDS; round++) {
-        for (const [name, origin, p, headers] of targets) {
-          const r = await load(origin, p, headers, body, c, seconds / ROUNDS);
-          const acc = (results[`${name}@${c}`] ??= { lat: [], errors: 0, rps: 0 });
-          acc.lat.push(...r.lat);
+        for (const [name, origin, headers] of round % 2 ? [...targets].reverse() : targets) {
+          const r = await loadgen({ origin, pathName: '/v1/chat/completions', headers, body, connections: c, seconds });
+          const acc = (results[`${name}@${c}`] ??= { p50: [], p99: [], rps: [], errors: 0 });
+          acc.p50.push(r.p50);
+          acc.p99.push(r.p99);
+          acc.rps.push(r.rps);
           acc.errors += r.errors;
-          acc.rps += r.rps / ROUNDS;
         }
       }
       for (const [name] of targets) {
         const r = results[`${name}@${c}`];
-        rows.push([name, c, fmt(percentile(r.lat, 50)), fmt(percentile(r.lat, 99)), Math.round(r.rps), r.errors]);
+        r.p50m = median(r.p50);
+        r.rpsm = r.rps.reduce((a, b) => a + b, 0) / r.rps.length;
+        rows.push([name, c, ms2(r.p50m), ms2(median(r.p99)), Math.round(r.rpsm), r.errors]);
       }
     }
-    const ms2 = (x) => `${x.toFixed(2)} ms`;
-    for (const r of rows) {
-      const res = results[`${r[0]}@${r[1]}`];
-      r[2] = ms2(percentile(res.lat, 50));
-      r[3] = ms2(percentile(res.lat, 99));
-    }
-    printTable(`chat completions, same sim upstream on loopback (closed loop, ${seconds} s per cell, undici client)`, ['path', 'concurrency', 'p50', 'p99', 'req/s', 'errors'], rows);
+    printTable(`chat completions, same sim upstream on loopback (${LOADGEN}; ${ROUNDS} rounds of ${seconds} s per cell, paths in turns; p50/p99: median of the rounds)`, ['path', 'concurrency', 'p50', 'p99', 'req/s', 'errors'], rows);
 
-    const p50 = (k) => percentile(results[k].lat, 50);
-    const overhead = p50('jarvis serve@1') - p50('direct@1');
-    const ratioDirect = results['jarvis serve@16'].rps / results['direct@16'].rps;
-    const ratioPortkey = portkey ? results['jarvis serve@16'].rps / results['portkey gateway@16'].rps : undefined;
+    const at = (name, c) => results[`${name}@${c}`];
+    const J = 'jarvis serve';
+    const B = 'bare proxy (node:http + undici Pool)';
+    const addedJ = at(J, 1).p50m - at('direct', 1).p50m;
+    const addedB = at(B, 1).p50m - at('direct', 1).p50m;
+    const ratio = (c) => at(J, c).rpsm / at(B, c).rpsm;
+    const lowCost = (c) => at('jarvis serve --low-memory', c).rpsm / at(J, c).rpsm;
+    const ratioPortkey = portkey ? at(J, 16).rpsm / at('portkey gateway', 16).rpsm : undefined;
 
     // Failover: the primary refused and its breaker open (the first requests open it) against the
     // primary absent. Both on the same server, one request of each in turn, so that the process,
@@ -136,33 +152,36 @@ export async function benchServe({ seconds = 3 } = {}) {
     const fbDirect = await firstByte(upstream, '/v1/chat/completions', {});
     const fbJarvis = await firstByte(jarvis.url, '/v1/chat/completions', {});
 
-    printTable('targets (ratios from this run)', ['measure', 'value', 'target'], [
-      ['p50 overhead over direct, concurrency 1', ms2(overhead), `< 0.5 ms: ${overhead < 0.5 ? 'met' : 'MISSED'}`],
-      ['throughput at 16, jarvis / direct', `${(ratioDirect * 100).toFixed(1)} %`, `>= 30 %: ${ratioDirect >= 0.3 ? 'met' : 'MISSED'}`],
-      ['throughput at 16, jarvis / jarvis --v8-defaults (the memory flags\' cost)', `${((results['jarvis serve@16'].rps / results['jarvis serve --v8-defaults@16'].rps) * 100).toFixed(1)} %`, ''],
-      ['throughput at 16, jarvis / portkey', ratioPortkey === undefined ? 'n/a (portkey not installed)' : `${ratioPortkey.toFixed(1)}x`, ratioPortkey === undefined ? '' : `>= 5x: ${ratioPortkey >= 5 ? 'met' : 'MISSED'}`],
-      [`primary refused, breaker open (${fo.trace}): p50 vs primary absent`, `${ms2(percentile(fo.lat, 50))} vs ${ms2(percentile(absent.lat, 50))}`, `no slower (within 0.02 ms): ${percentile(fo.lat, 50) <= percentile(absent.lat, 50) + 0.02 ? 'met' : 'MISSED'}`],
+    printTable('targets (ratios from this run, default settings)', ['measure', 'value', 'target'], [
+      ['throughput at 16, jarvis / bare proxy', pct(ratio(16)), `>= 80 %: ${met(ratio(16) >= 0.8)}`],
+      ['throughput at 64, jarvis / bare proxy', pct(ratio(64)), `>= 80 %: ${met(ratio(64) >= 0.8)}`],
+      ['p50 added over direct at 1: jarvis / bare proxy', `${ms2(addedJ)} / ${ms2(addedB)}`, `within 0.05 ms: ${met(addedJ <= addedB + 0.05)}`],
+      [`primary refused, breaker open (${fo.trace}): p50 vs primary absent`, `${ms2(percentile(fo.lat, 50))} vs ${ms2(percentile(absent.lat, 50))}`, `within 0.02 ms: ${met(percentile(fo.lat, 50) <= percentile(absent.lat, 50) + 0.02)}`],
+      ['throughput at 16, jarvis / portkey', ratioPortkey === undefined ? 'n/a (portkey not installed)' : `${ratioPortkey.toFixed(1)}x`, ratioPortkey === undefined ? '' : `>= 5x: ${met(ratioPortkey >= 5)}`],
+      ['--low-memory\'s throughput / the default\'s, at 16 and 64', `${pct(lowCost(16))} / ${pct(lowCost(64))}`, ''],
       ['portkey, primary refused (fallback): p50', pkFo ? ms2(percentile(pkFo.lat, 50)) : 'n/a', ''],
       ['stream first byte p50: direct / jarvis', `${ms2(percentile(fbDirect, 50))} / ${ms2(percentile(fbJarvis, 50))}`, ''],
     ]);
 
-    // Memory at 1000 concurrent streams: a slow-streaming upstream keeps them all open at once.
-    // Peak = the kernel's high-water mark of the process (VmHWM), which no sampling interval misses.
-    // Cold: a fresh server, its start-up and first burst included. After load: the same after 2 s
-    // of plain requests at full speed, the high-water mark reset (clear_refs) before the streams:
-    // V8 keeps the heap it grew under load. Serve's own V8 settings (src/serve/tuning.ts) against
-    // V8's defaults (--v8-defaults): on defaults V8 recompiles undici's WebAssembly HTTP parser
-    // with TurboFan once it is hot and lets the young generation grow to 32 MB.
+    // Memory per open stream: 1000 streams at once through a slow-streaming upstream. Idle: the
+    // process's RSS before them, settled; peak: the kernel's high-water mark (VmHWM, reset with
+    // clear_refs after the idle reading), which no sampling interval misses; per stream: the
+    // difference over 1000. Cold: a fresh process. After load: the same after 2 s of requests at
+    // full speed (V8 keeps what it grew). The bare proxy is the reference for what node:http and
+    // undici keep per connection.
     const slow = await startCluster(dir, [{ id: 'slow', kind: 'openai', models: ['m.gguf'], tokenDelayMs: 200 }], 3000);
     const memRows = [];
     try {
-      for (const [label, args, warm] of [
-        ['jarvis serve, cold', [], false],
-        ['jarvis serve, after load', [], true],
-        ['jarvis serve --v8-defaults, cold', ['--v8-defaults'], false],
-        ['jarvis serve --v8-defaults, after load', ['--v8-defaults'], true],
-      ]) {
-        const srv = await startServe([{ id: 'slow', url: slow.ready.nodes[0].url }, { id: 'fast', url: upstream }], `streams-${memRows.length}`, args);
+      const slowUrl = slow.ready.nodes[0].url;
+      const servers = [
+        ['bare proxy, cold', async () => ({ url: await startBare(slowUrl, children), child: children.at(-1) }), false],
+        ['jarvis serve, cold', () => startServe([{ id: 'slow', url: slowUrl }, { id: 'fast', url: upstream }], 'streams-cold'), false],
+        ['jarvis serve, after load', () => startServe([{ id: 'slow', url: slowUrl }, { id: 'fast', url: upstream }], 'streams-warm'), true],
+        ['jarvis serve --low-memory, cold', () => startServe([{ id: 'slow', url: slowUrl }, { id: 'fast', url: upstream }], 'streams-low-cold', ['--low-memory']), false],
+        ['jarvis serve --low-memory, after load', () => startServe([{ id: 'slow', url: slowUrl }, { id: 'fast', url: upstream }], 'streams-low-warm', ['--low-memory']), true],
+      ];
+      for (const [label, start, warm] of servers) {
+        const srv = await start();
         const status = () => readFileSync(`/proc/${srv.child.pid}/status`, 'utf8');
         const bytesOf = (field) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status())?.[1] ?? NaN) * 1024;
         if (warm) {
@@ -171,7 +190,7 @@ export async function benchServe({ seconds = 3 } = {}) {
         }
         await new Promise((r) => setTimeout(r, 1000));
         const idle = bytesOf('VmRSS');
-        if (warm) writeFileSync(`/proc/${srv.child.pid}/clear_refs`, '5');
+        writeFileSync(`/proc/${srv.child.pid}/clear_refs`, '5');
         const pool = new Pool(srv.url, { connections: 1000 });
         const streamBody = JSON.stringify({ model: 'slow', stream: true, messages: [{ role: 'user', content: 'one two three four five six seven eight' }] });
         let done = 0;
@@ -186,9 +205,10 @@ export async function benchServe({ seconds = 3 } = {}) {
         const wall = performance.now() - started;
         const peak = bytesOf('VmHWM');
         await pool.close();
-        memRows.push([label, done, fmt(wall), `${Math.round(idle / 1e6)} MB`, `${Math.round(peak / 1e6)} MB`, `< 100 MB: ${peak < 100e6 ? 'met' : 'MISSED'}`]);
+        const perStream = (peak - idle) / 1000;
+        memRows.push([label, done, fmt(wall), `${Math.round(idle / 1e6)} MB`, `${Math.round(peak / 1e6)} MB`, `${(perStream / 1024).toFixed(1)} KB`, label.startsWith('jarvis serve,') ? `< 15 KB: ${met(perStream < 15 * 1024)}` : '']);
       }
-      printTable('1000 concurrent streams through jarvis serve (upstream streams a token every 200 ms, 128 connections to it)', ['server', 'completed', 'wall', 'RSS before', 'peak RSS', 'target'], memRows);
+      printTable('1000 concurrent streams (upstream streams a token every 200 ms, 128 connections to it)', ['server', 'completed', 'wall', 'RSS idle', 'peak RSS', 'per stream above idle', 'target'], memRows);
     } finally {
       await slow.stop();
     }

@@ -197,8 +197,10 @@ export function buildProgram(proc: ProcessParts, state: RunState = { code: 0 }):
     .option('--health-interval <ms>', 'background health check interval', '30000')
     .option('--auto-recover', "run the runbook's recovery in the background for nodes whose breaker opens")
     .option('--access-log', 'log every request on stderr (default: failovers and failures only)')
-    .option('--v8-defaults', "keep V8's default memory settings (by default serve sets three V8 flags for about 30 % less peak memory under many streams)")
-    .action(async (opts: { host: string; port: string; apiKey?: string; bodyLimit: string; drain: string; healthInterval: string; autoRecover?: boolean; accessLog?: boolean; v8Defaults?: boolean }, cmd: Command) => {
+    .option('--low-memory', 'V8 flags for less peak memory under many open streams, at a cost in throughput (see the README)')
+    .addOption(new Option('--v8-defaults', "V8's default settings: the default now; kept so that older unit files still start").hideHelp())
+    .action(async (opts: { host: string; port: string; apiKey?: string; bodyLimit: string; drain: string; healthInterval: string; autoRecover?: boolean; accessLog?: boolean; lowMemory?: boolean; v8Defaults?: boolean }, cmd: Command) => {
+      if (opts.lowMemory && opts.v8Defaults) throw new UsageError('--low-memory and --v8-defaults contradict each other: choose one');
       const options = {
         host: opts.host,
         port: wholeNumber(opts.port, '--port', 0, 65535),
@@ -208,7 +210,7 @@ export function buildProgram(proc: ProcessParts, state: RunState = { code: 0 }):
         healthIntervalMs: wholeNumber(opts.healthInterval, '--health-interval', 100, 3_600_000),
         autoRecover: Boolean(opts.autoRecover),
         accessLog: Boolean(opts.accessLog),
-        v8Defaults: Boolean(opts.v8Defaults),
+        lowMemory: Boolean(opts.lowMemory),
       };
       const ctx = await context(cmd);
       const [{ runServe }, ui] = await Promise.all([import('../commands/serve.js'), import('../ui/serve.js')]);

@@ -15,8 +15,8 @@ export interface ServeCommandOptions {
   healthIntervalMs: number;
   autoRecover: boolean;
   accessLog: boolean;
-  /** Keep V8's default memory settings (else serve/tuning.ts sets its flags). */
-  v8Defaults: boolean;
+  /** serve/tuning.ts's V8 flags: less memory under many streams, less throughput (default: V8's own settings). */
+  lowMemory: boolean;
 }
 
 export interface ServeEvents {
@@ -35,7 +35,7 @@ export interface ServeResult {
 
 export async function runServe(options: ServeCommandOptions, ctx: CommandContext, events: ServeEvents): Promise<ServeResult> {
   // Before anything loads the upstream client: see serve/tuning.ts.
-  const v8Flags = options.v8Defaults ? [] : await (await import('../serve/tuning.js')).tuneV8ForServe();
+  const v8Flags = options.lowMemory ? await (await import('../serve/tuning.js')).tuneV8ForServe() : [];
   const [config, { startServer }, { createSender }, { undiciRequester }, { listModels }, sleep, executor, runbook] = await Promise.all([
     ctx.config(),
     import('../serve/server.js'),

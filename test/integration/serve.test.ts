@@ -144,13 +144,13 @@ describe('jarvis serve with the openai client', () => {
     expect(Object.keys(status.nodes)).toEqual(['a', 'b']);
   });
 
-  it("the listening line: pid and the V8 memory settings serve applied (none with --v8-defaults, used below)", () => {
-    expect(listening).toMatchObject({ event: 'listening', pid: serve.pid, v8Flags: [...SERVE_V8_FLAGS] });
+  it("the listening line: pid and the V8 memory settings serve applied (V8's own by default; --low-memory's flags, used below)", () => {
+    expect(listening).toMatchObject({ event: 'listening', pid: serve.pid, v8Flags: [] });
   });
 
   it('SIGTERM: stops accepting, lets an in-flight request finish, saves state, exits 0', async () => {
-    const second = await startServe(['--v8-defaults']);
-    expect(second.listening.v8Flags).toEqual([]);
+    const second = await startServe(['--low-memory']);
+    expect(second.listening.v8Flags).toEqual([...SERVE_V8_FLAGS]);
     await jarvis(['sim', 'fault', sim.ready.control, 'a', 'slow:1000'], { env });
     const c = new OpenAI({ baseURL: `${second.url}/v1`, apiKey: 'unused', maxRetries: 0 });
     const pending = c.chat.completions.create({ model: 'a', messages: [{ role: 'user', content: 'slow' }] });
