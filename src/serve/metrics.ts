@@ -8,29 +8,43 @@ import type { NodeHealth } from '../cascade/node-health.js';
 
 export interface ServeMetrics {
   registry: client.Registry;
-  attempts: client.Counter<'node' | 'outcome'>;
-  answers: client.Counter<'outcome' | 'stream'>;
   failovers: client.Counter<'from' | 'to'>;
-  latency: client.Histogram<'node'>;
   probeUp: client.Gauge<'node'>;
   probeLatency: client.Gauge<'node'>;
   recoveries: client.Counter<'node' | 'outcome'>;
-  /** Hot-path shorthands: each label child is made once (prom-client still hashes labels per inc). */
+  /** The per-request counts: plain numbers here, folded into their prom-client metrics when scraped. */
   attempt(node: string, outcome: string): void;
   observeLatency(node: string, seconds: number): void;
   answer(outcome: 'answered' | 'failed', stream: boolean): void;
 }
 
-/** A metric's child per label values, made once. */
-function children<T>(make: (...values: string[]) => T): (...values: string[]) => T {
-  const made = new Map<string, T>();
-  return (...values) => {
-    const key = values.join('\0');
-    let c = made.get(key);
-    if (!c) made.set(key, (c = make(...values)));
-    return c;
-  };
+/**
+ * Counts by two labels, kept as plain numbers on the hot path. prom-client hashes the label
+ * values on every `inc`, even on a label child; measured in `jarvis serve`, the three per-request
+ * metric calls cost about 3 µs of CPU per request. Each scrape writes the totals into the counter
+ * (reset, then the totals: the same monotonic values prom-client would hold).
+ */
+class Tally {
+  readonly #counts = new Map<string, Map<string, number>>();
+
+  add(a: string, b: string): void {
+    let inner = this.#counts.get(a);
+    if (!inner) this.#counts.set(a, (inner = new Map()));
+    inner.set(b, (inner.get(b) ?? 0) + 1);
+  }
+
+  /** Writes the totals into `counter`, labelled `[first, second]`. */
+  fold(counter: client.Counter<string>, [first, second]: readonly [string, string]): void {
+    counter.reset();
+    for (const [a, inner] of this.#counts) for (const [b, n] of inner) counter.inc({ [first]: a, [second]: b }, n);
+  }
 }
+
+/**
+ * Latencies waiting to be observed, per node: observed into the histogram when scraped, or once
+ * a node has this many waiting (so that memory stays bounded without a scraper).
+ */
+const LATENCY_BATCH = 4096;
 
 const PHASE_VALUE = { closed: 0, half_open: 1, open: 2 } as const;
 
@@ -62,26 +76,52 @@ export function createMetrics(nodes: () => string[], health: (id: string) => Nod
       this.set(process.uptime());
     },
   });
-  const attempts = new client.Counter({ name: 'jarvis_upstream_attempts_total', help: 'Requests sent to nodes, by node and outcome (ok or the error class).', labelNames: ['node', 'outcome'] as const, registers: [registry] });
-  const answers = new client.Counter({ name: 'jarvis_requests_total', help: 'Client requests, by outcome (answered, failed) and streaming.', labelNames: ['outcome', 'stream'] as const, registers: [registry] });
+  const attemptCounts = new Tally();
+  const answerCounts = new Tally();
+  const waiting = new Map<string, number[]>();
+  const labels = { attempts: ['node', 'outcome'], answers: ['outcome', 'stream'] } as const;
+  new client.Counter({
+    name: 'jarvis_upstream_attempts_total',
+    help: 'Requests sent to nodes, by node and outcome (ok or the error class).',
+    labelNames: labels.attempts,
+    registers: [registry],
+    collect() {
+      attemptCounts.fold(this, labels.attempts);
+    },
+  });
+  new client.Counter({
+    name: 'jarvis_requests_total',
+    help: 'Client requests, by outcome (answered, failed) and streaming.',
+    labelNames: labels.answers,
+    registers: [registry],
+    collect() {
+      answerCounts.fold(this, labels.answers);
+    },
+  });
   const latency = new client.Histogram({
     name: 'jarvis_upstream_latency_seconds',
     help: 'Latency of successful upstream requests, by node.',
     labelNames: ['node'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
+    collect() {
+      for (const [node, list] of waiting) observeAll(node, list);
+    },
   });
-  const attemptChild = children((node, outcome) => attempts.labels(node, outcome));
-  const latencyChild = children((node) => latency.labels(node));
-  const answerChild = children((outcome, stream) => answers.labels(outcome, stream));
+  const observeAll = (node: string, list: number[]) => {
+    const child = latency.labels(node);
+    for (const v of list) child.observe(v);
+    list.length = 0;
+  };
   const m: ServeMetrics = {
     registry,
-    attempts,
-    answers,
-    latency,
-    attempt: (node, outcome) => attemptChild(node, outcome).inc(),
-    observeLatency: (node, seconds) => latencyChild(node).observe(seconds),
-    answer: (outcome, stream) => answerChild(outcome, stream ? 'true' : 'false').inc(),
+    attempt: (node, outcome) => attemptCounts.add(node, outcome),
+    observeLatency: (node, seconds) => {
+      let list = waiting.get(node);
+      if (!list) waiting.set(node, (list = []));
+      if (list.push(seconds) >= LATENCY_BATCH) observeAll(node, list);
+    },
+    answer: (outcome, stream) => answerCounts.add(outcome, stream ? 'true' : 'false'),
     failovers: new client.Counter({ name: 'jarvis_failovers_total', help: 'Failovers from one node to the next.', labelNames: ['from', 'to'], registers: [registry] }),
     probeUp: new client.Gauge({ name: 'jarvis_probe_up', help: 'Last background probe: 1 ok, 0 not.', labelNames: ['node'], registers: [registry] }),
     probeLatency: new client.Gauge({ name: 'jarvis_probe_latency_seconds', help: 'Last background probe latency.', labelNames: ['node'], registers: [registry] }),
