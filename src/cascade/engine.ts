@@ -14,7 +14,7 @@ import type { CascadeSettings } from '../config/env.js';
 import type { CancelSignal } from './cancel.js';
 import type { ChatMessage, ChatRequest, ToolCall } from '../protocols/openai/chat.js';
 import type { ChatFailure, ErrorClass } from '../transport/failure.js';
-import type { SendChat, SendOptions } from '../transport/sender.js';
+import type { ChatOutcome, SendChat, SendOptions } from '../transport/sender.js';
 
 export interface CascadeRequest {
   messages: ChatMessage[];
@@ -123,18 +123,20 @@ const idleLoad = new NodeLoad();
 export async function runCascade(config: Config, settings: CascadeSettings, stored: Record<string, NodeHealth>, catalog: ModelCatalog, request: CascadeRequest, deps: EngineDeps): Promise<CascadeResult> {
   const started = deps.now();
   const deadline = started + settings.deadlineMs;
-  const breaker: BreakerSettings = { failureThreshold: settings.failureThreshold, recoveryMs: settings.recoveryMs, maxRecoveryMs: settings.maxRecoveryMs };
   const load = deps.load ?? idleLoad;
-  // This run's view of the breakers: the stored state with this run's outcomes laid over it (not a
-  // copy of every node's entry per request: a proxy calls this thousands of times a second).
-  const changed = new Map<string, NodeHealth>();
-  const healthOf = (id: string): NodeHealth | undefined => changed.get(id) ?? stored[id];
+  // This run's view of the breakers: the stored state with this run's failures laid over it (not a
+  // copy of every node's entry per request: a proxy calls this thousands of times a second). Made
+  // at the first failure; a success ends the run, so it is only queued.
+  let changed: Map<string, NodeHealth> | undefined;
+  const healthOf = (id: string): NodeHealth | undefined => changed?.get(id) ?? stored[id];
   const events: HealthEvent[] = [];
   const attempts: Attempt[] = [];
   const emit = (e: CascadeEvent) => deps.onEvent?.(e);
   const record = (e: HealthEvent) => {
     events.push(e);
-    changed.set(e.node, applyEvent(healthOf(e.node), e, breaker));
+    if (e.ok) return;
+    const breaker: BreakerSettings = { failureThreshold: settings.failureThreshold, recoveryMs: settings.recoveryMs, maxRecoveryMs: settings.maxRecoveryMs };
+    (changed ??= new Map()).set(e.node, applyEvent(healthOf(e.node), e, breaker));
   };
   // Completes the result in place (a spread of a result of varying shape was a visible share of a
   // proxy's time per request).
@@ -161,19 +163,23 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
   // Open breakers are skipped, but the last node that might answer never is: with every breaker
   // open, the one whose open time ends first is tried.
   const now0 = deps.now();
-  let candidates: RouteStep[] = [];
+  // The route itself while no breaker is open (the common case: no array per request).
+  let candidates: readonly RouteStep[] = order;
+  let kept: RouteStep[] | undefined;
   let soonest: RouteStep | undefined;
-  for (const step of order) {
+  for (let i = 0; i < order.length; i++) {
+    const step = order[i]!;
     const b = stored[step.node.id]?.breaker;
     if (!b || allows(b, now0)) {
-      candidates.push(step);
+      kept?.push(step);
       continue;
     }
+    kept ??= order.slice(0, i);
     if (!soonest || (b.openUntil ?? 0) < (stored[soonest.node.id]!.breaker.openUntil ?? 0)) soonest = step;
     attempts.push({ node: step.node.id, outcome: 'skipped', class: 'circuit_open', ms: 0, detail: `circuit open until ${isoOrUnknown(b.openUntil)}` });
     emit({ type: 'skip', node: step.node.id, reason: 'circuit open' });
   }
-  if (candidates.length === 0 && soonest) candidates = [soonest];
+  if (kept) candidates = kept.length === 0 && soonest ? [soonest] : kept;
 
   // Every candidate gets one attempt; the request's retries (maxAttempts - 1) are shared among them.
   let retriesLeft = settings.maxAttempts - 1;
@@ -219,15 +225,20 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
       if (request.messagesApi) chat.messagesApi = request.messagesApi;
       const sendOptions: SendOptions = { timeoutMs };
       if (deps.signal) sendOptions.signal = deps.signal;
-      if (deps.onEvent) {
-        // Tokens and raw lines only matter to someone listening.
+      if (deps.onEvent && request.stream) {
+        // Tokens and raw lines come only from a stream, and only matter to someone listening.
         const onEvent = deps.onEvent;
         const id = node.id;
         sendOptions.onToken = (text) => onEvent({ type: 'token', text });
         sendOptions.onData = (line) => onEvent({ type: 'data', node: id, line });
       }
       load.begin(node.id);
-      const outcome = await deps.send(node, chat, sendOptions).finally(() => load.end(node.id));
+      let outcome: ChatOutcome;
+      try {
+        outcome = await deps.send(node, chat, sendOptions);
+      } finally {
+        load.end(node.id);
+      }
       const ms = Math.round(deps.now() - t0);
       if (outcome.ok) {
         attempts.push({ node: node.id, ...(model && { model }), outcome: 'ok', ms });
