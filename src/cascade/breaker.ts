@@ -25,7 +25,8 @@ export interface BreakerState {
   quota?: boolean;
 }
 
-export const CLOSED: BreakerState = { phase: 'closed', consecutiveFailures: 0, opens: 0 };
+/** Frozen: shared by every closed breaker (a success on a busy proxy allocates none). */
+export const CLOSED: BreakerState = Object.freeze({ phase: 'closed', consecutiveFailures: 0, opens: 0 });
 
 /** The phase at `now`: an open breaker whose time has passed is half-open. */
 export function phaseAt(b: BreakerState, now: number): BreakerPhase {
@@ -38,7 +39,7 @@ export function allows(b: BreakerState, now: number): boolean {
 }
 
 export function onSuccess(_b: BreakerState): BreakerState {
-  return { ...CLOSED };
+  return CLOSED;
 }
 
 export function onFailure(b: BreakerState, now: number, s: BreakerSettings): BreakerState {

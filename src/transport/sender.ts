@@ -3,6 +3,7 @@
  * API, streamed or not, through a requester, and turns every way it can fail into a classified
  * failure. Never throws.
  */
+import { StringDecoder } from 'node:string_decoder';
 import type { NodeConfig } from '../config/schema.js';
 import { forwardedHeaders, nodeHeaders, speaksMessages } from '../config/credentials.js';
 import { apiUrl } from '../probe/endpoints.js';
@@ -146,15 +147,18 @@ export function createSender(requester: Requester): SendChat {
         else (held ??= []).push(line);
         return undefined;
       };
-      const decoder = new TextDecoder();
+      // StringDecoder, not TextDecoder: no ICU converter per stream, and a multi-byte character
+      // split between two chunks is still joined.
+      const decoder = new StringDecoder('utf8');
       for await (const piece of res.body) {
-        for (const e of sse.push(typeof piece === 'string' ? piece : decoder.decode(piece, { stream: true }))) {
+        for (const e of sse.push(typeof piece === 'string' ? piece : decoder.write(piece))) {
           const bad = onEvent(e);
           if (bad) return bad;
         }
       }
       complete = true;
-      for (const e of sse.end()) {
+      const tail = decoder.end();
+      for (const e of tail ? [...sse.push(tail), ...sse.end()] : sse.end()) {
         const bad = onEvent(e);
         if (bad) return bad;
       }
