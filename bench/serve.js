@@ -45,7 +45,7 @@ async function startBare(upstream, children) {
   return (await startReady(child, { what: 'the bare proxy', event: 'listening' })).url;
 }
 
-export async function benchServe({ seconds = 3 } = {}) {
+export async function benchServe({ seconds = 2 } = {}) {
   const { dir, cleanup } = tempDir();
   const children = [];
   const cluster = await startCluster(dir, [{ id: 'fast', kind: 'openai', models: ['m.gguf'], priority: 2 }], 3000);

@@ -131,7 +131,8 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
   const healthOf = (id: string): NodeHealth | undefined => changed?.get(id) ?? stored[id];
   const events: HealthEvent[] = [];
   const attempts: Attempt[] = [];
-  const emit = (e: CascadeEvent) => deps.onEvent?.(e);
+  // Called as `emit?.(...)`: with no one listening, no event object is made at all.
+  const emit = deps.onEvent;
   const record = (e: HealthEvent) => {
     events.push(e);
     if (e.ok) return;
@@ -177,7 +178,7 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
     kept ??= order.slice(0, i);
     if (!soonest || (b.openUntil ?? 0) < (stored[soonest.node.id]!.breaker.openUntil ?? 0)) soonest = step;
     attempts.push({ node: step.node.id, outcome: 'skipped', class: 'circuit_open', ms: 0, detail: `circuit open until ${isoOrUnknown(b.openUntil)}` });
-    emit({ type: 'skip', node: step.node.id, reason: 'circuit open' });
+    emit?.({ type: 'skip', node: step.node.id, reason: 'circuit open' });
   }
   if (kept) candidates = kept.length === 0 && soonest ? [soonest] : kept;
 
@@ -207,11 +208,11 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
       const remaining = deadline - deps.now();
       if (remaining <= 0) return finish({ ok: false, error: `deadline of ${settings.deadlineMs} ms reached: ${lastError}` });
       if (previous) {
-        emit({ type: 'failover', from: previous.node, to: node.id, reason: previous.reason });
+        emit?.({ type: 'failover', from: previous.node, to: node.id, reason: previous.reason });
         previous = undefined;
       }
       tried++;
-      emit({ type: 'attempt', node: node.id, attempt: tried, max: budget });
+      emit?.({ type: 'attempt', node: node.id, attempt: tried, max: budget });
       const t0 = deps.now();
       // A first attempt may take up to half of what is left while other nodes wait (an answer can
       // be long); a retry only what the untried nodes' shares leave.
@@ -254,7 +255,7 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
       const f = outcome.failure;
       lastError = `${node.id}: ${f.message}`;
       attempts.push({ node: node.id, ...(model && { model }), outcome: 'failed', class: f.class, ...(f.httpStatus !== undefined && { httpStatus: f.httpStatus }), ms, detail: f.message });
-      emit({ type: 'failed', node: node.id, class: f.class });
+      emit?.({ type: 'failed', node: node.id, class: f.class });
       if (f.class === 'aborted') return finish({ ok: false, error: 'interrupted' });
       const d = decide(f);
       // A quota's wait longer than one node's share of the deadline is not waited out while
@@ -287,7 +288,7 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
         if (!tooLong && after > 0 && after - reserve >= Math.min(share / 4, after)) {
           retries++;
           retriesLeft--;
-          emit({ type: 'retry', node: node.id, inMs: wait, attempt: tried + 1, max: budget, reason: f.class });
+          emit?.({ type: 'retry', node: node.id, inMs: wait, attempt: tried + 1, max: budget, reason: f.class });
           await deps.sleep(wait, deps.signal).catch(() => undefined);
           if (deps.signal?.aborted) return finish({ ok: false, error: 'interrupted' });
           continue;

@@ -33,37 +33,45 @@ export async function exchange(res: http.ServerResponse, ctx: ServeContext, requ
   // A client that goes away cancels the upstream request (see the server's 'close' listener).
   const abort = new Cancel();
   ctx.cancels.set(res, abort);
-  let trace = '';
   let streaming = false;
-  const onEvent = (e: CascadeEvent) => {
-    if (e.type === 'failover') metrics.failovers.inc({ from: e.from, to: e.to });
-    if (e.type === 'failed') trace += `${e.node}=${e.class},`;
-    else if (e.type === 'skip') trace += `${e.node}=circuit_open,`;
-    else if (e.type === 'data') {
-      if (res.writableEnded) return; // ended by the drain
-      if (!streaming) {
-        streaming = true;
-        ctx.streams.set(res, (message) => writer.shutdown(res, message));
-        writer.open(res, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-jarvis-node': e.node, 'x-jarvis-attempts': `${trace}${e.node}=ok` }, e.node);
+  // Only a stream listens while it runs (its head carries the trace so far); a whole answer's
+  // trace and failovers are read from the attempts afterwards, so no event objects are made.
+  let trace = '';
+  const onEvent = request.stream
+    ? (e: CascadeEvent) => {
+        if (e.type === 'failed') trace += `${e.node}=${e.class},`;
+        else if (e.type === 'skip') trace += `${e.node}=circuit_open,`;
+        else if (e.type === 'data') {
+          if (res.writableEnded) return; // ended by the drain
+          if (!streaming) {
+            streaming = true;
+            ctx.streams.set(res, (message) => writer.shutdown(res, message));
+            writer.open(res, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-jarvis-node': e.node, 'x-jarvis-attempts': `${trace}${e.node}=ok` }, e.node);
+          }
+          writer.data(res, e.line);
+        }
       }
-      writer.data(res, e.line);
-    }
-  };
+    : undefined;
   const started = performance.now();
-  const result = await runCascade(ctx.config, ctx.settings, ctx.health.nodes, ctx.catalog, request, { ...ctx.deps, load: ctx.load, signal: abort, onEvent });
+  const d = ctx.deps;
+  const result = await runCascade(ctx.config, ctx.settings, ctx.health.nodes, ctx.catalog, request, { send: d.send, listModels: d.listModels, now: d.now, sleep: d.sleep, random: d.random, load: ctx.load, signal: abort, ...(onEvent && { onEvent }) });
   ctx.cancels.delete(res);
-  ctx.streams.delete(res);
+  if (streaming) ctx.streams.delete(res);
   for (const e of result.events) ctx.health.record(e);
   let failed = false;
+  let previous: { node: string; failed: boolean } | undefined;
+  let attempts = '';
   for (const a of result.attempts) {
+    attempts += `${attempts ? ',' : ''}${a.node}=${a.outcome === 'ok' ? 'ok' : a.class}`;
+    if (a.outcome === 'skipped') continue;
     metrics.attempt(a.node, a.outcome === 'ok' ? 'ok' : (a.class ?? a.outcome));
     if (a.outcome === 'ok') metrics.observeLatency(a.node, a.ms / 1000);
-    else if (a.outcome === 'failed') failed = true;
+    else failed = true;
+    // A failover is a failed attempt followed by one on another node.
+    if (previous?.failed && previous.node !== a.node) metrics.failovers.inc({ from: previous.node, to: a.node });
+    previous = { node: a.node, failed: a.outcome === 'failed' };
   }
   metrics.answer(result.ok ? 'answered' : 'failed', request.stream);
-  // The trace of failures and skips was built as they happened (each ends in a comma); an answer
-  // adds its node.
-  const attempts = result.ok ? `${trace}${result.node}=ok` : trace.slice(0, -1);
   // News only: a failure or a failover (a breaker-open skip is routine once it is logged).
   if (ctx.accessLog || !result.ok || failed) {
     ctx.log(`${what}${request.stream ? ' stream' : ''} -> ${result.ok ? `${result.node} 200` : streaming ? 'broken stream' : '503'} ${Math.round(performance.now() - started)} ms [${attempts}]`);

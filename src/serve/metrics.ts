@@ -29,7 +29,7 @@ class Tally {
 
   add(a: string, b: string): void {
     let inner = this.#counts.get(a);
-    if (!inner) this.#counts.set(a, (inner = new Map()));
+    if (!inner) this.#counts.set(a, (inner = new Map<string, number>()));
     inner.set(b, (inner.get(b) ?? 0) + 1);
   }
 

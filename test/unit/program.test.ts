@@ -18,6 +18,7 @@ describe('the commander program', () => {
     await expect(parse('serve', '--port', '70000')).rejects.toThrow(/--port: expected a whole number from 0 to 65535/);
     await expect(parse('reset')).rejects.toThrow(/name a node, or --all/);
     await expect(parse('reset', 'm2', '--all')).rejects.toThrow(/a node or --all, not both/);
+    await expect(parse('serve', '--low-memory', '--v8-defaults')).rejects.toThrow(/--low-memory and --v8-defaults contradict each other/);
   });
 
   it('maps what reaches the top to exit codes in one place', async () => {
