@@ -25,7 +25,27 @@ export class Cancel implements CancelSignal {
     if (i >= 0) this.#listeners!.splice(i, 1);
   }
 
-  /** Listeners run once, in the order they were added. */
+  /** Cancels that follow this one (a request's attempts): aborted with it, without a closure each. */
+  #children: Cancel[] | undefined;
+
+  link(child: Cancel): void {
+    if (this.aborted) child.abort(this.reason);
+    else (this.#children ??= []).push(child);
+  }
+
+  unlink(child: Cancel): void {
+    const i = this.#children?.indexOf(child) ?? -1;
+    if (i >= 0) this.#children!.splice(i, 1);
+  }
+
+  #bound: (() => void) | undefined;
+
+  /** `abort` bound to this Cancel, for an AbortSignal to call (made when first asked for). */
+  get abortNow(): () => void {
+    return (this.#bound ??= () => this.abort());
+  }
+
+  /** Listeners run once, in the order they were added; then the linked Cancels. */
   abort(reason?: Error): void {
     if (this.aborted) return;
     this.aborted = true;
@@ -33,6 +53,9 @@ export class Cancel implements CancelSignal {
     const listeners = this.#listeners ?? [];
     this.#listeners = undefined;
     for (const l of listeners) l();
+    const children = this.#children ?? [];
+    this.#children = undefined;
+    for (const c of children) c.abort(this.reason);
   }
 }
 

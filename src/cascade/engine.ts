@@ -242,7 +242,9 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
       }
       const ms = Math.round(deps.now() - t0);
       if (outcome.ok) {
-        attempts.push({ node: node.id, ...(model && { model }), outcome: 'ok', ms });
+        const attempt: Attempt = { node: node.id, outcome: 'ok', ms };
+        if (model) attempt.model = model;
+        attempts.push(attempt);
         record({ node: node.id, at: deps.now(), ok: true, counts: true });
         load.observe(node.id, outcome.value.firstTokenMs ?? ms);
         const answered: Omit<CascadeResult, 'attempts' | 'events' | 'durationMs'> = { ok: true, node: node.id, content: outcome.value.content };

@@ -60,6 +60,24 @@ function messagesPayload(request: ChatRequest): string {
   return JSON.stringify(request.model ? { ...body, model: request.model } : body);
 }
 
+/** What the caller already has of a stream when it fails: tokens, or any line forwarded to a client. */
+interface Sent {
+  tokens: number;
+  forwarded: boolean;
+}
+
+/** A failure, as a broken stream once something of it reached the caller (no failover then). */
+function failed(f: ChatFailure, sent: Sent): ChatOutcome {
+  return {
+    ok: false,
+    failure: sent.tokens > 0 || sent.forwarded ? { ...f, class: 'stream_broken', tokens: sent.tokens, message: `the stream broke after ${sent.tokens > 0 ? `${sent.tokens} token(s)` : 'its first chunks'}: ${f.message}` } : f,
+  };
+}
+
+/** The exchange's own signal aborted by its timeout: the reason says so (no closure per request). */
+const TIMED_OUT = Object.assign(new Error('timed out'), { name: 'TimeoutError' });
+const expire = (c: Cancel) => c.abort(TIMED_OUT);
+
 /** Sends one completion through `requester`. Never throws: the outcome says how it went. */
 export function createSender(requester: Requester): SendChat {
   return async (node, request, options) => {
@@ -77,23 +95,15 @@ export function createSender(requester: Requester): SendChat {
     const sentAt = performance.now();
     // One signal ends the exchange: the caller's (Ctrl-C, a client gone) or the timeout.
     const local = new Cancel();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      local.abort();
-    }, options.timeoutMs);
-    const onAbort = () => local.abort();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    // What the caller already has of a stream: tokens, or any line forwarded to a client.
-    let tokens = 0;
-    let forwarded = false;
-    const failure = (f: ChatFailure): ChatOutcome => ({
-      ok: false,
-      failure: tokens > 0 || forwarded ? { ...f, class: 'stream_broken', tokens, message: `the stream broke after ${tokens > 0 ? `${tokens} token(s)` : 'its first chunks'}: ${f.message}` } : f,
-    });
+    const timer = setTimeout(expire, options.timeoutMs, local);
+    const parent = options.signal;
+    if (parent instanceof Cancel) parent.link(local);
+    else parent?.addEventListener('abort', local.abortNow, { once: true });
+    const sent: Sent = { tokens: 0, forwarded: false };
+    const failure = (f: ChatFailure) => failed(f, sent);
     const fromError = (error: unknown): ChatOutcome => {
-      if (timedOut) return failure({ class: 'timeout', message: `no complete answer within ${options.timeoutMs} ms` });
-      if (options.signal?.aborted) return failure({ class: 'aborted', message: 'interrupted' });
+      if (local.reason === TIMED_OUT) return failure({ class: 'timeout', message: `no complete answer within ${options.timeoutMs} ms` });
+      if (parent?.aborted) return failure({ class: 'aborted', message: 'interrupted' });
       return failure(failureFromError(error, options.timeoutMs));
     };
     // Set once the reply was read to its end: nothing is left to cancel (an abort costs a
@@ -131,19 +141,19 @@ export function createSender(requester: Requester): SendChat {
         if (!options.onData) return;
         if (held) for (const h of held.splice(0)) options.onData(h);
         options.onData(line);
-        forwarded = true;
+        sent.forwarded = true;
       };
       const onEvent = (e: SseEvent): ChatOutcome | undefined => {
         const read = chat.read(e);
         if (!read.ok) return failure({ class: read.kind === 'error' ? 'server_error' : 'bad_response', message: read.message });
         if (read.token !== undefined) {
-          tokens = chat.tokens;
+          sent.tokens = chat.tokens;
           options.onToken?.(read.token);
         }
         if (read.meaningful) firstTokenMs ??= performance.now() - sentAt;
         // Forwarded once it parsed: a proxy's client never sees a chunk we would reject.
         const line = chat.line(e);
-        if (read.meaningful || forwarded || chat.isEnd(e)) forward(line);
+        if (read.meaningful || sent.forwarded || chat.isEnd(e)) forward(line);
         else (held ??= []).push(line);
         return undefined;
       };
@@ -168,7 +178,8 @@ export function createSender(requester: Requester): SendChat {
       return fromError(error);
     } finally {
       clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
+      if (parent instanceof Cancel) parent.unlink(local);
+      else parent?.removeEventListener('abort', local.abortNow);
       // Whatever is left of the exchange is cancelled (a stream we stopped reading, a timeout).
       if (!complete) local.abort();
     }
