@@ -31,9 +31,12 @@ function globMatch(pattern: string, name: string): boolean {
   return re.test(name);
 }
 
+/** The whole cascade: the same frozen value for every `auto` request. */
+const AUTO: ModelRoute = Object.freeze({ ok: true, route: Object.freeze({}) });
+
 export function routeModel(config: Config, catalog: ModelCatalog, asked: unknown): ModelRoute {
   const model = typeof asked === 'string' ? aliasOf(config, asked) : asked;
-  if (model === undefined || model === null || model === '' || model === 'auto' || model === 'jarvis/auto') return { ok: true, route: {} };
+  if (model === undefined || model === null || model === '' || model === 'auto' || model === 'jarvis/auto') return AUTO;
   if (typeof model !== 'string') return { ok: false, error: { status: 400, message: `\`model\` must be a string, got ${Array.isArray(model) ? 'an array' : typeof model}`, type: 'invalid_request_error', param: 'model', code: 'invalid_type' } };
   const alias = /^jarvis\/(.+)$/.exec(model);
   if (alias) return config.tasks[alias[1]!] ? { ok: true, route: { task: alias[1]! } } : notFound(model);

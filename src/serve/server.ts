@@ -133,15 +133,18 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   let inFlight = 0;
   const idle: (() => void)[] = [];
+  // One listener for every response (`this` is the response): no closure per request.
+  function onClose(this: http.ServerResponse): void {
+    inFlight--;
+    if (!this.writableFinished) ctx.cancels.get(this)?.abort();
+    if (inFlight === 0) idle.splice(0).forEach((f) => f());
+  }
   const server = http.createServer((req, res) => {
     inFlight++;
-    res.on('close', () => {
-      inFlight--;
-      if (!res.writableFinished) ctx.cancels.get(res)?.abort();
-      if (inFlight === 0) idle.splice(0).forEach((f) => f());
-    });
-    const q = req.url?.indexOf('?') ?? -1;
-    const path = q < 0 ? (req.url ?? '/') : req.url!.slice(0, q);
+    res.on('close', onClose);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
     const key = `${req.method} ${path}`;
     const route = ROUTE_TABLE.get(key);
     if (!route) return sendError(res, { status: 404, message: `no route ${key}`, type: 'invalid_request_error', code: 'not_found' });

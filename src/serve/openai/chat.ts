@@ -65,7 +65,9 @@ function sendUnavailable(res: http.ServerResponse, ctx: ServeContext, x: Exchang
 
 /** Headers that say who answered: the node and the model it answered with. */
 function answeredBy(x: Exchange): Record<string, string> {
-  return { 'x-jarvis-node': x.result.node!, ...(x.result.model && { 'x-jarvis-model': x.result.model }), 'x-jarvis-attempts': x.attempts };
+  const headers: Record<string, string> = { 'x-jarvis-node': x.result.node!, 'x-jarvis-attempts': x.attempts };
+  if (x.result.model) headers['x-jarvis-model'] = x.result.model;
+  return headers;
 }
 
 export const chatCompletions: Handler = async (req, res, ctx) => {
@@ -80,13 +82,12 @@ export const chatCompletions: Handler = async (req, res, ctx) => {
   }
   const stream = body.stream === true;
   const extra = passThrough(body, CHAT_FIELDS);
-  const request: CascadeRequest = {
-    messages: body.messages as ChatMessage[],
-    stream,
-    ...route,
-    ...(typeof body.max_tokens === 'number' && { maxTokens: body.max_tokens }),
-    ...(extra && { extra }),
-  };
+  const request: CascadeRequest = { messages: body.messages as ChatMessage[], stream };
+  if (route.task !== undefined) request.task = route.task;
+  if (route.node !== undefined) request.node = route.node;
+  if (route.model !== undefined) request.model = route.model;
+  if (typeof body.max_tokens === 'number') request.maxTokens = body.max_tokens;
+  if (extra) request.extra = extra;
   const x = await exchange(res, ctx, request, `POST /v1/chat/completions model=${typeof body.model === 'string' ? body.model : 'auto'}`, OPENAI_STREAM);
   if (res.writableEnded) return;
   const { result } = x;
