@@ -178,12 +178,7 @@ interface TourOptions {
  */
 async function serveTour(o: TourOptions): Promise<number> {
   const { print } = o;
-  let failures = 0;
-  const expect = (ok: boolean, what: string) => {
-    if (ok) return;
-    failures++;
-    print(`demo: expected ${what}`);
-  };
+  const { expect, failures } = expectations(print);
   print(heading('$ jarvis serve --auto-recover   (an OpenAI- and Anthropic-compatible endpoint)'));
   const { child, showLog, waitLog } = serveChild(['--auto-recover', '--health-interval', '500', '--config', o.configPath, '--data-dir', o.dataDir], o);
   try {
@@ -260,7 +255,20 @@ async function serveTour(o: TourOptions): Promise<number> {
     showLog();
   }
   expect(child.exitCode === 0, `jarvis serve to exit 0 on SIGTERM (got ${child.exitCode ?? child.signalCode})`);
-  return failures;
+  return failures();
+}
+
+/** What a tour expects: each miss is printed and counted. */
+function expectations(print: (text: string) => void): { expect: (ok: boolean, what: string) => void; failures: () => number } {
+  let count = 0;
+  return {
+    expect: (ok, what) => {
+      if (ok) return;
+      count++;
+      print(`demo: expected ${what}`);
+    },
+    failures: () => count,
+  };
 }
 
 /** A `jarvis serve` child with its log: shown indented as it comes (`showLog`), or waited for. */
@@ -297,12 +305,7 @@ const OUTAGE_SPEC = {
  */
 async function claudeCodeTour(o: TourOptions & { dir: string }): Promise<number> {
   const { print } = o;
-  let failures = 0;
-  const expect = (ok: boolean, what: string) => {
-    if (ok) return;
-    failures++;
-    print(`demo: expected ${what}`);
-  };
+  const { expect, failures } = expectations(print);
   const spec = path.join(o.dir, 'outage.json');
   const config = path.join(o.dir, 'outage.yaml');
   await writeFile(spec, JSON.stringify(OUTAGE_SPEC));
@@ -343,7 +346,7 @@ async function claudeCodeTour(o: TourOptions & { dir: string }): Promise<number>
     await stopChild(sim.child);
     showLog();
   }
-  return failures;
+  return failures();
 }
 
 /** PIDs of the sim processes `jarvis recover` started (from the incident log's step details). */
