@@ -4,9 +4,10 @@
 // open-source gateway (installed from npm into a temp dir, run --headless with a fallback config
 // over the same targets). Load from wrk where installed, else autocannon (bench/loadgen.js).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
 import { BIN, firstByte, fmt, load, median, percentile, printTable, ROOT, startCluster, startReady, stopChild, tempDir } from './lib.js';
 import { LOADGEN, loadgen } from './loadgen.js';
@@ -39,8 +40,8 @@ const pct = (x) => `${(x * 100).toFixed(1)} %`;
 const met = (ok) => (ok ? 'met' : 'MISSED');
 
 /** The bare proxy as a child; resolves with its URL. */
-async function startBare(upstream, children) {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bench', 'bare-proxy.js'), upstream], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startBare(upstream, children, nodeArgs = [], env = process.env) {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bench', 'bare-proxy.js'), upstream], { stdio: ['ignore', 'pipe', 'inherit'], env });
   children.push(child);
   return (await startReady(child, { what: 'the bare proxy', event: 'listening' })).url;
 }
@@ -52,10 +53,10 @@ export async function benchServe({ seconds = 2 } = {}) {
   try {
     const upstream = cluster.ready.nodes[0].url;
     const refused = `http://127.0.0.1:${await freePort()}`;
-    const startServe = async (nodes, name, extraArgs = []) => {
+    const startServe = async (nodes, name, extraArgs = [], nodeArgs = [], env = process.env) => {
       const cfg = path.join(dir, `${name}.yaml`);
       writeFileSync(cfg, `nodes:\n${nodes.map((n, i) => `  - { id: ${n.id}, kind: openai, url: "${n.url}", priority: ${i + 1} }`).join('\n')}\n`);
-      const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--health-interval', '600000', '--config', cfg, '--data-dir', path.join(dir, `data-${name}`), ...extraArgs], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const child = spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--json', '--port', '0', '--health-interval', '600000', '--config', cfg, '--data-dir', path.join(dir, `data-${name}`), ...extraArgs], { stdio: ['ignore', 'pipe', 'ignore'], env });
       children.push(child);
       return { child, url: (await startReady(child, { what: `jarvis serve (${name})`, event: 'listening' })).url };
     };
@@ -163,52 +164,91 @@ export async function benchServe({ seconds = 2 } = {}) {
       ['stream first byte p50: direct / jarvis', `${ms2(percentile(fbDirect, 50))} / ${ms2(percentile(fbJarvis, 50))}`, ''],
     ]);
 
-    // Memory per open stream: 1000 streams at once through a slow-streaming upstream. Idle: the
-    // process's RSS before them, settled; peak: the kernel's high-water mark (VmHWM, reset with
-    // clear_refs after the idle reading), which no sampling interval misses; per stream: the
-    // difference over 1000. Cold: a fresh process. After load: the same after 2 s of requests at
-    // full speed (V8 keeps what it grew). The bare proxy is the reference for what node:http and
-    // undici keep per connection.
+    // Memory per open stream: 1000 streams at once through a slow-streaming upstream (the proxies
+    // keep 128 connections to it, so most streams wait in their pool, as they would in front of a
+    // real node). Two readings per server:
+    // - peak RSS: the kernel's high-water mark (VmHWM, reset with clear_refs after the idle
+    //   reading), which no sampling interval misses. It counts V8's young generation, which grows
+    //   to tens of MB under any allocation rate, garbage included.
+    // - kept: what the process holds alive with every stream open, after two full GCs (heap used,
+    //   external and array buffers; bench/heap-hook.js, on SIGUSR2), above the same after idle.
+    // Cold: a fresh process. After load: the same after 2 s of requests at full speed (V8 keeps
+    // what it grew). The bare proxy is the reference for what node:http and undici cost.
     const slow = await startCluster(dir, [{ id: 'slow', kind: 'openai', models: ['m.gguf'], tokenDelayMs: 200 }], 3000);
     const memRows = [];
     try {
       const slowUrl = slow.ready.nodes[0].url;
+      const heapFile = path.join(dir, 'heap.json');
+      const hook = ['--expose-gc', '--import', pathToFileURL(path.join(ROOT, 'bench', 'heap-hook.js')).href];
+      const env = { ...process.env, JARVIS_BENCH_HEAP: heapFile };
+      const nodes = [{ id: 'slow', url: slowUrl }, { id: 'fast', url: upstream }];
+      const bareWith = async () => ({ url: await startBare(slowUrl, children, hook, env), child: children.at(-1) });
       const servers = [
-        ['bare proxy, cold', async () => ({ url: await startBare(slowUrl, children), child: children.at(-1) }), false],
-        ['jarvis serve, cold', () => startServe([{ id: 'slow', url: slowUrl }, { id: 'fast', url: upstream }], 'streams-cold'), false],
-        ['jarvis serve, after load', () => startServe([{ id: 'slow', url: slowUrl }, { id: 'fast', url: upstream }], 'streams-warm'), true],
-        ['jarvis serve --low-memory, cold', () => startServe([{ id: 'slow', url: slowUrl }, { id: 'fast', url: upstream }], 'streams-low-cold', ['--low-memory']), false],
-        ['jarvis serve --low-memory, after load', () => startServe([{ id: 'slow', url: slowUrl }, { id: 'fast', url: upstream }], 'streams-low-warm', ['--low-memory']), true],
+        ['bare proxy, cold', bareWith, false],
+        ['bare proxy, after load', bareWith, true],
+        ['jarvis serve, cold', () => startServe(nodes, 'streams-cold', [], hook, env), false],
+        ['jarvis serve, after load', () => startServe(nodes, 'streams-warm', [], hook, env), true],
+        ['jarvis serve --low-memory, cold', () => startServe(nodes, 'streams-low-cold', ['--low-memory'], hook, env), false],
+        ['jarvis serve --low-memory, after load', () => startServe(nodes, 'streams-low-warm', ['--low-memory'], hook, env), true],
       ];
       for (const [label, start, warm] of servers) {
         const srv = await start();
         const status = () => readFileSync(`/proc/${srv.child.pid}/status`, 'utf8');
         const bytesOf = (field) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status())?.[1] ?? NaN) * 1024;
+        const kept = async () => {
+          rmSync(heapFile, { force: true });
+          srv.child.kill('SIGUSR2');
+          for (let i = 0; i < 100 && !existsSync(heapFile); i++) await new Promise((r) => setTimeout(r, 50));
+          const m = JSON.parse(readFileSync(heapFile, 'utf8'));
+          return m.heapUsed + m.external;
+        };
         if (warm) {
+          // Whole answers come at once even from the slow node (it delays streamed tokens only),
+          // which is where the bare proxy sends them.
           const warmBody = JSON.stringify({ model: 'fast', messages: [{ role: 'user', content: 'ping' }], max_tokens: 10 });
           await load(srv.url, '/v1/chat/completions', {}, warmBody, 16, 2);
         }
         await new Promise((r) => setTimeout(r, 1000));
+        const keptIdle = await kept();
         const idle = bytesOf('VmRSS');
         writeFileSync(`/proc/${srv.child.pid}/clear_refs`, '5');
         const pool = new Pool(srv.url, { connections: 1000 });
         const streamBody = JSON.stringify({ model: 'slow', stream: true, messages: [{ role: 'user', content: 'one two three four five six seven eight' }] });
         let done = 0;
+        let heads = 0;
         const started = performance.now();
-        await Promise.all(
+        const all = Promise.all(
           Array.from({ length: 1000 }, async () => {
             const r = await pool.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json' }, body: streamBody });
+            heads++;
             await r.body.text();
             if (r.statusCode === 200) done++;
           }),
         );
+        // Every request sent and the first 128 streaming: the kept reading then (a GC pauses the
+        // process for a few ms; the streams go on after it).
+        while (heads < 128 && performance.now() - started < 10_000) await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 300));
+        const keptOpen = await kept();
+        await all;
         const wall = performance.now() - started;
         const peak = bytesOf('VmHWM');
         await pool.close();
         const perStream = (peak - idle) / 1000;
-        memRows.push([label, done, fmt(wall), `${Math.round(idle / 1e6)} MB`, `${Math.round(peak / 1e6)} MB`, `${(perStream / 1024).toFixed(1)} KB`, label.startsWith('jarvis serve,') ? `< 15 KB: ${met(perStream < 15 * 1024)}` : '']);
+        const keptPerStream = (keptOpen - keptIdle) / 1000;
+        const jarvis = label.startsWith('jarvis serve,');
+        memRows.push([
+          label,
+          done,
+          fmt(wall),
+          `${Math.round(idle / 1e6)} MB`,
+          `${Math.round(peak / 1e6)} MB`,
+          `${(perStream / 1024).toFixed(1)} KB`,
+          `${(keptPerStream / 1024).toFixed(1)} KB`,
+          jarvis ? `< 15 KB: peak ${met(perStream < 15 * 1024)}, kept ${met(keptPerStream < 15 * 1024)}` : '',
+        ]);
       }
-      printTable('1000 concurrent streams (upstream streams a token every 200 ms, 128 connections to it)', ['server', 'completed', 'wall', 'RSS idle', 'peak RSS', 'per stream above idle', 'target'], memRows);
+      printTable('1000 concurrent streams (upstream streams a token every 200 ms, 128 connections to it)', ['server', 'completed', 'wall', 'RSS idle', 'peak RSS', 'per stream: peak RSS', 'kept after GC', 'target'], memRows);
     } finally {
       await slow.stop();
     }
