@@ -151,6 +151,7 @@ export async function benchServe({ seconds = 2 } = {}) {
     }
     const pkFo = portkey ? await load(portkey.origin, '/v1/chat/completions', portkey.failoverHeaders, body, 1, seconds) : undefined;
     const fbDirect = await firstByte(upstream, '/v1/chat/completions', {});
+    const fbBare = await firstByte(bare, '/v1/chat/completions', {});
     const fbJarvis = await firstByte(jarvis.url, '/v1/chat/completions', {});
 
     printTable('targets (ratios from this run, default settings)', ['measure', 'value', 'target'], [
@@ -161,7 +162,7 @@ export async function benchServe({ seconds = 2 } = {}) {
       ['throughput at 16, jarvis / portkey', ratioPortkey === undefined ? 'n/a (portkey not installed)' : `${ratioPortkey.toFixed(1)}x`, ratioPortkey === undefined ? '' : `>= 5x: ${met(ratioPortkey >= 5)}`],
       ['--low-memory\'s throughput / the default\'s, at 16 and 64', `${pct(lowCost(16))} / ${pct(lowCost(64))}`, ''],
       ['portkey, primary refused (fallback): p50', pkFo ? ms2(percentile(pkFo.lat, 50)) : 'n/a', ''],
-      ['stream first byte p50: direct / jarvis', `${ms2(percentile(fbDirect, 50))} / ${ms2(percentile(fbJarvis, 50))}`, ''],
+      ['stream first byte p50: direct / bare proxy / jarvis', `${[fbDirect, fbBare, fbJarvis].map((x) => percentile(x, 50).toFixed(2)).join(' / ')} ms`, ''],
     ]);
 
     // Memory per open stream: 1000 streams at once through a slow-streaming upstream (the proxies
