@@ -17,34 +17,6 @@ export interface BodyError {
 
 export type BodyResult = { ok: true; value: Record<string, unknown> } | { ok: false; error: BodyError };
 
-function readBody(req: http.IncomingMessage, limit: number): Promise<string | BodyError> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) {
-    // Not read at all: the connection closes once this answer is sent.
-    req.resume();
-    return Promise.resolve({ status: 413, code: 'request_too_large', message: `request body of ${declared} bytes is larger than the limit of ${limit} bytes` });
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    req.on('data', (c: Buffer) => {
-      if (over) return;
-      size += c.length;
-      if (size > limit) {
-        over = true;
-        resolve({ status: 413, code: 'request_too_large', message: `request body larger than the limit of ${limit} bytes` });
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => {
-      if (!over) resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-    req.on('error', reject);
-  });
-}
-
 /** The deepest nesting of arrays and objects in JSON text, counted without parsing (strings skipped). */
 export function jsonDepth(text: string, stopAt = Infinity): number {
   let depth = 0;
@@ -66,10 +38,8 @@ export function jsonDepth(text: string, stopAt = Infinity): number {
   return max;
 }
 
-/** Reads a JSON object body within `limit` bytes and MAX_JSON_DEPTH levels. */
-export async function readJsonObject(req: http.IncomingMessage, limit: number): Promise<BodyResult> {
-  const text = await readBody(req, limit);
-  if (typeof text !== 'string') return { ok: false, error: text };
+/** Checks and parses a whole body: within MAX_JSON_DEPTH levels, a JSON object. */
+function parseObject(text: string): BodyResult {
   if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) return { ok: false, error: { status: 400, code: 'invalid_json', message: `invalid JSON body: nested deeper than ${MAX_JSON_DEPTH} levels` } };
   let parsed: unknown;
   try {
@@ -79,4 +49,36 @@ export async function readJsonObject(req: http.IncomingMessage, limit: number): 
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { ok: false, error: { status: 400, code: 'invalid_json', message: 'invalid JSON body: expected a JSON object' } };
   return { ok: true, value: parsed as Record<string, unknown> };
+}
+
+/**
+ * Reads a JSON object body within `limit` bytes and MAX_JSON_DEPTH levels: one promise per
+ * request, settled parsed (a proxy reads thousands a second).
+ */
+export function readJsonObject(req: http.IncomingMessage, limit: number): Promise<BodyResult> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    // Not read at all: the connection closes once this answer is sent.
+    req.resume();
+    return Promise.resolve({ ok: false, error: { status: 413, code: 'request_too_large', message: `request body of ${declared} bytes is larger than the limit of ${limit} bytes` } });
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (c: Buffer) => {
+      if (over) return;
+      size += c.length;
+      if (size > limit) {
+        over = true;
+        resolve({ ok: false, error: { status: 413, code: 'request_too_large', message: `request body larger than the limit of ${limit} bytes` } });
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      if (!over) resolve(parseObject((chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8')));
+    });
+    req.on('error', reject);
+  });
 }

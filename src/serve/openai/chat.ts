@@ -11,7 +11,7 @@ import type { Handler, ServeContext } from '../context.js';
 import { exchange, type Exchange, type StreamWriter } from '../exchange.js';
 import { sendBody } from '../reply.js';
 import { sendBodyError, sendError } from './errors.js';
-import { resolveModel } from '../model-route.js';
+import { mayDiscover, resolveModel, routeModel } from '../model-route.js';
 
 /** Request fields the cascade sets itself; the others pass through to the node. */
 const CHAT_FIELDS = new Set(['model', 'messages', 'stream', 'max_tokens']);
@@ -31,7 +31,9 @@ async function parseRequest(req: http.IncomingMessage, res: http.ServerResponse,
     sendBodyError(res, read.error);
     return undefined;
   }
-  const routed = await resolveModel(ctx, read.value.model);
+  // Known names route at once; only an unknown one waits for the nodes to be listed.
+  let routed = routeModel(ctx.config, ctx.catalog, read.value.model);
+  if (mayDiscover(routed, read.value.model)) routed = await resolveModel(ctx, read.value.model);
   if (!routed.ok) {
     sendError(res, routed.error);
     return undefined;
