@@ -19,8 +19,12 @@ export interface RawResponse {
 }
 
 /** Reads a body to its end; with a `limit`, keeps only about that many characters of it. */
-export async function readText(res: RawResponse, limit = Infinity): Promise<string> {
-  if (res.text && limit === Infinity) return res.text();
+export function readText(res: RawResponse, limit = Infinity): Promise<string> {
+  // The client's own whole-body read as it is: no async wrapper around its promise.
+  return res.text && limit === Infinity ? res.text() : readChunks(res, limit);
+}
+
+async function readChunks(res: RawResponse, limit: number): Promise<string> {
   const decoder = new TextDecoder();
   let text = '';
   for await (const chunk of res.body) if (text.length < limit) text += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
@@ -126,11 +130,12 @@ class Exchange {
     return new Promise((r) => (this.#wake = r));
   }
 
-  async #text(): Promise<string> {
-    while (!this.#ended && !this.#failure) await this.#wait();
-    if (this.#failure) throw this.#failure;
+  /** The whole body; already settled when it came in one piece with its head (no waiting promise then). */
+  #text(): Promise<string> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (!this.#ended) return this.#wait().then(() => this.#text());
     const chunks = this.#chunks as Buffer[];
-    return chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+    return Promise.resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'));
   }
 
   #iterator(): AsyncIterator<Buffer> {
