@@ -107,6 +107,10 @@ const nodeSchema = z.strictObject({
   ssh: ssh.optional(),
   /** Linux: restart through this systemd unit (`systemctl restart <unit>`). */
   systemdUnit: z.string().min(1).optional(),
+  /** The service's log file, for the evidence a diagnosis reads (on the node's machine: read over \`ssh\` when set). */
+  logFile: z.string().min(1, { error: 'expected a file path' }).optional(),
+  /** A command (argv) that prints the service's recent log, run where the node's commands run. */
+  logCommand: argv.optional(),
   /** This node serves /v1/embeddings (the runbook keeps M1 for embeddings): `jarvis serve` sends them here. */
   embeddings: z.boolean().optional(),
   /** The process name to look for (`pgrep -x`); `false` when there is none to check. */
@@ -149,8 +153,18 @@ export const configSchema = z
         verifyTimeoutMs: positiveMs(600_000).default(5000),
         /** Longest wait for a quota to reset before re-checking. */
         quotaWaitMaxS: z.number().int().min(0).max(3600).default(120),
+        /** A node found hung (timeout, GPU idle, process alive, log silent) is restarted without --force. */
+        restartHung: z.boolean({ error: 'expected true or false' }).default(false),
         /** A model missing on an Ollama node is pulled (`ollama pull <model>`), as runbooks/failover.yaml describes. */
         pullMissing: z.boolean({ error: 'expected true or false' }).default(false),
+      })
+      .prefault({}),
+    evidence: z
+      .strictObject({
+        /** Each collector (GPU, loaded models, logs, process) gives up after this long. */
+        timeoutMs: positiveMs(60_000).default(2000),
+        /** A log not written for this long, on a node that times out, counts as no progress. */
+        hungAfterS: z.number({ error: 'expected a number of seconds' }).int().min(1).max(86_400).default(180),
       })
       .prefault({}),
     check: z

@@ -1,4 +1,5 @@
 import { parseDuration } from '../config/durations.js';
+import type { Evidence } from '../runbook/evidence/evidence.js';
 
 /**
  * The incident record (DESIGN.md contract) and the post-mortem rule (runbook step 5): 3 or more
@@ -50,6 +51,8 @@ export interface Incident {
   /** How many incidents on this node count toward escalation in the window, this one included (see escalationCount). */
   windowCount?: number;
   forced?: boolean;
+  /** What the node's machine showed before the recovery and after it (the post-mortem's why). */
+  evidence?: { before: Evidence; after?: Evidence };
 }
 
 export interface IncidentFile {

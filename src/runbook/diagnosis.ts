@@ -10,6 +10,7 @@ import { displayArgv } from '../system/process.js';
 import type { Runbook, RunbookRule } from './runbook.js';
 import { targetFor } from './target.js';
 import { aliveCheck, fillArgv, loadModelArgv, processCheck, startStep } from './plan.js';
+import { formatAge, gpuLines, offloadText, queueText, unloadHint, type Evidence, type EvidenceFacts } from './evidence/evidence.js';
 
 type HostState = 'up' | 'down' | 'unknown';
 
@@ -25,6 +26,8 @@ export interface Diagnosis {
   actions: string[];
   /** What the host check adds (e.g. "the machine answers ping"). */
   hostNote?: string;
+  /** The evidence in one line, when any was collected. */
+  evidence?: string;
 }
 
 export interface DiagnoseContext {
@@ -36,9 +39,17 @@ function hostState(host: HostCheck | undefined): HostState {
   return host.reachable ? 'up' : 'down';
 }
 
+/** Nothing collected: every evidence condition sees `unknown` (the rules of old then decide). */
+const NO_FACTS: EvidenceFacts = { gpu: 'unknown', queue: 'unknown', offload: 'unknown', loaded: 'unknown', progress: 'unknown', process: 'unknown', log: [] };
+
 /** The first runbook rule whose conditions all hold. */
-function matchRule(rules: readonly RunbookRule[], node: NodeConfig, probe: ProbeResult, host: HostState): RunbookRule | undefined {
+function matchRule(rules: readonly RunbookRule[], node: NodeConfig, probe: ProbeResult, host: HostState, facts: EvidenceFacts): RunbookRule | undefined {
   return rules.find(({ when }) => {
+    for (const key of ['gpu', 'queue', 'offload', 'loaded', 'progress', 'process'] as const) {
+      const allowed = when[key] as readonly string[] | undefined;
+      if (allowed && !allowed.includes(facts[key])) return false;
+    }
+    if (when.log && !when.log.some((k) => facts.log.includes(k))) return false;
     if (when.status && !when.status.includes(probe.status)) return false;
     if (when.host && when.host !== host) return false;
     if (when.throttled !== undefined && Boolean(probe.throttled) !== when.throttled) return false;
@@ -55,9 +66,9 @@ function matchRule(rules: readonly RunbookRule[], node: NodeConfig, probe: Probe
 }
 
 /** Diagnoses one node. */
-export function diagnoseNode(runbook: Runbook, node: NodeConfig, probe: ProbeResult, host: HostCheck | undefined, ctx: DiagnoseContext): Diagnosis {
+export function diagnoseNode(runbook: Runbook, node: NodeConfig, probe: ProbeResult, host: HostCheck | undefined, ctx: DiagnoseContext, evidence?: Evidence): Diagnosis {
   const state = hostState(host);
-  const rule = matchRule(runbook.rules, node, probe, state);
+  const rule = matchRule(runbook.rules, node, probe, state, evidence?.facts ?? NO_FACTS);
   if (!rule) {
     // The shipped runbook ends with catch-alls; an edited one might not.
     return {
@@ -69,10 +80,11 @@ export function diagnoseNode(runbook: Runbook, node: NodeConfig, probe: ProbeRes
       severity: probe.status === 'ok' ? 'ok' : 'critical',
       recovery: 'investigate',
       actions: [],
+      ...(evidence && { evidence: evidence.summary }),
     };
   }
   const list = Array.isArray(rule.actions) ? rule.actions : (rule.actions[node.kind] ?? rule.actions.default ?? []);
-  const vars = placeholders(runbook, node, probe, ctx);
+  const vars = placeholders(runbook, node, probe, ctx, evidence);
   const hostNote = describeHost(host, probe);
   return {
     node: node.id,
@@ -84,6 +96,7 @@ export function diagnoseNode(runbook: Runbook, node: NodeConfig, probe: ProbeRes
     recovery: rule.recovery,
     actions: list.map((a) => fill(a, vars)),
     ...(hostNote && { hostNote }),
+    ...(evidence && { evidence: evidence.summary }),
   };
 }
 
@@ -91,9 +104,9 @@ export function diagnoseNode(runbook: Runbook, node: NodeConfig, probe: ProbeRes
  * The diagnosis a recovery plans from. Forcing a low-impact node means "treat it as any other",
  * so the rule underneath the low-impact one decides what to do.
  */
-export function diagnosisForPlan(runbook: Runbook, node: NodeConfig, probe: ProbeResult, host: HostCheck | undefined, ctx: DiagnoseContext, force: boolean): Diagnosis {
+export function diagnosisForPlan(runbook: Runbook, node: NodeConfig, probe: ProbeResult, host: HostCheck | undefined, ctx: DiagnoseContext, force: boolean, evidence?: Evidence): Diagnosis {
   const asIs = node.impact === 'low' && force ? { ...node, impact: 'normal' as const } : node;
-  return diagnoseNode(runbook, asIs, probe, host, ctx);
+  return diagnoseNode(runbook, asIs, probe, host, ctx, evidence);
 }
 
 function describeHost(host: HostCheck | undefined, probe: ProbeResult): string | undefined {
@@ -105,7 +118,7 @@ function describeHost(host: HostCheck | undefined, probe: ProbeResult): string |
 }
 
 
-function placeholders(runbook: Runbook, node: NodeConfig, probe: ProbeResult, ctx: DiagnoseContext): Record<string, string> {
+function placeholders(runbook: Runbook, node: NodeConfig, probe: ProbeResult, ctx: DiagnoseContext, evidence: Evidence | undefined): Record<string, string> {
   const facts = runbook.kinds[node.kind] ?? {};
   // The commands shown are the ones a recovery runs (plan.ts builds both); a node with neither
   // ssh nor a local address gets the bare command, to run on its machine.
@@ -130,6 +143,12 @@ function placeholders(runbook: Runbook, node: NodeConfig, probe: ProbeResult, ct
     logs: facts.logs ?? "the server's logs",
     loadModel: load ? displayArgv(load) : !target && facts.loadModel ? elsewhere(fillArgv(facts.loadModel, node)) : `load ${node.model ?? 'the model'} on the server`,
     credentials: describeCredentials(node) ?? 'none configured: set `apiKeyEnv` on the node to the name of the environment variable holding its key',
+    gpu: evidence ? gpuLines(evidence.gpu).join(', ') || (evidence.gpu.ok ? 'no GPU' : evidence.gpu.detail) : '(GPU not checked)',
+    offload: (evidence && offloadText(evidence.models)) ?? '(no model on the CPU)',
+    queue: (evidence && queueText(evidence.models)) ?? '(queue unknown)',
+    logErrors: evidence?.logs.ok && evidence.logs.errors.length > 0 ? `${evidence.logs.errors.map((l) => `"${l.text}"`).join(', ')} (${evidence.logs.file})` : '(no error lines read)',
+    logAge: evidence?.logs.ok && evidence.logs.ageS !== undefined ? formatAge(evidence.logs.ageS) : '(unknown)',
+    unload: (evidence && unloadHint(node, evidence.models)) ?? (node.kind === 'ollama' ? 'ollama ps, then ollama stop <model> for the others' : node.kind === 'lmstudio' ? 'lms ps, then lms unload <model> for the others' : 'unload the other models on the server'),
   };
 }
 
@@ -138,7 +157,7 @@ function fill(template: string, vars: Record<string, string>): string {
 }
 
 /** Placeholder names the diagnosis fills in (for checking the runbook). */
-export const PLACEHOLDERS = ['id', 'url', 'host', 'model', 'ping', 'processCheck', 'restart', 'check', 'retryAfter', 'logs', 'loadModel', 'credentials'] as const;
+export const PLACEHOLDERS = ['id', 'url', 'host', 'model', 'ping', 'processCheck', 'restart', 'check', 'retryAfter', 'logs', 'loadModel', 'credentials', 'gpu', 'offload', 'queue', 'logErrors', 'logAge', 'unload'] as const;
 
 export interface FallbackAdvice {
   node: string;

@@ -88,6 +88,13 @@ export function planRecovery(input: PlanInput): RecoveryPlan {
         verify,
       ]);
     }
+    case 'hold':
+      // Working, only slow or overloaded: a restart would drop what it is doing.
+      if (!force) return plan('none', `${d.cause}: ${d.evidence ?? d.meaning}; not restarting (--force restarts it)`);
+      return restart();
+    case 'restart_hung':
+      if (force || config.recover.restartHung) return restart();
+      return plan('none', `${d.cause}: a restart would help, but jarvis restarts a hung node only with --force or with recover.restartHung: true in the config`);
     case 'investigate': {
       if (probe.status === 'timeout') {
         if (input.processAlive === false) return restart();

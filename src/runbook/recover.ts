@@ -12,11 +12,12 @@ import { checkHost, type HostCheck } from '../probe/ping.js';
 import { probeNode, type ProbeResult } from '../probe/probe.js';
 import { diagnoseNode, diagnosisForPlan, fallbacksFor, fallbackStatuses, type Diagnosis, type FallbackStatus } from './diagnosis.js';
 import { executePlan, type ExecutorDeps, type StepEvent } from './executor.js';
-import { lmsRunning, planRecovery, processCheck, tasklistHas, type RecoveryPlan } from './plan.js';
+import { planRecovery, type RecoveryPlan } from './plan.js';
+import { collectEvidence, evidenceOptions, type Evidence } from './evidence/evidence.js';
+import type { ProcessState } from './evidence/process.js';
 import type { Runbook } from './runbook.js';
 import { acquireLock, isLockBusy } from '../store/lock.js';
 import { stateStore } from '../store/state-file.js';
-import { displayArgv } from '../system/process.js';
 import { findNode } from '../config/nodes.js';
 
 export interface RecoverOptions {
@@ -38,18 +39,14 @@ export interface RecoverOptions {
   onPlan?: (result: RecoverResult) => void;
 }
 
-interface ProcessState {
-  alive: boolean | null;
-  command?: string;
-  detail: string;
-}
-
 export interface RecoverResult {
   node: string;
   dryRun: boolean;
   startedAt: string;
   assessment: { probe: ProbeResult; host: HostCheck | null; process: ProcessState };
   diagnosis: Diagnosis;
+  /** GPU, loaded models, logs and the process before the recovery, and after it when anything ran. */
+  evidence: { before: Evidence; after?: Evidence };
   plan: RecoveryPlan;
   steps: StepRecord[];
   verification?: Verification;
@@ -71,28 +68,31 @@ export async function recoverNode(options: RecoverOptions): Promise<RecoverResul
   try {
     const startedAt = options.clock.now();
     const started = deps.now();
-    const check = processCheck(node, runbook, platform);
     const advice = fallbacksFor(config, node.id);
-    const [probe, host, proc, fallbackProbes] = await Promise.all([
+    // The process check decides between a restart and a wait: it keeps its own, longer limit.
+    const evidenceWith = { ...evidenceOptions(config, runbook, options.dataDir, platform, deps.env), processTimeoutMs: 10_000 };
+    const collect = () => collectEvidence(node, { http: deps.http, run: deps.run, now: () => options.clock.now(), ...(deps.signal && { signal: deps.signal }) }, evidenceWith);
+    const [probe, host, before, fallbackProbes] = await Promise.all([
       probeNode(node, deps),
       node.host ? checkHost(node.host, { timeoutMs: 1000, run: deps.run, platform, ...(deps.signal && { signal: deps.signal }) }) : Promise.resolve(null),
-      checkProcess(check, deps),
+      collect(),
       Promise.all(advice.map((a) => probeNode(config.nodes.find((n) => n.id === a.node)!, deps))),
     ]);
-    const diagnosis = diagnoseNode(runbook, node, probe, host ?? undefined, { platform });
+    const proc: ProcessState = before.process;
+    const diagnosis = diagnoseNode(runbook, node, probe, host ?? undefined, { platform }, before);
     const plan = planRecovery({
       config,
       runbook,
       node,
       probe,
-      diagnosis: diagnosisForPlan(runbook, node, probe, host ?? undefined, { platform }, options.force),
+      diagnosis: diagnosisForPlan(runbook, node, probe, host ?? undefined, { platform }, options.force, before),
       processAlive: proc.alive,
       force: options.force,
       wait: options.wait,
       logDir: path.join(options.dataDir, 'logs'),
     });
     const fallbacks = fallbackStatuses(advice, fallbackProbes);
-    const base = { node: node.id, dryRun: options.dryRun, startedAt: new Date(startedAt).toISOString(), assessment: { probe, host, process: proc }, diagnosis, plan, fallbacks };
+    const base = { node: node.id, dryRun: options.dryRun, startedAt: new Date(startedAt).toISOString(), assessment: { probe, host, process: proc }, diagnosis, evidence: { before } as RecoverResult['evidence'], plan, fallbacks };
     if (options.dryRun) {
       return { ...base, steps: [], outcome: 'planned', recovered: false, exitCode: probe.status === 'ok' ? ExitCode.ok : ExitCode.unhealthy };
     }
@@ -102,6 +102,8 @@ export async function recoverNode(options: RecoverOptions): Promise<RecoverResul
 
     options.onPlan?.({ ...base, steps: [], outcome: 'planned', recovered: false, exitCode: 0 });
     const execution = await executePlan(plan, node, deps, probe, options.onEvent);
+    // The post-mortem's other half: what the machine shows once the steps ran.
+    if (execution.records.length > 0 && !execution.interrupted) base.evidence = { before, after: await collect() };
     const wasHealthy = probe.status === 'ok';
     const verified = execution.verification?.ok === true;
     const outcome: IncidentOutcome | 'healthy' = execution.interrupted
@@ -144,6 +146,7 @@ export async function recoverNode(options: RecoverOptions): Promise<RecoverResul
       steps: execution.records,
       ...(execution.verification && { verification: execution.verification }),
       ...(options.force && { forced: true }),
+      evidence: base.evidence,
     }, (await stateStore(options.dataDir).read()).acks?.[node.id]);
     return { ...result, incident, ...(pruned > 0 && { pruned }) };
   } finally {
@@ -164,20 +167,4 @@ async function lockNode(options: RecoverOptions, id: string) {
     }
     throw error;
   }
-}
-
-async function checkProcess(check: ReturnType<typeof processCheck>, deps: ExecutorDeps): Promise<ProcessState> {
-  if (!check) return { alive: null, detail: 'no process check for this node' };
-  const command = displayArgv(check.argv);
-  const r = await deps.run(check.argv, { timeoutMs: 10_000, ...(deps.signal && { signal: deps.signal }) });
-  let alive: boolean | null = null;
-  if (!r.notFound && !r.timedOut) {
-    if (check.read === 'tasklist') alive = r.exitCode === 0 ? tasklistHas(r.stdout, check.name ?? '') : null;
-    else if (check.read === 'lms-status') alive = lmsRunning(r.stdout);
-    else alive = r.exitCode === 0 ? true : r.exitCode === 1 ? false : null;
-  }
-  const what = check.read === 'lms-status' ? 'the LM Studio server' : `process ${check.name}`;
-  const detail =
-    alive === true ? `${what} is running` : alive === false ? `${what} is not running` : r.notFound ? `${check.argv[0]} not found: cannot tell` : `cannot tell (${r.error ?? `exit ${r.exitCode}`})`;
-  return { alive, command, detail };
 }

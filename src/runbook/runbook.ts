@@ -10,6 +10,8 @@ import { ConfigError } from '../errors.js';
 import { NODE_KINDS } from '../config/schema.js';
 import { PROBE_STATUSES } from '../probe/classify.js';
 import { PACKAGE_ROOT } from '../system/paths.js';
+import { FACT_VALUES } from './evidence/evidence.js';
+import { LOG_KINDS } from './evidence/logs.js';
 
 const actions = z.union([z.array(z.string()), z.record(z.string(), z.array(z.string()))]);
 
@@ -22,11 +24,22 @@ const rule = z.strictObject({
     throttled: z.boolean().optional(),
     impact: z.enum(['low', 'normal']).optional(),
     kind: z.array(z.enum(NODE_KINDS)).optional(),
+    // Evidence (runbook/evidence/): each lists the values that match; `unknown` where nothing could be told.
+    gpu: z.array(z.enum(FACT_VALUES.gpu)).optional(),
+    queue: z.array(z.enum(FACT_VALUES.queue)).optional(),
+    offload: z.array(z.enum(FACT_VALUES.offload)).optional(),
+    loaded: z.array(z.enum(FACT_VALUES.loaded)).optional(),
+    progress: z.array(z.enum(FACT_VALUES.progress)).optional(),
+    process: z.array(z.enum(FACT_VALUES.process)).optional(),
+    /** Matches when the log's last lines report any of these. */
+    log: z.array(z.enum(LOG_KINDS)).optional(),
   }),
   cause: z.string(),
   meaning: z.string(),
   severity: z.enum(['ok', 'warning', 'critical']),
-  recovery: z.enum(['none', 'restart', 'wait', 'load_model', 'investigate']),
+  // hold: working but overloaded, not restarted (--force does); restart_hung: restarted with
+  // --force or when the config's recover.restartHung allows it.
+  recovery: z.enum(['none', 'restart', 'wait', 'load_model', 'investigate', 'hold', 'restart_hung']),
   actions,
 });
 

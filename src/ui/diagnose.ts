@@ -2,6 +2,7 @@
 import type { DiagnoseResult } from '../commands/diagnose.js';
 import { formatMs, paintSeverity, paintStatus } from './format.js';
 import type { Output } from './output.js';
+import { evidenceLines } from './evidence.js';
 
 export function renderDiagnosis(result: DiagnoseResult, output: Output): string {
   const c = output.color;
@@ -16,6 +17,7 @@ export function renderDiagnosis(result: DiagnoseResult, output: Output): string 
     const mark = host.reachable === true ? c.green('up') : host.reachable === false ? c.red('down') : c.yellow('unknown');
     lines.push(`  host     ${host.host} ${mark}: ${d.hostNote ?? host.detail}${host.rttMs !== undefined ? ` (${host.rttMs} ms)` : ''}`);
   }
+  lines.push('', `${c.bold('Evidence')} ${c.dim(`(${formatMs(result.evidence.ms)})`)}`, ...evidenceLines(result.evidence, c));
   lines.push('');
   lines.push(`${c.bold('Cause')}    ${paintSeverity(c, d.severity, d.cause)}`);
   lines.push(`${c.bold('Meaning')}  ${d.meaning}`);

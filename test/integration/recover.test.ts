@@ -200,6 +200,8 @@ describe('jarvis recover through the default plan (stand-in ollama and lms on PA
     expect(calls()).toEqual([
       ['lms', 'server', 'status', '--json'],
       ['lms', 'server', 'start', '--port', String(port)],
+      // The evidence after the recovery: the server's process again.
+      ['lms', 'server', 'status', '--json'],
     ]);
     expect(r.json!.verification).toMatchObject({ ok: true, content: 'pong from lms' });
 
@@ -210,7 +212,8 @@ describe('jarvis recover through the default plan (stand-in ollama and lms on PA
     expect(load.json!.assessment.probe.status).toBe('model_missing');
     expect(load.json!.plan.action).toBe('load_model');
     expect(load.code).toBe(0);
-    expect(calls().at(-1)).toEqual(['lms', 'load', 'mistral', '-y']);
+    // The load, then the evidence after it (the server's process, read-only).
+    expect(calls().slice(-2)).toEqual([['lms', 'load', 'mistral', '-y'], ['lms', 'server', 'status', '--json']]);
   });
 });
 
