@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dump } from 'js-yaml';
 import { parseFault, formatFault, type Fault } from './faults.js';
-import { SimNode, type SimKind } from './node.js';
+import { SimNode, type SimKind, type SimLoad } from './node.js';
 
 /** How one simulated node is described (spec files, presets). */
 export interface SimNodeSpec {
@@ -28,6 +28,8 @@ export interface SimNodeSpec {
   tokenDelayMs?: number;
   /** A key the node requires (`Authorization: Bearer`). */
   apiKey?: string;
+  /** What the node's status endpoints report (busy slots, a model partly on the CPU, nothing loaded). */
+  load?: SimLoad;
   /** Written as `anthropic: true`: jarvis passes Messages requests through to it (llama.cpp's server speaks that API). */
   messagesApi?: boolean;
   fallbacks?: { node: string; for?: string }[];
@@ -66,7 +68,7 @@ export class SimCluster {
     for (const s of specs) {
       this.nodes.set(
         s.id,
-        new SimNode({ id: s.id, kind: s.kind, host, port: s.port ?? 0, models: s.models, fault: s.fault ? parseFault(s.fault) : { mode: 'up' }, ...(s.tokenDelayMs !== undefined && { tokenDelayMs: s.tokenDelayMs }), ...(s.apiKey !== undefined && { apiKey: s.apiKey }) }),
+        new SimNode({ id: s.id, kind: s.kind, host, port: s.port ?? 0, models: s.models, fault: s.fault ? parseFault(s.fault) : { mode: 'up' }, ...(s.tokenDelayMs !== undefined && { tokenDelayMs: s.tokenDelayMs }), ...(s.apiKey !== undefined && { apiKey: s.apiKey }), ...(s.load && { load: s.load }) }),
       );
     }
   }
@@ -91,6 +93,12 @@ export class SimCluster {
     const node = this.nodes.get(id);
     if (!node) throw new Error(`unknown sim node "${id}" (have: ${[...this.nodes.keys()].join(', ')})`);
     await node.setFault(fault);
+  }
+
+  setLoad(id: string, load: SimLoad): void {
+    const node = this.nodes.get(id);
+    if (!node) throw new Error(`unknown sim node "${id}" (have: ${[...this.nodes.keys()].join(', ')})`);
+    node.load = load;
   }
 
   describe() {
@@ -137,6 +145,23 @@ export class SimCluster {
       res.end(JSON.stringify(body));
     };
     const m = /^\/nodes\/([^/]+)\/fault$/.exec(req.url ?? '');
+    const l = /^\/nodes\/([^/]+)\/load$/.exec(req.url ?? '');
+    if (req.method === 'POST' && l) {
+      // {"busy": true} | {"cpuShare": 0.4} | {"unloaded": true} | {}: what the status endpoints report.
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      try {
+        const json = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
+        const load: SimLoad = {};
+        if (json.busy !== undefined) load.busy = json.busy === true;
+        if (typeof json.cpuShare === 'number' && json.cpuShare >= 0 && json.cpuShare <= 1) load.cpuShare = json.cpuShare;
+        if (json.unloaded !== undefined) load.unloaded = json.unloaded === true;
+        this.setLoad(decodeURIComponent(l[1]!), load);
+        return send(200, { id: l[1], load });
+      } catch (error) {
+        return send(400, { error: (error as Error).message });
+      }
+    }
     if (req.method === 'GET' && (req.url === '/' || req.url === '/nodes')) return send(200, this.describe());
     if (req.method === 'POST' && m) {
       const chunks: Buffer[] = [];
@@ -157,7 +182,7 @@ export class SimCluster {
         return send(400, { error: (error as Error).message });
       }
     }
-    return send(404, { error: 'GET / or POST /nodes/<id>/fault' });
+    return send(404, { error: 'GET / or POST /nodes/<id>/fault or /nodes/<id>/load' });
   }
 }
 

@@ -22,7 +22,26 @@ export interface SimNodeOptions {
   tokenDelayMs?: number;
   /** A key clients must send (`Authorization: Bearer`), as llama.cpp's `--api-key` or a cloud proxy wants. */
   apiKey?: string;
+  /** What the server reports about itself (its status endpoints): see SimLoad. */
+  load?: SimLoad;
 }
+
+/**
+ * What the server says about its own state on its status endpoints (Ollama's /api/ps, llama.cpp's
+ * /props, /slots and /metrics): every slot busy with requests waiting, a model partly in system
+ * memory, nothing loaded.
+ */
+export interface SimLoad {
+  busy?: boolean;
+  /** The share of the model on the CPU, 0 to 1 (Ollama's size_vram below size). */
+  cpuShare?: number;
+  unloaded?: boolean;
+}
+
+/** Status endpoints answer even while the server is slow with work (its HTTP thread is free): */
+const STATUS_PATHS = new Set(['/api/ps', '/props', '/slots', '/metrics', '/api/v0/models']);
+
+const SLOTS = 4;
 
 interface ChatMessage {
   role: string;
@@ -44,6 +63,7 @@ export class SimNode {
   private readonly sockets = new Set<Socket>();
   private readonly tokenDelayMs: number;
   private readonly apiKey: string | undefined;
+  load: SimLoad;
 
   constructor(options: SimNodeOptions) {
     this.id = options.id;
@@ -54,6 +74,7 @@ export class SimNode {
     this.fault = options.fault ?? { mode: 'up' };
     this.tokenDelayMs = options.tokenDelayMs ?? 0;
     this.apiKey = options.apiKey;
+    this.load = options.load ?? {};
   }
 
   get url(): string {
@@ -120,6 +141,8 @@ export class SimNode {
         req.socket.resetAndDestroy();
         return;
       case 'slow':
+        // An overloaded server: its inference queue is slow, its status endpoints are not.
+        if (STATUS_PATHS.has(path)) break;
         await new Promise((r) => setTimeout(r, fault.ms));
         if (res.destroyed || req.socket.destroyed) return;
         break;
@@ -182,7 +205,13 @@ export class SimNode {
     if (method === 'GET' && path === '/api/tags') return sendJson(res, 200, { models: served.map((m) => ollamaModel(m)) });
     if (method === 'GET' && path === '/api/ps') {
       const expires = new Date(Date.now() + 5 * 60_000).toISOString();
-      return sendJson(res, 200, { models: served.slice(0, 1).map((m) => ({ ...ollamaModel(m), expires_at: expires, size_vram: 4683075271, context_length: 4096 })) });
+      if (this.load.unloaded) return sendJson(res, 200, { models: [] });
+      return sendJson(res, 200, {
+        models: served.slice(0, 1).map((m) => {
+          const model = ollamaModel(m);
+          return { ...model, expires_at: expires, size_vram: Math.round(model.size * (1 - (this.load.cpuShare ?? 0))), context_length: 4096 };
+        }),
+      });
     }
     if (method === 'GET' && path === '/v1/models') return sendJson(res, 200, openaiList(served, 'library'));
     if (method === 'POST' && path === '/api/chat') {
@@ -221,7 +250,7 @@ export class SimNode {
     if (method === 'GET' && path === '/api/v0/models') {
       return sendJson(res, 200, {
         object: 'list',
-        data: this.models.map((id) => ({ id, object: 'model', type: 'llm', arch: 'llama', quantization: 'Q4_K_M', state: served.includes(id) ? 'loaded' : 'not-loaded', max_context_length: 32768 })),
+        data: this.models.map((id) => ({ id, object: 'model', type: 'llm', arch: 'llama', quantization: 'Q4_K_M', state: served.includes(id) && !this.load.unloaded ? 'loaded' : 'not-loaded', max_context_length: 32768 })),
       });
     }
     if (method === 'POST' && path === '/v1/chat/completions') {
@@ -238,10 +267,27 @@ export class SimNode {
     res.end(`Unexpected endpoint or method. (${method} ${path}). Returning 200 anyway`);
   }
 
+  /** llama.cpp's /props, /slots and /metrics (the last as with --metrics), in their real shapes. */
+  private llamacppStatus(path: string, res: http.ServerResponse, served: string[]): void {
+    const busy = Boolean(this.load.busy);
+    if (path === '/props') return sendJson(res, 200, { total_slots: SLOTS, model_path: `/models/${served[0] ?? 'model.gguf'}`, default_generation_settings: { n_ctx: 8192 }, build_info: 'b6500-sim' });
+    if (path === '/slots') return sendJson(res, 200, Array.from({ length: SLOTS }, (_, id) => ({ id, n_ctx: 2048, is_processing: busy, params: {} })));
+    const m = (name: string, type: string, value: number, help: string) => `# HELP llamacpp:${name} ${help}\n# TYPE llamacpp:${name} ${type}\nllamacpp:${name} ${value}\n`;
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+    res.end(
+      m('prompt_tokens_total', 'counter', 5120, 'Number of prompt tokens processed.') +
+        m('predicted_tokens_seconds', 'gauge', busy ? 7.5 : 42.3, 'Average generation throughput in tokens/s.') +
+        m('kv_cache_usage_ratio', 'gauge', busy ? 0.97 : 0.05, 'KV-cache usage. 1 means 100 percent usage.') +
+        m('requests_processing', 'gauge', busy ? SLOTS : 0, 'Number of requests processing.') +
+        m('requests_deferred', 'gauge', busy ? 3 : 0, 'Number of requests deferred.'),
+    );
+  }
+
   private llamacpp(method: string, path: string, body: string, res: http.ServerResponse): void {
     const served = this.served();
     if (method === 'GET' && path === '/health') return sendJson(res, 200, { status: 'ok' });
     if (method === 'GET' && (path === '/v1/models' || path === '/models')) return sendJson(res, 200, openaiList(served.slice(0, 1), 'llamacpp'));
+    if (method === 'GET' && (path === '/props' || path === '/slots' || path === '/metrics')) return this.llamacppStatus(path, res, served);
     if (method === 'POST' && (path === '/v1/chat/completions' || path === '/chat/completions')) return this.openaiChat(body, res, served);
     if (method === 'POST' && (path === '/v1/embeddings' || path === '/embeddings')) return this.embed(body, res, served);
     // llama.cpp's server speaks Anthropic's Messages API too (PROTOCOLS.md).
