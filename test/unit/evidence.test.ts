@@ -146,7 +146,7 @@ describe('the runbook rules on evidence', () => {
     ['ol1', { status: 'http_error', httpStatus: 500 }, undefined, 'server-error', 'internal server error', 'restart', 'restart', 'restart', 'restart'],
     ['ol1', { status: 'refused' }, { gpu: gpu([100]), logs: logs(['CUDA error: out of memory'], 5) }, 'refused', 'connection refused', 'restart', 'restart', 'restart', 'restart'],
   ] as const)('%s %j %j -> %s', (id, over, parts, rule, cause, recovery, action, forced, hungAllowed) => {
-    const e = parts ? evidence(parts as Parameters<typeof evidence>[0]) : undefined;
+    const e = parts ? evidence(parts) : undefined;
     const p = probe(id, over);
     const d = diagnoseNode(runbook, nodeOf(id), p, up, { platform: 'linux' }, e);
     expect([d.rule, d.cause, d.recovery]).toEqual([rule, cause, recovery]);

@@ -46,6 +46,7 @@ export interface ModelsContext {
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const strOf = (...vs: unknown[]): string => (vs.find((v) => typeof v === 'string') as string | undefined) ?? '?';
 const numOf = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
 /** Ollama's /api/ps body. */
@@ -58,7 +59,7 @@ export function parseOllamaPs(body: string): LoadedModel[] | string {
   }
   if (!isObj(json) || !Array.isArray(json.models)) return 'no `models` list';
   return json.models.filter(isObj).map((m) => {
-    const model: LoadedModel = { name: String(m.name ?? m.model ?? '?') };
+    const model: LoadedModel = { name: strOf(m.name, m.model) };
     const size = numOf(m.size);
     const vram = numOf(m.size_vram);
     if (size !== undefined) model.sizeBytes = size;
@@ -78,7 +79,7 @@ export function parseLmStudioModels(body: string): LoadedModel[] | string {
     return 'not JSON';
   }
   if (!isObj(json) || !Array.isArray(json.data)) return 'no `data` list';
-  return json.data.filter((m) => isObj(m) && m.state === 'loaded').map((m) => ({ name: String((m as Record<string, unknown>).id) }));
+  return json.data.filter((m) => isObj(m) && m.state === 'loaded').map((m) => ({ name: strOf((m as Record<string, unknown>).id) }));
 }
 
 /** `lms ps --json`: a list of {identifier, modelKey, sizeBytes, ...}. */
@@ -91,7 +92,7 @@ export function parseLmsPs(stdout: string): LoadedModel[] | string {
   }
   if (!Array.isArray(json)) return 'not a list';
   return json.filter(isObj).map((m) => {
-    const model: LoadedModel = { name: String(m.identifier ?? m.modelKey ?? '?') };
+    const model: LoadedModel = { name: strOf(m.identifier, m.modelKey) };
     const size = numOf(m.sizeBytes);
     if (size !== undefined) model.sizeBytes = size;
     return model;
