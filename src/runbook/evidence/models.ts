@@ -46,7 +46,7 @@ export interface ModelsContext {
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const strOf = (...vs: unknown[]): string => (vs.find((v) => typeof v === 'string') as string | undefined) ?? '?';
+const strOf = (...vs: unknown[]): string => vs.find((v): v is string => typeof v === 'string') ?? '?';
 const numOf = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
 /** Ollama's /api/ps body. */
