@@ -30,6 +30,8 @@ export interface Alert {
   severity: 'warning' | 'critical';
   recovered?: boolean;
   incidentId?: string;
+  /** The evidence on the node's machine in one line (GPU, loaded models, the log's error line). */
+  evidence?: string;
 }
 
 export interface DeliveryResult {
@@ -51,6 +53,7 @@ export function alertmanagerBody(alerts: Alert[], generator = 'jarvis'): unknown
     annotations: {
       summary: a.event === 'escalated' ? `${a.node}: repeated incidents, needs investigation` : `${a.node} is ${a.event === 'resolved' ? 'back' : `down (${a.status})`}`,
       description: a.detail ?? a.cause,
+      ...(a.evidence && { evidence: a.evidence }),
     },
     ...(a.event === 'resolved' ? { endsAt: a.at } : { startsAt: a.at }),
   }));

@@ -23,6 +23,7 @@ import { acquireLock, isLockBusy } from '../store/lock.js';
 import { stateStore } from '../store/state-file.js';
 import { appendCheckLog } from '../store/check-log.js';
 import { recoverNode, type RecoverResult } from '../runbook/recover.js';
+import { collectEvidence, evidenceOptions } from '../runbook/evidence/evidence.js';
 
 export interface CheckOptions {
   config: Config;
@@ -58,6 +59,8 @@ export interface CheckNodeResult {
   /** In a maintenance window: not recovered, not alerted, not counted in the level. */
   silenced?: boolean;
   retryAfterS?: number;
+  /** A confirmed failure's evidence in one line (GPU, loaded models, the log's error line). */
+  evidence?: string;
   level: NagiosLevel;
 }
 
@@ -141,6 +144,19 @@ export async function checkCluster(options: CheckOptions): Promise<CheckResult> 
       else if (recordError) recoveries.set(node.id, { action: 'skipped', reason: 'incidents.json cannot be read: not restarting what could not be recorded' });
       else toRecover.push(node);
     }
+    // The evidence on each confirmed failure, for the alert, beside the recoveries (a recovery
+    // collects its own before it acts).
+    const evidence = new Map<string, string>();
+    const recovering = new Set(toRecover.map((n) => n.id));
+    const opts = evidenceOptions(config, options.runbook, options.dataDir, process.platform, deps.env);
+    const collecting = Promise.all(
+      failing
+        .filter((p) => !recovering.has(p.id) && !p.throttled)
+        .map(async (p) => {
+          const e = await collectEvidence(config.nodes.find((n) => n.id === p.id)!, { http: deps.http, run: deps.run, now: wallNow, signal }, opts);
+          evidence.set(p.id, e.summary);
+        }),
+    );
     await Promise.all(
       toRecover.map(async (node) => {
         let r: RecoverResult;
@@ -150,6 +166,7 @@ export async function checkCluster(options: CheckOptions): Promise<CheckResult> 
           recoveries.set(node.id, { action: 'skipped', reason: (error as Error).message });
           return;
         }
+        evidence.set(node.id, r.evidence.before.summary);
         if (r.outcome === 'interrupted') {
           const why = deps.signal?.aborted ? 'interrupted (the check was stopped)' : `the recovery budget of ${config.check.recoverBudgetMs / 1000} s ran out`;
           recoveries.set(node.id, { action: 'skipped', reason: `${why}${r.incident ? '; recorded as interrupted' : '; nothing recorded'}`, ...(r.incident && { incidentId: r.incident.id }) });
@@ -164,6 +181,7 @@ export async function checkCluster(options: CheckOptions): Promise<CheckResult> 
         if (r.recovered) final.set(node.id, await probeNode(node, deps));
       }),
     );
+    await collecting;
 
     // 3. Transitions against what the last check recorded.
     const nodes: CheckNodeResult[] = config.nodes.map((node) => {
@@ -185,6 +203,7 @@ export async function checkCluster(options: CheckOptions): Promise<CheckResult> 
         escalated: escalatedNow.has(node.id),
         ...(p.status !== 'ok' && p.throttled && { throttled: true, ...(p.retryAfterS !== undefined && { retryAfterS: p.retryAfterS }) }),
         ...(openWindow(config, node.id, wallNow()) && { silenced: true }),
+        ...(evidence.has(node.id) && { evidence: evidence.get(node.id)! }),
         level: 'ok',
       };
     });
@@ -263,7 +282,7 @@ function alertsFor(nodes: CheckNodeResult[], config: Config, at: string): Alert[
     const base = { node: n.id, status: n.status, cause, at, dedupKey: dedupKey(n.id, n.status === 'ok' ? cause : n.status), severity: n.level === 'critical' ? 'critical' : 'warning' } as const;
     if (n.transition === 'down') {
       const recovered = n.recovery?.action === 'recovered';
-      alerts.push({ ...base, event: 'down', status: n.firstStatus, dedupKey: dedupKey(n.id, n.firstStatus), ...(n.detail && { detail: n.detail }), ...(recovered && { recovered: true }), ...(n.recovery?.incidentId && { incidentId: n.recovery.incidentId }) });
+      alerts.push({ ...base, event: 'down', status: n.firstStatus, dedupKey: dedupKey(n.id, n.firstStatus), ...(n.detail && { detail: n.detail }), ...(recovered && { recovered: true }), ...(n.recovery?.incidentId && { incidentId: n.recovery.incidentId }), ...(n.evidence && { evidence: n.evidence }) });
       if (recovered) alerts.push({ ...base, event: 'resolved', dedupKey: dedupKey(n.id, n.firstStatus), detail: `recovered: ${n.recovery!.reason}` });
     } else if (n.transition === 'resolved') {
       alerts.push({ ...base, event: 'resolved', dedupKey: dedupKey(n.id, n.previous ?? 'down'), detail: n.recovery ? `recovered: ${n.recovery.reason}` : 'answers again' });

@@ -41,10 +41,11 @@ export function buildProgram(proc: ProcessParts, state: RunState = { code: 0 }):
   program
     .command('status')
     .description('probe every node at once and show what is up (exit 0 all ok, 1 otherwise)')
-    .action(async (_opts: unknown, cmd: Command) => {
+    .option('-v, --evidence', "also read each node's GPU and loaded models (within evidence.timeoutMs)")
+    .action(async (opts: { evidence?: boolean }, cmd: Command) => {
       const ctx = await context(cmd);
       const [{ runStatus }, { renderStatus }, { show }] = await Promise.all([import('../commands/status.js'), import('../ui/status.js'), import('../ui/output.js')]);
-      const result = await runStatus(ctx);
+      const result = await runStatus(ctx, { evidence: Boolean(opts.evidence) });
       show(ctx.out, result, renderStatus);
       exit(result.summary.failing === 0 ? ExitCode.ok : ExitCode.unhealthy);
     });

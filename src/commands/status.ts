@@ -1,19 +1,31 @@
 /** `jarvis status`: probe every node at once and report (runbook step 1). */
 import { probeAll, type ProbeResult } from '../probe/probe.js';
+import { collectEvidence, evidenceOptions, type Evidence } from '../runbook/evidence/evidence.js';
 import type { CommandContext } from './context.js';
 
 export interface StatusResult {
   checkedAt: string;
   durationMs: number;
-  nodes: ProbeResult[];
+  /** With --evidence: each node's GPU, loaded models, logs and process beside its probe. */
+  nodes: (ProbeResult & { evidence?: Evidence })[];
   summary: { total: number; ok: number; failing: number };
 }
 
-export async function runStatus(ctx: CommandContext): Promise<StatusResult> {
+export async function runStatus(ctx: CommandContext, options: { evidence?: boolean } = {}): Promise<StatusResult> {
   const [config, deps] = await Promise.all([ctx.config(), ctx.probeDeps()]);
   const checkedAt = new Date(ctx.clock.now()).toISOString();
   const started = deps.now();
-  const nodes = await ctx.busy(`probing ${config.nodes.length} node${config.nodes.length === 1 ? '' : 's'}…`, () => probeAll(config.nodes, deps));
+  const probing = `probing ${config.nodes.length} node${config.nodes.length === 1 ? '' : 's'}…`;
+  // Without the flag nothing but the probes runs (and the runbook is not even loaded).
+  const nodes = options.evidence
+    ? await ctx.busy(probing, async () => {
+        const runbook = await ctx.runbook();
+        const opts = evidenceOptions(config, runbook, ctx.dataDir, process.platform, ctx.env);
+        const evidenceDeps = { http: deps.http, run: deps.run, now: () => ctx.clock.now(), ...(deps.signal && { signal: deps.signal }) };
+        const [probes, evidence] = await Promise.all([probeAll(config.nodes, deps), Promise.all(config.nodes.map((n) => collectEvidence(n, evidenceDeps, opts)))]);
+        return probes.map((p, i) => ({ ...p, evidence: evidence[i]! }));
+      })
+    : await ctx.busy(probing, () => probeAll(config.nodes, deps));
   const ok = nodes.filter((n) => n.status === 'ok').length;
   return {
     checkedAt,

@@ -24,6 +24,9 @@ export interface ServeContext {
   deps: Omit<EngineDeps, 'signal' | 'onEvent' | 'load'>;
   runbook: Runbook;
   executor: ExecutorDeps;
+  /** The data dir (logs jarvis wrote) and wall time, for the evidence /api/diagnostics collects. */
+  dataDir: string;
+  wallNow: () => number;
   bodyLimitBytes: number;
   accessLog: boolean;
   log: (line: string) => void;

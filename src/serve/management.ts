@@ -6,6 +6,7 @@ import { findNode } from '../config/nodes.js';
 import { diagnoseNode } from '../runbook/diagnosis.js';
 import { probeAll } from '../probe/probe.js';
 import { readJsonObject } from './body.js';
+import { collectEvidence, evidenceOptions } from '../runbook/evidence/evidence.js';
 import type { Handler } from './context.js';
 import { sendBodyError, sendError } from './openai/errors.js';
 import { sendJson } from './reply.js';
@@ -46,11 +47,15 @@ export const status: Handler = (_req, res, ctx) => {
 };
 
 export const diagnostics: Handler = async (_req, res, ctx) => {
-  const probes = await probeAll(ctx.config.nodes, ctx.executor);
+  const { config, executor: x } = ctx;
+  const opts = evidenceOptions(config, ctx.runbook, ctx.dataDir, process.platform, x.env);
+  // Probes and evidence at once: the answer takes the slowest of them, not their sum.
+  const [probes, evidence] = await Promise.all([probeAll(config.nodes, x), Promise.all(config.nodes.map((n) => collectEvidence(n, { http: x.http, run: x.run, now: ctx.wallNow }, opts)))]);
   sendJson(res, 200, {
-    nodes: probes.map((p) => {
-      const d = diagnoseNode(ctx.runbook, findNode(ctx.config, p.id), p, undefined, { platform: process.platform });
-      return { node: p.id, status: p.status, detail: p.detail ?? null, cause: d.cause, meaning: d.meaning, recovery: d.recovery, actions: d.actions };
+    nodes: probes.map((p, i) => {
+      const e = evidence[i]!;
+      const d = diagnoseNode(ctx.runbook, findNode(config, p.id), p, undefined, { platform: process.platform }, e);
+      return { node: p.id, status: p.status, detail: p.detail ?? null, cause: d.cause, meaning: d.meaning, recovery: d.recovery, actions: d.actions, summary: e.summary, evidence: e };
     }),
   });
 };

@@ -105,6 +105,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     deps: options.deps,
     runbook: options.runbook,
     executor: options.executor,
+    dataDir: options.dataDir,
+    wallNow: () => options.clock.now(),
     bodyLimitBytes: options.bodyLimitBytes,
     accessLog: Boolean(options.accessLog),
     log,

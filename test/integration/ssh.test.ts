@@ -9,9 +9,10 @@ import net from 'node:net';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, cleanEnv, freePort, jarvis, tempDir } from '../helpers/cli.js';
+import { BIN, ROOT, cleanEnv, freePort, jarvis, startSim, tempDir } from '../helpers/cli.js';
 
 const SSHD = ['/usr/sbin/sshd', '/usr/bin/sshd'].find((p) => existsSync(p));
+const STANDINS = path.join(ROOT, 'test', 'fixtures', 'bin');
 const hasKeygen = spawnSync('ssh-keygen', ['-?']).error === undefined;
 const reason = !SSHD ? 'sshd not installed (apt-get install openssh-server)' : !hasKeygen ? 'ssh-keygen not installed' : '';
 if (reason) console.warn(`[skip] ssh tests: ${reason}`);
@@ -63,6 +64,8 @@ beforeAll(async () => {
       'PermitRootLogin prohibit-password',
       `AllowUsers ${userInfo().username}`,
       'LogLevel ERROR',
+      // The remote side's tools: the stand-in nvidia-smi (two GPUs) first on its PATH.
+      `SetEnv PATH=${STANDINS}:/usr/local/bin:/usr/bin:/bin JARVIS_TEST_GPU=two`,
       '',
     ].join('\n'),
   );
@@ -144,5 +147,51 @@ describe.skipIf(Boolean(reason))('jarvis recover over ssh', () => {
     expect(j.outcome).toBe('not_recovered');
     expect(j.steps[0]).toMatchObject({ ok: false, detail: 'exit 255' });
     expect(j.steps[0]!.output).toMatch(/Permission denied/);
+  });
+});
+
+describe.skipIf(Boolean(reason))('evidence over ssh', () => {
+  it("diagnose reads the remote GPU, the remote log's error lines and process, and the server's loaded models, within its timeout", async () => {
+    const sim = await startSim(['node', '--kind', 'ollama', '--id', 'gpu1', '--model', 'qwen3:8b', '--fault', 'http:500']);
+    const log = path.join(tmp.dir, 'remote-ollama.log');
+    writeFileSync(log, ['time=2026-12-02T03:00:01Z level=INFO msg="starting llama server"', 'ggml_backend_cuda_buffer_type_alloc_buffer: allocating 9216.00 MiB on device 0: cudaMalloc failed: out of memory', '[GIN] 2026/12/02 - 03:00:05 | 500 |  1.2s | 127.0.0.1 | POST "/api/chat"', ''].join('\n'));
+    const cfg = path.join(tmp.dir, 'evidence.yaml');
+    writeFileSync(
+      cfg,
+      [
+        'nodes:',
+        '  - id: gpu1',
+        '    kind: ollama',
+        `    url: ${sim.ready.nodes[0]!.url}`,
+        '    timeoutMs: 1000',
+        // pgrep -x sshd: certainly alive on the "remote" side.
+        '    process: sshd',
+        `    logFile: ${log}`,
+        '    ssh:',
+        `      target: ${userInfo().username}@127.0.0.1`,
+        `      port: ${sshPort}`,
+        `      identityFile: ${path.join(tmp.dir, 'client_key')}`,
+        '      options: [-o, StrictHostKeyChecking=no, -o, UserKnownHostsFile=/dev/null, -o, LogLevel=ERROR]',
+        'evidence: { timeoutMs: 8000 }',
+        '',
+      ].join('\n'),
+    );
+    try {
+      // This side has no nvidia-smi on its PATH: what comes back was read over ssh.
+      const r = await jarvis(['diagnose', 'gpu1', '--json', '--config', cfg, '--data-dir', path.join(tmp.dir, 'data')], { env: cleanEnv(tmp.dir), timeoutMs: 60_000 });
+      const j = JSON.parse(r.stdout) as { diagnosis: { rule: string; cause: string; evidence: string }; evidence: { gpu: { ok: boolean; source: string; gpus: { utilizationPct?: number; temperatureC?: number }[] }; logs: { ok: boolean; file: string; ageS: number; errors: { kind: string }[] }; process: { alive: boolean }; models: { ok: boolean; models: { name: string }[] } } };
+      expect(j.evidence.gpu).toMatchObject({ ok: true, source: expect.stringMatching(/^nvidia-smi on 127\.0\.0\.1 \(ssh /) as string });
+      expect(j.evidence.gpu.gpus.map((g) => g.utilizationPct)).toEqual([97, 3]);
+      expect(j.evidence.gpu.gpus[1]!.temperatureC).toBeUndefined();
+      expect(j.evidence.logs).toMatchObject({ ok: true, file: `${log} on 127.0.0.1 (ssh ${userInfo().username}@127.0.0.1)` });
+      expect(j.evidence.logs.errors.map((e) => e.kind)).toEqual(['oom']);
+      expect(j.evidence.logs.ageS).toBeLessThan(60);
+      expect(j.evidence.process.alive).toBe(true);
+      expect(j.evidence.models.ok).toBe(false); // the server answers 500 to everything
+      expect(j.diagnosis).toMatchObject({ rule: 'out-of-vram-5xx', cause: 'out of VRAM' });
+      expect(j.diagnosis.evidence).toMatch(/GPU 0 97 %.*cudaMalloc failed: out of memory/);
+    } finally {
+      await sim.stop();
+    }
   });
 });
