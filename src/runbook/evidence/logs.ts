@@ -2,8 +2,9 @@
  * Log evidence: the last lines of the service's log, with the lines that look like errors picked
  * out (out of memory, CUDA / Metal / ROCm errors, a port in use, panics, tracebacks) and how long
  * ago it was last written. Where the log is, first found wins: the node's `logCommand` or
- * `logFile`, the log jarvis wrote when it started the service (`<data>/logs/<id>.log`, or
- * `/tmp/jarvis-<id>.log` on the remote side), the journal of its `systemdUnit`, then Ollama's
+ * `logFile`, the journal of its `systemdUnit` (systemd restarts it then, never jarvis), else the
+ * log jarvis wrote when it started the service (`<data>/logs/<id>.log`, or
+ * `/tmp/jarvis-<id>.log` on the remote side), then Ollama's
  * usual places (its systemd unit on Linux, ~/.ollama/logs/server.log on macOS,
  * %LOCALAPPDATA%\Ollama\server.log on Windows).
  */
@@ -154,8 +155,9 @@ function sources(node: NodeConfig, ctx: LogsContext): Source[] {
 
   if (node.logCommand && ctx.target) list.push(commandSource(node.logCommand.join(' '), node.logCommand, node.logCommand[0]!));
   if (node.logFile) list.push(fileSource(node.logFile));
-  if (ctx.target) list.push(fileSource(ctx.target.kind === 'ssh' ? `/tmp/jarvis-${node.id}.log` : path.join(ctx.dataDir, 'logs', `${node.id}.log`)));
+  // A unit's service is restarted by systemd, never by jarvis: its journal is the live log.
   if (ctx.target && node.systemdUnit) list.push(journal(node.systemdUnit));
+  else if (ctx.target) list.push(fileSource(ctx.target.kind === 'ssh' ? `/tmp/jarvis-${node.id}.log` : path.join(ctx.dataDir, 'logs', `${node.id}.log`)));
   if (ctx.target && node.kind === 'ollama') {
     const local = ctx.target.kind === 'local';
     if (local && ctx.platform === 'darwin') list.push(fileSource(path.join(homedir(), '.ollama', 'logs', 'server.log')));
