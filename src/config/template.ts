@@ -49,6 +49,9 @@ nodes:
     priority: 3
     role: fast local
     restart: [ollama, serve]
+    # Where its log is, for \`jarvis diagnose\` (default: the log jarvis wrote when it started it,
+    # else journalctl -u ollama):
+    # logFile: /var/log/ollama.log
     fallbacks:
       - { node: m3, for: quick tasks }
 
@@ -95,6 +98,12 @@ nodes:
     role: last resort, embeddings
     impact: low
     embeddings: true
+
+# What diagnose reads on a node (GPU, loaded models, logs, process), each within timeoutMs.
+# A node that times out with an idle GPU, its process alive and its log silent for hungAfterS
+# is hung: set recover.restartHung: true to let check --recover and serve restart it.
+# evidence: { timeoutMs: 2000, hungAfterS: 180 }
+# recover: { restartHung: false }
 
 # Task-specific fallback orders (used by \`jarvis ask --task\`).
 tasks:

@@ -11,7 +11,7 @@ function news(n: CheckNodeResult, output: Output): string[] {
   const r = n.recovery;
   const then = r ? (r.action === 'recovered' ? c.green(` -> recovered, ${r.reason}`) : r.action === 'not_recovered' ? c.red(` -> not recovered: ${r.reason}`) : c.yellow(` -> ${r.reason}`)) : '';
   if (n.transition === 'down' && n.throttled) lines.push(`${c.bold(n.id)} ${c.yellow('THROTTLED')} (${n.detail ?? '429'})${then}`);
-  else if (n.transition === 'down') lines.push(`${c.bold(n.id)} ${c.red('DOWN')} (${n.firstStatus}${n.detail && n.status !== 'ok' ? `: ${n.detail}` : ''})${then}`);
+  else if (n.transition === 'down') lines.push(`${c.bold(n.id)} ${c.red('DOWN')} (${n.firstStatus}${n.detail && n.status !== 'ok' ? `: ${n.detail}` : ''})${then}`, ...(n.evidence ? [c.dim(`  evidence: ${n.evidence}`)] : []));
   else if (n.transition === 'resolved') lines.push(`${c.bold(n.id)} ${c.green('RESOLVED')} (was ${n.previous ?? 'down'})${then}`);
   else if (n.transition === 'changed') lines.push(`${c.bold(n.id)} ${c.yellow('CHANGED')} ${n.previous} -> ${n.status}${then}`);
   // A node left alone again for the same reason (escalated, throttled, low impact) is not news:

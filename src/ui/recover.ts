@@ -45,6 +45,7 @@ export function renderRecoverHeader(result: RecoverResult, output: Output): stri
     `${c.bold(result.node)}: ${paintStatus(c, probe.status, probe.throttled)}${probe.detail ? c.dim(` - ${probe.detail}`) : ''}`,
     ...(host ? [`  host     ${host.host} ${host.reachable === true ? c.green('up') : host.reachable === false ? c.red('down') : c.yellow('unknown')}: ${host.detail}`] : []),
     ...(proc.command ? [`  process  ${proc.detail} ${c.dim(`(${proc.command})`)}`] : []),
+    `  evidence ${result.evidence.before.summary}`,
     `  cause    ${result.diagnosis.cause}`,
     `  plan     ${result.plan.reason}`,
   ];
