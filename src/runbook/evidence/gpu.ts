@@ -21,8 +21,8 @@ export interface GpuDevice {
 
 export type GpuFinding = Finding<{ gpus: GpuDevice[] }>;
 
-export const NVIDIA_SMI = ['nvidia-smi', '--query-gpu=index,name,utilization.gpu,memory.used,memory.total,temperature.gpu,power.draw', '--format=csv,noheader,nounits'];
-export const ROCM_SMI = ['rocm-smi', '--showuse', '--showmeminfo', 'vram', '--showtemp', '--showpower', '--showproductname', '--json'];
+const NVIDIA_SMI = ['nvidia-smi', '--query-gpu=index,name,utilization.gpu,memory.used,memory.total,temperature.gpu,power.draw', '--format=csv,noheader,nounits'];
+const ROCM_SMI = ['rocm-smi', '--showuse', '--showmeminfo', 'vram', '--showtemp', '--showpower', '--showproductname', '--json'];
 
 /** A number, or undefined for `[N/A]`, `[Not Supported]`, `N/A` and empty fields. */
 function num(text: string | undefined): number | undefined {

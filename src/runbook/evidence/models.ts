@@ -71,7 +71,7 @@ export function parseOllamaPs(body: string): LoadedModel[] | string {
 }
 
 /** LM Studio's /api/v0/models body: the entries whose state is `loaded`. */
-export function parseLmStudioModels(body: string): LoadedModel[] | string {
+function parseLmStudioModels(body: string): LoadedModel[] | string {
   let json: unknown;
   try {
     json = JSON.parse(body);
