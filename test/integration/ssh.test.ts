@@ -65,7 +65,7 @@ beforeAll(async () => {
       `AllowUsers ${userInfo().username}`,
       'LogLevel ERROR',
       // The remote side's tools: the stand-in nvidia-smi (two GPUs) first on its PATH.
-      `SetEnv PATH=${STANDINS}:/usr/local/bin:/usr/bin:/bin JARVIS_TEST_GPU=two`,
+      `SetEnv PATH=${STANDINS}:/usr/local/bin:/usr/bin:/bin JARVIS_TEST_GPU=two JARVIS_TEST_JOURNAL=${k('remote-journal.txt')} JARVIS_TEST_LMS_PS=qwen3-30b-a3b`,
       '',
     ].join('\n'),
   );
@@ -190,6 +190,39 @@ describe.skipIf(Boolean(reason))('evidence over ssh', () => {
       expect(j.evidence.models.ok).toBe(false); // the server answers 500 to everything
       expect(j.diagnosis).toMatchObject({ rule: 'out-of-vram-5xx', cause: 'out of VRAM' });
       expect(j.diagnosis.evidence).toMatch(/GPU 0 97 %.*cudaMalloc failed: out of memory/);
+    } finally {
+      await sim.stop();
+    }
+  });
+
+  it("an LM Studio without the REST API: `lms ps --json` over ssh; a systemd unit's journal over ssh", async () => {
+    // An OpenAI-style server stands for an older LM Studio: /v1/models answers, /api/v0/models is a 404.
+    const sim = await startSim(['node', '--kind', 'openai', '--id', 'old', '--model', 'qwen3-30b-a3b']);
+    writeFileSync(path.join(tmp.dir, 'remote-journal.txt'), `${new Date(Date.now() - 5000).toISOString().replace(/\.\d+Z$/, '+0000')} m1 lmstudio[77]: [ERROR] Failed to load model: ROCm error: out of memory\n`);
+    const cfg = path.join(tmp.dir, 'evidence-lms.yaml');
+    writeFileSync(
+      cfg,
+      [
+        'nodes:',
+        '  - id: m1',
+        '    kind: lmstudio',
+        `    url: ${sim.ready.nodes[0]!.url}`,
+        '    systemdUnit: lmstudio',
+        '    ssh:',
+        `      target: ${userInfo().username}@127.0.0.1`,
+        `      port: ${sshPort}`,
+        `      identityFile: ${path.join(tmp.dir, 'client_key')}`,
+        '      options: [-o, StrictHostKeyChecking=no, -o, UserKnownHostsFile=/dev/null, -o, LogLevel=ERROR]',
+        'evidence: { timeoutMs: 8000 }',
+        '',
+      ].join('\n'),
+    );
+    try {
+      const r = await jarvis(['diagnose', 'm1', '--json', '--config', cfg, '--data-dir', path.join(tmp.dir, 'data')], { env: cleanEnv(tmp.dir), timeoutMs: 60_000 });
+      const j = JSON.parse(r.stdout) as { evidence: { models: { ok: boolean; source: string; models: { name: string }[] }; logs: { ok: boolean; file: string; errors: { kind: string }[]; ageS: number } } };
+      expect(j.evidence.models).toMatchObject({ ok: true, source: expect.stringMatching(/^lms ps --json on 127\.0\.0\.1 \(ssh /) as string, models: [{ name: 'qwen3-30b-a3b' }] });
+      expect(j.evidence.logs).toMatchObject({ ok: true, file: 'journalctl -u lmstudio', errors: [{ kind: 'oom' }] });
+      expect(j.evidence.logs.ageS).toBeLessThan(120);
     } finally {
       await sim.stop();
     }
