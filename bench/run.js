@@ -6,8 +6,9 @@ import { benchServe } from './serve.js';
 import { benchCheck } from './check.js';
 import { benchAppends, benchIncidentList, benchRecoverTime } from './recover.js';
 import { benchStartup, benchStatus } from './status.js';
+import { benchEvidence } from './evidence.js';
 
-const suites = { startup: benchStartup, status: benchStatus, recover: benchRecoverTime, appends: benchAppends, incidents: benchIncidentList, check: benchCheck, ask: benchAsk, serve: benchServe, anthropic: benchAnthropic };
+const suites = { startup: benchStartup, status: benchStatus, recover: benchRecoverTime, appends: benchAppends, incidents: benchIncidentList, check: benchCheck, ask: benchAsk, serve: benchServe, anthropic: benchAnthropic, evidence: benchEvidence };
 const wanted = process.argv.slice(2);
 for (const name of wanted.length ? wanted : Object.keys(suites)) {
   const suite = suites[name];

@@ -96,8 +96,24 @@ export interface GpuContext {
   signal?: AbortSignal;
 }
 
+/**
+ * Asked at once for the same machine (`status -v` over nodes that share one), the GPU tool runs
+ * once: callers share the answer while it is in flight.
+ */
+const inFlight = new Map<string, Promise<GpuFinding>>();
+
 /** Every GPU on the node's machine, or why that cannot be told. */
-export async function collectGpu(ctx: GpuContext): Promise<GpuFinding> {
+export function collectGpu(ctx: GpuContext): Promise<GpuFinding> {
+  const key = JSON.stringify([ctx.target, ctx.platform]);
+  let p = inFlight.get(key);
+  if (!p) {
+    p = askGpu(ctx).finally(() => inFlight.delete(key));
+    inFlight.set(key, p);
+  }
+  return p;
+}
+
+async function askGpu(ctx: GpuContext): Promise<GpuFinding> {
   if (ctx.target.kind === 'local' && ctx.platform === 'darwin') return unknown('unsupported', 'macOS has no GPU tool to ask (Apple silicon shares its memory): see how much of each loaded model is on the GPU');
   const run = (argv: readonly string[]) => ctx.run(commandOn(ctx.target, argv), { timeoutMs: ctx.timeoutMs, ...(ctx.signal && { signal: ctx.signal }) });
   const nvidia = await run(NVIDIA_SMI);
