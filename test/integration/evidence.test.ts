@@ -140,6 +140,9 @@ describe('jarvis diagnose reads the evidence', () => {
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(r.json.evidence.gpu).toMatchObject({ ok: false, reason: 'timeout' });
     expect(r.json.diagnosis.rule).toBe('server-error');
+    // No nvidia-smi, an AMD card: rocm-smi is asked instead.
+    const amd = await diagnose('oom', cfg, env(undefined, { JARVIS_TEST_ROCM: 'busy' }), path.join(tmp.dir, 'data-hang'));
+    expect(amd.json.evidence.gpu).toMatchObject({ ok: true, source: 'rocm-smi on this machine', gpus: [{ vendor: 'amd', name: 'Radeon RX 7900 XTX', utilizationPct: 99, temperatureC: 74, powerW: 251 }] });
     const gone = await diagnose('oom', cfg, env('driver-gone'), path.join(tmp.dir, 'data-hang'));
     expect(gone.json.evidence.facts.gpu).toBe('error');
     expect(gone.json.diagnosis).toMatchObject({ rule: 'gpu-driver', cause: 'GPU driver not responding' });
