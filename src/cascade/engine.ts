@@ -41,6 +41,8 @@ interface Attempt {
   class?: ErrorClass | 'circuit_open';
   httpStatus?: number;
   ms: number;
+  /** A streamed answer: ms to its first meaningful chunk. */
+  firstTokenMs?: number;
   detail?: string;
 }
 
@@ -244,6 +246,7 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
       if (outcome.ok) {
         const attempt: Attempt = { node: node.id, outcome: 'ok', ms };
         if (model) attempt.model = model;
+        if (outcome.value.firstTokenMs !== undefined) attempt.firstTokenMs = Math.round(outcome.value.firstTokenMs);
         attempts.push(attempt);
         record({ node: node.id, at: deps.now(), ok: true, counts: true });
         load.observe(node.id, outcome.value.firstTokenMs ?? ms);

@@ -24,6 +24,8 @@ import { stateStore } from '../store/state-file.js';
 import { appendCheckLog } from '../store/check-log.js';
 import { recoverNode, type RecoverResult } from '../runbook/recover.js';
 import { collectEvidence, evidenceOptions } from '../runbook/evidence/evidence.js';
+import { historyStore, probeSamples } from '../store/history.js';
+import type { Sample } from '../history/buckets.js';
 
 export interface CheckOptions {
   config: Config;
@@ -105,17 +107,22 @@ export async function checkCluster(options: CheckOptions): Promise<CheckResult> 
       return [];
     });
 
+    // Every probe of this check goes into the history (with its time), written at the end.
+    const probed: Sample[] = [];
+    const probe = async (nodes: NodeConfig[]) => {
+      const at = wallNow();
+      const results = await probeAll(nodes, deps);
+      probed.push(...probeSamples(results, at));
+      return results;
+    };
     // 1. Detect, then confirm: one dropped packet is not an incident.
-    const first = await probeAll(config.nodes, deps);
+    const first = await probe(config.nodes);
     const final = new Map(first.map((p) => [p.id, p]));
     const flapped = new Set<string>();
     let failing = first.filter((p) => p.status !== 'ok');
     for (let round = 0; round < config.check.confirmProbes && failing.length > 0; round++) {
       if (config.check.confirmDelayMs > 0) await deps.sleep(config.check.confirmDelayMs, deps.signal);
-      const again = await probeAll(
-        failing.map((p) => config.nodes.find((n) => n.id === p.id)!),
-        deps,
-      );
+      const again = await probe(failing.map((p) => config.nodes.find((n) => n.id === p.id)!));
       for (const p of again) {
         final.set(p.id, p);
         if (p.status === 'ok') flapped.add(p.id);
@@ -178,7 +185,12 @@ export async function checkCluster(options: CheckOptions): Promise<CheckResult> 
           reason: r.recovered ? `verified in ${r.verification?.latencyMs ?? '?'} ms` : r.plan.action === 'none' ? r.plan.reason : (r.steps.find((s) => !s.ok)?.detail ?? r.outcome),
           ...(r.incident && { incidentId: r.incident.id, escalated: r.incident.escalated }),
         });
-        if (r.recovered) final.set(node.id, await probeNode(node, deps));
+        if (r.recovered) {
+          const at = wallNow();
+          const p = await probeNode(node, deps);
+          probed.push(...probeSamples([p], at));
+          final.set(node.id, p);
+        }
       }),
     );
     await collecting;
@@ -259,6 +271,9 @@ export async function checkCluster(options: CheckOptions): Promise<CheckResult> 
       ...(recordError && { recordError }),
     };
     await appendCheckLog(result.logFile, logEntry(result, options.host));
+    await historyStore(config, options.dataDir, wallNow)
+      .append(probed)
+      .catch((error: unknown) => process.stderr.write(`jarvis: history: ${(error as Error).message}\n`));
     return result;
   } finally {
     await lock.release();

@@ -51,6 +51,19 @@ export function buildProgram(proc: ProcessParts, state: RunState = { code: 0 }):
     });
 
   program
+    .command('report')
+    .description('uptime, outages, incidents, time to recovery, latency and worst hour per node, from the probe history')
+    .option('-s, --since <when>', 'the window: 24h, 7d, 30d, or a date', '7d')
+    .option('--markdown', 'Markdown for a weekly post')
+    .action(async (opts: { since: string; markdown?: boolean }, cmd: Command) => {
+      const ctx = await context(cmd);
+      const [{ runReport }, { renderReport, renderReportMarkdown }, { show }] = await Promise.all([import('../commands/report.js'), import('../ui/report.js'), import('../ui/output.js')]);
+      const result = await runReport({ since: opts.since }, ctx);
+      if (opts.markdown && !ctx.out.json) ctx.out.out(renderReportMarkdown(result));
+      else show(ctx.out, result, renderReport);
+    });
+
+  program
     .command('diagnose')
     .description("probe one node, ping its machine and apply the runbook's diagnosis (exit 0 healthy, 1 not)")
     .argument('<node>', 'node id, e.g. m2 (case-insensitive)')

@@ -2,6 +2,7 @@
 import { probeAll, type ProbeResult } from '../probe/probe.js';
 import { collectEvidence, evidenceOptions, type Evidence } from '../runbook/evidence/evidence.js';
 import type { CommandContext } from './context.js';
+import { historyStore, probeSamples } from '../store/history.js';
 
 export interface StatusResult {
   checkedAt: string;
@@ -26,6 +27,10 @@ export async function runStatus(ctx: CommandContext, options: { evidence?: boole
         return probes.map((p, i) => ({ ...p, evidence: evidence[i]! }));
       })
     : await ctx.busy(probing, () => probeAll(config.nodes, deps));
+  // Every probe goes into the history; a history that cannot be written costs the status nothing.
+  await historyStore(config, ctx.dataDir, () => ctx.clock.now())
+    .append(probeSamples(nodes, Date.parse(checkedAt)))
+    .catch((error: unknown) => process.stderr.write(`jarvis: history: ${(error as Error).message}\n`));
   const ok = nodes.filter((n) => n.status === 'ok').length;
   return {
     checkedAt,

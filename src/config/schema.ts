@@ -159,6 +159,12 @@ export const configSchema = z
         pullMissing: z.boolean({ error: 'expected true or false' }).default(false),
       })
       .prefault({}),
+    history: z
+      .strictObject({
+        /** Probe history older than this is pruned. */
+        retentionDays: z.number().int().min(1).max(3650).default(90),
+      })
+      .prefault({}),
     evidence: z
       .strictObject({
         /** Each collector (GPU, loaded models, logs, process) gives up after this long. */
@@ -175,6 +181,8 @@ export const configSchema = z
         confirmDelayMs: z.number().int().min(0).max(60_000).default(1000),
         /** How many re-probes must fail too. */
         confirmProbes: z.number().int().min(0).max(10).default(1),
+        /** Answers in a row before a node counts as up again in the history (hysteresis). */
+        upAfter: z.number().int().min(1).max(100).default(2),
         /** Total time recoveries may take in one check. */
         recoverBudgetMs: positiveMs(3_600_000).default(120_000),
       })

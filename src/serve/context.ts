@@ -8,6 +8,7 @@ import type { CascadeSettings } from '../config/env.js';
 import type { Config } from '../config/schema.js';
 import type { ExecutorDeps } from '../runbook/executor.js';
 import type { Runbook } from '../runbook/runbook.js';
+import type { RequestHistory } from './request-history.js';
 import type { Healer } from './healer.js';
 import type { LiveHealth } from './live-health.js';
 import type { ServeMetrics } from './metrics.js';
@@ -27,6 +28,8 @@ export interface ServeContext {
   /** The data dir (logs jarvis wrote) and wall time, for the evidence /api/diagnostics collects. */
   dataDir: string;
   wallNow: () => number;
+  /** Request outcomes per node, for the probe history (appended once a minute). */
+  requests: RequestHistory;
   bodyLimitBytes: number;
   accessLog: boolean;
   log: (line: string) => void;

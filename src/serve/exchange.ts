@@ -65,6 +65,7 @@ export async function exchange(res: http.ServerResponse, ctx: ServeContext, requ
     attempts += `${attempts ? ',' : ''}${a.node}=${a.outcome === 'ok' ? 'ok' : a.class}`;
     if (a.outcome === 'skipped') continue;
     metrics.attempt(a.node, a.outcome === 'ok' ? 'ok' : (a.class ?? a.outcome));
+    ctx.requests.record(a.node, a.outcome === 'ok' ? 'ok' : (a.class ?? a.outcome), a.ms, a.firstTokenMs);
     if (a.outcome === 'ok') metrics.observeLatency(a.node, a.ms / 1000);
     else failed = true;
     // A failover is a failed attempt followed by one on another node.

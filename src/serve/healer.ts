@@ -9,6 +9,7 @@ import { phaseAt } from '../cascade/breaker.js';
 import type { NodeHealth } from '../cascade/node-health.js';
 
 import type { Clock } from '../system/clock.js';
+import { historyStore, probeSamples } from '../store/history.js';
 import type { Config } from '../config/schema.js';
 import { blockedByEscalation, escalationRule } from '../incidents/incident.js';
 import { IncidentStore } from '../incidents/store.js';
@@ -123,6 +124,9 @@ export function startHealer(o: HealerOptions): Healer {
     const probedAt = o.clock.now();
     const probes = await probeAll(o.config.nodes, o.executor);
     last = probes;
+    void historyStore(o.config, o.dataDir, () => o.clock.now())
+      .append(probeSamples(probes, probedAt))
+      .catch((error: unknown) => o.log(`history: could not record the health check: ${(error as Error).message}`));
     const now = o.clock.now();
     const opened = (id: string) => {
       const h = o.health.get(id);

@@ -28,6 +28,8 @@ import { chatCompletions, embeddings } from './openai/chat.js';
 import { sendError } from './openai/errors.js';
 import { modelList } from './openai/models.js';
 import { sendJson } from './reply.js';
+import { RequestHistory } from './request-history.js';
+import { historyStore } from '../store/history.js';
 
 export interface ServeOptions {
   config: Config;
@@ -44,6 +46,8 @@ export interface ServeOptions {
   log: (line: string) => void;
   /** How often live health is synced with state.json (written, and what others wrote taken in). */
   syncMs?: number;
+  /** How often request outcomes are appended to the probe history (default 60 s). */
+  historyFlushMs?: number;
   /** Log every request (default: only failovers and failures). */
   accessLog?: boolean;
   runbook: Runbook;
@@ -107,6 +111,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     executor: options.executor,
     dataDir: options.dataDir,
     wallNow: () => options.clock.now(),
+    requests: new RequestHistory(),
     bodyLimitBytes: options.bodyLimitBytes,
     accessLog: Boolean(options.accessLog),
     log,
@@ -171,6 +176,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   ctx.healer = startHealth();
   const syncTimer = setInterval(() => void health.sync().catch((error: unknown) => log(`state: could not sync breaker state: ${(error as Error).message}`)), options.syncMs ?? 1000);
   syncTimer.unref();
+  // Request outcomes into the probe history, once a minute (and at shutdown).
+  const flushRequests = () =>
+    historyStore(ctx.config, options.dataDir, () => options.clock.now())
+      .append(ctx.requests.flush(options.clock.now()))
+      .catch((error: unknown) => log(`history: could not record request outcomes: ${(error as Error).message}`));
+  const historyTimer = setInterval(() => void flushRequests(), options.historyFlushMs ?? 60_000);
+  historyTimer.unref();
   const address = server.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
 
@@ -207,6 +219,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       }
       server.closeAllConnections();
       clearInterval(syncTimer);
+      clearInterval(historyTimer);
+      await flushRequests();
       await health.sync().catch((error: unknown) => log(`state: could not save breaker state: ${(error as Error).message}`));
       return { drained, inFlight: left };
     },

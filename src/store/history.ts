@@ -1,0 +1,267 @@
+/**
+ * The probe history (issue 19): every probe `status`, `check` and serve's health loop make, and
+ * serve's request outcomes per minute, per node, kept `history.retentionDays` (default 90).
+ *
+ * Storage, and why: plain files in the data dir, no database. Writers append JSON lines to the
+ * current hour's raw file (`history/raw/2026-12-02T17.jsonl`, one write per batch with O_APPEND,
+ * so cron's check and a running serve never interleave or lock each other); once an hour is
+ * over, the first process to notice folds it into that day's file (`history/days/2026-12-02.json`:
+ * hourly buckets with counts by status, latency histograms, time to first token, and the
+ * node's state transitions) under the file store's lock, then removes the raw file. A reader
+ * therefore parses at most 30 small day files and one hour of raw lines for a month: no native
+ * module to build (Node 20 has no SQLite of its own; better-sqlite3 would need a compiler or a
+ * download on a fresh machine) and nothing to run beside jarvis.
+ */
+import { appendFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { addToBucket, emptyBucket, FRESH_STATE, mergeBucket, step, type HourBucket, type Hysteresis, type NodeState, type Sample, type Transition } from '../history/buckets.js';
+import type { Config } from '../config/schema.js';
+import type { ProbeResult } from '../probe/probe.js';
+import { JsonStore } from './json-store.js';
+
+export interface DayFile {
+  v: 1;
+  /** UTC day, YYYY-MM-DD. */
+  day: string;
+  nodes: Record<string, { hours: Record<string, HourBucket>; transitions: Transition[] }>;
+  /** Each node's state machine after the day's last folded sample. */
+  end: Record<string, NodeState>;
+  /** The raw files folded in (see compact). */
+  folded?: string[];
+}
+
+export interface NodeHistory {
+  /** Hour start (ms) -> bucket. */
+  hours: Map<number, HourBucket>;
+  transitions: Transition[];
+  /** The state at the window's start. */
+  startState: NodeState['state'];
+}
+
+export interface HistoryOptions {
+  retentionDays: number;
+  rule: Hysteresis;
+  /** Wall-clock ms. */
+  now: () => number;
+  warn?: (message: string) => void;
+}
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+const hourName = (ms: number) => new Date(ms).toISOString().slice(0, 13);
+const dayStart = (day: string) => Date.parse(`${day}T00:00:00Z`);
+
+function validateDay(data: unknown): DayFile {
+  const d = data as DayFile | null;
+  if (!d || d.v !== 1 || typeof d.day !== 'string' || typeof d.nodes !== 'object' || d.nodes === null || typeof d.end !== 'object' || d.end === null) throw new Error('expected {v: 1, day, nodes, end}');
+  return d;
+}
+
+/** Parses raw lines; a line that is not a sample (a torn write, an edit) is skipped and counted. */
+export function parseSamples(text: string): { samples: Sample[]; bad: number } {
+  const samples: Sample[] = [];
+  let bad = 0;
+  for (const line of text.split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const s = JSON.parse(line) as Sample;
+      if (typeof s.t === 'number' && typeof s.n === 'string' && (s.k === 'p' ? typeof s.s === 'string' && typeof s.l === 'number' : s.k === 'r' && typeof s.ok === 'number' && Array.isArray(s.h))) samples.push(s);
+      else bad++;
+    } catch {
+      bad++;
+    }
+  }
+  return { samples, bad };
+}
+
+/** Folds samples (any order: sorted here) into a day: buckets, then the state machines in time order. */
+export function foldInto(day: DayFile, samples: Sample[], rule: Hysteresis): void {
+  const sorted = [...samples].sort((a, b) => a.t - b.t);
+  for (const s of sorted) {
+    const node = (day.nodes[s.n] ??= { hours: {}, transitions: [] });
+    const hour = String(new Date(s.t).getUTCHours());
+    addToBucket((node.hours[hour] ??= emptyBucket()), s);
+    if (s.k !== 'p') continue;
+    const next = step(day.end[s.n] ?? FRESH_STATE, s, rule);
+    day.end[s.n] = next.state;
+    if (next.transition) node.transitions.push(next.transition);
+  }
+}
+
+export class HistoryStore {
+  readonly dir: string;
+
+  constructor(
+    dataDir: string,
+    private readonly options: HistoryOptions,
+  ) {
+    this.dir = path.join(dataDir, 'history');
+  }
+
+  private rawDir(): string {
+    return path.join(this.dir, 'raw');
+  }
+
+  private dayStore(day: string): JsonStore<DayFile> {
+    return new JsonStore<DayFile>(path.join(this.dir, 'days', `${day}.json`), { validate: validateDay, empty: () => ({ v: 1, day, nodes: {}, end: {} }) });
+  }
+
+  /** Appends samples to their hours' raw files, then folds finished hours when it can. */
+  async append(samples: Sample[]): Promise<void> {
+    if (samples.length === 0) return;
+    await mkdir(this.rawDir(), { recursive: true });
+    const byHour = new Map<string, string[]>();
+    for (const s of samples) {
+      const name = hourName(s.t);
+      const list = byHour.get(name) ?? [];
+      list.push(JSON.stringify(s));
+      byHour.set(name, list);
+    }
+    await Promise.all([...byHour].map(([name, lines]) => appendFile(path.join(this.rawDir(), `${name}.jsonl`), `${lines.join('\n')}\n`)));
+    await this.compact().catch((error: unknown) => this.options.warn?.(`history: could not fold finished hours: ${(error as Error).message}`));
+  }
+
+  /** Raw hour files, oldest first. */
+  private async rawHours(): Promise<string[]> {
+    const names = await readdir(this.rawDir()).catch(() => [] as string[]);
+    return names.filter((n) => /^\d{4}-\d\d-\d\dT\d\d\.jsonl$/.test(n)).map((n) => n.slice(0, 13)).sort();
+  }
+
+  private async days(): Promise<string[]> {
+    const names = await readdir(path.join(this.dir, 'days')).catch(() => [] as string[]);
+    return names.filter((n) => /^\d{4}-\d\d-\d\d\.json$/.test(n)).map((n) => n.slice(0, 10)).sort();
+  }
+
+  /** The state machines at the end of the last day file before `day` (a new day starts there). */
+  private async endBefore(day: string): Promise<Record<string, NodeState>> {
+    const before = (await this.days()).filter((d) => d < day).at(-1);
+    if (!before) return {};
+    return (await this.dayStore(before).read().catch(() => undefined))?.end ?? {};
+  }
+
+  /** Raw files being folded (`2026-12-02T17.<tag>.folding`), by day. */
+  private async foldingFiles(): Promise<string[]> {
+    const names = await readdir(this.rawDir()).catch(() => [] as string[]);
+    return names.filter((n) => /^\d{4}-\d\d-\d\dT\d\d\.[\w-]+\.folding$/.test(n)).sort();
+  }
+
+  /**
+   * Folds every raw hour that is over into its day file (one locked write per day), and prunes
+   * what retention drops. Each hour file is renamed aside before it is read (a late writer starts
+   * a new one), and the day file records which it folded, so a fold cut short is neither lost
+   * (the aside file is folded next time) nor counted twice (one already recorded is only removed).
+   */
+  async compact(): Promise<void> {
+    const current = hourName(this.options.now());
+    const due = (await this.rawHours()).filter((h) => h < current);
+    const leftovers = await this.foldingFiles();
+    const days = new Set([...due.map((h) => h.slice(0, 10)), ...leftovers.map((f) => f.slice(0, 10))]);
+    for (const day of [...days].sort()) {
+      const carried = await this.endBefore(day);
+      const done: string[] = [];
+      await this.dayStore(day).update(async (d) => {
+        if (Object.keys(d.nodes).length === 0 && Object.keys(d.end).length === 0) d.end = { ...carried };
+        const folded = new Set(d.folded ?? []);
+        const aside: string[] = [];
+        for (const name of (await this.foldingFiles()).filter((f) => f.startsWith(day))) {
+          if (folded.has(name)) done.push(name);
+          else aside.push(name);
+        }
+        for (const hour of due.filter((h) => h.startsWith(day))) {
+          const name = `${hour}.${process.pid}-${Math.random().toString(36).slice(2, 8)}.folding`;
+          const moved = await rename(path.join(this.rawDir(), `${hour}.jsonl`), path.join(this.rawDir(), name)).then(() => true, () => false);
+          if (moved) aside.push(name);
+        }
+        for (const name of aside) {
+          const file = path.join(this.rawDir(), name);
+          const { samples, bad } = parseSamples(await readFile(file, 'utf8'));
+          if (bad > 0) this.options.warn?.(`history: ${bad} unreadable line(s) in ${file} skipped`);
+          foldInto(d, samples, this.options.rule);
+          folded.add(name);
+          done.push(name);
+        }
+        d.folded = [...folded];
+      });
+      // Written: what it folded can go.
+      for (const name of done) await rm(path.join(this.rawDir(), name), { force: true });
+    }
+    await this.prune();
+  }
+
+  private async prune(): Promise<void> {
+    const oldest = dayOf(this.options.now() - this.options.retentionDays * DAY);
+    for (const day of await this.days()) if (day < oldest) await rm(path.join(this.dir, 'days', `${day}.json`), { force: true });
+    for (const hour of await this.rawHours()) if (hour.slice(0, 10) < oldest) await rm(path.join(this.rawDir(), `${hour}.jsonl`), { force: true });
+  }
+
+  /** Every node's buckets and transitions from `fromMs` to `toMs`, the hour in progress included. */
+  async read(fromMs: number, toMs: number): Promise<Map<string, NodeHistory>> {
+    await this.compact().catch((error: unknown) => this.options.warn?.(`history: could not fold finished hours: ${(error as Error).message}`));
+    const out = new Map<string, NodeHistory>();
+    const of = (id: string) => {
+      let h = out.get(id);
+      if (!h) out.set(id, (h = { hours: new Map(), transitions: [], startState: 'unknown' }));
+      return h;
+    };
+    const fromDay = dayOf(fromMs);
+    const toDay = dayOf(toMs);
+    const files = (await this.days()).filter((d) => d <= toDay);
+    const inRange = files.filter((d) => d >= fromDay);
+    // The state at the window's start: the last day before it, then that day's own transitions.
+    const startEnd = await this.endBefore(fromDay);
+    for (const [id, st] of Object.entries(startEnd)) of(id).startState = st.state;
+    let lastEnd: Record<string, NodeState> = startEnd;
+    const addDay = (d: DayFile) => {
+      const base = dayStart(d.day);
+      for (const [id, node] of Object.entries(d.nodes)) {
+        const h = of(id);
+        for (const [hour, bucket] of Object.entries(node.hours)) {
+          const at = base + Number(hour) * HOUR;
+          if (at + HOUR > fromMs && at <= toMs) {
+            const had = h.hours.get(at);
+            if (had) mergeBucket(had, bucket);
+            else h.hours.set(at, structuredClone(bucket));
+          }
+        }
+        for (const t of node.transitions) {
+          if (t.at < fromMs) h.startState = t.to;
+          else if (t.at <= toMs) h.transitions.push(t);
+        }
+      }
+      lastEnd = d.end;
+    };
+    for (const day of inRange) {
+      const d = await this.dayStore(day).read().catch((error: unknown) => {
+        this.options.warn?.(`history: ${(error as Error).message}; that day is left out`);
+        return undefined;
+      });
+      if (d) addDay(d);
+    }
+    // Hours not folded yet (the one in progress, or one another process is folding now).
+    const raw = (await this.rawHours()).filter((h) => h.slice(0, 10) >= fromDay && h.slice(0, 10) <= toDay);
+    if (raw.length > 0) {
+      const samples: Sample[] = [];
+      for (const hour of raw) samples.push(...parseSamples(await readFile(path.join(this.rawDir(), `${hour}.jsonl`), 'utf8').catch(() => '')).samples);
+      const byDay = new Map<string, Sample[]>();
+      for (const s of samples) byDay.set(dayOf(s.t), [...(byDay.get(dayOf(s.t)) ?? []), s]);
+      for (const [day, list] of [...byDay].sort(([a], [b]) => a.localeCompare(b))) {
+        const d: DayFile = { v: 1, day, nodes: {}, end: structuredClone(lastEnd) };
+        foldInto(d, list, this.options.rule);
+        addDay(d);
+      }
+    }
+    for (const h of out.values()) h.transitions.sort((a, b) => a.at - b.at);
+    return out;
+  }
+}
+
+/** The history store a command's config asks for: its retention, and check's rule for up and down. */
+export function historyStore(config: Config, dataDir: string, now: () => number, warn?: (message: string) => void): HistoryStore {
+  return new HistoryStore(dataDir, { retentionDays: config.history.retentionDays, rule: { upAfter: config.check.upAfter, downAfter: config.check.confirmProbes + 1 }, now, ...(warn && { warn }) });
+}
+
+/** Probe results as history samples, at `at` (wall-clock ms). */
+export function probeSamples(probes: readonly ProbeResult[], at: number): Sample[] {
+  return probes.map((p) => ({ t: at, n: p.id, k: 'p', s: p.status === 'http_error' && p.throttled ? 'throttled' : p.status, l: Math.round(p.latencyMs) }));
+}

@@ -1,0 +1,110 @@
+/** The probe history: its arithmetic, and a generated month read back through the file store (a temp dir), checked against a hand computation. */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { percentileOf, step, FRESH_STATE, emptyHistogram, binOf, type Sample } from '../../src/history/buckets.js';
+import { nodeReport } from '../../src/history/report.js';
+import { HistoryStore } from '../../src/store/history.js';
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const DAY = 24 * HOUR;
+const rule = { upAfter: 2, downAfter: 2 };
+const dirs: string[] = [];
+const temp = () => {
+  const d = mkdtempSync(path.join(tmpdir(), 'jarvis-history-'));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe('hysteresis and histograms', () => {
+  const p = (t: number, s: string): Extract<Sample, { k: 'p' }> => ({ t, n: 'a', k: 'p', s, l: 10 });
+  it('up only after upAfter answers in a row; down after downAfter failures, from the first of them; a blip is nothing', () => {
+    const seq = [p(0, 'ok'), p(1, 'ok'), p(2, 'refused'), p(3, 'ok'), p(4, 'timeout'), p(5, 'refused'), p(6, 'ok'), p(7, 'throttled')];
+    let st = FRESH_STATE;
+    const transitions = [];
+    for (const s of seq) {
+      const r = step(st, s, rule);
+      st = r.state;
+      if (r.transition) transitions.push(r.transition);
+    }
+    expect(transitions).toEqual([
+      { at: 1, to: 'up' },
+      { at: 4, to: 'down', cause: 'timeout' },
+      { at: 7, to: 'up' },
+    ]);
+  });
+
+  it('percentiles interpolate within their bin', () => {
+    const h = emptyHistogram();
+    h[binOf(20)] = 100;
+    expect(percentileOf(h, 50)).toBe(18);
+    expect(percentileOf(emptyHistogram(), 50)).toBeUndefined();
+  });
+});
+
+describe('a generated month', () => {
+  it('report figures match the hand computation; buckets cross midnight; late samples after a clock change are kept', async () => {
+    const dir = temp();
+    const T0 = Date.parse('2026-10-01T00:00:00Z');
+    const end = T0 + 30 * DAY;
+    const store = new HistoryStore(dir, { retentionDays: 90, rule, now: () => end });
+    const samples: Sample[] = [];
+    for (let t = T0; t < end; t += 5 * MIN) {
+      // a: down on day 10 from 02:00 to 04:00 (24 refused probes), one lone failure on day 20 at 12:00.
+      const downA = t >= T0 + 9 * DAY + 2 * HOUR && t < T0 + 9 * DAY + 4 * HOUR;
+      const blip = t === T0 + 19 * DAY + 12 * HOUR;
+      samples.push({ t, n: 'a', k: 'p', s: downA ? 'refused' : blip ? 'timeout' : 'ok', l: 20 });
+      samples.push({ t, n: 'b', k: 'p', s: 'ok', l: 300 });
+    }
+    await store.append(samples);
+    // Folded: one file per day, no raw hour left but none (now is past them all).
+    expect(readdirSync(path.join(dir, 'history', 'days'))).toHaveLength(30);
+    expect(readdirSync(path.join(dir, 'history', 'raw'))).toEqual([]);
+
+    const h = await store.read(T0, end);
+    const a = nodeReport('a', h.get('a'), T0, end, [{ id: 'i1', node: 'a', at: new Date(T0 + 9 * DAY + 2 * HOUR + 10 * MIN).toISOString(), status: 'refused', diagnosis: 'x', actions: [], outcome: 'recovered', durationMs: 1, escalated: false }]);
+    // Up from the second answer (T0 + 5 min); down from 02:00 to the second answer after it (04:05).
+    const observed = end - (T0 + 5 * MIN);
+    const down = 2 * HOUR + 5 * MIN;
+    expect(a.downMs).toBe(down);
+    expect(a.upMs).toBe(observed - down);
+    expect(a.uptimePct).toBe(Math.round(((observed - down) / observed) * 10_000) / 100);
+    expect(a.uptimePct).toBe(99.71);
+    expect(a.downPeriods).toEqual([{ from: '2026-10-10T02:00:00.000Z', to: '2026-10-10T04:05:00.000Z', ms: down, cause: 'refused' }]);
+    expect(a.mttrMs).toBe(down);
+    expect(a.incidents).toBe(1);
+    expect(a.probes).toEqual({ ok: 30 * 288 - 25, failed: 25 });
+    expect(a.worstHour).toEqual({ at: '2026-10-10T02:00:00.000Z', failedPct: 100, failed: 12, probes: 12 });
+    expect([a.p50Ms, a.p95Ms]).toEqual([18, 24]);
+    const b = nodeReport('b', h.get('b'), T0, end, []);
+    expect(b.uptimePct).toBe(100);
+    expect(b.worstHour).toBeUndefined();
+    expect(b.p50Ms).toBe(375); // 300 ms is in the (250, 500] bin
+
+    // A week's window starts in the state the week before ended in.
+    const week = await store.read(end - 7 * DAY, end);
+    expect(week.get('a')!.startState).toBe('up');
+    expect(nodeReport('a', week.get('a'), end - 7 * DAY, end, []).uptimePct).toBe(100);
+
+    // The clock went back: samples for an hour already folded are added to it, not lost.
+    await store.append([{ t: T0 + 2 * HOUR + 30 * MIN, n: 'b', k: 'p', s: 'ok', l: 300 }]);
+    const again = await store.read(T0, T0 + DAY);
+    expect(again.get('b')!.hours.get(T0 + 2 * HOUR)!.probes.ok).toBe(13);
+  });
+
+  it('retention drops whole days past it', async () => {
+    const dir = temp();
+    let now = Date.parse('2026-10-01T12:00:00Z');
+    const store = new HistoryStore(dir, { retentionDays: 2, rule, now: () => now });
+    await store.append([{ t: now - 3 * DAY, n: 'a', k: 'p', s: 'ok', l: 5 }, { t: now - DAY, n: 'a', k: 'p', s: 'ok', l: 5 }]);
+    expect(readdirSync(path.join(dir, 'history', 'days'))).toEqual(['2026-09-30.json']);
+    now += 2 * DAY;
+    await store.compact();
+    expect(readdirSync(path.join(dir, 'history', 'days'))).toEqual([]);
+  });
+});
