@@ -137,7 +137,18 @@ export class HistoryStore {
   private async endBefore(day: string): Promise<Record<string, NodeState>> {
     const before = (await this.days()).filter((d) => d < day).at(-1);
     if (!before) return {};
-    return (await this.dayStore(before).read().catch(() => undefined))?.end ?? {};
+    return (await this.readDay(before))?.end ?? {};
+  }
+
+  /** A day file as it is on disk (written by atomic rename: whole); a bad one is said and left out, never rewritten. */
+  private async readDay(day: string): Promise<DayFile | undefined> {
+    const file = path.join(this.dir, 'days', `${day}.json`);
+    try {
+      return validateDay(JSON.parse(await readFile(file, 'utf8')));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') this.options.warn?.(`history: ${file}: ${(error as Error).message}; that day is left out`);
+      return undefined;
+    }
   }
 
   /** Raw files being folded (`2026-12-02T17.<tag>.folding`), by day. */
@@ -219,9 +230,10 @@ export class HistoryStore {
         for (const [hour, bucket] of Object.entries(node.hours)) {
           const at = base + Number(hour) * HOUR;
           if (at + HOUR > fromMs && at <= toMs) {
+            // Freshly parsed, so the reader's own: merged into only when an hour comes twice.
             const had = h.hours.get(at);
             if (had) mergeBucket(had, bucket);
-            else h.hours.set(at, structuredClone(bucket));
+            else h.hours.set(at, bucket);
           }
         }
         for (const t of node.transitions) {
@@ -231,13 +243,9 @@ export class HistoryStore {
       }
       lastEnd = d.end;
     };
-    for (const day of inRange) {
-      const d = await this.dayStore(day).read().catch((error: unknown) => {
-        this.options.warn?.(`history: ${(error as Error).message}; that day is left out`);
-        return undefined;
-      });
-      if (d) addDay(d);
-    }
+    // Read in parallel, added in order (the states run from day to day).
+    const loaded = await Promise.all(inRange.map((day) => this.readDay(day)));
+    for (const d of loaded) if (d) addDay(d);
     // Hours not folded yet (the one in progress, or one another process is folding now).
     const raw = (await this.rawHours()).filter((h) => h.slice(0, 10) >= fromDay && h.slice(0, 10) <= toDay);
     if (raw.length > 0) {
