@@ -51,6 +51,18 @@ export function buildProgram(proc: ProcessParts, state: RunState = { code: 0 }):
     });
 
   program
+    .command('watch')
+    .description('the cluster live in the terminal: status, latency, last probes, breakers, serve\'s load, last incidents (q quits)')
+    .addOption(new Option('-i, --interval <ms>', 'refresh every').default('2000'))
+    .option('--serve <url>', "a jarvis serve to show in-flight requests and failovers of (default: the one running on the data dir)")
+    .action(async (opts: { interval: string; serve?: string }, cmd: Command) => {
+      const ctx = await context(cmd);
+      const intervalMs = wholeNumber(opts.interval, '--interval', 200);
+      const { runWatch } = await import('../commands/watch.js');
+      exit(await runWatch({ intervalMs, ...(opts.serve && { serve: opts.serve }) }, ctx));
+    });
+
+  program
     .command('report')
     .description('uptime, outages, incidents, time to recovery, latency and worst hour per node, from the probe history')
     .option('-s, --since <when>', 'the window: 24h, 7d, 30d, or a date', '7d')

@@ -4,6 +4,7 @@
  */
 import type { Config } from '../config/schema.js';
 import type { CommandContext } from './context.js';
+import { removeServeFile, writeServeFile } from '../store/serve-file.js';
 
 export interface ServeCommandOptions {
   host: string;
@@ -77,6 +78,8 @@ export async function runServe(options: ServeCommandOptions, ctx: CommandContext
     });
   });
   events.listening({ url: server.url, pid: process.pid, v8Flags, nodes: config.nodes.length });
+  // Where it listens, for `jarvis watch` on the same data dir.
+  await writeServeFile(ctx.dataDir, { url: server.url, pid: process.pid, startedAt: new Date(ctx.clock.now()).toISOString() }).catch(() => undefined);
   await new Promise<void>((resolve) => {
     if (ctx.signal.aborted) return resolve();
     ctx.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -84,5 +87,6 @@ export async function runServe(options: ServeCommandOptions, ctx: CommandContext
   stopHangup();
   await reloading;
   const { drained, inFlight } = await server.close(options.drainMs);
+  await removeServeFile(ctx.dataDir, process.pid).catch(() => undefined);
   return { drained, inFlight, drainMs: options.drainMs };
 }

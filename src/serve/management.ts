@@ -19,10 +19,12 @@ export const root: Handler = (req, res, ctx) => {
 
 export const health: Handler = (_req, res, ctx) => sendJson(res, 200, { status: 'ok', nodes: ctx.config.nodes.length });
 
-export const status: Handler = (_req, res, ctx) => {
+export const status: Handler = async (_req, res, ctx) => {
   const now = ctx.deps.now();
   const probes = new Map(ctx.healer.lastProbes().map((p) => [p.id, p]));
+  const failovers = (await ctx.metrics.failovers.get()).values.reduce((a, v) => a + v.value, 0);
   sendJson(res, 200, {
+    failovers_total: failovers,
     nodes: Object.fromEntries(
       ctx.config.nodes.map((n) => {
         const h = ctx.health.get(n.id);
