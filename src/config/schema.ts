@@ -239,6 +239,8 @@ export const configSchema = z
         apiKeysEnv: z.string().regex(ENV_NAME, { error: 'expected the name of an environment variable' }).optional(),
         /** What the keys protect: the management endpoints only (default), or every route but /health. */
         protect: z.enum(['management', 'all'], { error: 'expected management or all' }).default('management'),
+        /** Who may see the status page and badges (read-only, no secrets): as the management endpoints (default), or anyone. */
+        statusPage: z.enum(['management', 'public'], { error: 'expected management or public' }).default('management'),
         /**
          * A Messages stream that has had nothing to send for this long gets a `ping` event, as
          * Anthropic's own streams do, so that no idle timeout between the client and jarvis ends a

@@ -10,6 +10,7 @@ import type { Route } from './context.js';
 export class ClientAuth {
   #keys: Buffer[] = [];
   #protect: Config['serve']['protect'] = 'management';
+  #statusPage: Config['serve']['statusPage'] = 'management';
 
   constructor(
     config: Config,
@@ -26,9 +27,11 @@ export class ClientAuth {
     const fromEnv = config.serve.apiKeysEnv ? (this.env[config.serve.apiKeysEnv] ?? '').split(',').map((k) => k.trim()) : [];
     this.#keys = [this.flagKey, ...config.serve.apiKeys, ...fromEnv].filter((k): k is string => Boolean(k)).map((k) => Buffer.from(k));
     this.#protect = config.serve.protect;
+    this.#statusPage = config.serve.statusPage;
   }
 
-  allows(req: http.IncomingMessage, route: Route): boolean {
+  allows(req: http.IncomingMessage, route: Pick<Route, 'auth'>): boolean {
+    if (route.auth === 'status') return this.allows(req, { auth: this.#statusPage === 'public' ? 'public' : 'manage' });
     if (route.auth === 'public' || (route.auth === 'api' && this.#protect !== 'all')) return true;
     if (this.#keys.length === 0) return route.auth === 'api' || this.loopbackOnly;
     const given = presentedKey(req);

@@ -28,6 +28,8 @@ export interface ServeContext {
   /** The data dir (logs jarvis wrote) and wall time, for the evidence /api/diagnostics collects. */
   dataDir: string;
   wallNow: () => number;
+  /** How often the status page polls its live data (half the health interval, 0.5 to 5 s). */
+  statusIntervalMs: number;
   /** Request outcomes per node, for the probe history (appended once a minute). */
   requests: RequestHistory;
   bodyLimitBytes: number;
@@ -50,6 +52,7 @@ export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, ctx:
 export interface Route {
   method: 'GET' | 'POST' | 'HEAD';
   path: string;
-  auth: 'public' | 'api' | 'manage';
+  /** `status`: the status page and badges, public or as `manage` by `serve.statusPage`. */
+  auth: 'public' | 'api' | 'manage' | 'status';
   handle: Handler;
 }

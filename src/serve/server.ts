@@ -23,6 +23,7 @@ import { startHealer } from './healer.js';
 import { LiveHealth } from './live-health.js';
 import * as anthropic from './anthropic/messages.js';
 import * as management from './management.js';
+import * as statusPage from './status/routes.js';
 import { createMetrics } from './metrics.js';
 import { chatCompletions, embeddings } from './openai/chat.js';
 import { sendError } from './openai/errors.js';
@@ -69,6 +70,8 @@ export interface RunningServer {
 const ROUTES: Route[] = [
   { method: 'HEAD', path: '/', auth: 'public', handle: management.root },
   { method: 'GET', path: '/', auth: 'public', handle: management.root },
+  { method: 'GET', path: '/status', auth: 'status', handle: statusPage.page },
+  { method: 'GET', path: '/status.json', auth: 'status', handle: statusPage.live },
   { method: 'GET', path: '/health', auth: 'public', handle: management.health },
   { method: 'GET', path: '/v1/models', auth: 'api', handle: (_req, res, ctx) => sendJson(res, 200, modelList(ctx.config, ctx.catalog)) },
   { method: 'POST', path: '/v1/chat/completions', auth: 'api', handle: chatCompletions },
@@ -81,6 +84,10 @@ const ROUTES: Route[] = [
   { method: 'POST', path: '/api/heal', auth: 'manage', handle: management.heal },
 ];
 const ROUTE_TABLE = new Map(ROUTES.map((r) => [`${r.method} ${r.path}`, r]));
+/** Routes by prefix (the badges), after the exact ones. */
+const BADGES: Route = { method: 'GET', path: '/badge/', auth: 'status', handle: statusPage.badgeRoute };
+/** A browser at / gets the status page when it may see it. */
+const PAGE_AT_ROOT: Route = { method: 'GET', path: '/', auth: 'status', handle: statusPage.page };
 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const { log } = options;
@@ -112,6 +119,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     dataDir: options.dataDir,
     wallNow: () => options.clock.now(),
     requests: new RequestHistory(),
+    statusIntervalMs: Math.min(5000, Math.max(500, Math.round(options.healthIntervalMs / 2))),
     bodyLimitBytes: options.bodyLimitBytes,
     accessLog: Boolean(options.accessLog),
     log,
@@ -153,7 +161,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const key = `${req.method} ${path}`;
-    const route = ROUTE_TABLE.get(key);
+    let route = ROUTE_TABLE.get(key);
+    if (!route && req.method === 'GET' && path.startsWith('/badge/')) route = BADGES;
+    else if (path === '/' && req.method === 'GET' && /text\/html/.test(req.headers.accept ?? '') && auth.allows(req, PAGE_AT_ROOT)) route = PAGE_AT_ROOT;
     if (!route) return sendError(res, { status: 404, message: `no route ${key}`, type: 'invalid_request_error', code: 'not_found' });
     if (!auth.allows(req, route)) return sendError(res, { status: 401, message: auth.refusal(), type: 'authentication_error', code: 'invalid_api_key' });
     Promise.resolve(route.handle(req, res, ctx)).catch((error: unknown) => {
