@@ -4,7 +4,7 @@
  * reload, no library, no CDN), laid out to fit a phone.
  */
 import type { LiveNode, StatusModel } from './model.js';
-import { escapeXml as esc, latencyChart, uptimeBar } from './svg.js';
+import { escapeXml as esc, latencyChart, SEGMENT_CSS, uptimeBar } from './svg.js';
 
 const STATUS_CLASS = (s: string) => (s === 'ok' ? 'ok' : s === 'throttled' || s === 'loading' || s === 'unknown' ? 'warn' : 'down');
 const pct = (v: number | null) => (v === null ? '–' : `${v.toFixed(2)} %`);
@@ -17,7 +17,7 @@ table{border-collapse:collapse;width:100%}th,td{padding:6px 8px;text-align:left;
 th{font-size:12px;color:#656d76;font-weight:600}.ok{color:#1a7f37;font-weight:600}.warn{color:#9a6700;font-weight:600}.down{color:#cf222e;font-weight:600}
 .bars div{display:flex;align-items:center;gap:6px;font-size:11px;color:#656d76}.bars span{width:44px}.bar{height:14px;width:120px}
 .detail{color:#656d76;font-size:12px;white-space:normal;max-width:260px}ul{padding-left:18px;margin:4px 0}
-@media (max-width:640px){td.lat,th.lat{display:none}.bar{width:90px}}`;
+@media (max-width:640px){td.lat,th.lat{display:none}.bar{width:90px}}${SEGMENT_CSS}`;
 
 const SCRIPT = (intervalMs: number) => `
 (function(){
