@@ -5,7 +5,7 @@
  */
 
 /** Upper bounds (ms) of the latency histogram's bins; the last is open. */
-export const LATENCY_BINS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, Infinity] as const;
+const LATENCY_BINS_MS = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, Infinity] as const;
 
 export function emptyHistogram(): number[] {
   return LATENCY_BINS_MS.map(() => 0);
@@ -43,7 +43,7 @@ export type Sample =
   | { t: number; n: string; k: 'p'; s: string; l: number }
   | { t: number; n: string; k: 'r'; ok: number; f?: Record<string, number>; h: number[]; ft?: number[] };
 
-export interface Counts {
+interface Counts {
   ok: number;
   /** By status (probes) or error class (requests). */
   failed: Record<string, number>;

@@ -7,7 +7,7 @@ import type { Incident } from '../incidents/incident.js';
 import type { NodeHistory } from '../store/history.js';
 import { addHistogram, emptyHistogram, percentileOf, type NodeStateName } from './buckets.js';
 
-export interface DownPeriod {
+interface DownPeriod {
   from: string;
   /** Absent while it lasts. */
   to?: string;

@@ -59,7 +59,7 @@ function validateDay(data: unknown): DayFile {
 }
 
 /** Parses raw lines; a line that is not a sample (a torn write, an edit) is skipped and counted. */
-export function parseSamples(text: string): { samples: Sample[]; bad: number } {
+function parseSamples(text: string): { samples: Sample[]; bad: number } {
   const samples: Sample[] = [];
   let bad = 0;
   for (const line of text.split('\n')) {
@@ -76,7 +76,7 @@ export function parseSamples(text: string): { samples: Sample[]; bad: number } {
 }
 
 /** Folds samples (any order: sorted here) into a day: buckets, then the state machines in time order. */
-export function foldInto(day: DayFile, samples: Sample[], rule: Hysteresis): void {
+function foldInto(day: DayFile, samples: Sample[], rule: Hysteresis): void {
   const sorted = [...samples].sort((a, b) => a.t - b.t);
   for (const s of sorted) {
     const node = (day.nodes[s.n] ??= { hours: {}, transitions: [] });

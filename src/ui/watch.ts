@@ -32,7 +32,7 @@ export interface WatchFrame {
 
 const BARS = '▁▂▃▄▅▆▇█';
 
-export function sparkline(spark: WatchNode['spark'], c: ChalkInstance): string {
+function sparkline(spark: WatchNode['spark'], c: ChalkInstance): string {
   const max = Math.max(1, ...spark.filter((s) => s.ok).map((s) => s.ms));
   return spark.map((s) => (s.ok ? BARS[Math.min(BARS.length - 1, Math.floor((s.ms / max) * (BARS.length - 1)))]! : c.red('×'))).join('');
 }
@@ -42,7 +42,7 @@ const pad = (text: string, width: number, visible = text.length) => text + ' '.r
 const visibleLength = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length;
 
 /** One screen: header, node table, last incidents, and the panel (a diagnosis, a question). */
-export function renderFrame(frame: WatchFrame, selected: number, c: ChalkInstance, panel: string[] = []): string[] {
+function renderFrame(frame: WatchFrame, selected: number, c: ChalkInstance, panel: string[] = []): string[] {
   const lines: string[] = [];
   const serve = frame.serve ? ` · serve ${frame.serve.url}${frame.serve.failoversPerMin !== undefined ? `, ${frame.serve.failoversPerMin.toFixed(1)} failovers/min` : ''}` : '';
   lines.push(`${c.bold('jarvis watch')} · ${frame.at.slice(11, 19)} UTC · every ${formatMs(frame.intervalMs)}${serve}`);

@@ -29,7 +29,7 @@ export interface LiveNode {
   latencyMs: number | null;
 }
 
-export interface PageNode extends LiveNode {
+interface PageNode extends LiveNode {
   uptime: Record<WindowName, number | null>;
   bars: Record<WindowName, Segment[]>;
   /** Hourly p50 over the last 24 h, oldest first. */
@@ -68,7 +68,7 @@ const hourLabel = (ms: number) => `${new Date(ms).toISOString().slice(0, 13).rep
 const dayLabel = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /** Probes answered per segment: each hour of the last 24, or each day of the last 7 or 30. */
-export function segments(h: NodeHistory | undefined, now: number, windowMs: number): Segment[] {
+function segments(h: NodeHistory | undefined, now: number, windowMs: number): Segment[] {
   const size = windowMs <= DAY ? HOUR : DAY;
   const count = Math.round(windowMs / size);
   const start = Math.floor(now / size) * size - (count - 1) * size;

@@ -10,7 +10,7 @@ export interface Segment {
 }
 
 /** The page's CSS class: g(reen) at 99 % or more of probes answered, y(ellow) at 90 %, r(ed) below, n(o data). */
-export function segmentClass(s: Segment): string {
+function segmentClass(s: Segment): string {
   if (s.total === 0) return 'n';
   const r = s.ok / s.total;
   return r >= 0.99 ? 'g' : r >= 0.9 ? 'y' : 'r';
