@@ -26,6 +26,7 @@ import { recoverNode, type RecoverResult } from '../runbook/recover.js';
 import { collectEvidence, evidenceOptions } from '../runbook/evidence/evidence.js';
 import { historyStore, probeSamples } from '../store/history.js';
 import type { Sample } from '../history/buckets.js';
+import type { SharedState } from '../store/shared-state.js';
 
 export interface CheckOptions {
   config: Config;
@@ -39,6 +40,8 @@ export interface CheckOptions {
   commandLine: string;
   /** This machine's name, for check.log. */
   host: string;
+  /** Shared with proxies (Redis): recoveries take its lease. */
+  shared?: SharedState;
 }
 
 export interface CheckNodeResult {
@@ -168,7 +171,7 @@ export async function checkCluster(options: CheckOptions): Promise<CheckResult> 
       toRecover.map(async (node) => {
         let r: RecoverResult;
         try {
-          r = await recoverNode({ config, runbook: options.runbook, nodeId: node.id, dataDir: options.dataDir, deps: { ...deps, signal }, clock, force: false, wait: false, dryRun: false, commandLine: options.commandLine });
+          r = await recoverNode({ config, runbook: options.runbook, nodeId: node.id, dataDir: options.dataDir, deps: { ...deps, signal }, clock, force: false, wait: false, dryRun: false, commandLine: options.commandLine, ...(options.shared && { shared: options.shared }) });
         } catch (error) {
           recoveries.set(node.id, { action: 'skipped', reason: (error as Error).message });
           return;

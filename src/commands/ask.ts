@@ -1,9 +1,8 @@
-/** `jarvis ask`: one request through the cascade, its outcomes recorded in state.json. */
-import { recordEvents, cascadeSection } from '../cascade/node-health.js';
+/** `jarvis ask`: one request through the cascade, its outcomes recorded in the shared state (state.json, or Redis). */
 import { runCascade, type CascadeEvent, type CascadeRequest, type CascadeResult } from '../cascade/engine.js';
 import { cascadeSettings } from '../config/env.js';
 import { ModelCatalog } from '../cascade/catalog.js';
-import { stateStore } from '../store/state-file.js';
+import { sharedState } from '../store/shared-state.js';
 import { UsageError } from '../errors.js';
 import type { CommandContext } from './context.js';
 
@@ -17,20 +16,30 @@ export interface AskOptions {
 export async function runAsk(options: AskOptions, ctx: CommandContext): Promise<CascadeResult> {
   const [config, { sendChat }, { listModels }, sleep] = await Promise.all([ctx.config(), import('../transport/sender.js'), import('../transport/list-models.js'), ctx.sleep()]);
   const settings = { ...cascadeSettings(config, ctx.env), ...(options.deadlineMs !== undefined && { deadlineMs: options.deadlineMs }) };
-  const store = stateStore(ctx.dataDir);
-  const section = cascadeSection(await store.read());
-  const catalog = new ModelCatalog(section.served);
-  const result = await runCascade(config, settings, section.nodes, catalog, options.request, {
-    send: sendChat,
-    listModels,
-    now: () => ctx.clock.now(),
-    sleep,
-    random: Math.random,
-    signal: ctx.signal,
-    ...(options.onEvent && { onEvent: options.onEvent }),
-  });
-  // A node, task or model the user named that does not exist: a usage error (exit 2).
-  if (result.unroutable) throw new UsageError(result.unroutable.message);
-  await recordEvents(store, result.events, catalog.takeChanges(), settings);
-  return result;
+  // The breakers every instance shares (state.json, or Redis): read before, the outcomes after.
+  const shared = await sharedState(config, ctx.dataDir, ctx.env);
+  try {
+    // Redis away is no reason to fail a request: the cascade runs on fresh breakers, said once.
+    const away = (what: string) => (error: unknown) => {
+      process.stderr.write(`jarvis: shared state (${shared.where}) unavailable: ${(error as Error).message}; ${what}\n`);
+      return undefined;
+    };
+    const saved = (await shared.load().catch(away('the breakers of other instances are not known to this request'))) ?? { nodes: {}, served: {} };
+    const catalog = new ModelCatalog(saved.served);
+    const result = await runCascade(config, settings, saved.nodes, catalog, options.request, {
+      send: sendChat,
+      listModels,
+      now: () => ctx.clock.now(),
+      sleep,
+      random: Math.random,
+      signal: ctx.signal,
+      ...(options.onEvent && { onEvent: options.onEvent }),
+    });
+    // A node, task or model the user named that does not exist: a usage error (exit 2).
+    if (result.unroutable) throw new UsageError(result.unroutable.message);
+    await shared.exchange(result.events, catalog.takeChanges(), settings).catch(away("this request's outcomes were not recorded"));
+    return result;
+  } finally {
+    await shared.close();
+  }
 }

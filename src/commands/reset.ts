@@ -2,6 +2,8 @@
 import { cascadeSection } from '../cascade/node-health.js';
 import { findNode } from '../config/nodes.js';
 import { stateStore } from '../store/state-file.js';
+import { redisUrl, sharedState } from '../store/shared-state.js';
+import { DataError } from '../errors.js';
 import type { CommandContext } from './context.js';
 
 export interface ResetResult {
@@ -21,6 +23,22 @@ export async function runReset(options: { nodeId?: string }, ctx: CommandContext
   const ids = options.nodeId ? [findNode(config, options.nodeId).id] : config.nodes.map((n) => n.id);
   const at = ctx.clock.now();
   const cleared: string[] = [];
+  if (redisUrl(config, ctx.env)) {
+    // Redis: gone for every instance at their next sync.
+    const shared = await sharedState(config, ctx.dataDir, ctx.env);
+    try {
+      const { nodes } = await shared.load();
+      for (const id of ids) {
+        if (id in nodes) cleared.push(id);
+        await shared.reset(id);
+      }
+    } catch (error) {
+      throw new DataError(`cannot reset in the shared state (${shared.where}): ${(error as Error).message}`);
+    } finally {
+      await shared.close();
+    }
+    return { node: options.nodeId ? ids[0]! : null, had: cleared.length > 0, nodes: cleared };
+  }
   await stateStore(ctx.dataDir).update((s) => {
     const section = cascadeSection(s);
     for (const id of ids) {

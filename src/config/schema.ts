@@ -159,6 +159,15 @@ export const configSchema = z
         pullMissing: z.boolean({ error: 'expected true or false' }).default(false),
       })
       .prefault({}),
+    /** Where breakers, counts and the healer's lease live: the data dir's files (one machine) or a Redis several proxies share. */
+    state: z
+      .strictObject({
+        backend: z.enum(['file', 'redis'], { error: 'expected file or redis' }).default('file'),
+        /** redis://[user:password@]host:port/db (or $JARVIS_REDIS_URL). */
+        url: z.string().regex(/^rediss?:\/\//, { error: 'expected a redis:// or rediss:// URL' }).optional(),
+        keyPrefix: z.string().min(1).default('jarvis:'),
+      })
+      .prefault({}),
     history: z
       .strictObject({
         /** Probe history older than this is pruned. */

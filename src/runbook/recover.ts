@@ -19,6 +19,7 @@ import type { Runbook } from './runbook.js';
 import { acquireLock, isLockBusy } from '../store/lock.js';
 import { stateStore } from '../store/state-file.js';
 import { findNode } from '../config/nodes.js';
+import type { SharedState } from '../store/shared-state.js';
 
 export interface RecoverOptions {
   config: Config;
@@ -37,6 +38,8 @@ export interface RecoverOptions {
   onEvent?: (e: StepEvent) => void;
   /** Called once the plan is made, before anything runs (to show it first). */
   onPlan?: (result: RecoverResult) => void;
+  /** Shared with other instances (Redis): its lease keeps two of them from restarting the node at once. */
+  shared?: SharedState;
 }
 
 export interface RecoverResult {
@@ -65,7 +68,9 @@ export async function recoverNode(options: RecoverOptions): Promise<RecoverResul
   const node = findNode(config, options.nodeId);
   const platform = options.platform ?? process.platform;
   const lock = options.dryRun ? undefined : await lockNode(options, node.id);
+  let lease: (() => Promise<void>) | undefined;
   try {
+    if (!options.dryRun && options.shared) lease = await leaseNode(options.shared, node.id, options.commandLine);
     const startedAt = options.clock.now();
     const started = deps.now();
     const advice = fallbacksFor(config, node.id);
@@ -150,8 +155,17 @@ export async function recoverNode(options: RecoverOptions): Promise<RecoverResul
     }, (await stateStore(options.dataDir).read()).acks?.[node.id]);
     return { ...result, incident, ...(pruned > 0 && { pruned }) };
   } finally {
+    await lease?.();
     await lock?.release();
   }
+}
+
+/** The node's lease in the shared state: held by another instance, or out of reach, nothing starts. */
+async function leaseNode(shared: SharedState, id: string, owner: string): Promise<() => Promise<void>> {
+  const r = await shared.lease(id, owner);
+  if ('held' in r) throw new JarvisError(`a recovery of ${id} is already running elsewhere (lease held by ${r.held}); not starting another`, ExitCode.unhealthy);
+  if ('unavailable' in r) throw new JarvisError(`the shared state (${shared.where}) is unavailable (${r.unavailable}): not starting a recovery of ${id} without its lease`, ExitCode.unhealthy);
+  return r.release;
 }
 
 async function lockNode(options: RecoverOptions, id: string) {

@@ -103,7 +103,7 @@ export function startHealer(o: HealerOptions): Healer {
     const node = findNode(o.config, nodeId);
     const current = recovering.get(node.id);
     if (current) return current;
-    const p = recoverNode({ config: o.config, runbook: o.runbook, nodeId: node.id, dataDir: o.dataDir, deps: o.executor, clock: o.clock, force: false, wait: false, dryRun: false, commandLine: 'jarvis serve (heal)' })
+    const p = recoverNode({ config: o.config, runbook: o.runbook, nodeId: node.id, dataDir: o.dataDir, deps: o.executor, clock: o.clock, force: false, wait: false, dryRun: false, commandLine: 'jarvis serve (heal)', shared: o.health.shared })
       .then((r) => {
         o.metrics?.recoveries.inc({ node: node.id, outcome: r.outcome });
         if (r.recovered) {

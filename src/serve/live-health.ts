@@ -1,36 +1,42 @@
 /**
  * The one owner of the proxy's live node health: the breakers and counts requests are routed
- * by. Outcomes apply at once in memory and are queued; every sync replays the queue onto
- * state.json under its lock and adopts what the file then says, so what other processes wrote
- * (`jarvis reset`, `jarvis ask`, another proxy) reaches this one within a sync, and `jarvis
- * health` reads what the proxy uses.
+ * by. Outcomes apply at once in memory and are queued; every sync replays the queue onto the
+ * shared state (state.json under its lock, or Redis) and adopts what it then says, so what other
+ * processes wrote (`jarvis reset`, `jarvis ask`, another proxy) reaches this one within a sync.
+ * When the shared state cannot be reached the proxy goes on with its own view, says so once
+ * (`unavailable`), keeps its outcomes and merges them back when it returns.
  */
-import { stat } from 'node:fs/promises';
 import type { BreakerSettings } from '../cascade/breaker.js';
 import type { ModelCatalog } from '../cascade/catalog.js';
-import { applyEvent, cascadeSection, healthView, queueEvent, recordEvents, type CascadeSection, type HealthEvent, type NodeHealth } from '../cascade/node-health.js';
-import type { JsonStore } from '../store/json-store.js';
-import type { StateFile } from '../store/state-file.js';
+import { applyEvent, healthView, queueEvent, type HealthEvent, type NodeHealth } from '../cascade/node-health.js';
+import type { SharedState } from '../store/shared-state.js';
 
 export class LiveHealth {
   /** Node id -> health, as the engine reads it (the same object for the proxy's lifetime). */
   readonly nodes: Record<string, NodeHealth> = Object.create(null) as Record<string, NodeHealth>;
   #pending: HealthEvent[] = [];
-  #fileStamp = -1;
+  #served: Record<string, string[]> = {};
   #syncing: Promise<void> | undefined;
+  /** Why the shared state is out of reach now, if it is. */
+  unavailable: string | undefined;
 
   constructor(
-    private readonly store: JsonStore<StateFile>,
+    readonly shared: SharedState,
     private readonly catalog: ModelCatalog,
     private breaker: BreakerSettings,
+    private readonly log: (line: string) => void = () => undefined,
   ) {}
 
-  /** Loads the saved state (at start). */
-  async load(): Promise<CascadeSection> {
-    const section = cascadeSection(await this.store.read());
-    this.#adopt(section);
-    this.#fileStamp = await this.#stamp();
-    return section;
+  /** Loads the saved state (at start); a store out of reach leaves it empty, said once. */
+  async load(): Promise<{ served: Record<string, string[]> }> {
+    try {
+      const saved = await this.shared.load();
+      this.#adopt(saved.nodes);
+      return { served: saved.served };
+    } catch (error) {
+      this.#lost(error);
+      return { served: {} };
+    }
   }
 
   /** New breaker settings after a config reload. */
@@ -38,7 +44,7 @@ export class LiveHealth {
     this.breaker = breaker;
   }
 
-  /** Applies an outcome now and queues it for the file. */
+  /** Applies an outcome now and queues it for the shared state. */
   record(e: HealthEvent): void {
     this.nodes[e.node] = applyEvent(this.nodes[e.node], e, this.breaker);
     queueEvent(this.#pending, e);
@@ -61,34 +67,34 @@ export class LiveHealth {
   async #sync(): Promise<void> {
     const events = this.#pending;
     this.#pending = [];
-    const served = this.catalog.takeChanges();
-    let section = await recordEvents(this.store, events, served, this.breaker).catch((error: unknown) => {
+    const served = { ...this.#served, ...this.catalog.takeChanges() };
+    this.#served = {};
+    let nodes: Record<string, NodeHealth> | undefined;
+    try {
+      nodes = await this.shared.exchange(events, served, this.breaker);
+    } catch (error) {
       // Not lost: queued again for the next sync.
       this.#pending = [...events, ...this.#pending];
-      throw error;
-    });
-    const stamp = await this.#stamp();
-    if (!section) {
-      if (stamp === this.#fileStamp) return;
-      section = cascadeSection(await this.store.read());
+      this.#served = { ...served, ...this.#served };
+      this.#lost(error);
+      return;
     }
-    this.#fileStamp = stamp;
-    this.#adopt(section);
+    if (this.unavailable !== undefined) {
+      this.log(`state: shared state (${this.shared.where}) is back; ${events.length} queued outcome(s) merged`);
+      this.unavailable = undefined;
+    }
+    if (nodes) this.#adopt(nodes);
   }
 
-  /** The file's health, with what was recorded here since the sync began laid over it. */
-  #adopt(section: CascadeSection): void {
-    for (const id of Object.keys(this.nodes)) if (!(id in section.nodes)) delete this.nodes[id];
-    for (const [id, h] of Object.entries(section.nodes)) this.nodes[id] = h;
+  #lost(error: unknown): void {
+    if (this.unavailable === undefined) this.log(`state: shared state (${this.shared.where}) unavailable: ${(error as Error).message}; serving on this instance's own view until it is back`);
+    this.unavailable = (error as Error).message;
+  }
+
+  /** The shared health, with what was recorded here since the sync began laid over it. */
+  #adopt(shared: Record<string, NodeHealth>): void {
+    for (const id of Object.keys(this.nodes)) if (!(id in shared)) delete this.nodes[id];
+    for (const [id, h] of Object.entries(shared)) this.nodes[id] = h;
     for (const e of this.#pending) this.nodes[e.node] = applyEvent(this.nodes[e.node], e, this.breaker);
-  }
-
-  async #stamp(): Promise<number> {
-    try {
-      const s = await stat(this.store.file);
-      return s.mtimeMs * 1000 + (s.size % 1000);
-    } catch {
-      return 0;
-    }
   }
 }

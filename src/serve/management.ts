@@ -17,13 +17,19 @@ export const root: Handler = (req, res, ctx) => {
   res.end(req.method === 'HEAD' ? undefined : `jarvis serve: ${ctx.config.nodes.length} nodes. POST /v1/chat/completions, GET /v1/models, GET /health\n`);
 };
 
-export const health: Handler = (_req, res, ctx) => sendJson(res, 200, { status: 'ok', nodes: ctx.config.nodes.length });
+export const health: Handler = (_req, res, ctx) => {
+  const state = { backend: ctx.health.shared.backend, where: ctx.health.shared.where };
+  // Still serving on its own view: alive, degraded.
+  if (ctx.health.unavailable !== undefined) return sendJson(res, 200, { status: 'degraded', reason: `shared state unavailable: ${ctx.health.unavailable}`, nodes: ctx.config.nodes.length, state });
+  sendJson(res, 200, { status: 'ok', nodes: ctx.config.nodes.length, state });
+};
 
 export const status: Handler = async (_req, res, ctx) => {
   const now = ctx.deps.now();
   const probes = new Map(ctx.healer.lastProbes().map((p) => [p.id, p]));
   const failovers = (await ctx.metrics.failovers.get()).values.reduce((a, v) => a + v.value, 0);
   sendJson(res, 200, {
+    state: { backend: ctx.health.shared.backend, where: ctx.health.shared.where, available: ctx.health.unavailable === undefined, instances: ctx.health.shared.instances() },
     failovers_total: failovers,
     nodes: Object.fromEntries(
       ctx.config.nodes.map((n) => {

@@ -16,7 +16,7 @@ import type { Clock } from '../system/clock.js';
 import { ExitCode, JarvisError } from '../errors.js';
 import type { ExecutorDeps } from '../runbook/executor.js';
 import type { Runbook } from '../runbook/runbook.js';
-import { stateStore } from '../store/state-file.js';
+import { sharedState } from '../store/shared-state.js';
 import { ClientAuth } from './auth.js';
 import type { Route, ServeContext } from './context.js';
 import { startHealer } from './healer.js';
@@ -92,12 +92,11 @@ const PAGE_AT_ROOT: Route = { method: 'GET', path: '/', auth: 'status', handle: 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const { log } = options;
   const env = options.env ?? process.env;
-  const store = stateStore(options.dataDir);
   const settings = cascadeSettings(options.config, env);
   const catalog = new ModelCatalog();
-  const health = new LiveHealth(store, catalog, settings);
+  const health = new LiveHealth(await sharedState(options.config, options.dataDir, env), catalog, settings, log);
   const saved = await health.load();
-  for (const [id, list] of Object.entries(saved.served ?? {})) if (Array.isArray(list)) catalog.learn(id, list);
+  for (const [id, list] of Object.entries(saved.served)) if (Array.isArray(list)) catalog.learn(id, list);
   catalog.takeChanges();
   const load = new NodeLoad();
   const auth = new ClientAuth(options.config, options.apiKey, env, isLoopbackHost(options.host));
@@ -232,6 +231,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       clearInterval(historyTimer);
       await flushRequests();
       await health.sync().catch((error: unknown) => log(`state: could not save breaker state: ${(error as Error).message}`));
+      await health.shared.close();
       return { drained, inFlight: left };
     },
   };

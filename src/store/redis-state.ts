@@ -1,0 +1,127 @@
+/**
+ * The shared state in Redis (ioredis: a well-kept client with reconnection and scripts). Each
+ * node's health is one JSON value, changed with WATCH/MULTI so that two instances recording at
+ * the same moment both count (a conflict retries); the breaker arithmetic stays node-health.ts's.
+ * Every sync reads all nodes back, so a breaker one instance opens is open for all within a sync
+ * (1 s). The lease is SET NX PX, renewed while held and released only by its holder.
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { BreakerSettings } from '../cascade/breaker.js';
+import { applyEvent, type HealthEvent, type NodeHealth } from '../cascade/node-health.js';
+import type { LeaseResult, SharedState } from './shared-state.js';
+
+const LEASE_MS = 30_000;
+const SEEN_MS = 60_000;
+/** Compare-and-renew and compare-and-delete: only the holder may extend or drop its lease. */
+const RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
+const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+export class RedisState implements SharedState {
+  readonly backend = 'redis';
+  readonly where: string;
+  readonly #redis: Redis;
+  readonly #prefix: string;
+  readonly #instance: string;
+  #seen = 1;
+  /** The first connection (bounded by connectTimeout); later outages reconnect on their own. */
+  readonly #connecting: Promise<void>;
+
+  constructor(url: string, prefix: string, instance: string) {
+    this.#prefix = prefix;
+    this.#instance = `${instance}:${randomBytes(3).toString('hex')}`;
+    const u = new URL(url);
+    u.password = '';
+    u.username = '';
+    this.where = u.toString();
+    // Fail fast while it is away (the proxy keeps serving on its own view), reconnect for ever.
+    this.#redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1000, connectTimeout: 1000, retryStrategy: (n) => Math.min(200 * n, 2000) });
+    this.#redis.on('error', () => undefined); // said by the callers, once per outage
+    this.#connecting = this.#redis.connect().catch(() => undefined);
+  }
+
+  /** Every command waits for the first connection attempt, then fails fast while Redis is away. */
+  get #conn(): Promise<Redis> {
+    return this.#connecting.then(() => this.#redis);
+  }
+
+  #key(...parts: string[]): string {
+    return `${this.#prefix}${parts.join(':')}`;
+  }
+
+  async #nodes(): Promise<Record<string, NodeHealth>> {
+    const ids = await (await this.#conn).smembers(this.#key('nodes'));
+    if (ids.length === 0) return {};
+    const values = await (await this.#conn).mget(...ids.map((id) => this.#key('node', id)));
+    const out: Record<string, NodeHealth> = {};
+    ids.forEach((id, i) => {
+      const v = values[i];
+      if (v) out[id] = JSON.parse(v) as NodeHealth;
+    });
+    return out;
+  }
+
+  async load() {
+    const [nodes, served] = await Promise.all([this.#nodes(), (await this.#conn).hgetall(this.#key('served'))]);
+    return { nodes, served: Object.fromEntries(Object.entries(served).map(([id, v]) => [id, JSON.parse(v) as string[]])) };
+  }
+
+  async exchange(events: HealthEvent[], served: Record<string, string[]>, breaker: BreakerSettings) {
+    const byNode = new Map<string, HealthEvent[]>();
+    for (const e of events) byNode.set(e.node, [...(byNode.get(e.node) ?? []), e]);
+    for (const [id, list] of byNode) await this.#apply(id, list, breaker);
+    if (Object.keys(served).length > 0) await (await this.#conn).hset(this.#key('served'), Object.fromEntries(Object.entries(served).map(([id, v]) => [id, JSON.stringify(v)])));
+    // The heartbeat: who synced within the last minute.
+    const now = Date.now();
+    const [, , seen] = (await (await this.#conn).multi().zadd(this.#key('instances'), now, this.#instance).zremrangebyscore(this.#key('instances'), '-inf', now - SEEN_MS).zcard(this.#key('instances')).exec()) ?? [];
+    if (seen && typeof seen[1] === 'number') this.#seen = seen[1];
+    return this.#nodes();
+  }
+
+  /** One node's events, applied atomically: WATCH, read, apply, MULTI/EXEC; a conflict retries. */
+  async #apply(id: string, events: HealthEvent[], breaker: BreakerSettings): Promise<void> {
+    const key = this.#key('node', id);
+    const conn = await this.#conn;
+    for (let attempt = 0; attempt < 50; attempt++) {
+      await conn.watch(key);
+      const raw = await conn.get(key);
+      let h = raw ? (JSON.parse(raw) as NodeHealth) : undefined;
+      for (const e of events) h = applyEvent(h, e, breaker);
+      const done = await conn.multi().set(key, JSON.stringify(h)).sadd(this.#key('nodes'), id).exec();
+      if (done) return;
+    }
+    throw new Error(`could not record ${id}'s outcomes: 50 conflicting writes in a row`);
+  }
+
+  instances(): number {
+    return this.#seen;
+  }
+
+  async lease(node: string, owner: string): Promise<LeaseResult> {
+    const key = this.#key('lease', node);
+    const token = `${owner} (${this.#instance})`;
+    try {
+      const got = await (await this.#conn).set(key, token, 'PX', LEASE_MS, 'NX');
+      if (got !== 'OK') return { held: (await (await this.#conn).get(key)) ?? 'another instance' };
+    } catch (error) {
+      return { unavailable: (error as Error).message };
+    }
+    const renew = setInterval(() => void this.#redis.eval(RENEW, 1, key, token, String(LEASE_MS)).catch(() => undefined), LEASE_MS / 3);
+    renew.unref();
+    return {
+      release: async () => {
+        clearInterval(renew);
+        await (await this.#conn).eval(RELEASE, 1, key, token).catch(() => undefined);
+      },
+    };
+  }
+
+  async reset(node: string): Promise<void> {
+    await (await this.#conn).multi().del(this.#key('node', node)).srem(this.#key('nodes'), node).exec();
+  }
+
+  async close(): Promise<void> {
+    await (await this.#conn).zrem(this.#key('instances'), this.#instance).catch(() => undefined);
+    this.#redis.disconnect();
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The state several processes share, behind one interface: every node's breaker and counts, the
+ * model lists learnt, the healer's lease, and who is there. Two backends: the data dir's
+ * state.json under its lock (the default, one machine) and Redis (several proxies on one or more
+ * machines). The breaker arithmetic is node-health.ts's, for both.
+ */
+import { stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import type { BreakerSettings } from '../cascade/breaker.js';
+import { cascadeSection, recordEvents, type HealthEvent, type NodeHealth } from '../cascade/node-health.js';
+import type { Config } from '../config/schema.js';
+import { ConfigError } from '../errors.js';
+import { stateStore } from './state-file.js';
+
+export type LeaseResult = { release: () => Promise<void> } | { held: string } | { unavailable: string };
+
+export interface SharedState {
+  readonly backend: 'file' | 'redis';
+  /** Where, in words (`state.json in ./data`, `redis://127.0.0.1:6379/0`), no password. */
+  readonly where: string;
+  load(): Promise<{ nodes: Record<string, NodeHealth>; served: Record<string, string[]> }>;
+  /**
+   * Replays `events` (and the model lists learnt) onto the shared health and returns every node's
+   * health as it now stands, or undefined when nothing changed since the last call. Throws when
+   * the store cannot be reached: the caller keeps its events and tries again.
+   */
+  exchange(events: HealthEvent[], served: Record<string, string[]>, breaker: BreakerSettings): Promise<Record<string, NodeHealth> | undefined>;
+  /** Instances that synced within the last minute, this one included. */
+  instances(): number;
+  /** One healer at a time per node: a lease renewed while the recovery runs. */
+  lease(node: string, owner: string): Promise<LeaseResult>;
+  /** Forgets a node's breaker and counts (`jarvis reset`). */
+  reset(node: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** state.json in the data dir, under its lock; the per-node recovery lock is the lease there. */
+class FileState implements SharedState {
+  readonly backend = 'file';
+  readonly where: string;
+  #stamp = -1;
+  readonly #store;
+
+  constructor(dataDir: string) {
+    this.#store = stateStore(dataDir);
+    this.where = this.#store.file;
+  }
+
+  async load() {
+    const section = cascadeSection(await this.#store.read());
+    this.#stamp = await this.#fileStamp();
+    return { nodes: section.nodes, served: section.served ?? {} };
+  }
+
+  async exchange(events: HealthEvent[], served: Record<string, string[]>, breaker: BreakerSettings) {
+    let section = await recordEvents(this.#store, events, served, breaker);
+    const stamp = await this.#fileStamp();
+    if (!section) {
+      if (stamp === this.#stamp) return undefined;
+      section = cascadeSection(await this.#store.read());
+    }
+    this.#stamp = stamp;
+    return section.nodes;
+  }
+
+  instances(): number {
+    return 1;
+  }
+
+  lease(): Promise<LeaseResult> {
+    // recoverNode's own lock (<data>/locks/recover-<id>) keeps the promise on one machine.
+    return Promise.resolve({ release: () => Promise.resolve() });
+  }
+
+  async reset(node: string): Promise<void> {
+    await this.#store.update((s) => {
+      const section = cascadeSection(s);
+      delete section.nodes[node];
+      s.cascade = section;
+    });
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async #fileStamp(): Promise<number> {
+    try {
+      const s = await stat(this.#store.file);
+      return s.mtimeMs * 1000 + (s.size % 1000);
+    } catch {
+      return 0;
+    }
+  }
+}
+
+/** The Redis URL a config asks for, or undefined for the file store. */
+export function redisUrl(config: Config, env: NodeJS.ProcessEnv): string | undefined {
+  if (config.state.backend === 'redis') {
+    const url = config.state.url ?? env.JARVIS_REDIS_URL;
+    if (!url) throw new ConfigError('state.backend is redis but no url is set: add state.url (redis://host:6379/0) or $JARVIS_REDIS_URL');
+    return url;
+  }
+  return env.JARVIS_REDIS_URL || undefined;
+}
+
+/** The shared state a config asks for: Redis when `state.backend: redis` or $JARVIS_REDIS_URL, else the data dir's file. */
+export async function sharedState(config: Config, dataDir: string, env: NodeJS.ProcessEnv): Promise<SharedState> {
+  const url = redisUrl(config, env);
+  if (!url) return new FileState(dataDir);
+  const { RedisState } = await import('./redis-state.js');
+  return new RedisState(url, config.state.keyPrefix, `${hostname()}:${process.pid}`);
+}
+

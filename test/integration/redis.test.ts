@@ -1,0 +1,145 @@
+/**
+ * Several proxies, one truth: two `jarvis serve` processes (separate data dirs, so only Redis
+ * joins them) on a real Redis (Debian's redis-server, started here on a free loopback port with
+ * a temp dir; .ci/run installs it). Skipped, with the reason printed, where it is not installed.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN, cleanEnv, freePort, jarvis, startServe, startSim, tempDir, type RunningServe, type RunningSim } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
+
+const hasRedis = spawnSync('redis-server', ['--version']).error === undefined;
+if (!hasRedis) console.warn('[skip] redis tests: redis-server not installed (apt-get install redis-server)');
+
+let tmp: ReturnType<typeof tempDir>;
+let redis: ChildProcess | undefined;
+let redisPort = 0;
+let sim: RunningSim;
+
+async function startRedis(): Promise<void> {
+  redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmp.dir], { stdio: 'ignore' });
+  await waitFor(() => new Promise<boolean>((r) => {
+    const s = net.connect({ host: '127.0.0.1', port: redisPort }, () => (s.destroy(), r(true)));
+    s.on('error', () => r(false));
+  }), { what: 'redis-server listening' });
+}
+
+async function stopRedis(): Promise<void> {
+  if (!redis || redis.exitCode !== null) return;
+  const r = redis;
+  r.kill('SIGKILL');
+  await new Promise((res) => r.once('exit', res));
+}
+
+beforeAll(async () => {
+  if (!hasRedis) return;
+  tmp = tempDir('jarvis-redis-');
+  redisPort = await freePort();
+  await startRedis();
+  const spec = path.join(tmp.dir, 'spec.json');
+  writeFileSync(spec, JSON.stringify({ nodes: [{ id: 'fast', kind: 'openai', models: ['m'] }] }));
+  sim = await startSim(['cluster', '--spec', spec]);
+});
+
+afterAll(async () => {
+  await sim?.stop();
+  await stopRedis();
+  tmp?.cleanup();
+});
+
+const ask = async (base: string) => {
+  const res = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'hi' }] }) });
+  await res.text();
+  return { status: res.status, attempts: res.headers.get('x-jarvis-attempts') ?? '', node: res.headers.get('x-jarvis-node') };
+};
+
+describe.skipIf(!hasRedis)('shared state in Redis', () => {
+  it("failures through one proxy open the breaker for the other within a second or two; Redis gone: both keep answering, degraded, and merge back", async () => {
+    const refused = `http://127.0.0.1:${await freePort()}`;
+    const cfg = path.join(tmp.dir, 'two.yaml');
+    writeFileSync(cfg, `nodes:\n  - { id: primary, kind: openai, url: "${refused}", priority: 1, timeoutMs: 500 }\n  - { id: fast, kind: openai, url: "${sim.ready.nodes[0]!.url}", priority: 2 }\nstate: { backend: redis, url: "redis://127.0.0.1:${redisPort}/0", keyPrefix: "t1:" }\n`);
+    const env = cleanEnv(tmp.dir);
+    const serves: RunningServe[] = [];
+    try {
+      for (const name of ['a', 'b']) serves.push(await startServe({ config: cfg, dataDir: path.join(tmp.dir, `data-${name}`), env, args: ['--health-interval', '600000'] }));
+      const [a, b] = serves as [RunningServe, RunningServe];
+      // Three refused attempts through a open primary's breaker (threshold 3).
+      for (let i = 0; i < 3; i++) expect((await ask(a.url)).attempts).toMatch(/^primary=refused,fast=ok$/);
+      const opened = Date.now();
+      let seenAfter = -1;
+      await waitFor(async () => {
+        const r = await ask(b.url);
+        if (r.attempts.startsWith('primary=circuit_open')) seenAfter = Date.now() - opened;
+        return seenAfter >= 0;
+      }, { what: 'b skipping the breaker a opened', timeoutMs: 5000, intervalMs: 100 });
+      expect(seenAfter).toBeLessThan(3000);
+      // Each instance's heartbeat comes with its sync: both seen within a sync or two.
+      const state = async () => ((await (await fetch(`${b.url}/api/status`)).json()) as { state: { backend: string; instances: number; available: boolean } }).state;
+      await waitFor(async () => (await state()).instances === 2, { what: 'two instances seen', timeoutMs: 5000 });
+      expect(await state()).toMatchObject({ backend: 'redis', available: true, instances: 2 });
+
+      await stopRedis();
+      for (const s of serves) expect((await ask(s.url)).status).toBe(200);
+      await waitFor(async () => ((await (await fetch(`${a.url}/health`)).json()) as { status: string }).status === 'degraded', { what: 'a degraded', timeoutMs: 5000 });
+      expect(a.log()).toMatch(/state: shared state \(redis:\/\/127\.0\.0\.1:\d+\/0\) unavailable/);
+      await startRedis(); // empty: what each instance queued meanwhile is merged back
+      await waitFor(async () => ((await (await fetch(`${a.url}/health`)).json()) as { status: string }).status === 'ok', { what: 'a back to ok', timeoutMs: 10_000 });
+      expect(a.log()).toMatch(/state: shared state .* is back; \d+ queued outcome\(s\) merged/);
+    } finally {
+      for (const s of serves) await s.stop();
+    }
+  });
+
+  it('eight jarvis ask processes recording failures at once: none is lost', async () => {
+    const refused = `http://127.0.0.1:${await freePort()}`;
+    const cfg = path.join(tmp.dir, 'eight.yaml');
+    writeFileSync(cfg, `nodes:\n  - { id: primary, kind: openai, url: "${refused}", priority: 1, timeoutMs: 500 }\n  - { id: fast, kind: openai, url: "${sim.ready.nodes[0]!.url}", priority: 2 }\nstate: { backend: redis, url: "redis://127.0.0.1:${redisPort}/0", keyPrefix: "t2:" }\ncascade: { failureThreshold: 100 }\n`);
+    const env = cleanEnv(tmp.dir);
+    const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => jarvis(['ask', `q${i}`, '--config', cfg, '--data-dir', path.join(tmp.dir, `ask-${i}`)], { env })));
+    expect(runs.map((r) => r.code)).toEqual(Array(8).fill(0));
+    const h = await jarvis(['health', '--json', '--config', cfg, '--data-dir', path.join(tmp.dir, 'ask-x')], { env });
+    const health = JSON.parse(h.stdout) as Record<string, { total_requests: number; consecutive_failures: number }>;
+    expect(health.primary!.total_requests).toBe(8);
+    expect(health.fast!.total_requests).toBe(8);
+    const reset = await jarvis(['reset', 'primary', '--json', '--config', cfg, '--data-dir', path.join(tmp.dir, 'ask-x')], { env });
+    expect(reset.code).toBe(0);
+    const after = JSON.parse((await jarvis(['health', '--json', '--config', cfg, '--data-dir', path.join(tmp.dir, 'ask-x')], { env })).stdout) as Record<string, { total_requests: number }>;
+    expect(after.primary!.total_requests).toBe(0);
+  });
+
+  it('a dead node with --auto-recover on both proxies is restarted exactly once (the lease)', async () => {
+    const port = await freePort();
+    const count = path.join(tmp.dir, 'spawns.txt');
+    const restart = ['sh', '-c', `echo spawn >> ${count}; exec ${process.execPath} ${BIN} sim node --kind openai --id dead --port ${port} --model m`];
+    const cfg = path.join(tmp.dir, 'heal.yaml');
+    writeFileSync(cfg, `nodes:\n  - { id: dead, kind: openai, url: "http://127.0.0.1:${port}", priority: 1, timeoutMs: 500, restart: ${JSON.stringify(restart)} }\n  - { id: fast, kind: openai, url: "${sim.ready.nodes[0]!.url}", priority: 2 }\nstate: { backend: redis, url: "redis://127.0.0.1:${redisPort}/0", keyPrefix: "t3:" }\ncascade: { initialBackoffMs: 50 }\n`);
+    const env = cleanEnv(tmp.dir);
+    const serves: RunningServe[] = [];
+    const pids: number[] = [];
+    try {
+      for (const name of ['a', 'b']) serves.push(await startServe({ config: cfg, dataDir: path.join(tmp.dir, `heal-${name}`), env, args: ['--auto-recover', '--health-interval', '300'] }));
+      for (let i = 0; i < 3; i++) await ask(serves[0]!.url);
+      await waitFor(() => serves.some((s) => /heal: dead recovered, back in service/.test(s.log())), { what: 'one proxy recovered dead', timeoutMs: 20_000 });
+      // Both had the chance: let a few more health checks pass.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(readFileSync(count, 'utf8').trim().split('\n')).toEqual(['spawn']);
+      for (const name of ['a', 'b']) {
+        const f = path.join(tmp.dir, `heal-${name}`, 'incidents.json');
+        if (existsSync(f)) for (const i of (JSON.parse(readFileSync(f, 'utf8')) as { incidents: { steps?: { pid?: number }[] }[] }).incidents) for (const s of i.steps ?? []) if (s.pid) pids.push(s.pid);
+      }
+      expect((await ask(serves[1]!.url)).node).toBe('dead');
+    } finally {
+      for (const s of serves) await s.stop();
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          // gone
+        }
+      }
+    }
+  });
+});
