@@ -9,8 +9,9 @@ import { benchStartup, benchStatus } from './status.js';
 import { benchEvidence } from './evidence.js';
 import { benchHistory } from './history.js';
 import { benchPage } from './page.js';
+import { benchRedis } from './redis.js';
 
-const suites = { startup: benchStartup, status: benchStatus, recover: benchRecoverTime, appends: benchAppends, incidents: benchIncidentList, check: benchCheck, ask: benchAsk, serve: benchServe, anthropic: benchAnthropic, evidence: benchEvidence, history: benchHistory, page: benchPage };
+const suites = { startup: benchStartup, status: benchStatus, recover: benchRecoverTime, appends: benchAppends, incidents: benchIncidentList, check: benchCheck, ask: benchAsk, serve: benchServe, anthropic: benchAnthropic, evidence: benchEvidence, history: benchHistory, page: benchPage, redis: benchRedis };
 const wanted = process.argv.slice(2);
 for (const name of wanted.length ? wanted : Object.keys(suites)) {
   const suite = suites[name];
