@@ -20,7 +20,9 @@ export async function runAsk(options: AskOptions, ctx: CommandContext): Promise<
   const shared = await sharedState(config, ctx.dataDir, ctx.env);
   try {
     // Redis away is no reason to fail a request: the cascade runs on fresh breakers, said once.
+    // The data dir's file is another matter: a data error there is the user's to fix (exit 3).
     const away = (what: string) => (error: unknown) => {
+      if (shared.backend !== 'redis') throw error;
       process.stderr.write(`jarvis: shared state (${shared.where}) unavailable: ${(error as Error).message}; ${what}\n`);
       return undefined;
     };

@@ -137,6 +137,16 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     failures += await claudeCodeTour({ configPath, dataDir, env, print, signal: options.signal, stopped, dir });
     print('');
 
+    // Every probe of the tour went into the history: the report of this last hour.
+    print(heading('$ jarvis report --since 1h   (from the probe history the tour wrote)'));
+    const report = await run(['report', '--since', '1h']);
+    print(report.stdout.trimEnd());
+    if (report.code !== 0 || !/ol1/.test(report.stdout)) {
+      failures++;
+      print(`demo: expected a report with ol1 (exit ${report.code})`);
+    }
+    print('');
+
     print(heading('$ jarvis incidents'));
     const incidents = await run(['incidents']);
     print(incidents.stdout.trimEnd());

@@ -93,6 +93,19 @@ describe.skipIf(!hasRedis)('shared state in Redis', () => {
     }
   });
 
+  it('started with Redis configured and unreachable: it starts, answers, and says it is degraded', async () => {
+    const cfg = path.join(tmp.dir, 'away.yaml');
+    writeFileSync(cfg, `nodes:\n  - { id: fast, kind: openai, url: "${sim.ready.nodes[0]!.url}" }\nstate: { backend: redis, url: "redis://127.0.0.1:${await freePort()}/0" }\n`);
+    const s = await startServe({ config: cfg, dataDir: path.join(tmp.dir, 'data-away'), env: cleanEnv(tmp.dir), args: ['--health-interval', '600000'] });
+    try {
+      expect((await ask(s.url)).status).toBe(200);
+      const health = (await (await fetch(`${s.url}/health`)).json()) as { status: string; reason: string };
+      expect(health).toMatchObject({ status: 'degraded', reason: expect.stringMatching(/^shared state unavailable: /) as string });
+    } finally {
+      await s.stop();
+    }
+  });
+
   it('eight jarvis ask processes recording failures at once: none is lost', async () => {
     const refused = `http://127.0.0.1:${await freePort()}`;
     const cfg = path.join(tmp.dir, 'eight.yaml');
