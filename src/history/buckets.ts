@@ -50,6 +50,13 @@ interface Counts {
   lat: number[];
 }
 
+/** Failed probes of a bucket: over quota (`throttled`) is a state the node is in, not a failure. */
+export function failedOf(c: Counts): number {
+  let n = 0;
+  for (const [status, count] of Object.entries(c.failed)) if (status !== 'throttled') n += count;
+  return n;
+}
+
 export interface HourBucket {
   probes: Counts;
   requests?: Counts & { ttft: number[] };

@@ -5,7 +5,7 @@
  */
 import type { Incident } from '../incidents/incident.js';
 import type { NodeHistory } from '../store/history.js';
-import { addHistogram, emptyHistogram, percentileOf, type NodeStateName } from './buckets.js';
+import { addHistogram, emptyHistogram, failedOf, percentileOf, type NodeStateName } from './buckets.js';
 
 interface DownPeriod {
   from: string;
@@ -71,11 +71,12 @@ export function nodeReport(id: string, h: NodeHistory | undefined, fromMs: numbe
   const req = { ok: 0, failed: 0, lat: emptyHistogram(), ttft: emptyHistogram() };
   let hasRequests = false;
   for (const [at, b] of [...h.hours].sort(([a], [c]) => a - c)) {
-    const failed = Object.values(b.probes.failed).reduce((a, n) => a + n, 0);
-    base.probes.ok += b.probes.ok;
+    const failed = failedOf(b.probes);
+    const throttled = b.probes.failed.throttled ?? 0;
+    base.probes.ok += b.probes.ok + throttled;
     base.probes.failed += failed;
     addHistogram(lat, b.probes.lat);
-    const total = b.probes.ok + failed;
+    const total = b.probes.ok + throttled + failed;
     if (failed > 0) {
       const pct = Math.round((failed / total) * 1000) / 10;
       const w = base.worstHour;

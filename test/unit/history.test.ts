@@ -97,6 +97,17 @@ describe('a generated month', () => {
     expect(again.get('b')!.hours.get(T0 + 2 * HOUR)!.probes.ok).toBe(13);
   });
 
+  it('over quota is answered, not failed: no outage, no worst hour', async () => {
+    const dir = temp();
+    const T0 = Date.parse('2026-10-01T00:00:00Z');
+    const store = new HistoryStore(dir, { retentionDays: 90, rule, now: () => T0 + 2 * HOUR });
+    await store.append(Array.from({ length: 12 }, (_, i) => ({ t: T0 + i * 5 * MIN, n: 'g', k: 'p' as const, s: i < 2 ? 'ok' : 'throttled', l: 40 })));
+    const r = nodeReport('g', (await store.read(T0, T0 + 2 * HOUR)).get('g'), T0, T0 + 2 * HOUR, []);
+    expect(r.probes).toEqual({ ok: 12, failed: 0 });
+    expect(r.worstHour).toBeUndefined();
+    expect(r.downPeriods).toEqual([]);
+  });
+
   it('retention drops whole days past it', async () => {
     const dir = temp();
     let now = Date.parse('2026-10-01T12:00:00Z');

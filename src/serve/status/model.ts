@@ -4,7 +4,7 @@
  * no URL (it may carry credentials), no command line, no key.
  */
 import { phaseAt } from '../../cascade/breaker.js';
-import { percentileOf } from '../../history/buckets.js';
+import { failedOf, percentileOf } from '../../history/buckets.js';
 import { nodeReport } from '../../history/report.js';
 import { IncidentStore } from '../../incidents/store.js';
 import { historyStore, type NodeHistory } from '../../store/history.js';
@@ -76,9 +76,9 @@ function segments(h: NodeHistory | undefined, now: number, windowMs: number): Se
   for (const [at, b] of h?.hours ?? []) {
     const i = Math.floor((at - start) / size);
     if (i < 0 || i >= count) continue;
-    const failed = Object.values(b.probes.failed).reduce((a, n) => a + n, 0);
-    out[i]!.ok += b.probes.ok;
-    out[i]!.total += b.probes.ok + failed;
+    const answered = b.probes.ok + (b.probes.failed.throttled ?? 0);
+    out[i]!.ok += answered;
+    out[i]!.total += answered + failedOf(b.probes);
   }
   return out;
 }
