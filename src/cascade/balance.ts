@@ -15,6 +15,8 @@ const EWMA_WEIGHT = 0.3;
 /** What a running process sees of each node's load: requests in flight, recent latency, last probe. */
 export class NodeLoad {
   readonly #inFlight = new Map<string, number>();
+  /** Requests other instances have in flight, per node (shared state in Redis; empty otherwise). */
+  #elsewhere: Record<string, number> = {};
   readonly #latency = new Map<string, number>();
   readonly #turns = new Map<string, number>();
   readonly #probeFailed = new Set<string>();
@@ -27,8 +29,19 @@ export class NodeLoad {
     this.#inFlight.set(id, Math.max(0, (this.#inFlight.get(id) ?? 0) - 1));
   }
 
+  /** Requests in flight to a node: this process's, and those other instances reported. */
   inFlight(id: string): number {
-    return this.#inFlight.get(id) ?? 0;
+    return (this.#inFlight.get(id) ?? 0) + (this.#elsewhere[id] ?? 0);
+  }
+
+  /** This process's own requests in flight, per node (what it reports to the others). */
+  own(): Record<string, number> {
+    return Object.fromEntries(this.#inFlight);
+  }
+
+  /** What the other instances have in flight, as last read from the shared state. */
+  setElsewhere(counts: Record<string, number>): void {
+    this.#elsewhere = counts;
   }
 
   /** A successful request's time to first token (streams) or to its answer, in ms. A node that answers is no longer held back by a failed probe. */

@@ -183,7 +183,19 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   });
   // Only once it listens: a server that cannot start leaves nothing running behind it.
   ctx.healer = startHealth();
-  const syncTimer = setInterval(() => void health.sync().catch((error: unknown) => log(`state: could not sync breaker state: ${(error as Error).message}`)), options.syncMs ?? 1000);
+  // Each sync: the breakers, then (Redis) the requests in flight on the other instances, which
+  // least-busy balancing counts with its own.
+  const shareLoad = health.shared.shareLoad?.bind(health.shared);
+  const syncTimer = setInterval(
+    () =>
+      void health
+        .sync()
+        .then(async () => {
+          if (shareLoad && health.unavailable === undefined) load.setElsewhere(await shareLoad(load.own()));
+        })
+        .catch((error: unknown) => log(`state: could not sync breaker state: ${(error as Error).message}`)),
+    options.syncMs ?? 1000,
+  );
   syncTimer.unref();
   // Request outcomes into the probe history, once a minute (and at shutdown).
   const flushRequests = () =>

@@ -97,6 +97,26 @@ export class RedisState implements SharedState {
     return this.#seen;
   }
 
+  async shareLoad(own: Record<string, number>): Promise<Record<string, number>> {
+    const conn = await this.#conn;
+    const mine = this.#key('load', this.#instance);
+    const fields = Object.entries(own).filter(([, n]) => n > 0);
+    // A short life: an instance that stops reporting drops out within seconds.
+    const tx = conn.multi().del(mine);
+    if (fields.length > 0) tx.hset(mine, Object.fromEntries(fields.map(([id, n]) => [id, String(n)]))).pexpire(mine, 5000);
+    await tx.exec();
+    const others = (await conn.zrange(this.#key('instances'), '0', '-1')).filter((i) => i !== this.#instance);
+    if (others.length === 0) return {};
+    const p = conn.pipeline();
+    for (const i of others) p.hgetall(this.#key('load', i));
+    const sum: Record<string, number> = {};
+    for (const [err, value] of (await p.exec()) ?? []) {
+      if (err || !value) continue;
+      for (const [id, n] of Object.entries(value as Record<string, string>)) sum[id] = (sum[id] ?? 0) + Number(n);
+    }
+    return sum;
+  }
+
   async lease(node: string, owner: string): Promise<LeaseResult> {
     const key = this.#key('lease', node);
     const token = `${owner} (${this.#instance})`;

@@ -29,6 +29,11 @@ export interface SharedState {
   instances(): number;
   /** One healer at a time per node: a lease renewed while the recovery runs. */
   lease(node: string, owner: string): Promise<LeaseResult>;
+  /**
+   * Reports this instance's requests in flight per node and returns the other instances' sum
+   * (Redis; the file store has no others to ask and leaves it out).
+   */
+  shareLoad?(own: Record<string, number>): Promise<Record<string, number>>;
   /** Forgets a node's breaker and counts (`jarvis reset`). */
   reset(node: string): Promise<void>;
   close(): Promise<void>;
