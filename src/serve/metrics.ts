@@ -48,8 +48,16 @@ const LATENCY_BATCH = 4096;
 
 const PHASE_VALUE = { closed: 0, half_open: 1, open: 2 } as const;
 
-export function createMetrics(nodes: () => string[], health: (id: string) => NodeHealth | undefined, now: () => number): ServeMetrics {
+export function createMetrics(nodes: () => string[], health: (id: string) => NodeHealth | undefined, now: () => number, sharedUp: () => boolean = () => true): ServeMetrics {
   const registry = new client.Registry();
+  new client.Gauge({
+    name: 'jarvis_shared_state_up',
+    help: 'The shared state (state.json, or Redis) was reached at the last sync: 1, else 0 (serving on this instance\'s own view).',
+    registers: [registry],
+    collect() {
+      this.set(sharedUp() ? 1 : 0);
+    },
+  });
   // prom-client's default process metrics include gauges named *_total, which promtool rejects;
   // the few that matter for a proxy are collected here instead.
   new client.Gauge({

@@ -111,6 +111,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       () => ctx.config.nodes.map((n) => n.id),
       (id) => health.get(id),
       options.deps.now,
+      () => health.unavailable === undefined,
     ),
     deps: options.deps,
     runbook: options.runbook,
