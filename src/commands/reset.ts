@@ -1,8 +1,6 @@
 /** `jarvis reset`: close breakers and clear counts, for one node or all (a running serve follows within a second). */
-import { cascadeSection } from '../cascade/node-health.js';
 import { findNode } from '../config/nodes.js';
-import { stateStore } from '../store/state-file.js';
-import { redisUrl, sharedState } from '../store/shared-state.js';
+import { sharedState } from '../store/shared-state.js';
 import { DataError } from '../errors.js';
 import type { CommandContext } from './context.js';
 
@@ -23,30 +21,15 @@ export async function runReset(options: { nodeId?: string }, ctx: CommandContext
   const ids = options.nodeId ? [findNode(config, options.nodeId).id] : config.nodes.map((n) => n.id);
   const at = ctx.clock.now();
   const cleared: string[] = [];
-  if (redisUrl(config, ctx.env)) {
-    // Redis: gone for every instance at their next sync.
-    const shared = await sharedState(config, ctx.dataDir, ctx.env);
-    try {
-      const { nodes } = await shared.load();
-      for (const id of ids) {
-        if (id in nodes) cleared.push(id);
-        await shared.reset(id);
-      }
-    } catch (error) {
-      throw new DataError(`cannot reset in the shared state (${shared.where}): ${(error as Error).message}`);
-    } finally {
-      await shared.close();
-    }
-    return { node: options.nodeId ? ids[0]! : null, had: cleared.length > 0, nodes: cleared };
+  // File store: state.json under its lock. Redis: gone for every instance at their next sync.
+  const shared = await sharedState(config, ctx.dataDir, ctx.env);
+  try {
+    for (const id of ids) if (await shared.reset(id, at)) cleared.push(id);
+  } catch (error) {
+    if (shared.backend === 'file') throw error;
+    throw new DataError(`cannot reset in the shared state (${shared.where}): ${(error as Error).message}`);
+  } finally {
+    await shared.close();
   }
-  await stateStore(ctx.dataDir).update((s) => {
-    const section = cascadeSection(s);
-    for (const id of ids) {
-      if (id in section.nodes) cleared.push(id);
-      delete section.nodes[id];
-      section.resets = { ...section.resets, [id]: at };
-    }
-    s.cascade = section;
-  });
   return { node: options.nodeId ? ids[0]! : null, had: cleared.length > 0, nodes: cleared };
 }

@@ -81,12 +81,19 @@ export class RedisState implements SharedState {
   /** One node's events, applied atomically: WATCH, read, apply, MULTI/EXEC; a conflict retries. */
   async #apply(id: string, events: HealthEvent[], breaker: BreakerSettings): Promise<void> {
     const key = this.#key('node', id);
+    const resets = this.#key('resets');
     const conn = await this.#conn;
     for (let attempt = 0; attempt < 50; attempt++) {
-      await conn.watch(key);
-      const raw = await conn.get(key);
+      await conn.watch(key, resets);
+      const [raw, stamp] = await Promise.all([conn.get(key), conn.hget(resets, id)]);
+      // Outcomes from before a reset are dropped, as the file store does.
+      const after = stamp === null ? -Infinity : Number(stamp);
       let h = raw ? (JSON.parse(raw) as NodeHealth) : undefined;
-      for (const e of events) h = applyEvent(h, e, breaker);
+      for (const e of events) if (e.at >= after) h = applyEvent(h, e, breaker);
+      if (h === undefined) {
+        await conn.unwatch();
+        return;
+      }
       const done = await conn.multi().set(key, JSON.stringify(h)).sadd(this.#key('nodes'), id).exec();
       if (done) return;
     }
@@ -136,8 +143,9 @@ export class RedisState implements SharedState {
     };
   }
 
-  async reset(node: string): Promise<void> {
-    await (await this.#conn).multi().del(this.#key('node', node)).srem(this.#key('nodes'), node).exec();
+  async reset(node: string, at: number): Promise<boolean> {
+    const done = await (await this.#conn).multi().del(this.#key('node', node)).srem(this.#key('nodes'), node).hset(this.#key('resets'), node, String(at)).exec();
+    return done?.[0]?.[1] === 1;
   }
 
   async close(): Promise<void> {

@@ -34,8 +34,12 @@ export interface SharedState {
    * (Redis; the file store has no others to ask and leaves it out).
    */
   shareLoad?(own: Record<string, number>): Promise<Record<string, number>>;
-  /** Forgets a node's breaker and counts (`jarvis reset`). */
-  reset(node: string): Promise<void>;
+  /**
+   * Forgets a node's breaker and counts (`jarvis reset`), stamped `at`: outcomes from before it
+   * that an instance has not synced yet are dropped instead of bringing the old state back.
+   * Resolves whether the node had state to clear.
+   */
+  reset(node: string, at: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -77,11 +81,14 @@ class FileState implements SharedState {
     return Promise.resolve({ release: () => Promise.resolve() });
   }
 
-  async reset(node: string): Promise<void> {
-    await this.#store.update((s) => {
+  reset(node: string, at: number): Promise<boolean> {
+    return this.#store.update((s) => {
       const section = cascadeSection(s);
+      const had = node in section.nodes;
       delete section.nodes[node];
+      section.resets = { ...section.resets, [node]: at };
       s.cascade = section;
+      return had;
     });
   }
 

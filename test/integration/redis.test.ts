@@ -10,6 +10,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, cleanEnv, freePort, jarvis, startServe, startSim, tempDir, type RunningServe, type RunningSim } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
+import { parseConfig } from '../../src/config/load.js';
+import { sharedState } from '../../src/store/shared-state.js';
+import type { HealthEvent } from '../../src/cascade/node-health.js';
 
 const hasRedis = spawnSync('redis-server', ['--version']).error === undefined;
 if (!hasRedis) console.warn('[skip] redis tests: redis-server not installed (apt-get install redis-server)');
@@ -178,6 +181,29 @@ describe.skipIf(!hasRedis)('shared state in Redis', () => {
           // gone
         }
       }
+    }
+  });
+
+  it.each(['file', 'redis'] as const)("a reset is stamped (%s): a failure from before it, synced by an instance after it, does not bring the state back", async (backend) => {
+    const yaml = `nodes:\n  - { id: primary, kind: openai, url: "http://127.0.0.1:9" }\n${backend === 'redis' ? `state: { backend: redis, url: "redis://127.0.0.1:${redisPort}/0", keyPrefix: "t6:" }\n` : ''}`;
+    const config = await parseConfig(yaml, 'reset.yaml');
+    const shared = await sharedState(config, path.join(tmp.dir, `reset-${backend}`), {});
+    const breaker = { failureThreshold: 1, recoveryMs: 60_000, maxRecoveryMs: 60_000 };
+    const failed = (at: number): HealthEvent => ({ node: 'primary', at, ok: false, counts: true, error: 'refused' });
+    try {
+      expect(shared.backend).toBe(backend);
+      await shared.exchange([failed(1000)], {}, breaker);
+      expect((await shared.load()).nodes.primary?.breaker.phase).toBe('open');
+      expect(await shared.reset('primary', 2000)).toBe(true);
+      // Queued at 1500 by a proxy that syncs only now: dropped.
+      await shared.exchange([failed(1500)], {}, breaker);
+      expect((await shared.load()).nodes.primary).toBeUndefined();
+      expect(await shared.reset('primary', 2500)).toBe(false);
+      // After the reset: counted.
+      await shared.exchange([failed(3000)], {}, breaker);
+      expect((await shared.load()).nodes.primary).toMatchObject({ failures: 1, breaker: { phase: 'open' } });
+    } finally {
+      await shared.close();
     }
   });
 });
