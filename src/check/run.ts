@@ -274,7 +274,7 @@ export async function checkCluster(options: CheckOptions): Promise<CheckResult> 
       ...(recordError && { recordError }),
     };
     await appendCheckLog(result.logFile, logEntry(result, options.host));
-    await historyStore(config, options.dataDir, wallNow)
+    await historyStore(config, options.dataDir, wallNow, (m: string) => process.stderr.write(`jarvis: ${m}\n`), deps.env)
       .append(probed)
       .catch((error: unknown) => process.stderr.write(`jarvis: history: ${(error as Error).message}\n`));
     return result;

@@ -25,7 +25,7 @@ export async function runReport(options: { since: string }, ctx: CommandContext)
   }
   if (from >= now) throw new UsageError(`--since: ${options.since} is not in the past`);
   const warn = (m: string) => process.stderr.write(`jarvis: ${m}\n`);
-  const [history, incidents] = await Promise.all([historyStore(config, ctx.dataDir, () => ctx.clock.now(), warn).read(from, now), new IncidentStore(ctx.dataDir, { now: () => now }).list()]);
+  const [history, incidents] = await Promise.all([historyStore(config, ctx.dataDir, () => ctx.clock.now(), warn, ctx.env).read(from, now), new IncidentStore(ctx.dataDir, { now: () => now }).list()]);
   return {
     from: new Date(from).toISOString(),
     to: new Date(now).toISOString(),

@@ -28,7 +28,7 @@ export async function runStatus(ctx: CommandContext, options: { evidence?: boole
       })
     : await ctx.busy(probing, () => probeAll(config.nodes, deps));
   // Every probe goes into the history; a history that cannot be written costs the status nothing.
-  await historyStore(config, ctx.dataDir, () => ctx.clock.now())
+  await historyStore(config, ctx.dataDir, () => ctx.clock.now(), (m: string) => process.stderr.write(`jarvis: ${m}\n`), ctx.env)
     .append(probeSamples(nodes, Date.parse(checkedAt)))
     .catch((error: unknown) => process.stderr.write(`jarvis: history: ${(error as Error).message}\n`));
   const ok = nodes.filter((n) => n.status === 'ok').length;

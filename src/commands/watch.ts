@@ -31,7 +31,7 @@ export async function runWatch(options: WatchOptions, ctx: CommandContext): Prom
   if (!process.stdout.isTTY || !process.stdin.isTTY) throw new UsageError('jarvis watch needs a terminal; for scripts use `jarvis status --json` (or `jarvis status` in a loop)');
   const [config, deps, ui] = await Promise.all([ctx.config(), ctx.probeDeps(), import('../ui/watch.js')]);
   const quiet = { ...ctx, busy: <T>(_text: string, work: () => Promise<T>) => work() };
-  const history = historyStore(config, ctx.dataDir, () => ctx.clock.now());
+  const history = historyStore(config, ctx.dataDir, () => ctx.clock.now(), undefined, ctx.env);
   const sparks = new Map<string, { ok: boolean; ms: number }[]>();
   const previous = new Map<string, string>();
   let lastFailovers: { at: number; total: number } | undefined;

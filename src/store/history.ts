@@ -18,6 +18,8 @@ import { addToBucket, emptyBucket, FRESH_STATE, mergeBucket, step, type HourBuck
 import type { Config } from '../config/schema.js';
 import type { ProbeResult } from '../probe/probe.js';
 import { JsonStore } from './json-store.js';
+import { RedisHistory } from './redis-history.js';
+import { redisUrl } from './shared-state.js';
 
 export interface DayFile {
   v: 1;
@@ -48,18 +50,18 @@ export interface HistoryOptions {
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-const hourName = (ms: number) => new Date(ms).toISOString().slice(0, 13);
+export const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+export const hourName = (ms: number) => new Date(ms).toISOString().slice(0, 13);
 const dayStart = (day: string) => Date.parse(`${day}T00:00:00Z`);
 
-function validateDay(data: unknown): DayFile {
+export function validateDay(data: unknown): DayFile {
   const d = data as DayFile | null;
   if (!d || d.v !== 1 || typeof d.day !== 'string' || typeof d.nodes !== 'object' || d.nodes === null || typeof d.end !== 'object' || d.end === null) throw new Error('expected {v: 1, day, nodes, end}');
   return d;
 }
 
 /** Parses raw lines; a line that is not a sample (a torn write, an edit) is skipped and counted. */
-function parseSamples(text: string): { samples: Sample[]; bad: number } {
+export function parseSamples(text: string): { samples: Sample[]; bad: number } {
   const samples: Sample[] = [];
   let bad = 0;
   for (const line of text.split('\n')) {
@@ -76,7 +78,7 @@ function parseSamples(text: string): { samples: Sample[]; bad: number } {
 }
 
 /** Folds samples (any order: sorted here) into a day: buckets, then the state machines in time order. */
-function foldInto(day: DayFile, samples: Sample[], rule: Hysteresis): void {
+export function foldInto(day: DayFile, samples: Sample[], rule: Hysteresis): void {
   const sorted = [...samples].sort((a, b) => a.t - b.t);
   for (const s of sorted) {
     const node = (day.nodes[s.n] ??= { hours: {}, transitions: [] });
@@ -89,7 +91,14 @@ function foldInto(day: DayFile, samples: Sample[], rule: Hysteresis): void {
   }
 }
 
-export class HistoryStore {
+/** What records and reads the probe history: the data dir's files (HistoryStore) or Redis (redis-history.ts). */
+export interface History {
+  append(samples: Sample[]): Promise<void>;
+  compact(): Promise<void>;
+  read(fromMs: number, toMs: number): Promise<Map<string, NodeHistory>>;
+}
+
+export class HistoryStore implements History {
   readonly dir: string;
 
   constructor(
@@ -209,64 +218,76 @@ export class HistoryStore {
   /** Every node's buckets and transitions from `fromMs` to `toMs`, the hour in progress included. */
   async read(fromMs: number, toMs: number): Promise<Map<string, NodeHistory>> {
     await this.compact().catch((error: unknown) => this.options.warn?.(`history: could not fold finished hours: ${(error as Error).message}`));
-    const out = new Map<string, NodeHistory>();
-    const of = (id: string) => {
-      let h = out.get(id);
-      if (!h) out.set(id, (h = { hours: new Map(), transitions: [], startState: 'unknown' }));
-      return h;
-    };
     const fromDay = dayOf(fromMs);
     const toDay = dayOf(toMs);
-    const files = (await this.days()).filter((d) => d <= toDay);
-    const inRange = files.filter((d) => d >= fromDay);
-    // The state at the window's start: the last day before it, then that day's own transitions.
-    const startEnd = await this.endBefore(fromDay);
-    for (const [id, st] of Object.entries(startEnd)) of(id).startState = st.state;
-    let lastEnd: Record<string, NodeState> = startEnd;
-    const addDay = (d: DayFile) => {
-      const base = dayStart(d.day);
-      for (const [id, node] of Object.entries(d.nodes)) {
-        const h = of(id);
-        for (const [hour, bucket] of Object.entries(node.hours)) {
-          const at = base + Number(hour) * HOUR;
-          if (at + HOUR > fromMs && at <= toMs) {
-            // Freshly parsed, so the reader's own: merged into only when an hour comes twice.
-            const had = h.hours.get(at);
-            if (had) mergeBucket(had, bucket);
-            else h.hours.set(at, bucket);
-          }
-        }
-        for (const t of node.transitions) {
-          if (t.at < fromMs) h.startState = t.to;
-          else if (t.at <= toMs) h.transitions.push(t);
-        }
-      }
-      lastEnd = d.end;
-    };
+    const inRange = (await this.days()).filter((d) => d >= fromDay && d <= toDay);
     // Read in parallel, added in order (the states run from day to day).
-    const loaded = await Promise.all(inRange.map((day) => this.readDay(day)));
-    for (const d of loaded) if (d) addDay(d);
+    const [startEnd, loaded] = await Promise.all([this.endBefore(fromDay), Promise.all(inRange.map((day) => this.readDay(day)))]);
     // Hours not folded yet (the one in progress, or one another process is folding now).
     const raw = (await this.rawHours()).filter((h) => h.slice(0, 10) >= fromDay && h.slice(0, 10) <= toDay);
-    if (raw.length > 0) {
-      const samples: Sample[] = [];
-      for (const hour of raw) samples.push(...parseSamples(await readFile(path.join(this.rawDir(), `${hour}.jsonl`), 'utf8').catch(() => '')).samples);
-      const byDay = new Map<string, Sample[]>();
-      for (const s of samples) byDay.set(dayOf(s.t), [...(byDay.get(dayOf(s.t)) ?? []), s]);
-      for (const [day, list] of [...byDay].sort(([a], [b]) => a.localeCompare(b))) {
-        const d: DayFile = { v: 1, day, nodes: {}, end: structuredClone(lastEnd) };
-        foldInto(d, list, this.options.rule);
-        addDay(d);
-      }
-    }
-    for (const h of out.values()) h.transitions.sort((a, b) => a.at - b.at);
-    return out;
+    const samples: Sample[] = [];
+    for (const hour of raw) samples.push(...parseSamples(await readFile(path.join(this.rawDir(), `${hour}.jsonl`), 'utf8').catch(() => '')).samples);
+    return assemble(fromMs, toMs, startEnd, loaded.filter((d) => d !== undefined), samples, this.options.rule);
   }
 }
 
-/** The history store a command's config asks for: its retention, and check's rule for up and down. */
-export function historyStore(config: Config, dataDir: string, now: () => number, warn?: (message: string) => void): HistoryStore {
-  return new HistoryStore(dataDir, { retentionDays: config.history.retentionDays, rule: { upAfter: config.check.upAfter, downAfter: config.check.confirmProbes + 1 }, now, ...(warn && { warn }) });
+/**
+ * A window's history from what a store holds: the state machines at the end of the last day
+ * before it, the day files in it (in order), and the samples not folded yet.
+ */
+export function assemble(fromMs: number, toMs: number, startEnd: Record<string, NodeState>, days: DayFile[], samples: Sample[], rule: Hysteresis): Map<string, NodeHistory> {
+  const out = new Map<string, NodeHistory>();
+  const of = (id: string) => {
+    let h = out.get(id);
+    if (!h) out.set(id, (h = { hours: new Map(), transitions: [], startState: 'unknown' }));
+    return h;
+  };
+  for (const [id, st] of Object.entries(startEnd)) of(id).startState = st.state;
+  let lastEnd: Record<string, NodeState> = startEnd;
+  const addDay = (d: DayFile) => {
+    const base = dayStart(d.day);
+    for (const [id, node] of Object.entries(d.nodes)) {
+      const h = of(id);
+      for (const [hour, bucket] of Object.entries(node.hours)) {
+        const at = base + Number(hour) * HOUR;
+        if (at + HOUR > fromMs && at <= toMs) {
+          // Freshly parsed, so the reader's own: merged into only when an hour comes twice.
+          const had = h.hours.get(at);
+          if (had) mergeBucket(had, bucket);
+          else h.hours.set(at, bucket);
+        }
+      }
+      for (const t of node.transitions) {
+        if (t.at < fromMs) h.startState = t.to;
+        else if (t.at <= toMs) h.transitions.push(t);
+      }
+    }
+    lastEnd = d.end;
+  };
+  for (const d of days) addDay(d);
+  const inWindow = samples.filter((s) => dayOf(s.t) >= dayOf(fromMs) && dayOf(s.t) <= dayOf(toMs));
+  if (inWindow.length > 0) {
+    const byDay = new Map<string, Sample[]>();
+    for (const s of inWindow) byDay.set(dayOf(s.t), [...(byDay.get(dayOf(s.t)) ?? []), s]);
+    for (const [day, list] of [...byDay].sort(([a], [b]) => a.localeCompare(b))) {
+      const d: DayFile = { v: 1, day, nodes: {}, end: structuredClone(lastEnd) };
+      foldInto(d, list, rule);
+      addDay(d);
+    }
+  }
+  for (const h of out.values()) h.transitions.sort((a, b) => a.at - b.at);
+  return out;
+}
+
+/**
+ * The history a command's config asks for: its retention, and check's rule for up and down; in
+ * Redis when the shared state is (`state.backend: redis` or $JARVIS_REDIS_URL), else the data dir's files.
+ */
+export function historyStore(config: Config, dataDir: string, now: () => number, warn?: (message: string) => void, env: NodeJS.ProcessEnv = process.env): History {
+  const options: HistoryOptions = { retentionDays: config.history.retentionDays, rule: { upAfter: config.check.upAfter, downAfter: config.check.confirmProbes + 1 }, now, ...(warn && { warn }) };
+  const local = new HistoryStore(dataDir, options);
+  const url = redisUrl(config, env);
+  return url ? new RedisHistory(url, config.state.keyPrefix, options, local) : local;
 }
 
 /** Probe results as history samples, at `at` (wall-clock ms). */

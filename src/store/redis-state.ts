@@ -1,12 +1,12 @@
 /**
- * The shared state in Redis (ioredis: a well-kept client with reconnection and scripts). Each
+ * The shared state in Redis (opened by redis-client.ts). Each
  * node's health is one JSON value, changed with WATCH/MULTI so that two instances recording at
  * the same moment both count (a conflict retries); the breaker arithmetic stays node-health.ts's.
  * Every sync reads all nodes back, so a breaker one instance opens is open for all within a sync
  * (1 s). The lease is SET NX PX, renewed while held and released only by its holder.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { redisClient, type Redis } from './redis-client.js';
 import type { BreakerSettings } from '../cascade/breaker.js';
 import { applyEvent, type HealthEvent, type NodeHealth } from '../cascade/node-health.js';
 import type { LeaseResult, SharedState } from './shared-state.js';
@@ -34,9 +34,7 @@ export class RedisState implements SharedState {
     u.password = '';
     u.username = '';
     this.where = u.toString();
-    // Fail fast while it is away (the proxy keeps serving on its own view), reconnect for ever.
-    this.#redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1000, connectTimeout: 1000, retryStrategy: (n) => Math.min(200 * n, 2000) });
-    this.#redis.on('error', () => undefined); // said by the callers, once per outage
+    this.#redis = redisClient(url, true);
     this.#connecting = this.#redis.connect().catch(() => undefined);
   }
 

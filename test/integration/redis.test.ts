@@ -30,9 +30,11 @@ async function startRedis(): Promise<void> {
   }), { what: 'redis-server listening' });
 }
 
+const redisUp = () => redis !== undefined && redis.exitCode === null && redis.signalCode === null;
+
 async function stopRedis(): Promise<void> {
-  if (!redis || redis.exitCode !== null) return;
   const r = redis;
+  if (!r || !redisUp()) return;
   r.kill('SIGKILL');
   await new Promise((res) => r.once('exit', res));
 }
@@ -204,6 +206,50 @@ describe.skipIf(!hasRedis)('shared state in Redis', () => {
       expect((await shared.load()).nodes.primary).toMatchObject({ failures: 1, breaker: { phase: 'open' } });
     } finally {
       await shared.close();
+    }
+  });
+
+  it('the probe history is shared: status runs from three data dirs, across midnight and folded by two reports at once, read back as one; Redis away: kept in the data dir', async () => {
+    const cfg = path.join(tmp.dir, 'history.yaml');
+    writeFileSync(cfg, `nodes:\n  - { id: fast, kind: openai, url: "${sim.ready.nodes[0]!.url}", timeoutMs: 1000 }\ncheck: { upAfter: 2, confirmProbes: 1, confirmDelayMs: 0 }\nstate: { backend: redis, url: "redis://127.0.0.1:${redisPort}/0", keyPrefix: "t7:" }\n`);
+    const t0 = Date.parse('2026-11-30T23:58:00Z');
+    const at = (m: number) => cleanEnv(tmp.dir, { JARVIS_NOW: new Date(t0 + m * 60_000).toISOString() });
+    const status = (m: number, dir: string) => jarvis(['status', '--json', '--config', cfg, '--data-dir', path.join(tmp.dir, `hist-${dir}`)], { env: at(m) });
+    const fault = async (f: string) => expect((await jarvis(['sim', 'fault', sim.ready.control, 'fast', f], { env: cleanEnv(tmp.dir) })).code).toBe(0);
+    type Report = { nodes: { node: string; upMs: number; probes: { ok: number; failed: number }; downPeriods: { from: string; to?: string; cause?: string }[] }[] };
+    const report = async (dir: string) => {
+      const r = await jarvis(['report', '--since', '2026-11-30T23:00:00Z', '--json', '--config', cfg, '--data-dir', path.join(tmp.dir, `hist-${dir}`)], { env: at(65) });
+      expect(r.stderr).toBe('');
+      // upMs runs to each process's own now: the rest is what was recorded.
+      const node: Partial<Report['nodes'][number]> = (JSON.parse(r.stdout) as Report).nodes.find((n) => n.node === 'fast')!;
+      delete node.upMs;
+      return node;
+    };
+    try {
+      await status(0, 'a');
+      await status(1, 'b');
+      await fault('down');
+      await Promise.all([status(2, 'a'), status(2, 'b'), status(2, 'c')]); // 00:00, the next day
+      await status(3, 'c');
+      await fault('up');
+      await status(4, 'a');
+      await status(5, 'b');
+      // An hour later two reports fold the hours at once; neither loses nor doubles a probe.
+      const [x, y] = await Promise.all([report('d'), report('e')]);
+      expect(x).toEqual(y);
+      expect(x.probes).toEqual({ ok: 4, failed: 4 });
+      expect(x.downPeriods).toEqual([{ from: expect.stringMatching(/^2026-12-01T00:00:00\.\d+Z$/) as string, to: expect.stringMatching(/^2026-12-01T00:03:00\.\d+Z$/) as string, ms: expect.closeTo(180_000, -3) as number, cause: 'refused' }]);
+      expect(await report('d')).toEqual(x);
+      for (const dir of ['a', 'b', 'c', 'd']) expect(existsSync(path.join(tmp.dir, `hist-${dir}`, 'history'))).toBe(false);
+
+      await stopRedis();
+      const away = await status(70, 'a');
+      expect(away.code).toBe(0);
+      expect(away.stderr).toMatch(/shared history unavailable .*; recorded in the data dir's files/);
+      expect(existsSync(path.join(tmp.dir, 'hist-a', 'history', 'raw'))).toBe(true);
+    } finally {
+      await fault('up');
+      if (!redisUp()) await startRedis();
     }
   });
 });
