@@ -47,8 +47,6 @@ export interface ServeOptions {
   log: (line: string) => void;
   /** How often live health is synced with state.json (written, and what others wrote taken in). */
   syncMs?: number;
-  /** How often request outcomes are appended to the probe history (default 60 s). */
-  historyFlushMs?: number;
   /** Log every request (default: only failovers and failures). */
   accessLog?: boolean;
   runbook: Runbook;
@@ -84,6 +82,8 @@ const ROUTES: Route[] = [
   { method: 'POST', path: '/api/heal', auth: 'manage', handle: management.heal },
 ];
 const ROUTE_TABLE = new Map(ROUTES.map((r) => [`${r.method} ${r.path}`, r]));
+/** Request outcomes go into the probe history once a minute (and at shutdown). */
+const HISTORY_FLUSH_MS = 60_000;
 /** Routes by prefix (the badges), after the exact ones. */
 const BADGES: Route = { method: 'GET', path: '/badge/', auth: 'status', handle: statusPage.badgeRoute };
 /** A browser at / gets the status page when it may see it. */
@@ -203,7 +203,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     historyStore(ctx.config, options.dataDir, () => options.clock.now())
       .append(ctx.requests.flush(options.clock.now()))
       .catch((error: unknown) => log(`history: could not record request outcomes: ${(error as Error).message}`));
-  const historyTimer = setInterval(() => void flushRequests(), options.historyFlushMs ?? 60_000);
+  const historyTimer = setInterval(() => void flushRequests(), HISTORY_FLUSH_MS);
   historyTimer.unref();
   const address = server.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;

@@ -1,6 +1,6 @@
 /** Runs the built CLI as a real process, and simulated clusters as real processes. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,6 +74,19 @@ export async function startSim(args: string[]): Promise<RunningSim> {
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const ready = await startReady<SimReady>(child, { what: 'sim', event: 'ready', stderr: () => stderr });
   return { child, ready, stop: async () => void (await stopChild(child)) };
+}
+
+/**
+ * A simulated cluster of `nodes` in `dir` (its spec file there) and a config pointing at every
+ * node (`jarvis.config.yaml`, each with `timeoutMs`, then `extra` YAML lines).
+ */
+export async function startCluster(dir: string, nodes: { id: string; kind: string; models: string[] }[], options: { timeoutMs: number; extra?: string }): Promise<{ sim: RunningSim; cfg: string }> {
+  const spec = path.join(dir, 'spec.json');
+  writeFileSync(spec, JSON.stringify({ nodes }));
+  const sim = await startSim(['cluster', '--spec', spec]);
+  const cfg = path.join(dir, 'jarvis.config.yaml');
+  writeFileSync(cfg, `nodes:\n${sim.ready.nodes.map((n) => `  - { id: ${n.id}, kind: ${n.kind}, url: "${n.url}", timeoutMs: ${options.timeoutMs} }`).join('\n')}\n${options.extra ?? ''}`);
+  return { sim, cfg };
 }
 
 /** A loopback port that was free a moment ago (nothing listens there: connections are refused). */

@@ -3,10 +3,9 @@
  * (JARVIS_NOW), eight `jarvis status` processes and a `jarvis serve` writing at once, and
  * `jarvis report` reading it back.
  */
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanEnv, jarvis, startServe, startSim, tempDir, type RunningSim } from '../helpers/cli.js';
+import { cleanEnv, jarvis, startServe, startCluster, tempDir, type RunningSim } from '../helpers/cli.js';
 
 let tmp: ReturnType<typeof tempDir>;
 let sim: RunningSim;
@@ -14,11 +13,7 @@ let cfg: string;
 
 beforeAll(async () => {
   tmp = tempDir('jarvis-history-');
-  const spec = path.join(tmp.dir, 'spec.json');
-  writeFileSync(spec, JSON.stringify({ nodes: [{ id: 'a', kind: 'openai', models: ['m-a'] }, { id: 'b', kind: 'ollama', models: ['qwen3:8b'] }] }));
-  sim = await startSim(['cluster', '--spec', spec]);
-  cfg = path.join(tmp.dir, 'jarvis.config.yaml');
-  writeFileSync(cfg, `nodes:\n${sim.ready.nodes.map((n) => `  - { id: ${n.id}, kind: ${n.kind}, url: "${n.url}", timeoutMs: 1000 }`).join('\n')}\ncheck: { upAfter: 2, confirmProbes: 1, confirmDelayMs: 0 }\n`);
+  ({ sim, cfg } = await startCluster(tmp.dir, [{ id: 'a', kind: 'openai', models: ['m-a'] }, { id: 'b', kind: 'ollama', models: ['qwen3:8b'] }], { timeoutMs: 1000, extra: 'check: { upAfter: 2, confirmProbes: 1, confirmDelayMs: 0 }\n' }));
 });
 
 afterAll(async () => {

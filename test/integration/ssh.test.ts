@@ -84,6 +84,15 @@ afterAll(async () => {
   tmp?.cleanup();
 });
 
+
+/** A node's `ssh:` block (YAML lines) for this test's sshd, as this user, with its key. */
+const sshLines = () => [
+  '    ssh:',
+  `      target: ${userInfo().username}@127.0.0.1`,
+  `      port: ${sshPort}`,
+  `      identityFile: ${path.join(tmp.dir, 'client_key')}`,
+  '      options: [-o, StrictHostKeyChecking=no, -o, UserKnownHostsFile=/dev/null, -o, LogLevel=ERROR]',
+];
 describe.skipIf(Boolean(reason))('jarvis recover over ssh', () => {
   it('restarts a remote node in the background over ssh (BatchMode, key auth), then verifies', async () => {
     const id = `remote${process.pid}`;
@@ -101,11 +110,7 @@ describe.skipIf(Boolean(reason))('jarvis recover over ssh', () => {
         '    model: qwen3:8b',
         '    timeoutMs: 1000',
         `    restart: ${JSON.stringify(restart)}`,
-        '    ssh:',
-        `      target: ${userInfo().username}@127.0.0.1`,
-        `      port: ${sshPort}`,
-        `      identityFile: ${path.join(tmp.dir, 'client_key')}`,
-        '      options: [-o, StrictHostKeyChecking=no, -o, UserKnownHostsFile=/dev/null, -o, LogLevel=ERROR]',
+        ...sshLines(),
         '',
       ].join('\n'),
     );
@@ -167,11 +172,7 @@ describe.skipIf(Boolean(reason))('evidence over ssh', () => {
         // pgrep -x sshd: certainly alive on the "remote" side.
         '    process: sshd',
         `    logFile: ${log}`,
-        '    ssh:',
-        `      target: ${userInfo().username}@127.0.0.1`,
-        `      port: ${sshPort}`,
-        `      identityFile: ${path.join(tmp.dir, 'client_key')}`,
-        '      options: [-o, StrictHostKeyChecking=no, -o, UserKnownHostsFile=/dev/null, -o, LogLevel=ERROR]',
+        ...sshLines(),
         'evidence: { timeoutMs: 8000 }',
         '',
       ].join('\n'),
@@ -208,11 +209,7 @@ describe.skipIf(Boolean(reason))('evidence over ssh', () => {
         '    kind: lmstudio',
         `    url: ${sim.ready.nodes[0]!.url}`,
         '    systemdUnit: lmstudio',
-        '    ssh:',
-        `      target: ${userInfo().username}@127.0.0.1`,
-        `      port: ${sshPort}`,
-        `      identityFile: ${path.join(tmp.dir, 'client_key')}`,
-        '      options: [-o, StrictHostKeyChecking=no, -o, UserKnownHostsFile=/dev/null, -o, LogLevel=ERROR]',
+        ...sshLines(),
         'evidence: { timeoutMs: 8000 }',
         '',
       ].join('\n'),

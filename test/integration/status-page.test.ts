@@ -4,13 +4,13 @@
  * the page without a reload, no console errors. A screenshot is written under the test's temp
  * dir. Skipped, with the reason printed, where Chromium is not installed.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { HistoryStore } from '../../src/store/history.js';
 import type { Sample } from '../../src/history/buckets.js';
-import { cleanEnv, jarvis, startServe, startSim, tempDir, type RunningServe, type RunningSim } from '../helpers/cli.js';
+import { cleanEnv, jarvis, startServe, startCluster, tempDir, type RunningServe, type RunningSim } from '../helpers/cli.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 if (!CHROMIUM) console.warn('[skip] status page tests: chromium not installed (apt-get install chromium)');
@@ -31,11 +31,8 @@ let badHour = 0;
 beforeAll(async () => {
   if (!CHROMIUM) return;
   tmp = tempDir('jarvis-page-');
-  const spec = path.join(tmp.dir, 'spec.json');
-  writeFileSync(spec, JSON.stringify({ nodes: [{ id: 'a', kind: 'openai', models: ['m-a'] }, { id: 'b', kind: 'ollama', models: ['qwen3:8b'] }, { id: 'c', kind: 'lmstudio', models: ['mistral'] }] }));
-  sim = await startSim(['cluster', '--spec', spec]);
-  const cfg = path.join(tmp.dir, 'jarvis.config.yaml');
-  writeFileSync(cfg, `nodes:\n${sim.ready.nodes.map((n) => `  - { id: ${n.id}, kind: ${n.kind}, url: "${n.url}", timeoutMs: 800 }`).join('\n')}\n`);
+  let cfg: string;
+  ({ sim, cfg } = await startCluster(tmp.dir, [{ id: 'a', kind: 'openai', models: ['m-a'] }, { id: 'b', kind: 'ollama', models: ['qwen3:8b'] }, { id: 'c', kind: 'lmstudio', models: ['mistral'] }], { timeoutMs: 800 }));
   // Twenty hours of history: a probe every 5 min; node a failed half its probes six hours ago.
   const data = path.join(tmp.dir, 'data');
   const now = Date.now();

@@ -3,10 +3,9 @@
  * sim nodes. Skipped, with the reason printed, where tmux is not installed.
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, cleanEnv, jarvis, startSim, tempDir, type RunningSim } from '../helpers/cli.js';
+import { BIN, cleanEnv, jarvis, startCluster, tempDir, type RunningSim } from '../helpers/cli.js';
 
 const hasTmux = spawnSync('tmux', ['-V']).error === undefined;
 if (!hasTmux) console.warn('[skip] watch tests: tmux not installed (apt-get install tmux)');
@@ -30,11 +29,7 @@ let cfg: string;
 
 beforeAll(async () => {
   tmp = tempDir('jarvis-watch-');
-  const spec = path.join(tmp.dir, 'spec.json');
-  writeFileSync(spec, JSON.stringify({ nodes: [{ id: 'alpha', kind: 'openai', models: ['m'] }, { id: 'beta', kind: 'ollama', models: ['qwen3:8b'] }] }));
-  sim = await startSim(['cluster', '--spec', spec]);
-  cfg = path.join(tmp.dir, 'jarvis.config.yaml');
-  writeFileSync(cfg, `nodes:\n${sim.ready.nodes.map((n) => `  - { id: ${n.id}, kind: ${n.kind}, url: "${n.url}", timeoutMs: 1000 }`).join('\n')}\n`);
+  ({ sim, cfg } = await startCluster(tmp.dir, [{ id: 'alpha', kind: 'openai', models: ['m'] }, { id: 'beta', kind: 'ollama', models: ['qwen3:8b'] }], { timeoutMs: 1000 }));
 });
 
 afterAll(async () => {

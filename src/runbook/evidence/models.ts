@@ -48,15 +48,20 @@ export interface ModelsContext {
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const strOf = (...vs: unknown[]): string => vs.find((v): v is string => typeof v === 'string') ?? '?';
 const numOf = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const NOT_JSON = Symbol('not JSON');
+/** A body parsed, or NOT_JSON (a server's reply is untrusted input, never a throw). */
+function jsonOf(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return NOT_JSON;
+  }
+}
 
 /** Ollama's /api/ps body. */
 export function parseOllamaPs(body: string): LoadedModel[] | string {
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    return 'not JSON';
-  }
+  const json = jsonOf(body);
+  if (json === NOT_JSON) return 'not JSON';
   if (!isObj(json) || !Array.isArray(json.models)) return 'no `models` list';
   return json.models.filter(isObj).map((m) => {
     const model: LoadedModel = { name: strOf(m.name, m.model) };
@@ -72,24 +77,16 @@ export function parseOllamaPs(body: string): LoadedModel[] | string {
 
 /** LM Studio's /api/v0/models body: the entries whose state is `loaded`. */
 function parseLmStudioModels(body: string): LoadedModel[] | string {
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    return 'not JSON';
-  }
+  const json = jsonOf(body);
+  if (json === NOT_JSON) return 'not JSON';
   if (!isObj(json) || !Array.isArray(json.data)) return 'no `data` list';
   return json.data.filter((m) => isObj(m) && m.state === 'loaded').map((m) => ({ name: strOf((m as Record<string, unknown>).id) }));
 }
 
 /** `lms ps --json`: a list of {identifier, modelKey, sizeBytes, ...}. */
 export function parseLmsPs(stdout: string): LoadedModel[] | string {
-  let json: unknown;
-  try {
-    json = JSON.parse(stdout.trim() || '[]');
-  } catch {
-    return 'not JSON';
-  }
+  const json = jsonOf(stdout.trim() || '[]');
+  if (json === NOT_JSON) return 'not JSON';
   if (!Array.isArray(json)) return 'not a list';
   return json.filter(isObj).map((m) => {
     const model: LoadedModel = { name: strOf(m.identifier, m.modelKey) };
