@@ -10,7 +10,8 @@
  * node's state transitions) under the file store's lock, then removes the raw file. A reader
  * therefore parses at most 30 small day files and one hour of raw lines for a month: no native
  * module to build (Node 20 has no SQLite of its own; better-sqlite3 would need a compiler or a
- * download on a fresh machine) and nothing to run beside jarvis.
+ * download on a fresh machine) and nothing to run beside jarvis. Proxies that share their state
+ * in Redis keep this history there too (redis-history.ts), with the same folds.
  */
 import { appendFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
