@@ -114,7 +114,7 @@ describe.skipIf(!hasRedis)('shared state in Redis', () => {
 
   it("requests in flight through one proxy count in the other's least-busy balancing", async () => {
     const spec = path.join(tmp.dir, 'load-spec.json');
-    writeFileSync(spec, JSON.stringify({ nodes: [{ id: 'slow', kind: 'openai', models: ['m'], fault: 'slow:4000' }, { id: 'quick', kind: 'openai', models: ['m'] }] }));
+    writeFileSync(spec, JSON.stringify({ nodes: [{ id: 'slow', kind: 'openai', models: ['m'], fault: 'slow:8000' }, { id: 'quick', kind: 'openai', models: ['m'] }] }));
     const pair = await startSim(['cluster', '--spec', spec]);
     const cfg = path.join(tmp.dir, 'load.yaml');
     writeFileSync(cfg, `nodes:\n${pair.ready.nodes.map((n) => `  - { id: ${n.id}, kind: openai, url: "${n.url}", model: m, timeoutMs: 10000 }`).join('\n')}\nrouting: { strategy: least-busy }\nstate: { backend: redis, url: "redis://127.0.0.1:${redisPort}/0", keyPrefix: "t5:" }\n`);
@@ -126,7 +126,7 @@ describe.skipIf(!hasRedis)('shared state in Redis', () => {
       // Three requests held by the slow node through a.
       const held = Array.from({ length: 3 }, () => fetch(`${a.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: 'hi' }] }) }).then((r) => r.text()));
       const inFlightOnB = async () => ((await (await fetch(`${b.url}/api/status`)).json()) as { nodes: Record<string, { in_flight: number }> }).nodes.slow!.in_flight;
-      await waitFor(async () => (await inFlightOnB()) === 3, { what: "a's three requests seen in flight by b", timeoutMs: 3000 });
+      await waitFor(async () => (await inFlightOnB()) === 3, { what: "a's three requests seen in flight by b", timeoutMs: 6000 });
       // b has nothing in flight itself, yet sends its request for m to the idle node.
       expect((await ask(b.url)).node).toBe('quick');
       await Promise.all(held);
