@@ -30,6 +30,8 @@ export interface CascadeRequest {
   maxTokens?: number;
   /** Passed through to the upstream as they are. */
   extra?: Record<string, unknown>;
+  /** The client's body as it came, when it says what the fields above say (see ChatRequest). */
+  raw?: ChatRequest['raw'];
   /** The client's Anthropic Messages request, for nodes that speak that API (see ChatRequest). */
   messagesApi?: ChatRequest['messagesApi'];
 }
@@ -225,6 +227,7 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
       if (request.endpoint) chat.endpoint = request.endpoint;
       if (request.maxTokens !== undefined) chat.maxTokens = request.maxTokens;
       if (request.extra) chat.extra = request.extra;
+      if (request.raw) chat.raw = request.raw;
       if (request.messagesApi) chat.messagesApi = request.messagesApi;
       const sendOptions: SendOptions = { timeoutMs };
       if (deps.signal) sendOptions.signal = deps.signal;

@@ -48,13 +48,19 @@ export function applyEvent(h: NodeHealth | undefined, e: HealthEvent, s: Breaker
     const b = base.breaker;
     return b.phase === 'open' && (b.openUntil ?? Infinity) > e.at ? { ...base, breaker: { ...b, openUntil: e.at } } : base;
   }
-  if (e.ok) {
-    const n = e.times ?? 1;
-    return { ...base, breaker: onSuccess(base.breaker), successes: base.successes + n, consecutiveFailures: 0, totalRequests: base.totalRequests + n };
-  }
+  if (e.ok) return countSuccesses({ ...base }, e.times ?? 1);
   const next: NodeHealth = { ...base, totalRequests: base.totalRequests + 1, lastError: e.error ?? 'failed', lastErrorAt: new Date(e.at).toISOString() };
   if (!e.counts) return e.quotaUntil !== undefined ? { ...next, breaker: onQuota(base.breaker, e.quotaUntil, e.at) } : next;
   return { ...next, breaker: onFailure(base.breaker, e.at, s), failures: base.failures + 1, consecutiveFailures: base.consecutiveFailures + 1 };
+}
+
+/** `n` successes counted on `h` itself (a proxy's own copy: no new objects per request). */
+export function countSuccesses(h: NodeHealth, n: number): NodeHealth {
+  h.breaker = onSuccess(h.breaker);
+  h.successes += n;
+  h.totalRequests += n;
+  h.consecutiveFailures = 0;
+  return h;
 }
 
 export function successRate(h: NodeHealth | undefined): number {

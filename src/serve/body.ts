@@ -4,6 +4,7 @@
  * walks it), so no request can make the proxy buffer without end or overflow its stack.
  */
 import type http from 'node:http';
+import { checked, scanJson, type RawJson } from '../protocols/raw-json.js';
 
 /** Deeper than any real request (tool schemas nest a few levels). */
 export const MAX_JSON_DEPTH = 64;
@@ -15,32 +16,13 @@ export interface BodyError {
   code: 'request_too_large' | 'invalid_json';
 }
 
-export type BodyResult = { ok: true; value: Record<string, unknown> } | { ok: false; error: BodyError };
-
-/** The deepest nesting of arrays and objects in JSON text, counted without parsing (strings skipped). */
-export function jsonDepth(text: string, stopAt = Infinity): number {
-  let depth = 0;
-  let max = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 92) i++; // backslash: skip the escaped character
-      else if (c === 34) inString = false;
-    } else if (c === 34) inString = true;
-    else if (c === 123 || c === 91) {
-      if (++depth > max) {
-        max = depth;
-        if (max > stopAt) return max;
-      }
-    } else if (c === 125 || c === 93) depth--;
-  }
-  return max;
-}
+/** The parsed object, and its text as it came (sent on to a node as it is where it can be). */
+export type BodyResult = { ok: true; value: Record<string, unknown>; raw: RawJson } | { ok: false; error: BodyError };
 
 /** Checks and parses a whole body: within MAX_JSON_DEPTH levels, a JSON object. */
 function parseObject(text: string): BodyResult {
-  if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) return { ok: false, error: { status: 400, code: 'invalid_json', message: `invalid JSON body: nested deeper than ${MAX_JSON_DEPTH} levels` } };
+  const scan = scanJson(text, MAX_JSON_DEPTH);
+  if (scan.depth > MAX_JSON_DEPTH) return { ok: false, error: { status: 400, code: 'invalid_json', message: `invalid JSON body: nested deeper than ${MAX_JSON_DEPTH} levels` } };
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -48,7 +30,7 @@ function parseObject(text: string): BodyResult {
     return { ok: false, error: { status: 400, code: 'invalid_json', message: `invalid JSON body: ${(error as Error).message}` } };
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return { ok: false, error: { status: 400, code: 'invalid_json', message: 'invalid JSON body: expected a JSON object' } };
-  return { ok: true, value: parsed as Record<string, unknown> };
+  return { ok: true, value: parsed as Record<string, unknown>, raw: checked(scan.raw, parsed as Record<string, unknown>) };
 }
 
 /**

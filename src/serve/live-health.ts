@@ -8,7 +8,7 @@
  */
 import type { BreakerSettings } from '../cascade/breaker.js';
 import type { ModelCatalog } from '../cascade/catalog.js';
-import { applyEvent, healthView, queueEvent, type HealthEvent, type NodeHealth } from '../cascade/node-health.js';
+import { applyEvent, countSuccesses, healthView, queueEvent, type HealthEvent, type NodeHealth } from '../cascade/node-health.js';
 import type { SharedState } from '../store/shared-state.js';
 
 export class LiveHealth {
@@ -46,7 +46,10 @@ export class LiveHealth {
 
   /** Applies an outcome now and queues it for the shared state. */
   record(e: HealthEvent): void {
-    this.nodes[e.node] = applyEvent(this.nodes[e.node], e, this.breaker);
+    const h = this.nodes[e.node];
+    // The common case, a success, counted in place: the entries are this instance's own (#adopt).
+    if (h && e.ok && !e.halfOpen) countSuccesses(h, e.times ?? 1);
+    else this.nodes[e.node] = applyEvent(h, e, this.breaker);
     queueEvent(this.#pending, e);
   }
 
@@ -94,7 +97,8 @@ export class LiveHealth {
   /** The shared health, with what was recorded here since the sync began laid over it. */
   #adopt(shared: Record<string, NodeHealth>): void {
     for (const id of Object.keys(this.nodes)) if (!(id in shared)) delete this.nodes[id];
-    for (const [id, h] of Object.entries(shared)) this.nodes[id] = h;
+    // Copies: a success is counted in place on them (record), never on what the store handed over.
+    for (const [id, h] of Object.entries(shared)) this.nodes[id] = { ...h };
     for (const e of this.#pending) this.nodes[e.node] = applyEvent(this.nodes[e.node], e, this.breaker);
   }
 }

@@ -62,57 +62,69 @@ export async function undiciRequester(): Promise<Requester> {
         pool = new Pool(u.origin, { connections: 128, keepAliveTimeout: 30_000 });
         pools.set(u.origin, pool);
       }
-      const exchange = new Exchange(signal);
-      pool.dispatch({ path: `${u.pathname}${u.search}`, method: 'POST', headers, body }, exchange.handler(resolve, reject));
+      pool.dispatch({ path: `${u.pathname}${u.search}`, method: 'POST', headers, body }, new Exchange(signal, resolve, reject));
     });
 }
 
 /**
- * One response as undici hands it over: the body's chunks are kept until read, either whole
- * (`text()`) or one by one (`body`); one or the other, not both. No backpressure: the readers
- * here (a JSON reply, an SSE stream forwarded as it parses) keep up with a model's output.
+ * One response as undici hands it over, and the handler undici hands it to (one object per
+ * exchange, no closures): the body's chunks are kept until read, either whole (`text()`) or one
+ * by one (`body`); one or the other, not both. No backpressure: the readers here (a JSON reply,
+ * an SSE stream forwarded as it parses) keep up with a model's output.
  */
-class Exchange {
+class Exchange implements RawResponse, Dispatcher.DispatchHandler, AsyncIterable<Buffer> {
+  status = 0;
+  headers: Record<string, string | string[] | undefined> = {};
   #chunks: (Buffer | undefined)[] = [];
   #read = 0;
+  #started = false;
   #ended = false;
   #failure: Error | undefined;
   #wake: (() => void) | undefined;
   #controller: Dispatcher.DispatchController | undefined;
   readonly #signal: CancelSignal;
+  readonly #resolve: (r: RawResponse) => void;
+  readonly #reject: (e: Error) => void;
   readonly #onAbort = () => this.#controller?.abort(abortError());
 
-  constructor(signal: CancelSignal) {
+  constructor(signal: CancelSignal, resolve: (r: RawResponse) => void, reject: (e: Error) => void) {
     this.#signal = signal;
+    this.#resolve = resolve;
+    this.#reject = reject;
     signal.addEventListener('abort', this.#onAbort);
   }
 
-  handler(resolve: (r: RawResponse) => void, reject: (e: Error) => void): Dispatcher.DispatchHandler {
-    let started = false;
-    return {
-      onRequestStart: (controller) => {
-        this.#controller = controller;
-        if (this.#signal.aborted) controller.abort(abortError());
-      },
-      onResponseStart: (_controller, status, headers) => {
-        if (status < 200) return; // 1xx: the real answer follows
-        started = true;
-        resolve({ status, headers, body: { [Symbol.asyncIterator]: () => this.#iterator() }, text: () => this.#text() });
-      },
-      onResponseData: (_controller, chunk) => {
-        this.#chunks.push(chunk);
-        this.#notify();
-      },
-      onResponseEnd: () => {
-        this.#ended = true;
-        this.#settle();
-      },
-      onResponseError: (_controller, error) => {
-        this.#failure = error;
-        this.#settle();
-        if (!started) reject(error);
-      },
-    };
+  get body(): AsyncIterable<Buffer> {
+    return this;
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#signal.aborted) controller.abort(abortError());
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+    if (status < 200) return; // 1xx: the real answer follows
+    this.#started = true;
+    this.status = status;
+    this.headers = headers;
+    this.#resolve(this);
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#chunks.push(chunk);
+    this.#notify();
+  }
+
+  onResponseEnd(): void {
+    this.#ended = true;
+    this.#settle();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.#failure = error;
+    this.#settle();
+    if (!this.#started) this.#reject(error);
   }
 
   #settle(): void {
@@ -131,14 +143,14 @@ class Exchange {
   }
 
   /** The whole body; already settled when it came in one piece with its head (no waiting promise then). */
-  #text(): Promise<string> {
+  text(): Promise<string> {
     if (this.#failure) return Promise.reject(this.#failure);
-    if (!this.#ended) return this.#wait().then(() => this.#text());
+    if (!this.#ended) return this.#wait().then(() => this.text());
     const chunks = this.#chunks as Buffer[];
     return Promise.resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'));
   }
 
-  #iterator(): AsyncIterator<Buffer> {
+  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
     return {
       next: async () => {
         for (;;) {

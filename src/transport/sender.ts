@@ -13,6 +13,7 @@ import { MessagesPassStream, readMessageReply } from '../protocols/anthropic/mes
 import { classifyHttpError, failureFromError, type ChatFailure } from './failure.js';
 import { nodeHttpRequester, readText, type Requester } from './requesters.js';
 import { SseReader, type SseEvent } from './sse.js';
+import { passBody } from '../protocols/raw-json.js';
 
 export type ChatOutcome = { ok: true; value: ChatSuccess } | { ok: false; failure: ChatFailure };
 
@@ -56,8 +57,8 @@ function requestHeaders(node: NodeConfig, sse: boolean): Readonly<Record<string,
 
 /** The client's Messages request for a node: as it came, with the model the node serves when the route names one. */
 function messagesPayload(request: ChatRequest): string {
-  const body = request.messagesApi!.body;
-  return JSON.stringify(request.model ? { ...body, model: request.model } : body);
+  const { body, raw } = request.messagesApi!;
+  return passBody(body, raw, request.model || undefined);
 }
 
 /** What the caller already has of a stream when it fails: tokens, or any line forwarded to a client. */

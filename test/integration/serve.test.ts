@@ -1,10 +1,12 @@
 /**
  * `jarvis serve` as a real process, used through the official `openai` npm client, with simulated
  * nodes behind it: completions plain and streamed, failover, error shapes, a node dying
- * mid-stream, 200 concurrent streams, and a SIGTERM that drains.
+ * mid-stream, 200 concurrent streams, a SIGTERM that drains, and the body a node gets.
  */
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -263,5 +265,72 @@ describe('jarvis serve heals', () => {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)));
     }
+  });
+});
+
+describe('the body a node gets', () => {
+  // A node that records what it was sent: the client's own text, with the node's model in place
+  // of the client's, rather than the request serialised again.
+  let node: http.Server;
+  let got: { path: string; text: string }[] = [];
+  let rec: RunningServe;
+  beforeAll(async () => {
+    node = http.createServer((req, res) => {
+      let text = '';
+      req.setEncoding('utf8').on('data', (d: string) => (text += d));
+      req.on('end', () => {
+        const json = (value: unknown) => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(value));
+        if (req.method === 'GET' && req.url === '/v1/models') return json({ object: 'list', data: [{ id: 'qwen2.5:7b-instruct' }, { id: 'qwen-coder' }] });
+        if (req.method !== 'POST') return void res.writeHead(404).end();
+        got.push({ path: req.url ?? '', text });
+        if (req.url === '/v1/messages') return json({ id: 'msg_1', type: 'message', role: 'assistant', model: 'qwen-coder', content: [{ type: 'text', text: 'ok' }], stop_reason: 'end_turn', usage: { input_tokens: 1, output_tokens: 1 } });
+        json({ object: 'chat.completion', model: 'qwen2.5:7b-instruct', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }] });
+      });
+    });
+    await new Promise<void>((resolve) => node.listen(0, '127.0.0.1', resolve));
+    const at = `http://127.0.0.1:${(node.address() as AddressInfo).port}`;
+    const config = path.join(tmp.dir, 'recording.yaml');
+    writeFileSync(config, `nodes:\n  - { id: rec, kind: openai, url: "${at}", model: "qwen2.5:7b-instruct" }\n  - { id: plain, kind: openai, url: "${at}" }\n  - { id: lm, kind: lmstudio, url: "${at}", model: qwen-coder, anthropic: true }\n`);
+    rec = await startServe(['--health-interval', '3600000'], { config, dataDir: path.join(tmp.dir, 'data-recording') });
+  });
+  afterAll(async () => {
+    await rec?.stop();
+    await new Promise((resolve) => node?.close(resolve));
+  });
+  beforeEach(() => {
+    got = [];
+  });
+
+  const post = async (route: string, text: string) => {
+    const r = await fetch(`${rec.url}${route}`, { method: 'POST', headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }, body: text });
+    expect(r.status, await r.clone().text()).toBe(200);
+    await r.text();
+    expect(got).toHaveLength(1);
+    return got[0]!;
+  };
+  const conversation = '[{"role":"user","content":"weather in Zürich? \\"quoted\\", \\"model\\": \\"not this\\""}]';
+  const tools = '[{"type":"function","function":{"name":"model","parameters":{"type":"object","properties":{"model":{"type":"string"}}}}}]';
+
+  it('the client text as it came, only its model changed: fields, spacing and key order kept', async () => {
+    const text = `{\n  "model" : "rec",\n  "messages": ${conversation},\n  "tools": ${tools},\n  "temperature": 0.2, "__proto__": {"x": 1}, "max_tokens": 50\n}`;
+    const sent = await post('/v1/chat/completions', text);
+    expect(sent.path).toBe('/v1/chat/completions');
+    expect(sent.text).toBe(text.replace('"rec"', '"qwen2.5:7b-instruct"'));
+  });
+
+  it('a node with no model configured gets no model field; a body the text cannot be edited for is serialised, to the same effect', async () => {
+    const plain = await post('/v1/chat/completions', `{"messages":${conversation},"model":"plain","stream":false}`);
+    expect(JSON.parse(plain.text)).toEqual({ messages: JSON.parse(conversation), stream: false });
+    got = [];
+    // A key written with an escape: JSON.parse sees `model`, a text edit would not.
+    const escaped = await post('/v1/chat/completions', `{"mod\\u0065l":"rec","messages":${conversation},"tools":${tools}}`);
+    expect(JSON.parse(escaped.text)).toEqual({ model: 'qwen2.5:7b-instruct', messages: JSON.parse(conversation), tools: JSON.parse(tools), stream: false });
+  });
+
+  it("Anthropic's Messages API to a node that speaks it: the client's text with the node's model", async () => {
+    const text = `{ "model": "lm", "max_tokens": 64,\n  "system": [{"type":"text","text":"be brief","cache_control":{"type":"ephemeral"}}],\n  "messages": ${conversation} }`;
+    const sent = await post('/v1/messages', text);
+    expect(sent.path).toBe('/v1/messages');
+    expect(sent.text).toBe(text.replace('"lm"', '"qwen-coder"'));
   });
 });

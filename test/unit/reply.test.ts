@@ -1,7 +1,6 @@
 /** What counts as an answer, and what a proxy refuses to read. */
 import { describe, expect, it } from 'vitest';
 import { readReply } from '../../src/protocols/openai/chat.js';
-import { jsonDepth, MAX_JSON_DEPTH } from '../../src/serve/body.js';
 
 const completion = (message: object) => JSON.stringify({ model: 'm', choices: [{ index: 0, message, finish_reason: 'stop' }] });
 
@@ -26,19 +25,6 @@ describe('readReply', () => {
   it('embeddings need their data list', () => {
     expect(readReply('{"object":"list","data":[{"embedding":[0.1]}],"model":"e"}', 'embeddings')).toMatchObject({ ok: true, value: { model: 'e' } });
     expect(readReply('{"choices":[]}', 'embeddings').ok).toBe(false);
-  });
-});
-
-describe('jsonDepth', () => {
-  it('counts arrays and objects, not brackets inside strings', () => {
-    expect(jsonDepth('{"a":[1,{"b":2}]}')).toBe(3);
-    expect(jsonDepth('{"a":"[[[[{{{{\\"]]]"}')).toBe(1);
-    expect(jsonDepth('"plain"')).toBe(0);
-  });
-
-  it('stops early past a limit (a deeply nested body is refused without a walk)', () => {
-    const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
-    expect(jsonDepth(deep, MAX_JSON_DEPTH)).toBe(MAX_JSON_DEPTH + 1);
   });
 });
 

@@ -4,6 +4,7 @@
  * speak it on /v1.
  */
 import { errorMessage, excerpt } from '../../probe/classify.js';
+import { withModel, type RawJson } from '../raw-json.js';
 
 export interface ChatMessage {
   role: string;
@@ -21,8 +22,13 @@ export interface ChatRequest {
   maxTokens?: number;
   /** Fields passed through as they are (tools, temperature, an embeddings `input`, ...). */
   extra?: Record<string, unknown>;
+  /**
+   * The client's body as it came, when it says what the fields above say: sent as it is, with
+   * the node's model, rather than serialised again.
+   */
+  raw?: RawJson;
   /** The client's own Anthropic Messages request: sent as it is to nodes that speak that API. */
-  messagesApi?: { body: Record<string, unknown>; headers: Record<string, string> };
+  messagesApi?: { body: Record<string, unknown>; headers: Record<string, string>; raw?: RawJson };
 }
 
 /** A function call the model asked for (OpenAI's `tool_calls`), arguments as the JSON text it wrote. */
@@ -46,6 +52,8 @@ export interface ChatSuccess {
 
 /** The request body for a node. */
 export function chatPayload(request: ChatRequest): string {
+  const text = request.raw && withModel(request.raw, request.model);
+  if (text !== undefined) return text;
   const payload: Record<string, unknown> = request.extra ? { ...request.extra } : {};
   if (request.model) payload.model = request.model;
   if ((request.endpoint ?? 'chat') === 'chat') {
@@ -102,7 +110,11 @@ export function readReply(text: string, endpoint: 'chat' | 'embeddings'): { ok: 
   const toolCalls = toolCallsOf(message?.tool_calls);
   const refusal = typeof message?.refusal === 'string' ? message.refusal : undefined;
   if (typeof content !== 'string' && !toolCalls && refusal === undefined) return { ok: false, message: `no message content, tool calls or refusal: ${excerpt(text)}` };
-  return { ok: true, value: { content: typeof content === 'string' ? content : (refusal ?? ''), ...(toolCalls && { toolCalls }), ...(model && { model }), raw: text } };
+  // Set one by one, not spread: one shape for every reply (this runs once per proxied request).
+  const value: ChatSuccess = { content: typeof content === 'string' ? content : (refusal ?? ''), raw: text };
+  if (toolCalls) value.toolCalls = toolCalls;
+  if (model) value.model = model;
+  return { ok: true, value };
 }
 
 /** Streamed tool calls, put together from their deltas (a name, then the arguments in pieces). */

@@ -14,6 +14,7 @@ import { errorBody, estimateInputTokens, messageEvents, MessagesStream, PING_EVE
 import { allows, CLOSED } from '../../cascade/breaker.js';
 import { forwardedHeaders, nodeHeaders, speaksMessages } from '../../config/credentials.js';
 import { apiUrl } from '../../probe/endpoints.js';
+import { passBody, type RawJson } from '../../protocols/raw-json.js';
 import { readJsonObject } from '../body.js';
 import type { Handler, ServeContext } from '../context.js';
 import { exchange, type StreamWriter } from '../exchange.js';
@@ -32,7 +33,7 @@ const BODY_ERROR_TYPES: Record<number, string> = { 413: 'request_too_large' };
  * `claude-haiku-*`: a Claude name no alias maps and no node serves goes to the `anthropic` node
  * first, or the whole cascade when there is none.
  */
-async function parse(req: http.IncomingMessage, res: http.ServerResponse, ctx: ServeContext): Promise<{ body: Record<string, unknown>; route: Pick<CascadeRequest, 'task' | 'node' | 'model'> } | undefined> {
+async function parse(req: http.IncomingMessage, res: http.ServerResponse, ctx: ServeContext): Promise<{ body: Record<string, unknown>; raw: RawJson; route: Pick<CascadeRequest, 'task' | 'node' | 'model'> } | undefined> {
   const read = await readJsonObject(req, ctx.bodyLimitBytes);
   if (!read.ok) {
     sendError(res, read.error.status, BODY_ERROR_TYPES[read.error.status] ?? 'invalid_request_error', read.error.message);
@@ -50,7 +51,7 @@ async function parse(req: http.IncomingMessage, res: http.ServerResponse, ctx: S
     sendError(res, routed.error.status, routed.error.status === 404 ? 'not_found_error' : 'invalid_request_error', routed.error.message);
     return undefined;
   }
-  return { body: read.value, route: routed.route };
+  return { body: read.value, raw: read.raw, route: routed.route };
 }
 
 /** Whether this node answered in the Messages API itself (the sender passed the request through). */
@@ -120,12 +121,12 @@ function messagesWriter(ctx: ServeContext, model: string): StreamWriter & { buil
 export const messages: Handler = async (req, res, ctx) => {
   const parsed = await parse(req, res, ctx);
   if (!parsed) return;
-  const { body, route } = parsed;
+  const { body, raw, route } = parsed;
   const translated = toChatRequest(body);
   if (!translated.ok) return sendError(res, 400, 'invalid_request_error', translated.message);
   const { value } = translated;
   const model = typeof body.model === 'string' ? body.model : 'auto';
-  const request: CascadeRequest = { messages: value.messages as unknown as ChatMessage[], stream: value.stream, maxTokens: value.maxTokens, extra: value.extra, messagesApi: { body, headers: clientHeaders(req) }, ...route };
+  const request: CascadeRequest = { messages: value.messages as unknown as ChatMessage[], stream: value.stream, maxTokens: value.maxTokens, extra: value.extra, messagesApi: { body, headers: clientHeaders(req), raw }, ...route };
   const writer = messagesWriter(ctx, model);
   const x = await exchange(res, ctx, request, `POST /v1/messages model=${model}`, writer).finally(writer.close);
   if (res.writableEnded) return;
@@ -151,8 +152,8 @@ export const messages: Handler = async (req, res, ctx) => {
       return void res.end(messageEvents(passed));
     }
   }
-  const raw = result.raw ?? JSON.stringify({ model: result.model, choices: [{ message: { content: result.content, tool_calls: result.toolCalls?.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) }, finish_reason: result.toolCalls ? 'tool_calls' : 'stop' }] });
-  const message = toMessage(raw, model);
+  const reply = result.raw ?? JSON.stringify({ model: result.model, choices: [{ message: { content: result.content, tool_calls: result.toolCalls?.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) }, finish_reason: result.toolCalls ? 'tool_calls' : 'stop' }] });
+  const message = toMessage(reply, model);
   if (!message.ok) return sendError(res, 502, 'api_error', `${result.node}: ${message.message}`, headers);
   if (value.stream) {
     // Asked to stream, answered whole: the same message as its event sequence.
@@ -171,14 +172,14 @@ export const messages: Handler = async (req, res, ctx) => {
 export const countTokens: Handler = async (req, res, ctx) => {
   const parsed = await parse(req, res, ctx);
   if (!parsed) return;
-  const { body, route } = parsed;
+  const { body, raw, route } = parsed;
   if (!Array.isArray(body.messages)) return sendError(res, 400, 'invalid_request_error', 'messages: Field required');
   const counter = counterFor(ctx, { messages: [], stream: false, messagesApi: { body, headers: {} }, ...route });
   if (counter) {
     const { node, model } = counter;
     const headers = { 'content-type': 'application/json', ...nodeHeaders(node), ...forwardedHeaders(node, clientHeaders(req)) };
     const reply = await ctx.executor
-      .http(apiUrl(node.url!, 'messages/count_tokens'), { method: 'POST', body: JSON.stringify(model ? { ...body, model } : body), headers, timeoutMs: Math.min(node.timeoutMs, 5000), maxBytes: 64 << 10 })
+      .http(apiUrl(node.url!, 'messages/count_tokens'), { method: 'POST', body: passBody(body, raw, model || undefined), headers, timeoutMs: Math.min(node.timeoutMs, 5000), maxBytes: 64 << 10 })
       .catch(() => undefined);
     const counted = reply?.status === 200 ? inputTokensOf(reply.body) : undefined;
     if (typeof counted === 'number') return sendJson(res, 200, { input_tokens: counted }, { 'x-jarvis-node': node.id });

@@ -6,6 +6,7 @@
 import type http from 'node:http';
 import type { CascadeRequest } from '../../cascade/engine.js';
 import type { ChatMessage } from '../../protocols/openai/chat.js';
+import type { RawJson } from '../../protocols/raw-json.js';
 import { readJsonObject } from '../body.js';
 import type { Handler, ServeContext } from '../context.js';
 import { exchange, type Exchange, type StreamWriter } from '../exchange.js';
@@ -25,7 +26,7 @@ function passThrough(body: Record<string, unknown>, own: Set<string>): Record<st
 }
 
 /** Reads the body and routes its model; answers 400/404/413 itself and returns undefined on a bad one. */
-async function parseRequest(req: http.IncomingMessage, res: http.ServerResponse, ctx: ServeContext): Promise<{ body: Record<string, unknown>; route: Pick<CascadeRequest, 'task' | 'node' | 'model'> } | undefined> {
+async function parseRequest(req: http.IncomingMessage, res: http.ServerResponse, ctx: ServeContext): Promise<{ body: Record<string, unknown>; raw: RawJson; route: Pick<CascadeRequest, 'task' | 'node' | 'model'> } | undefined> {
   const read = await readJsonObject(req, ctx.bodyLimitBytes);
   if (!read.ok) {
     sendBodyError(res, read.error);
@@ -38,7 +39,7 @@ async function parseRequest(req: http.IncomingMessage, res: http.ServerResponse,
     sendError(res, routed.error);
     return undefined;
   }
-  return { body: read.value, route: routed.route };
+  return { body: read.value, raw: read.raw, route: routed.route };
 }
 
 /** An OpenAI-style stream goes to the client as the node sent it, line by line. */
@@ -75,7 +76,7 @@ function answeredBy(x: Exchange): Record<string, string> {
 export const chatCompletions: Handler = async (req, res, ctx) => {
   const parsed = await parseRequest(req, res, ctx);
   if (!parsed) return;
-  const { body, route } = parsed;
+  const { body, raw, route } = parsed;
   if (!Array.isArray(body.messages) || body.messages.length === 0) {
     return sendError(res, { status: 400, message: '`messages` must be a non-empty array', type: 'invalid_request_error', param: 'messages' });
   }
@@ -90,6 +91,9 @@ export const chatCompletions: Handler = async (req, res, ctx) => {
   if (route.model !== undefined) request.model = route.model;
   if (typeof body.max_tokens === 'number') request.maxTokens = body.max_tokens;
   if (extra) request.extra = extra;
+  // Sent on as the client wrote it when it means what the fields above do (a stream of "yes" or
+  // a max_tokens of null are written out as the cascade reads them).
+  if ((body.stream === undefined || typeof body.stream === 'boolean') && body.max_tokens !== null) request.raw = raw;
   const x = await exchange(res, ctx, request, `POST /v1/chat/completions model=${typeof body.model === 'string' ? body.model : 'auto'}`, OPENAI_STREAM);
   if (res.writableEnded) return;
   const { result } = x;
@@ -115,14 +119,14 @@ export const chatCompletions: Handler = async (req, res, ctx) => {
 export const embeddings: Handler = async (req, res, ctx) => {
   const parsed = await parseRequest(req, res, ctx);
   if (!parsed) return;
-  const { body, route } = parsed;
+  const { body, raw, route } = parsed;
   if (body.input === undefined) return sendError(res, { status: 400, message: '`input` is required', type: 'invalid_request_error', param: 'input' });
   if (route.task) return sendError(res, { status: 400, message: 'embeddings take a model or a node, not a task alias', type: 'invalid_request_error', param: 'model' });
   if (!route.node && !route.model && !ctx.config.nodes.some((n) => n.embeddings && n.url)) {
     return sendError(res, { status: 404, message: 'no node serves embeddings: name the embedding model, or set `embeddings: true` on a node', type: 'invalid_request_error', param: 'model', code: 'model_not_found' });
   }
   const extra = passThrough(body, EMBEDDING_FIELDS);
-  const request: CascadeRequest = { messages: [], stream: false, endpoint: 'embeddings', ...route, ...(extra && { extra }) };
+  const request: CascadeRequest = { messages: [], stream: false, endpoint: 'embeddings', raw, ...route, ...(extra && { extra }) };
   const x = await exchange(res, ctx, request, `POST /v1/embeddings model=${typeof body.model === 'string' ? body.model : '(embedding nodes)'}`, OPENAI_STREAM);
   if (res.writableEnded) return;
   if (x.result.ok) return sendBody(res, 200, x.result.raw ?? '{}', answeredBy(x));
