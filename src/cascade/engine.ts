@@ -157,17 +157,19 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
   const listModels = (node: RouteStep['node']) => catalog.lookup(node, Math.max(1, Math.min(node.timeoutMs, 2000, Math.floor((deadline - deps.now()) / 4))), deps.listModels, deps.now());
   const balancing = { load, health: (id: string) => stored[id], latencyMargin: config.routing.latencyMargin, random: deps.random };
   let planned = planRoute(config, request, settings, catalog, balancing);
+  // The clock read once per step of the common path (a proxy runs this thousands of times a second).
+  let now0 = started;
   if ('problem' in planned && planned.problem === 'unknown_model' && request.model) {
     // A name only a node's model list carries, on a fresh state: list the nodes not listed yet.
     await discoverGroup(config, request.model, catalog, deps.listModels, deps.now(), Math.max(1, Math.min(2000, settings.deadlineMs / 4)));
     planned = planRoute(config, request, settings, catalog, balancing);
+    now0 = deps.now();
   }
   if ('problem' in planned) return finish({ ok: false, error: planned.message, unroutable: planned });
   const order = planned;
   if (order.length === 0) return finish({ ok: false, error: 'no node can take requests (none has a url)' });
   // Open breakers are skipped, but the last node that might answer never is: with every breaker
   // open, the one whose open time ends first is tried.
-  const now0 = deps.now();
   // The route itself while no breaker is open (the common case: no array per request).
   let candidates: readonly RouteStep[] = order;
   let kept: RouteStep[] | undefined;
@@ -209,7 +211,8 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
       if (deps.signal?.aborted) return finish({ ok: false, error: 'interrupted' });
     }
     for (;;) {
-      const remaining = deadline - deps.now();
+      const t0 = deps.now();
+      const remaining = deadline - t0;
       if (remaining <= 0) return finish({ ok: false, error: `deadline of ${settings.deadlineMs} ms reached: ${lastError}` });
       if (previous) {
         emit?.({ type: 'failover', from: previous.node, to: node.id, reason: previous.reason });
@@ -217,7 +220,6 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
       }
       tried++;
       emit?.({ type: 'attempt', node: node.id, attempt: tried, max: budget });
-      const t0 = deps.now();
       // A first attempt may take up to half of what is left while other nodes wait (an answer can
       // be long); a retry only what the untried nodes' shares leave.
       const limit = untried === 0 ? remaining : retries === 0 ? Math.max(remaining / 2, remaining - reserve) : remaining - reserve;
@@ -245,13 +247,14 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
       } finally {
         load.end(node.id);
       }
-      const ms = Math.round(deps.now() - t0);
+      const t1 = deps.now();
+      const ms = Math.round(t1 - t0);
       if (outcome.ok) {
         const attempt: Attempt = { node: node.id, outcome: 'ok', ms };
         if (model) attempt.model = model;
         if (outcome.value.firstTokenMs !== undefined) attempt.firstTokenMs = Math.round(outcome.value.firstTokenMs);
         attempts.push(attempt);
-        record({ node: node.id, at: deps.now(), ok: true, counts: true });
+        record({ node: node.id, at: t1, ok: true, counts: true });
         load.observe(node.id, outcome.value.firstTokenMs ?? ms);
         const answered: Omit<CascadeResult, 'attempts' | 'events' | 'durationMs'> = { ok: true, node: node.id, content: outcome.value.content };
         const answeredModel = outcome.value.model ?? model;

@@ -54,7 +54,8 @@ export async function exchange(res: http.ServerResponse, ctx: ServeContext, requ
     : undefined;
   const started = performance.now();
   const d = ctx.deps;
-  const result = await runCascade(ctx.config, ctx.settings, ctx.health.nodes, ctx.catalog, request, { send: d.send, listModels: d.listModels, now: d.now, sleep: d.sleep, random: d.random, load: ctx.load, signal: abort, ...(onEvent && { onEvent }) });
+  // One shape, no spread: an object literal with a spread in it is built field by field at run time.
+  const result = await runCascade(ctx.config, ctx.settings, ctx.health.nodes, ctx.catalog, request, { send: d.send, listModels: d.listModels, now: d.now, sleep: d.sleep, random: d.random, load: ctx.load, signal: abort, onEvent });
   ctx.cancels.delete(res);
   if (streaming) ctx.streams.delete(res);
   for (const e of result.events) ctx.health.record(e);
