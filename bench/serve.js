@@ -40,6 +40,34 @@ const ms2 = (x) => `${x.toFixed(2)} ms`;
 const pct = (x) => `${(x * 100).toFixed(1)} %`;
 const met = (ok) => (ok ? 'met' : 'MISSED');
 
+/** A process's CPU time (user + system) in ms, from /proc; undefined where there is none. */
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+function cpuMs(pid) {
+  if (!pid || !existsSync(`/proc/${pid}/stat`)) return undefined;
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+}
+
+/** A load run, with the proxy's CPU µs per request during it (steadier than req/s on a shared machine). */
+async function measured(pid, run) {
+  const before = cpuMs(pid);
+  const r = await run();
+  const after = cpuMs(pid);
+  return { ...r, cpuUs: before === undefined || after === undefined ? undefined : ((after - before) * 1000) / r.requests };
+}
+
+function measureInto(results, key, r) {
+  const acc = (results[key] ??= { p50: [], p99: [], rps: [], cpu: [], errors: 0 });
+  acc.p50.push(r.p50);
+  acc.p99.push(r.p99);
+  acc.rps.push(r.rps);
+  if (r.cpuUs !== undefined) acc.cpu.push(r.cpuUs);
+  acc.errors += r.errors;
+}
+
+const cpuCell = (r) => (r.cpu.length ? `${median(r.cpu).toFixed(0)} µs` : '');
+
 /** The bare proxy as a child; resolves with its URL. */
 async function startBare(upstream, children, nodeArgs = [], env = process.env) {
   const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bench', 'bare-proxy.js'), upstream], { stdio: ['ignore', 'pipe', 'inherit'], env });
@@ -66,6 +94,7 @@ export async function benchServe({ seconds = 2 } = {}) {
     const jarvisLow = await startServe([{ id: 'fast', url: upstream }], 'low-memory', ['--low-memory']);
     const jarvisFailover = await startServe([{ id: 'primary', url: refused }, { id: 'fast', url: upstream }], 'failover');
     const bare = await startBare(upstream, children);
+    const barePid = children.at(-1).pid;
 
     // Portkey, installed on demand into the temp dir.
     let portkey;
@@ -80,16 +109,17 @@ export async function benchServe({ seconds = 2 } = {}) {
       await waitPort(port);
       const config = JSON.stringify({ strategy: { mode: 'fallback' }, targets: [{ provider: 'openai', custom_host: `${upstream}/v1`, api_key: 'unused' }] });
       const failoverConfig = JSON.stringify({ strategy: { mode: 'fallback' }, targets: [{ provider: 'openai', custom_host: `${refused}/v1`, api_key: 'unused' }, { provider: 'openai', custom_host: `${upstream}/v1`, api_key: 'unused' }] });
-      portkey = { origin: `http://127.0.0.1:${port}`, headers: { 'x-portkey-config': config }, failoverHeaders: { 'x-portkey-config': failoverConfig } };
+      portkey = { pid: child.pid, origin: `http://127.0.0.1:${port}`, headers: { 'x-portkey-config': config }, failoverHeaders: { 'x-portkey-config': failoverConfig } };
     } else console.error(`portkey: could not install @portkey-ai/gateway@${PORTKEY_VERSION}: ${install.stderr?.slice(-300)}`);
 
     const body = JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'ping' }], max_tokens: 10 });
+    // [name, origin, headers, pid of the proxy: its CPU time per request is read from /proc].
     const targets = [
       ['direct', upstream, {}],
-      ['bare proxy (node:http + undici Pool)', bare, {}],
-      ['jarvis serve', jarvis.url, {}],
-      ['jarvis serve --low-memory', jarvisLow.url, {}],
-      ...(portkey ? [['portkey gateway', portkey.origin, portkey.headers]] : []),
+      ['bare proxy (node:http + undici Pool)', bare, {}, barePid],
+      ['jarvis serve', jarvis.url, {}, jarvis.child.pid],
+      ['jarvis serve --low-memory', jarvisLow.url, {}, jarvisLow.child.pid],
+      ...(portkey ? [['portkey gateway', portkey.origin, portkey.headers, portkey.pid]] : []),
     ];
     const rows = [];
     const results = {};
@@ -100,20 +130,13 @@ export async function benchServe({ seconds = 2 } = {}) {
     for (const c of [1, 16, 64]) {
       for (const [, origin, headers] of targets) await loadgen({ origin, pathName: '/v1/chat/completions', headers, body, connections: c, seconds: 1 }); // warm-up
       for (let round = 0; round < ROUNDS; round++) {
-        for (const [name, origin, headers] of round % 2 ? [...targets].reverse() : targets) {
-          const r = await loadgen({ origin, pathName: '/v1/chat/completions', headers, body, connections: c, seconds });
-          const acc = (results[`${name}@${c}`] ??= { p50: [], p99: [], rps: [], errors: 0 });
-          acc.p50.push(r.p50);
-          acc.p99.push(r.p99);
-          acc.rps.push(r.rps);
-          acc.errors += r.errors;
-        }
+        for (const [name, origin, headers, pid] of round % 2 ? [...targets].reverse() : targets) measureInto(results, `${name}@${c}`, await measured(pid, () => loadgen({ origin, pathName: '/v1/chat/completions', headers, body, connections: c, seconds })));
       }
       for (const [name] of targets) {
         const r = results[`${name}@${c}`];
         r.p50m = median(r.p50);
         r.rpsm = r.rps.reduce((a, b) => a + b, 0) / r.rps.length;
-        rows.push([name, c, ms2(r.p50m), ms2(median(r.p99)), Math.round(r.rpsm), r.errors]);
+        rows.push([name, c, ms2(r.p50m), ms2(median(r.p99)), Math.round(r.rpsm), cpuCell(r), r.errors]);
       }
     }
     // What an agent sends: its whole conversation (40 messages, 23 KB) with every request.
@@ -121,21 +144,14 @@ export async function benchServe({ seconds = 2 } = {}) {
     const bodyTargets = targets.filter(([name]) => name === 'direct' || name.startsWith('bare') || name === 'jarvis serve');
     for (const [, origin, headers] of bodyTargets) await loadgen({ origin, pathName: '/v1/chat/completions', headers, body: conversation, connections: 16, seconds: 1 });
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, origin, headers] of round % 2 ? [...bodyTargets].reverse() : bodyTargets) {
-        const r = await loadgen({ origin, pathName: '/v1/chat/completions', headers, body: conversation, connections: 16, seconds });
-        const acc = (results[`${name}@16/23KB`] ??= { p50: [], p99: [], rps: [], errors: 0 });
-        acc.p50.push(r.p50);
-        acc.p99.push(r.p99);
-        acc.rps.push(r.rps);
-        acc.errors += r.errors;
-      }
+      for (const [name, origin, headers, pid] of round % 2 ? [...bodyTargets].reverse() : bodyTargets) measureInto(results, `${name}@16/23KB`, await measured(pid, () => loadgen({ origin, pathName: '/v1/chat/completions', headers, body: conversation, connections: 16, seconds })));
     }
     for (const [name] of bodyTargets) {
       const r = results[`${name}@16/23KB`];
       r.rpsm = r.rps.reduce((a, b) => a + b, 0) / r.rps.length;
-      rows.push([`${name}, 23 KB conversation`, 16, ms2(median(r.p50)), ms2(median(r.p99)), Math.round(r.rpsm), r.errors]);
+      rows.push([`${name}, 23 KB conversation`, 16, ms2(median(r.p50)), ms2(median(r.p99)), Math.round(r.rpsm), cpuCell(r), r.errors]);
     }
-    printTable(`chat completions, same sim upstream on loopback (${LOADGEN}; ${ROUNDS} rounds of ${seconds} s per cell, paths in turns; p50/p99: median of the rounds)`, ['path', 'concurrency', 'p50', 'p99', 'req/s', 'errors'], rows);
+    printTable(`chat completions, same sim upstream on loopback (${LOADGEN}; ${ROUNDS} rounds of ${seconds} s per cell, paths in turns; p50/p99: median of the rounds)`, ['path', 'concurrency', 'p50', 'p99', 'req/s', 'CPU/req', 'errors'], rows);
 
     const at = (name, c) => results[`${name}@${c}`];
     const J = 'jarvis serve';
@@ -179,6 +195,7 @@ export async function benchServe({ seconds = 2 } = {}) {
       ['throughput at 16, jarvis / bare proxy', pct(ratio(16)), `>= 80 %: ${met(ratio(16) >= 0.8)}`],
       ['throughput at 64, jarvis / bare proxy', pct(ratio(64)), `>= 80 %: ${met(ratio(64) >= 0.8)}`],
       ['throughput at 16 with a 23 KB conversation, jarvis / bare proxy', pct(ratio('16/23KB')), `>= 80 %: ${met(ratio('16/23KB') >= 0.8)}`],
+      ...(at(J, 16).cpu.length ? [['CPU per request at 16 (median): bare proxy / jarvis', `${median(at(B, 16).cpu).toFixed(0)} / ${median(at(J, 16).cpu).toFixed(0)} µs = ${pct(median(at(B, 16).cpu) / median(at(J, 16).cpu))}`, 'steadier than req/s here']] : []),
       ['p50 added over direct at 1: jarvis / bare proxy', `${ms2(addedJ)} / ${ms2(addedB)}`, `within 0.05 ms: ${met(addedJ <= addedB + 0.05)}`],
       [`primary refused, breaker open (${fo.trace}): p50 vs primary absent`, `${ms2(percentile(fo.lat, 50))} vs ${ms2(percentile(absent.lat, 50))}`, `within 0.02 ms: ${met(percentile(fo.lat, 50) <= percentile(absent.lat, 50) + 0.02)}`],
       ['throughput at 16, jarvis / portkey', ratioPortkey === undefined ? 'n/a (portkey not installed)' : `${ratioPortkey.toFixed(1)}x`, ratioPortkey === undefined ? '' : `>= 5x: ${met(ratioPortkey >= 5)}`],
