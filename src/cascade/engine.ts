@@ -90,6 +90,8 @@ export interface EngineDeps {
   onEvent?: (e: CascadeEvent) => void;
   /** Requests in flight and latencies per node, for the balancing strategies (a proxy keeps one). */
   load?: NodeLoad;
+  /** false: a streamed answer's text is not kept in the result (a proxy has forwarded it). */
+  keepText?: boolean;
 }
 
 /** What each class of error means for the cascade (the seed's breaker could not tell a 504 from a 401). */
@@ -233,6 +235,7 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
       if (request.messagesApi) chat.messagesApi = request.messagesApi;
       const sendOptions: SendOptions = { timeoutMs };
       if (deps.signal) sendOptions.signal = deps.signal;
+      if (deps.keepText === false) sendOptions.keepText = false;
       if (deps.onEvent && request.stream) {
         // Tokens and raw lines come only from a stream, and only matter to someone listening.
         const onEvent = deps.onEvent;

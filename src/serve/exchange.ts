@@ -55,7 +55,7 @@ export async function exchange(res: http.ServerResponse, ctx: ServeContext, requ
   const started = performance.now();
   const d = ctx.deps;
   // One shape, no spread: an object literal with a spread in it is built field by field at run time.
-  const result = await runCascade(ctx.config, ctx.settings, ctx.health.nodes, ctx.catalog, request, { send: d.send, listModels: d.listModels, now: d.now, sleep: d.sleep, random: d.random, load: ctx.load, signal: abort, onEvent });
+  const result = await runCascade(ctx.config, ctx.settings, ctx.health.nodes, ctx.catalog, request, { send: d.send, listModels: d.listModels, now: d.now, sleep: d.sleep, random: d.random, load: ctx.load, signal: abort, onEvent, keepText: false });
   ctx.cancels.delete(res);
   if (streaming) ctx.streams.delete(res);
   for (const e of result.events) ctx.health.record(e);

@@ -23,6 +23,8 @@ export interface SendOptions {
   onToken?: (text: string) => void;
   /** Every SSE line of a streamed reply, as received (a proxy forwards them). */
   onData?: (line: string) => void;
+  /** false: a streamed answer's text is not put together (a proxy forwards the lines and needs only how it ended). */
+  keepText?: boolean;
 }
 
 export type SendChat = (node: NodeConfig, request: ChatRequest, options: SendOptions) => Promise<ChatOutcome>;
@@ -132,7 +134,8 @@ export function createSender(requester: Requester): SendChat {
         if (request.stream && reply.value.content) options.onToken?.(reply.value.content);
         return reply;
       }
-      const chat: StreamRead = pass ? new MessagesPassStream() : new ChatStream();
+      const keepText = options.keepText !== false;
+      const chat: StreamRead = pass ? new MessagesPassStream(keepText) : new ChatStream(keepText);
       const sse = new SseReader();
       let firstTokenMs: number | undefined;
       // Events that carry nothing yet (the role chunk, empty deltas) wait until something does:

@@ -72,6 +72,15 @@ describe('ChatStream', () => {
     }
   });
 
+  it("a proxy's (keepText false): the same reads, tokens and finish, without the text put together", () => {
+    const lines = readAll(readFileSync(path.join(dir, 'ollama.txt')), []);
+    const kept = new ChatStream();
+    const forwarded = new ChatStream(false);
+    expect(lines.map((e) => forwarded.read(e.data))).toEqual(lines.map((e) => kept.read(e.data)));
+    expect({ finished: forwarded.finished, tokens: forwarded.tokens, content: forwarded.content }).toEqual({ finished: true, tokens: kept.tokens, content: '' });
+    expect(kept.content).toBe('Bonjour é😀');
+  });
+
   it('a chunk that is not JSON, or an error in the stream, is a failure value', () => {
     expect(new ChatStream().read('{"choices": [')).toMatchObject({ ok: false, kind: 'bad_chunk' });
     expect(new ChatStream().read('{"error": {"message": "CUDA out of memory"}}')).toMatchObject({ ok: false, kind: 'error', message: expect.stringContaining('CUDA out of memory') });

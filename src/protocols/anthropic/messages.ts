@@ -370,6 +370,9 @@ export class MessagesPassStream {
   #content = '';
   #model: string | undefined;
 
+  /** `keepText: false` for a proxy, which forwards the events and has no use for the text (see ChatStream). */
+  constructor(private readonly keepText = true) {}
+
   read(e: { event?: string; data: string }): { ok: true; meaningful: boolean; token?: string } | { ok: false; kind: 'bad_chunk' | 'error'; message: string } {
     let json: { type?: unknown; message?: { model?: unknown }; delta?: { type?: unknown; text?: unknown }; error?: { type?: unknown; message?: unknown } };
     try {
@@ -387,7 +390,7 @@ export class MessagesPassStream {
     if (type === 'message_stop') this.finished = true;
     if (type === 'content_block_delta' && json.delta?.type === 'text_delta' && typeof json.delta.text === 'string') {
       this.tokens++;
-      this.#content += json.delta.text;
+      if (this.keepText) this.#content += json.delta.text;
       return { ok: true, meaningful: true, token: json.delta.text };
     }
     return { ok: true, meaningful: true };

@@ -148,13 +148,19 @@ export interface StreamRead {
   result(firstTokenMs: number | undefined): ChatSuccess;
 }
 
-/** A streamed completion, put together from its chunks (each SSE event's data). */
+/**
+ * A streamed completion, put together from its chunks (each SSE event's data). A proxy, which
+ * forwards the chunks as they come, has no use for the text put together (`keepText: false`):
+ * a long answer would be held twice per open stream.
+ */
 export class ChatStream implements StreamRead {
   content = '';
   model: string | undefined;
   tokens = 0;
   finished = false;
   readonly toolCalls: ToolCall[] = [];
+
+  constructor(private readonly keepText = true) {}
 
   line(e: { data: string }): string {
     return `data: ${e.data}`;
@@ -184,7 +190,7 @@ export class ChatStream implements StreamRead {
     let token: string | undefined;
     if (typeof delta === 'string' && delta.length > 0) {
       this.tokens++;
-      this.content += delta;
+      if (this.keepText) this.content += delta;
       token = delta;
       meaningful = true;
     }
