@@ -24,7 +24,8 @@ export interface ChatRequest {
   extra?: Record<string, unknown>;
   /**
    * The client's body as it came, when it says what the fields above say: sent as it is, with
-   * the node's model, rather than serialised again.
+   * the node's model, rather than serialised again. `extra` is only needed beside it when its
+   * model is `unknown` (the only case where the fields are serialised instead).
    */
   raw?: RawJson;
   /** The client's own Anthropic Messages request: sent as it is to nodes that speak that API. */

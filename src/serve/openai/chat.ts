@@ -84,16 +84,19 @@ export const chatCompletions: Handler = async (req, res, ctx) => {
     return sendError(res, { status: 400, message: '`max_tokens` must be a whole number of at least 1', type: 'invalid_request_error', param: 'max_tokens' });
   }
   const stream = body.stream === true;
-  const extra = passThrough(body, CHAT_FIELDS);
   const request: CascadeRequest = { messages: body.messages as ChatMessage[], stream };
   if (route.task !== undefined) request.task = route.task;
   if (route.node !== undefined) request.node = route.node;
   if (route.model !== undefined) request.model = route.model;
   if (typeof body.max_tokens === 'number') request.maxTokens = body.max_tokens;
-  if (extra) request.extra = extra;
   // Sent on as the client wrote it when it means what the fields above do (a stream of "yes" or
-  // a max_tokens of null are written out as the cascade reads them).
-  if ((body.stream === undefined || typeof body.stream === 'boolean') && body.max_tokens !== null) request.raw = raw;
+  // a max_tokens of null are written out as the cascade reads them); else serialised from them,
+  // the client's other fields passed through.
+  if (raw.model !== 'unknown' && (body.stream === undefined || typeof body.stream === 'boolean') && body.max_tokens !== null) request.raw = raw;
+  else {
+    const extra = passThrough(body, CHAT_FIELDS);
+    if (extra) request.extra = extra;
+  }
   const x = await exchange(res, ctx, request, `POST /v1/chat/completions model=${typeof body.model === 'string' ? body.model : 'auto'}`, OPENAI_STREAM);
   if (res.writableEnded) return;
   const { result } = x;
@@ -125,8 +128,8 @@ export const embeddings: Handler = async (req, res, ctx) => {
   if (!route.node && !route.model && !ctx.config.nodes.some((n) => n.embeddings && n.url)) {
     return sendError(res, { status: 404, message: 'no node serves embeddings: name the embedding model, or set `embeddings: true` on a node', type: 'invalid_request_error', param: 'model', code: 'model_not_found' });
   }
-  const extra = passThrough(body, EMBEDDING_FIELDS);
-  const request: CascadeRequest = { messages: [], stream: false, endpoint: 'embeddings', raw, ...route, ...(extra && { extra }) };
+  const extra = raw.model === 'unknown' ? passThrough(body, EMBEDDING_FIELDS) : undefined;
+  const request: CascadeRequest = { messages: [], stream: false, endpoint: 'embeddings', ...route, ...(extra ? { extra } : { raw }) };
   const x = await exchange(res, ctx, request, `POST /v1/embeddings model=${typeof body.model === 'string' ? body.model : '(embedding nodes)'}`, OPENAI_STREAM);
   if (res.writableEnded) return;
   if (x.result.ok) return sendBody(res, 200, x.result.raw ?? '{}', answeredBy(x));
