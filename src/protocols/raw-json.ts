@@ -23,7 +23,8 @@ export interface RawJson {
   text: string;
   /**
    * The `model` member; `none` when the object has none; `unknown` when it cannot be edited as
-   * text (not a string, written twice or with escapes): the caller serialises the parsed object.
+   * text (not a string, written twice however its key is spelt, escapes in its value): the
+   * caller serialises the parsed object.
    */
   model: ModelMember | 'none' | 'unknown';
   /** Members of the top-level object. */
@@ -69,7 +70,8 @@ export function scanJson(text: string, stopAt = Infinity): JsonScan {
         if (expectKey) {
           members++;
           keyAt = i;
-          keyIsModel = end - i === 6 && text.startsWith('model', i + 1);
+          // A key written with escapes is decoded (rare): `mod\u0065l` is `model` too.
+          keyIsModel = end - i === 6 ? text.startsWith('model', i + 1) : end - i > 6 && hasBackslash(text, i, end) && decodes(text.slice(i, end + 1), 'model');
           expectKey = false;
         } else if (keyIsModel) {
           const member: ModelMember = { keyAt, valueAt: i, valueEnd: end + 1, written: text.slice(i + 1, end), commaBefore: lastComma, commaAfter: -1 };
@@ -104,6 +106,20 @@ export function scanJson(text: string, stopAt = Infinity): JsonScan {
   return { depth: max, raw: { text, model, members } };
 }
 
+function hasBackslash(text: string, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) if (text.charCodeAt(k) === BACKSLASH) return true;
+  return false;
+}
+
+/** Whether a JSON string literal says `value`. */
+function decodes(literal: string, value: string): boolean {
+  try {
+    return JSON.parse(literal) === value;
+  } catch {
+    return false;
+  }
+}
+
 /** Whether the quote at `at` is escaped: an odd run of backslashes before it. */
 function escaped(text: string, at: number): boolean {
   let n = 0;
@@ -133,8 +149,8 @@ export function withModel(raw: RawJson, model: string | undefined): string | und
 }
 
 /**
- * Whether the scan agrees with the parsed object's `model` (a key written with escapes, or
- * twice, is what JSON.parse sees but the scan does not): if not, the text is not edited.
+ * Whether the scan agrees with the parsed object's `model` (a safety net: the scan and JSON.parse
+ * should never disagree): if not, the text is not edited.
  */
 export function checked(raw: RawJson, parsed: Record<string, unknown>): RawJson {
   const value = parsed.model;

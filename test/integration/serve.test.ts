@@ -322,9 +322,9 @@ describe('the body a node gets', () => {
     const plain = await post('/v1/chat/completions', `{"messages":${conversation},"model":"plain","stream":false}`);
     expect(JSON.parse(plain.text)).toEqual({ messages: JSON.parse(conversation), stream: false });
     got = [];
-    // A key written with an escape: JSON.parse sees `model`, a text edit would not.
-    const escaped = await post('/v1/chat/completions', `{"mod\\u0065l":"rec","messages":${conversation},"tools":${tools}}`);
-    expect(JSON.parse(escaped.text)).toEqual({ model: 'qwen2.5:7b-instruct', messages: JSON.parse(conversation), tools: JSON.parse(tools), stream: false });
+    // `model` twice, once written with an escape (JSON.parse takes the last): serialised again.
+    const twice = await post('/v1/chat/completions', `{"model":"plain","messages":${conversation},"tools":${tools},"mod\\u0065l":"rec"}`);
+    expect(JSON.parse(twice.text)).toEqual({ model: 'qwen2.5:7b-instruct', messages: JSON.parse(conversation), tools: JSON.parse(tools), stream: false });
   });
 
   it("Anthropic's Messages API to a node that speaks it: the client's text with the node's model", async () => {

@@ -41,6 +41,7 @@ describe('withModel: the body with the node model, as text', () => {
     '{"messages":[]}',
     '{}',
     '{"metadata":{"model":"inner"},"messages":[]}',
+    '{"mod\\u0065l":"a","messages":[]}',
   ];
   it.each(bodies)('%s', (text) => {
     for (const model of ['qwen2.5:7b', 'auto', undefined, 'with "quotes" and \\ and ü']) {
@@ -56,14 +57,14 @@ describe('withModel: the body with the node model, as text', () => {
     expect(withModel(scanJson('{"messages":[]}').raw, undefined)).toBe('{"messages":[]}');
   });
 
-  it('a model the text cannot be edited for is left to the serialiser: not a string, twice, escaped', () => {
+  it('a model the text cannot be edited for is left to the serialiser: not a string, twice (however its key is written), its value escaped', () => {
     for (const text of [
       '{"model":null,"messages":[]}',
       '{"model":7,"messages":[]}',
       '{"model":["a"],"messages":[]}',
       '{"model":{"id":"a"},"messages":[]}',
       '{"model":"a","messages":[],"model":"b"}',
-      '{"mod\\u0065l":"a","messages":[]}',
+      '{"model":"a","mod\\u0065l":"a","messages":[]}',
       '{"model":"a\\/b","messages":[]}',
     ]) {
       expect(sent(text, 'node-model'), text).toEqual({ edited: false, value: undefined });
