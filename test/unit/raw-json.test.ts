@@ -91,7 +91,10 @@ describe('withModel on generated bodies', () => {
   const object = (depth: number, top: boolean): string => {
     const keys = Array.from({ length: Math.floor(rnd() * 4) }, (_, i) => pick(['messages', 'tools', `k${i}`, depth > 1 ? 'model' : `x${i}`]));
     const members = [...new Set(keys)].map((k) => `${ws()}${JSON.stringify(k)}${ws()}:${ws()}${value(depth)}`);
-    if (top && rnd() < 0.8) members.splice(Math.floor(rnd() * (members.length + 1)), 0, `${ws()}"model"${ws()}:${ws()}${str()}`);
+    // `model` once, twice or not at all, its key sometimes spelt with an escape.
+    const modelKey = () => pick(['"model"', '"model"', '"mod\\u0065l"']);
+    if (top && rnd() < 0.8) members.splice(Math.floor(rnd() * (members.length + 1)), 0, `${ws()}${modelKey()}${ws()}:${ws()}${str()}`);
+    if (top && rnd() < 0.1) members.splice(Math.floor(rnd() * (members.length + 1)), 0, `${ws()}${modelKey()}${ws()}:${ws()}${pick(['"a"', '"plain"', '1'])}`);
     return `${ws()}{${members.join(',')}${ws()}}${ws()}`;
   };
 
@@ -105,7 +108,7 @@ describe('withModel on generated bodies', () => {
       edited++;
       expect(r.value, text).toEqual(expected(text, model));
     }
-    // Only model values written with escapes are left to the serialiser.
-    expect(edited).toBeGreaterThan(1500);
+    // Only model values written with escapes, or written twice, are left to the serialiser.
+    expect(edited).toBeGreaterThan(1300);
   });
 });
