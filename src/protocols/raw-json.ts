@@ -12,7 +12,7 @@ interface ModelMember {
   /** The value's quotes: [valueAt, valueEnd) is the JSON string, quotes included. */
   valueAt: number;
   valueEnd: number;
-  /** The value's text between its quotes, escapes as written. */
+  /** The value between its quotes, which has no escapes (a value written with them is not editable). */
   written: string;
   /** The comma before the key (-1 when it is the first member), and the one after the value (-1 when last). */
   commaBefore: number;
@@ -75,7 +75,8 @@ export function scanJson(text: string, stopAt = Infinity): JsonScan {
           expectKey = false;
         } else if (keyIsModel) {
           const member: ModelMember = { keyAt, valueAt: i, valueEnd: end + 1, written: text.slice(i + 1, end), commaBefore: lastComma, commaAfter: -1 };
-          model = model === 'none' ? member : 'unknown';
+          // A second `model`, or a value written with escapes (its text is not the name): not editable.
+          model = model === 'none' && !hasBackslash(text, i, end) ? member : 'unknown';
           open = member;
           keyIsModel = false;
         }
@@ -149,8 +150,8 @@ export function withModel(raw: RawJson, model: string | undefined): string | und
 }
 
 /**
- * Whether the scan agrees with the parsed object's `model` (a safety net: the scan and JSON.parse
- * should never disagree): if not, the text is not edited.
+ * Whether the scan agrees with the parsed object's `model`: a guard, as the scan and JSON.parse
+ * should never disagree; if they do, the text is not edited.
  */
 export function checked(raw: RawJson, parsed: Record<string, unknown>): RawJson {
   const value = parsed.model;

@@ -53,7 +53,7 @@ export interface ChatSuccess {
 
 /** The request body for a node. */
 export function chatPayload(request: ChatRequest): string {
-  const text = request.raw && withModel(request.raw, request.model);
+  const text = request.raw && withModel(request.raw, request.model || undefined);
   if (text !== undefined) return text;
   const payload: Record<string, unknown> = request.extra ? { ...request.extra } : {};
   if (request.model) payload.model = request.model;
