@@ -256,6 +256,12 @@ export const configSchema = z
          * slow local model's answer. 0 sends none.
          */
         streamPingMs: z.number({ error: 'expected a number of milliseconds' }).int({ error: 'expected a whole number of milliseconds' }).min(0).max(600_000).default(10_000),
+        /**
+         * With --auto-recover, a node whose health-check probes fail this many times in a row is
+         * recovered even though no request failed on it (with `auto`, none may reach it): once per
+         * outage, an outage ending at the first probe that answers.
+         */
+        downAfterProbes: z.number({ error: 'expected a number of probes' }).int({ error: 'expected a whole number of probes' }).min(1).max(100).default(2),
       })
       .prefault({}),
     /** Silence windows: nothing is recovered or alerted for these nodes while one is open. */

@@ -1,8 +1,9 @@
 /**
  * The proxy heals, not only routes (seed 003): a background check probes every node; a successful
  * probe half-opens an open breaker (the next request is its trial, no user's request is spent on
- * a dead node); with auto-recovery on, a node whose breaker is open gets the runbook's recovery in
- * the background, within the escalation rule, and returns to service once verified.
+ * a dead node); with auto-recovery on, a node that is down (its breaker open, or its probes failing
+ * several times in a row) gets the runbook's recovery in the background, within the escalation
+ * rule, and returns to service once verified.
  */
 import { openWindow } from '../alerts/maintenance.js';
 import { phaseAt } from '../cascade/breaker.js';
@@ -47,6 +48,8 @@ export interface Healer {
 
 export interface HealInput {
   probeOk: boolean;
+  /** The probe failed with a quota or rate limit (429): the node answers, nothing to restart. */
+  throttled: boolean;
   /** When the probe was sent, and now (wall ms). */
   probedAt: number;
   now: number;
@@ -56,39 +59,66 @@ export interface HealInput {
   recovering: boolean;
   /** The breaker opening the healer last acted on, if any. */
   actedOn: { openUntil: number | undefined } | undefined;
+  /** Probes in a row that failed, this one included (0 when it answered). */
+  failedProbes: number;
+  /** How many failed probes in a row make an outage (`serve.downAfterProbes`). */
+  downAfter: number;
+  /** A recovery was decided (made or refused) during this run of failed probes. */
+  outageActed: boolean;
   lowImpact: boolean;
   inMaintenance: boolean;
   escalated: boolean;
 }
 
+/** What a recovery decision answers: the breaker opening, or the run of failed probes, it was made for. */
+export type HealCause = 'breaker' | 'probes';
+
 export type HealDecision =
-  | { action: 'none'; markActed: false }
-  | { action: 'half_open'; markActed: false }
-  | { action: 'skip'; reason: 'low_impact' | 'maintenance' | 'escalated'; markActed: true }
-  | { action: 'recover'; markActed: true };
+  | { action: 'none' }
+  | { action: 'half_open' }
+  | { action: 'skip'; reason: 'low_impact' | 'maintenance' | 'escalated'; cause: HealCause }
+  | { action: 'recover'; cause: HealCause };
+
+const NONE: HealDecision = { action: 'none' };
 
 /**
- * What the background check does about one node after its probe. Pure. Only a node whose breaker
- * is open concerns it: a probe that answers (sent after the failure that opened it) half-opens
- * the breaker; one that fails starts a recovery, once per opening (a recovery that did not bring
- * the node back is tried again when its breaker next opens, not at every probe), unless the node
- * is low-impact, in a maintenance window or escalated.
+ * What the background check does about one node after its probe. Pure.
+ *
+ * A node whose breaker is open: a probe that answers (sent after the failure that opened it)
+ * half-opens the breaker; one that fails starts a recovery, once per opening (a recovery that did
+ * not bring the node back is tried again when its breaker next opens, not at every probe).
+ *
+ * A node whose breaker is not open but whose probes fail `downAfter` times in a row is down too:
+ * with `auto`, the balancer puts it last, so no request may ever fail on it and open its breaker.
+ * It gets one recovery per such run of failures (an outage, ended by a probe that answers), and
+ * none if one was decided in this outage already, for its breaker or its probes.
+ *
+ * Either way, not for a node that is low-impact, in a maintenance window or escalated, nor after a
+ * probe answered 429 (a quota: the node is up, no restart helps; `jarvis check` skips it too).
  */
 export function healDecision(i: HealInput): HealDecision {
   const h = i.health;
-  if (!h || phaseAt(h.breaker, i.now) !== 'open') return { action: 'none', markActed: false };
+  if (i.throttled) return NONE;
+  if (h === undefined || phaseAt(h.breaker, i.now) !== 'open') {
+    if (i.probeOk || !i.autoRecover || i.recovering || i.outageActed || i.failedProbes < i.downAfter) return NONE;
+    return recovery(i, 'probes');
+  }
   if (i.probeOk) {
     // A quota ends at its Retry-After, whatever a probe says.
-    if (h.breaker.quota) return { action: 'none', markActed: false };
+    if (h.breaker.quota) return NONE;
     // A probe sent before the failure that opened the breaker says nothing about the node now.
-    if (h.lastErrorAt !== undefined && Date.parse(h.lastErrorAt) >= i.probedAt) return { action: 'none', markActed: false };
-    return { action: 'half_open', markActed: false };
+    if (h.lastErrorAt !== undefined && Date.parse(h.lastErrorAt) >= i.probedAt) return NONE;
+    return { action: 'half_open' };
   }
-  if (!i.autoRecover || i.recovering || (i.actedOn !== undefined && i.actedOn.openUntil === h.breaker.openUntil)) return { action: 'none', markActed: false };
-  if (i.lowImpact) return { action: 'skip', reason: 'low_impact', markActed: true };
-  if (i.inMaintenance) return { action: 'skip', reason: 'maintenance', markActed: true };
-  if (i.escalated) return { action: 'skip', reason: 'escalated', markActed: true };
-  return { action: 'recover', markActed: true };
+  if (!i.autoRecover || i.recovering || (i.actedOn !== undefined && i.actedOn.openUntil === h.breaker.openUntil)) return NONE;
+  return recovery(i, 'breaker');
+}
+
+function recovery(i: HealInput, cause: HealCause): HealDecision {
+  if (i.lowImpact) return { action: 'skip', reason: 'low_impact', cause };
+  if (i.inMaintenance) return { action: 'skip', reason: 'maintenance', cause };
+  if (i.escalated) return { action: 'skip', reason: 'escalated', cause };
+  return { action: 'recover', cause };
 }
 
 export function startHealer(o: HealerOptions): Healer {
@@ -96,6 +126,14 @@ export function startHealer(o: HealerOptions): Healer {
   const recovering = new Map<string, Promise<RecoverResult>>();
   /** The breaker opening (its openUntil) the healer last acted on, per node. */
   const actedOn = new Map<string, number | undefined>();
+  /** Failed probes in a row, per node; and the nodes whose current outage was acted on. */
+  const failedProbes = new Map<string, number>();
+  const outageActed = new Set<string>();
+  const downAfter = o.config.serve.downAfterProbes;
+  const outageOver = (id: string) => {
+    failedProbes.delete(id);
+    outageActed.delete(id);
+  };
   let running: Promise<void> | undefined;
   let stopped = false;
 
@@ -109,6 +147,7 @@ export function startHealer(o: HealerOptions): Healer {
         if (r.recovered) {
           // Verified by a real completion: back in service.
           o.health.record({ node: node.id, at: o.clock.now(), ok: true, counts: true });
+          outageOver(node.id);
           o.onRecovered?.(node.id);
           o.log(`heal: ${node.id} ${r.outcome}, back in service`);
         } else if (r.outcome === 'interrupted') o.log(`heal: ${node.id} interrupted (jarvis serve is stopping)${r.incident ? '; recorded as such' : ''}`);
@@ -128,12 +167,16 @@ export function startHealer(o: HealerOptions): Healer {
       .append(probeSamples(probes, probedAt))
       .catch((error: unknown) => o.log(`history: could not record the health check: ${(error as Error).message}`));
     const now = o.clock.now();
-    const opened = (id: string) => {
+    for (const p of probes) {
+      if (p.status === 'ok' || p.throttled) outageOver(p.id);
+      else failedProbes.set(p.id, (failedProbes.get(p.id) ?? 0) + 1);
+    }
+    const down = (id: string) => {
       const h = o.health.get(id);
-      return h !== undefined && phaseAt(h.breaker, now) === 'open';
+      return (h !== undefined && phaseAt(h.breaker, now) === 'open') || (failedProbes.get(id) ?? 0) >= downAfter;
     };
     // The incident history is read only when a recovery may be decided (the escalation rule).
-    const history = o.autoRecover && probes.some((p) => p.status !== 'ok' && opened(p.id)) ? { incidents: await new IncidentStore(o.dataDir, { now: () => o.clock.now() }).list(), acks: (await stateStore(o.dataDir).read()).acks ?? {} } : undefined;
+    const history = o.autoRecover && probes.some((p) => p.status !== 'ok' && down(p.id)) ? { incidents: await new IncidentStore(o.dataDir, { now: () => o.clock.now() }).list(), acks: (await stateStore(o.dataDir).read()).acks ?? {} } : undefined;
     const rule = escalationRule(o.config);
     for (const p of probes) {
       o.metrics?.probeUp.set({ node: p.id }, p.status === 'ok' ? 1 : 0);
@@ -142,24 +185,31 @@ export function startHealer(o: HealerOptions): Healer {
       const h = o.health.get(p.id);
       const d = healDecision({
         probeOk: p.status === 'ok',
+        throttled: p.status !== 'ok' && p.throttled === true,
         probedAt,
         now,
         health: h,
         autoRecover: o.autoRecover,
         recovering: recovering.has(p.id),
         actedOn: actedOn.has(p.id) ? { openUntil: actedOn.get(p.id) } : undefined,
+        failedProbes: failedProbes.get(p.id) ?? 0,
+        downAfter,
+        outageActed: outageActed.has(p.id),
         lowImpact: o.config.nodes.find((n) => n.id === p.id)?.impact === 'low',
         inMaintenance: openWindow(o.config, p.id, now) !== undefined,
         escalated: history !== undefined && blockedByEscalation(history.incidents, p.id, history.acks[p.id], now, rule),
       });
-      if (d.markActed) actedOn.set(p.id, h?.breaker.openUntil);
+      if (d.action === 'recover' || d.action === 'skip') {
+        if (d.cause === 'breaker') actedOn.set(p.id, h?.breaker.openUntil);
+        outageActed.add(p.id);
+      }
       if (d.action === 'half_open') {
         o.health.record({ node: p.id, at: now, ok: false, counts: false, halfOpen: true });
         o.log(`health: ${p.id} answers its probe again: breaker half-open, the next request is its trial`);
       } else if (d.action === 'skip' && d.reason === 'maintenance') o.log(`health: ${p.id} is in a maintenance window: not recovering it`);
       else if (d.action === 'skip' && d.reason === 'escalated') o.log(`health: ${p.id} is escalated: not restarting it automatically (jarvis incidents ack ${p.id})`);
       else if (d.action === 'recover') {
-        o.log(`health: ${p.id} ${p.status} with its breaker open: recovering it in the background`);
+        o.log(`health: ${p.id} ${p.status} ${d.cause === 'breaker' ? 'with its breaker open' : `on ${failedProbes.get(p.id)} probes in a row`}: recovering it in the background`);
         void heal(p.id).catch((error: unknown) => o.log(`heal: ${p.id}: ${(error as Error).message}`));
       }
     }

@@ -266,6 +266,57 @@ describe('jarvis serve heals', () => {
       await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)));
     }
   });
+  it('a node its probes find down before any request reaches it is recovered once per outage (with auto, no request would open its breaker)', async () => {
+    // x is dead from the start and comes back when restarted; z is dead and its restart fails. No
+    // request is sent: with `auto` the balancer puts both last, so no breaker opens, and the probes
+    // alone must bring the healer in.
+    const own = await startSim(['node', '--kind', 'ollama', '--id', 'x', '--model', 'qwen3:8b']);
+    const xUrl = own.ready.nodes[0]!.url;
+    own.child.kill('SIGKILL');
+    await new Promise((r) => own.child.once('exit', r));
+    const restart = [process.execPath, BIN, 'sim', 'node', '--kind', 'ollama', '--id', 'x', '--port', new URL(xUrl).port, '--model', 'qwen3:8b'];
+    const simNodes = readFileSync(path.join(tmp.dir, 'sim.yaml'), 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('  '))
+      .join('\n');
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const cfg = path.join(tmp.dir, 'outage.yaml');
+    writeFileSync(
+      cfg,
+      `nodes:\n  - { id: x, kind: ollama, url: "${xUrl}", model: "qwen3:8b", priority: 0, timeoutMs: 500, restart: ${JSON.stringify(restart)} }\n  - { id: z, kind: openai, url: "${dead}", priority: 0, restart: [${JSON.stringify(process.execPath)}, -e, "process.exit(1)"], process: false }\n${simNodes}\n`,
+    );
+    const data = path.join(tmp.dir, 'outage-data');
+    const { child, url: base, log } = await startServe(['--auto-recover', '--health-interval', '150'], { config: cfg, dataDir: data });
+    const count = (re: RegExp) => log().split('\n').filter((l) => re.test(l)).length;
+    const incidents = () => (JSON.parse(readFileSync(path.join(data, 'incidents.json'), 'utf8')) as { incidents: { node: string; outcome: string; steps: { pid?: number }[] }[] }).incidents;
+    let restartedPid: number | undefined;
+    try {
+      await waitFor(() => /heal: x recovered, back in service/.test(log()) && /heal: z not_recovered/.test(log()), { what: 'x recovered and z not', timeoutMs: 20_000 }).catch(() => undefined);
+      restartedPid = incidents()
+        .flatMap((i) => i.steps.map((st) => st.pid))
+        .find((p) => p !== undefined);
+      expect(log()).toMatch(/health: x refused on 2 probes in a row: recovering it in the background/);
+      expect(log()).toMatch(/heal: x recovered, back in service/);
+      // z stays down: more probes of the same outage, and no second recovery.
+      await new Promise((r) => setTimeout(r, 900));
+      expect(count(/health: z .* recovering it in the background/)).toBe(1);
+      expect(incidents().map((i) => `${i.node}:${i.outcome}`).sort()).toEqual(['x:recovered', 'z:not_recovered']);
+      // x is back in the order: first again.
+      const r = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'back?' }] }) });
+      expect(r.status).toBe(200);
+      expect(r.headers.get('x-jarvis-node')).toBe('x');
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)));
+      if (restartedPid) {
+        try {
+          process.kill(restartedPid, 'SIGTERM');
+        } catch {
+          // gone
+        }
+      }
+    }
+  });
 });
 
 describe('the body a node gets', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { healDecision, type HealInput } from '../../src/serve/healer.js';
+import { healDecision, type HealDecision, type HealInput } from '../../src/serve/healer.js';
 import type { NodeHealth } from '../../src/cascade/node-health.js';
 
 const NOW = Date.parse('2026-12-02T03:00:00Z');
@@ -13,30 +13,39 @@ const open = (openUntil = NOW + 60_000, lastErrorAt = new Date(NOW - 5000).toISO
   lastErrorAt,
 });
 const closed: NodeHealth = { breaker: { phase: 'closed', consecutiveFailures: 0, opens: 0 }, successes: 5, failures: 0, consecutiveFailures: 0, totalRequests: 5 };
-const base: HealInput = { probeOk: false, probedAt: NOW - 100, now: NOW, health: open(), autoRecover: true, recovering: false, actedOn: undefined, lowImpact: false, inMaintenance: false, escalated: false };
+const base: HealInput = { probeOk: false, throttled: false, probedAt: NOW - 100, now: NOW, health: open(), autoRecover: true, recovering: false, actedOn: undefined, failedProbes: 1, downAfter: 2, outageActed: false, lowImpact: false, inMaintenance: false, escalated: false };
 
 describe('healDecision (the background check, per node and probe)', () => {
-  const cases: [string, Partial<HealInput>, ReturnType<typeof healDecision>['action'], string?][] = [
-    ['breaker closed: nothing to do, whatever the probe', { health: closed }, 'none'],
-    ['no health recorded yet', { health: undefined }, 'none'],
-    ['open and the probe fails: recover', {}, 'recover'],
-    ['open, probe fails, auto-recover off: nothing', { autoRecover: false }, 'none'],
-    ['a recovery is already running', { recovering: true }, 'none'],
-    ['this opening was acted on already: once per opening', { actedOn: { openUntil: NOW + 60_000 } }, 'none'],
-    ['acted on an earlier opening: this one is new', { actedOn: { openUntil: NOW - 1000 } }, 'recover'],
-    ['low impact: never restarted automatically', { lowImpact: true }, 'skip', 'low_impact'],
-    ['in a maintenance window', { inMaintenance: true }, 'skip', 'maintenance'],
-    ['escalated', { escalated: true }, 'skip', 'escalated'],
-    ['open and the probe answers: half-open, the next request is its trial', { probeOk: true }, 'half_open'],
-    ['a probe sent before the failure that opened it says nothing', { probeOk: true, probedAt: NOW - 10_000 }, 'none'],
-    ['an open time that has passed is half-open already, not open', { health: open(NOW - 1) }, 'none'],
-    ['a quota: it ends at its Retry-After, whatever a probe says', { probeOk: true, health: { ...open(), breaker: { ...open().breaker, quota: true } } }, 'none'],
+  const cases: [string, Partial<HealInput>, HealDecision][] = [
+    ['breaker closed, one probe failed: not yet an outage', { health: closed }, { action: 'none' }],
+    ['breaker closed, the probe answers', { health: closed, probeOk: true, failedProbes: 0 }, { action: 'none' }],
+    ['no health recorded yet, one probe failed', { health: undefined }, { action: 'none' }],
+    ['breaker closed, probes failed downAfter times in a row: an outage, recover', { health: closed, failedProbes: 2 }, { action: 'recover', cause: 'probes' }],
+    ['no request ever reached it (no health), probes fail: recover', { health: undefined, failedProbes: 3 }, { action: 'recover', cause: 'probes' }],
+    ['half-open (its trial never came), probes fail: recover', { health: open(NOW - 1), failedProbes: 2 }, { action: 'recover', cause: 'probes' }],
+    ['an outage acted on already: once per outage', { health: closed, failedProbes: 5, outageActed: true }, { action: 'none' }],
+    ['an outage, auto-recover off', { health: closed, failedProbes: 5, autoRecover: false }, { action: 'none' }],
+    ['an outage, a recovery already running', { health: closed, failedProbes: 5, recovering: true }, { action: 'none' }],
+    ['an outage on a low-impact node', { health: closed, failedProbes: 2, lowImpact: true }, { action: 'skip', reason: 'low_impact', cause: 'probes' }],
+    ['an outage in a maintenance window', { health: closed, failedProbes: 2, inMaintenance: true }, { action: 'skip', reason: 'maintenance', cause: 'probes' }],
+    ['an outage on an escalated node', { health: closed, failedProbes: 2, escalated: true }, { action: 'skip', reason: 'escalated', cause: 'probes' }],
+    ['downAfter 1: the first failed probe is an outage', { health: closed, downAfter: 1 }, { action: 'recover', cause: 'probes' }],
+    ['a probe that got 429: a quota, nothing to restart (as jarvis check)', { health: closed, failedProbes: 2, throttled: true }, { action: 'none' }],
+    ['open, and the probe got 429: nothing to restart either', { throttled: true }, { action: 'none' }],
+    ['open: the breaker decides, an outage acted on or not', { outageActed: true, failedProbes: 4 }, { action: 'recover', cause: 'breaker' }],
+    ['open and the probe fails: recover', {}, { action: 'recover', cause: 'breaker' }],
+    ['open, probe fails, auto-recover off: nothing', { autoRecover: false }, { action: 'none' }],
+    ['a recovery is already running', { recovering: true }, { action: 'none' }],
+    ['this opening was acted on already: once per opening', { actedOn: { openUntil: NOW + 60_000 } }, { action: 'none' }],
+    ['acted on an earlier opening: this one is new', { actedOn: { openUntil: NOW - 1000 } }, { action: 'recover', cause: 'breaker' }],
+    ['low impact: never restarted automatically', { lowImpact: true }, { action: 'skip', reason: 'low_impact', cause: 'breaker' }],
+    ['in a maintenance window', { inMaintenance: true }, { action: 'skip', reason: 'maintenance', cause: 'breaker' }],
+    ['escalated', { escalated: true }, { action: 'skip', reason: 'escalated', cause: 'breaker' }],
+    ['open and the probe answers: half-open, the next request is its trial', { probeOk: true }, { action: 'half_open' }],
+    ['a probe sent before the failure that opened it says nothing', { probeOk: true, probedAt: NOW - 10_000 }, { action: 'none' }],
+    ['an open time that has passed is half-open already, not open', { health: open(NOW - 1) }, { action: 'none' }],
+    ['a quota: it ends at its Retry-After, whatever a probe says', { probeOk: true, health: { ...open(), breaker: { ...open().breaker, quota: true } } }, { action: 'none' }],
   ];
-  it.each(cases)('%s', (_what, over, action, reason) => {
-    const d = healDecision({ ...base, ...over });
-    expect(d.action).toBe(action);
-    if (reason) expect(d).toMatchObject({ reason });
-    // A decision about a recovery (made or refused) marks the opening; the others do not.
-    expect(d.markActed).toBe(action === 'recover' || action === 'skip');
-  });
+  // A decision about a recovery (made or refused) says what it answers: the breaker's opening or the outage.
+  it.each(cases)('%s', (_what, over, expected) => expect(healDecision({ ...base, ...over })).toEqual(expected));
 });
