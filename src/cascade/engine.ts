@@ -198,7 +198,8 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
   let tried = 0;
   let lastError = 'no attempt made';
   let previous: { node: string; reason: string } | undefined;
-  for (const [index, step] of candidates.entries()) {
+  for (let index = 0; index < candidates.length; index++) {
+    const step = candidates[index]!;
     const node = step.node;
     const untried = candidates.length - index - 1;
     const reserve = untried * share;

@@ -117,14 +117,26 @@ interface BaseRoute {
 }
 
 /** Routes that depend only on the config and what the catalog knows: a proxy asks for the same few all day. */
-const routeCache = new WeakMap<Config, { catalog: ModelCatalog; version: number; routes: Map<string, BaseRoute> }>();
+interface RouteCache {
+  catalog: ModelCatalog;
+  version: number;
+  routes: Map<string, BaseRoute>;
+  /** A proxy's common query (a chat request naming a model, or auto) with the settings the cache was made with: by the model alone, no key put together. */
+  settings: CascadeSettings;
+  byModel: Map<string, BaseRoute>;
+}
+const routeCache = new WeakMap<Config, RouteCache>();
 
 function baseRoute(config: Config, q: RouteQuery, settings: CascadeSettings, catalog: ModelCatalog): BaseRoute {
   let cache = routeCache.get(config);
-  if (!cache || cache.catalog !== catalog || cache.version !== catalog.version) routeCache.set(config, (cache = { catalog, version: catalog.version, routes: new Map() }));
+  if (!cache || cache.catalog !== catalog || cache.version !== catalog.version) routeCache.set(config, (cache = { catalog, version: catalog.version, routes: new Map(), settings, byModel: new Map() }));
+  const plain = settings === cache.settings && q.task === undefined && q.node === undefined && !q.strict && !q.messagesApi && (q.endpoint ?? 'chat') === 'chat';
+  let route = plain ? cache.byModel.get(q.model ?? '') : undefined;
+  if (route) return route;
   const key = `${q.endpoint ?? 'chat'}\0${q.task ?? ''}\0${q.node ?? ''}\0${q.model ?? ''}\0${q.strict ? 1 : 0}\0${settings.forceNode ?? ''}\0${settings.failover}\0${settings.strategy}\0${q.messagesApi ? 'm' : ''}`;
-  let route = cache.routes.get(key);
+  route = cache.routes.get(key);
   if (!route) cache.routes.set(key, (route = computeRoute(config, q, settings, catalog)));
+  if (plain) cache.byModel.set(q.model ?? '', route);
   return route;
 }
 

@@ -7,7 +7,7 @@
 import type http from 'node:http';
 import { Cancel } from '../cascade/cancel.js';
 import { runCascade, type CascadeEvent, type CascadeRequest, type CascadeResult } from '../cascade/engine.js';
-import type { ServeContext } from './context.js';
+import type { ServeContext, ServeResponse } from './context.js';
 
 export interface Exchange {
   result: CascadeResult;
@@ -28,11 +28,11 @@ export interface StreamWriter {
 }
 
 /** Runs a request through the cascade for a client: metrics, the trace, the access log, cancels, the stream. */
-export async function exchange(res: http.ServerResponse, ctx: ServeContext, request: CascadeRequest, what: string, writer: StreamWriter): Promise<Exchange> {
+export async function exchange(res: ServeResponse, ctx: ServeContext, request: CascadeRequest, what: string, writer: StreamWriter): Promise<Exchange> {
   const { metrics } = ctx;
   // A client that goes away cancels the upstream request (see the server's 'close' listener).
   const abort = new Cancel();
-  ctx.cancels.set(res, abort);
+  res.cancel = abort;
   let streaming = false;
   // Only a stream listens while it runs (its head carries the trace so far); a whole answer's
   // trace and failovers are read from the attempts afterwards, so no event objects are made.
@@ -56,7 +56,7 @@ export async function exchange(res: http.ServerResponse, ctx: ServeContext, requ
   const d = ctx.deps;
   // One shape, no spread: an object literal with a spread in it is built field by field at run time.
   const result = await runCascade(ctx.config, ctx.settings, ctx.health.nodes, ctx.catalog, request, { send: d.send, listModels: d.listModels, now: d.now, sleep: d.sleep, random: d.random, load: ctx.load, signal: abort, onEvent, keepText: false });
-  ctx.cancels.delete(res);
+  res.cancel = undefined;
   if (streaming) ctx.streams.delete(res);
   for (const e of result.events) ctx.health.record(e);
   let failed = false;

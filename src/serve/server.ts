@@ -18,7 +18,7 @@ import type { ExecutorDeps } from '../runbook/executor.js';
 import type { Runbook } from '../runbook/runbook.js';
 import { sharedState } from '../store/shared-state.js';
 import { ClientAuth } from './auth.js';
-import type { Route, ServeContext } from './context.js';
+import { ServeResponse, type Route, type ServeContext } from './context.js';
 import { startHealer } from './healer.js';
 import { LiveHealth } from './live-health.js';
 import * as anthropic from './anthropic/messages.js';
@@ -81,7 +81,13 @@ const ROUTES: Route[] = [
   { method: 'GET', path: '/api/diagnostics', auth: 'manage', handle: management.diagnostics },
   { method: 'POST', path: '/api/heal', auth: 'manage', handle: management.heal },
 ];
-const ROUTE_TABLE = new Map(ROUTES.map((r) => [`${r.method} ${r.path}`, r]));
+/** Routes by path, then method: no key string put together per request. */
+const ROUTE_TABLE = new Map<string, Map<string, Route>>();
+for (const r of ROUTES) {
+  let byMethod = ROUTE_TABLE.get(r.path);
+  if (!byMethod) ROUTE_TABLE.set(r.path, (byMethod = new Map<string, Route>()));
+  byMethod.set(r.method, r);
+}
 /** Request outcomes go into the probe history once a minute (and at shutdown). */
 const HISTORY_FLUSH_MS = 60_000;
 /** Routes by prefix (the badges), after the exact ones. */
@@ -123,7 +129,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     bodyLimitBytes: options.bodyLimitBytes,
     accessLog: Boolean(options.accessLog),
     log,
-    cancels: new WeakMap(),
     streams: new Map(),
   } as Omit<ServeContext, 'healer'> as ServeContext;
 
@@ -149,25 +154,24 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   let inFlight = 0;
   const idle: (() => void)[] = [];
   // One listener for every response (`this` is the response): no closure per request.
-  function onClose(this: http.ServerResponse): void {
+  function onClose(this: ServeResponse): void {
     inFlight--;
-    if (!this.writableFinished) ctx.cancels.get(this)?.abort();
+    if (!this.writableFinished) this.cancel?.abort();
     if (inFlight === 0) idle.splice(0).forEach((f) => f());
   }
-  const server = http.createServer((req, res) => {
+  const server = http.createServer({ ServerResponse: ServeResponse }, (req, res) => {
     inFlight++;
     res.on('close', onClose);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    const key = `${req.method} ${path}`;
-    let route = ROUTE_TABLE.get(key);
+    let route = ROUTE_TABLE.get(path)?.get(req.method ?? '');
     if (!route && req.method === 'GET' && path.startsWith('/badge/')) route = BADGES;
     else if (path === '/' && req.method === 'GET' && /text\/html/.test(req.headers.accept ?? '') && auth.allows(req, PAGE_AT_ROOT)) route = PAGE_AT_ROOT;
-    if (!route) return sendError(res, { status: 404, message: `no route ${key}`, type: 'invalid_request_error', code: 'not_found' });
+    if (!route) return sendError(res, { status: 404, message: `no route ${req.method} ${path}`, type: 'invalid_request_error', code: 'not_found' });
     if (!auth.allows(req, route)) return sendError(res, { status: 401, message: auth.refusal(), type: 'authentication_error', code: 'invalid_api_key' });
     Promise.resolve(route.handle(req, res, ctx)).catch((error: unknown) => {
-      log(`error: ${key}: ${(error as Error).stack ?? String(error)}`);
+      log(`error: ${req.method} ${path}: ${(error as Error).stack ?? String(error)}`);
       sendError(res, { status: 500, message: 'internal error', type: 'server_error' });
     });
   });
