@@ -66,7 +66,8 @@ export async function exchange(res: ServeResponse, ctx: ServeContext, request: C
     attempts += `${attempts ? ',' : ''}${a.node}=${a.outcome === 'ok' ? 'ok' : a.class}`;
     if (a.outcome === 'skipped') continue;
     metrics.attempt(a.node, a.outcome === 'ok' ? 'ok' : (a.class ?? a.outcome));
-    ctx.requests.record(a.node, a.outcome === 'ok' ? 'ok' : (a.class ?? a.outcome), a.ms, a.firstTokenMs);
+    // A client that went away is not a request the node failed: not in its history (the report's error rate).
+    if (a.class !== 'aborted') ctx.requests.record(a.node, a.outcome === 'ok' ? 'ok' : (a.class ?? a.outcome), a.ms, a.firstTokenMs);
     if (a.outcome === 'ok') metrics.observeLatency(a.node, a.ms / 1000);
     else failed = true;
     // A failover is a failed attempt followed by one on another node.
@@ -76,7 +77,7 @@ export async function exchange(res: ServeResponse, ctx: ServeContext, request: C
   metrics.answer(result.ok ? 'answered' : 'failed', request.stream);
   // News only: a failure or a failover (a breaker-open skip is routine once it is logged).
   if (ctx.accessLog || !result.ok || failed) {
-    ctx.log(`${what}${request.stream ? ' stream' : ''} -> ${result.ok ? `${result.node} 200` : streaming ? 'broken stream' : '503'} ${Math.round(performance.now() - started)} ms [${attempts}]`);
+    ctx.log(`${what}${request.stream ? ' stream' : ''} -> ${result.ok ? `${result.node} 200` : abort.aborted ? 'client gone' : streaming ? 'broken stream' : '503'} ${Math.round(performance.now() - started)} ms [${attempts}]`);
   }
   if (abort.aborted) res.end();
   return { result, attempts, streaming };

@@ -69,8 +69,12 @@ interface Sent {
   forwarded: boolean;
 }
 
-/** A failure, as a broken stream once something of it reached the caller (no failover then). */
+/**
+ * A failure, as a broken stream once something of it reached the caller (no failover then). A
+ * caller that went away (a client gone, Ctrl-C) is not a broken stream: nothing the node did.
+ */
 function failed(f: ChatFailure, sent: Sent): ChatOutcome {
+  if (f.class === 'aborted') return { ok: false, failure: sent.tokens > 0 ? { ...f, tokens: sent.tokens } : f };
   return {
     ok: false,
     failure: sent.tokens > 0 || sent.forwarded ? { ...f, class: 'stream_broken', tokens: sent.tokens, message: `the stream broke after ${sent.tokens > 0 ? `${sent.tokens} token(s)` : 'its first chunks'}: ${f.message}` } : f,

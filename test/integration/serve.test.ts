@@ -385,3 +385,65 @@ describe('the body a node gets', () => {
     expect(sent.text).toBe(text.replace('"lm"', '"qwen-coder"'));
   });
 });
+
+describe('a client that goes away', () => {
+  // A node that holds every request open (a streamed one after its role chunk) and records when
+  // jarvis closes it: a client gone must not leave its upstream request running to its timeout.
+  let node: http.Server;
+  const closed: string[] = [];
+  const arrived: string[] = [];
+  let srv: RunningServe;
+  beforeAll(async () => {
+    node = http.createServer((req, res) => {
+      let text = '';
+      req.setEncoding('utf8').on('data', (d: string) => (text += d));
+      req.on('end', () => {
+        if (req.method === 'GET') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ object: 'list', data: [{ id: 'm' }] }));
+        const what = (JSON.parse(text) as { messages: { content: string }[] }).messages[0]!.content;
+        arrived.push(what);
+        res.on('close', () => {
+          if (!res.writableEnded) closed.push(what);
+        });
+        if (what.startsWith('stream')) {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write(`data: ${JSON.stringify({ object: 'chat.completion.chunk', model: 'm', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] })}\n\n`);
+          res.write(`data: ${JSON.stringify({ object: 'chat.completion.chunk', model: 'm', choices: [{ index: 0, delta: { content: 'one' }, finish_reason: null }] })}\n\n`);
+        }
+        // else: never answered
+      });
+    });
+    await new Promise<void>((resolve) => node.listen(0, '127.0.0.1', resolve));
+    const at = `http://127.0.0.1:${(node.address() as AddressInfo).port}`;
+    const config = path.join(tmp.dir, 'holding.yaml');
+    writeFileSync(config, `nodes:\n  - { id: hold, kind: openai, url: "${at}", timeoutMs: 60000 }\ncascade: { requestTimeoutMs: 60000, deadlineMs: 120000 }\n`);
+    srv = await startServe(['--health-interval', '3600000'], { config, dataDir: path.join(tmp.dir, 'data-holding') });
+  });
+  afterAll(async () => {
+    await srv?.stop();
+    node?.closeAllConnections();
+    await new Promise((resolve) => node?.close(resolve));
+  });
+
+  it.each([
+    ['a whole answer still awaited', 'whole', false],
+    ['a stream under way', 'stream', true],
+  ])('%s: the upstream request is closed at once, and the next request is served', async (_what, content, stream) => {
+    const controller = new AbortController();
+    const pending = fetch(`${srv.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'hold', stream, messages: [{ role: 'user', content }] }), signal: controller.signal });
+    await waitFor(() => arrived.includes(content), { what: `the node got ${content}`, timeoutMs: 5000, intervalMs: 20 });
+    if (stream) {
+      // The first token reached the client: the stream is jarvis's client's now.
+      const reader = (await pending).body!.getReader();
+      const first = new TextDecoder().decode((await reader.read()).value as Uint8Array);
+      expect(first).toContain('"role":"assistant"');
+    }
+    controller.abort();
+    await pending.then((r) => r.body?.cancel()).catch(() => undefined);
+    await waitFor(() => closed.includes(content), { what: `jarvis closed the node's ${content} request`, timeoutMs: 5000, intervalMs: 20 });
+    // Nothing is left in flight, and the node took no blame for a client that left.
+    await waitFor(async () => ((await (await fetch(`${srv.url}/api/status`)).json()) as { nodes: Record<string, { in_flight: number }> }).nodes.hold!.in_flight === 0, { what: 'nothing in flight', timeoutMs: 5000, intervalMs: 20 });
+    const status = (await (await fetch(`${srv.url}/api/status`)).json()) as { nodes: Record<string, { last_error: string | null }> };
+    expect(status.nodes.hold!.last_error).toBeNull();
+    await waitFor(() => new RegExp(`model=hold${stream ? ' stream' : ''} -> client gone`).test(srv.log()), { what: 'the access log line', timeoutMs: 5000, intervalMs: 20 });
+  });
+});
