@@ -16,6 +16,8 @@ export interface RawResponse {
   body: AsyncIterable<Buffer | string>;
   /** The whole body as text, if the client has a faster way than iterating (undici has). */
   text?: () => Promise<string>;
+  /** The whole body as text if all of it is in already (a small reply comes with its head), else undefined: no promise to wait on. */
+  textNow?: () => string | undefined;
 }
 
 /** Reads a body to its end; with a `limit`, keeps only about that many characters of it. */
@@ -146,8 +148,16 @@ class Exchange implements RawResponse, Dispatcher.DispatchHandler, AsyncIterable
   text(): Promise<string> {
     if (this.#failure) return Promise.reject(this.#failure);
     if (!this.#ended) return this.#wait().then(() => this.text());
+    return Promise.resolve(this.#whole());
+  }
+
+  textNow(): string | undefined {
+    return this.#ended && !this.#failure ? this.#whole() : undefined;
+  }
+
+  #whole(): string {
     const chunks = this.#chunks as Buffer[];
-    return Promise.resolve(chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8'));
+    return chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Buffer> {

@@ -130,7 +130,7 @@ export function createSender(requester: Requester): SendChat {
       }
       const isSse = stream && /event-stream/.test(String(res.headers['content-type'] ?? ''));
       if (!isSse) {
-        const text = await readText(res);
+        const text = res.textNow?.() ?? (await readText(res));
         complete = true;
         const reply = pass ? readMessageReply(text) : readReply(text, endpoint);
         if (!reply.ok) return failure({ class: 'bad_response', message: reply.message });
