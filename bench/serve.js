@@ -158,7 +158,13 @@ export async function benchServe({ seconds = 2 } = {}) {
     const B = 'bare proxy (node:http + undici Pool)';
     const addedJ = at(J, 1).p50m - at('direct', 1).p50m;
     const addedB = at(B, 1).p50m - at('direct', 1).p50m;
-    const ratio = (c) => at(J, c).rpsm / at(B, c).rpsm;
+    // Each round measures jarvis and the bare proxy one after the other (in turns), so the two
+    // readings of a round share what else the machine was doing then. The ratio is the median of
+    // the rounds' ratios: one round that a neighbour's burst fell on (on one of the two, not both)
+    // no longer moves it, as it moves the ratio of the means (shown beside it).
+    const ratio = (c) => median(at(J, c).rps.map((x, i) => x / at(B, c).rps[i]));
+    const ratioOfMeans = (c) => at(J, c).rpsm / at(B, c).rpsm;
+    const ratioCell = (c) => `${pct(ratio(c))} (means: ${pct(ratioOfMeans(c))}; rounds: ${at(J, c).rps.map((x, i) => ((100 * x) / at(B, c).rps[i]).toFixed(0)).join(' ')})`;
     const lowCost = (c) => at('jarvis serve --low-memory', c).rpsm / at(J, c).rpsm;
     const ratioPortkey = portkey ? at(J, 16).rpsm / at('portkey gateway', 16).rpsm : undefined;
 
@@ -192,9 +198,9 @@ export async function benchServe({ seconds = 2 } = {}) {
     const fbJarvis = await firstByte(jarvis.url, '/v1/chat/completions', {});
 
     printTable('targets (ratios from this run, default settings)', ['measure', 'value', 'target'], [
-      ['throughput at 16, jarvis / bare proxy', pct(ratio(16)), `>= 80 %: ${met(ratio(16) >= 0.8)}`],
-      ['throughput at 64, jarvis / bare proxy', pct(ratio(64)), `>= 80 %: ${met(ratio(64) >= 0.8)}`],
-      ['throughput at 16 with a 23 KB conversation, jarvis / bare proxy', pct(ratio('16/23KB')), `>= 80 %: ${met(ratio('16/23KB') >= 0.8)}`],
+      ['throughput at 16, jarvis / bare proxy (median of rounds)', ratioCell(16), `>= 80 %: ${met(ratio(16) >= 0.8)}`],
+      ['throughput at 64, jarvis / bare proxy (median of rounds)', ratioCell(64), `>= 80 %: ${met(ratio(64) >= 0.8)}`],
+      ['throughput at 16 with a 23 KB conversation, jarvis / bare proxy', ratioCell('16/23KB'), `>= 80 %: ${met(ratio('16/23KB') >= 0.8)}`],
       ...(at(J, 16).cpu.length ? [['CPU per request at 16 (median): bare proxy / jarvis', `${median(at(B, 16).cpu).toFixed(0)} / ${median(at(J, 16).cpu).toFixed(0)} µs = ${pct(median(at(B, 16).cpu) / median(at(J, 16).cpu))}`, 'steadier than req/s here']] : []),
       ['p50 added over direct at 1: jarvis / bare proxy', `${ms2(addedJ)} / ${ms2(addedB)}`, `within 0.05 ms: ${met(addedJ <= addedB + 0.05)}`],
       [`primary refused, breaker open (${fo.trace}): p50 vs primary absent`, `${ms2(percentile(fo.lat, 50))} vs ${ms2(percentile(absent.lat, 50))}`, `within 0.02 ms: ${met(percentile(fo.lat, 50) <= percentile(absent.lat, 50) + 0.02)}`],
