@@ -71,7 +71,7 @@ export interface HealInput {
 }
 
 /** What a recovery decision answers: the breaker opening, or the run of failed probes, it was made for. */
-export type HealCause = 'breaker' | 'probes';
+type HealCause = 'breaker' | 'probes';
 
 export type HealDecision =
   | { action: 'none' }
