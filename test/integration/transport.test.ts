@@ -96,6 +96,24 @@ describe.each(clients)('sender over %s', (_name, make) => {
     expect(await ask(false)).toMatchObject({ ok: false, failure: { class: 'loading', httpStatus: 503 } });
   });
 
+  it("an error's headers are read (a 429's Retry-After, however spelled); an answer's content type, however spelled, among repeated headers", async () => {
+    behaviour = (_req, res) => {
+      res.setHeader('Set-Cookie', ['a=1', 'b=2']);
+      res.writeHead(429, { 'RETRY-AFTER': '7', 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'slow down' } }));
+    };
+    expect(await ask(false)).toMatchObject({ ok: false, failure: { class: 'throttled', httpStatus: 429, retryAfterS: 7 } });
+    behaviour = (_req, res) => {
+      res.setHeader('Set-Cookie', ['a=1', 'b=2']);
+      res.writeHead(200, { 'X-Other': 'x', 'Content-TYPE': 'text/event-stream; charset=utf-8' });
+      res.end(chunk('a', 'stop') + 'data: [DONE]\n\n');
+    };
+    const lines: string[] = [];
+    const out = await send(node, { messages: [], stream: true }, { timeoutMs: 2000, onData: (l) => lines.push(l) });
+    // Read as a stream (not as a whole reply, which these lines are not).
+    expect(out).toMatchObject({ ok: true, value: { content: 'a', tokens: 1 } });
+    expect(lines).toHaveLength(2);
+  });
+
   it('a hung server: timeout within the bound, and the exchange is closed on the server too', async () => {
     behaviour = () => undefined; // never answers
     const started = performance.now();
