@@ -1,16 +1,16 @@
 // The bare Node proxy the serve benchmark measures jarvis against (issue 17): node:http in, an
 // undici Pool out, the body passed through, nothing else: no routing, no breakers, no metrics.
-// Usage: node bench/bare-proxy.js UPSTREAM_ORIGIN; prints {"event":"listening","url":...}.
+// Usage: node bench/bare-proxy.js UPSTREAM_ORIGIN [CONNECTIONS (128)]; prints {"event":"listening","url":...}.
 import { Buffer } from 'node:buffer';
 import http from 'node:http';
 import { Pool } from 'undici';
 
 const upstream = process.argv[2];
 if (!upstream) {
-  console.error('usage: node bench/bare-proxy.js UPSTREAM_ORIGIN');
+  console.error('usage: node bench/bare-proxy.js UPSTREAM_ORIGIN [CONNECTIONS]');
   process.exit(2);
 }
-const pool = new Pool(upstream, { connections: 128, keepAliveTimeout: 30_000 });
+const pool = new Pool(upstream, { connections: Number(process.argv[3] ?? 128), keepAliveTimeout: 30_000 });
 
 const server = http.createServer((req, res) => {
   const chunks = [];

@@ -69,8 +69,8 @@ function measureInto(results, key, r) {
 const cpuCell = (r) => (r.cpu.length ? `${median(r.cpu).toFixed(0)} µs` : '');
 
 /** The bare proxy as a child; resolves with its URL. */
-async function startBare(upstream, children, nodeArgs = [], env = process.env) {
-  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bench', 'bare-proxy.js'), upstream], { stdio: ['ignore', 'pipe', 'inherit'], env });
+async function startBare(upstream, children, nodeArgs = [], env = process.env, connections = 128) {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bench', 'bare-proxy.js'), upstream, String(connections)], { stdio: ['ignore', 'pipe', 'inherit'], env });
   children.push(child);
   return (await startReady(child, { what: 'the bare proxy', event: 'listening' })).url;
 }
@@ -82,9 +82,9 @@ export async function benchServe({ seconds = 2 } = {}) {
   try {
     const upstream = cluster.ready.nodes[0].url;
     const refused = `http://127.0.0.1:${await freePort()}`;
-    const startServe = async (nodes, name, extraArgs = [], nodeArgs = [], env = process.env) => {
+    const startServe = async (nodes, name, extraArgs = [], nodeArgs = [], env = process.env, connections = 128) => {
       const cfg = path.join(dir, `${name}.yaml`);
-      writeFileSync(cfg, `nodes:\n${nodes.map((n, i) => `  - { id: ${n.id}, kind: openai, url: "${n.url}", priority: ${i + 1} }`).join('\n')}\n`);
+      writeFileSync(cfg, `nodes:\n${nodes.map((n, i) => `  - { id: ${n.id}, kind: openai, url: "${n.url}", priority: ${i + 1} }`).join('\n')}\nserve: { upstreamConnections: ${connections} }\n`);
       const child = spawn(process.execPath, [...nodeArgs, BIN, 'serve', '--json', '--port', '0', '--health-interval', '600000', '--config', cfg, '--data-dir', path.join(dir, `data-${name}`), ...extraArgs], { stdio: ['ignore', 'pipe', 'ignore'], env });
       children.push(child);
       return { child, url: (await startReady(child, { what: `jarvis serve (${name})`, event: 'listening' })).url };
@@ -210,9 +210,10 @@ export async function benchServe({ seconds = 2 } = {}) {
       ['stream first byte p50: direct / bare proxy / jarvis', `${[fbDirect, fbBare, fbJarvis].map((x) => percentile(x, 50).toFixed(2)).join(' / ')} ms`, ''],
     ]);
 
-    // Memory per open stream: 1000 streams at once through a slow-streaming upstream (the proxies
-    // keep 128 connections to it, so most streams wait in their pool, as they would in front of a
-    // real node). Two readings per server:
+    // Memory per open stream: 1000 streams at once through a slow-streaming upstream, twice: with
+    // 128 connections to it (jarvis's default `serve.upstreamConnections`: 128 streams open to the
+    // node, the others waiting in the proxy's pool) and with 1000 (every stream open from the
+    // client through the proxy to the node: what "1000 open streams" costs). Two readings per server:
     // - peak RSS: the kernel's high-water mark (VmHWM, reset with clear_refs after the idle
     //   reading), which no sampling interval misses. It counts V8's young generation, which grows
     //   to tens of MB under any allocation rate, garbage included.
@@ -228,16 +229,19 @@ export async function benchServe({ seconds = 2 } = {}) {
       const hook = ['--expose-gc', '--import', pathToFileURL(path.join(ROOT, 'bench', 'heap-hook.js')).href];
       const env = { ...process.env, JARVIS_BENCH_HEAP: heapFile };
       const nodes = [{ id: 'slow', url: slowUrl }, { id: 'fast', url: upstream }];
-      const bareWith = async () => ({ url: await startBare(slowUrl, children, hook, env), child: children.at(-1) });
-      const servers = [
-        ['bare proxy, cold', bareWith, false],
-        ['bare proxy, after load', bareWith, true],
-        ['jarvis serve, cold', () => startServe(nodes, 'streams-cold', [], hook, env), false],
-        ['jarvis serve, after load', () => startServe(nodes, 'streams-warm', [], hook, env), true],
-        ['jarvis serve --low-memory, cold', () => startServe(nodes, 'streams-low-cold', ['--low-memory'], hook, env), false],
-        ['jarvis serve --low-memory, after load', () => startServe(nodes, 'streams-low-warm', ['--low-memory'], hook, env), true],
-      ];
-      for (const [label, start, warm] of servers) {
+      const servers = [];
+      for (const connections of [128, 1000]) {
+        const bareWith = async () => ({ url: await startBare(slowUrl, children, hook, env, connections), child: children.at(-1) });
+        servers.push(
+          [`bare proxy, cold`, bareWith, false, connections],
+          [`bare proxy, after load`, bareWith, true, connections],
+          [`jarvis serve, cold`, () => startServe(nodes, `streams-cold-${connections}`, [], hook, env, connections), false, connections],
+          [`jarvis serve, after load`, () => startServe(nodes, `streams-warm-${connections}`, [], hook, env, connections), true, connections],
+          [`jarvis serve --low-memory, cold`, () => startServe(nodes, `streams-low-cold-${connections}`, ['--low-memory'], hook, env, connections), false, connections],
+          [`jarvis serve --low-memory, after load`, () => startServe(nodes, `streams-low-warm-${connections}`, ['--low-memory'], hook, env, connections), true, connections],
+        );
+      }
+      for (const [label, start, warm, connections] of servers) {
         const srv = await start();
         const status = () => readFileSync(`/proc/${srv.child.pid}/status`, 'utf8');
         const bytesOf = (field) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status())?.[1] ?? NaN) * 1024;
@@ -259,7 +263,8 @@ export async function benchServe({ seconds = 2 } = {}) {
         const idle = bytesOf('VmRSS');
         writeFileSync(`/proc/${srv.child.pid}/clear_refs`, '5');
         const pool = new Pool(srv.url, { connections: 1000 });
-        const streamBody = JSON.stringify({ model: 'slow', stream: true, messages: [{ role: 'user', content: 'one two three four five six seven eight' }] });
+        // 16 words, a token each 200 ms: each stream lasts about 3.4 s, time for all 1000 to open.
+        const streamBody = JSON.stringify({ model: 'slow', stream: true, messages: [{ role: 'user', content: 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen' }] });
         let done = 0;
         let heads = 0;
         const started = performance.now();
@@ -271,9 +276,10 @@ export async function benchServe({ seconds = 2 } = {}) {
             if (r.statusCode === 200) done++;
           }),
         );
-        // Every request sent and the first 128 streaming: the kept reading then (a GC pauses the
-        // process for a few ms; the streams go on after it).
-        while (heads < 128 && performance.now() - started < 10_000) await new Promise((r) => setTimeout(r, 20));
+        // Every request sent and as many streaming as there are connections to the node: the kept
+        // reading then (a GC pauses the process for a few ms; the streams go on after it).
+        while (heads < connections && performance.now() - started < 10_000) await new Promise((r) => setTimeout(r, 20));
+        const open = heads;
         await new Promise((r) => setTimeout(r, 300));
         const keptOpen = await kept();
         await all;
@@ -282,9 +288,12 @@ export async function benchServe({ seconds = 2 } = {}) {
         await pool.close();
         const perStream = (peak - idle) / 1000;
         const keptPerStream = (keptOpen - keptIdle) / 1000;
-        const jarvis = label.startsWith('jarvis serve,');
+        // The target is for 1000 open streams: the rows where every stream is open to the node.
+        const jarvis = label.startsWith('jarvis serve,') && connections >= 1000;
         memRows.push([
           label,
+          connections,
+          open,
           done,
           fmt(wall),
           `${Math.round(idle / 1e6)} MB`,
@@ -294,7 +303,7 @@ export async function benchServe({ seconds = 2 } = {}) {
           jarvis ? `< 15 KB: peak ${met(perStream < 15 * 1024)}, kept ${met(keptPerStream < 15 * 1024)}` : '',
         ]);
       }
-      printTable('1000 concurrent streams (upstream streams a token every 200 ms, 128 connections to it)', ['server', 'completed', 'wall', 'RSS idle', 'peak RSS', 'per stream: peak RSS', 'kept after GC', 'target'], memRows);
+      printTable('1000 concurrent streams (upstream streams a token every 200 ms; 128 or 1000 connections to it)', ['server', 'connections', 'streaming at the kept reading', 'completed', 'wall', 'RSS idle', 'peak RSS', 'per stream: peak RSS', 'kept after GC', 'target'], memRows);
     } finally {
       await slow.stop();
     }

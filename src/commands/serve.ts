@@ -60,7 +60,7 @@ export async function runServe(options: ServeCommandOptions, ctx: CommandContext
     healthIntervalMs: options.healthIntervalMs,
     autoRecover: options.autoRecover,
     accessLog: options.accessLog,
-    deps: { send: createSender(await undiciRequester()), listModels, now: () => ctx.clock.now(), sleep, random: Math.random },
+    deps: { send: createSender(await undiciRequester(config.serve.upstreamConnections)), listModels, now: () => ctx.clock.now(), sleep, random: Math.random },
     clock: ctx.clock,
     env: ctx.env,
     log: events.log,

@@ -262,6 +262,13 @@ export const configSchema = z
          * outage, an outage ending at the first probe that answers.
          */
         downAfterProbes: z.number({ error: 'expected a number of probes' }).int({ error: 'expected a whole number of probes' }).min(1).max(100).default(2),
+        /**
+         * Connections to each node at most, each carrying one request at a time (a stream holds
+         * its connection until it ends); further requests wait in jarvis for one to be free. Raise
+         * it for a node that serves more answers at once (vLLM, llama.cpp with many slots). Read
+         * at start.
+         */
+        upstreamConnections: z.number({ error: 'expected a number of connections' }).int({ error: 'expected a whole number of connections' }).min(1).max(65_536).default(128),
       })
       .prefault({}),
     /** Silence windows: nothing is recovered or alerted for these nodes while one is open. */

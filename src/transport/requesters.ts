@@ -52,7 +52,7 @@ export const nodeHttpRequester: Requester = (u, body, headers, signal) =>
  * Driven through `dispatch` with a handler of our own rather than `request()`: no Readable stream
  * per response (measured in-process: 28 µs of CPU per request against 41 µs).
  */
-export async function undiciRequester(): Promise<Requester> {
+export async function undiciRequester(connectionsPerNode = 128): Promise<Requester> {
   // Only the pool: the package's index also loads fetch, WebSocket, caches and mocks, about 9 MB
   // of resident memory a long-running proxy would carry for nothing.
   const Pool = (await import('undici/lib/dispatcher/pool.js')).default;
@@ -61,7 +61,7 @@ export async function undiciRequester(): Promise<Requester> {
     new Promise<RawResponse>((resolve, reject) => {
       let pool = pools.get(u.origin);
       if (!pool) {
-        pool = new Pool(u.origin, { connections: 128, keepAliveTimeout: 30_000 });
+        pool = new Pool(u.origin, { connections: connectionsPerNode, keepAliveTimeout: 30_000 });
         pools.set(u.origin, pool);
       }
       pool.dispatch({ path: `${u.pathname}${u.search}`, method: 'POST', headers, body }, new Exchange(signal, resolve, reject));

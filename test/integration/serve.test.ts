@@ -447,3 +447,38 @@ describe('a client that goes away', () => {
     await waitFor(() => new RegExp(`model=hold${stream ? ' stream' : ''} -> client gone`).test(srv.log()), { what: 'the access log line', timeoutMs: 5000, intervalMs: 20 });
   });
 });
+
+describe('connections to a node', () => {
+  it('at most serve.upstreamConnections at once; the requests beyond wait for one and are answered', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const node = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        most = Math.max(most, ++inFlight);
+        setTimeout(() => {
+          inFlight--;
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ object: 'chat.completion', model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }] }));
+        }, 150);
+      });
+    });
+    await new Promise<void>((resolve) => node.listen(0, '127.0.0.1', resolve));
+    const config = path.join(tmp.dir, 'connections.yaml');
+    writeFileSync(config, `nodes:\n  - { id: held, kind: openai, url: "http://127.0.0.1:${(node.address() as AddressInfo).port}", model: m }\nserve: { upstreamConnections: 2 }\n`);
+    const capped = await startServe(['--health-interval', '3600000'], { config, dataDir: path.join(tmp.dir, 'data-connections') });
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 6 }, async () => {
+          const r = await fetch(`${capped.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) });
+          return r.status;
+        }),
+      );
+      expect(answers).toEqual([200, 200, 200, 200, 200, 200]);
+      expect(most).toBe(2);
+    } finally {
+      await capped.stop();
+      node.closeAllConnections();
+      await new Promise((resolve) => node.close(resolve));
+    }
+  });
+});
