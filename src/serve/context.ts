@@ -11,6 +11,7 @@ import type { Runbook } from '../runbook/runbook.js';
 import type { RequestHistory } from './request-history.js';
 import type { Healer } from './healer.js';
 import type { LiveHealth } from './live-health.js';
+import type { StreamWriter } from './exchange.js';
 import type { ServeMetrics } from './metrics.js';
 
 export interface ServeContext {
@@ -35,8 +36,8 @@ export interface ServeContext {
   bodyLimitBytes: number;
   accessLog: boolean;
   log: (line: string) => void;
-  /** Responses streaming now, each with how its front writes a last error event into it (when the drain time runs out). */
-  streams: Map<http.ServerResponse, (message: string) => void>;
+  /** Responses streaming now, each with its front's writer (a last error event when the drain time runs out). */
+  streams: Map<http.ServerResponse, StreamWriter>;
 }
 
 /**

@@ -45,14 +45,13 @@ export async function exchange(res: ServeResponse, ctx: ServeContext, request: C
           if (res.writableEnded) return; // ended by the drain
           if (!streaming) {
             streaming = true;
-            ctx.streams.set(res, (message) => writer.shutdown(res, message));
+            ctx.streams.set(res, writer);
             writer.open(res, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-jarvis-node': e.node, 'x-jarvis-attempts': `${trace}${e.node}=ok` }, e.node);
           }
           writer.data(res, e.line);
         }
       }
     : undefined;
-  const started = performance.now();
   const d = ctx.deps;
   // One shape, no spread: an object literal with a spread in it is built field by field at run time.
   const result = await runCascade(ctx.config, ctx.settings, ctx.health.nodes, ctx.catalog, request, { send: d.send, listModels: d.listModels, now: d.now, sleep: d.sleep, random: d.random, load: ctx.load, signal: abort, onEvent, keepText: false });
@@ -77,7 +76,7 @@ export async function exchange(res: ServeResponse, ctx: ServeContext, request: C
   metrics.answer(result.ok ? 'answered' : 'failed', request.stream);
   // News only: a failure or a failover (a breaker-open skip is routine once it is logged).
   if (ctx.accessLog || !result.ok || failed) {
-    ctx.log(`${what}${request.stream ? ' stream' : ''} -> ${result.ok ? `${result.node} 200` : abort.aborted ? 'client gone' : streaming ? 'broken stream' : '503'} ${Math.round(performance.now() - started)} ms [${attempts}]`);
+    ctx.log(`${what}${request.stream ? ' stream' : ''} -> ${result.ok ? `${result.node} 200` : abort.aborted ? 'client gone' : streaming ? 'broken stream' : '503'} ${result.durationMs} ms [${attempts}]`);
   }
   if (abort.aborted) res.end();
   return { result, attempts, streaming };

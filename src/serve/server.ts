@@ -239,8 +239,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         }));
       const left = inFlight;
       // A stream still open is told why it ends, in its front's own format, rather than cut.
-      for (const [res, end] of ctx.streams) {
-        end(`jarvis serve is shutting down: the stream did not finish within the drain time (${drainMs} ms)`);
+      for (const [res, writer] of ctx.streams) {
+        writer.shutdown(res, `jarvis serve is shutting down: the stream did not finish within the drain time (${drainMs} ms)`);
         res.end();
       }
       server.closeAllConnections();

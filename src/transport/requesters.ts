@@ -103,7 +103,9 @@ function headersOf(raw: Buffer[], status: number): Record<string, string | strin
  */
 class Exchange implements RawResponse, Dispatcher.DispatchHandler, AsyncIterable<Buffer> {
   status = 0;
-  headers: Record<string, string | string[] | undefined> = {};
+  /** The head as undici gave it, until its headers are first read (then let go: a stream lasts). */
+  #raw: Buffer[] | undefined;
+  #headers: Record<string, string | string[] | undefined> | undefined;
   #chunks: (Buffer | undefined)[] = [];
   #read = 0;
   #started = false;
@@ -127,6 +129,15 @@ class Exchange implements RawResponse, Dispatcher.DispatchHandler, AsyncIterable
     return this;
   }
 
+  /** Decoded when first read: a whole 2xx reply passed on as it is never asks. */
+  get headers(): Record<string, string | string[] | undefined> {
+    if (!this.#headers) {
+      this.#headers = this.#raw ? headersOf(this.#raw, this.status) : {};
+      this.#raw = undefined;
+    }
+    return this.#headers;
+  }
+
   onConnect(abort: (error?: Error) => void): void {
     this.#abort = abort;
     if (this.#signal.aborted) abort(abortError());
@@ -136,7 +147,7 @@ class Exchange implements RawResponse, Dispatcher.DispatchHandler, AsyncIterable
     if (status < 200) return true; // 1xx: the real answer follows
     this.#started = true;
     this.status = status;
-    this.headers = headersOf(raw, status);
+    this.#raw = raw;
     this.#resolve(this);
     return true;
   }

@@ -99,7 +99,8 @@ export function createSender(requester: Requester): SendChat {
     const stream = endpoint === 'chat' && request.stream;
     const body = pass ? messagesPayload(request) : chatPayload(request);
     const headers = pass ? { ...requestHeaders(node, stream), ...forwardedHeaders(node, request.messagesApi!.headers) } : requestHeaders(node, stream);
-    const sentAt = performance.now();
+    // Only a stream's first token is timed (a whole reply's time is the attempt's).
+    const sentAt = stream ? performance.now() : 0;
     // One signal ends the exchange: the caller's (Ctrl-C, a client gone) or the timeout.
     const local = new Cancel();
     const timer = setTimeout(expire, options.timeoutMs, local);
@@ -107,12 +108,6 @@ export function createSender(requester: Requester): SendChat {
     if (parent instanceof Cancel) parent.link(local);
     else parent?.addEventListener('abort', local.abortNow, { once: true });
     const sent: Sent = { tokens: 0, forwarded: false };
-    const failure = (f: ChatFailure) => failed(f, sent);
-    const fromError = (error: unknown): ChatOutcome => {
-      if (local.reason === TIMED_OUT) return failure({ class: 'timeout', message: `no complete answer within ${options.timeoutMs} ms` });
-      if (parent?.aborted) return failure({ class: 'aborted', message: 'interrupted' });
-      return failure(failureFromError(error, options.timeoutMs));
-    };
     // Set once the reply was read to its end: nothing is left to cancel (an abort costs a
     // DOMException with a stack trace and a round of listeners, per request).
     let complete = false;
@@ -133,7 +128,7 @@ export function createSender(requester: Requester): SendChat {
         const text = res.textNow?.() ?? (await readText(res));
         complete = true;
         const reply = pass ? readMessageReply(text) : readReply(text, endpoint);
-        if (!reply.ok) return failure({ class: 'bad_response', message: reply.message });
+        if (!reply.ok) return failed({ class: 'bad_response', message: reply.message }, sent);
         // Not streamed by the server (or asked without streaming): print it whole.
         if (request.stream && reply.value.content) options.onToken?.(reply.value.content);
         return reply;
@@ -153,7 +148,7 @@ export function createSender(requester: Requester): SendChat {
       };
       const onEvent = (e: SseEvent): ChatOutcome | undefined => {
         const read = chat.read(e);
-        if (!read.ok) return failure({ class: read.kind === 'error' ? 'server_error' : 'bad_response', message: read.message });
+        if (!read.ok) return failed({ class: read.kind === 'error' ? 'server_error' : 'bad_response', message: read.message }, sent);
         if (read.token !== undefined) {
           sent.tokens = chat.tokens;
           options.onToken?.(read.token);
@@ -180,10 +175,12 @@ export function createSender(requester: Requester): SendChat {
         const bad = onEvent(e);
         if (bad) return bad;
       }
-      if (!chat.finished) return failure({ class: 'bad_response', message: 'the stream ended without finishing' });
+      if (!chat.finished) return failed({ class: 'bad_response', message: 'the stream ended without finishing' }, sent);
       return { ok: true, value: chat.result(firstTokenMs) };
     } catch (error) {
-      return fromError(error);
+      if (local.reason === TIMED_OUT) return failed({ class: 'timeout', message: `no complete answer within ${options.timeoutMs} ms` }, sent);
+      if (parent?.aborted) return failed({ class: 'aborted', message: 'interrupted' }, sent);
+      return failed(failureFromError(error, options.timeoutMs), sent);
     } finally {
       clearTimeout(timer);
       if (parent instanceof Cancel) parent.unlink(local);
