@@ -241,8 +241,18 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
         // Tokens and raw lines come only from a stream, and only matter to someone listening.
         const onEvent = deps.onEvent;
         const id = node.id;
+        let begun = false;
         sendOptions.onToken = (text) => onEvent({ type: 'token', text });
-        sendOptions.onData = (line) => onEvent({ type: 'data', node: id, line });
+        sendOptions.onData = (line) => {
+          // Forwarded: no other attempt can follow (an answer is not stitched from two nodes), so
+          // the request's body is let go for the rest of the stream, which may last minutes.
+          if (!begun) {
+            begun = true;
+            letGo(request);
+            letGo(chat);
+          }
+          onEvent({ type: 'data', node: id, line });
+        };
       }
       load.begin(node.id);
       let outcome: ChatOutcome;
@@ -314,6 +324,14 @@ export async function runCascade(config: Config, settings: CascadeSettings, stor
     }
   }
   return finish({ ok: false, error: `every node failed (${tried} attempt${tried === 1 ? '' : 's'}); last: ${lastError}` });
+}
+
+/** A request's body (messages, the client's text, its other fields), once no attempt needs it. */
+function letGo(r: { messages: ChatMessage[]; extra?: unknown; raw?: unknown; messagesApi?: unknown }): void {
+  r.messages = [];
+  r.extra = undefined;
+  r.raw = undefined;
+  r.messagesApi = undefined;
 }
 
 /** The last date formatted: an open breaker's end is the same on every request that skips it. */

@@ -45,22 +45,32 @@ export function readJsonObject(req: http.IncomingMessage, limit: number): Promis
     return Promise.resolve({ ok: false, error: { status: 413, code: 'request_too_large', message: `request body of ${declared} bytes is larger than the limit of ${limit} bytes` } });
   }
   return new Promise((resolve, reject) => {
+    // The listeners stay on the request as long as its answer streams (minutes). They reach the
+    // promise only through these two, let go once it settles: a settled promise keeps its value
+    // (the client's body, parsed and as text), and nothing is to keep it but the handler.
+    let settle: typeof resolve | undefined = resolve;
+    let fail: typeof reject | undefined = reject;
     const chunks: Buffer[] = [];
     let size = 0;
-    let over = false;
+    const done = (result: BodyResult) => {
+      const s = settle;
+      settle = fail = undefined;
+      chunks.length = 0;
+      s?.(result);
+    };
     req.on('data', (c: Buffer) => {
-      if (over) return;
+      if (!settle) return;
       size += c.length;
-      if (size > limit) {
-        over = true;
-        resolve({ ok: false, error: { status: 413, code: 'request_too_large', message: `request body larger than the limit of ${limit} bytes` } });
-        return;
-      }
+      if (size > limit) return done({ ok: false, error: { status: 413, code: 'request_too_large', message: `request body larger than the limit of ${limit} bytes` } });
       chunks.push(c);
     });
     req.on('end', () => {
-      if (!over) resolve(parseObject((chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8')));
+      if (settle) done(parseObject((chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8')));
     });
-    req.on('error', reject);
+    req.on('error', (error) => {
+      const f = fail;
+      settle = fail = undefined;
+      f?.(error);
+    });
   });
 }

@@ -11,7 +11,7 @@ import { Cancel, type CancelSignal } from '../cascade/cancel.js';
 import { ChatStream, chatPayload, readReply, type ChatRequest, type ChatSuccess, type StreamRead } from '../protocols/openai/chat.js';
 import { MessagesPassStream, readMessageReply } from '../protocols/anthropic/messages.js';
 import { classifyHttpError, failureFromError, type ChatFailure } from './failure.js';
-import { nodeHttpRequester, readText, type Requester } from './requesters.js';
+import { nodeHttpRequester, readText, type RawResponse, type Requester } from './requesters.js';
 import { SseReader, type SseEvent } from './sse.js';
 import { passBody } from '../protocols/raw-json.js';
 
@@ -85,6 +85,15 @@ function failed(f: ChatFailure, sent: Sent): ChatOutcome {
 const TIMED_OUT = Object.assign(new Error('timed out'), { name: 'TimeoutError' });
 const expire = (c: Cancel) => c.abort(TIMED_OUT);
 
+/**
+ * The request sent: its body made here, outside the sender's async frame, so that a stream
+ * lasting minutes does not keep the text of the request (as long as the client's conversation)
+ * alive in it.
+ */
+function post(requester: Requester, url: URL, request: ChatRequest, pass: boolean, headers: Readonly<Record<string, string>>, signal: Cancel): Promise<RawResponse> {
+  return requester(url, pass ? messagesPayload(request) : chatPayload(request), headers, signal);
+}
+
 /** Sends one completion through `requester`. Never throws: the outcome says how it went. */
 export function createSender(requester: Requester): SendChat {
   return async (node, request, options) => {
@@ -97,7 +106,6 @@ export function createSender(requester: Requester): SendChat {
     if (!url) return { ok: false, failure: { class: 'bad_request', message: `${node.id} has no url to send requests to` } };
     if (options.signal?.aborted) return { ok: false, failure: { class: 'aborted', message: 'interrupted' } };
     const stream = endpoint === 'chat' && request.stream;
-    const body = pass ? messagesPayload(request) : chatPayload(request);
     const headers = pass ? { ...requestHeaders(node, stream), ...forwardedHeaders(node, request.messagesApi!.headers) } : requestHeaders(node, stream);
     // Only a stream's first token is timed (a whole reply's time is the attempt's).
     const sentAt = stream ? performance.now() : 0;
@@ -112,7 +120,7 @@ export function createSender(requester: Requester): SendChat {
     // DOMException with a stack trace and a round of listeners, per request).
     let complete = false;
     try {
-      const res = await requester(url, body, headers, local);
+      const res = await post(requester, url, request, pass, headers, local);
       if (res.status < 200 || res.status >= 300) {
         const text = await readText(res, 65536);
         complete = true;

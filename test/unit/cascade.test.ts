@@ -244,6 +244,28 @@ describe('the engine, with an injected clock and transport', () => {
     const events = h.events.flatMap((e) => (e.type === 'failover' ? [`failover ${e.from}->${e.to}`] : e.type === 'attempt' ? [`attempt ${e.node}`] : []));
     expect(events).toEqual(['attempt m2', 'attempt m2', 'attempt m2', 'failover m2->m3', 'attempt m3']);
   });
+
+  it("a streamed answer lets the request's body go once its first line is forwarded (no attempt can follow); a failover before that still sends it", async () => {
+    const seen: { node: string; messages: number; raw: boolean }[] = [];
+    const during: { cascade: number; chat: number }[] = [];
+    const request = { messages: [{ role: 'user', content: 'a long conversation' }], stream: true, raw: { text: '{}', model: 'none' as const, members: 0 } };
+    const send: SendChat = async (node, chat, o) => {
+      seen.push({ node: node.id, messages: chat.messages.length, raw: chat.raw !== undefined });
+      if (node.id === 'm2') return { ok: false, failure: { class: 'refused', message: 'refused' } };
+      o.onData?.('data: {"choices":[{"delta":{"content":"a"}}]}');
+      during.push({ cascade: request.messages.length + (request.raw ? 1 : 0), chat: chat.messages.length + (chat.raw ? 1 : 0) });
+      return { ok: true, value: { content: 'a' } };
+    };
+    const lines: string[] = [];
+    const r = await runCascade(config, settings, {}, new ModelCatalog(), request, { send, listModels: async () => undefined, now: () => 0, sleep: async () => undefined, random: () => 0.5, onEvent: (e) => void (e.type === 'data' && lines.push(e.line)) });
+    expect(r).toMatchObject({ ok: true, node: 'm3' });
+    expect(seen).toEqual([
+      { node: 'm2', messages: 1, raw: true },
+      { node: 'm3', messages: 1, raw: true },
+    ]);
+    expect(during).toEqual([{ cascade: 0, chat: 0 }]);
+    expect(lines).toHaveLength(1);
+  });
 });
 
 describe('health view (seed 001 shape)', () => {

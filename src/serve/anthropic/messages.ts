@@ -118,15 +118,30 @@ function messagesWriter(ctx: ServeContext, model: string): StreamWriter & { buil
   };
 }
 
-export const messages: Handler = async (req, res, ctx) => {
+/**
+ * A Messages request read, checked and routed: the cascade's request, the model the client asked
+ * for and whether it streams; undefined once the client was told why not. The client's body, parsed
+ * and as text, lives only in this call and in the request, which the cascade lets go of once the
+ * answer streams (a Claude Code request is tens of KB, its stream minutes long).
+ */
+async function messagesRequest(req: http.IncomingMessage, res: http.ServerResponse, ctx: ServeContext): Promise<{ request: CascadeRequest; model: string; stream: boolean } | undefined> {
   const parsed = await parse(req, res, ctx);
-  if (!parsed) return;
+  if (!parsed) return undefined;
   const { body, raw, route } = parsed;
   const translated = toChatRequest(body);
-  if (!translated.ok) return sendError(res, 400, 'invalid_request_error', translated.message);
+  if (!translated.ok) {
+    sendError(res, 400, 'invalid_request_error', translated.message);
+    return undefined;
+  }
   const { value } = translated;
-  const model = typeof body.model === 'string' ? body.model : 'auto';
   const request: CascadeRequest = { messages: value.messages as unknown as ChatMessage[], stream: value.stream, maxTokens: value.maxTokens, extra: value.extra, messagesApi: { body, headers: clientHeaders(req), raw }, ...route };
+  return { request, model: typeof body.model === 'string' ? body.model : 'auto', stream: value.stream };
+}
+
+export const messages: Handler = async (req, res, ctx) => {
+  const prepared = await messagesRequest(req, res, ctx);
+  if (!prepared) return;
+  const { request, model, stream } = prepared;
   const writer = messagesWriter(ctx, model);
   const x = await exchange(res, ctx, request, `POST /v1/messages model=${model}`, writer).finally(writer.close);
   if (res.writableEnded) return;
@@ -145,7 +160,7 @@ export const messages: Handler = async (req, res, ctx) => {
   }
   // A node that speaks the Messages API answered in it: its reply goes as it came.
   if (result.node !== undefined && passesThrough(ctx, result.node) && result.raw) {
-    if (!value.stream) return sendBody(res, 200, result.raw, headers);
+    if (!stream) return sendBody(res, 200, result.raw, headers);
     const passed = toPassedMessage(result.raw);
     if (passed) {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers });
@@ -155,7 +170,7 @@ export const messages: Handler = async (req, res, ctx) => {
   const reply = result.raw ?? JSON.stringify({ model: result.model, choices: [{ message: { content: result.content, tool_calls: result.toolCalls?.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) }, finish_reason: result.toolCalls ? 'tool_calls' : 'stop' }] });
   const message = toMessage(reply, model);
   if (!message.ok) return sendError(res, 502, 'api_error', `${result.node}: ${message.message}`, headers);
-  if (value.stream) {
+  if (stream) {
     // Asked to stream, answered whole: the same message as its event sequence.
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers });
     return void res.end(messageEvents(message.value));

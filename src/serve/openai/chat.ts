@@ -25,8 +25,22 @@ function passThrough(body: Record<string, unknown>, own: Set<string>): Record<st
   return extra;
 }
 
-/** Reads the body and routes its model; answers 400/404/413 itself and returns undefined on a bad one. */
-async function parseRequest(req: http.IncomingMessage, res: http.ServerResponse, ctx: ServeContext): Promise<{ body: Record<string, unknown>; raw: RawJson; route: Pick<CascadeRequest, 'task' | 'node' | 'model'> } | undefined> {
+/** The cascade's request made from a client's, or undefined once the client was answered why not. */
+type Prepare = (body: Record<string, unknown>, raw: RawJson, route: Pick<CascadeRequest, 'task' | 'node' | 'model'>, res: http.ServerResponse, ctx: ServeContext) => Prepared | undefined;
+
+/** A request for the cascade, and how the access log names it. */
+interface Prepared {
+  request: CascadeRequest;
+  what: string;
+}
+
+/**
+ * Reads the body, routes its model and makes the cascade's request with `prepare`; answers
+ * 400/404/413 itself and returns undefined on a bad one. The client's parsed body lives only in
+ * this call: a handler awaiting a stream for minutes holds the request, whose body the cascade
+ * lets go once the answer streams.
+ */
+async function parseRequest(req: http.IncomingMessage, res: http.ServerResponse, ctx: ServeContext, prepare: Prepare): Promise<Prepared | undefined> {
   const read = await readJsonObject(req, ctx.bodyLimitBytes);
   if (!read.ok) {
     sendBodyError(res, read.error);
@@ -39,7 +53,7 @@ async function parseRequest(req: http.IncomingMessage, res: http.ServerResponse,
     sendError(res, routed.error);
     return undefined;
   }
-  return { body: read.value, raw: read.raw, route: routed.route };
+  return prepare(read.value, read.raw, routed.route, res, ctx);
 }
 
 /** An OpenAI-style stream goes to the client as the node sent it, line by line. */
@@ -73,15 +87,15 @@ function answeredBy(x: Exchange): Record<string, string> {
   return headers;
 }
 
-export const chatCompletions: Handler = async (req, res, ctx) => {
-  const parsed = await parseRequest(req, res, ctx);
-  if (!parsed) return;
-  const { body, raw, route } = parsed;
+/** A chat completion's request: its messages and max_tokens checked, its text sent on where it can be. */
+const chatRequest: Prepare = (body, raw, route, res) => {
   if (!Array.isArray(body.messages) || body.messages.length === 0) {
-    return sendError(res, { status: 400, message: '`messages` must be a non-empty array', type: 'invalid_request_error', param: 'messages' });
+    sendError(res, { status: 400, message: '`messages` must be a non-empty array', type: 'invalid_request_error', param: 'messages' });
+    return undefined;
   }
   if (body.max_tokens !== undefined && body.max_tokens !== null && (typeof body.max_tokens !== 'number' || !Number.isInteger(body.max_tokens) || body.max_tokens < 1)) {
-    return sendError(res, { status: 400, message: '`max_tokens` must be a whole number of at least 1', type: 'invalid_request_error', param: 'max_tokens' });
+    sendError(res, { status: 400, message: '`max_tokens` must be a whole number of at least 1', type: 'invalid_request_error', param: 'max_tokens' });
+    return undefined;
   }
   const stream = body.stream === true;
   const request: CascadeRequest = { messages: body.messages as ChatMessage[], stream };
@@ -97,7 +111,13 @@ export const chatCompletions: Handler = async (req, res, ctx) => {
     const extra = passThrough(body, CHAT_FIELDS);
     if (extra) request.extra = extra;
   }
-  const x = await exchange(res, ctx, request, `POST /v1/chat/completions model=${typeof body.model === 'string' ? body.model : 'auto'}`, OPENAI_STREAM);
+  return { request, what: `POST /v1/chat/completions model=${typeof body.model === 'string' ? body.model : 'auto'}` };
+};
+
+export const chatCompletions: Handler = async (req, res, ctx) => {
+  const prepared = await parseRequest(req, res, ctx, chatRequest);
+  if (!prepared) return;
+  const x = await exchange(res, ctx, prepared.request, prepared.what, OPENAI_STREAM);
   if (res.writableEnded) return;
   const { result } = x;
   if (result.ok) {
@@ -119,18 +139,22 @@ export const chatCompletions: Handler = async (req, res, ctx) => {
  * (vectors from another model live in another space); with no model named, to the nodes marked
  * `embeddings: true`.
  */
-export const embeddings: Handler = async (req, res, ctx) => {
-  const parsed = await parseRequest(req, res, ctx);
-  if (!parsed) return;
-  const { body, raw, route } = parsed;
-  if (body.input === undefined) return sendError(res, { status: 400, message: '`input` is required', type: 'invalid_request_error', param: 'input' });
-  if (route.task) return sendError(res, { status: 400, message: 'embeddings take a model or a node, not a task alias', type: 'invalid_request_error', param: 'model' });
+const embeddingsRequest: Prepare = (body, raw, route, res, ctx) => {
+  const refuse = (error: Parameters<typeof sendError>[1]) => void sendError(res, error);
+  if (body.input === undefined) return refuse({ status: 400, message: '`input` is required', type: 'invalid_request_error', param: 'input' });
+  if (route.task) return refuse({ status: 400, message: 'embeddings take a model or a node, not a task alias', type: 'invalid_request_error', param: 'model' });
   if (!route.node && !route.model && !ctx.config.nodes.some((n) => n.embeddings && n.url)) {
-    return sendError(res, { status: 404, message: 'no node serves embeddings: name the embedding model, or set `embeddings: true` on a node', type: 'invalid_request_error', param: 'model', code: 'model_not_found' });
+    return refuse({ status: 404, message: 'no node serves embeddings: name the embedding model, or set `embeddings: true` on a node', type: 'invalid_request_error', param: 'model', code: 'model_not_found' });
   }
   const extra = raw.model === 'unknown' ? passThrough(body, EMBEDDING_FIELDS) : undefined;
   const request: CascadeRequest = { messages: [], stream: false, endpoint: 'embeddings', ...route, ...(extra ? { extra } : { raw }) };
-  const x = await exchange(res, ctx, request, `POST /v1/embeddings model=${typeof body.model === 'string' ? body.model : '(embedding nodes)'}`, OPENAI_STREAM);
+  return { request, what: `POST /v1/embeddings model=${typeof body.model === 'string' ? body.model : '(embedding nodes)'}` };
+};
+
+export const embeddings: Handler = async (req, res, ctx) => {
+  const prepared = await parseRequest(req, res, ctx, embeddingsRequest);
+  if (!prepared) return;
+  const x = await exchange(res, ctx, prepared.request, prepared.what, OPENAI_STREAM);
   if (res.writableEnded) return;
   if (x.result.ok) return sendBody(res, 200, x.result.raw ?? '{}', answeredBy(x));
   sendUnavailable(res, ctx, x);
