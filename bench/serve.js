@@ -241,7 +241,10 @@ export async function benchServe({ seconds = 2 } = {}) {
           [`jarvis serve --low-memory, after load`, () => startServe(nodes, `streams-low-warm-${connections}`, ['--low-memory'], hook, env, connections), true, connections],
         );
       }
-      for (const [label, start, warm, connections] of servers) {
+      // What an agent streams: its whole conversation (the 23 KB above) with each request.
+      const bareAll = async () => ({ url: await startBare(slowUrl, children, hook, env, 1000), child: children.at(-1) });
+      servers.push([`bare proxy, cold, 23 KB conversation`, bareAll, false, 1000, true], [`jarvis serve, cold, 23 KB conversation`, () => startServe(nodes, 'streams-conversation', [], hook, env, 1000), false, 1000, true]);
+      for (const [label, start, warm, connections, long] of servers) {
         const srv = await start();
         const status = () => readFileSync(`/proc/${srv.child.pid}/status`, 'utf8');
         const bytesOf = (field) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status())?.[1] ?? NaN) * 1024;
@@ -264,7 +267,9 @@ export async function benchServe({ seconds = 2 } = {}) {
         writeFileSync(`/proc/${srv.child.pid}/clear_refs`, '5');
         const pool = new Pool(srv.url, { connections: 1000 });
         // 16 words, a token each 200 ms: each stream lasts about 3.4 s, time for all 1000 to open.
-        const streamBody = JSON.stringify({ model: 'slow', stream: true, messages: [{ role: 'user', content: 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen' }] });
+        const streamBody = long
+          ? JSON.stringify({ ...JSON.parse(conversation), model: 'slow', stream: true, max_tokens: 16 })
+          : JSON.stringify({ model: 'slow', stream: true, messages: [{ role: 'user', content: 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen' }] });
         let done = 0;
         let heads = 0;
         const started = performance.now();
@@ -289,7 +294,7 @@ export async function benchServe({ seconds = 2 } = {}) {
         const perStream = (peak - idle) / 1000;
         const keptPerStream = (keptOpen - keptIdle) / 1000;
         // The target is for 1000 open streams: the rows where every stream is open to the node.
-        const jarvis = label.startsWith('jarvis serve,') && connections >= 1000;
+        const jarvis = label.startsWith('jarvis serve,') && connections >= 1000 && !long;
         memRows.push([
           label,
           connections,
