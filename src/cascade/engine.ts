@@ -124,7 +124,9 @@ const idleLoad = new NodeLoad();
 /**
  * Runs one request through its route. Every node on it that is not skipped gets one attempt;
  * the request's retries (`maxAttempts - 1`) are shared among them, and a retry may only use the
- * time beyond a fair share of the deadline for each node not tried yet.
+ * time beyond a fair share of the deadline for each node not tried yet. A streamed request
+ * with someone listening is emptied (messages, text, other fields) once its answer is forwarded:
+ * nothing may be tried after that, and the stream may last minutes.
  */
 export async function runCascade(config: Config, settings: CascadeSettings, stored: Record<string, NodeHealth>, catalog: ModelCatalog, request: CascadeRequest, deps: EngineDeps): Promise<CascadeResult> {
   const started = deps.now();
