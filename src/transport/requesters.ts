@@ -101,7 +101,7 @@ function headersOf(raw: Buffer[], status: number): Record<string, string | strin
  * Buffers per open stream (measured: 1.1 µs of CPU per request in parseHeaders, 1.2 KB of heap
  * per open stream).
  */
-class Exchange implements RawResponse, Dispatcher.DispatchHandler, AsyncIterable<Buffer> {
+class Exchange implements RawResponse, Dispatcher.DispatchHandler, AsyncIterableIterator<Buffer> {
   status = 0;
   /** The head as undici gave it, until its headers are first read (then let go: a stream lasts). */
   #raw: Buffer[] | undefined;
@@ -200,26 +200,30 @@ class Exchange implements RawResponse, Dispatcher.DispatchHandler, AsyncIterable
     return chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
-    return {
-      next: async () => {
-        for (;;) {
-          if (this.#read < this.#chunks.length) {
-            const value = this.#chunks[this.#read]!;
-            this.#chunks[this.#read++] = undefined;
-            return { done: false, value };
-          }
-          if (this.#failure) throw this.#failure;
-          if (this.#ended) return { done: true, value: undefined };
-          await this.#wait();
-        }
-      },
-      // A reader that stops early (a bad chunk, a client gone) ends the exchange.
-      return: () => {
-        if (!this.#ended && !this.#failure) this.#abort?.(abortError());
-        return Promise.resolve({ done: true, value: undefined });
-      },
-    };
+  [Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
+    return this;
+  }
+
+  /** The next chunk: a plain method (no async frame kept per open stream while it waits). */
+  next(): Promise<IteratorResult<Buffer>> {
+    if (this.#read < this.#chunks.length) {
+      const value = this.#chunks[this.#read]!;
+      this.#chunks[this.#read++] = undefined;
+      // All read: the list starts again (a long answer comes in thousands of chunks).
+      if (this.#read === this.#chunks.length) this.#chunks.length = this.#read = 0;
+      return Promise.resolve({ done: false, value });
+    }
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (this.#ended) return Promise.resolve({ done: true, value: undefined });
+    return this.#wait().then(this.#again);
+  }
+
+  readonly #again = () => this.next();
+
+  /** A reader that stops early (a bad chunk, a client gone) ends the exchange. */
+  return(): Promise<IteratorResult<Buffer>> {
+    if (!this.#ended && !this.#failure) this.#abort?.(abortError());
+    return Promise.resolve({ done: true, value: undefined });
   }
 }
 

@@ -81,6 +81,28 @@ describe.each(clients)('sender over %s', (_name, make) => {
     expect(lines[2]).toBe('data: [DONE]');
   });
 
+  it('a long stream in bursts (the reader behind, caught up, behind again): every token, in order', async () => {
+    const words = Array.from({ length: 300 }, (_, i) => `w${i} `);
+    behaviour = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      let i = 0;
+      const burst = () => {
+        if (i >= words.length) return void res.end(chunk('', 'stop') + 'data: [DONE]\n\n');
+        // 1 to 7 chunks at once, some split in the middle of a line.
+        const n = 1 + (i % 7);
+        const text = words.slice(i, (i += n)).map((w) => chunk(w)).join('');
+        res.write(text.slice(0, 10));
+        res.write(text.slice(10));
+        setImmediate(burst);
+      };
+      burst();
+    };
+    const tokens: string[] = [];
+    const out = await send(node, { messages: [], stream: true }, { timeoutMs: 5000, onToken: (t) => tokens.push(t) });
+    expect(out).toMatchObject({ ok: true, value: { content: words.join(''), tokens: 300 } });
+    expect(tokens).toEqual(words);
+  });
+
   it('a stream cut after the first token: stream_broken, not a failover', async () => {
     behaviour = (_req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
