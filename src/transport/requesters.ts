@@ -89,8 +89,8 @@ function headersOf(raw: Buffer[], status: number): Record<string, string | strin
 }
 
 /**
- * One response as undici hands it over, and the handler undici hands it to (one object per
- * exchange, no closures): the body's chunks are kept until read, either whole (`text()`) or one
+ * One response as undici hands it over, the handler undici hands it to and the body's iterator,
+ * all one object per exchange: the body's chunks are kept until read, either whole (`text()`) or one
  * by one (`body`); one or the other, not both. No backpressure: the readers here (a JSON reply,
  * an SSE stream forwarded as it parses) keep up with a model's output.
  *
