@@ -229,12 +229,12 @@ export async function benchServe({ seconds = 2 } = {}) {
       const hook = ['--expose-gc', '--import', pathToFileURL(path.join(ROOT, 'bench', 'heap-hook.js')).href];
       const env = { ...process.env, JARVIS_BENCH_HEAP: heapFile };
       const nodes = [{ id: 'slow', url: slowUrl }, { id: 'fast', url: upstream }];
+      const bareWith = (connections) => async () => ({ url: await startBare(slowUrl, children, hook, env, connections), child: children.at(-1) });
       const servers = [];
       for (const connections of [128, 1000]) {
-        const bareWith = async () => ({ url: await startBare(slowUrl, children, hook, env, connections), child: children.at(-1) });
         servers.push(
-          [`bare proxy, cold`, bareWith, false, connections],
-          [`bare proxy, after load`, bareWith, true, connections],
+          [`bare proxy, cold`, bareWith(connections), false, connections],
+          [`bare proxy, after load`, bareWith(connections), true, connections],
           [`jarvis serve, cold`, () => startServe(nodes, `streams-cold-${connections}`, [], hook, env, connections), false, connections],
           [`jarvis serve, after load`, () => startServe(nodes, `streams-warm-${connections}`, [], hook, env, connections), true, connections],
           [`jarvis serve --low-memory, cold`, () => startServe(nodes, `streams-low-cold-${connections}`, ['--low-memory'], hook, env, connections), false, connections],
@@ -242,8 +242,7 @@ export async function benchServe({ seconds = 2 } = {}) {
         );
       }
       // What an agent streams: its whole conversation (the 23 KB above) with each request.
-      const bareAll = async () => ({ url: await startBare(slowUrl, children, hook, env, 1000), child: children.at(-1) });
-      servers.push([`bare proxy, cold, 23 KB conversation`, bareAll, false, 1000, true], [`jarvis serve, cold, 23 KB conversation`, () => startServe(nodes, 'streams-conversation', [], hook, env, 1000), false, 1000, true]);
+      servers.push([`bare proxy, cold, 23 KB conversation`, bareWith(1000), false, 1000, true], [`jarvis serve, cold, 23 KB conversation`, () => startServe(nodes, 'streams-conversation', [], hook, env, 1000), false, 1000, true]);
       for (const [label, start, warm, connections, long] of servers) {
         const srv = await start();
         const status = () => readFileSync(`/proc/${srv.child.pid}/status`, 'utf8');

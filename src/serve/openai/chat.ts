@@ -25,6 +25,12 @@ function passThrough(body: Record<string, unknown>, own: Set<string>): Record<st
   return extra;
 }
 
+/** Answers the client why its request cannot be made (parseRequest's and a Prepare's way out). */
+function refuse(res: http.ServerResponse, error: Parameters<typeof sendError>[1]): undefined {
+  sendError(res, error);
+  return undefined;
+}
+
 /** The cascade's request made from a client's, or undefined once the client was answered why not. */
 type Prepare = (body: Record<string, unknown>, raw: RawJson, route: Pick<CascadeRequest, 'task' | 'node' | 'model'>, res: http.ServerResponse, ctx: ServeContext) => Prepared | undefined;
 
@@ -49,10 +55,7 @@ async function parseRequest(req: http.IncomingMessage, res: http.ServerResponse,
   // Known names route at once; only an unknown one waits for the nodes to be listed.
   let routed = routeModel(ctx.config, ctx.catalog, read.value.model);
   if (mayDiscover(routed, read.value.model)) routed = await resolveModel(ctx, read.value.model);
-  if (!routed.ok) {
-    sendError(res, routed.error);
-    return undefined;
-  }
+  if (!routed.ok) return refuse(res, routed.error);
   return prepare(read.value, read.raw, routed.route, res, ctx);
 }
 
@@ -90,12 +93,10 @@ function answeredBy(x: Exchange): Record<string, string> {
 /** A chat completion's request: its messages and max_tokens checked, its text sent on where it can be. */
 const chatRequest: Prepare = (body, raw, route, res) => {
   if (!Array.isArray(body.messages) || body.messages.length === 0) {
-    sendError(res, { status: 400, message: '`messages` must be a non-empty array', type: 'invalid_request_error', param: 'messages' });
-    return undefined;
+    return refuse(res, { status: 400, message: '`messages` must be a non-empty array', type: 'invalid_request_error', param: 'messages' });
   }
   if (body.max_tokens !== undefined && body.max_tokens !== null && (typeof body.max_tokens !== 'number' || !Number.isInteger(body.max_tokens) || body.max_tokens < 1)) {
-    sendError(res, { status: 400, message: '`max_tokens` must be a whole number of at least 1', type: 'invalid_request_error', param: 'max_tokens' });
-    return undefined;
+    return refuse(res, { status: 400, message: '`max_tokens` must be a whole number of at least 1', type: 'invalid_request_error', param: 'max_tokens' });
   }
   const stream = body.stream === true;
   const request: CascadeRequest = { messages: body.messages as ChatMessage[], stream };
@@ -140,11 +141,10 @@ export const chatCompletions: Handler = async (req, res, ctx) => {
  * `embeddings: true`.
  */
 const embeddingsRequest: Prepare = (body, raw, route, res, ctx) => {
-  const refuse = (error: Parameters<typeof sendError>[1]) => void sendError(res, error);
-  if (body.input === undefined) return refuse({ status: 400, message: '`input` is required', type: 'invalid_request_error', param: 'input' });
-  if (route.task) return refuse({ status: 400, message: 'embeddings take a model or a node, not a task alias', type: 'invalid_request_error', param: 'model' });
+  if (body.input === undefined) return refuse(res, { status: 400, message: '`input` is required', type: 'invalid_request_error', param: 'input' });
+  if (route.task) return refuse(res, { status: 400, message: 'embeddings take a model or a node, not a task alias', type: 'invalid_request_error', param: 'model' });
   if (!route.node && !route.model && !ctx.config.nodes.some((n) => n.embeddings && n.url)) {
-    return refuse({ status: 404, message: 'no node serves embeddings: name the embedding model, or set `embeddings: true` on a node', type: 'invalid_request_error', param: 'model', code: 'model_not_found' });
+    return refuse(res, { status: 404, message: 'no node serves embeddings: name the embedding model, or set `embeddings: true` on a node', type: 'invalid_request_error', param: 'model', code: 'model_not_found' });
   }
   const extra = raw.model === 'unknown' ? passThrough(body, EMBEDDING_FIELDS) : undefined;
   const request: CascadeRequest = { messages: [], stream: false, endpoint: 'embeddings', ...route, ...(extra ? { extra } : { raw }) };
