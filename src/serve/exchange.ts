@@ -27,17 +27,21 @@ export interface StreamWriter {
   shutdown(res: http.ServerResponse, message: string): void;
 }
 
-/** Runs a request through the cascade for a client: metrics, the trace, the access log, cancels, the stream. */
-export async function exchange(res: ServeResponse, ctx: ServeContext, request: CascadeRequest, what: string, writer: StreamWriter): Promise<Exchange> {
-  const { metrics } = ctx;
+/**
+ * Runs a request through the cascade for a client: metrics, the trace, the access log, cancels, the
+ * stream. Not an async function: a stream lasts minutes, and what follows the cascade needs only
+ * what its continuation holds, not a suspended frame per open stream.
+ */
+export function exchange(res: ServeResponse, ctx: ServeContext, request: CascadeRequest, what: string, writer: StreamWriter): Promise<Exchange> {
   // A client that goes away cancels the upstream request (see the server's 'close' listener).
   const abort = new Cancel();
   res.cancel = abort;
+  const stream = request.stream;
   let streaming = false;
   // Only a stream listens while it runs (its head carries the trace so far); a whole answer's
   // trace and failovers are read from the attempts afterwards, so no event objects are made.
   let trace = '';
-  const onEvent = request.stream
+  const onEvent = stream
     ? (e: CascadeEvent) => {
         if (e.type === 'failed') trace += `${e.node}=${e.class},`;
         else if (e.type === 'skip') trace += `${e.node}=circuit_open,`;
@@ -54,9 +58,16 @@ export async function exchange(res: ServeResponse, ctx: ServeContext, request: C
     : undefined;
   const d = ctx.deps;
   // One shape, no spread: an object literal with a spread in it is built field by field at run time.
-  const result = await runCascade(ctx.config, ctx.settings, ctx.health.nodes, ctx.catalog, request, { send: d.send, listModels: d.listModels, now: d.now, sleep: d.sleep, random: d.random, load: ctx.load, signal: abort, onEvent, keepText: false });
-  res.cancel = undefined;
-  if (streaming) ctx.streams.delete(res);
+  return runCascade(ctx.config, ctx.settings, ctx.health.nodes, ctx.catalog, request, { send: d.send, listModels: d.listModels, now: d.now, sleep: d.sleep, random: d.random, load: ctx.load, signal: abort, onEvent, keepText: false }).then((result) => {
+    res.cancel = undefined;
+    if (streaming) ctx.streams.delete(res);
+    return conclude(res, ctx, result, { stream, what, aborted: abort.aborted, streaming });
+  });
+}
+
+/** The cascade's result recorded (health, metrics, the request history, the access log), and the trace it left. */
+function conclude(res: ServeResponse, ctx: ServeContext, result: CascadeResult, how: { stream: boolean; what: string; aborted: boolean; streaming: boolean }): Exchange {
+  const { metrics } = ctx;
   for (const e of result.events) ctx.health.record(e);
   let failed = false;
   let previous: { node: string; failed: boolean } | undefined;
@@ -73,11 +84,11 @@ export async function exchange(res: ServeResponse, ctx: ServeContext, request: C
     if (previous?.failed && previous.node !== a.node) metrics.failovers.inc({ from: previous.node, to: a.node });
     previous = { node: a.node, failed: a.outcome === 'failed' };
   }
-  metrics.answer(result.ok ? 'answered' : 'failed', request.stream);
+  metrics.answer(result.ok ? 'answered' : 'failed', how.stream);
   // News only: a failure or a failover (a breaker-open skip is routine once it is logged).
   if (ctx.accessLog || !result.ok || failed) {
-    ctx.log(`${what}${request.stream ? ' stream' : ''} -> ${result.ok ? `${result.node} 200` : abort.aborted ? 'client gone' : streaming ? 'broken stream' : '503'} ${result.durationMs} ms [${attempts}]`);
+    ctx.log(`${how.what}${how.stream ? ' stream' : ''} -> ${result.ok ? `${result.node} 200` : how.aborted ? 'client gone' : how.streaming ? 'broken stream' : '503'} ${result.durationMs} ms [${attempts}]`);
   }
-  if (abort.aborted) res.end();
-  return { result, attempts, streaming };
+  if (how.aborted) res.end();
+  return { result, attempts, streaming: how.streaming };
 }

@@ -18,6 +18,34 @@ export interface RawResponse {
   text?: () => Promise<string>;
   /** The whole body as text if all of it is in already (a small reply comes with its head), else undefined: no promise to wait on. */
   textNow?: () => string | undefined;
+  /**
+   * Hands the body to `sink` chunk by chunk as it comes, in place of iterating `body`: no
+   * promise per chunk, and nothing suspended per open stream while it waits for the next one.
+   */
+  pipe?: (sink: BodySink) => void;
+}
+
+/** Where a body's chunks go as they come (see pipeBody). Called until it returns false, ends or fails. */
+export interface BodySink {
+  /** One chunk; false: nothing more is wanted (the exchange is then cancelled by its owner). */
+  chunk(piece: Buffer | string): boolean;
+  end(): void;
+  fail(error: unknown): void;
+}
+
+/** A body into `sink`: pushed by the client where it can (undici), else read through its iterator. */
+export function pipeBody(res: RawResponse, sink: BodySink): void {
+  if (res.pipe) res.pipe(sink);
+  else void iterate(res.body, sink);
+}
+
+async function iterate(body: AsyncIterable<Buffer | string>, sink: BodySink): Promise<void> {
+  try {
+    for await (const piece of body) if (!sink.chunk(piece)) return;
+  } catch (error) {
+    return sink.fail(error);
+  }
+  sink.end();
 }
 
 /** Reads a body to its end; with a `limit`, keeps only about that many characters of it. */
@@ -90,9 +118,10 @@ function headersOf(raw: Buffer[], status: number): Record<string, string | strin
 
 /**
  * One response as undici hands it over, the handler undici hands it to and the body's iterator,
- * all one object per exchange: the body's chunks are kept until read, either whole (`text()`) or one
- * by one (`body`); one or the other, not both. No backpressure: the readers here (a JSON reply,
- * an SSE stream forwarded as it parses) keep up with a model's output.
+ * all one object per exchange: the body's chunks are kept until read, either whole (`text()`) or
+ * one by one (`body`), or they go to a sink as they come (`pipe`); one of these, not two. No
+ * backpressure: the readers here (a JSON reply, an SSE stream forwarded as it parses) keep up
+ * with a model's output.
  *
  * It implements the handler methods undici 7's client calls itself (onConnect, onHeaders, onData,
  * onComplete, onError; typed as deprecated in favour of onRequestStart and the rest, which undici
@@ -112,6 +141,7 @@ class Exchange implements RawResponse, Dispatcher.DispatchHandler, AsyncIterable
   #ended = false;
   #failure: Error | undefined;
   #wake: (() => void) | undefined;
+  #sink: BodySink | undefined;
   #abort: ((error?: Error) => void) | undefined;
   readonly #signal: CancelSignal;
   readonly #resolve: (r: RawResponse) => void;
@@ -153,6 +183,10 @@ class Exchange implements RawResponse, Dispatcher.DispatchHandler, AsyncIterable
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.#sink) {
+      if (!this.#sink.chunk(chunk)) this.#stop();
+      return true;
+    }
     this.#chunks.push(chunk);
     this.#notify();
     return true;
@@ -161,12 +195,36 @@ class Exchange implements RawResponse, Dispatcher.DispatchHandler, AsyncIterable
   onComplete(): void {
     this.#ended = true;
     this.#settle();
+    this.#sink?.end();
   }
 
   onError(error: Error): void {
     this.#failure = error;
     this.#settle();
     if (!this.#started) this.#reject(error);
+    this.#sink?.fail(error);
+  }
+
+  /** The sink wants nothing more: it hears nothing more, and the exchange is cancelled if it is still going. */
+  #stop(): void {
+    this.#sink = undefined;
+    void this.return();
+  }
+
+  pipe(sink: BodySink): void {
+    // What came before the sink: chunks kept, then how it ended if it did.
+    for (let i = this.#read; i < this.#chunks.length; i++) {
+      const piece = this.#chunks[i]!;
+      this.#chunks[i] = undefined;
+      if (!sink.chunk(piece)) {
+        void this.return();
+        return;
+      }
+    }
+    this.#chunks.length = this.#read = 0;
+    if (this.#failure) sink.fail(this.#failure);
+    else if (this.#ended) sink.end();
+    else this.#sink = sink;
   }
 
   #settle(): void {

@@ -11,7 +11,7 @@ import { Cancel, type CancelSignal } from '../cascade/cancel.js';
 import { ChatStream, chatPayload, readReply, type ChatRequest, type ChatSuccess, type StreamRead } from '../protocols/openai/chat.js';
 import { MessagesPassStream, readMessageReply } from '../protocols/anthropic/messages.js';
 import { classifyHttpError, failureFromError, type ChatFailure } from './failure.js';
-import { nodeHttpRequester, readText, type RawResponse, type Requester } from './requesters.js';
+import { nodeHttpRequester, pipeBody, readText, type BodySink, type RawResponse, type Requester } from './requesters.js';
 import { SseReader, type SseEvent } from './sse.js';
 import { passBody } from '../protocols/raw-json.js';
 
@@ -94,6 +94,135 @@ function post(requester: Requester, url: URL, request: ChatRequest, pass: boolea
   return requester(url, pass ? messagesPayload(request) : chatPayload(request), headers, signal);
 }
 
+/**
+ * One attempt's lifetime: its own signal (ended by the caller's, a client gone or Ctrl-C, or by
+ * the timeout), what of the answer the caller already has, and how a thrown error is classified.
+ */
+class Call {
+  readonly local = new Cancel();
+  readonly sent: Sent = { tokens: 0, forwarded: false };
+  /** Set once the reply was read to its end: nothing is left to cancel (an abort costs a DOMException with a stack trace and a round of listeners, per request). */
+  complete = false;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(readonly options: SendOptions) {
+    this.#timer = setTimeout(expire, options.timeoutMs, this.local);
+    const parent = options.signal;
+    if (parent instanceof Cancel) parent.link(this.local);
+    else parent?.addEventListener('abort', this.local.abortNow, { once: true });
+  }
+
+  /** An error from the request or its body, as the failure it means. */
+  failure(error: unknown): ChatOutcome {
+    if (this.local.reason === TIMED_OUT) return failed({ class: 'timeout', message: `no complete answer within ${this.options.timeoutMs} ms` }, this.sent);
+    if (this.options.signal?.aborted) return failed({ class: 'aborted', message: 'interrupted' }, this.sent);
+    return failed(failureFromError(error, this.options.timeoutMs), this.sent);
+  }
+
+  /** The attempt is over: whatever is left of the exchange is cancelled (a stream we stopped reading, a timeout). */
+  close(): void {
+    clearTimeout(this.#timer);
+    const parent = this.options.signal;
+    if (parent instanceof Cancel) parent.unlink(this.local);
+    else parent?.removeEventListener('abort', this.local.abortNow);
+    if (!this.complete) this.local.abort();
+  }
+
+  /**
+   * A streamed reply read as it comes, the attempt closed when it ends. Pushed through an object
+   * rather than read in a loop in the sender: no async frame kept per open stream for minutes.
+   */
+  stream(res: RawResponse, chat: StreamRead, sentAt: number): Promise<ChatOutcome> {
+    return new Promise((resolve) => pipeBody(res, new StreamedReply(this, chat, sentAt, resolve)));
+  }
+}
+
+/**
+ * A streamed reply's events, each checked as it comes and forwarded once it parsed; those that
+ * carry nothing yet (the role chunk, empty deltas) wait until something does, so that a stream
+ * that dies before its first token can still fail over with nothing sent. Settles once.
+ */
+class StreamedReply implements BodySink {
+  readonly #sse = new SseReader();
+  // StringDecoder, not TextDecoder: no ICU converter per stream, and a multi-byte character
+  // split between two chunks is still joined.
+  readonly #decoder = new StringDecoder('utf8');
+  #held: string[] | undefined;
+  #firstTokenMs: number | undefined;
+  #settle: ((outcome: ChatOutcome) => void) | undefined;
+
+  constructor(
+    private readonly call: Call,
+    private readonly chat: StreamRead,
+    private readonly sentAt: number,
+    settle: (outcome: ChatOutcome) => void,
+  ) {
+    this.#settle = settle;
+  }
+
+  chunk(piece: Buffer | string): boolean {
+    if (!this.#settle) return false;
+    try {
+      for (const e of this.#sse.push(typeof piece === 'string' ? piece : this.#decoder.write(piece))) {
+        const bad = this.#event(e);
+        if (bad) return this.#finish(bad);
+      }
+    } catch (error) {
+      // A caller's listener that threw (a client's socket gone mid-write): the attempt ends with it.
+      return this.#finish(this.call.failure(error));
+    }
+    return true;
+  }
+
+  end(): void {
+    if (!this.#settle) return;
+    this.call.complete = true;
+    const tail = this.#decoder.end();
+    for (const e of tail ? [...this.#sse.push(tail), ...this.#sse.end()] : this.#sse.end()) {
+      const bad = this.#event(e);
+      if (bad) return void this.#finish(bad);
+    }
+    if (!this.chat.finished) return void this.#finish(failed({ class: 'bad_response', message: 'the stream ended without finishing' }, this.call.sent));
+    this.#finish({ ok: true, value: this.chat.result(this.#firstTokenMs) });
+  }
+
+  fail(error: unknown): void {
+    if (this.#settle) this.#finish(this.call.failure(error));
+  }
+
+  #finish(outcome: ChatOutcome): false {
+    const settle = this.#settle!;
+    this.#settle = undefined;
+    this.call.close();
+    settle(outcome);
+    return false;
+  }
+
+  #event(e: SseEvent): ChatOutcome | undefined {
+    const { chat, call } = this;
+    const read = chat.read(e);
+    if (!read.ok) return failed({ class: read.kind === 'error' ? 'server_error' : 'bad_response', message: read.message }, call.sent);
+    if (read.token !== undefined) {
+      call.sent.tokens = chat.tokens;
+      call.options.onToken?.(read.token);
+    }
+    if (read.meaningful) this.#firstTokenMs ??= performance.now() - this.sentAt;
+    // Forwarded once it parsed: a proxy's client never sees a chunk we would reject.
+    const line = chat.line(e);
+    if (read.meaningful || call.sent.forwarded || chat.isEnd(e)) this.#forward(line);
+    else (this.#held ??= []).push(line);
+    return undefined;
+  }
+
+  #forward(line: string): void {
+    const onData = this.call.options.onData;
+    if (!onData) return;
+    if (this.#held) for (const h of this.#held.splice(0)) onData(h);
+    onData(line);
+    this.call.sent.forwarded = true;
+  }
+}
+
 /** Sends one completion through `requester`. Never throws: the outcome says how it went. */
 export function createSender(requester: Requester): SendChat {
   return async (node, request, options) => {
@@ -109,21 +238,14 @@ export function createSender(requester: Requester): SendChat {
     const headers = pass ? { ...requestHeaders(node, stream), ...forwardedHeaders(node, request.messagesApi!.headers) } : requestHeaders(node, stream);
     // Only a stream's first token is timed (a whole reply's time is the attempt's).
     const sentAt = stream ? performance.now() : 0;
-    // One signal ends the exchange: the caller's (Ctrl-C, a client gone) or the timeout.
-    const local = new Cancel();
-    const timer = setTimeout(expire, options.timeoutMs, local);
-    const parent = options.signal;
-    if (parent instanceof Cancel) parent.link(local);
-    else parent?.addEventListener('abort', local.abortNow, { once: true });
-    const sent: Sent = { tokens: 0, forwarded: false };
-    // Set once the reply was read to its end: nothing is left to cancel (an abort costs a
-    // DOMException with a stack trace and a round of listeners, per request).
-    let complete = false;
+    const call = new Call(options);
+    // A stream is handed over to its reader, which closes the call when it ends.
+    let handedOver = false;
     try {
-      const res = await post(requester, url, request, pass, headers, local);
+      const res = await post(requester, url, request, pass, headers, call.local);
       if (res.status < 200 || res.status >= 300) {
         const text = await readText(res, 65536);
-        complete = true;
+        call.complete = true;
         // Anthropic's word on a request it rejects (invalid, too long, too large) is final: Claude
         // Code shows it, or compacts on "prompt is too long"; a local model would fare no better.
         if (pass && node.kind === 'anthropic' && (res.status === 400 || res.status === 413)) {
@@ -134,67 +256,20 @@ export function createSender(requester: Requester): SendChat {
       const isSse = stream && /event-stream/.test(String(res.headers['content-type'] ?? ''));
       if (!isSse) {
         const text = res.textNow?.() ?? (await readText(res));
-        complete = true;
+        call.complete = true;
         const reply = pass ? readMessageReply(text) : readReply(text, endpoint);
-        if (!reply.ok) return failed({ class: 'bad_response', message: reply.message }, sent);
+        if (!reply.ok) return failed({ class: 'bad_response', message: reply.message }, call.sent);
         // Not streamed by the server (or asked without streaming): print it whole.
         if (request.stream && reply.value.content) options.onToken?.(reply.value.content);
         return reply;
       }
       const keepText = options.keepText !== false;
-      const chat: StreamRead = pass ? new MessagesPassStream(keepText) : new ChatStream(keepText);
-      const sse = new SseReader();
-      let firstTokenMs: number | undefined;
-      // Events that carry nothing yet (the role chunk, empty deltas) wait until something does:
-      // a stream that dies before its first token can still fail over, with nothing sent.
-      let held: string[] | undefined;
-      const forward = (line: string) => {
-        if (!options.onData) return;
-        if (held) for (const h of held.splice(0)) options.onData(h);
-        options.onData(line);
-        sent.forwarded = true;
-      };
-      const onEvent = (e: SseEvent): ChatOutcome | undefined => {
-        const read = chat.read(e);
-        if (!read.ok) return failed({ class: read.kind === 'error' ? 'server_error' : 'bad_response', message: read.message }, sent);
-        if (read.token !== undefined) {
-          sent.tokens = chat.tokens;
-          options.onToken?.(read.token);
-        }
-        if (read.meaningful) firstTokenMs ??= performance.now() - sentAt;
-        // Forwarded once it parsed: a proxy's client never sees a chunk we would reject.
-        const line = chat.line(e);
-        if (read.meaningful || sent.forwarded || chat.isEnd(e)) forward(line);
-        else (held ??= []).push(line);
-        return undefined;
-      };
-      // StringDecoder, not TextDecoder: no ICU converter per stream, and a multi-byte character
-      // split between two chunks is still joined.
-      const decoder = new StringDecoder('utf8');
-      for await (const piece of res.body) {
-        for (const e of sse.push(typeof piece === 'string' ? piece : decoder.write(piece))) {
-          const bad = onEvent(e);
-          if (bad) return bad;
-        }
-      }
-      complete = true;
-      const tail = decoder.end();
-      for (const e of tail ? [...sse.push(tail), ...sse.end()] : sse.end()) {
-        const bad = onEvent(e);
-        if (bad) return bad;
-      }
-      if (!chat.finished) return failed({ class: 'bad_response', message: 'the stream ended without finishing' }, sent);
-      return { ok: true, value: chat.result(firstTokenMs) };
+      handedOver = true;
+      return call.stream(res, pass ? new MessagesPassStream(keepText) : new ChatStream(keepText), sentAt);
     } catch (error) {
-      if (local.reason === TIMED_OUT) return failed({ class: 'timeout', message: `no complete answer within ${options.timeoutMs} ms` }, sent);
-      if (parent?.aborted) return failed({ class: 'aborted', message: 'interrupted' }, sent);
-      return failed(failureFromError(error, options.timeoutMs), sent);
+      return call.failure(error);
     } finally {
-      clearTimeout(timer);
-      if (parent instanceof Cancel) parent.unlink(local);
-      else parent?.removeEventListener('abort', local.abortNow);
-      // Whatever is left of the exchange is cancelled (a stream we stopped reading, a timeout).
-      if (!complete) local.abort();
+      if (!handedOver) call.close();
     }
   };
 }

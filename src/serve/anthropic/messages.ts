@@ -17,7 +17,7 @@ import { apiUrl } from '../../probe/endpoints.js';
 import { passBody, type RawJson } from '../../protocols/raw-json.js';
 import { readJsonObject } from '../body.js';
 import type { Handler, ServeContext } from '../context.js';
-import { exchange, type StreamWriter } from '../exchange.js';
+import { exchange, type Exchange, type StreamWriter } from '../exchange.js';
 import { resolveModel } from '../model-route.js';
 import { sendBody, sendJson } from '../reply.js';
 
@@ -70,13 +70,17 @@ function clientHeaders(req: http.IncomingMessage): Record<string, string> {
   return out;
 }
 
+/** A Messages stream's writer, with what the reply's end needs of it. */
+type MessagesWriter = StreamWriter & { builder: MessagesStream; passed: () => boolean; close: () => void };
+
 /**
  * A streamed answer: passed through as it came from a node that speaks the Messages API, or
  * translated chunk by chunk (the node's chat chunks become Messages events). While the node is
  * silent (a local model thinking, a tool call's arguments being generated) a `ping` goes every
  * `serve.streamPingMs`, between events, never inside one.
  */
-function messagesWriter(ctx: ServeContext, model: string): StreamWriter & { builder: MessagesStream; passed: () => boolean; close: () => void } {
+
+function messagesWriter(ctx: ServeContext, model: string): MessagesWriter {
   const builder = new MessagesStream(model);
   let pass = false;
   let wrote = 0;
@@ -138,12 +142,19 @@ async function messagesRequest(req: http.IncomingMessage, res: http.ServerRespon
   return { request, model: typeof body.model === 'string' ? body.model : 'auto', stream: value.stream };
 }
 
-export const messages: Handler = async (req, res, ctx) => {
-  const prepared = await messagesRequest(req, res, ctx);
-  if (!prepared) return;
-  const { request, model, stream } = prepared;
-  const writer = messagesWriter(ctx, model);
-  const x = await exchange(res, ctx, request, `POST /v1/messages model=${model}`, writer).finally(writer.close);
+/** POST /v1/messages: continuations rather than an async function, as chatCompletions (no suspended frame per open stream). */
+export const messages: Handler = (req, res, ctx) =>
+  messagesRequest(req, res, ctx).then((prepared) => {
+    if (!prepared) return;
+    const { request, model, stream } = prepared;
+    const writer = messagesWriter(ctx, model);
+    return exchange(res, ctx, request, `POST /v1/messages model=${model}`, writer)
+      .finally(writer.close)
+      .then((x) => replyMessages(res, ctx, x, model, stream, writer));
+  });
+
+/** The client's answer once the cascade ran, in the Messages API's shape. */
+function replyMessages(res: http.ServerResponse, ctx: ServeContext, x: Exchange, model: string, stream: boolean, writer: MessagesWriter): void {
   if (res.writableEnded) return;
   const { result } = x;
   if (x.streaming) {

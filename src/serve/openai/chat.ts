@@ -115,10 +115,15 @@ const chatRequest: Prepare = (body, raw, route, res) => {
   return { request, what: `POST /v1/chat/completions model=${typeof body.model === 'string' ? body.model : 'auto'}` };
 };
 
-export const chatCompletions: Handler = async (req, res, ctx) => {
-  const prepared = await parseRequest(req, res, ctx, chatRequest);
-  if (!prepared) return;
-  const x = await exchange(res, ctx, prepared.request, prepared.what, OPENAI_STREAM);
+/**
+ * POST /v1/chat/completions. Continuations rather than an async function: a stream lasts minutes,
+ * and a suspended frame per open stream would hold what the reply needs only at its end.
+ */
+export const chatCompletions: Handler = (req, res, ctx) =>
+  parseRequest(req, res, ctx, chatRequest).then((prepared) => prepared && exchange(res, ctx, prepared.request, prepared.what, OPENAI_STREAM).then((x) => replyChat(res, ctx, x)));
+
+/** The client's answer once the cascade ran: the end of its stream, the whole reply, or why there is none. */
+function replyChat(res: http.ServerResponse, ctx: ServeContext, x: Exchange): void {
   if (res.writableEnded) return;
   const { result } = x;
   if (result.ok) {
@@ -133,7 +138,7 @@ export const chatCompletions: Handler = async (req, res, ctx) => {
     return void res.end();
   }
   sendUnavailable(res, ctx, x);
-};
+}
 
 /**
  * POST /v1/embeddings: to the group serving the requested model, failing over only within it
