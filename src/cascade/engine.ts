@@ -128,204 +128,302 @@ const idleLoad = new NodeLoad();
  * with someone listening is emptied (messages, text, other fields) once its answer is forwarded:
  * nothing may be tried after that, and the stream may last minutes.
  */
-export async function runCascade(config: Config, settings: CascadeSettings, stored: Record<string, NodeHealth>, catalog: ModelCatalog, request: CascadeRequest, deps: EngineDeps): Promise<CascadeResult> {
-  const started = deps.now();
-  const deadline = started + settings.deadlineMs;
-  const load = deps.load ?? idleLoad;
-  // This run's view of the breakers: the stored state with this run's failures laid over it (not a
-  // copy of every node's entry per request: a proxy calls this thousands of times a second). Made
-  // at the first failure; a success ends the run, so it is only queued.
-  let changed: Map<string, NodeHealth> | undefined;
-  const healthOf = (id: string): NodeHealth | undefined => changed?.get(id) ?? stored[id];
-  const events: HealthEvent[] = [];
-  const attempts: Attempt[] = [];
-  // Called as `emit?.(...)`: with no one listening, no event object is made at all.
-  const emit = deps.onEvent;
-  const record = (e: HealthEvent) => {
-    events.push(e);
-    if (e.ok) return;
-    const breaker: BreakerSettings = { failureThreshold: settings.failureThreshold, recoveryMs: settings.recoveryMs, maxRecoveryMs: settings.maxRecoveryMs };
-    (changed ??= new Map()).set(e.node, applyEvent(healthOf(e.node), e, breaker));
-  };
-  // Completes the result in place (a spread of a result of varying shape was a visible share of a
-  // proxy's time per request).
-  const finish = (r: Omit<CascadeResult, 'attempts' | 'events' | 'durationMs'>): CascadeResult => {
-    const result = r as CascadeResult;
-    result.attempts = attempts;
-    result.events = events;
-    result.durationMs = Math.round(deps.now() - started);
-    return result;
-  };
-
-  // Bounded so that a hung node costs little before its attempt.
-  const listModels = (node: RouteStep['node']) => catalog.lookup(node, Math.max(1, Math.min(node.timeoutMs, 2000, Math.floor((deadline - deps.now()) / 4))), deps.listModels, deps.now());
-  const balancing = { load, health: (id: string) => stored[id], latencyMargin: config.routing.latencyMargin, random: deps.random };
-  let planned = planRoute(config, request, settings, catalog, balancing);
-  // The clock read once per step of the common path (a proxy runs this thousands of times a second).
-  let now0 = started;
-  if ('problem' in planned && planned.problem === 'unknown_model' && request.model) {
-    // A name only a node's model list carries, on a fresh state: list the nodes not listed yet.
-    await discoverGroup(config, request.model, catalog, deps.listModels, deps.now(), Math.max(1, Math.min(2000, settings.deadlineMs / 4)));
-    planned = planRoute(config, request, settings, catalog, balancing);
-    now0 = deps.now();
+export function runCascade(config: Config, settings: CascadeSettings, stored: Record<string, NodeHealth>, catalog: ModelCatalog, request: CascadeRequest, deps: EngineDeps): Promise<CascadeResult> {
+  try {
+    return Promise.resolve(new CascadeRun(config, settings, stored, catalog, request, deps).start());
+  } catch (error) {
+    // Thrown before the first wait (a dependency's bug): a rejection, as an async function's would be.
+    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
   }
-  if ('problem' in planned) return finish({ ok: false, error: planned.message, unroutable: planned });
-  const order = planned;
-  if (order.length === 0) return finish({ ok: false, error: 'no node can take requests (none has a url)' });
-  // Open breakers are skipped, but the last node that might answer never is: with every breaker
-  // open, the one whose open time ends first is tried.
-  // The route itself while no breaker is open (the common case: no array per request).
-  let candidates: readonly RouteStep[] = order;
-  let kept: RouteStep[] | undefined;
-  let soonest: RouteStep | undefined;
-  for (let i = 0; i < order.length; i++) {
-    const step = order[i]!;
-    const b = stored[step.node.id]?.breaker;
-    if (!b || allows(b, now0)) {
-      kept?.push(step);
-      continue;
+}
+
+/** A step of a run: the result, or the promise of it when the step waits (a node, a backoff, a listing). */
+type Next = CascadeResult | Promise<CascadeResult>;
+
+/**
+ * One run of the cascade, as an object whose steps continue one another rather than an async
+ * function: a streamed answer lasts minutes, and a suspended frame per open stream kept every
+ * local and closure of the cascade alive (about 1 KB per stream, measured with 1000 open).
+ */
+class CascadeRun {
+  readonly #started: number;
+  readonly #deadline: number;
+  readonly #load: NodeLoad;
+  /** Called as `emit?.(...)`: with no one listening, no event object is made at all. */
+  readonly #emit: ((e: CascadeEvent) => void) | undefined;
+  /**
+   * This run's view of the breakers: the stored state with this run's failures laid over it (not a
+   * copy of every node's entry per request: a proxy runs thousands a second). Made at the first
+   * failure; a success ends the run, so it is only queued.
+   */
+  #changed: Map<string, NodeHealth> | undefined;
+  readonly #events: HealthEvent[] = [];
+  readonly #attempts: Attempt[] = [];
+  // The route: the nodes tried, the retries left to share among them, each one's share of the deadline.
+  #candidates: readonly RouteStep[] = [];
+  #retriesLeft = 0;
+  #budget = 0;
+  #share = 0;
+  #tried = 0;
+  #lastError = 'no attempt made';
+  #previous: { node: string; reason: string } | undefined;
+  // The node being tried.
+  #index = -1;
+  #untried = 0;
+  #reserve = 0;
+  #retries = 0;
+  #relisted = false;
+  #model: string | undefined;
+
+  constructor(
+    private readonly config: Config,
+    private readonly settings: CascadeSettings,
+    private readonly stored: Record<string, NodeHealth>,
+    private readonly catalog: ModelCatalog,
+    private readonly request: CascadeRequest,
+    private readonly deps: EngineDeps,
+  ) {
+    this.#started = deps.now();
+    this.#deadline = this.#started + settings.deadlineMs;
+    this.#load = deps.load ?? idleLoad;
+    this.#emit = deps.onEvent;
+  }
+
+  start(): Next {
+    const { config, settings, catalog, request, deps } = this;
+    const balancing = { load: this.#load, health: (id: string) => this.stored[id], latencyMargin: config.routing.latencyMargin, random: deps.random };
+    const planned = planRoute(config, request, settings, catalog, balancing);
+    if ('problem' in planned && planned.problem === 'unknown_model' && request.model) {
+      // A name only a node's model list carries, on a fresh state: list the nodes not listed yet.
+      return discoverGroup(config, request.model, catalog, deps.listModels, deps.now(), Math.max(1, Math.min(2000, settings.deadlineMs / 4))).then(() =>
+        this.#route(planRoute(config, request, settings, catalog, balancing), deps.now()),
+      );
     }
-    kept ??= order.slice(0, i);
-    if (!soonest || (b.openUntil ?? 0) < (stored[soonest.node.id]!.breaker.openUntil ?? 0)) soonest = step;
-    attempts.push({ node: step.node.id, outcome: 'skipped', class: 'circuit_open', ms: 0, detail: `circuit open until ${isoOrUnknown(b.openUntil)}` });
-    emit?.({ type: 'skip', node: step.node.id, reason: 'circuit open' });
+    // The clock read once per step of the common path (a proxy runs this thousands of times a second).
+    return this.#route(planned, this.#started);
   }
-  if (kept) candidates = kept.length === 0 && soonest ? [soonest] : kept;
 
-  // Every candidate gets one attempt; the request's retries (maxAttempts - 1) are shared among them.
-  let retriesLeft = settings.maxAttempts - 1;
-  const budget = candidates.length + retriesLeft;
-  // The share of the deadline each untried node keeps for itself.
-  const share = Math.min(settings.requestTimeoutMs, settings.deadlineMs / candidates.length);
-  let tried = 0;
-  let lastError = 'no attempt made';
-  let previous: { node: string; reason: string } | undefined;
-  for (let index = 0; index < candidates.length; index++) {
+  /** The route's candidates: open breakers skipped, but never the last node that might answer. */
+  #route(planned: readonly RouteStep[] | RouteProblem, now0: number): Next {
+    if ('problem' in planned) return this.#finish({ ok: false, error: planned.message, unroutable: planned });
+    const order = planned;
+    if (order.length === 0) return this.#finish({ ok: false, error: 'no node can take requests (none has a url)' });
+    // With every breaker open, the one whose open time ends first is tried. The route itself
+    // while no breaker is open (the common case: no array per request).
+    let kept: RouteStep[] | undefined;
+    let soonest: RouteStep | undefined;
+    for (let i = 0; i < order.length; i++) {
+      const step = order[i]!;
+      const b = this.stored[step.node.id]?.breaker;
+      if (!b || allows(b, now0)) {
+        kept?.push(step);
+        continue;
+      }
+      kept ??= order.slice(0, i);
+      if (!soonest || (b.openUntil ?? 0) < (this.stored[soonest.node.id]!.breaker.openUntil ?? 0)) soonest = step;
+      this.#attempts.push({ node: step.node.id, outcome: 'skipped', class: 'circuit_open', ms: 0, detail: `circuit open until ${isoOrUnknown(b.openUntil)}` });
+      this.#emit?.({ type: 'skip', node: step.node.id, reason: 'circuit open' });
+    }
+    this.#candidates = kept ? (kept.length === 0 && soonest ? [soonest] : kept) : order;
+    // Every candidate gets one attempt; the request's retries (maxAttempts - 1) are shared among them.
+    this.#retriesLeft = this.settings.maxAttempts - 1;
+    this.#budget = this.#candidates.length + this.#retriesLeft;
+    // The share of the deadline each untried node keeps for itself.
+    this.#share = Math.min(this.settings.requestTimeoutMs, this.settings.deadlineMs / this.#candidates.length);
+    return this.#nextNode();
+  }
+
+  /** The next candidate's first attempt, or the end of the route. */
+  #nextNode(): Next {
+    const index = ++this.#index;
+    const candidates = this.#candidates;
+    if (index >= candidates.length) return this.#finish({ ok: false, error: `every node failed (${this.#tried} attempt${this.#tried === 1 ? '' : 's'}); last: ${this.#lastError}` });
     const step = candidates[index]!;
-    const node = step.node;
-    const untried = candidates.length - index - 1;
-    const reserve = untried * share;
-    let retries = 0;
-    let relisted = false;
-    let model = step.model;
-    if (model !== undefined && catalog.served(node.id) === undefined) {
+    this.#untried = candidates.length - index - 1;
+    this.#reserve = this.#untried * this.#share;
+    this.#retries = 0;
+    this.#relisted = false;
+    this.#model = step.model;
+    if (step.model !== undefined && this.catalog.served(step.node.id) === undefined) {
       // A configured short name (`deepseek`) may not be what the server serves: list its models
       // first, outside the attempts, bounded so that a hung node costs little here.
-      await listModels(node);
-      model = catalog.idFor(node, model);
-      if (deps.signal?.aborted) return finish({ ok: false, error: 'interrupted' });
+      return this.#listModels(step.node).then(() => {
+        this.#model = this.catalog.idFor(step.node, step.model!);
+        if (this.deps.signal?.aborted) return this.#finish({ ok: false, error: 'interrupted' });
+        return this.#attempt();
+      });
     }
-    for (;;) {
-      const t0 = deps.now();
-      const remaining = deadline - t0;
-      if (remaining <= 0) return finish({ ok: false, error: `deadline of ${settings.deadlineMs} ms reached: ${lastError}` });
-      if (previous) {
-        emit?.({ type: 'failover', from: previous.node, to: node.id, reason: previous.reason });
-        previous = undefined;
-      }
-      tried++;
-      emit?.({ type: 'attempt', node: node.id, attempt: tried, max: budget });
-      // A first attempt may take up to half of what is left while other nodes wait (an answer can
-      // be long); a retry only what the untried nodes' shares leave.
-      const limit = untried === 0 ? remaining : retries === 0 ? Math.max(remaining / 2, remaining - reserve) : remaining - reserve;
-      const timeoutMs = Math.max(1, Math.floor(Math.min(settings.requestTimeoutMs, limit)));
-      const chat: ChatRequest = { messages: request.messages, stream: request.stream };
-      if (model) chat.model = model;
-      if (request.endpoint) chat.endpoint = request.endpoint;
-      if (request.maxTokens !== undefined) chat.maxTokens = request.maxTokens;
-      if (request.extra) chat.extra = request.extra;
-      if (request.raw) chat.raw = request.raw;
-      if (request.messagesApi) chat.messagesApi = request.messagesApi;
-      const sendOptions: SendOptions = { timeoutMs };
-      if (deps.signal) sendOptions.signal = deps.signal;
-      if (deps.keepText === false) sendOptions.keepText = false;
-      if (deps.onEvent && request.stream) {
-        // Tokens and raw lines come only from a stream, and only matter to someone listening.
-        const onEvent = deps.onEvent;
-        const id = node.id;
-        let begun = false;
-        sendOptions.onToken = (text) => onEvent({ type: 'token', text });
-        sendOptions.onData = (line) => {
-          // Forwarded: no other attempt can follow (an answer is not stitched from two nodes), so
-          // the request's body is let go for the rest of the stream, which may last minutes.
-          if (!begun) {
-            begun = true;
-            letGo(request);
-            letGo(chat);
-          }
-          onEvent({ type: 'data', node: id, line });
-        };
-      }
-      load.begin(node.id);
-      let outcome: ChatOutcome;
-      try {
-        outcome = await deps.send(node, chat, sendOptions);
-      } finally {
-        load.end(node.id);
-      }
-      const t1 = deps.now();
-      const ms = Math.round(t1 - t0);
-      if (outcome.ok) {
-        const attempt: Attempt = { node: node.id, outcome: 'ok', ms };
-        if (model) attempt.model = model;
-        if (outcome.value.firstTokenMs !== undefined) attempt.firstTokenMs = Math.round(outcome.value.firstTokenMs);
-        attempts.push(attempt);
-        record({ node: node.id, at: t1, ok: true, counts: true });
-        load.observe(node.id, outcome.value.firstTokenMs ?? ms);
-        const answered: Omit<CascadeResult, 'attempts' | 'events' | 'durationMs'> = { ok: true, node: node.id, content: outcome.value.content };
-        const answeredModel = outcome.value.model ?? model;
-        if (answeredModel) answered.model = answeredModel;
-        if (outcome.value.toolCalls) answered.toolCalls = outcome.value.toolCalls;
-        if (outcome.value.raw !== undefined) answered.raw = outcome.value.raw;
-        return finish(answered);
-      }
-      const f = outcome.failure;
-      lastError = `${node.id}: ${f.message}`;
-      attempts.push({ node: node.id, ...(model && { model }), outcome: 'failed', class: f.class, ...(f.httpStatus !== undefined && { httpStatus: f.httpStatus }), ms, detail: f.message });
-      emit?.({ type: 'failed', node: node.id, class: f.class });
-      if (f.class === 'aborted') return finish({ ok: false, error: 'interrupted' });
-      const d = decide(f);
-      // A quota's wait longer than one node's share of the deadline is not waited out while
-      // another node may answer now (Claude Code on a 429 from Anthropic): fail over at once, and
-      // skip the node until its Retry-After.
-      const quotaMs = f.class === 'throttled' && f.retryAfterS !== undefined ? f.retryAfterS * 1000 : undefined;
-      const tooLong = quotaMs !== undefined && untried > 0 && quotaMs > share;
-      record({ node: node.id, at: deps.now(), ok: false, counts: d.countsAgainstNode, error: `${f.class}: ${f.message}`, ...(tooLong && { quotaUntil: deps.now() + quotaMs }) });
-      if (f.class === 'model_missing' && model !== undefined && !relisted && retriesLeft > 0) {
-        // What the node serves changed since it was listed (another model loaded): list it again,
-        // and ask again at once if that gives another id.
-        relisted = true;
-        catalog.forget(node.id);
-        await listModels(node);
-        const again = catalog.idFor(node, step.model ?? model);
-        if (again !== model) {
-          model = again;
-          retriesLeft--;
-          continue;
-        }
-      }
-      if (f.class === 'rejected' && f.reply) return finish({ ok: false, node: node.id, error: lastError, rejected: f.reply });
-      // After the first token, another node's answer cannot be stitched onto this one.
-      if (f.class === 'stream_broken') return finish({ ok: false, node: node.id, error: `${node.id}: ${f.message}; not failing over mid-answer` });
-      if (d.retrySameNode && allows(healthOf(node.id)!.breaker, deps.now()) && retriesLeft > 0) {
-        const wait = f.class === 'throttled' ? (f.retryAfterS ?? 0) * 1000 : backoffDelay(retries + 1, { initialMs: settings.initialBackoffMs, maxMs: settings.maxBackoffMs, multiplier: settings.multiplier, jitter: settings.jitter }, deps.random);
-        // ...nor the time: after the wait, every untried node's share must still be there, and
-        // a quarter of one for the retry itself.
-        const after = deadline - (deps.now() + wait);
-        if (!tooLong && after > 0 && after - reserve >= Math.min(share / 4, after)) {
-          retries++;
-          retriesLeft--;
-          emit?.({ type: 'retry', node: node.id, inMs: wait, attempt: tried + 1, max: budget, reason: f.class });
-          await deps.sleep(wait, deps.signal).catch(() => undefined);
-          if (deps.signal?.aborted) return finish({ ok: false, error: 'interrupted' });
-          continue;
-        }
-      }
-      previous = { node: node.id, reason: f.class };
-      break;
-    }
+    return this.#attempt();
   }
-  return finish({ ok: false, error: `every node failed (${tried} attempt${tried === 1 ? '' : 's'}); last: ${lastError}` });
+
+  /** One attempt on the current node, within what is left of the deadline. */
+  #attempt(): Next {
+    const { request, deps, settings } = this;
+    const node = this.#candidates[this.#index]!.node;
+    const t0 = deps.now();
+    const remaining = this.#deadline - t0;
+    if (remaining <= 0) return this.#finish({ ok: false, error: `deadline of ${settings.deadlineMs} ms reached: ${this.#lastError}` });
+    if (this.#previous) {
+      this.#emit?.({ type: 'failover', from: this.#previous.node, to: node.id, reason: this.#previous.reason });
+      this.#previous = undefined;
+    }
+    this.#tried++;
+    this.#emit?.({ type: 'attempt', node: node.id, attempt: this.#tried, max: this.#budget });
+    // A first attempt may take up to half of what is left while other nodes wait (an answer can
+    // be long); a retry only what the untried nodes' shares leave.
+    const limit = this.#untried === 0 ? remaining : this.#retries === 0 ? Math.max(remaining / 2, remaining - this.#reserve) : remaining - this.#reserve;
+    const timeoutMs = Math.max(1, Math.floor(Math.min(settings.requestTimeoutMs, limit)));
+    const model = this.#model;
+    const chat: ChatRequest = { messages: request.messages, stream: request.stream };
+    if (model) chat.model = model;
+    if (request.endpoint) chat.endpoint = request.endpoint;
+    if (request.maxTokens !== undefined) chat.maxTokens = request.maxTokens;
+    if (request.extra) chat.extra = request.extra;
+    if (request.raw) chat.raw = request.raw;
+    if (request.messagesApi) chat.messagesApi = request.messagesApi;
+    const sendOptions: SendOptions = { timeoutMs };
+    if (deps.signal) sendOptions.signal = deps.signal;
+    if (deps.keepText === false) sendOptions.keepText = false;
+    if (deps.onEvent && request.stream) listen(sendOptions, deps.onEvent, node.id, request, chat);
+    const load = this.#load;
+    load.begin(node.id);
+    let sent: Promise<ChatOutcome>;
+    try {
+      sent = deps.send(node, chat, sendOptions);
+    } catch (error) {
+      load.end(node.id);
+      throw error;
+    }
+    return sent.then(
+      (outcome) => {
+        load.end(node.id);
+        return this.#settled(outcome, t0);
+      },
+      (error: unknown) => {
+        load.end(node.id);
+        throw error;
+      },
+    );
+  }
+
+  /** The attempt's outcome: the answer, or what its failure leads to (the same node again, a listing, the next node). */
+  #settled(outcome: ChatOutcome, t0: number): Next {
+    const { deps } = this;
+    const node = this.#candidates[this.#index]!.node;
+    const model = this.#model;
+    const t1 = deps.now();
+    const ms = Math.round(t1 - t0);
+    if (outcome.ok) {
+      const attempt: Attempt = { node: node.id, outcome: 'ok', ms };
+      if (model) attempt.model = model;
+      if (outcome.value.firstTokenMs !== undefined) attempt.firstTokenMs = Math.round(outcome.value.firstTokenMs);
+      this.#attempts.push(attempt);
+      this.#record({ node: node.id, at: t1, ok: true, counts: true });
+      this.#load.observe(node.id, outcome.value.firstTokenMs ?? ms);
+      const answered: Omit<CascadeResult, 'attempts' | 'events' | 'durationMs'> = { ok: true, node: node.id, content: outcome.value.content };
+      const answeredModel = outcome.value.model ?? model;
+      if (answeredModel) answered.model = answeredModel;
+      if (outcome.value.toolCalls) answered.toolCalls = outcome.value.toolCalls;
+      if (outcome.value.raw !== undefined) answered.raw = outcome.value.raw;
+      return this.#finish(answered);
+    }
+    const f = outcome.failure;
+    this.#lastError = `${node.id}: ${f.message}`;
+    this.#attempts.push({ node: node.id, ...(model && { model }), outcome: 'failed', class: f.class, ...(f.httpStatus !== undefined && { httpStatus: f.httpStatus }), ms, detail: f.message });
+    this.#emit?.({ type: 'failed', node: node.id, class: f.class });
+    if (f.class === 'aborted') return this.#finish({ ok: false, error: 'interrupted' });
+    // A quota's wait longer than one node's share of the deadline is not waited out while
+    // another node may answer now (Claude Code on a 429 from Anthropic): fail over at once, and
+    // skip the node until its Retry-After.
+    const quotaMs = f.class === 'throttled' && f.retryAfterS !== undefined ? f.retryAfterS * 1000 : undefined;
+    const tooLong = quotaMs !== undefined && this.#untried > 0 && quotaMs > this.#share;
+    this.#record({ node: node.id, at: deps.now(), ok: false, counts: decide(f).countsAgainstNode, error: `${f.class}: ${f.message}`, ...(tooLong && { quotaUntil: deps.now() + quotaMs }) });
+    if (f.class === 'model_missing' && model !== undefined && !this.#relisted && this.#retriesLeft > 0) {
+      // What the node serves changed since it was listed (another model loaded): list it again,
+      // and ask again at once if that gives another id.
+      this.#relisted = true;
+      this.catalog.forget(node.id);
+      return this.#listModels(node).then(() => {
+        const again = this.catalog.idFor(node, this.#candidates[this.#index]!.model ?? model);
+        if (again === model) return this.#failed(f, tooLong);
+        this.#model = again;
+        this.#retriesLeft--;
+        return this.#attempt();
+      });
+    }
+    return this.#failed(f, tooLong);
+  }
+
+  /** After a failed attempt: the client's answer, the same node again after a backoff, or the next node. */
+  #failed(f: ChatFailure, tooLong: boolean): Next {
+    const { deps, settings } = this;
+    const node = this.#candidates[this.#index]!.node;
+    if (f.class === 'rejected' && f.reply) return this.#finish({ ok: false, node: node.id, error: this.#lastError, rejected: f.reply });
+    // After the first token, another node's answer cannot be stitched onto this one.
+    if (f.class === 'stream_broken') return this.#finish({ ok: false, node: node.id, error: `${node.id}: ${f.message}; not failing over mid-answer` });
+    if (decide(f).retrySameNode && allows(this.#healthOf(node.id)!.breaker, deps.now()) && this.#retriesLeft > 0) {
+      const wait = f.class === 'throttled' ? (f.retryAfterS ?? 0) * 1000 : backoffDelay(this.#retries + 1, { initialMs: settings.initialBackoffMs, maxMs: settings.maxBackoffMs, multiplier: settings.multiplier, jitter: settings.jitter }, deps.random);
+      // ...nor the time: after the wait, every untried node's share must still be there, and
+      // a quarter of one for the retry itself.
+      const after = this.#deadline - (deps.now() + wait);
+      if (!tooLong && after > 0 && after - this.#reserve >= Math.min(this.#share / 4, after)) {
+        this.#retries++;
+        this.#retriesLeft--;
+        this.#emit?.({ type: 'retry', node: node.id, inMs: wait, attempt: this.#tried + 1, max: this.#budget, reason: f.class });
+        return deps
+          .sleep(wait, deps.signal)
+          .catch(() => undefined)
+          .then(() => (deps.signal?.aborted ? this.#finish({ ok: false, error: 'interrupted' }) : this.#attempt()));
+      }
+    }
+    this.#previous = { node: node.id, reason: f.class };
+    return this.#nextNode();
+  }
+
+  #healthOf(id: string): NodeHealth | undefined {
+    return this.#changed?.get(id) ?? this.stored[id];
+  }
+
+  #record(e: HealthEvent): void {
+    this.#events.push(e);
+    if (e.ok) return;
+    const { settings } = this;
+    const breaker: BreakerSettings = { failureThreshold: settings.failureThreshold, recoveryMs: settings.recoveryMs, maxRecoveryMs: settings.maxRecoveryMs };
+    (this.#changed ??= new Map()).set(e.node, applyEvent(this.#healthOf(e.node), e, breaker));
+  }
+
+  /** Bounded so that a hung node costs little before its attempt. */
+  #listModels(node: RouteStep['node']): Promise<unknown> {
+    const { deps } = this;
+    return this.catalog.lookup(node, Math.max(1, Math.min(node.timeoutMs, 2000, Math.floor((this.#deadline - deps.now()) / 4))), deps.listModels, deps.now());
+  }
+
+  /** Completes the result in place (a spread of a result of varying shape was a visible share of a proxy's time per request). */
+  #finish(r: Omit<CascadeResult, 'attempts' | 'events' | 'durationMs'>): CascadeResult {
+    const result = r as CascadeResult;
+    result.attempts = this.#attempts;
+    result.events = this.#events;
+    result.durationMs = Math.round(this.deps.now() - this.#started);
+    return result;
+  }
+}
+
+/**
+ * Tokens and raw lines come only from a stream, and only matter to someone listening. Once a line
+ * is forwarded no other attempt can follow (an answer is not stitched from two nodes), so the
+ * request's body is let go for the rest of the stream, which may last minutes.
+ */
+function listen(options: SendOptions, onEvent: (e: CascadeEvent) => void, id: string, request: CascadeRequest, chat: ChatRequest): void {
+  let begun = false;
+  options.onToken = (text) => onEvent({ type: 'token', text });
+  options.onData = (line) => {
+    if (!begun) {
+      begun = true;
+      letGo(request);
+      letGo(chat);
+    }
+    onEvent({ type: 'data', node: id, line });
+  };
 }
 
 /** A request's body (messages, the client's text, its other fields), once no attempt needs it. */
