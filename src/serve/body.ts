@@ -45,32 +45,47 @@ export function readJsonObject(req: http.IncomingMessage, limit: number): Promis
     return Promise.resolve({ ok: false, error: { status: 413, code: 'request_too_large', message: `request body of ${declared} bytes is larger than the limit of ${limit} bytes` } });
   }
   return new Promise((resolve, reject) => {
-    // The listeners stay on the request as long as its answer streams (minutes). They reach the
-    // promise only through these two, let go once it settles: a settled promise keeps its value
-    // (the client's body, parsed and as text), and nothing is to keep it but the handler.
-    let settle: typeof resolve | undefined = resolve;
-    let fail: typeof reject | undefined = reject;
+    // Reached by the listeners only through this holder, let go once it settles: a settled promise
+    // keeps its value (the client's body, parsed and as text), and the error listener stays on the
+    // request as long as its answer streams (minutes).
+    const pending: Pending = { resolve, reject };
     const chunks: Buffer[] = [];
     let size = 0;
     const done = (result: BodyResult) => {
-      const s = settle;
-      settle = fail = undefined;
+      const settle = pending.resolve;
+      pending.resolve = pending.reject = undefined;
       chunks.length = 0;
-      s?.(result);
+      settle?.(result);
     };
-    req.on('data', (c: Buffer) => {
-      if (!settle) return;
+    const onData = (c: Buffer) => {
+      if (!pending.resolve) return;
       size += c.length;
       if (size > limit) return done({ ok: false, error: { status: 413, code: 'request_too_large', message: `request body larger than the limit of ${limit} bytes` } });
       chunks.push(c);
-    });
-    req.on('end', () => {
-      if (settle) done(parseObject((chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8')));
-    });
-    req.on('error', (error) => {
-      const f = fail;
-      settle = fail = undefined;
-      f?.(error);
-    });
+    };
+    const onEnd = () => {
+      // Read whole: these two are done with, and with them all this call made.
+      req.removeListener('data', onData);
+      req.removeListener('end', onEnd);
+      if (pending.resolve) done(parseObject((chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8')));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', failing(pending));
   });
+}
+
+/** The promise of a body being read, until it settles. */
+interface Pending {
+  resolve: ((result: BodyResult) => void) | undefined;
+  reject: ((error: Error) => void) | undefined;
+}
+
+/** The request's error listener, made apart from the readers so that it keeps only the holder. */
+function failing(pending: Pending): (error: Error) => void {
+  return (error) => {
+    const fail = pending.reject;
+    pending.resolve = pending.reject = undefined;
+    fail?.(error);
+  };
 }

@@ -273,10 +273,8 @@ class Exchange implements RawResponse, Dispatcher.DispatchHandler, AsyncIterable
     }
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#ended) return Promise.resolve({ done: true, value: undefined });
-    return this.#wait().then(this.#again);
+    return this.#wait().then(() => this.next());
   }
-
-  readonly #again = () => this.next();
 
   /** A reader that stops early (a bad chunk, a client gone) ends the exchange. */
   return(): Promise<IteratorResult<Buffer>> {

@@ -166,6 +166,8 @@ class StreamedReply implements BodySink {
       for (const e of this.#sse.push(typeof piece === 'string' ? piece : this.#decoder.write(piece))) {
         const bad = this.#event(e);
         if (bad) return this.#finish(bad);
+        // Settled meanwhile: the caller cancelled from a listener (the exchange's abort came back as a failure).
+        if (!this.#settle) return false;
       }
     } catch (error) {
       // A caller's listener that threw (a client's socket gone mid-write): the attempt ends with it.

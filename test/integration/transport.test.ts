@@ -157,6 +157,35 @@ describe.each(clients)('sender over %s', (_name, make) => {
     await closed;
   });
 
+  it('a chunk that does not parse mid-stream: a broken stream after the token it forwarded, and the upstream request is closed', async () => {
+    behaviour = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(chunk('a'));
+      setTimeout(() => res.write('data: {"choices": [\n\n'), 20);
+    };
+    const lines: string[] = [];
+    const out = await send(node, { messages: [], stream: true }, { timeoutMs: 5000, onData: (l) => lines.push(l) });
+    expect(out).toMatchObject({ ok: false, failure: { class: 'stream_broken', tokens: 1 } });
+    expect(lines).toHaveLength(1);
+    await closed;
+  });
+
+  it('a listener that throws mid-stream (a client gone while it was written to): the attempt ends, and the upstream request is closed', async () => {
+    behaviour = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(chunk('a'));
+      setTimeout(() => res.write(chunk('b')), 20);
+    };
+    let calls = 0;
+    const onData = () => {
+      if (++calls === 2) throw new Error('write after end');
+    };
+    const out = await send(node, { messages: [], stream: true }, { timeoutMs: 5000, onData });
+    expect(out).toMatchObject({ ok: false, failure: { class: 'stream_broken', message: expect.stringContaining('write after end') } });
+    expect(calls).toBe(2);
+    await closed;
+  });
+
   it('cancelled before it is sent: aborted at once', async () => {
     const cancel = new Cancel();
     cancel.abort();
