@@ -20,7 +20,7 @@ describe('reading a client body', () => {
     expect(await readJsonObject(request('{}', { 'content-length': '5000' }), 1000)).toMatchObject({ ok: false, error: { status: 413, message: expect.stringMatching(/5000 bytes/) } });
   });
 
-  it('once read, the request keeps nothing of it: its listeners stay while the answer streams, the parsed body and its text do not', async () => {
+  it('once read, the request keeps nothing of it: only its error listener stays while the answer streams, not the readers, the parsed body or its text', async () => {
     const req = request(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'a long conversation '.repeat(1000) }] }));
     let read: WeakRef<object> | undefined;
     await (async () => {
@@ -32,6 +32,7 @@ describe('reading a client body', () => {
     await new Promise((resolve) => setImmediate(resolve));
     gc();
     expect(req.listenerCount('error')).toBe(1);
+    expect(req.listenerCount('data') + req.listenerCount('end')).toBe(0);
     expect(read!.deref()).toBeUndefined();
   });
 });
