@@ -179,10 +179,15 @@ class StreamedReply implements BodySink {
   end(): void {
     if (!this.#settle) return;
     this.call.complete = true;
-    const tail = this.#decoder.end();
-    for (const e of tail ? [...this.#sse.push(tail), ...this.#sse.end()] : this.#sse.end()) {
-      const bad = this.#event(e);
-      if (bad) return void this.#finish(bad);
+    try {
+      const tail = this.#decoder.end();
+      for (const e of tail ? [...this.#sse.push(tail), ...this.#sse.end()] : this.#sse.end()) {
+        const bad = this.#event(e);
+        if (bad) return void this.#finish(bad);
+        if (!this.#settle) return;
+      }
+    } catch (error) {
+      return void this.#finish(this.call.failure(error));
     }
     if (!this.chat.finished) return void this.#finish(failed({ class: 'bad_response', message: 'the stream ended without finishing' }, this.call.sent));
     this.#finish({ ok: true, value: this.chat.result(this.#firstTokenMs) });
