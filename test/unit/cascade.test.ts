@@ -6,6 +6,7 @@ import { cascadeOrder, decide, runCascade, type CascadeEvent } from '../../src/c
 import { applyEvent, healthView, queueEvent, type HealthEvent, type NodeHealth } from '../../src/cascade/node-health.js';
 import { Cancel, toAbortSignal } from '../../src/cascade/cancel.js';
 import { ModelCatalog } from '../../src/cascade/catalog.js';
+import { NodeLoad } from '../../src/cascade/balance.js';
 import { cascadeSettings } from '../../src/config/env.js';
 import { classifyHttpError } from '../../src/transport/failure.js';
 import type { ChatOutcome, SendChat } from '../../src/transport/sender.js';
@@ -265,6 +266,25 @@ describe('the engine, with an injected clock and transport', () => {
     ]);
     expect(during).toEqual([{ cascade: 0, chat: 0 }]);
     expect(lines).toHaveLength(1);
+  });
+
+  it('a sender that throws (a bug, not a failure) rejects the run, at once or after a wait, and its request is no longer counted in flight', async () => {
+    const load = new NodeLoad();
+    const deps = (send: SendChat) => ({ send, listModels: async () => undefined, now: () => 0, sleep: async () => undefined, random: () => 0.5, load });
+    const thrower: SendChat = () => {
+      throw new Error('sync bug');
+    };
+    await expect(runCascade(config, settings, {}, new ModelCatalog(), ask, deps(thrower))).rejects.toThrow('sync bug');
+    expect(load.inFlight('m2')).toBe(0);
+    // After a failed attempt and a backoff: the rejection still reaches the caller.
+    let calls = 0;
+    const later: SendChat = async () => {
+      if (++calls === 1) return { ok: false, failure: { class: 'server_error', message: '500' } };
+      throw new Error('async bug');
+    };
+    await expect(runCascade(config, settings, {}, new ModelCatalog(), ask, deps(later))).rejects.toThrow('async bug');
+    expect(calls).toBe(2);
+    expect(load.inFlight('m2')).toBe(0);
   });
 });
 
