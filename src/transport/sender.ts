@@ -112,9 +112,21 @@ class Call {
     else parent?.addEventListener('abort', this.local.abortNow, { once: true });
   }
 
+  /**
+   * Something more of a stream that has begun for the caller: from then on the timeout bounds the
+   * node's silence, not the answer's length (a long answer streams for minutes; nothing can fail
+   * over once it began, and a node that stops sending is still caught).
+   */
+  heard(): void {
+    this.#timer.refresh();
+  }
+
   /** An error from the request or its body, as the failure it means. */
   failure(error: unknown): ChatOutcome {
-    if (this.local.reason === TIMED_OUT) return failed({ class: 'timeout', message: `no complete answer within ${this.options.timeoutMs} ms` }, this.sent);
+    if (this.local.reason === TIMED_OUT) {
+      const begun = this.sent.tokens > 0 || this.sent.forwarded;
+      return failed({ class: 'timeout', message: begun ? `the node sent nothing for ${this.options.timeoutMs} ms` : `no complete answer within ${this.options.timeoutMs} ms` }, this.sent);
+    }
     if (this.options.signal?.aborted) return failed({ class: 'aborted', message: 'interrupted' }, this.sent);
     return failed(failureFromError(error, this.options.timeoutMs), this.sent);
   }
@@ -173,6 +185,8 @@ class StreamedReply implements BodySink {
       // A caller's listener that threw (a client's socket gone mid-write): the attempt ends with it.
       return this.#finish(this.call.failure(error));
     }
+    const { sent } = this.call;
+    if (sent.tokens > 0 || sent.forwarded) this.call.heard();
     return true;
   }
 

@@ -482,3 +482,50 @@ describe('connections to a node', () => {
     }
   });
 });
+
+describe('long answers', () => {
+  it('a stream longer than cascade.requestTimeoutMs and the deadline reaches its end; a node that falls silent mid-stream is cut after the timeout', async () => {
+    // A node that streams a word every 100 ms, or (asked "silent") one word and then nothing.
+    const node = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const line = (delta: object, finish: string | null = null) => `data: ${JSON.stringify({ object: 'chat.completion.chunk', model: 'm', choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+        res.write(line({ role: 'assistant' }));
+        res.write(line({ content: 'w0 ' }));
+        if (body.includes('silent')) return;
+        let i = 1;
+        const timer = setInterval(() => {
+          if (i < 12) return void res.write(line({ content: `w${i++} ` }));
+          clearInterval(timer);
+          res.end(`${line({}, 'stop')}data: [DONE]\n\n`);
+        }, 100);
+        res.on('close', () => clearInterval(timer));
+      });
+    });
+    await new Promise<void>((resolve) => node.listen(0, '127.0.0.1', resolve));
+    const config = path.join(tmp.dir, 'long.yaml');
+    writeFileSync(config, `nodes:\n  - { id: slow, kind: openai, url: "http://127.0.0.1:${(node.address() as AddressInfo).port}", model: m }\ncascade: { requestTimeoutMs: 400, deadlineMs: 800 }\n`);
+    const long = await startServe(['--health-interval', '3600000'], { config, dataDir: path.join(tmp.dir, 'data-long') });
+    try {
+      const c = new OpenAI({ baseURL: `${long.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+      // About 1.2 s of answer, against a 400 ms timeout and an 800 ms deadline.
+      let text = '';
+      for await (const chunk of await c.chat.completions.create({ model: 'slow', stream: true, messages: [{ role: 'user', content: 'talk' }] })) text += chunk.choices[0]?.delta?.content ?? '';
+      expect(text).toBe(Array.from({ length: 12 }, (_, i) => `w${i} `).join(''));
+      // Silent after its first word: the client gets that word, then an error in the stream.
+      const silent = await c.chat.completions.create({ model: 'slow', stream: true, messages: [{ role: 'user', content: 'silent' }] });
+      let got = '';
+      const read = (async () => {
+        for await (const chunk of silent) got += chunk.choices[0]?.delta?.content ?? '';
+      })();
+      await expect(read).rejects.toThrow(/sent nothing for \d+ ms/);
+      expect(got).toBe('w0 ');
+    } finally {
+      await long.stop();
+      node.closeAllConnections();
+      await new Promise((resolve) => node.close(resolve));
+    }
+  });
+});

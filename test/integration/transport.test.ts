@@ -136,6 +136,37 @@ describe.each(clients)('sender over %s', (_name, make) => {
     expect(lines).toHaveLength(2);
   });
 
+  it('a stream longer than the timeout that keeps sending is read to its end: once begun, the timeout bounds the silence, not the length', async () => {
+    const words = Array.from({ length: 12 }, (_, i) => `w${i} `);
+    behaviour = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      let i = 0;
+      const next = () => {
+        if (res.destroyed) return;
+        if (i < words.length) {
+          res.write(chunk(words[i++]!));
+          setTimeout(next, 60);
+        } else res.end(`${chunk('', 'stop')}data: [DONE]\n\n`);
+      };
+      next();
+    };
+    // 12 words 60 ms apart: about 700 ms, against a timeout of 300.
+    const out = await send(node, { messages: [], stream: true }, { timeoutMs: 300 });
+    expect(out).toMatchObject({ ok: true, value: { content: words.join(''), tokens: 12 } });
+  });
+
+  it('a stream that goes silent after its first token: broken once the node sent nothing for the timeout, and the upstream request is closed', async () => {
+    behaviour = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(chunk('a'));
+    };
+    const started = performance.now();
+    const out = await send(node, { messages: [], stream: true }, { timeoutMs: 300 });
+    expect(out).toMatchObject({ ok: false, failure: { class: 'stream_broken', tokens: 1, message: expect.stringContaining('sent nothing for 300 ms') } });
+    expect(performance.now() - started).toBeLessThan(3000);
+    await closed;
+  });
+
   it('a hung server: timeout within the bound, and the exchange is closed on the server too', async () => {
     behaviour = () => undefined; // never answers
     const started = performance.now();
