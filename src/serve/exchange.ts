@@ -50,7 +50,7 @@ export function exchange(res: ServeResponse, ctx: ServeContext, request: Cascade
           if (!streaming) {
             streaming = true;
             ctx.streams.set(res, writer);
-            writer.open(res, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-jarvis-node': e.node, 'x-jarvis-attempts': `${trace}${e.node}=ok` }, e.node);
+            writer.open(res, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-jarvis-node': e.node, 'x-jarvis-attempts': `${trace}${e.node}=ok` }, e.node);
           }
           writer.data(res, e.line);
         }

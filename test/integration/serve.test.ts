@@ -81,6 +81,18 @@ describe('jarvis serve with the openai client', () => {
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
     expect(text).toBe('[b] one two three');
+    // The connection kept or closed as the client asked (node:http's own header, not one of ours).
+    const streamed = (connection: string) =>
+      new Promise<http.IncomingMessage>((resolve, reject) => {
+        const req = http.request(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', connection }, agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res));
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify({ model: 'jarvis/fast', stream: true, messages: [{ role: 'user', content: 'a' }] }));
+      });
+    expect((await streamed('keep-alive')).headers).toMatchObject({ 'content-type': 'text/event-stream', connection: 'keep-alive' });
+    expect((await streamed('close')).headers).toMatchObject({ 'content-type': 'text/event-stream', connection: 'close' });
   });
 
   it('fails over when the primary is down; a node picked by its model name', async () => {
