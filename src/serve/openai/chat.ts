@@ -43,8 +43,8 @@ interface Prepared {
 /**
  * Reads the body, routes its model and makes the cascade's request with `prepare`; answers
  * 400/404/413 itself and returns undefined on a bad one. The client's parsed body lives only in
- * this call: a handler awaiting a stream for minutes holds the request, whose body the cascade
- * lets go once the answer streams.
+ * this call: what follows holds the cascade's request, whose body the cascade lets go once the
+ * answer streams (for minutes).
  */
 async function parseRequest(req: http.IncomingMessage, res: http.ServerResponse, ctx: ServeContext, prepare: Prepare): Promise<Prepared | undefined> {
   const read = await readJsonObject(req, ctx.bodyLimitBytes);
