@@ -225,10 +225,7 @@ class Exchange implements RawResponse, Dispatcher.DispatchHandler, AsyncIterable
     for (let i = this.#read; i < this.#chunks.length; i++) {
       const piece = this.#chunks[i]!;
       this.#chunks[i] = undefined;
-      if (!sink.chunk(piece)) {
-        void this.return();
-        return;
-      }
+      if (!sink.chunk(piece)) return this.#stop();
     }
     this.#chunks.length = this.#read = 0;
     if (this.#failure) sink.fail(this.#failure);

@@ -69,6 +69,11 @@ interface Sent {
   forwarded: boolean;
 }
 
+/** Something of the stream reached the caller: it can no longer fail over. */
+function begun(sent: Sent): boolean {
+  return sent.tokens > 0 || sent.forwarded;
+}
+
 /**
  * A failure, as a broken stream once something of it reached the caller (no failover then). A
  * caller that went away (a client gone, Ctrl-C) is not a broken stream: nothing the node did.
@@ -77,7 +82,7 @@ function failed(f: ChatFailure, sent: Sent): ChatOutcome {
   if (f.class === 'aborted') return { ok: false, failure: sent.tokens > 0 ? { ...f, tokens: sent.tokens } : f };
   return {
     ok: false,
-    failure: sent.tokens > 0 || sent.forwarded ? { ...f, class: 'stream_broken', tokens: sent.tokens, message: `the stream broke after ${sent.tokens > 0 ? `${sent.tokens} token(s)` : 'its first chunks'}: ${f.message}` } : f,
+    failure: begun(sent) ? { ...f, class: 'stream_broken', tokens: sent.tokens, message: `the stream broke after ${sent.tokens > 0 ? `${sent.tokens} token(s)` : 'its first chunks'}: ${f.message}` } : f,
   };
 }
 
@@ -124,8 +129,7 @@ class Call {
   /** An error from the request or its body, as the failure it means. */
   failure(error: unknown): ChatOutcome {
     if (this.local.reason === TIMED_OUT) {
-      const begun = this.sent.tokens > 0 || this.sent.forwarded;
-      return failed({ class: 'timeout', message: begun ? `the node sent nothing for ${this.options.timeoutMs} ms` : `no complete answer within ${this.options.timeoutMs} ms` }, this.sent);
+      return failed({ class: 'timeout', message: begun(this.sent) ? `the node sent nothing for ${this.options.timeoutMs} ms` : `no complete answer within ${this.options.timeoutMs} ms` }, this.sent);
     }
     if (this.options.signal?.aborted) return failed({ class: 'aborted', message: 'interrupted' }, this.sent);
     return failed(failureFromError(error, this.options.timeoutMs), this.sent);
@@ -173,9 +177,28 @@ class StreamedReply implements BodySink {
   }
 
   chunk(piece: Buffer | string): boolean {
-    if (!this.#settle) return false;
+    if (!this.#settle || !this.#take(this.#sse.push(typeof piece === 'string' ? piece : this.#decoder.write(piece)))) return false;
+    if (begun(this.call.sent)) this.call.heard();
+    return true;
+  }
+
+  end(): void {
+    if (!this.#settle) return;
+    this.call.complete = true;
+    const tail = this.#decoder.end();
+    if (!this.#take(tail ? [...this.#sse.push(tail), ...this.#sse.end()] : this.#sse.end())) return;
+    if (!this.chat.finished) return void this.#finish(failed({ class: 'bad_response', message: 'the stream ended without finishing' }, this.call.sent));
+    this.#finish({ ok: true, value: this.chat.result(this.#firstTokenMs) });
+  }
+
+  fail(error: unknown): void {
+    if (this.#settle) this.#finish(this.call.failure(error));
+  }
+
+  /** The events read, each in turn; false once the reply settled (a bad event, a listener that threw or cancelled). */
+  #take(events: SseEvent[]): boolean {
     try {
-      for (const e of this.#sse.push(typeof piece === 'string' ? piece : this.#decoder.write(piece))) {
+      for (const e of events) {
         const bad = this.#event(e);
         if (bad) return this.#finish(bad);
         // Settled meanwhile: the caller cancelled from a listener (the exchange's abort came back as a failure).
@@ -185,30 +208,7 @@ class StreamedReply implements BodySink {
       // A caller's listener that threw (a client's socket gone mid-write): the attempt ends with it.
       return this.#finish(this.call.failure(error));
     }
-    const { sent } = this.call;
-    if (sent.tokens > 0 || sent.forwarded) this.call.heard();
     return true;
-  }
-
-  end(): void {
-    if (!this.#settle) return;
-    this.call.complete = true;
-    try {
-      const tail = this.#decoder.end();
-      for (const e of tail ? [...this.#sse.push(tail), ...this.#sse.end()] : this.#sse.end()) {
-        const bad = this.#event(e);
-        if (bad) return void this.#finish(bad);
-        if (!this.#settle) return;
-      }
-    } catch (error) {
-      return void this.#finish(this.call.failure(error));
-    }
-    if (!this.chat.finished) return void this.#finish(failed({ class: 'bad_response', message: 'the stream ended without finishing' }, this.call.sent));
-    this.#finish({ ok: true, value: this.chat.result(this.#firstTokenMs) });
-  }
-
-  fail(error: unknown): void {
-    if (this.#settle) this.#finish(this.call.failure(error));
   }
 
   #finish(outcome: ChatOutcome): false {
