@@ -149,8 +149,6 @@ class CascadeRun {
   readonly #started: number;
   readonly #deadline: number;
   readonly #load: NodeLoad;
-  /** Called as `emit?.(...)`: with no one listening, no event object is made at all. */
-  readonly #emit: ((e: CascadeEvent) => void) | undefined;
   /**
    * This run's view of the breakers: the stored state with this run's failures laid over it (not a
    * copy of every node's entry per request: a proxy runs thousands a second). Made at the first
@@ -169,8 +167,6 @@ class CascadeRun {
   #previous: { node: string; reason: string } | undefined;
   // The node being tried.
   #index = -1;
-  #untried = 0;
-  #reserve = 0;
   #retries = 0;
   #relisted = false;
   #model: string | undefined;
@@ -186,7 +182,6 @@ class CascadeRun {
     this.#started = deps.now();
     this.#deadline = this.#started + settings.deadlineMs;
     this.#load = deps.load ?? idleLoad;
-    this.#emit = deps.onEvent;
   }
 
   start(): Next {
@@ -222,7 +217,7 @@ class CascadeRun {
       kept ??= order.slice(0, i);
       if (!soonest || (b.openUntil ?? 0) < (this.stored[soonest.node.id]!.breaker.openUntil ?? 0)) soonest = step;
       this.#attempts.push({ node: step.node.id, outcome: 'skipped', class: 'circuit_open', ms: 0, detail: `circuit open until ${isoOrUnknown(b.openUntil)}` });
-      this.#emit?.({ type: 'skip', node: step.node.id, reason: 'circuit open' });
+      this.deps.onEvent?.({ type: 'skip', node: step.node.id, reason: 'circuit open' });
     }
     this.#candidates = kept ? (kept.length === 0 && soonest ? [soonest] : kept) : order;
     // Every candidate gets one attempt; the request's retries (maxAttempts - 1) are shared among them.
@@ -239,8 +234,6 @@ class CascadeRun {
     const candidates = this.#candidates;
     if (index >= candidates.length) return this.#finish({ ok: false, error: `every node failed (${this.#tried} attempt${this.#tried === 1 ? '' : 's'}); last: ${this.#lastError}` });
     const step = candidates[index]!;
-    this.#untried = candidates.length - index - 1;
-    this.#reserve = this.#untried * this.#share;
     this.#retries = 0;
     this.#relisted = false;
     this.#model = step.model;
@@ -264,11 +257,11 @@ class CascadeRun {
     const remaining = this.#deadline - t0;
     if (remaining <= 0) return this.#finish({ ok: false, error: `deadline of ${settings.deadlineMs} ms reached: ${this.#lastError}` });
     if (this.#previous) {
-      this.#emit?.({ type: 'failover', from: this.#previous.node, to: node.id, reason: this.#previous.reason });
+      this.deps.onEvent?.({ type: 'failover', from: this.#previous.node, to: node.id, reason: this.#previous.reason });
       this.#previous = undefined;
     }
     this.#tried++;
-    this.#emit?.({ type: 'attempt', node: node.id, attempt: this.#tried, max: this.#budget });
+    this.deps.onEvent?.({ type: 'attempt', node: node.id, attempt: this.#tried, max: this.#budget });
     // A first attempt may take up to half of what is left while other nodes wait (an answer can
     // be long); a retry only what the untried nodes' shares leave.
     const limit = this.#untried === 0 ? remaining : this.#retries === 0 ? Math.max(remaining / 2, remaining - this.#reserve) : remaining - this.#reserve;
@@ -330,7 +323,7 @@ class CascadeRun {
     const f = outcome.failure;
     this.#lastError = `${node.id}: ${f.message}`;
     this.#attempts.push({ node: node.id, ...(model && { model }), outcome: 'failed', class: f.class, ...(f.httpStatus !== undefined && { httpStatus: f.httpStatus }), ms, detail: f.message });
-    this.#emit?.({ type: 'failed', node: node.id, class: f.class });
+    this.deps.onEvent?.({ type: 'failed', node: node.id, class: f.class });
     if (f.class === 'aborted') return this.#finish({ ok: false, error: 'interrupted' });
     // A quota's wait longer than one node's share of the deadline is not waited out while
     // another node may answer now (Claude Code on a 429 from Anthropic): fail over at once, and
@@ -369,7 +362,7 @@ class CascadeRun {
       if (!tooLong && after > 0 && after - this.#reserve >= Math.min(this.#share / 4, after)) {
         this.#retries++;
         this.#retriesLeft--;
-        this.#emit?.({ type: 'retry', node: node.id, inMs: wait, attempt: this.#tried + 1, max: this.#budget, reason: f.class });
+        this.deps.onEvent?.({ type: 'retry', node: node.id, inMs: wait, attempt: this.#tried + 1, max: this.#budget, reason: f.class });
         return deps
           .sleep(wait, deps.signal)
           .catch(() => undefined)
@@ -378,6 +371,16 @@ class CascadeRun {
     }
     this.#previous = { node: node.id, reason: f.class };
     return this.#nextNode();
+  }
+
+  /** The candidates after the one being tried. */
+  get #untried(): number {
+    return this.#candidates.length - this.#index - 1;
+  }
+
+  /** What of the deadline the untried nodes keep for themselves. */
+  get #reserve(): number {
+    return this.#untried * this.#share;
   }
 
   #healthOf(id: string): NodeHealth | undefined {
