@@ -185,7 +185,7 @@ export async function checkCluster(options: CheckOptions): Promise<CheckResult> 
         if (r.incident?.escalated) escalatedNow.add(node.id);
         recoveries.set(node.id, {
           action: r.recovered ? 'recovered' : 'not_recovered',
-          reason: r.recovered ? `verified in ${r.verification?.latencyMs ?? '?'} ms` : r.plan.action === 'none' ? r.plan.reason : (r.steps.find((s) => !s.ok)?.detail ?? r.outcome),
+          reason: r.recovered ? `verified in ${r.verification?.latencyMs ?? '?'} ms` : r.plan.action === 'none' || r.plan.action === 'refused' ? r.plan.reason : (r.steps.find((s) => !s.ok)?.detail ?? r.outcome),
           ...(r.incident && { incidentId: r.incident.id, escalated: r.incident.escalated }),
         });
         if (r.recovered) {

@@ -36,6 +36,7 @@ export function createContext(globals: GlobalOptions, proc: ProcessParts): Comma
   const clock = systemClock(proc.env);
   const out = createOutput({ json: globals.json, color: globals.color }, proc.env);
   const signal = proc.signal;
+  const dataDir = path.resolve(globals.dataDir ?? proc.env.JARVIS_DATA_DIR ?? 'data');
 
   const reloadConfig = async (): Promise<Config> => {
     const { loadConfig } = await import('../config/load.js');
@@ -52,20 +53,22 @@ export function createContext(globals: GlobalOptions, proc: ProcessParts): Comma
     return (ms, s) => wait(ms, undefined, s ? { signal: toAbortSignal(s) } : {});
   });
   const executorDeps = once(async (): Promise<ExecutorDeps> => {
-    const [probe, { spawnDetached }, wait, { readLogTail }, { stopListeners }] = await Promise.all([probeDeps(), import('../system/process.js'), sleep(), import('../system/logs.js'), import('../system/ports.js')]);
+    const [probe, { spawnDetached }, wait, { readLogTail }, ports, pidFiles] = await Promise.all([probeDeps(), import('../system/process.js'), sleep(), import('../system/logs.js'), import('../system/ports.js'), import('../store/pid-files.js')]);
     return {
       ...probe,
       spawn: spawnDetached,
       sleep: wait,
       readLogTail,
-      stopListeners: (port: number, graceMs: number) => stopListeners(port, graceMs, { run: probe.run, sleep: (ms) => wait(ms) }),
+      portHolders: (port) => ports.portHolders(port, probe.run),
+      stopHolders: (port, pids, graceMs) => ports.stopHolders(port, pids, graceMs, { run: probe.run, sleep: (ms) => wait(ms) }),
+      writePidFile: (node, started) => pidFiles.writePidFile(pidFiles.pidFilePath(dataDir, node), { ...started, startedAt: new Date(clock.now()).toISOString() }),
       env: proc.env,
     };
   });
 
   return {
     out,
-    dataDir: path.resolve(globals.dataDir ?? proc.env.JARVIS_DATA_DIR ?? 'data'),
+    dataDir,
     clock,
     signal,
     env: proc.env,

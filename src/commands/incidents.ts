@@ -1,6 +1,6 @@
 /** `jarvis incidents`: the incident log, newest first, with filters and the per-node 24 h counts. */
 import { UsageError } from '../errors.js';
-import { escalationRule, parseSince, type Incident } from '../incidents/incident.js';
+import { escalationRule, escalationWindow, parseSince, type Incident } from '../incidents/incident.js';
 import { IncidentStore } from '../incidents/store.js';
 import { stateStore } from '../store/state-file.js';
 import { findNode } from '../config/nodes.js';
@@ -16,7 +16,7 @@ export interface IncidentsOptions {
 
 interface NodeWindow {
   node: string;
-  /** Incidents in the escalation window (24 h by default). */
+  /** Incidents that count toward escalation in the window (24 h by default), after the node's acknowledgement. */
   count: number;
   escalated: boolean;
 }
@@ -59,15 +59,9 @@ export async function runIncidents(options: IncidentsOptions, ctx: CommandContex
   const matching = timed.filter(({ incident: i, t }) => (!node || i.node === node) && (since === undefined || t >= since) && (!options.escalated || i.escalated));
   matching.sort((a, b) => b.t - a.t);
 
-  const rule = escalationRule(config);
-  const windowStart = now - rule.windowMs;
-  const counts = new Map<string, number>();
-  for (const { incident, t } of timed) {
-    if (t > windowStart && t <= now) counts.set(incident.node, (counts.get(incident.node) ?? 0) + 1);
-  }
-  const nodes = [...counts]
-    .map(([n, count]) => ({ node: n, count, escalated: count >= rule.count }))
-    .sort((a, b) => b.count - a.count || a.node.localeCompare(b.node));
+  // The same count recover and check print: what counts toward escalation, after the node's ack.
+  const acks = (await stateStore(ctx.dataDir).read()).acks ?? {};
+  const nodes = escalationWindow(all, acks, now, escalationRule(config));
   const cutoff = now - config.incidents.retentionDays * 86_400_000;
   return {
     file: store.file,

@@ -72,28 +72,42 @@ export function escalationRule(config: { incidents: { escalateAfter: number; win
 }
 
 /**
- * The incidents on `node` that count toward escalation in the window ending at `at` (inclusive),
- * after its acknowledgement: a recovery that was tried and failed, or a failure that came back
- * after an earlier recovery. A `no_action` (a quota that resets, a hung node left alone without
- * --force) or an interrupted run is not a failure of the node's recovery and never counts.
+ * Does this incident count toward escalation? The runbook's rule counts incidents where the node
+ * was really down and jarvis tried to bring it back, whatever came of it: `recovered` and
+ * `not_recovered`. A `no_action` (a quota that resets, a hung node left alone, a node found
+ * healthy) and an `interrupted` run are records of what jarvis saw, not of a node that failed.
+ */
+export function countsTowardEscalation(incident: Pick<Incident, 'outcome'>): boolean {
+  return incident.outcome === 'recovered' || incident.outcome === 'not_recovered';
+}
+
+/**
+ * The one count of the escalation rule: the incidents on `node` that count (see
+ * countsTowardEscalation) in the window ending at `at` (inclusive), after the node's
+ * acknowledgement. Every surface that shows a count (recover, incidents, check, the healer,
+ * alerts) shows this number.
  */
 export function escalationCount(incidents: readonly Incident[], node: string, at: number, rule: EscalationRule = DEFAULT_ESCALATION, ackedAt?: string): number {
   const since = Math.max(at - rule.windowMs, ackedAt ? Date.parse(ackedAt) : -Infinity);
-  const inWindow = incidents
-    .filter((i) => i.node === node)
-    .map((i) => ({ i, t: Date.parse(i.at) }))
-    .filter(({ t }) => t <= at && t > since)
-    .sort((a, b) => a.t - b.t);
   let n = 0;
-  let recoveredBefore = false;
-  for (const { i } of inWindow) {
-    if (i.outcome === 'not_recovered') n++;
-    else if (i.outcome === 'recovered') {
-      if (recoveredBefore) n++;
-      recoveredBefore = true;
-    }
+  for (const i of incidents) {
+    if (i.node !== node || !countsTowardEscalation(i)) continue;
+    const t = Date.parse(i.at);
+    if (t <= at && t > since) n++;
   }
   return n;
+}
+
+/** Each node's escalation count at `at` (nodes with none left out), highest first. */
+export function escalationWindow(incidents: readonly Incident[], acks: Readonly<Record<string, string>>, at: number, rule: EscalationRule): { node: string; count: number; escalated: boolean }[] {
+  const nodes = new Set(incidents.map((i) => i.node));
+  return [...nodes]
+    .map((node) => {
+      const count = escalationCount(incidents, node, at, rule, acks[node]);
+      return { node, count, escalated: count >= rule.count };
+    })
+    .filter((n) => n.count > 0)
+    .sort((a, b) => b.count - a.count || a.node.localeCompare(b.node));
 }
 
 /** Whether a new incident escalates, given those already stored: it counts, and brings the count to the rule's. */

@@ -6,7 +6,8 @@ import type { NodeConfig } from '../config/schema.js';
 import type { StepRecord, Verification } from '../incidents/incident.js';
 import { meaningfulLines } from '../system/logs.js';
 import { probeNode, type ProbeDeps, type ProbeResult } from '../probe/probe.js';
-import type { PortStop } from '../system/ports.js';
+import type { PortHolder, PortStop } from '../system/ports.js';
+import type { PidRecord } from './ownership.js';
 import type { SpawnedProcess } from '../system/process.js';
 import type { RecoveryPlan, Step } from './plan.js';
 import { verifyNode } from './verify.js';
@@ -15,8 +16,12 @@ export interface ExecutorDeps extends ProbeDeps {
   spawn: (argv: readonly string[], options: { logFile: string; env?: NodeJS.ProcessEnv }) => Promise<SpawnedProcess>;
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readLogTail: (file: string) => Promise<string>;
-  /** Stops what listens on a local port (see system/ports.ts); undefined when it cannot tell. */
-  stopListeners: (port: number, graceMs: number) => Promise<PortStop | undefined>;
+  /** Who listens on a local port (see system/ports.ts); undefined when it cannot tell. */
+  portHolders: (port: number) => Promise<PortHolder[] | undefined>;
+  /** Stops exactly those processes if they still listen on the port; undefined when it cannot tell. */
+  stopHolders: (port: number, pids: readonly { pid: number; argv: string[] }[], graceMs: number) => Promise<PortStop | undefined>;
+  /** Records what a spawn step started (`<data>/run/<node>.pid`), so that the next recovery can stop it. */
+  writePidFile: (node: string, started: Omit<PidRecord, 'startedAt'>) => Promise<void>;
   env: NodeJS.ProcessEnv;
 }
 
@@ -62,6 +67,9 @@ export async function executePlan(plan: RecoveryPlan, node: NodeConfig, deps: Ex
       case 'spawn': {
         const child = await deps.spawn(step.argv, { logFile: step.logFile, env: { ...deps.env, ...step.env } });
         state.spawned = { ...child, logFile: step.logFile };
+        // What it started is written down at once: it is the node's server from now on, and the
+        // only process a later recovery may stop without another proof.
+        if (child.pid !== undefined) await deps.writePidFile(node.id, { pid: child.pid, argv: [...step.argv] });
         void child.exited.then((e) => (state.exitedEarly = e));
         const exited = await Promise.race([child.exited, deps.sleep(SPAWN_GRACE_MS, deps.signal).then(() => undefined)]);
         if (exited && exited.code !== 0) {
@@ -75,11 +83,12 @@ export async function executePlan(plan: RecoveryPlan, node: NodeConfig, deps: Ex
         return { step: step.kind, label: step.label, ok: true, ms: ms(), detail: `running, pid ${child.pid}, log ${step.logFile}`, ...(child.pid !== undefined && { pid: child.pid }) };
       }
       case 'stop_port': {
-        const stopped = await deps.stopListeners(step.port, step.graceMs);
+        const stopped = await deps.stopHolders(step.port, step.pids, step.graceMs);
         if (!stopped) return { step: step.kind, label: step.label, ok: false, ms: ms(), detail: 'cannot tell which process listens on the port here (no /proc, no lsof): set `stop` on the node' };
-        if (stopped.pids.length === 0) return { step: step.kind, label: step.label, ok: true, ms: ms(), detail: 'nothing listens on it' };
+        const strangers = stopped.strangers.length > 0 ? `; ${stopped.strangers.map((h) => `pid ${h.pid}`).join(', ')} also listen${stopped.strangers.length === 1 ? 's' : ''}, not named in the plan: left alone` : '';
+        if (stopped.pids.length === 0) return { step: step.kind, label: step.label, ok: stopped.strangers.length === 0, ms: ms(), detail: `pid ${step.pids.map((p) => p.pid).join(', ')} no longer listens${strangers}` };
         const who = `pid ${stopped.pids.join(', ')}`;
-        if (stopped.stillListening) return { step: step.kind, label: step.label, ok: false, ms: ms(), detail: `${who} still listens (not ours to signal?): stop it by hand, or set \`stop\` on the node` };
+        if (stopped.stillListening) return { step: step.kind, label: step.label, ok: false, ms: ms(), detail: `${who}: the port is still held (not ours to signal?)${strangers}: stop it by hand, or set \`stop\` on the node` };
         return { step: step.kind, label: step.label, ok: true, ms: ms(), detail: stopped.killed.length > 0 ? `${who} stopped (SIGKILL after ${step.graceMs / 1000} s for ${stopped.killed.join(', ')})` : `${who} stopped (SIGTERM)` };
       }
       case 'wait': {

@@ -7,6 +7,8 @@ import type { ProbeResult } from '../probe/probe.js';
 import type { Diagnosis } from './diagnosis.js';
 import type { KindFacts, Runbook } from './runbook.js';
 import { displayArgv } from '../system/process.js';
+import type { PortHolder } from '../system/ports.js';
+import { describeHolder, otherLocalPorts, ownership, portOf, type PidRecord } from './ownership.js';
 import { commandOn, targetFor, type Target } from './target.js';
 
 export type Step =
@@ -20,10 +22,14 @@ export type Step =
   | { kind: 'wait_healthy'; label: string; deadlineMs: number; loadModel?: Step }
   /** The runbook's verification: a tiny chat completion. */
   | { kind: 'verify'; label: string; timeoutMs: number }
-  /** Stop whatever listens on this machine's `port` (SIGTERM, then SIGKILL after `graceMs`). */
-  | { kind: 'stop_port'; label: string; port: number; graceMs: number };
+  /**
+   * Stop the processes named (shown to be the node's own server) that still listen on this
+   * machine's `port` with the same command line: SIGTERM, then SIGKILL after `graceMs`.
+   */
+  | { kind: 'stop_port'; label: string; port: number; pids: { pid: number; argv: string[] }[]; graceMs: number };
 
-type PlanAction = 'verify' | 'restart' | 'wait' | 'load_model' | 'none';
+/** `refused`: a restart is called for, but jarvis cannot do it without harm (the reason says why): not recovered. */
+type PlanAction = 'verify' | 'restart' | 'wait' | 'load_model' | 'none' | 'refused';
 
 export interface RecoveryPlan {
   node: string;
@@ -41,6 +47,13 @@ export interface PlanInput {
   diagnosis: Diagnosis;
   /** Is the service's process alive? null: could not tell. */
   processAlive: boolean | null;
+  /**
+   * Who listens on the node's port on this machine (local nodes whose port is taken), or
+   * undefined when that cannot be told here.
+   */
+  holders: PortHolder[] | undefined;
+  /** What jarvis wrote when it last started this node's server. */
+  pidFile?: PidRecord;
   force: boolean;
   /** Wait out a quota (false with --no-wait). */
   wait: boolean;
@@ -67,6 +80,7 @@ export function planRecovery(input: PlanInput): RecoveryPlan {
   const restart = () => {
     const steps = restartSteps(input);
     if (typeof steps === 'string') return plan('none', steps);
+    if ('refused' in steps) return plan('refused', steps.refused);
     return plan('restart', `${d.cause}: restart the service, wait until healthy, verify`, [...steps, waitHealthy(loadModelStep(input)), verify]);
   };
 
@@ -122,43 +136,47 @@ function noRestartReason(d: Diagnosis): string {
   return `${d.cause}: nothing to restart`;
 }
 
-/** The TCP port of the node's URL (the scheme's default when none is written). */
-function portOf(node: NodeConfig): number | undefined {
-  if (!node.url) return undefined;
-  const u = new URL(node.url);
-  return Number(u.port || (u.protocol === 'https:' ? 443 : 80));
-}
-
 /** Fills a runbook argv's placeholders for a node: {port}, {model}, {unit}. */
 export function fillArgv(argv: readonly string[], node: NodeConfig): string[] {
   const port = String(portOf(node) ?? '');
   return argv.map((a) => a.replace('{port}', port).replace('{model}', node.model ?? '').replace('{unit}', node.systemdUnit ?? ''));
 }
 
-/** The stop + start steps for a node, or why there are none. */
-function restartSteps(input: PlanInput): Step[] | string {
+/** The stop + start steps for a node, why there are none, or why jarvis refuses to take them. */
+function restartSteps(input: PlanInput): Step[] | string | { refused: string } {
   const { node, runbook, probe, logDir } = input;
   const facts: KindFacts = runbook.kinds[node.kind] ?? {};
   const target = targetFor(node);
   if (!target) return `${node.id} is on ${node.host ?? 'another machine'}: set \`ssh\` in its config to restart it from here`;
-  const steps: Step[] = [];
-  // Something still holds the port (it answered, or hung): stop it before starting anew.
-  const occupied = probe.status !== 'refused' && input.processAlive !== false;
-
   const start = startStep(node, runbook, logDir);
   if (typeof start === 'string') return start;
   if (node.systemdUnit) return [start];
+  // The node's own stop command is the person's word for what stops its server: used as it is.
+  if (node.stop) return [{ kind: 'command', label: `stop: ${displayArgv(node.stop)}`, argv: commandOn(target, node.stop), timeoutMs: 30_000 }, start];
 
-  if (occupied) {
-    // The old process must go first, or the new one fails on the port it still holds.
-    const stopArgv = node.stop ?? (facts.stop && !node.restart ? fillArgv(facts.stop, node) : undefined);
-    const port = portOf(node);
-    if (node.stop) steps.push({ kind: 'command', label: `stop: ${displayArgv(node.stop)}`, argv: commandOn(target, node.stop), timeoutMs: 30_000 });
-    else if (stopArgv) steps.push({ kind: 'command', label: 'stop the service', argv: commandOn(target, stopArgv), timeoutMs: 20_000, optional: true });
-    else if (target.kind === 'local' && port !== undefined) steps.push({ kind: 'stop_port', label: `stop the process listening on port ${port}`, port, graceMs: 5000 });
+  if (target.kind === 'ssh') {
+    // Something still holds the port (it answered, or hung): stop it before starting anew, with
+    // the kind's stop command there (the remote's processes cannot be checked from here).
+    const occupied = probe.status !== 'refused' && input.processAlive !== false;
+    const stop = node.restart ? undefined : (facts.stopRemote ?? facts.stop);
+    if (!occupied || !stop) return [start];
+    return [{ kind: 'command', label: 'stop the service', argv: commandOn(target, fillArgv(stop, node)), timeoutMs: 20_000, optional: true }, start];
   }
-  steps.push(start);
-  return steps;
+
+  // Here, on this machine: whatever holds the port is stopped only if it is the node's own server.
+  const port = portOf(node);
+  if (port === undefined) return [start];
+  if (!input.holders) return { refused: `cannot tell which process holds port ${port} here (no /proc, no lsof): not stopping anything; set \`stop\` on the node to say how to stop its server` };
+  if (input.holders.length === 0) return [start];
+  const startArgv = start.kind === 'spawn' ? start.argv : (node.restart ?? (facts.restart ? fillArgv(facts.restart, node) : undefined));
+  const judge = { node, facts, startArgv, otherPorts: otherLocalPorts(input.config, node), pidFile: input.pidFile };
+  const judged = input.holders.map((h) => ({ h, o: ownership(h, judge) }));
+  const foreign = judged.find((j) => !j.o.own);
+  if (foreign) return { refused: `port ${port} is held by ${describeHolder(foreign.h)}, which is not this node's server (${foreign.o.because}): not stopping it` };
+  const who = judged.map((j) => `${describeHolder(j.h)}, ${j.o.because}`).join('; ');
+  // The kind's own stop command ends its server only (`lms server stop`); else the pids, exactly.
+  if (facts.stop && !node.restart) return [{ kind: 'command', label: `stop the service (${who}): ${displayArgv(fillArgv(facts.stop, node))}`, argv: fillArgv(facts.stop, node), timeoutMs: 20_000, optional: true }, start];
+  return [{ kind: 'stop_port', label: `stop ${who}, on port ${port}`, port, pids: judged.map((j) => ({ pid: j.h.pid, argv: j.h.argv })), graceMs: 5000 }, start];
 }
 
 /**

@@ -19,6 +19,10 @@ import type { Runbook } from './runbook.js';
 import { acquireLock, isLockBusy } from '../store/lock.js';
 import { stateStore } from '../store/state-file.js';
 import { findNode } from '../config/nodes.js';
+import { pidFilePath, readPidFile } from '../store/pid-files.js';
+import type { PortHolder } from '../system/ports.js';
+import { portOf } from './ownership.js';
+import { targetFor } from './target.js';
 import type { SharedState } from '../store/shared-state.js';
 
 export interface RecoverOptions {
@@ -46,7 +50,8 @@ export interface RecoverResult {
   node: string;
   dryRun: boolean;
   startedAt: string;
-  assessment: { probe: ProbeResult; host: HostCheck | null; process: ProcessState };
+  /** `holders`: who listened on the node's port here when a restart might have to stop it. */
+  assessment: { probe: ProbeResult; host: HostCheck | null; process: ProcessState; holders?: PortHolder[] };
   diagnosis: Diagnosis;
   /** GPU, loaded models, logs and the process before the recovery, and after it when anything ran. */
   evidence: { before: Evidence; after?: Evidence };
@@ -77,12 +82,17 @@ export async function recoverNode(options: RecoverOptions): Promise<RecoverResul
     // The process check decides between a restart and a wait: it keeps its own, longer limit.
     const evidenceWith = { ...evidenceOptions(config, runbook, options.dataDir, platform, deps.env), processTimeoutMs: 10_000 };
     const collect = () => collectEvidence(node, { http: deps.http, run: deps.run, now: () => options.clock.now(), ...(deps.signal && { signal: deps.signal }) }, evidenceWith);
-    const [probe, host, before, fallbackProbes] = await Promise.all([
+    const port = targetFor(node)?.kind === 'local' && !node.ssh ? portOf(node) : undefined;
+    const [probe, host, before, fallbackProbes, pidFile] = await Promise.all([
       probeNode(node, deps),
       node.host ? checkHost(node.host, { timeoutMs: 1000, run: deps.run, platform, ...(deps.signal && { signal: deps.signal }) }) : Promise.resolve(null),
       collect(),
       Promise.all(advice.map((a) => probeNode(config.nodes.find((n) => n.id === a.node)!, deps))),
+      readPidFile(pidFilePath(options.dataDir, node.id)),
     ]);
+    // Who holds the port here, read once the probe has said it is taken: what a restart would
+    // have to stop, and what the plan must show is the node's own server first.
+    const holders = port !== undefined && probe.status !== 'ok' && probe.status !== 'refused' ? await deps.portHolders(port) : port !== undefined ? [] : undefined;
     const proc: ProcessState = before.process;
     const diagnosis = diagnoseNode(runbook, node, probe, host ?? undefined, { platform }, before);
     const plan = planRecovery({
@@ -92,12 +102,14 @@ export async function recoverNode(options: RecoverOptions): Promise<RecoverResul
       probe,
       diagnosis: diagnosisForPlan(runbook, node, probe, host ?? undefined, { platform }, options.force, before),
       processAlive: proc.alive,
+      holders,
+      ...(pidFile && { pidFile }),
       force: options.force,
       wait: options.wait,
       logDir: path.join(options.dataDir, 'logs'),
     });
     const fallbacks = fallbackStatuses(advice, fallbackProbes);
-    const base = { node: node.id, dryRun: options.dryRun, startedAt: new Date(startedAt).toISOString(), assessment: { probe, host, process: proc }, diagnosis, evidence: { before } as RecoverResult['evidence'], plan, fallbacks };
+    const base = { node: node.id, dryRun: options.dryRun, startedAt: new Date(startedAt).toISOString(), assessment: { probe, host, process: proc, ...(holders && holders.length > 0 && { holders }) }, diagnosis, evidence: { before } as RecoverResult['evidence'], plan, fallbacks };
     if (options.dryRun) {
       return { ...base, steps: [], outcome: 'planned', recovered: false, exitCode: probe.status === 'ok' ? ExitCode.ok : ExitCode.unhealthy };
     }
@@ -115,6 +127,8 @@ export async function recoverNode(options: RecoverOptions): Promise<RecoverResul
       ? 'interrupted'
       : plan.action === 'none'
         ? 'no_action'
+        : plan.action === 'refused'
+          ? 'not_recovered'
         : execution.ok && verified
           ? wasHealthy
             ? 'healthy'
@@ -143,7 +157,7 @@ export async function recoverNode(options: RecoverOptions): Promise<RecoverResul
       at: result.startedAt,
       status: probe.status,
       diagnosis: diagnosis.cause,
-      actions: plan.action === 'none' ? [`no action: ${plan.reason}`] : execution.records.map((r) => `${r.label}: ${r.ok ? 'ok' : 'failed'}${r.detail ? ` (${r.detail})` : ''}`),
+      actions: plan.action === 'none' ? [`no action: ${plan.reason}`] : plan.action === 'refused' ? [`refused: ${plan.reason}`] : execution.records.map((r) => `${r.label}: ${r.ok ? 'ok' : 'failed'}${r.detail ? ` (${r.detail})` : ''}`),
       outcome,
       durationMs: Math.round(deps.now() - started),
       ...(probe.detail && { detail: probe.detail }),

@@ -45,11 +45,14 @@ const rule = z.strictObject({
 
 const kindFacts = z.strictObject({
   process: z.string().optional(),
+  /** Program names of this kind's servers: a process of one of these names holding the node's port is the node's server. */
+  servers: z.array(z.string()).optional(),
   processWindows: z.string().optional(),
   status: z.array(z.string()).optional(),
   restart: z.array(z.string()).optional(),
   restartMode: z.enum(['spawn', 'run']).optional(),
   stop: z.array(z.string()).optional(),
+  stopRemote: z.array(z.string()).optional(),
   systemd: z.array(z.string()).optional(),
   loadModel: z.array(z.string()).optional(),
   logs: z.string().optional(),

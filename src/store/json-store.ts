@@ -6,11 +6,12 @@
  * that is corrupt is moved aside (`<file>.corrupt-<time>`), said once, and started afresh.
  * A data dir that cannot be written is a DataError naming the path, never a stack trace.
  */
-import { mkdir, rename } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Low } from 'lowdb';
 import { DataFile } from 'lowdb/node';
 import { DataError } from '../errors.js';
+import { ioError } from './io.js';
 import { acquireLock } from './lock.js';
 
 export interface JsonStoreOptions<T> {
@@ -29,15 +30,6 @@ export interface JsonStoreOptions<T> {
 
 /** Thrown by the parser of a cache that is not valid: the file is set aside. */
 class CorruptCache extends Error {}
-
-const IO_CODES = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'ENOTDIR', 'EISDIR', 'EDQUOT']);
-
-/** A file-system error as a DataError that says which path and what to do. */
-function ioError(error: unknown, file: string, doing: string): unknown {
-  const code = (error as NodeJS.ErrnoException | null)?.code;
-  if (!code || !IO_CODES.has(code)) return error;
-  return new DataError(`cannot ${doing} ${file}: ${code} (${(error as Error).message.replace(/^[A-Z]+: /, '')}). Is the data dir ${path.dirname(file)} writable? Choose another with --data-dir or $JARVIS_DATA_DIR.`, { cause: error });
-}
 
 export class JsonStore<T> {
   constructor(
@@ -65,7 +57,10 @@ export class JsonStore<T> {
       const db = this.db();
       await this.load(db);
       const result = await change(db.data);
-      await db.write().catch((error: unknown) => {
+      await db.write().catch(async (error: unknown) => {
+        // lowdb writes `.<name>.tmp` beside the file, then renames it: a write that failed (a full
+        // disk) must not leave it behind, holding the space the next write needs.
+        await rm(path.join(path.dirname(this.file), `.${path.basename(this.file)}.tmp`), { force: true }).catch(() => undefined);
         throw ioError(error, this.file, 'write');
       });
       return result;

@@ -3,11 +3,12 @@
  * refreshed while held, taken over when stale, so a lock left by a killed process is recovered).
  * Named locks also record who holds them, so a refused caller can say who.
  */
-import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { systemClock, type Clock } from '../system/clock.js';
+import { ioError } from './io.js';
 
 export interface LockOwner {
   pid: number;
@@ -30,26 +31,41 @@ const STALE_MS = 10_000;
 export async function acquireLock(target: string, options: { waitMs: number; owner?: Omit<LockOwner, 'since' | 'host'>; clock?: Clock; random?: () => number }): Promise<HeldLock> {
   const clock = options.clock ?? systemClock();
   const random = options.random ?? Math.random;
-  await mkdir(path.dirname(target), { recursive: true });
   const lockPath = `${target}.lock`;
+  await mkdir(path.dirname(target), { recursive: true }).catch((error: unknown) => {
+    throw ioError(error, path.dirname(target), 'create');
+  });
   const started = clock.monotonic();
   let delay = 5;
   for (;;) {
+    // The owner is written before the lock is taken and moved into place once it is held (a
+    // rename needs no room): a full disk fails here, before any lock exists, and no lock is ever
+    // left without its owner by a write that failed.
+    const ownerFile = `${target}.owner.json`;
+    const ownerTemp = `${ownerFile}.${process.pid}.tmp`;
+    if (options.owner) {
+      const owner: LockOwner = { ...options.owner, host: hostname(), since: new Date(clock.now()).toISOString() };
+      await writeFile(ownerTemp, JSON.stringify(owner)).catch(async (error: unknown) => {
+        await rm(ownerTemp, { force: true }).catch(() => undefined);
+        throw ioError(error, lockPath, 'take the lock');
+      });
+    }
+    let release: (() => Promise<void>) | undefined;
     try {
-      const release = await lockfile.lock(target, { realpath: false, lockfilePath: lockPath, stale: STALE_MS, update: STALE_MS / 2, retries: 0 });
-      const ownerFile = `${target}.owner.json`;
-      if (options.owner) {
-        const owner: LockOwner = { ...options.owner, host: hostname(), since: new Date(clock.now()).toISOString() };
-        await writeFile(ownerFile, JSON.stringify(owner));
-      }
+      release = await lockfile.lock(target, { realpath: false, lockfilePath: lockPath, stale: STALE_MS, update: STALE_MS / 2, retries: 0, onCompromised: () => undefined });
+      if (options.owner) await rename(ownerTemp, ownerFile);
+      const held = release;
       return {
         release: async () => {
-          if (options.owner) await rm(ownerFile, { force: true });
-          await release().catch(() => undefined);
+          if (options.owner) await rm(ownerFile, { force: true }).catch(() => undefined);
+          await held().catch(() => undefined);
         },
       };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
+      if (options.owner) await rm(ownerTemp, { force: true }).catch(() => undefined);
+      // Taken, but its owner could not be put in place: let it go before saying why.
+      if (release) await release().catch(() => undefined);
+      if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw ioError(error, lockPath, 'take the lock');
       const owner = await readOwner(`${target}.owner.json`);
       // A holder killed with SIGKILL cannot release its lock; on this host its pid tells at once
       // that it is gone, without waiting for the lock to go stale.

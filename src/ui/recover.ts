@@ -80,7 +80,7 @@ function renderRecoverOutcome(result: RecoverResult, output: Output): string {
       lines.push(c.yellow(result.incident ? `${result.node}: recovery interrupted; recorded as such.` : `${result.node}: interrupted while assessing it; nothing done, nothing recorded.`));
       break;
     default:
-      lines.push(c.red.bold(`${result.node} NOT recovered.`));
+      lines.push(c.red.bold(result.plan.action === 'refused' ? `${result.node} NOT recovered: ${result.plan.reason}.` : `${result.node} NOT recovered.`));
   }
   if (result.incident) {
     lines.push(c.dim(`incident ${result.incident.id} recorded (${result.incident.windowCount} on ${result.node} in the escalation window)`));

@@ -67,9 +67,9 @@ const recover = async (id: string, config: string, extra: string[] = []) => {
 
 /** The pid of whatever listens on the port now (the server a launcher started), to stop it after the test. */
 async function trackListener(port: number): Promise<void> {
-  const { listenersOf } = await import('../../src/system/ports.js');
+  const { portHolders } = await import('../../src/system/ports.js');
   const { runCommand } = await import('../../src/system/process.js');
-  pids.push(...((await listenersOf(port, runCommand)) ?? []));
+  pids.push(...((await portHolders(port, runCommand)) ?? []).map((h) => h.pid));
 }
 
 describe('restarts that restart', () => {
@@ -106,15 +106,16 @@ describe('restarts that restart', () => {
   });
 
   it('a node answering 500 with a custom restart: the process holding the port is stopped first, then started anew', async () => {
-    const old = await startSim(['node', '--kind', 'ollama', '--id', 'x', '--model', 'qwen3:8b']);
+    // Started as the node's own restart argv would start it: the process on the port is its server.
+    const port = await freePort();
+    const old = await startSim(simArgv(port).slice(3));
     sims.push(old);
     const url = old.ready.nodes[0]!.url;
-    const port = Number(new URL(url).port);
     await jarvis(['sim', 'fault', old.ready.control, 'x', '500'], { env });
     const config = writeConfig(`nodes:\n  - { id: x, kind: ollama, url: "${url}", model: "qwen3:8b", restart: ${yamlArgv(simArgv(port))}, process: false }\n`);
     const r = await recover('x', config);
     expect(r.json!.steps.map((s) => s.step)).toEqual(['stop_port', 'spawn', 'wait_healthy', 'verify']);
-    expect(r.json!.steps[0]).toMatchObject({ ok: true, label: `stop the process listening on port ${port}`, detail: expect.stringContaining(`pid ${old.child.pid}`) });
+    expect(r.json!.steps[0]).toMatchObject({ ok: true, label: `stop pid ${old.child.pid} (\`${simArgv(port).join(' ')} --exit-with-parent\`), it runs the node's own start command, on port ${port}`, detail: `pid ${old.child.pid} stopped (SIGTERM)` });
     expect(r.json?.outcome).toBe('recovered');
     // A `stop` argv of its own is used as it is.
     const other = await startSim(['node', '--kind', 'ollama', '--id', 'x', '--model', 'qwen3:8b']);

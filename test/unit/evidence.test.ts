@@ -123,7 +123,7 @@ describe('the runbook rules on evidence', () => {
   const plan = (id: string, p: ProbeResult, e: Evidence | undefined, opts: { force?: boolean; cfg?: typeof config } = {}) => {
     const node = nodeOf(id);
     const d = diagnosisForPlan(runbook, node, p, up, { platform: 'linux' }, opts.force ?? false, e);
-    return planRecovery({ config: opts.cfg ?? config, runbook, node, probe: p, diagnosis: d, processAlive: e?.process.alive ?? null, force: opts.force ?? false, wait: true, logDir: '/d' });
+    return planRecovery({ config: opts.cfg ?? config, runbook, node, probe: p, diagnosis: d, processAlive: e?.process.alive ?? null, holders: [], force: opts.force ?? false, wait: true, logDir: '/d' });
   };
 
   it.each([

@@ -39,7 +39,9 @@ function fakeDeps(o: { upAfterMs?: number; spawnExit?: { code: number; afterMs: 
       return { pid: 4242, exited };
     },
     readLogTail: async () => o.log ?? '',
-    stopListeners: async () => ({ pids: [], killed: [], stillListening: false }),
+    portHolders: async () => [],
+    stopHolders: async () => ({ pids: [], killed: [], stillListening: false, strangers: [] }),
+    writePidFile: async (node: string, started: { pid: number; argv: string[] }) => void calls.push(`pid file ${node} ${started.pid} ${started.argv.join(' ')}`),
     env: {},
   };
   return { deps, calls };
@@ -57,6 +59,8 @@ describe('executePlan', () => {
     expect(r.ok).toBe(true);
     expect(r.records.map((s) => [s.step, s.ok])).toEqual([['spawn', true], ['wait_healthy', true], ['verify', true]]);
     expect(r.records[0]!.detail).toMatch(/running, pid 4242/);
+    // What it started is written down before anything else happens: the next recovery may stop it.
+    expect(calls.slice(0, 2)).toEqual(['spawn server --port 9', 'pid file x 4242 server --port 9']);
     expect(r.verification).toMatchObject({ ok: true, content: 'pong' });
     expect(calls.filter((c) => c.startsWith('GET')).length).toBeGreaterThan(1);
   });

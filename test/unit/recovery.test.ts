@@ -4,13 +4,15 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { INIT_TEMPLATE } from '../../src/config/template.js';
 import type { ProbeResult } from '../../src/probe/probe.js';
+import type { PidRecord } from '../../src/runbook/ownership.js';
+import type { PortHolder } from '../../src/system/ports.js';
 import { diagnosisForPlan } from '../../src/runbook/diagnosis.js';
 import { lmsRunning, planRecovery, processCheck, tasklistHas } from '../../src/runbook/plan.js';
 import { loadRunbook, type Runbook } from '../../src/runbook/runbook.js';
 import { commandOn } from '../../src/runbook/target.js';
 import { shQuote } from '../../src/system/process.js';
 import { readCompletion, verifyRequest } from '../../src/runbook/verify.js';
-import { blockedByEscalation, escalates, escalationCount, parseSince, validateIncidentFile, type Incident } from '../../src/incidents/incident.js';
+import { blockedByEscalation, escalates, escalationCount, escalationWindow, parseSince, validateIncidentFile, type Incident } from '../../src/incidents/incident.js';
 
 const config = await parseConfig(INIT_TEMPLATE, 'jarvis.config.yaml');
 const nodeOf = (id: string) => config.nodes.find((n) => n.id === id)!;
@@ -19,11 +21,11 @@ beforeAll(async () => {
   runbook = await loadRunbook();
 });
 
-const plan = (id: string, probe: Partial<ProbeResult>, extra: { processAlive?: boolean | null; force?: boolean; wait?: boolean } = {}) => {
+const plan = (id: string, probe: Partial<ProbeResult>, extra: { processAlive?: boolean | null; force?: boolean; wait?: boolean; holders?: PortHolder[] | undefined; pidFile?: PidRecord } = {}) => {
   const node = nodeOf(id);
   const p: ProbeResult = { id, kind: node.kind, priority: node.priority, latencyMs: 5, target: 'x', status: 'ok', ...probe };
   const diagnosis = diagnosisForPlan(runbook, node, p, { host: 'h', reachable: true, detail: 'up', command: [] }, { platform: 'linux' }, extra.force ?? false);
-  return planRecovery({ config, runbook, node, probe: p, diagnosis, processAlive: extra.processAlive ?? null, force: extra.force ?? false, wait: extra.wait ?? true, logDir: '/data/logs' });
+  return planRecovery({ config, runbook, node, probe: p, diagnosis, processAlive: extra.processAlive ?? null, holders: 'holders' in extra ? extra.holders : [], ...(extra.pidFile && { pidFile: extra.pidFile }), force: extra.force ?? false, wait: extra.wait ?? true, logDir: '/data/logs' });
 };
 
 describe('planRecovery', () => {
@@ -149,13 +151,37 @@ describe('the post-mortem rule', () => {
     expect(escalationCount(list, 'ol1', Date.parse('2026-11-22T09:00:00Z'), { count: 2, windowMs: 2 * 3600_000 })).toBe(1);
   });
 
-  it('no_action and interrupted never count; a recovery counts once the failure came back after one', () => {
+  it.each<[Incident['outcome'][], number, boolean]>([
+    // The runbook: 3 or more incidents on one node in 24 h. A recovery is an incident: the node was down.
+    [['recovered', 'recovered', 'recovered'], 3, true],
+    [['not_recovered', 'recovered', 'not_recovered'], 3, true],
+    [['recovered', 'recovered'], 2, false],
+    [['no_action', 'no_action', 'recovered'], 1, false],
+    [['interrupted', 'recovered', 'interrupted', 'recovered'], 2, false],
+  ])('outcomes %j: the last one counts %i and escalates: %s', (outcomes, count, escalated) => {
+    const before = outcomes.slice(0, -1).map((o, i) => inc('ol1', `2026-11-22T08:0${i}:00Z`, o));
+    const last = draft('ol1', '2026-11-22T08:30:00Z', outcomes.at(-1));
+    expect(escalates(before, last).windowCount).toBe(count);
+    expect(escalates(before, last).escalated).toBe(escalated);
+    expect(escalationCount([...before, last as Incident], 'ol1', Date.parse('2026-11-22T09:00:00Z'))).toBe(count);
+  });
+
+  it('no_action and interrupted never count, nor escalate', () => {
     const quiet = [inc('gemini', '2026-11-22T08:00:00Z', 'no_action'), inc('gemini', '2026-11-22T08:05:00Z', 'no_action')];
     expect(escalates(quiet, draft('gemini', '2026-11-22T08:10:00Z', 'no_action'))).toEqual({ escalated: false, windowCount: 0 });
-    const flapping = [inc('ol1', '2026-11-22T08:00:00Z', 'recovered'), inc('ol1', '2026-11-22T08:10:00Z', 'recovered'), inc('ol1', '2026-11-22T08:20:00Z', 'recovered')];
-    expect(escalationCount(flapping, 'ol1', Date.parse('2026-11-22T09:00:00Z'))).toBe(2);
-    expect(escalates(flapping, draft('ol1', '2026-11-22T08:30:00Z', 'recovered'))).toEqual({ escalated: true, windowCount: 3 });
-    expect(escalates(flapping, draft('ol1', '2026-11-22T08:30:00Z', 'interrupted')).escalated).toBe(false);
+    const three = [inc('ol1', '2026-11-22T08:00:00Z', 'recovered'), inc('ol1', '2026-11-22T08:10:00Z', 'recovered'), inc('ol1', '2026-11-22T08:20:00Z', 'recovered')];
+    expect(escalates(three, draft('ol1', '2026-11-22T08:30:00Z', 'interrupted')).escalated).toBe(false);
+  });
+
+  it('every node\'s count in the window, after its ack: the number incidents, recover and check show', () => {
+    const all = [inc('a', '2026-11-22T08:00:00Z', 'recovered'), inc('a', '2026-11-22T08:10:00Z', 'recovered'), inc('a', '2026-11-22T08:20:00Z', 'not_recovered'), inc('b', '2026-11-22T08:00:00Z', 'no_action'), inc('c', '2026-11-22T08:00:00Z'), inc('c', '2026-11-22T08:30:00Z')];
+    const rule = { count: 3, windowMs: 86_400_000 };
+    const at = Date.parse('2026-11-22T09:00:00Z');
+    expect(escalationWindow(all, {}, at, rule)).toEqual([
+      { node: 'a', count: 3, escalated: true },
+      { node: 'c', count: 2, escalated: false },
+    ]);
+    expect(escalationWindow(all, { a: '2026-11-22T08:15:00Z' }, at, rule)[1]).toEqual({ node: 'a', count: 1, escalated: false });
   });
 
   it('an acknowledgement clears the window: the next failure starts from one', () => {

@@ -1,0 +1,36 @@
+/**
+ * The data dir's one rule for file-system errors and atomic writes. A disk that is full, read-only
+ * or not ours is a DataError that names the path and the cause (exit 3), never a stack trace; a
+ * write that fails leaves no temp file behind.
+ */
+import { rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { DataError } from '../errors.js';
+
+/** Errors of the place, not of jarvis: a full disk, a read-only or foreign dir, a path through a file. */
+const IO_CODES = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'ENOTDIR', 'EISDIR', 'EDQUOT', 'EIO', 'ENOENT', 'ELOOP', 'ENAMETOOLONG', 'EEXIST']);
+
+/** A file-system error as a DataError that says which path and what to do; other errors as they are. */
+export function ioError(error: unknown, file: string, doing: string): unknown {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (!code || !IO_CODES.has(code)) return error;
+  const why = (error as Error).message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '');
+  return new DataError(`cannot ${doing} ${file}: ${code} (${why}). Is the data dir ${path.dirname(file)} writable, with room? Choose another with --data-dir or $JARVIS_DATA_DIR.`, { cause: error });
+}
+
+/** Whether `error` is one of those (after ioError, a DataError whose cause has such a code). */
+export function isIoError(error: unknown): boolean {
+  return error instanceof DataError && IO_CODES.has(((error.cause ?? {}) as NodeJS.ErrnoException).code ?? '');
+}
+
+/** Writes `text` to `file` through a temp file and a rename; the temp file is removed when anything fails. */
+export async function writeFileAtomic(file: string, text: string, doing = 'write'): Promise<void> {
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    await writeFile(temp, text, 'utf8');
+    await rename(temp, file);
+  } catch (error) {
+    await rm(temp, { force: true }).catch(() => undefined);
+    throw ioError(error, file, doing);
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * `<data>/run/<node>.pid`: what jarvis started for a node (pid, command line, when), written when
+ * a recovery starts the node's server, so that the next recovery can show the process holding
+ * the port is the one it started (the same pid with the same command line), and stop it.
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { PidRecord } from '../runbook/ownership.js';
+import { ioError, writeFileAtomic } from './io.js';
+
+export function pidFilePath(dataDir: string, node: string): string {
+  return path.join(dataDir, 'run', `${node}.pid`);
+}
+
+/** The record, or undefined when there is none or it is not one (a stale or foreign file is ignored, never trusted). */
+export async function readPidFile(file: string): Promise<PidRecord | undefined> {
+  try {
+    const x = JSON.parse(await readFile(file, 'utf8')) as Partial<PidRecord>;
+    if (typeof x.pid === 'number' && Number.isInteger(x.pid) && x.pid > 0 && Array.isArray(x.argv) && x.argv.every((a) => typeof a === 'string') && typeof x.startedAt === 'string') {
+      return { pid: x.pid, argv: x.argv, startedAt: x.startedAt };
+    }
+  } catch {
+    // none, or not ours
+  }
+  return undefined;
+}
+
+export async function writePidFile(file: string, record: PidRecord): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true }).catch((error: unknown) => {
+    throw ioError(error, path.dirname(file), 'create');
+  });
+  await writeFileAtomic(file, `${JSON.stringify(record)}\n`, 'write the pid file');
+}
