@@ -106,6 +106,23 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       }
     }
 
+    // One process serves all six simulated nodes, as a Docker proxy or a supervisor may serve
+    // several ports on a real machine: restarting M3 would mean stopping it, and with it the other
+    // five. jarvis shows the process is not M3's own server and refuses, even with --force.
+    print(heading('$ jarvis recover m3 --force   (M3 answers 500; its port is held by the simulator serving every node)'));
+    await runCli(['sim', 'fault', started.control, 'm3', '500'], env, options.signal);
+    const refused = await run(['recover', 'm3', '--force']);
+    print(refused.stdout.trimEnd());
+    print(`(exit ${refused.code})\n`);
+    const after = JSON.parse((await run(['status', '--json'])).stdout) as { nodes: { id: string; status: string }[] };
+    const harmed = after.nodes.filter((n) => n.id !== 'm3' && n.status !== nodes.find((b) => b.id === n.id)?.status && n.id !== 'ol1');
+    print(`The simulator (pid ${started.child.pid}) is still running; the other nodes are as they were: ${after.nodes.filter((n) => n.id !== 'm3').map((n) => `${n.id} ${n.status}`).join(', ')}.\n`);
+    if (refused.code !== 1 || !/which is not this node's server/.test(refused.stdout) || harmed.length > 0) {
+      failures++;
+      print(`demo: expected recover m3 to refuse to stop the simulator and leave the other nodes alone (exit ${refused.code}${harmed.length > 0 ? `; changed: ${harmed.map((n) => n.id).join(', ')}` : ''})`);
+    }
+    await runCli(['sim', 'fault', started.control, 'm3', 'up'], env, options.signal);
+
     print(heading('$ jarvis check   (after the recovery)'));
     const check2 = await run(['check']);
     print(check2.stdout.trimEnd());
