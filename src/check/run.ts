@@ -12,7 +12,7 @@ import { NagiosCode, worst, type NagiosLevel } from './nagios.js';
 import { nextState, transitionOf, type Transition } from './transitions.js';
 import type { Config, NodeConfig } from '../config/schema.js';
 import type { Clock } from '../system/clock.js';
-import { isJarvisError, JarvisError } from '../errors.js';
+import { ExitCode, isJarvisError, JarvisError } from '../errors.js';
 import { blockedByEscalation, escalationRule } from '../incidents/incident.js';
 import { IncidentStore } from '../incidents/store.js';
 import { probeAll, probeNode, type ProbeResult } from '../probe/probe.js';
@@ -174,6 +174,8 @@ export async function checkCluster(options: CheckOptions): Promise<CheckResult> 
           r = await recoverNode({ config, runbook: options.runbook, nodeId: node.id, dataDir: options.dataDir, deps: { ...deps, signal }, clock, force: false, wait: false, dryRun: false, commandLine: options.commandLine, ...(options.shared && { shared: options.shared }) });
         } catch (error) {
           recoveries.set(node.id, { action: 'skipped', reason: (error as Error).message });
+          // The incident log could not be written before acting: nothing was restarted.
+          if (isJarvisError(error) && error.exitCode === ExitCode.config) recordError ??= error.message;
           return;
         }
         evidence.set(node.id, r.evidence.before.summary);
@@ -260,7 +262,9 @@ export async function checkCluster(options: CheckOptions): Promise<CheckResult> 
       if (config.alerts.webhooks.length > 0) s.alerts = sent;
     });
 
-    const level = worst(nodes.map((n) => n.level));
+    // A node that needed a recovery jarvis could not record (so did not run): the check cannot
+    // vouch for the cluster, whatever the nodes' levels (Nagios' UNKNOWN, exit 3).
+    const level = options.recover && recordError !== undefined && failing.length > 0 ? 'unknown' : worst(nodes.map((n) => n.level));
     const result: CheckResult = {
       checkedAt,
       durationMs: Math.round(deps.now() - started),

@@ -39,6 +39,31 @@ export class IncidentStore {
     });
   }
 
+  /**
+   * Records a recovery before it acts (the record comes first: what cannot be recorded is not
+   * done). The incident stands as `interrupted` with `inProgress: true` until `finish` writes how
+   * it ended: a run killed halfway leaves the truth, an interrupted recovery, which never counts
+   * toward escalation.
+   */
+  async begin(draft: Omit<Incident, 'id' | 'escalated' | 'windowCount' | 'outcome'>, ackedAt?: string): Promise<AppendResult> {
+    return this.append({ ...draft, outcome: 'interrupted', inProgress: true }, ackedAt);
+  }
+
+  /** Writes how the recovery begun as `id` ended, deciding escalation then (against the others). */
+  async finish(id: string, final: Omit<Incident, 'id' | 'escalated' | 'windowCount'>, ackedAt?: string): Promise<AppendResult> {
+    return this.store.update((data) => {
+      const pruned = this.prune(data);
+      const others = data.incidents.filter((i) => i.id !== id);
+      const { escalated, windowCount } = escalates(others, final, this.options.escalation ?? DEFAULT_ESCALATION, ackedAt);
+      const incident: Incident = { id, ...final, escalated, windowCount };
+      const at = data.incidents.findIndex((i) => i.id === id);
+      // Gone meanwhile (a person cleared the log): written again, not lost.
+      if (at === -1) data.incidents.push(incident);
+      else data.incidents[at] = incident;
+      return { incident, pruned };
+    });
+  }
+
   /** Removes incidents older than the retention period; returns how many. */
   async pruneNow(): Promise<number> {
     return this.store.update((data) => this.prune(data));

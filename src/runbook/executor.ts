@@ -69,7 +69,10 @@ export async function executePlan(plan: RecoveryPlan, node: NodeConfig, deps: Ex
         state.spawned = { ...child, logFile: step.logFile };
         // What it started is written down at once: it is the node's server from now on, and the
         // only process a later recovery may stop without another proof.
-        if (child.pid !== undefined) await deps.writePidFile(node.id, { pid: child.pid, argv: [...step.argv] });
+        const unrecorded = child.pid === undefined ? undefined : await deps.writePidFile(node.id, { pid: child.pid, argv: [...step.argv] }).then(
+          () => undefined,
+          (error: unknown) => `; its pid file could not be written (${(error as Error).message}): a later recovery will not know it as jarvis's`,
+        );
         void child.exited.then((e) => (state.exitedEarly = e));
         const exited = await Promise.race([child.exited, deps.sleep(SPAWN_GRACE_MS, deps.signal).then(() => undefined)]);
         if (exited && exited.code !== 0) {
@@ -80,7 +83,7 @@ export async function executePlan(plan: RecoveryPlan, node: NodeConfig, deps: Ex
         // Exit 0 is a launcher (a wrapper script, `systemctl start`, `brew services start`) that put
         // the server in the background: the wait for health that follows is the judge.
         if (exited) return { step: step.kind, label: step.label, ok: true, ms: ms(), detail: 'exited 0 (a launcher): waiting for the server it started' };
-        return { step: step.kind, label: step.label, ok: true, ms: ms(), detail: `running, pid ${child.pid}, log ${step.logFile}`, ...(child.pid !== undefined && { pid: child.pid }) };
+        return { step: step.kind, label: step.label, ok: true, ms: ms(), detail: `running, pid ${child.pid}, log ${step.logFile}${unrecorded ?? ''}`, ...(child.pid !== undefined && { pid: child.pid }) };
       }
       case 'stop_port': {
         const stopped = await deps.stopHolders(step.port, step.pids, step.graceMs);

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { Clock } from '../system/clock.js';
-import { ExitCode, JarvisError } from '../errors.js';
+import { DataError, ExitCode, JarvisError, isJarvisError } from '../errors.js';
 import { escalationRule, type Incident, type IncidentOutcome, type StepRecord, type Verification } from '../incidents/incident.js';
 import { IncidentStore } from '../incidents/store.js';
 import { checkHost, type HostCheck } from '../probe/ping.js';
@@ -64,6 +64,8 @@ export interface RecoverResult {
   incident?: Incident;
   /** Incidents removed by retention while recording this one. */
   pruned?: number;
+  /** Forced (--force) although the incident log could not be written: why it was not recorded. */
+  unrecorded?: string;
   fallbacks: FallbackStatus[];
   exitCode: number;
 }
@@ -117,7 +119,29 @@ export async function recoverNode(options: RecoverOptions): Promise<RecoverResul
     // on or to record (an aborted probe reads as a bad response).
     if (deps.signal?.aborted) return { ...base, steps: [], outcome: 'interrupted', recovered: false, exitCode: ExitCode.interrupted };
 
-    options.onPlan?.({ ...base, steps: [], outcome: 'planned', recovered: false, exitCode: 0 });
+    // Runbook step 5, kept before steps 3 and 4: a recovery that changes something is recorded
+    // before it acts. When the log cannot be written (corrupt, full, read-only), nothing is
+    // restarted unless a person forces it.
+    const store = new IncidentStore(options.dataDir, {
+      now: () => options.clock.now(),
+      retentionDays: config.incidents.retentionDays,
+      escalation: escalationRule(config),
+    });
+    const ackedAt = (await stateStore(options.dataDir).read().catch(() => undefined))?.acks?.[node.id];
+    const record = { node: node.id, at: base.startedAt, status: probe.status, diagnosis: diagnosis.cause, ...(probe.detail && { detail: probe.detail }), recovery: plan.action, ...(options.force && { forced: true }) };
+    let begun: Incident | undefined;
+    let unrecorded: string | undefined;
+    if (plan.action === 'restart' || plan.action === 'load_model') {
+      try {
+        begun = (await store.begin({ ...record, actions: [`started: ${plan.reason}`], durationMs: 0, evidence: base.evidence }, ackedAt)).incident;
+      } catch (error) {
+        if (!isJarvisError(error)) throw error;
+        if (!options.force) throw new DataError(`not restarting ${node.id}, since its incident cannot be recorded: ${error.message} (\`jarvis recover ${node.id} --force\` acts anyway, unrecorded)`, { cause: error });
+        unrecorded = error.message;
+      }
+    }
+
+    options.onPlan?.({ ...base, steps: [], outcome: 'planned', recovered: false, exitCode: 0, ...(unrecorded && { unrecorded }) });
     const execution = await executePlan(plan, node, deps, probe, options.onEvent);
     // The post-mortem's other half: what the machine shows once the steps ran.
     if (execution.records.length > 0 && !execution.interrupted) base.evidence = { before, after: await collect() };
@@ -147,27 +171,25 @@ export async function recoverNode(options: RecoverOptions): Promise<RecoverResul
     if (outcome === 'no_action' && probe.throttled) return result;
 
     // Runbook step 5: every recovery that found the node unhealthy is recorded.
-    const store = new IncidentStore(options.dataDir, {
-      now: () => options.clock.now(),
-      retentionDays: config.incidents.retentionDays,
-      escalation: escalationRule(config),
-    });
-    const { incident, pruned } = await store.append({
-      node: node.id,
-      at: result.startedAt,
-      status: probe.status,
-      diagnosis: diagnosis.cause,
+    const final = {
+      ...record,
       actions: plan.action === 'none' ? [`no action: ${plan.reason}`] : plan.action === 'refused' ? [`refused: ${plan.reason}`] : execution.records.map((r) => `${r.label}: ${r.ok ? 'ok' : 'failed'}${r.detail ? ` (${r.detail})` : ''}`),
       outcome,
       durationMs: Math.round(deps.now() - started),
-      ...(probe.detail && { detail: probe.detail }),
-      recovery: plan.action,
       steps: execution.records,
       ...(execution.verification && { verification: execution.verification }),
-      ...(options.force && { forced: true }),
       evidence: base.evidence,
-    }, (await stateStore(options.dataDir).read()).acks?.[node.id]);
-    return { ...result, incident, ...(pruned > 0 && { pruned }) };
+    };
+    try {
+      const { incident, pruned } = begun ? await store.finish(begun.id, final, ackedAt) : await store.append(final, ackedAt);
+      return { ...result, incident, ...(pruned > 0 && { pruned }) };
+    } catch (error) {
+      if (!isJarvisError(error)) throw error;
+      // Forced past a log that could not be written: what was done is said, not recorded.
+      if (unrecorded !== undefined) return { ...result, unrecorded: error.message };
+      if (!begun) throw error;
+      throw new DataError(`the recovery of ${node.id} ran (${outcome}) but how it ended could not be recorded: ${error.message} (the log keeps it as begun, interrupted)`, { cause: error });
+    }
   } finally {
     await lease?.();
     await lock?.release();
@@ -183,15 +205,17 @@ async function leaseNode(shared: SharedState, id: string, owner: string): Promis
 }
 
 async function lockNode(options: RecoverOptions, id: string) {
+  const target = path.join(options.dataDir, 'locks', `recover-${id}`);
   try {
-    return await acquireLock(path.join(options.dataDir, 'locks', `recover-${id}`), {
-      waitMs: 0,
-      owner: { pid: process.pid, command: options.commandLine },
-      clock: options.clock,
-    });
+    return await acquireLock(target, { waitMs: 0, owner: { pid: process.pid, command: options.commandLine }, clock: options.clock });
   } catch (error) {
     if (isLockBusy(error)) {
       throw new JarvisError(`a recovery of ${id} is already running (${error.message}); not starting another`, ExitCode.unhealthy);
+    }
+    // Forced on a data dir with no room for the lock's owner: the lock alone still keeps two
+    // recoveries apart (it goes stale, rather than at once, if this process is killed).
+    if (options.force && isJarvisError(error) && error.exitCode === ExitCode.config) {
+      return acquireLock(target, { waitMs: 0, clock: options.clock }).catch(() => undefined);
     }
     throw error;
   }

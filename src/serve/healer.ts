@@ -68,6 +68,8 @@ export interface HealInput {
   lowImpact: boolean;
   inMaintenance: boolean;
   escalated: boolean;
+  /** The incident log cannot be read: escalation cannot be applied nor a recovery recorded. */
+  cannotRecord: boolean;
 }
 
 /** What a recovery decision answers: the breaker opening, or the run of failed probes, it was made for. */
@@ -76,7 +78,7 @@ type HealCause = 'breaker' | 'probes';
 export type HealDecision =
   | { action: 'none' }
   | { action: 'half_open' }
-  | { action: 'skip'; reason: 'low_impact' | 'maintenance' | 'escalated'; cause: HealCause }
+  | { action: 'skip'; reason: 'low_impact' | 'maintenance' | 'escalated' | 'cannot_record'; cause: HealCause }
   | { action: 'recover'; cause: HealCause };
 
 const NONE: HealDecision = { action: 'none' };
@@ -118,6 +120,7 @@ function recovery(i: HealInput, cause: HealCause): HealDecision {
   if (i.lowImpact) return { action: 'skip', reason: 'low_impact', cause };
   if (i.inMaintenance) return { action: 'skip', reason: 'maintenance', cause };
   if (i.escalated) return { action: 'skip', reason: 'escalated', cause };
+  if (i.cannotRecord) return { action: 'skip', reason: 'cannot_record', cause };
   return { action: 'recover', cause };
 }
 
@@ -176,7 +179,18 @@ export function startHealer(o: HealerOptions): Healer {
       return (h !== undefined && phaseAt(h.breaker, now) === 'open') || (failedProbes.get(id) ?? 0) >= downAfter;
     };
     // The incident history is read only when a recovery may be decided (the escalation rule).
-    const history = o.autoRecover && probes.some((p) => p.status !== 'ok' && down(p.id)) ? { incidents: await new IncidentStore(o.dataDir, { now: () => o.clock.now() }).list(), acks: (await stateStore(o.dataDir).read()).acks ?? {} } : undefined;
+    // A log that cannot be read stops the recoveries only: probes, breakers and metrics go on.
+    let cannotRecord: string | undefined;
+    const history =
+      o.autoRecover && probes.some((p) => p.status !== 'ok' && down(p.id))
+        ? await Promise.all([new IncidentStore(o.dataDir, { now: () => o.clock.now() }).list(), stateStore(o.dataDir).read().catch(() => ({ acks: undefined }))]).then(
+            ([incidents, state]) => ({ incidents, acks: state.acks ?? {} }),
+            (error: unknown) => {
+              cannotRecord = (error as Error).message;
+              return undefined;
+            },
+          )
+        : undefined;
     const rule = escalationRule(o.config);
     for (const p of probes) {
       o.metrics?.probeUp.set({ node: p.id }, p.status === 'ok' ? 1 : 0);
@@ -198,6 +212,7 @@ export function startHealer(o: HealerOptions): Healer {
         lowImpact: o.config.nodes.find((n) => n.id === p.id)?.impact === 'low',
         inMaintenance: openWindow(o.config, p.id, now) !== undefined,
         escalated: history !== undefined && blockedByEscalation(history.incidents, p.id, history.acks[p.id], now, rule),
+        cannotRecord: cannotRecord !== undefined,
       });
       if (d.action === 'recover' || d.action === 'skip') {
         if (d.cause === 'breaker') actedOn.set(p.id, h?.breaker.openUntil);
@@ -208,6 +223,7 @@ export function startHealer(o: HealerOptions): Healer {
         o.log(`health: ${p.id} answers its probe again: breaker half-open, the next request is its trial`);
       } else if (d.action === 'skip' && d.reason === 'maintenance') o.log(`health: ${p.id} is in a maintenance window: not recovering it`);
       else if (d.action === 'skip' && d.reason === 'escalated') o.log(`health: ${p.id} is escalated: not restarting it automatically (jarvis incidents ack ${p.id})`);
+      else if (d.action === 'skip' && d.reason === 'cannot_record') o.log(`health: ${p.id} ${p.status}: not restarting it, since its incident cannot be recorded: ${cannotRecord}`);
       else if (d.action === 'recover') {
         o.log(`health: ${p.id} ${p.status} ${d.cause === 'breaker' ? 'with its breaker open' : `on ${failedProbes.get(p.id)} probes in a row`}: recovering it in the background`);
         void heal(p.id).catch((error: unknown) => o.log(`heal: ${p.id}: ${(error as Error).message}`));

@@ -3,6 +3,7 @@
  * recovery on demand, Prometheus metrics. Node credentials appear in none of them.
  */
 import { findNode } from '../config/nodes.js';
+import { ExitCode, isJarvisError } from '../errors.js';
 import { diagnoseNode } from '../runbook/diagnosis.js';
 import { probeAll } from '../probe/probe.js';
 import { readJsonObject } from './body.js';
@@ -74,7 +75,16 @@ export const heal: Handler = async (req, res, ctx) => {
   const nodeId = read.value.node;
   if (typeof nodeId !== 'string') return sendError(res, { status: 400, message: 'expected {"node": "<id>"}', type: 'invalid_request_error', param: 'node' });
   if (!ctx.config.nodes.some((n) => n.id === nodeId.toLowerCase())) return sendError(res, { status: 404, message: `unknown node "${nodeId}"`, type: 'invalid_request_error', param: 'node' });
-  const r = await ctx.healer.heal(nodeId);
+  let r;
+  try {
+    r = await ctx.healer.heal(nodeId);
+  } catch (error) {
+    if (!isJarvisError(error)) throw error;
+    // Nothing was restarted: the incident log cannot be written (503, try again once it can), or
+    // another recovery of the node holds its lock or lease (409).
+    const unrecordable = error.exitCode === ExitCode.config;
+    return sendError(res, { status: unrecordable ? 503 : 409, message: error.message, type: unrecordable ? 'server_error' : 'conflict', code: unrecordable ? 'incidents_unwritable' : 'recovery_running' });
+  }
   sendJson(res, r.recovered ? 200 : 502, { node: r.node, outcome: r.outcome, recovered: r.recovered, plan: r.plan, steps: r.steps, verification: r.verification ?? null, incident: r.incident?.id ?? null });
 };
 

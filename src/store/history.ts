@@ -13,7 +13,8 @@
  * download on a fresh machine) and nothing to run beside jarvis. Proxies that share their state
  * in Redis keep this history there too (redis-history.ts), with the same folds.
  */
-import { appendFile, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { appendFile, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { ensureDir } from '../system/files.js';
 import path from 'node:path';
 import { addToBucket, emptyBucket, FRESH_STATE, mergeBucket, step, type HourBucket, type Hysteresis, type NodeState, type Sample, type Transition } from '../history/buckets.js';
 import type { Config } from '../config/schema.js';
@@ -120,7 +121,7 @@ export class HistoryStore implements History {
   /** Appends samples to their hours' raw files, then folds finished hours when it can. */
   async append(samples: Sample[]): Promise<void> {
     if (samples.length === 0) return;
-    await mkdir(this.rawDir(), { recursive: true });
+    await ensureDir(this.rawDir());
     const byHour = new Map<string, string[]>();
     for (const s of samples) {
       const name = hourName(s.t);

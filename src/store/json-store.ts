@@ -6,12 +6,12 @@
  * that is corrupt is moved aside (`<file>.corrupt-<time>`), said once, and started afresh.
  * A data dir that cannot be written is a DataError naming the path, never a stack trace.
  */
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Low } from 'lowdb';
 import { DataFile } from 'lowdb/node';
 import { DataError } from '../errors.js';
-import { ioError } from './io.js';
+import { ensureDir, ioError } from '../system/files.js';
 import { acquireLock } from './lock.js';
 
 export interface JsonStoreOptions<T> {
@@ -48,7 +48,7 @@ export class JsonStore<T> {
   async update<R>(change: (data: T) => R | Promise<R>): Promise<R> {
     let lock;
     try {
-      await mkdir(path.dirname(this.file), { recursive: true });
+      await ensureDir(path.dirname(this.file));
       lock = await acquireLock(this.file, { waitMs: this.options.lockWaitMs ?? 30_000 });
     } catch (error) {
       throw ioError(error, this.file, 'lock');

@@ -3,12 +3,12 @@
  * refreshed while held, taken over when stale, so a lock left by a killed process is recovered).
  * Named locks also record who holds them, so a refused caller can say who.
  */
-import { mkdir, readFile, rename, writeFile, rm } from 'node:fs/promises';
+import { readFile, rename, writeFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { systemClock, type Clock } from '../system/clock.js';
-import { ioError } from './io.js';
+import { ensureDir, ioError } from '../system/files.js';
 
 export interface LockOwner {
   pid: number;
@@ -32,9 +32,7 @@ export async function acquireLock(target: string, options: { waitMs: number; own
   const clock = options.clock ?? systemClock();
   const random = options.random ?? Math.random;
   const lockPath = `${target}.lock`;
-  await mkdir(path.dirname(target), { recursive: true }).catch((error: unknown) => {
-    throw ioError(error, path.dirname(target), 'create');
-  });
+  await ensureDir(path.dirname(target));
   const started = clock.monotonic();
   let delay = 5;
   for (;;) {

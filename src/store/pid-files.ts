@@ -3,10 +3,10 @@
  * a recovery starts the node's server, so that the next recovery can show the process holding
  * the port is the one it started (the same pid with the same command line), and stop it.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { PidRecord } from '../runbook/ownership.js';
-import { ioError, writeFileAtomic } from './io.js';
+import { ensureDir, writeFileAtomic } from '../system/files.js';
 
 export function pidFilePath(dataDir: string, node: string): string {
   return path.join(dataDir, 'run', `${node}.pid`);
@@ -26,8 +26,6 @@ export async function readPidFile(file: string): Promise<PidRecord | undefined> 
 }
 
 export async function writePidFile(file: string, record: PidRecord): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true }).catch((error: unknown) => {
-    throw ioError(error, path.dirname(file), 'create');
-  });
+  await ensureDir(path.dirname(file));
   await writeFileAtomic(file, `${JSON.stringify(record)}\n`, 'write the pid file');
 }

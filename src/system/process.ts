@@ -112,10 +112,10 @@ export interface SpawnedProcess {
  * stderr appended to `logFile`. No shell.
  */
 export async function spawnDetached(argv: readonly string[], options: { logFile: string; env?: NodeJS.ProcessEnv; cwd?: string }): Promise<SpawnedProcess> {
-  const [{ spawn }, { openSync, closeSync, mkdirSync }, path] = await Promise.all([import('node:child_process'), import('node:fs'), import('node:path')]);
+  const [{ spawn }, { openSync, closeSync }, path, { ensureDir }] = await Promise.all([import('node:child_process'), import('node:fs'), import('node:path'), import('./files.js')]);
   const [file, ...args] = argv;
   if (!file) throw new Error('spawnDetached: empty argv');
-  mkdirSync(path.dirname(options.logFile), { recursive: true });
+  await ensureDir(path.dirname(options.logFile));
   const fd = openSync(options.logFile, 'a');
   try {
     const child = spawn(file, args, { detached: true, stdio: ['ignore', fd, fd], env: options.env ?? process.env, ...(options.cwd && { cwd: options.cwd }), windowsHide: true });

@@ -88,6 +88,7 @@ function renderRecoverOutcome(result: RecoverResult, output: Output): string {
       lines.push(c.red.bold(`ESCALATED: ${result.incident.windowCount} incidents on ${result.node} within the window. The runbook asks for a deeper investigation (hardware, logs, load), not another restart.`));
     }
   }
+  if (result.unrecorded) lines.push(c.yellow.bold(`forced: this recovery could not be recorded in the incident log (${result.unrecorded})`));
   if (result.pruned) lines.push(c.dim(`pruned ${result.pruned} incident(s) older than the retention period`));
   if (!result.recovered && result.fallbacks.length > 0) {
     lines.push(c.bold('Meanwhile'));

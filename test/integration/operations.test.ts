@@ -328,13 +328,13 @@ describe('data errors do not blind the monitor', () => {
     expect(JSON.stringify(saved)).not.toMatch(/zzz|null/);
   });
 
-  it('incidents.json corrupt: check still probes and exits with the right level, says it cannot record, and leaves the file as it was', async () => {
+  it('incidents.json corrupt: check still probes, restarts nothing, exits UNKNOWN (3) saying it cannot record, and leaves the file as it was', async () => {
     const text = '{"incidents": [ {"node": "a", "at": "2026-';
     writeFileSync(path.join(dataDir, 'incidents.json'), text);
     await jarvis(['sim', 'fault', sim.ready.control, 'a', 'down'], { env });
     const r = await run(['check', '--recover', '--nagios']);
-    expect(r.code).toBe(2);
-    expect(r.stdout).toMatch(/^JARVIS CRITICAL - 0\/1 ok; a refused; cannot record incidents: .*incidents\.json/);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toMatch(/^JARVIS UNKNOWN - 0\/1 ok; a refused; cannot record incidents: .*incidents\.json/);
     expect(r.stdout.trim().split('\n')).toHaveLength(1);
     expect(readFileSync(path.join(dataDir, 'incidents.json'), 'utf8')).toBe(text);
     const plain = await run(['check', '--recover']);

@@ -13,7 +13,7 @@ const open = (openUntil = NOW + 60_000, lastErrorAt = new Date(NOW - 5000).toISO
   lastErrorAt,
 });
 const closed: NodeHealth = { breaker: { phase: 'closed', consecutiveFailures: 0, opens: 0 }, successes: 5, failures: 0, consecutiveFailures: 0, totalRequests: 5 };
-const base: HealInput = { probeOk: false, throttled: false, probedAt: NOW - 100, now: NOW, health: open(), autoRecover: true, recovering: false, actedOn: undefined, failedProbes: 1, downAfter: 2, outageActed: false, lowImpact: false, inMaintenance: false, escalated: false };
+const base: HealInput = { probeOk: false, throttled: false, probedAt: NOW - 100, now: NOW, health: open(), autoRecover: true, recovering: false, actedOn: undefined, failedProbes: 1, downAfter: 2, outageActed: false, lowImpact: false, inMaintenance: false, escalated: false, cannotRecord: false };
 
 describe('healDecision (the background check, per node and probe)', () => {
   const cases: [string, Partial<HealInput>, HealDecision][] = [
@@ -41,6 +41,8 @@ describe('healDecision (the background check, per node and probe)', () => {
     ['low impact: never restarted automatically', { lowImpact: true }, { action: 'skip', reason: 'low_impact', cause: 'breaker' }],
     ['in a maintenance window', { inMaintenance: true }, { action: 'skip', reason: 'maintenance', cause: 'breaker' }],
     ['escalated', { escalated: true }, { action: 'skip', reason: 'escalated', cause: 'breaker' }],
+    ['the incident log cannot be read: not restarted, nothing could be recorded', { cannotRecord: true }, { action: 'skip', reason: 'cannot_record', cause: 'breaker' }],
+    ['an outage, and the incident log cannot be read', { health: closed, failedProbes: 2, cannotRecord: true }, { action: 'skip', reason: 'cannot_record', cause: 'probes' }],
     ['open and the probe answers: half-open, the next request is its trial', { probeOk: true }, { action: 'half_open' }],
     ['a probe sent before the failure that opened it says nothing', { probeOk: true, probedAt: NOW - 10_000 }, { action: 'none' }],
     ['an open time that has passed is half-open already, not open', { health: open(NOW - 1) }, { action: 'none' }],

@@ -1,9 +1,10 @@
 /**
- * The data dir's one rule for file-system errors and atomic writes. A disk that is full, read-only
+ * The door to the data dir's files: the one rule for file-system errors, directories made safely,
+ * atomic writes. A disk that is full, read-only
  * or not ours is a DataError that names the path and the cause (exit 3), never a stack trace; a
  * write that fails leaves no temp file behind.
  */
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DataError } from '../errors.js';
 
@@ -34,3 +35,30 @@ export async function writeFileAtomic(file: string, text: string, doing = 'write
     throw ioError(error, file, doing);
   }
 }
+
+/**
+ * Makes `dir` and its missing parents, one at a time. Node's own `recursive` mkdir never returns
+ * under /proc (each ENOENT sends it to the parent, which exists, and back: a spin on a libuv
+ * thread that even SIGTERM's clean-up waits on) and reports ENOENT where the cause is EROFS; this
+ * walk is bounded by the path's depth and gives the real cause, as a DataError naming the path.
+ */
+export async function ensureDir(dir: string): Promise<void> {
+  const missing: string[] = [];
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    try {
+      await mkdir(d);
+      break;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') break;
+      if (code !== 'ENOENT' || path.dirname(d) === d) throw ioError(error, d, 'create');
+      missing.push(d);
+    }
+  }
+  for (const d of missing.reverse()) {
+    await mkdir(d).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw ioError(error, d, 'create');
+    });
+  }
+}
+
