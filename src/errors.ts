@@ -54,6 +54,22 @@ export class DataError extends JarvisError {
   }
 }
 
+/**
+ * Ctrl-C or SIGTERM cut the work short: what was seen is not a fact about the nodes (an aborted
+ * probe reads as a failure), so nothing of it is recorded or shown as a diagnosis. Exit 130.
+ */
+export class Interrupted extends JarvisError {
+  constructor() {
+    super('interrupted: nothing was recorded', ExitCode.interrupted);
+    this.name = 'Interrupted';
+  }
+}
+
+/** Throws Interrupted when `signal` has fired: call it after a wait, before anything is recorded. */
+export function stopIfInterrupted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new Interrupted();
+}
+
 export function isJarvisError(error: unknown): error is JarvisError {
   return typeof error === 'object' && error !== null && (error as { isJarvisError?: unknown }).isJarvisError === true;
 }

@@ -12,7 +12,7 @@ import { NagiosCode, worst, type NagiosLevel } from './nagios.js';
 import { nextState, transitionOf, type Transition } from './transitions.js';
 import type { Config, NodeConfig } from '../config/schema.js';
 import type { Clock } from '../system/clock.js';
-import { ExitCode, isJarvisError, JarvisError } from '../errors.js';
+import { ExitCode, isJarvisError, JarvisError, stopIfInterrupted } from '../errors.js';
 import { blockedByEscalation, escalationRule } from '../incidents/incident.js';
 import { IncidentStore } from '../incidents/store.js';
 import { probeAll, probeNode, type ProbeResult } from '../probe/probe.js';
@@ -132,6 +132,10 @@ export async function checkCluster(options: CheckOptions): Promise<CheckResult> 
       }
       failing = again.filter((p) => p.status !== 'ok');
     }
+
+    // Stopped while probing: what the probes saw was cut, not answered. Nothing is recorded (no
+    // history, no state, so no change at the next check) and nothing is acted on.
+    stopIfInterrupted(deps.signal);
 
     // 2. Recover what the runbook allows, all at once (each node under its own lock), within the
     // budget: a recovery still running when it ends is stopped, and reported as skipped.

@@ -7,6 +7,7 @@ import { diagnoseNode, fallbacksFor, fallbackStatuses, type Diagnosis, type Fall
 import type { Runbook } from '../runbook/runbook.js';
 import { collectEvidence, evidenceOptions, type Evidence } from '../runbook/evidence/evidence.js';
 import type { CommandContext } from './context.js';
+import { stopIfInterrupted } from '../errors.js';
 
 export interface DiagnoseResult {
   checkedAt: string;
@@ -50,6 +51,8 @@ async function diagnose(config: Config, runbook: Runbook, node: NodeConfig, deps
     Promise.all(fallbackNodes.map((n) => probeNode(n, deps))),
   ]);
 
+  // Cut by Ctrl-C: the probe did not fail, it was stopped; there is nothing to diagnose.
+  stopIfInterrupted(deps.signal);
   const diagnosis = diagnoseNode(runbook, node, probe, host ?? undefined, { platform }, evidence);
   return {
     checkedAt,

@@ -2,6 +2,7 @@
 import { probeAll, type ProbeResult } from '../probe/probe.js';
 import { collectEvidence, evidenceOptions, type Evidence } from '../runbook/evidence/evidence.js';
 import type { CommandContext } from './context.js';
+import { stopIfInterrupted } from '../errors.js';
 import { historyStore, probeSamples } from '../store/history.js';
 
 export interface StatusResult {
@@ -27,6 +28,7 @@ export async function runStatus(ctx: CommandContext, options: { evidence?: boole
         return probes.map((p, i) => ({ ...p, evidence: evidence[i]! }));
       })
     : await ctx.busy(probing, () => probeAll(config.nodes, deps));
+  stopIfInterrupted(deps.signal);
   // Every probe goes into the history; a history that cannot be written costs the status nothing.
   await historyStore(config, ctx.dataDir, () => ctx.clock.now(), (m: string) => process.stderr.write(`jarvis: ${m}\n`), ctx.env)
     .append(probeSamples(nodes, Date.parse(checkedAt)))

@@ -28,7 +28,11 @@ interface ServeStatus {
 }
 
 export async function runWatch(options: WatchOptions, ctx: CommandContext): Promise<number> {
-  if (!process.stdout.isTTY || !process.stdin.isTTY) throw new UsageError('jarvis watch needs a terminal; for scripts use `jarvis status --json` (or `jarvis status` in a loop)');
+  // A live redraw needs a terminal that says how wide it is (a 0-column pty does not).
+  if (ctx.out.columns === undefined || !process.stdin.isTTY) {
+    const why = process.stdout.isTTY && process.stdin.isTTY ? `this one reports ${process.stdout.columns ?? 0} columns` : 'this is not one';
+    throw new UsageError(`jarvis watch needs a terminal of a known size (${why}); for scripts use \`jarvis status --json\` (or \`jarvis status\` in a loop)`);
+  }
   const [config, deps, ui] = await Promise.all([ctx.config(), ctx.probeDeps(), import('../ui/watch.js')]);
   const quiet = { ...ctx, busy: <T>(_text: string, work: () => Promise<T>) => work() };
   const history = historyStore(config, ctx.dataDir, () => ctx.clock.now(), undefined, ctx.env);

@@ -37,10 +37,15 @@ export const runCommand: CommandRunner = async (argv, options) => {
   // Its own process group, killed whole at the timeout: a child that leaves a grandchild holding
   // stdout (`sh -c "sleep 30 & ..."`) would otherwise keep the command running past its timeout.
   const group = process.platform !== 'win32';
+  if (options.signal?.aborted) return { argv: [...argv], exitCode: undefined, stdout: '', stderr: '', timedOut: false, canceled: true, notFound: false, error: 'canceled before it started', durationMs: 0 };
   const sub = execa(file, args, {
     reject: false,
+    // Where jarvis kills the process group itself (below), execa is given no cancel signal: on a
+    // child whose program was not found, execa's kill() reaches a process handle without a pid,
+    // and libuv sends the signal to pid 0, jarvis's own process group (Ctrl-C during `diagnose`
+    // on a machine without nvidia-smi sent SIGTERM to the shell's whole pipeline).
     ...(!group && { timeout: options.timeoutMs, forceKillAfterDelay: 1000 }),
-    ...(options.signal && { cancelSignal: options.signal }),
+    ...(!group && options.signal && { cancelSignal: options.signal }),
     ...(options.env && { env: options.env }),
     ...(options.cwd && { cwd: options.cwd }),
     detached: group,

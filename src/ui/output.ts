@@ -29,13 +29,23 @@ function wantsColor(flag: boolean, env: NodeJS.ProcessEnv, isTTY: boolean): bool
   return isTTY;
 }
 
+/**
+ * The width of a terminal that reports a usable one. A pty made by `script -qc`, `docker -t` or an
+ * agent's shell is a TTY of 0 columns: a spinner redrawn there (it clears ceil(width / 0) lines)
+ * writes without end, so it counts as no terminal at all.
+ */
+export const MIN_COLUMNS = 20;
+export function usableColumns(stream: { isTTY?: boolean; columns?: number }): number | undefined {
+  return stream.isTTY && typeof stream.columns === 'number' && stream.columns >= MIN_COLUMNS ? stream.columns : undefined;
+}
+
 export function createOutput(options: OutputOptions, env: NodeJS.ProcessEnv = process.env): Output {
   const colored = wantsColor(options.color, env, Boolean(process.stdout.isTTY));
   return {
     json: options.json,
     color: new Chalk({ level: colored ? 1 : 0 }),
-    interactive: Boolean(process.stderr.isTTY) && !options.json && env.CI !== 'true',
-    columns: process.stdout.isTTY ? process.stdout.columns : undefined,
+    interactive: usableColumns(process.stderr) !== undefined && !options.json && env.CI !== 'true',
+    columns: usableColumns(process.stdout),
     out: (text) => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
     err: (text) => void process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
   };
