@@ -63,6 +63,8 @@ export function createContext(globals: GlobalOptions, proc: ProcessParts): Comma
       stopHolders: (port, pids, graceMs) => ports.stopHolders(port, pids, graceMs, { run: probe.run, sleep: (ms) => wait(ms) }),
       writePidFile: (node, started) => pidFiles.writePidFile(pidFiles.pidFilePath(dataDir, node), { ...started, startedAt: new Date(clock.now()).toISOString() }),
       env: proc.env,
+      // By hand, a person's terminal is on stdin; cron, systemd (INVOCATION_ID) and serve's healer have none.
+      scheduled: !process.stdin.isTTY || proc.env.INVOCATION_ID !== undefined,
     };
   });
 

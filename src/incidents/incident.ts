@@ -51,6 +51,8 @@ export interface Incident {
   /** How many incidents on this node count toward escalation in the window, this one included (see escalationCount). */
   windowCount?: number;
   forced?: boolean;
+  /** Other nodes of the same machine that answered before the recovery and not after it. */
+  sameMachineDown?: { node: string; status: string }[];
   /** Written before the recovery acted, not finished yet (or the run was killed: then `interrupted` is what happened). */
   inProgress?: boolean;
   /** What the node's machine showed before the recovery and after it (the post-mortem's why). */

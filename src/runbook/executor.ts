@@ -23,6 +23,11 @@ export interface ExecutorDeps extends ProbeDeps {
   /** Records what a spawn step started (`<data>/run/<node>.pid`), so that the next recovery can stop it. */
   writePidFile: (node: string, started: Omit<PidRecord, 'startedAt'>) => Promise<void>;
   env: NodeJS.ProcessEnv;
+  /**
+   * Whether this run may have a scheduler's short PATH (cron, a systemd unit, a daemon: no
+   * terminal on stdin): then a program not found is said with that likely cause.
+   */
+  scheduled: boolean;
 }
 
 export type StepEvent =
@@ -61,7 +66,7 @@ export async function executePlan(plan: RecoveryPlan, node: NodeConfig, deps: Ex
         const r = await deps.run(step.argv, { timeoutMs: step.timeoutMs, env: { ...deps.env, ...step.env }, ...(deps.signal && { signal: deps.signal }) });
         const out = meaningfulLines(`${r.stdout}\n${r.stderr}`);
         const success = r.exitCode === 0;
-        const why = r.timedOut ? `timed out after ${step.timeoutMs} ms` : r.notFound || r.exitCode === 127 ? notOnPath(step.argv[0]!) : r.exitCode !== undefined ? `exit ${r.exitCode}` : (r.error ?? 'failed');
+        const why = r.timedOut ? `timed out after ${step.timeoutMs} ms` : r.notFound || r.exitCode === 127 ? notOnPath(step.argv[0]!, deps.scheduled) : r.exitCode !== undefined ? `exit ${r.exitCode}` : (r.error ?? 'failed');
         return { step: step.kind, label: step.label, ok: success, ms: ms(), detail: success ? 'exit 0' : why, ...(out && { output: out }) };
       }
       case 'spawn': {
@@ -77,7 +82,7 @@ export async function executePlan(plan: RecoveryPlan, node: NodeConfig, deps: Ex
         const exited = await Promise.race([child.exited, deps.sleep(SPAWN_GRACE_MS, deps.signal).then(() => undefined)]);
         if (exited && exited.code !== 0) {
           const tail = meaningfulLines(await deps.readLogTail(step.logFile));
-          const why = exited.code === 127 ? notOnPath(step.argv[0]!) : `exited at once (code ${exited.code ?? exited.signal})`;
+          const why = exited.code === 127 ? notOnPath(step.argv[0]!, deps.scheduled) : `exited at once (code ${exited.code ?? exited.signal})`;
           return { step: step.kind, label: step.label, ok: false, ms: ms(), detail: why, ...(tail && { output: tail }) };
         }
         // Exit 0 is a launcher (a wrapper script, `systemctl start`, `brew services start`) that put
@@ -164,7 +169,8 @@ export async function executePlan(plan: RecoveryPlan, node: NodeConfig, deps: Ex
   return { records, ...(state.verification && { verification: state.verification }), ...(state.lastProbe && { lastProbe: state.lastProbe }), interrupted, ok: ok && !interrupted };
 }
 
-/** A missing program: the usual cause is cron's short PATH. */
-function notOnPath(program: string): string {
-  return program.includes('/') ? `${program}: no such file (exit 127)` : `${program}: not found on PATH (cron's PATH is short: use an absolute path)`;
+/** A missing program; run by a scheduler, the usual cause is its short PATH. */
+function notOnPath(program: string, scheduled: boolean): string {
+  if (program.includes('/')) return `${program}: no such file (exit 127)`;
+  return scheduled ? `${program}: not found on PATH (cron's and services' PATH is short: use an absolute path)` : `${program}: not found on PATH (exit 127)`;
 }

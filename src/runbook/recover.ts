@@ -22,7 +22,7 @@ import { findNode } from '../config/nodes.js';
 import { pidFilePath, readPidFile } from '../store/pid-files.js';
 import type { PortHolder } from '../system/ports.js';
 import { portOf } from './ownership.js';
-import { targetFor } from './target.js';
+import { machineOf, targetFor } from './target.js';
 import type { SharedState } from '../store/shared-state.js';
 
 export interface RecoverOptions {
@@ -64,6 +64,8 @@ export interface RecoverResult {
   incident?: Incident;
   /** Incidents removed by retention while recording this one. */
   pruned?: number;
+  /** Other nodes on the same machine that answered before the steps ran and do not after them. */
+  sameMachineDown?: { node: string; status: string }[];
   /** Forced (--force) although the incident log could not be written: why it was not recorded. */
   unrecorded?: string;
   fallbacks: FallbackStatus[];
@@ -85,12 +87,16 @@ export async function recoverNode(options: RecoverOptions): Promise<RecoverResul
     const evidenceWith = { ...evidenceOptions(config, runbook, options.dataDir, platform, deps.env), processTimeoutMs: 10_000 };
     const collect = () => collectEvidence(node, { http: deps.http, run: deps.run, now: () => options.clock.now(), ...(deps.signal && { signal: deps.signal }) }, evidenceWith);
     const port = targetFor(node)?.kind === 'local' && !node.ssh ? portOf(node) : undefined;
-    const [probe, host, before, fallbackProbes, pidFile] = await Promise.all([
+    // The other nodes on this node's machine: a restart here must not take them down with it.
+    const machine = machineOf(node);
+    const neighbours = machine === undefined ? [] : config.nodes.filter((n) => n.id !== node.id && machineOf(n) === machine);
+    const [probe, host, before, fallbackProbes, pidFile, neighboursBefore] = await Promise.all([
       probeNode(node, deps),
       node.host ? checkHost(node.host, { timeoutMs: 1000, run: deps.run, platform, ...(deps.signal && { signal: deps.signal }) }) : Promise.resolve(null),
       collect(),
       Promise.all(advice.map((a) => probeNode(config.nodes.find((n) => n.id === a.node)!, deps))),
       readPidFile(pidFilePath(options.dataDir, node.id)),
+      Promise.all(neighbours.map((n) => probeNode(n, deps))),
     ]);
     // Who holds the port here, read once the probe has said it is taken: what a restart would
     // have to stop, and what the plan must show is the node's own server first.
@@ -145,6 +151,12 @@ export async function recoverNode(options: RecoverOptions): Promise<RecoverResul
     const execution = await executePlan(plan, node, deps, probe, options.onEvent);
     // The post-mortem's other half: what the machine shows once the steps ran.
     if (execution.records.length > 0 && !execution.interrupted) base.evidence = { before, after: await collect() };
+    // Neighbours that answered before the steps and do not now: said beside the outcome.
+    const okBefore = neighboursBefore.filter((p) => p.status === 'ok');
+    const sameMachineDown =
+      execution.records.length > 0 && okBefore.length > 0 && !execution.interrupted
+        ? (await Promise.all(okBefore.map((p) => probeNode(config.nodes.find((n) => n.id === p.id)!, deps)))).filter((p) => p.status !== 'ok').map((p) => ({ node: p.id, status: p.status }))
+        : [];
     const wasHealthy = probe.status === 'ok';
     const verified = execution.verification?.ok === true;
     const outcome: IncidentOutcome | 'healthy' = execution.interrupted
@@ -161,6 +173,7 @@ export async function recoverNode(options: RecoverOptions): Promise<RecoverResul
     const result: RecoverResult = {
       ...base,
       steps: execution.records,
+      ...(sameMachineDown.length > 0 && { sameMachineDown }),
       ...(execution.verification && { verification: execution.verification }),
       outcome,
       recovered: outcome === 'recovered' || outcome === 'healthy',
@@ -178,6 +191,7 @@ export async function recoverNode(options: RecoverOptions): Promise<RecoverResul
       durationMs: Math.round(deps.now() - started),
       steps: execution.records,
       ...(execution.verification && { verification: execution.verification }),
+      ...(sameMachineDown.length > 0 && { sameMachineDown }),
       evidence: base.evidence,
     };
     try {

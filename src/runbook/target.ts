@@ -14,6 +14,12 @@ function isLocalNode(node: NodeConfig): boolean {
   return node.host === undefined || isLoopbackHost(node.host);
 }
 
+/** The machine a node runs on, as a key (every loopback name is this machine); undefined when unknown. */
+export function machineOf(node: NodeConfig): string | undefined {
+  if (node.host === undefined) return undefined;
+  return isLoopbackHost(node.host) ? 'localhost' : node.host.toLowerCase();
+}
+
 /** Where this node's commands run: ssh when configured, this machine when local, else nowhere. */
 export function targetFor(node: NodeConfig): Target | undefined {
   if (node.ssh) {

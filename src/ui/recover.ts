@@ -88,6 +88,10 @@ function renderRecoverOutcome(result: RecoverResult, output: Output): string {
       lines.push(c.red.bold(`ESCALATED: ${result.incident.windowCount} incidents on ${result.node} within the window. The runbook asks for a deeper investigation (hardware, logs, load), not another restart.`));
     }
   }
+  if (result.sameMachineDown) {
+    const down = result.sameMachineDown.map((d) => `${d.node} (${d.status})`).join(', ');
+    lines.push(c.red.bold(`but on the same machine ${down} answered before the recovery and not after it: look at what the restart touched.`));
+  }
   if (result.unrecorded) lines.push(c.yellow.bold(`forced: this recovery could not be recorded in the incident log (${result.unrecorded})`));
   if (result.pruned) lines.push(c.dim(`pruned ${result.pruned} incident(s) older than the retention period`));
   if (!result.recovered && result.fallbacks.length > 0) {

@@ -103,6 +103,26 @@ describe('one process serving six nodes', () => {
   });
 });
 
+describe('words that match what happened', () => {
+  it('a recovery verified while another node of the same machine went down during it says so', async () => {
+    const [pa, pb] = [await freePort(), await freePort()];
+    const a = await startSim(['node', '--kind', 'ollama', '--id', 'a', '--port', String(pa), '--fault', '500']);
+    const b = await startSim(['node', '--kind', 'ollama', '--id', 'b', '--port', String(pb)]);
+    sims.push(a, b);
+    const start = `[${JSON.stringify(process.execPath)}, ${JSON.stringify(BIN)}, sim, node, --kind, ollama, --id, a, --port, "${pa}"]`;
+    const config = path.join(tmp.dir, 'c.yaml');
+    // A stop command (the person's word, run as written) that also ends the other node's server.
+    writeFileSync(config, `nodes:\n  - { id: a, kind: ollama, url: "http://127.0.0.1:${pa}", model: "qwen3:8b", restart: ${start}, stop: [kill, "${a.child.pid}", "${b.child.pid}"], process: false }\n  - { id: b, kind: ollama, url: "http://127.0.0.1:${pb}", model: "qwen3:8b" }\n`);
+    const r = await cli(['recover', 'a', '--json'], config);
+    const json = JSON.parse(r.stdout) as RecoverJson & { sameMachineDown?: { node: string; status: string }[] };
+    for (const s of json.steps) if (s.pid) pids.push(s.pid);
+    expect(json.outcome).toBe('recovered');
+    expect(json.sameMachineDown).toEqual([{ node: 'b', status: 'refused' }]);
+    const incident = (JSON.parse(readFileSync(path.join(dataDir, 'incidents.json'), 'utf8')) as { incidents: { sameMachineDown?: unknown }[] }).incidents[0]!;
+    expect(incident.sameMachineDown).toEqual([{ node: 'b', status: 'refused' }]);
+  });
+});
+
 describe('a port held by something else', () => {
   it('an unrelated server on the node\'s port is not stopped, and the recovery says why; with the node\'s own `stop`, the person decides', async () => {
     const port = await freePort();

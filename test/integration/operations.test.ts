@@ -5,6 +5,7 @@
  * command whose child keeps stdout open, and every data file corrupt in every way.
  */
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, ROOT, cleanEnv, freePort, jarvis, startSim, tempDir, type RunningSim } from '../helpers/cli.js';
@@ -89,7 +90,7 @@ describe('restarts that restart', () => {
     expect(r.code).toBe(0);
   });
 
-  it('a program not on PATH says so, with the cron hint; a start that fails shows its error line, not its stack', async () => {
+  it('a program not on PATH says so, with the cron hint when no terminal ran it, without it by hand; a start that fails shows its error line, not its stack', async () => {
     const port = await freePort();
     const config = writeConfig(
       `nodes:\n  - { id: x, kind: ollama, url: "http://127.0.0.1:${port}", model: "qwen3:8b", restart: [no-such-server-binary, --port, "${port}"], process: false }\n` +
@@ -97,7 +98,11 @@ describe('restarts that restart', () => {
     );
     const missing = await recover('x', config);
     const step = missing.json!.steps.find((s) => s.step === 'spawn')!;
-    expect(step).toMatchObject({ ok: false, detail: "no-such-server-binary: not found on PATH (cron's PATH is short: use an absolute path)" });
+    expect(step).toMatchObject({ ok: false, detail: "no-such-server-binary: not found on PATH (cron's and services' PATH is short: use an absolute path)" });
+    // By hand (a terminal on stdin, here script's pty): the program is not on this PATH; cron has nothing to do with it.
+    const byHand = spawnSync('script', ['-qc', `${process.execPath} ${BIN} recover x --json --config ${config} --data-dir ${dataDir}`, '/dev/null'], { env, encoding: 'utf8', timeout: 60_000 });
+    const json = JSON.parse(byHand.stdout.slice(byHand.stdout.indexOf('{'))) as RecoverJson;
+    expect(json.steps.find((s) => s.step === 'spawn')).toMatchObject({ ok: false, detail: 'no-such-server-binary: not found on PATH (exit 127)' });
     const crash = await recover('y', config);
     const failed = crash.json!.steps.find((s) => !s.ok)!;
     expect(failed.output).toMatch(/EADDRINUSE/);
