@@ -63,6 +63,6 @@ describe.skipIf(!hasTmux)('jarvis watch', () => {
   it('refuses without a terminal and says what to use', async () => {
     const r = await jarvis(['watch', '--config', cfg, '--data-dir', path.join(tmp.dir, 'data')], { env: cleanEnv(tmp.dir) });
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/needs a terminal; for scripts use `jarvis status --json`/);
+    expect(r.stderr).toMatch(/needs a terminal of a known size \(this is not one\); for scripts use `jarvis status --json`/);
   });
 });
