@@ -4,6 +4,7 @@
  */
 import type { NodeConfig } from '../config/schema.js';
 import type { StepRecord, Verification } from '../incidents/incident.js';
+import { isJarvisError } from '../errors.js';
 import { meaningfulLines } from '../system/logs.js';
 import { probeNode, type ProbeDeps, type ProbeResult } from '../probe/probe.js';
 import type { PortHolder, PortStop } from '../system/ports.js';
@@ -155,6 +156,9 @@ export async function executePlan(plan: RecoveryPlan, node: NodeConfig, deps: Ex
       if (deps.signal?.aborted) {
         interrupted = true;
         record = { step: step.kind, label: step.label, ok: false, ms: 0, detail: 'interrupted' };
+      } else if (isJarvisError(error)) {
+        // A step that could not be taken for a stated reason (its log file cannot be opened): a failed step, recorded as such.
+        record = { step: step.kind, label: step.label, ok: false, ms: 0, detail: error.message };
       } else throw error;
     }
     if (deps.signal?.aborted && !record.ok) interrupted = true;

@@ -117,11 +117,16 @@ export interface SpawnedProcess {
  * stderr appended to `logFile`. No shell.
  */
 export async function spawnDetached(argv: readonly string[], options: { logFile: string; env?: NodeJS.ProcessEnv; cwd?: string }): Promise<SpawnedProcess> {
-  const [{ spawn }, { openSync, closeSync }, path, { ensureDir }] = await Promise.all([import('node:child_process'), import('node:fs'), import('node:path'), import('./files.js')]);
+  const [{ spawn }, { openSync, closeSync }, path, { ensureDir, ioError }] = await Promise.all([import('node:child_process'), import('node:fs'), import('node:path'), import('./files.js')]);
   const [file, ...args] = argv;
   if (!file) throw new Error('spawnDetached: empty argv');
   await ensureDir(path.dirname(options.logFile));
-  const fd = openSync(options.logFile, 'a');
+  let fd: number;
+  try {
+    fd = openSync(options.logFile, 'a');
+  } catch (error) {
+    throw ioError(error, options.logFile, 'open the log');
+  }
   try {
     const child = spawn(file, args, { detached: true, stdio: ['ignore', fd, fd], env: options.env ?? process.env, ...(options.cwd && { cwd: options.cwd }), windowsHide: true });
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {

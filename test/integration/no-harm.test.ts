@@ -103,6 +103,37 @@ describe('one process serving six nodes', () => {
   });
 });
 
+describe('the runbook\'s escalation, on every surface', () => {
+  it('three recoveries of a node that dies each time: the third escalates, and recover, incidents, --json and check show the same count', async () => {
+    const port = await freePort();
+    const config = path.join(tmp.dir, 'c.yaml');
+    writeFileSync(config, `nodes:\n  - { id: x, kind: ollama, url: "http://127.0.0.1:${port}", model: "qwen3:8b", timeoutMs: 2000, restart: [${JSON.stringify(process.execPath)}, ${JSON.stringify(BIN)}, sim, node, --kind, ollama, --id, x, --port, "${port}"], process: false }\ncheck: { confirmDelayMs: 0 }\n`);
+    const texts: string[] = [];
+    for (let i = 1; i <= 3; i++) {
+      const r = await cli(['recover', 'x'], config);
+      expect(r.code).toBe(0);
+      texts.push(r.stdout);
+      // It dies again: the process jarvis started (its pid file says which) is stopped.
+      const { pid } = JSON.parse(readFileSync(path.join(dataDir, 'run', 'x.pid'), 'utf8')) as { pid: number };
+      process.kill(pid, 'SIGTERM');
+      while (alive(pid)) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(texts.map((t) => /\((\d+) on x in the escalation window\)/.exec(t)?.[1])).toEqual(['1', '2', '3']);
+    expect(texts[2]).toMatch(/ESCALATED: 3 incidents on x within the window/);
+    const stored = (JSON.parse(readFileSync(path.join(dataDir, 'incidents.json'), 'utf8')) as { incidents: { outcome: string; escalated: boolean; windowCount: number; inProgress?: boolean }[] }).incidents;
+    expect(stored.map((i) => [i.outcome, i.windowCount, i.escalated, i.inProgress ?? false])).toEqual([
+      ['recovered', 1, false, false],
+      ['recovered', 2, false, false],
+      ['recovered', 3, true, false],
+    ]);
+    const list = JSON.parse((await cli(['incidents', '--json'], config)).stdout) as { window: { nodes: { node: string; count: number; escalated: boolean }[] } };
+    expect(list.window.nodes).toEqual([{ node: 'x', count: 3, escalated: true }]);
+    expect((await cli(['incidents'], config)).stdout).toMatch(/x 3 \(escalated\)/);
+    const check = JSON.parse((await cli(['check', '--recover', '--json'], config)).stdout) as { nodes: { id: string; escalated: boolean; recovery?: { action: string; reason: string } }[] };
+    expect(check.nodes[0]).toMatchObject({ id: 'x', escalated: true, recovery: { action: 'skipped', reason: expect.stringMatching(/^escalated/) } });
+  });
+});
+
 describe('words that match what happened', () => {
   it('a recovery verified while another node of the same machine went down during it says so', async () => {
     const [pa, pb] = [await freePort(), await freePort()];
