@@ -58,7 +58,7 @@ export class DataError extends JarvisError {
  * Ctrl-C or SIGTERM cut the work short: what was seen is not a fact about the nodes (an aborted
  * probe reads as a failure), so nothing of it is recorded or shown as a diagnosis. Exit 130.
  */
-export class Interrupted extends JarvisError {
+class Interrupted extends JarvisError {
   constructor() {
     super('interrupted: nothing was recorded', ExitCode.interrupted);
     this.name = 'Interrupted';

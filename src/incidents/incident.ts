@@ -81,7 +81,7 @@ export function escalationRule(config: { incidents: { escalateAfter: number; win
  * `not_recovered`. A `no_action` (a quota that resets, a hung node left alone, a node found
  * healthy) and an `interrupted` run are records of what jarvis saw, not of a node that failed.
  */
-export function countsTowardEscalation(incident: Pick<Incident, 'outcome'>): boolean {
+function countsTowardEscalation(incident: Pick<Incident, 'outcome'>): boolean {
   return incident.outcome === 'recovered' || incident.outcome === 'not_recovered';
 }
 

@@ -19,11 +19,6 @@ export function ioError(error: unknown, file: string, doing: string): unknown {
   return new DataError(`cannot ${doing} ${file}: ${code} (${why}). Is the data dir ${path.dirname(file)} writable, with room? Choose another with --data-dir or $JARVIS_DATA_DIR.`, { cause: error });
 }
 
-/** Whether `error` is one of those (after ioError, a DataError whose cause has such a code). */
-export function isIoError(error: unknown): boolean {
-  return error instanceof DataError && IO_CODES.has(((error.cause ?? {}) as NodeJS.ErrnoException).code ?? '');
-}
-
 /** Writes `text` to `file` through a temp file and a rename; the temp file is removed when anything fails. */
 export async function writeFileAtomic(file: string, text: string, doing = 'write'): Promise<void> {
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);

@@ -34,8 +34,8 @@ function wantsColor(flag: boolean, env: NodeJS.ProcessEnv, isTTY: boolean): bool
  * agent's shell is a TTY of 0 columns: a spinner redrawn there (it clears ceil(width / 0) lines)
  * writes without end, so it counts as no terminal at all.
  */
-export const MIN_COLUMNS = 20;
-export function usableColumns(stream: { isTTY?: boolean; columns?: number }): number | undefined {
+const MIN_COLUMNS = 20;
+function usableColumns(stream: { isTTY?: boolean; columns?: number }): number | undefined {
   return stream.isTTY && typeof stream.columns === 'number' && stream.columns >= MIN_COLUMNS ? stream.columns : undefined;
 }
 
