@@ -248,6 +248,15 @@ export const configSchema = z
         apiKeysEnv: z.string().regex(ENV_NAME, { error: 'expected the name of an environment variable' }).optional(),
         /** What the keys protect: the management endpoints only (default), or every route but /health. */
         protect: z.enum(['management', 'all'], { error: 'expected management or all' }).default('management'),
+        /**
+         * Web origins (`https://app.example`) whose pages may call the API routes from a browser
+         * (CORS); `*` for any. None by default: a page can never reach the management routes.
+         */
+        cors: z.array(z.string().regex(/^(\*|https?:\/\/[^\s/]+)$/, { error: 'expected an origin such as https://app.example (scheme and host, no path), or *' }), { error: 'expected a list of origins' }).default([]),
+        /** Names this server is reached by, besides loopback names, IP addresses and this machine's hostname (a Host header with another name is refused on management routes: DNS rebinding). */
+        hostNames: z.array(z.string().regex(/^[a-z0-9.-]+$/i, { error: 'expected a host name' }), { error: 'expected a list of host names' }).default([]),
+        /** Let the management routes answer without a key on a non-loopback address (never by default). */
+        allowUnprotected: z.boolean({ error: 'expected true or false' }).default(false),
         /** Who may see the status page and badges (read-only, no secrets): as the management endpoints (default), or anyone. */
         statusPage: z.enum(['management', 'public'], { error: 'expected management or public' }).default('management'),
         /**

@@ -11,6 +11,8 @@ export class ClientAuth {
   #keys: Buffer[] = [];
   #protect: Config['serve']['protect'] = 'management';
   #statusPage: Config['serve']['statusPage'] = 'management';
+  #allowUnprotected = false;
+  #keysEnv: { name: string; set: boolean } | undefined;
 
   constructor(
     config: Config,
@@ -28,12 +30,33 @@ export class ClientAuth {
     this.#keys = [this.flagKey, ...config.serve.apiKeys, ...fromEnv].filter((k): k is string => Boolean(k)).map((k) => Buffer.from(k));
     this.#protect = config.serve.protect;
     this.#statusPage = config.serve.statusPage;
+    this.#allowUnprotected = config.serve.allowUnprotected;
+    this.#keysEnv = config.serve.apiKeysEnv ? { name: config.serve.apiKeysEnv, set: fromEnv.some(Boolean) } : undefined;
+  }
+
+  /**
+   * Fail closed: a policy that needs a key with none in force is refused (the server does not
+   * start, a reload is not taken), rather than serving everyone. Undefined when it may run.
+   */
+  problem(): string | undefined {
+    if (this.#keys.length > 0 || this.#protect !== 'all') return undefined;
+    const env = this.#keysEnv && !this.#keysEnv.set ? ` ($${this.#keysEnv.name}, named by serve.apiKeysEnv, is unset or empty)` : '';
+    return `serve.protect is all, but no client key is in force${env}: set serve.apiKeys, serve.apiKeysEnv, --api-key or $JARVIS_API_KEY, or protect: management`;
+  }
+
+  /** What is open to whom, for the start-up log, when it is worth a line. */
+  notice(): string | undefined {
+    if (this.#keys.length > 0) return this.#keysEnv && !this.#keysEnv.set ? `note: $${this.#keysEnv.name} (serve.apiKeysEnv) is unset or empty; the other keys are in force` : undefined;
+    if (this.loopbackOnly) return undefined;
+    return this.#allowUnprotected
+      ? 'warning: serve.allowUnprotected is true: the management endpoints (recover nodes, diagnostics) answer anyone who can reach this address, without a key'
+      : 'note: no client key is set, so the management endpoints are closed on this address (the API answers without a key); set serve.apiKeys to open them';
   }
 
   allows(req: http.IncomingMessage, route: Pick<Route, 'auth'>): boolean {
     if (route.auth === 'status') return this.allows(req, { auth: this.#statusPage === 'public' ? 'public' : 'manage' });
     if (route.auth === 'public' || (route.auth === 'api' && this.#protect !== 'all')) return true;
-    if (this.#keys.length === 0) return route.auth === 'api' || this.loopbackOnly;
+    if (this.#keys.length === 0) return route.auth === 'api' || this.loopbackOnly || this.#allowUnprotected;
     const given = presentedKey(req);
     return given !== undefined && this.#keys.some((k) => k.length === given.length && timingSafeEqual(k, given));
   }

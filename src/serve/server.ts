@@ -18,6 +18,7 @@ import type { ExecutorDeps } from '../runbook/executor.js';
 import type { Runbook } from '../runbook/runbook.js';
 import { sharedState } from '../store/shared-state.js';
 import { ClientAuth } from './auth.js';
+import { WebGuard } from './web-guard.js';
 import { ServeResponse, type Route, type ServeContext } from './context.js';
 import { startHealer } from './healer.js';
 import { LiveHealth } from './live-health.js';
@@ -98,6 +99,13 @@ const PAGE_AT_ROOT: Route = { method: 'GET', path: '/', auth: 'status', handle: 
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const { log } = options;
   const env = options.env ?? process.env;
+  // Fail closed, before anything is opened (a Redis connection, a port).
+  const auth = new ClientAuth(options.config, options.apiKey, env, isLoopbackHost(options.host));
+  const closed = auth.problem();
+  if (closed) throw new JarvisError(closed, ExitCode.config);
+  const notice = auth.notice();
+  if (notice) log(notice);
+  const guard = new WebGuard(options.config, options.host);
   const settings = cascadeSettings(options.config, env);
   const catalog = new ModelCatalog();
   const health = new LiveHealth(await sharedState(options.config, options.dataDir, env), catalog, settings, log);
@@ -105,7 +113,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   for (const [id, list] of Object.entries(saved.served)) if (Array.isArray(list)) catalog.learn(id, list);
   catalog.takeChanges();
   const load = new NodeLoad();
-  const auth = new ClientAuth(options.config, options.apiKey, env, isLoopbackHost(options.host));
 
   const ctx = {
     config: options.config,
@@ -168,13 +175,29 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     let route = ROUTE_TABLE.get(path)?.get(req.method ?? '');
     if (!route && req.method === 'GET' && path.startsWith('/badge/')) route = BADGES;
     else if (path === '/' && req.method === 'GET' && /text\/html/.test(req.headers.accept ?? '') && auth.allows(req, PAGE_AT_ROOT)) route = PAGE_AT_ROOT;
+    if (!route && req.method === 'OPTIONS') return preflight(req, res, path);
     if (!route) return sendError(res, { status: 404, message: `no route ${req.method} ${path}`, type: 'invalid_request_error', code: 'not_found' });
+    const refused = guard.refusal(req, route);
+    if (refused) return sendError(res, { status: 403, message: refused, type: 'permission_error', code: 'forbidden' });
+    const origin = req.headers.origin;
+    if (origin !== undefined && route.auth === 'api') for (const [k, v] of Object.entries(guard.corsHeaders(origin))) res.setHeader(k, v);
     if (!auth.allows(req, route)) return sendError(res, { status: 401, message: auth.refusal(), type: 'authentication_error', code: 'invalid_api_key' });
     Promise.resolve(route.handle(req, res, ctx)).catch((error: unknown) => {
       log(`error: ${req.method} ${path}: ${(error as Error).stack ?? String(error)}`);
       sendError(res, { status: 500, message: 'internal error', type: 'server_error' });
     });
   });
+  /** A browser's preflight for an API route: answered for the origins serve.cors lists. */
+  function preflight(req: http.IncomingMessage, res: http.ServerResponse, path: string): void {
+    const routes = [...(ROUTE_TABLE.get(path)?.values() ?? [])];
+    const origin = req.headers.origin;
+    if (!routes.some((r) => r.auth === 'api') || origin === undefined || !guard.corsAllows(origin)) {
+      return sendError(res, { status: 403, message: `no cross-origin access to ${path}${origin ? ` for ${origin.replace(/[^\x20-\x7e]/g, '?').slice(0, 100)}` : ''} (serve.cors)`, type: 'permission_error', code: 'forbidden' });
+    }
+    const asked = req.headers['access-control-request-headers'];
+    res.writeHead(204, guard.corsHeaders(origin, { ...(typeof asked === 'string' && /^[\w\-, ]{1,500}$/.test(asked) && { headers: asked }) }));
+    res.end();
+  }
   server.keepAliveTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
@@ -216,11 +239,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     url,
     reload: async (config) => {
       const next = cascadeSettings(config, env);
+      // A reload that would leave a key-only policy with no key is refused whole, before anything changes.
+      const probe = new ClientAuth(config, options.apiKey, env, isLoopbackHost(options.host));
+      const problem = probe.problem();
+      if (problem) throw new JarvisError(problem, ExitCode.config);
       await ctx.healer.stop();
       ctx.config = config;
       ctx.settings = next;
       health.configure(next);
       auth.configure(config);
+      guard.configure(config);
       ctx.healer = startHealth();
     },
     close: async (drainMs) => {
