@@ -18,12 +18,31 @@ export const root: Handler = (req, res, ctx) => {
   res.end(req.method === 'HEAD' ? undefined : `jarvis serve: ${ctx.config.nodes.length} nodes. POST /v1/chat/completions, GET /v1/models, GET /health\n`);
 };
 
+/**
+ * Can this proxy answer? For a load balancer in front of several jarvis: 200 `ok` when every node
+ * is routable (breaker not open, last probe not failed), 200 `degraded` when some are (or the
+ * shared state is away), 503 `down` when none is, so that traffic goes to another instance.
+ */
 export const health: Handler = (_req, res, ctx) => {
-  const state = { backend: ctx.health.shared.backend, where: ctx.health.shared.where };
+  const state = { backend: ctx.health.shared.backend, where: ctx.health.shared.where, available: ctx.health.unavailable === undefined };
+  const now = ctx.deps.now();
+  const probes = new Map(ctx.healer.lastProbes().map((p) => [p.id, p]));
+  const down = ctx.config.nodes.filter((n) => {
+    const probe = probes.get(n.id);
+    return ctx.health.view(n.id, now).state === 'circuit_open' || (probe !== undefined && (probe.status !== 'ok' || probe.throttled === true));
+  });
+  const nodes = ctx.config.nodes.length;
+  const routable = nodes - down.length;
+  const body = { nodes, routable, ...(down.length > 0 && { unroutable: down.map((n) => n.id) }), state };
+  if (routable === 0) return sendJson(res, 503, { status: 'down', reason: 'no node can answer', ...body });
   // Still serving on its own view: alive, degraded.
-  if (ctx.health.unavailable !== undefined) return sendJson(res, 200, { status: 'degraded', reason: `shared state unavailable: ${ctx.health.unavailable}`, nodes: ctx.config.nodes.length, state });
-  sendJson(res, 200, { status: 'ok', nodes: ctx.config.nodes.length, state });
+  if (ctx.health.unavailable !== undefined) return sendJson(res, 200, { status: 'degraded', reason: `shared state unavailable: ${ctx.health.unavailable}`, ...body });
+  if (down.length > 0) return sendJson(res, 200, { status: 'degraded', reason: `${routable} of ${nodes} nodes can answer`, ...body });
+  sendJson(res, 200, { status: 'ok', ...body });
 };
+
+/** Liveness: the process serves requests (whatever the nodes do). */
+export const live: Handler = (_req, res) => sendJson(res, 200, { status: 'ok' });
 
 export const status: Handler = async (_req, res, ctx) => {
   const now = ctx.deps.now();

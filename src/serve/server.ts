@@ -72,6 +72,7 @@ const ROUTES: Route[] = [
   { method: 'GET', path: '/status', auth: 'status', handle: statusPage.page },
   { method: 'GET', path: '/status.json', auth: 'status', handle: statusPage.live },
   { method: 'GET', path: '/health', auth: 'public', handle: management.health },
+  { method: 'GET', path: '/health/live', auth: 'public', handle: management.live },
   { method: 'GET', path: '/v1/models', auth: 'api', handle: (_req, res, ctx) => sendJson(res, 200, modelList(ctx.config, ctx.catalog)) },
   { method: 'POST', path: '/v1/chat/completions', auth: 'api', handle: chatCompletions },
   { method: 'POST', path: '/v1/embeddings', auth: 'api', handle: embeddings },

@@ -53,7 +53,7 @@ describe('management routes and web pages', () => {
   it('a cross-origin text/plain POST /api/heal, a rebinding Host, a form body: 403, nothing restarted; a same-origin JSON request works', async () => {
     const { marker, url } = await setup();
     const body = JSON.stringify({ node: 'x' });
-    const refused = [
+    const refused: Record<string, string>[] = [
       // What a page at evil.example sends with fetch(url, {method: 'POST', mode: 'no-cors', body}).
       { origin: 'http://evil.example', 'content-type': 'text/plain;charset=UTF-8' },
       { origin: 'http://evil.example', 'content-type': 'application/json' },
