@@ -19,7 +19,7 @@ import { readJsonObject } from '../body.js';
 import type { Handler, ServeContext } from '../context.js';
 import { exchange, type Exchange, type StreamWriter } from '../exchange.js';
 import { resolveModel } from '../model-route.js';
-import { sendBody, sendJson } from '../reply.js';
+import { headerSafe, sendBody, sendJson } from '../reply.js';
 
 /** An error in Anthropic's shape (`{"type":"error","error":{type, message}}`). */
 function sendError(res: http.ServerResponse, status: number, type: string, message: string, headers: Record<string, string> = {}): void {
@@ -163,7 +163,7 @@ function replyMessages(res: http.ServerResponse, ctx: ServeContext, x: Exchange,
     else res.end(writer.builder.fail('overloaded_error', result.error ?? 'the stream broke'));
     return;
   }
-  const headers = { 'x-jarvis-attempts': x.attempts, ...(result.node && { 'x-jarvis-node': result.node }), ...(result.model && { 'x-jarvis-model': result.model }) };
+  const headers = { 'x-jarvis-attempts': x.attempts, ...(result.node && { 'x-jarvis-node': result.node }), ...(result.model && { 'x-jarvis-model': headerSafe(result.model) }) };
   if (!result.ok) {
     if (result.unroutable) return sendError(res, 404, 'not_found_error', result.unroutable.message);
     if (result.rejected) return sendBody(res, result.rejected.status, result.rejected.body, headers);

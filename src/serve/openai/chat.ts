@@ -10,7 +10,7 @@ import type { RawJson } from '../../protocols/raw-json.js';
 import { readJsonObject } from '../body.js';
 import type { Handler, ServeContext } from '../context.js';
 import { exchange, type Exchange, type StreamWriter } from '../exchange.js';
-import { sendBody } from '../reply.js';
+import { headerSafe, sendBody } from '../reply.js';
 import { sendBodyError, sendError } from './errors.js';
 import { mayDiscover, resolveModel, routeModel } from '../model-route.js';
 
@@ -86,7 +86,7 @@ function sendUnavailable(res: http.ServerResponse, ctx: ServeContext, x: Exchang
 /** Headers that say who answered: the node and the model it answered with. */
 function answeredBy(x: Exchange): Record<string, string> {
   const headers: Record<string, string> = { 'x-jarvis-node': x.result.node!, 'x-jarvis-attempts': x.attempts };
-  if (x.result.model) headers['x-jarvis-model'] = x.result.model;
+  if (x.result.model) headers['x-jarvis-model'] = headerSafe(x.result.model);
   return headers;
 }
 
