@@ -25,17 +25,31 @@ const nodeId = z
   .transform((s) => s.trim().toLowerCase())
   .refine((s) => ID_PATTERN.test(s), { error: 'expected an id made of a-z, 0-9, _ and -, starting with a letter or digit' });
 
-const httpUrl = z.string({ error: 'expected an http(s) URL' }).refine(
-  (s) => {
-    try {
-      const u = new URL(s);
-      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
-    } catch {
-      return false;
-    }
-  },
-  { error: 'expected an http(s) URL' },
-);
+const httpUrl = z
+  .string({ error: 'expected an http(s) URL' })
+  .refine(
+    (s) => {
+      try {
+        const u = new URL(s);
+        return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+      } catch {
+        return false;
+      }
+    },
+    { error: 'expected an http(s) URL' },
+  )
+  // A password in a URL ends up in every output, log and record that shows the URL.
+  .refine((s) => !URL.canParse(s) || (new URL(s).username === '' && new URL(s).password === ''), { error: 'expected a URL without credentials (user:password@): put them in `headers` (Authorization) or `apiKeyEnv`, which are never shown' });
+
+/** RFC 9110's token: what a header name may be. */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** What Node sends as a header value: no CR, LF or NUL, nothing above U+00FF. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const headers = z
+  .record(z.string().regex(HEADER_NAME, { error: 'expected a header name (letters, digits and !#$%&\'*+.^_`|~-)' }), z.string({ error: 'expected a header value (a string)' }).regex(HEADER_VALUE, { error: 'expected a header value that can be sent (no line breaks or control characters, nothing outside Latin-1)' }), {
+    error: 'expected a mapping of header names (a token: letters, digits, -) to values',
+  })
+  .optional();
 
 const argv = z
   .array(z.string({ error: 'expected a string (one argv element)' }).min(1, { error: 'expected a non-empty argv element' }), {
@@ -78,7 +92,10 @@ const proxyCheck = z
 
 const ssh = z.strictObject({
   /** user@host, or a Host alias from ~/.ssh/config. */
-  target: z.string({ error: 'expected an ssh target such as admin@m2' }).min(1),
+  target: z
+    .string({ error: 'expected an ssh target such as admin@m2' })
+    .min(1)
+    .refine((s) => !s.startsWith('-'), { error: 'expected an ssh target such as admin@m2, not something ssh would read as an option' }),
   port: z.number().int().min(1).max(65535).optional(),
   identityFile: z.string().optional(),
   connectTimeoutS: z.number().int().min(1).max(120).optional(),
@@ -122,7 +139,7 @@ const nodeSchema = z.strictObject({
   /** The node serves Anthropic's /v1/messages itself (llama.cpp server, Ollama >= 0.14, LM Studio): Messages requests pass through untranslated. */
   anthropic: z.boolean({ error: 'expected true or false' }).optional(),
   /** Extra headers sent on probes and requests (their values are never shown). */
-  headers: z.record(z.string(), z.string({ error: 'expected a header value (a string)' }), { error: 'expected a mapping of header names to values' }).optional(),
+  headers,
 });
 
 export const configSchema = z
@@ -304,7 +321,7 @@ export const configSchema = z
               format: z.enum(['generic', 'alertmanager'], { error: 'expected generic or alertmanager' }).default('generic'),
               timeoutMs: positiveMs(60_000).default(5000),
               retries: z.number().int().min(0).max(10).default(2),
-              headers: z.record(z.string(), z.string()).optional(),
+              headers,
               /** A generic hook gets a still-firing alert again after this long (Alertmanager gets it every run). */
               remindEveryMinutes: z.number().int().min(0).max(10_080).optional(),
             }),

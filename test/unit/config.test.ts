@@ -60,6 +60,13 @@ describe('parseConfig', () => {
     ['nodes:\n  - kind: ollama\n    url: http://127.0.0.1:1\n', /nodes\[0\]\.id: missing; expected a node id/],
     ['- a\n- b\n', /\(top level\): expected a mapping with a `nodes` list/],
     [node('tasks:\n  code: [ol1, zz]\n'), /tasks\.code\[1\]: unknown node "zz"/],
+    // What can never be sent, or would be shown, or read as an option.
+    ['nodes:\n  - id: a\n    kind: ollama\n    url: http://user:secret@127.0.0.1:1\n', /nodes\[0\]\.url: expected a URL without credentials/],
+    ['nodes:\n  - id: a\n    kind: ollama\n    url: file:///etc/passwd\n', /nodes\[0\]\.url: expected an http\(s\) URL/],
+    ['nodes:\n  - id: a\n    kind: ollama\n    url: http://127.0.0.1:1\n    headers: { "bad name": x }\n', /nodes\[0\]\.headers\.bad name: expected a mapping of header names \(a token/],
+    ['nodes:\n  - id: a\n    kind: ollama\n    url: http://127.0.0.1:1\n    headers: { x-key: "a\\r\\nInjected: 1" }\n', /nodes\[0\]\.headers\.x-key: expected a header value that can be sent/],
+    ['nodes:\n  - id: a\n    kind: ollama\n    url: http://127.0.0.1:1\n    headers: { x-key: "模型" }\n', /expected a header value that can be sent/],
+    ['nodes:\n  - id: a\n    kind: ollama\n    url: http://127.0.0.1:1\n    ssh: { target: "-oProxyCommand=sh" }\n', /nodes\[0\]\.ssh\.target: expected an ssh target such as admin@m2, not something ssh would read as an option/],
   ])('rejects %j', async (text, pattern) => {
     expect(await errorOf(text)).toMatch(pattern);
   });
