@@ -30,12 +30,13 @@ export function nodeHeaders(node: NodeConfig, env: NodeJS.ProcessEnv = process.e
 /**
  * What of an Anthropic client's headers a node that speaks the Messages API gets: the client's
  * `anthropic-version` and `anthropic-beta` as they came; its key (x-api-key, or a subscription's
- * Bearer token) only for an `anthropic` node without a key of its own in the config, never for a
- * local server.
+ * Bearer token) only for an `anthropic` node that says `forwardClientAuth: true` and has no key
+ * of its own, never for a local server. `client` holds no key jarvis's own auth took (the front
+ * leaves those out).
  */
 export function forwardedHeaders(node: NodeConfig, client: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = {};
-  const keys = node.kind === 'anthropic' && !node.apiKeyEnv ? ['anthropic-version', 'anthropic-beta', 'x-api-key', 'authorization'] : ['anthropic-version', 'anthropic-beta'];
+  const keys = node.kind === 'anthropic' && node.forwardClientAuth === true && !node.apiKeyEnv ? ['anthropic-version', 'anthropic-beta', 'x-api-key', 'authorization'] : ['anthropic-version', 'anthropic-beta'];
   for (const k of keys) if (client[k]) out[k] = client[k];
   return out;
 }

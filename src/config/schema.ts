@@ -135,6 +135,11 @@ const nodeSchema = z.strictObject({
   /** A request for this node's model (or id) fails rather than be answered by another model. */
   strict: z.boolean({ error: 'expected true or false' }).optional(),
   /** The environment variable holding the node's API key, sent as `Authorization: Bearer` on probes and requests. */
+  /**
+   * An `anthropic` node without `apiKeyEnv`: pass the client's own key or subscription token on to
+   * it (never a key jarvis's own auth took). Off unless said.
+   */
+  forwardClientAuth: z.boolean({ error: 'expected true or false' }).optional(),
   apiKeyEnv: z.string({ error: 'expected the name of an environment variable' }).regex(ENV_NAME, { error: 'expected the name of an environment variable, such as GEMINI_PROXY_KEY' }).optional(),
   /** The node serves Anthropic's /v1/messages itself (llama.cpp server, Ollama >= 0.14, LM Studio): Messages requests pass through untranslated. */
   anthropic: z.boolean({ error: 'expected true or false' }).optional(),

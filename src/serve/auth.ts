@@ -61,6 +61,13 @@ export class ClientAuth {
     return given !== undefined && this.#keys.some((k) => k.length === given.length && timingSafeEqual(k, given));
   }
 
+  /** Whether a header's value carries one of jarvis's own client keys (never to go upstream). */
+  isOwnKey(header: string): boolean {
+    if (this.#keys.length === 0) return false;
+    const key = Buffer.from((/^Bearer\s+(.+)$/i.exec(header)?.[1] ?? header).trim());
+    return this.#keys.some((k) => k.length === key.length && timingSafeEqual(k, key));
+  }
+
   /** Why a request was refused, for the 401. */
   refusal(): string {
     return this.#keys.length > 0 ? 'an API key is needed (Authorization: Bearer …, or x-api-key)' : 'management endpoints answer only on a loopback bind unless an API key is configured';

@@ -36,6 +36,8 @@ export interface ServeContext {
   bodyLimitBytes: number;
   accessLog: boolean;
   log: (line: string) => void;
+  /** Whether a header value is one of jarvis's own client keys: such a header is never sent upstream. */
+  isClientKey: (header: string) => boolean;
   /** Responses streaming now, each with its front's writer (a last error event when the drain time runs out). */
   streams: Map<http.ServerResponse, StreamWriter>;
 }

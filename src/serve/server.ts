@@ -138,6 +138,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     accessLog: Boolean(options.accessLog),
     log,
     streams: new Map(),
+    isClientKey: (header: string) => auth.isOwnKey(header),
   } as Omit<ServeContext, 'healer'> as ServeContext;
 
   const startHealth = () =>

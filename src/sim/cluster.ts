@@ -128,6 +128,8 @@ export class SimCluster {
         ...(s.impact && { impact: s.impact }),
         ...(s.embeddings && { embeddings: true }),
         ...(s.messagesApi && { anthropic: true }),
+        // A simulated Anthropic that wants a key takes the client's (as a subscription would).
+        ...((s.configKind ?? s.kind) === 'anthropic' && s.apiKey !== undefined && { forwardClientAuth: true }),
         ...(s.fallbacks && { fallbacks: s.fallbacks }),
         ...(restart && { restart, process: false }),
         ...options.extra?.[s.id],

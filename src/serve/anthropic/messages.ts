@@ -60,12 +60,15 @@ function passesThrough(ctx: ServeContext, id: string): boolean {
   return node !== undefined && speaksMessages(node);
 }
 
-/** The client's headers an Anthropic-speaking node may get (`forwardedHeaders` decides which reach which node). */
-function clientHeaders(req: http.IncomingMessage): Record<string, string> {
+/**
+ * The client's headers an Anthropic-speaking node may get (`forwardedHeaders` decides which reach
+ * which node): never one that carries a key of jarvis's own, which is for jarvis only.
+ */
+function clientHeaders(req: http.IncomingMessage, ctx: ServeContext): Record<string, string> {
   const out: Record<string, string> = {};
   for (const k of ['anthropic-version', 'anthropic-beta', 'x-api-key', 'authorization']) {
     const v = req.headers[k];
-    if (typeof v === 'string' && v) out[k] = v;
+    if (typeof v === 'string' && v && !((k === 'x-api-key' || k === 'authorization') && ctx.isClientKey(v))) out[k] = v;
   }
   return out;
 }
@@ -138,7 +141,7 @@ async function messagesRequest(req: http.IncomingMessage, res: http.ServerRespon
     return undefined;
   }
   const { value } = translated;
-  const request: CascadeRequest = { messages: value.messages as unknown as ChatMessage[], stream: value.stream, maxTokens: value.maxTokens, extra: value.extra, messagesApi: { body, headers: clientHeaders(req), raw }, ...route };
+  const request: CascadeRequest = { messages: value.messages as unknown as ChatMessage[], stream: value.stream, maxTokens: value.maxTokens, extra: value.extra, messagesApi: { body, headers: clientHeaders(req, ctx), raw }, ...route };
   return { request, model: typeof body.model === 'string' ? body.model : 'auto', stream: value.stream };
 }
 
@@ -203,7 +206,7 @@ export const countTokens: Handler = async (req, res, ctx) => {
   const counter = counterFor(ctx, { messages: [], stream: false, messagesApi: { body, headers: {} }, ...route });
   if (counter) {
     const { node, model } = counter;
-    const headers = { 'content-type': 'application/json', ...nodeHeaders(node), ...forwardedHeaders(node, clientHeaders(req)) };
+    const headers = { 'content-type': 'application/json', ...nodeHeaders(node), ...forwardedHeaders(node, clientHeaders(req, ctx)) };
     const reply = await ctx.executor
       .http(apiUrl(node.url!, 'messages/count_tokens'), { method: 'POST', body: passBody(body, raw, model || undefined), headers, timeoutMs: Math.min(node.timeoutMs, 5000), maxBytes: 64 << 10 })
       .catch(() => undefined);
