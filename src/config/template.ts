@@ -81,7 +81,7 @@ nodes:
   # Claude Code in front of the cluster: jarvis serve speaks Anthropic's Messages API, so with
   # this node Anthropic answers first and the machines here take over when it is overloaded,
   # down or out of quota (run Claude Code as ANTHROPIC_BASE_URL=http://127.0.0.1:4000 claude).
-  # Without apiKeyEnv, `forwardClientAuth: true` passes the client's own key, or a subscription's
+  # Without apiKeyEnv, forwardClientAuth: true passes the client's own key, or a subscription's
   # token, on to it (never a key that jarvis's own serve.apiKeys took).
   # - id: anthropic
   #   kind: anthropic
