@@ -11,6 +11,16 @@ export function headerSafe(value: string): string {
   return safe.length > 256 ? `${safe.slice(0, 253)}...` : safe;
 }
 
+/**
+ * A value a client chose (a model name), as one field of a log line: quoted and escaped when it is
+ * not a plain word, so that a newline, an ESC sequence or a quote cannot forge or garble a line.
+ */
+export function logField(value: string): string {
+  if (/^[\w.:/@+-]{1,200}$/.test(value)) return value;
+  const quoted = JSON.stringify(value.length > 200 ? `${value.slice(0, 200)}...` : value).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return quoted;
+}
+
 export function sendJson(res: http.ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
   sendBody(res, status, JSON.stringify(value), headers);
 }

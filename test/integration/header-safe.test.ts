@@ -22,13 +22,24 @@ beforeAll(async () => {
   sim = await startSim(['cluster', '--spec', spec]);
   const config = path.join(tmp.dir, 'jarvis.config.yaml');
   writeFileSync(config, `nodes:\n${sim.ready.nodes.map((n) => `  - { id: ${n.id}, kind: openai, url: "${n.url}", model: ${JSON.stringify(n.model)} }`).join('\n')}\n`);
-  serve = await startServe({ config, dataDir: path.join(tmp.dir, 'data'), env: cleanEnv(tmp.dir), args: ['--health-interval', '3600000'] });
+  serve = await startServe({ config, dataDir: path.join(tmp.dir, 'data'), env: cleanEnv(tmp.dir), args: ['--health-interval', '3600000', '--access-log'] });
 });
 
 afterAll(async () => {
   await serve.stop();
   await sim.stop();
   tmp.cleanup();
+});
+
+describe('the access log', () => {
+  it('a model name with CR/LF or ESC cannot forge or garble a line', async () => {
+    await fetch(`${serve.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: MODELS[1], messages: [{ role: 'user', content: 'hi' }] }) });
+    await fetch(`${serve.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'x\n2026-12-06T00:00:00Z FORGED \u001b[2J', messages: [{ role: 'user', content: 'hi' }] }) });
+    await serve.waitForLog(/model="evil\\r\\nx-injected: 1"/);
+    const lines = serve.log().split('\n');
+    expect(lines.some((l) => l.startsWith('x-injected') || /^\s*2026-12-06T00:00:00Z FORGED/.test(l))).toBe(false);
+    expect(serve.log()).not.toMatch(/\u001b|\r/);
+  });
 });
 
 describe('model ids that cannot be header values', () => {

@@ -19,7 +19,7 @@ import { readJsonObject } from '../body.js';
 import type { Handler, ServeContext } from '../context.js';
 import { exchange, type Exchange, type StreamWriter } from '../exchange.js';
 import { resolveModel } from '../model-route.js';
-import { headerSafe, sendBody, sendJson } from '../reply.js';
+import { headerSafe, logField, sendBody, sendJson } from '../reply.js';
 
 /** An error in Anthropic's shape (`{"type":"error","error":{type, message}}`). */
 function sendError(res: http.ServerResponse, status: number, type: string, message: string, headers: Record<string, string> = {}): void {
@@ -151,7 +151,7 @@ export const messages: Handler = (req, res, ctx) =>
     if (!prepared) return;
     const { request, model, stream } = prepared;
     const writer = messagesWriter(ctx, model);
-    return exchange(res, ctx, request, `POST /v1/messages model=${model}`, writer)
+    return exchange(res, ctx, request, `POST /v1/messages model=${logField(model)}`, writer)
       .finally(writer.close)
       .then((x) => replyMessages(res, ctx, x, model, stream, writer));
   });

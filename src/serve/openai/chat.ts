@@ -10,7 +10,7 @@ import type { RawJson } from '../../protocols/raw-json.js';
 import { readJsonObject } from '../body.js';
 import type { Handler, ServeContext } from '../context.js';
 import { exchange, type Exchange, type StreamWriter } from '../exchange.js';
-import { headerSafe, sendBody } from '../reply.js';
+import { headerSafe, logField, sendBody } from '../reply.js';
 import { sendBodyError, sendError } from './errors.js';
 import { mayDiscover, resolveModel, routeModel } from '../model-route.js';
 
@@ -112,7 +112,7 @@ const chatRequest: Prepare = (body, raw, route, res) => {
     const extra = passThrough(body, CHAT_FIELDS);
     if (extra) request.extra = extra;
   }
-  return { request, what: `POST /v1/chat/completions model=${typeof body.model === 'string' ? body.model : 'auto'}` };
+  return { request, what: `POST /v1/chat/completions model=${typeof body.model === 'string' ? logField(body.model) : 'auto'}` };
 };
 
 /**
@@ -153,7 +153,7 @@ const embeddingsRequest: Prepare = (body, raw, route, res, ctx) => {
   }
   const extra = raw.model === 'unknown' ? passThrough(body, EMBEDDING_FIELDS) : undefined;
   const request: CascadeRequest = { messages: [], stream: false, endpoint: 'embeddings', ...route, ...(extra ? { extra } : { raw }) };
-  return { request, what: `POST /v1/embeddings model=${typeof body.model === 'string' ? body.model : '(embedding nodes)'}` };
+  return { request, what: `POST /v1/embeddings model=${typeof body.model === 'string' ? logField(body.model) : '(embedding nodes)'}` };
 };
 
 export const embeddings: Handler = async (req, res, ctx) => {
