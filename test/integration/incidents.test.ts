@@ -20,7 +20,9 @@ beforeEach(async () => {
   const fail = path.join(tmp.dir, 'fail.cjs');
   writeFileSync(fail, 'process.exit(1)');
   const port = await freePort();
-  const nodes = Array.from({ length: 8 }, (_, i) => `  - { id: n${i + 1}, kind: ollama, url: "http://127.0.0.1:${port}", timeoutMs: 300, restart: [${JSON.stringify(process.execPath)}, ${JSON.stringify(fail)}] }`);
+  // A refused port answers at once: the timeout is far away so that a busy machine (eight
+  // recoveries, each probing the other seven nodes of its machine) never turns it into a timeout.
+  const nodes = Array.from({ length: 8 }, (_, i) => `  - { id: n${i + 1}, kind: ollama, url: "http://127.0.0.1:${port}", timeoutMs: 5000, restart: [${JSON.stringify(process.execPath)}, ${JSON.stringify(fail)}] }`);
   cfg = path.join(tmp.dir, 'jarvis.config.yaml');
   writeFileSync(cfg, `nodes:\n${nodes.join('\n')}\n`);
 });
