@@ -19,7 +19,7 @@ import { isLoopbackHost } from '../probe/endpoints.js';
 import type { Route } from './context.js';
 
 /** The name part of a Host header (no port, no IPv6 brackets), lower case. */
-export function hostName(header: string): string {
+function hostName(header: string): string {
   const h = header.trim().toLowerCase();
   if (h.startsWith('[')) return h.slice(1, h.indexOf(']') < 0 ? undefined : h.indexOf(']'));
   const colon = h.lastIndexOf(':');
