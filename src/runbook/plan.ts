@@ -151,13 +151,13 @@ function restartSteps(input: PlanInput): Step[] | string | { refused: string } {
   const start = startStep(node, runbook, logDir);
   if (typeof start === 'string') return start;
   if (node.systemdUnit) return [start];
+  // Something still holds the port (it answered, or hung): it must go before the new one starts.
+  const occupied = probe.status !== 'refused' && input.processAlive !== false;
   // The node's own stop command is the person's word for what stops its server: used as it is.
-  if (node.stop) return [{ kind: 'command', label: `stop: ${displayArgv(node.stop)}`, argv: commandOn(target, node.stop), timeoutMs: 30_000 }, start];
+  if (node.stop) return occupied ? [{ kind: 'command', label: `stop: ${displayArgv(node.stop)}`, argv: commandOn(target, node.stop), timeoutMs: 30_000 }, start] : [start];
 
   if (target.kind === 'ssh') {
-    // Something still holds the port (it answered, or hung): stop it before starting anew, with
-    // the kind's stop command there (the remote's processes cannot be checked from here).
-    const occupied = probe.status !== 'refused' && input.processAlive !== false;
+    // There, with the kind's stop command (the remote's processes cannot be checked from here).
     const stop = node.restart ? undefined : (facts.stopRemote ?? facts.stop);
     if (!occupied || !stop) return [start];
     return [{ kind: 'command', label: 'stop the service', argv: commandOn(target, fillArgv(stop, node)), timeoutMs: 20_000, optional: true }, start];

@@ -15,6 +15,7 @@ const config = await parseConfig(
   - { id: lm, kind: lmstudio, url: "http://127.0.0.1:1234", model: mistral }
   - { id: named, kind: openai, url: "http://127.0.0.1:8090", process: vllm, restart: [vllm, serve] }
   - { id: far, kind: openai, url: "http://192.168.1.50:8082" }
+  - { id: stops, kind: openai, url: "http://127.0.0.1:8095", restart: [srv, --port, "8095"], stop: [srv-stop] }
 `,
   'test.yaml',
 );
@@ -25,9 +26,9 @@ beforeAll(async () => {
 
 const holder = (pid: number, argv: string[], ports: number[], exe?: string): PortHolder => ({ pid, argv, ports, ...(exe && { exe }) });
 
-function plan(id: string, holders: PortHolder[] | undefined, options: { force?: boolean; pidFile?: PidRecord } = {}) {
+function plan(id: string, holders: PortHolder[] | undefined, options: { force?: boolean; pidFile?: PidRecord; refused?: boolean } = {}) {
   const node = config.nodes.find((n) => n.id === id)!;
-  const probe: ProbeResult = { id, kind: node.kind, priority: 1, latencyMs: 5, target: 'x', status: 'http_error', httpStatus: 500 };
+  const probe: ProbeResult = options.refused ? { id, kind: node.kind, priority: 1, latencyMs: 5, target: 'x', status: 'refused' } : { id, kind: node.kind, priority: 1, latencyMs: 5, target: 'x', status: 'http_error', httpStatus: 500 };
   const diagnosis = diagnosisForPlan(runbook, node, probe, undefined, { platform: 'linux' }, options.force ?? false);
   return planRecovery({ config, runbook, node, probe, diagnosis, processAlive: true, holders, ...(options.pidFile && { pidFile: options.pidFile }), force: options.force ?? false, wait: true, logDir: '/d' });
 }
@@ -52,6 +53,11 @@ describe('a restart stops only the node\'s own server', () => {
       expect(p).toMatchObject({ action: 'refused', steps: [] });
       expect(p.reason).toMatch(reason);
     }
+  });
+
+  it('the node\'s own stop runs as written while something holds the port, and not once nothing does', () => {
+    expect(plan('stops', [holder(40, ['other'], [8095])]).steps.map((s) => s.label).slice(0, 2)).toEqual(['stop: srv-stop', 'start: srv --port 8095']);
+    expect(plan('stops', [], { refused: true }).steps.map((s) => s.label)[0]).toBe('start: srv --port 8095');
   });
 
   it('a port whose holders cannot be told is not touched', () => {
