@@ -89,7 +89,8 @@ export async function recoverNode(options: RecoverOptions): Promise<RecoverResul
     const port = targetFor(node)?.kind === 'local' && !node.ssh ? portOf(node) : undefined;
     // The other nodes on this node's machine: a restart here must not take them down with it.
     const machine = machineOf(node);
-    const neighbours = machine === undefined ? [] : config.nodes.filter((n) => n.id !== node.id && machineOf(n) === machine);
+    // (A dry run acts on nothing, so has nothing to compare them with.)
+    const neighbours = options.dryRun || machine === undefined ? [] : config.nodes.filter((n) => n.id !== node.id && machineOf(n) === machine);
     const [probe, host, before, fallbackProbes, pidFile, neighboursBefore] = await Promise.all([
       probeNode(node, deps),
       node.host ? checkHost(node.host, { timeoutMs: 1000, run: deps.run, platform, ...(deps.signal && { signal: deps.signal }) }) : Promise.resolve(null),

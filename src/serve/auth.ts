@@ -58,14 +58,17 @@ export class ClientAuth {
     if (route.auth === 'public' || (route.auth === 'api' && this.#protect !== 'all')) return true;
     if (this.#keys.length === 0) return route.auth === 'api' || this.loopbackOnly || this.#allowUnprotected;
     const given = presentedKey(req);
-    return given !== undefined && this.#keys.some((k) => k.length === given.length && timingSafeEqual(k, given));
+    return given !== undefined && this.#matches(given);
+  }
+
+  /** Is `key` one of the keys in force (compared in constant time)? */
+  #matches(key: Buffer): boolean {
+    return this.#keys.some((k) => k.length === key.length && timingSafeEqual(k, key));
   }
 
   /** Whether a header's value carries one of jarvis's own client keys (never to go upstream). */
   isOwnKey(header: string): boolean {
-    if (this.#keys.length === 0) return false;
-    const key = Buffer.from((/^Bearer\s+(.+)$/i.exec(header)?.[1] ?? header).trim());
-    return this.#keys.some((k) => k.length === key.length && timingSafeEqual(k, key));
+    return this.#keys.length > 0 && this.#matches(Buffer.from((bearerToken(header) ?? header).trim()));
   }
 
   /** Why a request was refused, for the 401. */
@@ -76,7 +79,12 @@ export class ClientAuth {
 
 /** The key a client presents: `Authorization: Bearer KEY` (OpenAI's SDKs) or `x-api-key: KEY` (Anthropic's). */
 function presentedKey(req: http.IncomingMessage): Buffer | undefined {
-  const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+  const bearer = bearerToken(req.headers.authorization ?? '');
   const key = bearer ?? (typeof req.headers['x-api-key'] === 'string' ? req.headers['x-api-key'] : undefined);
   return key ? Buffer.from(key.trim()) : undefined;
+}
+
+/** The token of an `Authorization: Bearer TOKEN` value. */
+function bearerToken(header: string): string | undefined {
+  return /^Bearer\s+(.+)$/i.exec(header)?.[1];
 }

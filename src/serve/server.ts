@@ -18,7 +18,7 @@ import type { ExecutorDeps } from '../runbook/executor.js';
 import type { Runbook } from '../runbook/runbook.js';
 import { sharedState } from '../store/shared-state.js';
 import { ClientAuth } from './auth.js';
-import { WebGuard } from './web-guard.js';
+import { printableOrigin, WebGuard } from './web-guard.js';
 import { ServeResponse, type Route, type ServeContext } from './context.js';
 import { startHealer } from './healer.js';
 import { LiveHealth } from './live-health.js';
@@ -194,7 +194,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const routes = [...(ROUTE_TABLE.get(path)?.values() ?? [])];
     const origin = req.headers.origin;
     if (!routes.some((r) => r.auth === 'api') || origin === undefined || !guard.corsAllows(origin)) {
-      return sendError(res, { status: 403, message: `no cross-origin access to ${path}${origin ? ` for ${origin.replace(/[^\x20-\x7e]/g, '?').slice(0, 100)}` : ''} (serve.cors)`, type: 'permission_error', code: 'forbidden' });
+      return sendError(res, { status: 403, message: `no cross-origin access to ${path}${origin ? ` for ${printableOrigin(origin)}` : ''} (serve.cors)`, type: 'permission_error', code: 'forbidden' });
     }
     const asked = req.headers['access-control-request-headers'];
     res.writeHead(204, guard.corsHeaders(origin, { ...(typeof asked === 'string' && /^[\w\-, ]{1,500}$/.test(asked) && { headers: asked }) }));

@@ -93,7 +93,7 @@ function sameOrigin(origin: string, host: string): boolean {
 }
 
 /** A header echoed in a message: bounded, printable. */
-function printableOrigin(value: string): string {
+export function printableOrigin(value: string): string {
   const v = value.replace(/[^\x20-\x7e]/g, '?');
   return v.length > 100 ? `${v.slice(0, 97)}...` : v;
 }
