@@ -3,6 +3,7 @@
 import { benchAsk } from './ask.js';
 import { benchAnthropic } from './anthropic.js';
 import { benchServe } from './serve.js';
+import { benchHung } from './hung.js';
 import { benchCheck } from './check.js';
 import { benchAppends, benchIncidentList, benchRecoverTime } from './recover.js';
 import { benchStartup, benchStatus } from './status.js';
@@ -11,7 +12,7 @@ import { benchHistory } from './history.js';
 import { benchPage } from './page.js';
 import { benchRedis } from './redis.js';
 
-const suites = { startup: benchStartup, status: benchStatus, recover: benchRecoverTime, appends: benchAppends, incidents: benchIncidentList, check: benchCheck, ask: benchAsk, serve: benchServe, anthropic: benchAnthropic, evidence: benchEvidence, history: benchHistory, page: benchPage, redis: benchRedis };
+const suites = { startup: benchStartup, status: benchStatus, recover: benchRecoverTime, appends: benchAppends, incidents: benchIncidentList, check: benchCheck, ask: benchAsk, serve: benchServe, hung: benchHung, anthropic: benchAnthropic, evidence: benchEvidence, history: benchHistory, page: benchPage, redis: benchRedis };
 const wanted = process.argv.slice(2);
 for (const name of wanted.length ? wanted : Object.keys(suites)) {
   const suite = suites[name];

@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { Pool } from 'undici';
 import { BIN, firstByte, fmt, load, median, percentile, printTable, ROOT, startCluster, startReady, stopChild, tempDir } from './lib.js';
 import { LOADGEN, loadgen } from './loadgen.js';
+import { benchHung } from './hung.js';
 
 const PORTKEY_VERSION = '1.15.2';
 
@@ -329,4 +330,5 @@ export async function benchServe({ seconds = 2 } = {}) {
     await cluster.stop();
     cleanup();
   }
+  await benchHung();
 }

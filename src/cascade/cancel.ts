@@ -59,6 +59,18 @@ export class Cancel implements CancelSignal {
   }
 }
 
+/** `child` aborted with `parent` (linked without a closure when the parent is a Cancel). */
+export function follow(parent: CancelSignal | undefined, child: Cancel): void {
+  if (parent instanceof Cancel) parent.link(child);
+  else parent?.addEventListener('abort', child.abortNow, { once: true });
+}
+
+/** Undoes `follow`. */
+export function unfollow(parent: CancelSignal | undefined, child: Cancel): void {
+  if (parent instanceof Cancel) parent.unlink(child);
+  else parent?.removeEventListener('abort', child.abortNow);
+}
+
 /** The error an abort without a reason carries, as AbortController's would read. */
 export function abortError(): Error {
   return Object.assign(new Error('This operation was aborted'), { name: 'AbortError' });

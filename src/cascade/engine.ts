@@ -11,7 +11,7 @@ import { ModelCatalog, type ListModels } from './catalog.js';
 import { applyEvent, type HealthEvent, type NodeHealth } from './node-health.js';
 import { discoverGroup, planRoute, type RouteProblem, type RouteStep } from './routing.js';
 import type { CascadeSettings } from '../config/env.js';
-import type { CancelSignal } from './cancel.js';
+import { Cancel, follow, unfollow, type CancelSignal } from './cancel.js';
 import type { ChatMessage, ChatRequest, ToolCall } from '../protocols/openai/chat.js';
 import type { ChatFailure, ErrorClass } from '../transport/failure.js';
 import type { ChatOutcome, SendChat, SendOptions } from '../transport/sender.js';
@@ -78,6 +78,28 @@ export interface CascadeResult {
   durationMs: number;
 }
 
+/** An attempt waiting on a node, told when that node's breaker opens. */
+export interface Waiter {
+  breakerOpened(node: string): void;
+}
+
+/**
+ * A proxy's live breakers: an outcome applies the moment it happens, so that every request in
+ * flight and every new one sees it, and a half-open breaker lets exactly one trial through.
+ */
+export interface LiveBreakers {
+  record(e: HealthEvent): void;
+  /** Whether a request may be routed to the node now: its breaker closed, or half-open with its one trial not taken. */
+  admits(id: string, now: number): boolean;
+  /**
+   * An attempt on the node begins, told if its breaker opens while it waits; false (and not
+   * begun) when the breaker no longer lets it in. A half-open breaker's trial is the attempt's
+   * until `end`. `force`: begun whatever the breaker says (the last node that might answer).
+   */
+  begin(id: string, now: number, attempt: Waiter, force?: boolean): boolean;
+  end(id: string, attempt: Waiter): void;
+}
+
 export interface EngineDeps {
   send: SendChat;
   /** Lists a node's models (to resolve a short name before the first attempt). */
@@ -92,6 +114,11 @@ export interface EngineDeps {
   load?: NodeLoad;
   /** false: a streamed answer's text is not kept in the result (a proxy has forwarded it). */
   keepText?: boolean;
+  /**
+   * A proxy's live breakers, read through `stored` (the same records): outcomes go there as they
+   * happen rather than into the result's `events`.
+   */
+  live?: LiveBreakers;
 }
 
 /** What each class of error means for the cascade (the seed's breaker could not tell a 504 from a 401). */
@@ -106,6 +133,10 @@ export function decide(f: ChatFailure): { retrySameNode: boolean; countsAgainstN
     case 'loading':
     case 'bad_response':
       return { retrySameNode: true, countsAgainstNode: true };
+    // Its client gets an error event and cannot be failed over: a node that breaks every stream
+    // must lose the traffic to the others.
+    case 'stream_broken':
+      return { retrySameNode: false, countsAgainstNode: true };
     case 'throttled':
       return { retrySameNode: f.retryAfterS !== undefined, countsAgainstNode: false };
     default:
@@ -145,7 +176,7 @@ type Next = CascadeResult | Promise<CascadeResult>;
  * function: a streamed answer lasts minutes, and a suspended frame per open stream kept every
  * local and closure of the cascade alive (about 1 KB per stream, measured with 1000 open).
  */
-class CascadeRun {
+class CascadeRun implements Waiter {
   readonly #started: number;
   readonly #deadline: number;
   readonly #load: NodeLoad;
@@ -170,6 +201,10 @@ class CascadeRun {
   #retries = 0;
   #relisted = false;
   #model: string | undefined;
+  /** The attempt's own cancel, when it may give up on a node whose breaker opens while it waits. */
+  #attemptCancel: Cancel | undefined;
+  /** Something of the answer reached the client: nothing else may be tried. */
+  #forwarded = false;
 
   constructor(
     private readonly config: Config,
@@ -210,16 +245,21 @@ class CascadeRun {
     for (let i = 0; i < order.length; i++) {
       const step = order[i]!;
       const b = this.stored[step.node.id]?.breaker;
-      if (!b || allows(b, now0)) {
+      if (!b || (this.deps.live ? this.deps.live.admits(step.node.id, now0) : allows(b, now0))) {
         kept?.push(step);
         continue;
       }
       kept ??= order.slice(0, i);
+      if (allows(b, now0)) {
+        // Half-open, its one trial taken by another request: nothing is piled on while it runs.
+        this.#skip(step.node.id, 'its half-open trial is under way', 0);
+        continue;
+      }
       if (!soonest || (b.openUntil ?? 0) < (this.stored[soonest.node.id]!.breaker.openUntil ?? 0)) soonest = step;
-      this.#attempts.push({ node: step.node.id, outcome: 'skipped', class: 'circuit_open', ms: 0, detail: `circuit open until ${isoOrUnknown(b.openUntil)}` });
-      this.deps.onEvent?.({ type: 'skip', node: step.node.id, reason: 'circuit open' });
+      this.#skip(step.node.id, `circuit open until ${isoOrUnknown(b.openUntil)}`, 0);
     }
     this.#candidates = kept ? (kept.length === 0 && soonest ? [soonest] : kept) : order;
+    if (this.#candidates.length === 0) return this.#finish({ ok: false, error: 'every node on the route is open or in its half-open trial; nothing was sent' });
     // Every candidate gets one attempt; the request's retries (maxAttempts - 1) are shared among them.
     this.#retriesLeft = this.settings.maxAttempts - 1;
     this.#budget = this.#candidates.length + this.#retriesLeft;
@@ -256,6 +296,12 @@ class CascadeRun {
     const t0 = deps.now();
     const remaining = this.#deadline - t0;
     if (remaining <= 0) return this.#finish({ ok: false, error: `deadline of ${settings.deadlineMs} ms reached: ${this.#lastError}` });
+    const live = deps.live;
+    if (live && !live.begin(node.id, t0, this, this.#tried === 0 && this.#untried === 0)) {
+      // Another request holds the half-open trial, or the breaker opened since the route was made.
+      this.#skip(node.id, allows(this.stored[node.id]!.breaker, t0) ? 'its half-open trial is under way' : 'its breaker opened', 0);
+      return this.#nextNode();
+    }
     if (this.#previous) {
       this.deps.onEvent?.({ type: 'failover', from: this.#previous.node, to: node.id, reason: this.#previous.reason });
       this.#previous = undefined;
@@ -275,28 +321,61 @@ class CascadeRun {
     if (request.raw) chat.raw = request.raw;
     if (request.messagesApi) chat.messagesApi = request.messagesApi;
     const sendOptions: SendOptions = { timeoutMs };
-    if (deps.signal) sendOptions.signal = deps.signal;
+    // With somewhere else to go, the attempt may give up on this node if its breaker opens meanwhile.
+    const cancel = live && this.#untried > 0 ? new Cancel() : undefined;
+    if (cancel) follow(deps.signal, cancel);
+    this.#attemptCancel = cancel;
+    const signal = cancel ?? deps.signal;
+    if (signal) sendOptions.signal = signal;
     if (deps.keepText === false) sendOptions.keepText = false;
-    if (deps.onEvent && request.stream) listen(sendOptions, deps.onEvent, node.id, request, chat);
+    if (deps.onEvent && request.stream) this.#listen(sendOptions, deps.onEvent, node.id, chat);
     const load = this.#load;
     load.begin(node.id);
     let sent: Promise<ChatOutcome>;
     try {
       sent = deps.send(node, chat, sendOptions);
     } catch (error) {
-      load.end(node.id);
+      this.#ended(node.id);
       throw error;
     }
     return sent.then(
       (outcome) => {
-        load.end(node.id);
-        return this.#settled(outcome, t0);
+        this.#ended(node.id);
+        return cancel?.reason === GAVE_UP && !outcome.ok ? this.#gaveUp(node.id, t0) : this.#settled(outcome, t0);
       },
       (error: unknown) => {
-        load.end(node.id);
+        this.#ended(node.id);
         throw error;
       },
     );
+  }
+
+  /** The attempt on `id` is over, however it went. */
+  #ended(id: string): void {
+    this.#load.end(id);
+    this.deps.live?.end(id, this);
+    if (this.#attemptCancel) {
+      unfollow(this.deps.signal, this.#attemptCancel);
+      this.#attemptCancel = undefined;
+    }
+  }
+
+  /** The node being tried has its breaker opened by another request's failure: give up on it while nothing was forwarded. */
+  breakerOpened(node: string): void {
+    if (this.#forwarded || this.#candidates[this.#index]?.node.id !== node) return;
+    this.#attemptCancel?.abort(GAVE_UP);
+  }
+
+  /** Moved on from a node whose breaker opened while this request waited on it: not a failure of this request's. */
+  #gaveUp(id: string, t0: number): Next {
+    this.#skip(id, 'its breaker opened while this request waited; moved on', Math.round(this.deps.now() - t0));
+    this.#previous = { node: id, reason: 'circuit_open' };
+    return this.#nextNode();
+  }
+
+  #skip(id: string, detail: string, ms: number): void {
+    this.#attempts.push({ node: id, outcome: 'skipped', class: 'circuit_open', ms, detail });
+    this.deps.onEvent?.({ type: 'skip', node: id, reason: 'circuit open' });
   }
 
   /** The attempt's outcome: the answer, or what its failure leads to (the same node again, a listing, the next node). */
@@ -388,11 +467,29 @@ class CascadeRun {
   }
 
   #record(e: HealthEvent): void {
+    if (this.deps.live) return this.deps.live.record(e);
     this.#events.push(e);
     if (e.ok) return;
     const { settings } = this;
     const breaker: BreakerSettings = { failureThreshold: settings.failureThreshold, recoveryMs: settings.recoveryMs, maxRecoveryMs: settings.maxRecoveryMs };
     (this.#changed ??= new Map()).set(e.node, applyEvent(this.#healthOf(e.node), e, breaker));
+  }
+
+  /**
+   * Tokens and raw lines come only from a stream, and only matter to someone listening. Once a
+   * line is forwarded no other attempt can follow (an answer is not stitched from two nodes), so
+   * the request's body is let go for the rest of the stream, which may last minutes.
+   */
+  #listen(options: SendOptions, onEvent: (e: CascadeEvent) => void, id: string, chat: ChatRequest): void {
+    options.onToken = (text) => onEvent({ type: 'token', text });
+    options.onData = (line) => {
+      if (!this.#forwarded) {
+        this.#forwarded = true;
+        letGo(this.request);
+        letGo(chat);
+      }
+      onEvent({ type: 'data', node: id, line });
+    };
   }
 
   /** Bounded so that a hung node costs little before its attempt. */
@@ -411,24 +508,6 @@ class CascadeRun {
   }
 }
 
-/**
- * Tokens and raw lines come only from a stream, and only matter to someone listening. Once a line
- * is forwarded no other attempt can follow (an answer is not stitched from two nodes), so the
- * request's body is let go for the rest of the stream, which may last minutes.
- */
-function listen(options: SendOptions, onEvent: (e: CascadeEvent) => void, id: string, request: CascadeRequest, chat: ChatRequest): void {
-  let begun = false;
-  options.onToken = (text) => onEvent({ type: 'token', text });
-  options.onData = (line) => {
-    if (!begun) {
-      begun = true;
-      letGo(request);
-      letGo(chat);
-    }
-    onEvent({ type: 'data', node: id, line });
-  };
-}
-
 /** A request's body (messages, the client's text, its other fields), once no attempt needs it. */
 function letGo(r: { messages: ChatMessage[]; extra?: unknown; raw?: unknown; messagesApi?: unknown }): void {
   r.messages = [];
@@ -436,6 +515,9 @@ function letGo(r: { messages: ChatMessage[]; extra?: unknown; raw?: unknown; mes
   r.raw = undefined;
   r.messagesApi = undefined;
 }
+
+/** Why an attempt's cancel fired when it gave up on a node (see breakerOpened). */
+const GAVE_UP = Object.assign(new Error('the breaker opened'), { name: 'AbortError' });
 
 /** The last date formatted: an open breaker's end is the same on every request that skips it. */
 let lastIso: { ms: number | undefined; text: string } = { ms: undefined, text: 'unknown' };

@@ -58,17 +58,16 @@ export function exchange(res: ServeResponse, ctx: ServeContext, request: Cascade
     : undefined;
   const d = ctx.deps;
   // One shape, no spread: an object literal with a spread in it is built field by field at run time.
-  return runCascade(ctx.config, ctx.settings, ctx.health.nodes, ctx.catalog, request, { send: d.send, listModels: d.listModels, now: d.now, sleep: d.sleep, random: d.random, load: ctx.load, signal: abort, onEvent, keepText: false }).then((result) => {
+  return runCascade(ctx.config, ctx.settings, ctx.health.nodes, ctx.catalog, request, { send: d.send, listModels: d.listModels, now: d.now, sleep: d.sleep, random: d.random, load: ctx.load, signal: abort, onEvent, keepText: false, live: ctx.health }).then((result) => {
     res.cancel = undefined;
     if (streaming) ctx.streams.delete(res);
     return conclude(res, ctx, result, { stream, what, aborted: abort.aborted, streaming });
   });
 }
 
-/** The cascade's result recorded (health, metrics, the request history, the access log), and the trace it left. */
+/** The cascade's result recorded (metrics, the request history, the access log; health was, as it happened), and the trace it left. */
 function conclude(res: ServeResponse, ctx: ServeContext, result: CascadeResult, how: { stream: boolean; what: string; aborted: boolean; streaming: boolean }): Exchange {
   const { metrics } = ctx;
-  for (const e of result.events) ctx.health.record(e);
   let failed = false;
   let previous: { node: string; failed: boolean } | undefined;
   let attempts = '';

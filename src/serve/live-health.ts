@@ -6,12 +6,13 @@
  * When the shared state cannot be reached the proxy goes on with its own view, says so once
  * (`unavailable`), keeps its outcomes and merges them back when it returns.
  */
-import type { BreakerSettings } from '../cascade/breaker.js';
+import { phaseAt, type BreakerSettings } from '../cascade/breaker.js';
 import type { ModelCatalog } from '../cascade/catalog.js';
+import type { LiveBreakers, Waiter } from '../cascade/engine.js';
 import { applyEvent, countSuccesses, healthView, queueEvent, type HealthEvent, type NodeHealth } from '../cascade/node-health.js';
 import type { SharedState } from '../store/shared-state.js';
 
-export class LiveHealth {
+export class LiveHealth implements LiveBreakers {
   /** Node id -> health, as the engine reads it (the same object for the proxy's lifetime). */
   readonly nodes: Record<string, NodeHealth> = Object.create(null) as Record<string, NodeHealth>;
   #pending: HealthEvent[] = [];
@@ -44,13 +45,59 @@ export class LiveHealth {
     this.breaker = breaker;
   }
 
-  /** Applies an outcome now and queues it for the shared state. */
+  /**
+   * Applies an outcome now and queues it for the shared state. Requests still waiting on a node
+   * whose breaker this opens hear of it (they may give up and move on).
+   */
   record(e: HealthEvent): void {
     const h = this.nodes[e.node];
     // The common case, a success, counted in place: the entries are this instance's own (#adopt).
     if (h && e.ok && !e.halfOpen) countSuccesses(h, e.times ?? 1);
-    else this.nodes[e.node] = applyEvent(h, e, this.breaker);
+    else {
+      const next = (this.nodes[e.node] = applyEvent(h, e, this.breaker));
+      if (!e.ok && next.breaker.phase === 'open' && (!h || phaseAt(h.breaker, e.at) !== 'open')) this.#opened(e.node);
+    }
     queueEvent(this.#pending, e);
+  }
+
+  /** The attempt holding each half-open node's single trial. */
+  readonly #trials = new Map<string, Waiter>();
+  /** The attempts waiting on each node now. */
+  readonly #waiting = new Map<string, Set<Waiter>>();
+
+  admits(id: string, now: number): boolean {
+    const b = this.nodes[id]?.breaker;
+    if (!b || b.phase === 'closed') return true;
+    const phase = phaseAt(b, now);
+    return phase === 'closed' || (phase === 'half_open' && !this.#trials.has(id));
+  }
+
+  begin(id: string, now: number, attempt: Waiter): boolean {
+    const b = this.nodes[id]?.breaker;
+    if (b && b.phase !== 'closed') {
+      const phase = phaseAt(b, now);
+      if (phase === 'open') return false;
+      if (phase === 'half_open') {
+        if (this.#trials.has(id)) return false;
+        this.#trials.set(id, attempt);
+      }
+    }
+    const set = this.#waiting.get(id);
+    if (set) set.add(attempt);
+    else this.#waiting.set(id, new Set([attempt]));
+    return true;
+  }
+
+  end(id: string, attempt: Waiter): void {
+    this.#waiting.get(id)?.delete(attempt);
+    if (this.#trials.get(id) === attempt) this.#trials.delete(id);
+  }
+
+  /** A breaker just opened: the attempts waiting on its node hear it (each decides whether to give up). */
+  #opened(id: string): void {
+    const set = this.#waiting.get(id);
+    if (!set || set.size === 0) return;
+    for (const w of [...set]) w.breakerOpened(id);
   }
 
   get(id: string): NodeHealth | undefined {

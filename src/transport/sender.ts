@@ -7,7 +7,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { NodeConfig } from '../config/schema.js';
 import { forwardedHeaders, nodeHeaders, speaksMessages } from '../config/credentials.js';
 import { apiUrl } from '../probe/endpoints.js';
-import { Cancel, type CancelSignal } from '../cascade/cancel.js';
+import { Cancel, follow, unfollow, type CancelSignal } from '../cascade/cancel.js';
 import { ChatStream, chatPayload, readReply, type ChatRequest, type ChatSuccess, type StreamRead } from '../protocols/openai/chat.js';
 import { MessagesPassStream, readMessageReply } from '../protocols/anthropic/messages.js';
 import { classifyHttpError, failureFromError, type ChatFailure } from './failure.js';
@@ -112,9 +112,7 @@ class Call {
 
   constructor(readonly options: SendOptions) {
     this.#timer = setTimeout(expire, options.timeoutMs, this.local);
-    const parent = options.signal;
-    if (parent instanceof Cancel) parent.link(this.local);
-    else parent?.addEventListener('abort', this.local.abortNow, { once: true });
+    follow(options.signal, this.local);
   }
 
   /**
@@ -138,9 +136,7 @@ class Call {
   /** The attempt is over: whatever is left of the exchange is cancelled (a stream we stopped reading, a timeout). */
   close(): void {
     clearTimeout(this.#timer);
-    const parent = this.options.signal;
-    if (parent instanceof Cancel) parent.unlink(this.local);
-    else parent?.removeEventListener('abort', this.local.abortNow);
+    unfollow(this.options.signal, this.local);
     if (!this.complete) this.local.abort();
   }
 

@@ -130,6 +130,13 @@ describe('jarvis serve with the openai client', () => {
       })(),
     ).rejects.toThrow(/stream broke/);
     expect(text).toBe('[a]');
+    // A broken stream is the node's failure: counted against it, as its breaker's threshold needs.
+    const status = async () => ((await (await fetch(`${url}/api/status`)).json()) as { nodes: Record<string, { consecutive_failures: number; last_error: string | null }> }).nodes.a!;
+    expect(await status()).toMatchObject({ last_error: expect.stringMatching(/^stream_broken: /) as string });
+    expect((await status()).consecutive_failures).toBeGreaterThanOrEqual(1);
+    // Cleared for the tests that follow (the proxy takes the reset in at its next sync).
+    expect((await jarvis(['reset', 'a', '--config', cfg, '--data-dir', path.join(tmp.dir, 'data')], { env })).code).toBe(0);
+    await waitFor(async () => (await status()).consecutive_failures === 0, { what: 'the reset to reach the proxy' });
   });
 
   it('200 concurrent streams complete', async () => {

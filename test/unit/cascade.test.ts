@@ -10,6 +10,8 @@ import { NodeLoad } from '../../src/cascade/balance.js';
 import { cascadeSettings } from '../../src/config/env.js';
 import { classifyHttpError } from '../../src/transport/failure.js';
 import type { ChatOutcome, SendChat } from '../../src/transport/sender.js';
+import { LiveHealth } from '../../src/serve/live-health.js';
+import type { SharedState } from '../../src/store/shared-state.js';
 
 const S = { failureThreshold: 3, recoveryMs: 120_000, maxRecoveryMs: 600_000 };
 
@@ -285,6 +287,133 @@ describe('the engine, with an injected clock and transport', () => {
     await expect(runCascade(config, settings, {}, new ModelCatalog(), ask, deps(later))).rejects.toThrow('async bug');
     expect(calls).toBe(2);
     expect(load.inFlight('m2')).toBe(0);
+  });
+});
+
+describe('live breakers: requests in flight learn from each other (a proxy)', () => {
+  const shared = { backend: 'file', where: 'memory', load: async () => ({ nodes: {}, served: {} }), exchange: async () => undefined, instances: () => 1 } as unknown as SharedState;
+  const ask = () => ({ messages: [{ role: 'user' as const, content: 'hi' }], stream: false });
+  /** A transport whose answers the test gives, one call at a time; a cancelled call answers `aborted` as the sender does. */
+  function world(t0 = 1_000_000) {
+    const clock = { t: t0 };
+    const live = new LiveHealth(shared, new ModelCatalog(), S);
+    const pending: { node: string; answer: (o: ChatOutcome) => void }[] = [];
+    const send: SendChat = (node, _req, o) =>
+      new Promise((resolve) => {
+        const entry = { node: node.id, answer: resolve };
+        pending.push(entry);
+        o.signal?.addEventListener('abort', () => {
+          pending.splice(pending.indexOf(entry), 1);
+          resolve({ ok: false, failure: { class: 'aborted', message: 'interrupted' } });
+        });
+      });
+    const deps = { send, listModels: async () => undefined, now: () => clock.t, sleep: async () => undefined, random: () => 0.5, live };
+    const run = (request = ask()) => runCascade(config, { ...settings, failureThreshold: 3 }, live.nodes, new ModelCatalog(), request, deps);
+    /** The calls waiting on `node` now. */
+    const waitingOn = (node: string) => pending.filter((p) => p.node === node);
+    const answer = (node: string, o: ChatOutcome) => {
+      const i = pending.findIndex((p) => p.node === node);
+      pending.splice(i, 1)[0]!.answer(o);
+    };
+    return { clock, live, run, waitingOn, answer, pending };
+  }
+  const timeout: ChatOutcome = { ok: false, failure: { class: 'timeout', message: 'no complete answer within 5000 ms' } };
+  const broken: ChatOutcome = { ok: false, failure: { class: 'stream_broken', message: 'the stream broke after 1 token(s)', tokens: 1 } };
+  const fine: ChatOutcome = { ok: true, value: { content: 'ok' } };
+  const settle = () => new Promise((r) => setImmediate(r));
+
+  it('a broken stream counts against its node: after the threshold, new requests go elsewhere', async () => {
+    expect(decide({ class: 'stream_broken', message: '' })).toEqual({ retrySameNode: false, countsAgainstNode: true });
+    const w = world();
+    for (let i = 0; i < 3; i++) {
+      const r = w.run();
+      await settle();
+      w.answer('m2', broken);
+      expect(await r).toMatchObject({ ok: false, node: 'm2' });
+    }
+    expect(w.live.view('m2', w.clock.t)).toMatchObject({ state: 'circuit_open', consecutive_failures: 3 });
+    const next = w.run();
+    await settle();
+    expect(w.waitingOn('m2')).toHaveLength(0);
+    w.answer('m3', fine);
+    expect(await next).toMatchObject({ ok: true, node: 'm3' });
+  });
+
+  it('the failure that opens a breaker moves every request still waiting on that node to the next one at once', async () => {
+    const w = world();
+    const runs = [w.run(), w.run(), w.run(), w.run(), w.run()];
+    await settle();
+    expect(w.waitingOn('m2')).toHaveLength(5);
+    // Three of them time out: the third opens the breaker; the two still waiting give up on m2.
+    for (let i = 0; i < 3; i++) w.answer('m2', timeout);
+    await settle();
+    expect(w.waitingOn('m2')).toHaveLength(0);
+    expect(w.waitingOn('m3')).toHaveLength(5);
+    for (let i = 0; i < 5; i++) w.answer('m3', fine);
+    const results = await Promise.all(runs);
+    expect(results.every((r) => r.ok && r.node === 'm3')).toBe(true);
+    // No request waited on m2 beyond the failure that opened its breaker: the two still waiting, and
+    // the retries of the first two, gave up or were not sent.
+    const onM2 = results.map((r) => r.attempts.filter((a) => a.node === 'm2').map((a) => a.outcome));
+    expect(onM2.filter((o) => o.includes('skipped'))).toHaveLength(4);
+    expect(onM2.flat().filter((o) => o === 'failed')).toHaveLength(3);
+    // Giving up is not a failure of the node's: three counted, not five.
+    expect(w.live.get('m2')).toMatchObject({ failures: 3 });
+  });
+
+  it('a half-open breaker lets exactly one trial through; the others skip the node until it closes', async () => {
+    const w = world();
+    for (let i = 0; i < 3; i++) w.live.record({ node: 'm2', at: w.clock.t, ok: false, counts: true, error: 'timeout' });
+    w.clock.t += S.recoveryMs; // half-open now
+    const runs = [w.run(), w.run(), w.run()];
+    await settle();
+    expect(w.waitingOn('m2')).toHaveLength(1);
+    expect(w.waitingOn('m3')).toHaveLength(2);
+    w.answer('m3', fine);
+    w.answer('m3', fine);
+    w.answer('m2', fine);
+    const results = await Promise.all(runs);
+    expect(results.map((r) => r.node).sort()).toEqual(['m2', 'm3', 'm3']);
+    expect(results.flatMap((r) => r.attempts.filter((a) => a.outcome === 'skipped').map((a) => a.detail))).toEqual(['its half-open trial is under way', 'its half-open trial is under way']);
+    // Closed by the trial: the next request goes to m2 again.
+    const after = w.run();
+    await settle();
+    expect(w.waitingOn('m2')).toHaveLength(1);
+    w.answer('m2', fine);
+    expect((await after).node).toBe('m2');
+  });
+
+  it('a trial that fails re-opens the breaker; one that is cancelled frees it for the next request', async () => {
+    const w = world();
+    for (let i = 0; i < 3; i++) w.live.record({ node: 'm2', at: w.clock.t, ok: false, counts: true, error: 'timeout' });
+    w.clock.t += S.recoveryMs;
+    const client = new Cancel();
+    const first = runCascade(config, settings, w.live.nodes, new ModelCatalog(), ask(), { send: (n, _r, o) => (n.id === 'm2' ? new Promise<ChatOutcome>((res) => o.signal?.addEventListener('abort', () => res({ ok: false, failure: { class: 'aborted', message: 'interrupted' } }))) : Promise.resolve(fine)), listModels: async () => undefined, now: () => w.clock.t, sleep: async () => undefined, random: () => 0.5, live: w.live, signal: client });
+    await settle();
+    client.abort();
+    expect(await first).toMatchObject({ ok: false, error: 'interrupted' });
+    const second = w.run();
+    await settle();
+    expect(w.waitingOn('m2')).toHaveLength(1);
+    w.answer('m2', timeout);
+    await settle();
+    w.answer('m3', fine);
+    expect((await second).node).toBe('m3');
+    expect(w.live.view('m2', w.clock.t).state).toBe('circuit_open');
+  });
+
+  it('a node alone on its route, its trial taken: the request fails at once rather than pile on', async () => {
+    const w = world();
+    for (let i = 0; i < 3; i++) w.live.record({ node: 'm3', at: w.clock.t, ok: false, counts: true, error: 'timeout' });
+    w.clock.t += S.recoveryMs;
+    const alone = () => w.run({ ...ask(), node: 'm3', strict: true } as ReturnType<typeof ask>);
+    const trial = alone();
+    await settle();
+    const r = await alone();
+    expect(r).toMatchObject({ ok: false, error: expect.stringMatching(/half-open trial/) });
+    expect(w.waitingOn('m3')).toHaveLength(1);
+    w.answer('m3', fine);
+    expect((await trial).node).toBe('m3');
   });
 });
 
