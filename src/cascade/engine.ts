@@ -404,6 +404,8 @@ class CascadeRun implements Waiter {
     this.#attempts.push({ node: node.id, ...(model && { model }), outcome: 'failed', class: f.class, ...(f.httpStatus !== undefined && { httpStatus: f.httpStatus }), ms, detail: f.message });
     this.deps.onEvent?.({ type: 'failed', node: node.id, class: f.class });
     if (f.class === 'aborted') return this.#finish({ ok: false, error: 'interrupted' });
+    // The client's error, not the node's: its reply is the answer, and nothing is recorded against the node.
+    if (f.class === 'rejected' && f.reply) return this.#finish({ ok: false, node: node.id, error: this.#lastError, rejected: f.reply });
     // A quota's wait longer than one node's share of the deadline is not waited out while
     // another node may answer now (Claude Code on a 429 from Anthropic): fail over at once, and
     // skip the node until its Retry-After.
@@ -430,7 +432,6 @@ class CascadeRun implements Waiter {
   #failed(f: ChatFailure, tooLong: boolean): Next {
     const { deps, settings } = this;
     const node = this.#candidates[this.#index]!.node;
-    if (f.class === 'rejected' && f.reply) return this.#finish({ ok: false, node: node.id, error: this.#lastError, rejected: f.reply });
     // After the first token, another node's answer cannot be stitched onto this one.
     if (f.class === 'stream_broken') return this.#finish({ ok: false, node: node.id, error: `${node.id}: ${f.message}; not failing over mid-answer` });
     if (decide(f).retrySameNode && allows(this.#healthOf(node.id)!.breaker, deps.now()) && this.#retriesLeft > 0) {

@@ -75,8 +75,9 @@ function conclude(res: ServeResponse, ctx: ServeContext, result: CascadeResult, 
     attempts += `${attempts ? ',' : ''}${a.node}=${a.outcome === 'ok' ? 'ok' : a.class}`;
     if (a.outcome === 'skipped') continue;
     metrics.attempt(a.node, a.outcome === 'ok' ? 'ok' : (a.class ?? a.outcome));
-    // A client that went away is not a request the node failed: not in its history (the report's error rate).
-    if (a.class !== 'aborted') ctx.requests.record(a.node, a.outcome === 'ok' ? 'ok' : (a.class ?? a.outcome), a.ms, a.firstTokenMs);
+    // A client that went away, or whose request the node judged bad, is not a request the node
+    // failed: not in its history (the report's error rate).
+    if (a.class !== 'aborted' && a.class !== 'rejected') ctx.requests.record(a.node, a.outcome === 'ok' ? 'ok' : (a.class ?? a.outcome), a.ms, a.firstTokenMs);
     if (a.outcome === 'ok') metrics.observeLatency(a.node, a.ms / 1000);
     else failed = true;
     // A failover is a failed attempt followed by one on another node.

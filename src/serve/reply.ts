@@ -31,3 +31,13 @@ export function sendBody(res: http.ServerResponse, status: number, body: string,
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
   res.end(body);
 }
+
+/** Whether a node's reply is an error object in JSON (`{"error": ...}`, or Anthropic's `{"type":"error"}`), to pass on as it is. */
+export function isErrorBody(body: string): boolean {
+  try {
+    const v = JSON.parse(body) as unknown;
+    return typeof v === 'object' && v !== null && !Array.isArray(v) && ('error' in v || (v as { type?: unknown }).type === 'error');
+  } catch {
+    return false;
+  }
+}

@@ -16,7 +16,7 @@ export type ErrorClass =
   | 'throttled'
   | 'bad_request'
   | 'auth'
-  /** The node judged the request itself bad (Anthropic's 400/413): its reply goes to the client; no other node is asked. */
+  /** The node judged the request itself bad (400, 413, 422): its reply goes to the client; no other node is asked, nothing is charged. */
   | 'rejected'
   | 'model_missing'
   | 'stream_broken'

@@ -240,6 +240,9 @@ class StreamedReply implements BodySink {
   }
 }
 
+/** The statuses by which a node says the request itself is bad. */
+const REJECTS = new Set([400, 413, 422]);
+
 /** Sends one completion through `requester`. Never throws: the outcome says how it went. */
 export function createSender(requester: Requester): SendChat {
   return async (node, request, options) => {
@@ -263,12 +266,15 @@ export function createSender(requester: Requester): SendChat {
       if (res.status < 200 || res.status >= 300) {
         const text = await readText(res, 65536);
         call.complete = true;
-        // Anthropic's word on a request it rejects (invalid, too long, too large) is final: Claude
-        // Code shows it, or compacts on "prompt is too long"; a local model would fare no better.
-        if (pass && node.kind === 'anthropic' && (res.status === 400 || res.status === 413)) {
-          return { ok: false, failure: { ...classifyHttpError(res.status, res.headers, text), class: 'rejected', reply: { status: res.status, body: text } } };
+        const f = classifyHttpError(res.status, res.headers, text);
+        // A node's word that the request itself is bad (invalid, too long, too large) goes to the
+        // client as it is: another node would fare no better, and the node did nothing wrong.
+        // Claude Code shows Anthropic's, or compacts on "prompt is too long". A 400 that says no
+        // model is loaded is the node's state, not the request's (model_missing: fail over).
+        if (REJECTS.has(res.status) && (f.class === 'bad_request' || (pass && node.kind === 'anthropic'))) {
+          return { ok: false, failure: { ...f, class: 'rejected', reply: { status: res.status, body: text } } };
         }
-        return { ok: false, failure: classifyHttpError(res.status, res.headers, text) };
+        return { ok: false, failure: f };
       }
       const isSse = stream && /event-stream/.test(String(res.headers['content-type'] ?? ''));
       if (!isSse) {

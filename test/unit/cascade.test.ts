@@ -164,13 +164,14 @@ describe('the engine, with an injected clock and transport', () => {
     expect(r.events[0]).toMatchObject({ node: 'm2', ok: false, counts: false });
   });
 
-  it("a request the node rejects (Anthropic's 400): its reply is the result, no other node is asked, nothing counted", async () => {
+  it("a request the node rejects (a 400): its reply is the result, no other node is asked, nothing recorded", async () => {
     const reply = { status: 400, body: '{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long"}}' };
     const h = harness({ m2: [fail('rejected', { reply })], m3: [ok('x')] });
     const r = await runCascade(config, settings, {}, new ModelCatalog(), ask, h.deps);
     expect(h.calls).toEqual(['m2']);
     expect(r).toMatchObject({ ok: false, node: 'm2', rejected: reply });
-    expect(r.events[0]).toMatchObject({ node: 'm2', ok: false, counts: false });
+    // Not the node's doing: nothing recorded against it (no last error, no count).
+    expect(r.events).toEqual([]);
   });
 
   it('429 with Retry-After that fits the deadline: wait it, retry the same node', async () => {

@@ -53,7 +53,9 @@ export function toChatRequest(body: Record<string, unknown>): Translation {
   if (system) out.push({ role: 'system', content: system });
   for (const [i, m] of (body.messages as unknown[]).entries()) {
     if (!isObject(m) || typeof m.role !== 'string') return { ok: false, message: `messages.${i}: expected {role, content}` };
-    const blocks: Block[] = typeof m.content === 'string' ? [{ type: 'text', text: m.content }] : Array.isArray(m.content) ? m.content.filter(isObject) : [];
+    const bad = contentProblem(m.content, `messages.${i}.content`);
+    if (bad) return { ok: false, message: bad };
+    const blocks: Block[] = typeof m.content === 'string' ? [{ type: 'text', text: m.content }] : (m.content as Block[]);
     if (m.role === 'system') {
       // Claude Code puts a system message mid-conversation.
       const text = textOf(m.content);
@@ -103,6 +105,27 @@ export function toChatRequest(body: Record<string, unknown>): Translation {
   // Usage arrives in a last chunk only when asked for (llama.cpp, Ollama, LM Studio honour it).
   if (stream) extra.stream_options = { include_usage: true };
   return { ok: true, value: { messages: out, maxTokens: body.max_tokens, stream, extra } };
+}
+
+/** The fields each known content block needs, as strings (`source`: an object). Block types not listed pass as they are. */
+const BLOCK_FIELDS: Record<string, readonly string[]> = { text: ['text'], tool_use: ['id', 'name'], tool_result: ['tool_use_id'], image: ['source'] };
+
+/**
+ * What is wrong with a message's content (text, or a list of typed blocks whose known types carry
+ * their fields), in the API's words; a request no node can take is answered 400 at once.
+ */
+function contentProblem(content: unknown, at: string): string | undefined {
+  if (typeof content === 'string') return undefined;
+  if (!Array.isArray(content)) return `${at}: Input should be a valid string or a valid list`;
+  for (let j = 0; j < content.length; j++) {
+    const b = content[j] as unknown;
+    if (!isObject(b) || typeof b.type !== 'string') return `${at}.${j}: Input should be an object with a \`type\``;
+    for (const field of BLOCK_FIELDS[b.type] ?? []) {
+      const ok = field === 'source' ? isObject(b[field]) : typeof b[field] === 'string';
+      if (!ok) return `${at}.${j}.${field}: Field required${b[field] === undefined ? '' : ` (expected ${field === 'source' ? 'an object' : 'a string'})`}`;
+    }
+  }
+  return undefined;
 }
 
 type StopReason = 'end_turn' | 'max_tokens' | 'stop_sequence' | 'tool_use' | 'refusal';

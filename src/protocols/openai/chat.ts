@@ -51,6 +51,59 @@ export interface ChatSuccess {
   firstTokenMs?: number;
 }
 
+/** What is wrong with a chat request's messages, in OpenAI's words (its param and code), if anything. */
+export interface MessageProblem {
+  param: string;
+  message: string;
+  code: 'invalid_type' | 'invalid_value' | 'missing_required_parameter';
+}
+
+const ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'];
+
+/** The JSON type of a value as OpenAI's errors name it. */
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'an integer' : 'a decimal';
+  if (typeof v === 'object') return 'an object';
+  return `a ${typeof v}`;
+}
+
+/**
+ * Checks each message's shape (an object, a known role, content as text, null or a list of typed
+ * parts, tool calls as a list), as OpenAI itself does before any model sees it: a request no node
+ * can take is the client's error, answered 400 at once rather than sent to every node in turn.
+ * What each node makes of the rest (an image to a text model) is the node's to say.
+ */
+export function messagesProblem(messages: readonly unknown[]): MessageProblem | undefined {
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i];
+    const at = `messages[${i}]`;
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) return { param: at, code: 'invalid_type', message: `Invalid type for '${at}': expected an object, but got ${typeName(m)} instead.` };
+    const { role, content, tool_calls: calls } = m as Record<string, unknown>;
+    if (role === undefined) return { param: `${at}.role`, code: 'missing_required_parameter', message: `Missing required parameter: '${at}.role'.` };
+    if (typeof role !== 'string') return { param: `${at}.role`, code: 'invalid_type', message: `Invalid type for '${at}.role': expected a string, but got ${typeName(role)} instead.` };
+    if (!ROLES.includes(role)) return { param: `${at}.role`, code: 'invalid_value', message: `Invalid value: ${JSON.stringify(role.slice(0, 40))}. Supported values are: ${ROLES.map((r) => `'${r}'`).join(', ')}.` };
+    if (content === undefined || content === null) {
+      // Only an assistant turn may leave its content out (it calls tools instead).
+      if (role !== 'assistant') return { param: `${at}.content`, code: 'missing_required_parameter', message: `Missing required parameter: '${at}.content'.` };
+    } else if (Array.isArray(content)) {
+      for (let j = 0; j < content.length; j++) {
+        const part = content[j] as unknown;
+        const pat = `${at}.content[${j}]`;
+        if (typeof part !== 'object' || part === null || Array.isArray(part)) return { param: pat, code: 'invalid_type', message: `Invalid type for '${pat}': expected an object, but got ${typeName(part)} instead.` };
+        const { type, text } = part as Record<string, unknown>;
+        if (typeof type !== 'string') return { param: `${pat}.type`, code: 'missing_required_parameter', message: `Missing required parameter: '${pat}.type'.` };
+        if (type === 'text' && typeof text !== 'string') return { param: `${pat}.text`, code: 'invalid_type', message: `Invalid type for '${pat}.text': expected a string, but got ${typeName(text)} instead.` };
+      }
+    } else if (typeof content !== 'string') {
+      return { param: `${at}.content`, code: 'invalid_type', message: `Invalid type for '${at}.content': expected one of a string or an array of objects, but got ${typeName(content)} instead.` };
+    }
+    if (calls !== undefined && calls !== null && !Array.isArray(calls)) return { param: `${at}.tool_calls`, code: 'invalid_type', message: `Invalid type for '${at}.tool_calls': expected an array, but got ${typeName(calls)} instead.` };
+  }
+  return undefined;
+}
+
 /** The request body for a node. */
 export function chatPayload(request: ChatRequest): string {
   const text = request.raw && withModel(request.raw, request.model || undefined);

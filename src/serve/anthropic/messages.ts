@@ -19,7 +19,8 @@ import { readJsonObject } from '../body.js';
 import type { Handler, ServeContext } from '../context.js';
 import { exchange, type Exchange, type StreamWriter } from '../exchange.js';
 import { resolveModel } from '../model-route.js';
-import { headerSafe, logField, sendBody, sendJson } from '../reply.js';
+import { headerSafe, isErrorBody, logField, sendBody, sendJson } from '../reply.js';
+import { errorMessage } from '../../probe/classify.js';
 
 /** An error in Anthropic's shape (`{"type":"error","error":{type, message}}`). */
 function sendError(res: http.ServerResponse, status: number, type: string, message: string, headers: Record<string, string> = {}): void {
@@ -169,7 +170,12 @@ function replyMessages(res: http.ServerResponse, ctx: ServeContext, x: Exchange,
   const headers = { 'x-jarvis-attempts': x.attempts, ...(result.node && { 'x-jarvis-node': result.node }), ...(result.model && { 'x-jarvis-model': headerSafe(result.model) }) };
   if (!result.ok) {
     if (result.unroutable) return sendError(res, 404, 'not_found_error', result.unroutable.message);
-    if (result.rejected) return sendBody(res, result.rejected.status, result.rejected.body, headers);
+    if (result.rejected) {
+      // As the node wrote it when it speaks this API; else its words in this API's shape.
+      const { status, body } = result.rejected;
+      if (result.node !== undefined && passesThrough(ctx, result.node) && isErrorBody(body)) return sendBody(res, status, body, headers);
+      return sendError(res, status, status === 413 ? 'request_too_large' : 'invalid_request_error', errorMessage(body) ?? `HTTP ${status}`, headers);
+    }
     return sendError(res, 529, 'overloaded_error', `no node could answer: ${result.error} (attempts: ${x.attempts})`, headers);
   }
   // A node that speaks the Messages API answered in it: its reply goes as it came.

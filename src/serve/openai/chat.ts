@@ -5,13 +5,13 @@
  */
 import type http from 'node:http';
 import type { CascadeRequest } from '../../cascade/engine.js';
-import type { ChatMessage } from '../../protocols/openai/chat.js';
+import { messagesProblem, type ChatMessage } from '../../protocols/openai/chat.js';
 import type { RawJson } from '../../protocols/raw-json.js';
 import { readJsonObject } from '../body.js';
 import type { Handler, ServeContext } from '../context.js';
 import { exchange, type Exchange, type StreamWriter } from '../exchange.js';
 import { headerSafe, logField, sendBody } from '../reply.js';
-import { sendBodyError, sendError } from './errors.js';
+import { sendBodyError, sendError, sendRejected } from './errors.js';
 import { mayDiscover, resolveModel, routeModel } from '../model-route.js';
 
 /** Request fields the cascade sets itself; the others pass through to the node. */
@@ -67,7 +67,7 @@ const OPENAI_STREAM: StreamWriter = {
 };
 
 /** The 503 when no node answered; Retry-After says when the first open breaker lets a trial through. */
-function sendUnavailable(res: http.ServerResponse, ctx: ServeContext, x: Exchange): void {
+function sendNoNode(res: http.ServerResponse, ctx: ServeContext, x: Exchange): void {
   // Routed by the front, so rare here (a node removed by a reload meanwhile): the client's name, not the cluster, is at fault.
   if (x.result.unroutable) return sendError(res, { status: 404, message: x.result.unroutable.message, type: 'invalid_request_error', param: 'model', code: 'model_not_found' });
   const now = ctx.deps.now();
@@ -95,6 +95,8 @@ const chatRequest: Prepare = (body, raw, route, res) => {
   if (!Array.isArray(body.messages) || body.messages.length === 0) {
     return refuse(res, { status: 400, message: '`messages` must be a non-empty array', type: 'invalid_request_error', param: 'messages' });
   }
+  const problem = messagesProblem(body.messages as unknown[]);
+  if (problem) return refuse(res, { status: 400, type: 'invalid_request_error', ...problem });
   if (body.max_tokens !== undefined && body.max_tokens !== null && (typeof body.max_tokens !== 'number' || !Number.isInteger(body.max_tokens) || body.max_tokens < 1)) {
     return refuse(res, { status: 400, message: '`max_tokens` must be a whole number of at least 1', type: 'invalid_request_error', param: 'max_tokens' });
   }
@@ -138,6 +140,12 @@ function replyChat(res: http.ServerResponse, ctx: ServeContext, x: Exchange): vo
     return void res.end();
   }
   sendUnavailable(res, ctx, x);
+}
+
+/** Why no answer came: the node's word that the request is bad, no route, or every node failed. */
+function sendUnavailable(res: http.ServerResponse, ctx: ServeContext, x: Exchange): void {
+  if (x.result.rejected) return sendRejected(res, x.result.rejected, answeredBy(x));
+  sendNoNode(res, ctx, x);
 }
 
 /**
