@@ -4,6 +4,7 @@
  * an alert that cannot be sent must not fail the check nor lose its incident.
  */
 import { classifyFailure } from '../probe/classify.js';
+import { jsonSafe } from '../system/text.js';
 import type { HttpOptions, HttpReply } from '../probe/http.js';
 
 export interface WebhookConfig {
@@ -67,7 +68,8 @@ type Post = (url: string, options: HttpOptions) => Promise<HttpReply>;
 
 /** Sends the alerts to one webhook, retrying with backoff; never throws. */
 export async function deliver(hook: WebhookConfig, alerts: Alert[], post: Post, sleep: (ms: number) => Promise<void>): Promise<DeliveryResult> {
-  const body = JSON.stringify(hook.format === 'alertmanager' ? alertmanagerBody(alerts) : genericBody(alerts));
+  // What an alert carries came from nodes and commands: no secret leaves in it.
+  const body = jsonSafe(JSON.stringify(hook.format === 'alertmanager' ? alertmanagerBody(alerts) : genericBody(alerts)));
   let last: DeliveryResult = { url: hook.url, ok: false, attempts: 0 };
   for (let attempt = 1; attempt <= hook.retries + 1; attempt++) {
     try {

@@ -39,8 +39,10 @@ export function createContext(globals: GlobalOptions, proc: ProcessParts): Comma
   const dataDir = path.resolve(globals.dataDir ?? proc.env.JARVIS_DATA_DIR ?? 'data');
 
   const reloadConfig = async (): Promise<Config> => {
-    const { loadConfig } = await import('../config/load.js');
-    return loadConfig({ ...(globals.config && { flag: globals.config }), env: proc.env });
+    const [{ loadConfig }, { rememberConfigSecrets }] = await Promise.all([import('../config/load.js'), import('../config/secrets.js')]);
+    const loaded = await loadConfig({ ...(globals.config && { flag: globals.config }), env: proc.env });
+    rememberConfigSecrets(loaded, proc.env);
+    return loaded;
   };
   const config = once(reloadConfig);
   const runbook = once(async (): Promise<Runbook> => (await import('../runbook/runbook.js')).loadRunbook());

@@ -69,9 +69,9 @@ export function buildProgram(proc: ProcessParts, state: RunState = { code: 0 }):
     .option('--markdown', 'Markdown for a weekly post')
     .action(async (opts: { since: string; markdown?: boolean }, cmd: Command) => {
       const ctx = await context(cmd);
-      const [{ runReport }, { renderReport, renderReportMarkdown }, { show }] = await Promise.all([import('../commands/report.js'), import('../ui/report.js'), import('../ui/output.js')]);
+      const [{ runReport }, { renderReport, renderReportMarkdown }, { show, forTerminal }] = await Promise.all([import('../commands/report.js'), import('../ui/report.js'), import('../ui/output.js')]);
       const result = await runReport({ since: opts.since }, ctx);
-      if (opts.markdown && !ctx.out.json) ctx.out.out(renderReportMarkdown(result));
+      if (opts.markdown && !ctx.out.json) ctx.out.out(renderReportMarkdown(forTerminal(result)));
       else show(ctx.out, result, renderReport);
     });
 
@@ -98,7 +98,7 @@ export function buildProgram(proc: ProcessParts, state: RunState = { code: 0 }):
     .option('--no-wait', 'do not wait out a quota (429); just record it')
     .action(async (nodeId: string, opts: { dryRun?: boolean; force?: boolean; wait: boolean }, cmd: Command) => {
       const ctx = await context(cmd);
-      const [{ runRecover }, ui, { show }] = await Promise.all([import('../commands/recover.js'), import('../ui/recover.js'), import('../ui/output.js')]);
+      const [{ runRecover }, ui, { show, forTerminal }] = await Promise.all([import('../commands/recover.js'), import('../ui/recover.js'), import('../ui/output.js')]);
       const reporter = await ui.stepReporter(ctx.out);
       const result = await runRecover(
         {
@@ -108,7 +108,7 @@ export function buildProgram(proc: ProcessParts, state: RunState = { code: 0 }):
           dryRun: Boolean(opts.dryRun),
           onEvent: reporter.onEvent,
           // The plan is shown before its steps run.
-          onPlan: (planned) => void (!ctx.out.json && !planned.dryRun && ctx.out.out(`${ui.renderRecoverHeader(planned, ctx.out)}\n`)),
+          onPlan: (planned) => void (!ctx.out.json && !planned.dryRun && ctx.out.out(`${ui.renderRecoverHeader(forTerminal(planned), ctx.out)}\n`)),
         },
         ctx,
       ).finally(() => reporter.stop());

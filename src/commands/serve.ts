@@ -2,6 +2,7 @@
  * `jarvis serve`: the proxy's lifecycle. Starts the server (serve/server.ts), reloads the config
  * on SIGHUP (validated first: a bad one keeps the old), runs until interrupted, then drains.
  */
+import { rememberSecrets } from '../system/text.js';
 import type { Config } from '../config/schema.js';
 import type { CommandContext } from './context.js';
 import { removeServeFile, writeServeFile } from '../store/serve-file.js';
@@ -48,6 +49,7 @@ export async function runServe(options: ServeCommandOptions, ctx: CommandContext
     ctx.runbook(),
   ]);
   const apiKey = options.apiKey ?? ctx.env.JARVIS_API_KEY;
+  rememberSecrets([apiKey]);
   const server = await startServer({
     config,
     dataDir: ctx.dataDir,

@@ -2,6 +2,7 @@
  * The runbook's step 2 vocabulary: what a probe saw, as a value. Pure functions, no I/O: every
  * error code and reply shape the servers in PROTOCOLS.md produce maps to one status here.
  */
+import { oneLine } from '../system/text.js';
 
 /** The status values of the `--json` contract (DESIGN.md). */
 export const PROBE_STATUSES = ['ok', 'refused', 'timeout', 'http_error', 'unreachable', 'dns', 'bad_response', 'model_missing', 'loading'] as const;
@@ -48,7 +49,7 @@ interface ErrorLike {
 export function classifyFailure(error: unknown, timeoutMs?: number): Classification {
   const e = unwrap(error);
   const code = e.code ?? '';
-  const msg = e.message ?? String(error);
+  const msg = oneLine(e.message ?? String(error));
   if (REFUSED.has(code)) return { status: 'refused', detail: 'connection refused: nothing listens on the port (service stopped?)' };
   if (UNREACHABLE.has(code)) return { status: 'unreachable', detail: `no route to the machine (${code})` };
   if (DNS.has(code)) return { status: 'dns', detail: `name does not resolve (${code})` };
@@ -159,7 +160,7 @@ export function classifyReply(protocol: ReplyProtocol, reply: ReplyLike, wantedM
   if (wantedModel === undefined) return { status: 'ok', httpStatus: status, models };
   const model = matchModel(wantedModel, models);
   if (model === undefined) {
-    const served = models.length === 0 ? 'no model is loaded' : `served: ${models.slice(0, 5).join(', ')}${models.length > 5 ? `, +${models.length - 5} more` : ''}`;
+    const served = models.length === 0 ? 'no model is loaded' : `served: ${models.slice(0, 5).map(oneLine).join(', ')}${models.length > 5 ? `, +${models.length - 5} more` : ''}`;
     return { status: 'model_missing', httpStatus: status, models, detail: `model ${wantedModel} not available (${served})` };
   }
   return { status: 'ok', httpStatus: status, models, matchedModel: model };
@@ -222,15 +223,16 @@ export function parseRetryAfter(headers: Record<string, string | string[] | unde
   return Math.max(0, Math.ceil((date - now) / 1000));
 }
 
-/** The message of an error body in Ollama's (`{"error":"..."}`) or OpenAI's shape, else an excerpt. */
+/**
+ * The message of an error body in Ollama's (`{"error":"..."}`) or OpenAI's shape, else an excerpt:
+ * one line, secrets scrubbed (a node that echoes its key), controls shown as escapes.
+ */
 export function errorMessage(body: string): string | undefined {
   if (!body.trim()) return undefined;
   try {
     const json = JSON.parse(body) as { error?: unknown; message?: unknown; detail?: unknown };
-    if (typeof json.error === 'string') return json.error;
-    if (json.error && typeof (json.error as { message?: unknown }).message === 'string') return (json.error as { message: string }).message;
-    if (typeof json.message === 'string') return json.message;
-    if (typeof json.detail === 'string') return json.detail;
+    const text = typeof json.error === 'string' ? json.error : json.error && typeof (json.error as { message?: unknown }).message === 'string' ? (json.error as { message: string }).message : typeof json.message === 'string' ? json.message : typeof json.detail === 'string' ? json.detail : undefined;
+    if (text !== undefined) return oneLine(text.length > 2000 ? `${text.slice(0, 2000)}…` : text);
   } catch {
     // not JSON: fall through to an excerpt
   }
@@ -239,6 +241,6 @@ export function errorMessage(body: string): string | undefined {
 
 /** The first line of a text, cut to `max` characters, for messages. */
 export function excerpt(text: string, max = 80): string {
-  const line = text.replace(/\s+/g, ' ').trim();
+  const line = oneLine(text.replace(/\s+/g, ' ').trim());
   return line.length > max ? `${line.slice(0, max - 1)}…` : line || '(empty)';
 }

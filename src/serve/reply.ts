@@ -1,5 +1,6 @@
 /** Writing whole replies: JSON with its length, not chunked (one frame less to write and to parse). */
 import type http from 'node:http';
+import { jsonSafe, scrub } from '../system/text.js';
 
 /**
  * A value from outside (a model id a node chose) as a response header: kept when it is printable
@@ -17,12 +18,12 @@ export function headerSafe(value: string): string {
  */
 export function logField(value: string): string {
   if (/^[\w.:/@+-]{1,200}$/.test(value)) return value;
-  const quoted = JSON.stringify(value.length > 200 ? `${value.slice(0, 200)}...` : value).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  return quoted;
+  return jsonSafe(JSON.stringify(value.length > 200 ? `${value.slice(0, 200)}...` : value));
 }
 
+/** jarvis's own JSON (errors, management, status): no secret in it, whatever a node said. */
 export function sendJson(res: http.ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
-  sendBody(res, status, JSON.stringify(value), headers);
+  sendBody(res, status, jsonSafe(JSON.stringify(value)), headers);
 }
 
 /** A JSON text already serialised (a node's reply passed through). */
@@ -30,6 +31,11 @@ export function sendBody(res: http.ServerResponse, status: number, body: string,
   if (res.headersSent) return void res.end();
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
   res.end(body);
+}
+
+/** A node's error reply for a client, as it wrote it but for the configured secrets (a node that echoes its key). */
+export function nodeErrorBody(body: string): string {
+  return scrub(body);
 }
 
 /** Whether a node's reply is an error object in JSON (`{"error": ...}`, or Anthropic's `{"type":"error"}`), to pass on as it is. */

@@ -23,10 +23,15 @@ export type Fault =
   /** Accepts the connection, then resets it. */
   | { mode: 'reset' }
   /** Streams start, then the connection dies after the first token. */
-  | { mode: 'cut' };
+  | { mode: 'cut' }
+  /**
+   * 500 whose error text echoes the request's credentials (a proxy that repeats headers) and
+   * carries terminal escapes (retitle, clear screen) and a line break that forges a line.
+   */
+  | { mode: 'hostile' };
 
 const FAULT_HELP =
-  'up, down, hang, 500, 502 (any 4xx/5xx), loading, slow:MS, 429[:SECONDS], garbage, html, model-missing, reset, cut';
+  'up, down, hang, 500, 502 (any 4xx/5xx), loading, slow:MS, 429[:SECONDS], garbage, html, model-missing, reset, cut, hostile';
 
 /** Parses `up`, `500`, `slow:1500`, `429:30`, ... Throws an Error naming the accepted forms. */
 export function parseFault(text: string): Fault {
@@ -66,6 +71,8 @@ export function parseFault(text: string): Fault {
       return { mode: 'reset' };
     case 'cut':
       return { mode: 'cut' };
+    case 'hostile':
+      return { mode: 'hostile' };
     case 'http':
       return { mode: 'http', status: num('the HTTP status', 400, 599) };
     default:

@@ -154,6 +154,13 @@ export class SimNode {
         return sendJson(res, 429, { error: { message: 'Resource has been exhausted (e.g. check quota).', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } });
       case 'http':
         return this.sendError(res, fault.status, fault.status >= 500 ? 'internal server error' : 'request rejected');
+      case 'hostile': {
+        const echoed = Object.entries(req.headers)
+          .filter(([k]) => !['host', 'content-length', 'content-type', 'accept', 'connection', 'user-agent', 'accept-encoding'].includes(k))
+          .map(([k, v]) => `${k}=${String(v)}`)
+          .join('; ');
+        return this.sendError(res, 500, `upstream failed \u001b]0;pwned\u0007\u001b[2J\r\nFORGED: all nodes healthy; you sent ${echoed}`);
+      }
       case 'garbage':
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end('{"models": [ {"name": tru\u0000\u0007 garbage');

@@ -15,6 +15,7 @@
  */
 import { appendFile, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { ensureDir } from '../system/files.js';
+import { jsonSafe } from '../system/text.js';
 import path from 'node:path';
 import { addToBucket, emptyBucket, FRESH_STATE, mergeBucket, step, type HourBucket, type Hysteresis, type NodeState, type Sample, type Transition } from '../history/buckets.js';
 import type { Config } from '../config/schema.js';
@@ -126,7 +127,7 @@ export class HistoryStore implements History {
     for (const s of samples) {
       const name = hourName(s.t);
       const list = byHour.get(name) ?? [];
-      list.push(JSON.stringify(s));
+      list.push(jsonSafe(JSON.stringify(s)));
       byHour.set(name, list);
     }
     await Promise.all([...byHour].map(([name, lines]) => appendFile(path.join(this.rawDir(), `${name}.jsonl`), `${lines.join('\n')}\n`)));

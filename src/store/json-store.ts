@@ -12,6 +12,7 @@ import { Low } from 'lowdb';
 import { DataFile } from 'lowdb/node';
 import { DataError } from '../errors.js';
 import { ensureDir, ioError } from '../system/files.js';
+import { jsonSafe } from '../system/text.js';
 import { acquireLock } from './lock.js';
 
 export interface JsonStoreOptions<T> {
@@ -104,7 +105,8 @@ export class JsonStore<T> {
           throw new DataError(`${file} does not look like a jarvis file: ${(error as Error).message}; it was left untouched.`);
         }
       },
-      stringify: (data) => `${JSON.stringify(data, null, indent)}\n`,
+      // No secret is stored, whatever text from outside a record carries.
+      stringify: (data) => `${jsonSafe(JSON.stringify(data, null, indent))}\n`,
     });
     return new Low<T>(adapter, this.options.empty());
   }

@@ -1,5 +1,6 @@
 /** Reading the end of a service's log file (what a failed start printed). */
 import { open } from 'node:fs/promises';
+import { oneLine } from './text.js';
 
 const STACK_FRAME = /^\s+at\s|^\s*\^+\s*$|^Node\.js v\d/;
 const ERROR_LINE = /\b(error|fatal|panic|failed|failure|cannot|can't|unable|refused|denied|not found|no such|EADDRINUSE|EACCES|ENOENT|exception|out of memory|killed)\b/i;
@@ -16,7 +17,8 @@ export function meaningfulLines(text: string, n = 3): string {
     .filter((l) => l.trim() && !STACK_FRAME.test(l));
   const errors = lines.filter((l) => ERROR_LINE.test(l));
   const picked = errors.length > 0 ? errors.slice(0, n) : lines.slice(-n);
-  return picked.map((l) => (l.length > 160 ? `${l.slice(0, 159)}…` : l)).join('\n');
+  // Each line as a line of jarvis's output: no secret, no control character a terminal obeys.
+  return picked.map((l) => oneLine(l.length > 160 ? `${l.slice(0, 159)}…` : l)).join('\n');
 }
 
 /** The last `lines` lines of a file (reads at most its last 8 KiB); '' if it cannot be read. */

@@ -7,7 +7,8 @@ import type { CascadeResult, CascadeEvent } from '../cascade/engine.js';
 import type { ToolCall } from '../protocols/openai/chat.js';
 import { renderColumns } from './columns.js';
 import { formatMs } from './format.js';
-import { printJson, type Output } from './output.js';
+import { forTerminal, printJson, type Output } from './output.js';
+import { oneLine, printable } from '../system/text.js';
 
 export function askProgress(output: Output, stream: boolean): { onEvent: (e: CascadeEvent) => void; stop: () => void; printedTokens: () => boolean } {
   const c = output.color;
@@ -23,7 +24,8 @@ export function askProgress(output: Output, stream: boolean): { onEvent: (e: Cas
       if (e.type === 'token') {
         if (stream) {
           tokens = true;
-          process.stdout.write(e.text);
+          // A model's text as lines: newlines kept, no control character a terminal obeys.
+          process.stdout.write(printable(e.text));
         }
         return;
       }
@@ -54,7 +56,7 @@ function renderToolCalls(calls: ToolCall[], output: Output): string {
       } catch {
         // not JSON: shown as the model wrote it
       }
-      return `${output.color.cyan('tool call')} ${output.color.bold(c.name)} ${args}${c.id ? output.color.dim(` (${c.id})`) : ''}`;
+      return `${output.color.cyan('tool call')} ${output.color.bold(oneLine(c.name))} ${oneLine(args)}${c.id ? output.color.dim(` (${oneLine(c.id)})`) : ''}`;
     })
     .join('\n');
 }
@@ -66,8 +68,9 @@ function renderAskFailure(result: CascadeResult, output: Output): string {
 }
 
 /** The answer on stdout (tokens already there when streamed), then who answered on stderr; or why nobody did. */
-export function presentAsk(result: CascadeResult, output: Output, printedTokens: boolean): void {
-  if (output.json) return printJson(askJson(result));
+export function presentAsk(raw: CascadeResult, output: Output, printedTokens: boolean): void {
+  if (output.json) return printJson(askJson(raw));
+  const result = forTerminal(raw);
   if (printedTokens) process.stdout.write('\n');
   if (!result.ok) return output.err(renderAskFailure(result, output));
   if (!printedTokens && (result.content || !result.toolCalls)) output.out(result.content ?? '');

@@ -3,7 +3,7 @@ import type { CheckNodeResult, CheckResult } from '../check/run.js';
 import { NAGIOS_LABEL } from '../check/nagios.js';
 import { renderColumns } from './columns.js';
 import { formatMs, paintStatus } from './format.js';
-import { printJson, type Output } from './output.js';
+import { forTerminal, printJson, type Output } from './output.js';
 
 function news(n: CheckNodeResult, output: Output): string[] {
   const c = output.color;
@@ -60,9 +60,10 @@ function renderCheck(result: CheckResult, output: Output, verbose: boolean): str
 }
 
 /** Failed webhooks on stderr, then the report: JSON, the Nagios line, or the news. */
-export function presentCheck(result: CheckResult, output: Output, options: { nagios: boolean; verbose: boolean }): void {
+export function presentCheck(raw: CheckResult, output: Output, options: { nagios: boolean; verbose: boolean }): void {
+  const result = forTerminal(raw);
   for (const d of result.deliveries.filter((x) => !x.ok)) output.err(`jarvis: webhook ${d.url} failed after ${d.attempts} attempt(s): ${d.error ?? 'unknown error'} (logged in ${result.logFile})`);
-  if (output.json) printJson(result);
+  if (output.json) printJson(raw);
   else if (options.nagios) output.out(nagiosLine(result));
   else {
     const text = renderCheck(result, output, options.verbose);

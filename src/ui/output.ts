@@ -3,6 +3,7 @@
  * TTY, FORCE_COLOR), spinners only on a TTY and never with --json.
  */
 import { Chalk, type ChalkInstance } from 'chalk';
+import { jsonSafe, oneLine, printable, terminalSafe } from '../system/text.js';
 
 export interface OutputOptions {
   json: boolean;
@@ -46,8 +47,9 @@ export function createOutput(options: OutputOptions, env: NodeJS.ProcessEnv = pr
     color: new Chalk({ level: colored ? 1 : 0 }),
     interactive: usableColumns(process.stderr) !== undefined && !options.json && env.CI !== 'true',
     columns: usableColumns(process.stdout),
-    out: (text) => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
-    err: (text) => void process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+    // The last guard: what a renderer forgot to clean (a node's text) cannot reach the terminal raw.
+    out: (text) => void process.stdout.write(terminalSafe(text.endsWith('\n') ? text : `${text}\n`)),
+    err: (text) => void process.stderr.write(terminalSafe(text.endsWith('\n') ? text : `${text}\n`)),
   };
 }
 
@@ -65,15 +67,37 @@ export async function startSpinner(output: Output, text: string): Promise<Spinne
   };
 }
 
-/** Prints a command's result: as JSON with --json (the contract), else as `render` makes it (nothing when it makes ''). */
+/** Fields whose text is lines (a command's output, a model's answer): their newlines are kept. */
+const MULTILINE = new Set(['output', 'content']);
+
+/**
+ * A result as a renderer may lay it out: every string in it (from a node, a command, a file, the
+ * config) one line, secrets scrubbed, control characters shown as escapes, so that no field can
+ * forge a line or steer the terminal; the fields in MULTILINE keep their newlines. The JSON view
+ * gets the data as it is (JSON escapes it).
+ */
+export function forTerminal<T>(value: T, key?: string): T {
+  if (typeof value === 'string') return (key !== undefined && MULTILINE.has(key) ? printable(value) : oneLine(value)) as T;
+  if (Array.isArray(value)) return (value as unknown[]).map((v) => forTerminal(v, key)) as T;
+  if (value !== null && typeof value === 'object') {
+    const proto = Object.getPrototypeOf(value) as unknown;
+    if (proto !== Object.prototype && proto !== null) return value;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = forTerminal(v, k);
+    return out as T;
+  }
+  return value;
+}
+
+/** Prints a command's result: as JSON with --json (the contract), else as `render` makes it of the result made safe for a terminal (nothing when it makes ''). */
 export function show<T>(output: Output, result: T, render: (result: T, output: Output) => string, asJson: (result: T) => unknown = (r) => r): void {
   if (output.json) printJson(asJson(result));
   else {
-    const text = render(result, output);
+    const text = render(forTerminal(result), output);
     if (text) output.out(text);
   }
 }
 
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  process.stdout.write(`${jsonSafe(JSON.stringify(value, null, 2))}\n`);
 }

@@ -4,7 +4,8 @@ import type { StepRecord } from '../incidents/incident.js';
 import type { StepEvent } from '../runbook/executor.js';
 import { displayArgv } from '../system/process.js';
 import { formatMs, paintStatus } from './format.js';
-import type { Output } from './output.js';
+import { forTerminal, type Output } from './output.js';
+import { oneLine } from '../system/text.js';
 
 /** A step line: ✓/✗, label, detail, time. */
 function stepLine(output: Output, r: StepRecord): string {
@@ -21,17 +22,17 @@ function stepLine(output: Output, r: StepRecord): string {
 export async function stepReporter(output: Output): Promise<{ onEvent: (e: StepEvent) => void; stop: () => void }> {
   if (output.json) return { onEvent: () => undefined, stop: () => undefined };
   if (!output.interactive) {
-    return { onEvent: (e) => void (e.type === 'end' && output.out(stepLine(output, e.record))), stop: () => undefined };
+    return { onEvent: (e) => void (e.type === 'end' && output.out(stepLine(output, forTerminal(e.record)))), stop: () => undefined };
   }
   const { default: ora } = await import('ora');
   const spinner = ora({ stream: process.stderr, discardStdin: false });
   return {
     onEvent: (e) => {
       if (e.type === 'start') spinner.start(e.step.label);
-      else if (e.type === 'progress') spinner.text = `${e.step.label} ${output.color.dim(e.text)}`;
+      else if (e.type === 'progress') spinner.text = `${e.step.label} ${output.color.dim(oneLine(e.text))}`;
       else {
         spinner.stop();
-        output.out(stepLine(output, e.record));
+        output.out(stepLine(output, forTerminal(e.record)));
       }
     },
     stop: () => void spinner.stop(),

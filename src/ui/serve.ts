@@ -1,6 +1,7 @@
 /** What `jarvis serve` says on stderr (and its one JSON line on stdout with --json). */
 import type { ServeEvents, ServeResult } from '../commands/serve.js';
 import type { Clock } from '../system/clock.js';
+import { oneLine } from '../system/text.js';
 import type { Output } from './output.js';
 
 export function serveEvents(output: Output, clock: Clock): ServeEvents {
@@ -15,7 +16,8 @@ export function serveEvents(output: Output, clock: Clock): ServeEvents {
     },
     reloaded: (config) => output.err(`jarvis serve: reloaded ${config.path} (${config.nodes.length} nodes)`),
     reloadFailed: (error) => output.err(`jarvis serve: config not reloaded, keeping the one in use: ${error.message}`),
-    log: (line) => output.err(`${new Date(clock.now()).toISOString()} ${line}`),
+    // One entry, one line: what a node or a client put in it cannot start another.
+    log: (line) => output.err(`${new Date(clock.now()).toISOString()} ${oneLine(line)}`),
   };
 }
 

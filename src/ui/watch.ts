@@ -6,6 +6,8 @@
 import type { ChalkInstance } from 'chalk';
 import { formatMs, paintStatus } from './format.js';
 import type { ProbeStatus } from '../probe/classify.js';
+import { forTerminal } from './output.js';
+import { terminalSafe } from '../system/text.js';
 
 export interface WatchNode {
   id: string;
@@ -94,8 +96,9 @@ export async function runLiveView(o: LiveViewOptions): Promise<number> {
   const draw = () => {
     if (!last || stopped) return;
     const rows = out.rows || 40;
-    const lines = renderFrame(last, selected, o.color, panel).slice(0, rows - 1);
-    out.write(`\x1b[H${lines.map((l) => `${l}\x1b[K`).join('\n')}\x1b[J`);
+    // What the nodes said, one line each and without controls; the frame's own escapes added after.
+    const lines = renderFrame(forTerminal(last), selected, o.color, panel.flatMap((l) => l.split('\n'))).slice(0, rows - 1);
+    out.write(`\x1b[H${lines.map((l) => `${terminalSafe(l)}\x1b[K`).join('\n')}\x1b[J`);
   };
   const restore = () => {
     if (input.isTTY) input.setRawMode(false);

@@ -14,6 +14,8 @@ describe('parseFault', () => {
     ['429', { mode: 'quota', retryAfterS: 60 }],
     ['429:30', { mode: 'quota', retryAfterS: 30 }],
     ['garbage', { mode: 'garbage' }],
+    ['cut', { mode: 'cut' }],
+    ['hostile', { mode: 'hostile' }],
     ['model-missing', { mode: 'model-missing' }],
   ])('%s', (text, fault) => {
     expect(parseFault(text)).toEqual(fault);

@@ -15,6 +15,7 @@ import type { NodeConfig } from '../../config/schema.js';
 import type { CommandResult, CommandRunner } from '../../system/process.js';
 import { commandOn, type Target } from '../target.js';
 import { commandUnknown, unknown, type Finding, type Unknown } from './finding.js';
+import { oneLine } from '../../system/text.js';
 
 export const LOG_KINDS = ['oom', 'gpu', 'port', 'panic', 'error'] as const;
 export type LogKind = (typeof LOG_KINDS)[number];
@@ -61,7 +62,9 @@ export function readLog(text: string): { lines: number; errors: LogLine[]; last:
     .split('\n')
     .map((l) => l.trimEnd())
     .filter((l) => l.trim())
-    .slice(-TAIL_LINES);
+    .slice(-TAIL_LINES)
+    // A log line as a line of jarvis's output: no secret, no control character a terminal obeys.
+    .map(oneLine);
   const errors: LogLine[] = [];
   for (const l of lines) {
     const kind = classifyLine(l);

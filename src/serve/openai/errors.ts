@@ -2,7 +2,7 @@
 import type http from 'node:http';
 import type { BodyError } from '../body.js';
 import { errorMessage } from '../../probe/classify.js';
-import { isErrorBody, sendBody, sendJson } from '../reply.js';
+import { isErrorBody, nodeErrorBody, sendBody, sendJson } from '../reply.js';
 
 export interface OpenAiError {
   status: number;
@@ -27,6 +27,6 @@ export function sendBodyError(res: http.ServerResponse, e: BodyError): void {
  * it is an error in JSON (the nodes speak this API), else its text in OpenAI's shape.
  */
 export function sendRejected(res: http.ServerResponse, rejected: { status: number; body: string }, headers: Record<string, string>): void {
-  if (isErrorBody(rejected.body)) return sendBody(res, rejected.status, rejected.body, headers);
+  if (isErrorBody(rejected.body)) return sendBody(res, rejected.status, nodeErrorBody(rejected.body), headers);
   sendError(res, { status: rejected.status, message: errorMessage(rejected.body) ?? `HTTP ${rejected.status}`, type: 'invalid_request_error', headers });
 }
