@@ -17,8 +17,8 @@ import { cleanEnv, jarvis, startServe, startSim, tempDir, type RunningSim } from
 const NODE_KEY = 'sk-live-SECRETKEY-123456';
 const HEADER_VALUE = 'org-SECRET-HEADER-987';
 const CLIENT_KEY = 'client-SECRET-key-0001';
-const HOOK_PATH = 'hooks/T000/SECRET-HOOK-PATH';
-const SECRETS = [NODE_KEY, HEADER_VALUE, CLIENT_KEY, 'SECRET-HOOK-PATH'];
+const HOOK_PATH = 'hooks/T000/SECRET0HOOK0PATH0123';
+const SECRETS = [NODE_KEY, HEADER_VALUE, CLIENT_KEY, 'SECRET0HOOK0PATH0123'];
 const WEIRD_MODEL = 'qwen\u001b]0;title\u0007\u001b[2J\nFORGED-model';
 
 let tmp: ReturnType<typeof tempDir>;
