@@ -73,6 +73,16 @@ export function classifyFailure(error: unknown, timeoutMs?: number): Classificat
 }
 
 /** Follows `cause` chains and AggregateErrors to the most telling socket error. */
+/**
+ * Whether a request failed because its connection was closed or reset under it (before any of the
+ * answer came, when the caller asks before the response): what a client meets on a keep-alive
+ * connection the server had just closed.
+ */
+export function isConnectionCut(error: unknown): boolean {
+  const e = unwrap(error);
+  return CUT.has(e.code ?? '') || /socket hang up|other side closed/i.test(e.message ?? '');
+}
+
 function unwrap(error: unknown): ErrorLike {
   const phase = (error as ErrorLike | null)?.phase;
   let e = asErrorLike(error);

@@ -20,6 +20,8 @@ export interface SimNodeOptions {
   fault?: Fault;
   /** Delay between streamed tokens. */
   tokenDelayMs?: number;
+  /** Closes the connection after each streamed reply while its head said keep-alive (llama.cpp's server does). */
+  closeAfterStream?: boolean;
   /** A key clients must send (`Authorization: Bearer`), as llama.cpp's `--api-key` or a cloud proxy wants. */
   apiKey?: string;
   /** What the server reports about itself (its status endpoints): see SimLoad. */
@@ -62,6 +64,9 @@ export class SimNode {
   private server: http.Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly tokenDelayMs: number;
+  private readonly closeAfterStream: boolean;
+  /** Connections that carried a stream (closeAfterStream): the next request on one is cut. */
+  private readonly spent = new WeakSet<Socket>();
   private readonly apiKey: string | undefined;
   load: SimLoad;
 
@@ -73,6 +78,7 @@ export class SimNode {
     this.models = options.models;
     this.fault = options.fault ?? { mode: 'up' };
     this.tokenDelayMs = options.tokenDelayMs ?? 0;
+    this.closeAfterStream = options.closeAfterStream === true;
     this.apiKey = options.apiKey;
     this.load = options.load ?? {};
   }
@@ -131,6 +137,7 @@ export class SimNode {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (this.spent.has(req.socket)) return void req.socket.destroy();
     const path = (req.url ?? '/').split('?')[0]!;
     this.hits.set(path, (this.hits.get(path) ?? 0) + 1);
     const fault = this.fault;
@@ -410,6 +417,10 @@ export class SimNode {
       if (this.tokenDelayMs > 0) await new Promise((r) => setTimeout(r, this.tokenDelayMs));
     }
     for (const t of tail) res.write(t);
+    // The reply is whole, and the connection is done with, whatever its head said: the next
+    // request on it is cut without a byte of answer, as when a client reuses a connection the
+    // server has just closed (the race a client meets with llama.cpp's server under load).
+    if (this.closeAfterStream && res.socket) this.spent.add(res.socket);
     res.end();
   }
 

@@ -61,14 +61,18 @@ async function readChunks(res: RawResponse, limit: number): Promise<string> {
   return text.length < limit ? text + decoder.decode() : text;
 }
 
-/** Sends a POST; rejects with the socket error (classified by the caller). Aborts on `signal`. */
-export type Requester = (url: URL, body: string, headers: Readonly<Record<string, string>>, signal: CancelSignal) => Promise<RawResponse>;
+/**
+ * Sends a POST; rejects with the socket error (classified by the caller). Aborts on `signal`.
+ * `fresh`: on a new connection of its own, not one kept alive (a retry after a stale one).
+ */
+export type Requester = (url: URL, body: string, headers: Readonly<Record<string, string>>, signal: CancelSignal, fresh?: boolean) => Promise<RawResponse>;
 
 /** node:http with keep-alive: nothing to load, right for one-shot commands (`jarvis ask`). */
-export const nodeHttpRequester: Requester = (u, body, headers, signal) =>
+export const nodeHttpRequester: Requester = (u, body, headers, signal, fresh) =>
   new Promise((resolve, reject) => {
     const lib = u.protocol === 'https:' ? https : http;
-    const req = lib.request(u, { method: 'POST', agent: u.protocol === 'https:' ? agents.https : agents.http, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, signal: toAbortSignal(signal) });
+    const agent = fresh ? false : u.protocol === 'https:' ? agents.https : agents.http;
+    const req = lib.request(u, { method: 'POST', agent, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) }, signal: toAbortSignal(signal) });
     req.on('error', reject);
     req.on('response', (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }));
     req.end(body);
@@ -92,16 +96,25 @@ const POOL_OPTIONS = (connections: number) => ({ connections, keepAliveTimeout: 
 export async function undiciRequester(connectionsPerNode = 128): Promise<Requester> {
   // Only the pool: the package's index also loads fetch, WebSocket, caches and mocks, about 9 MB
   // of resident memory a long-running proxy would carry for nothing.
-  const Pool = (await import('undici/lib/dispatcher/pool.js')).default;
+  const [Pool, Client] = await Promise.all([import('undici/lib/dispatcher/pool.js'), import('undici/lib/dispatcher/client.js')]).then(([p, c]) => [p.default, c.default] as const);
   const pools = new Map<string, InstanceType<typeof Pool>>();
-  return (u, body, headers, signal) =>
+  return (u, body, headers, signal, fresh) =>
     new Promise<RawResponse>((resolve, reject) => {
+      const options = { path: `${u.pathname}${u.search}`, method: 'POST' as const, headers, body };
+      if (fresh) {
+        // A connection of its own, closed once the exchange is over (rare: a retry after a stale one).
+        const client = new Client(u.origin, POOL_OPTIONS(1));
+        const exchange = new Exchange(signal, resolve, reject);
+        exchange.settled = () => void client.close().catch(() => undefined);
+        client.dispatch(options, exchange);
+        return;
+      }
       let pool = pools.get(u.origin);
       if (!pool) {
         pool = new Pool(u.origin, POOL_OPTIONS(connectionsPerNode));
         pools.set(u.origin, pool);
       }
-      pool.dispatch({ path: `${u.pathname}${u.search}`, method: 'POST', headers, body }, new Exchange(signal, resolve, reject));
+      pool.dispatch(options, new Exchange(signal, resolve, reject));
     });
 }
 
@@ -156,6 +169,8 @@ class Exchange implements RawResponse, Dispatcher.DispatchHandler, AsyncIterable
   readonly #resolve: (r: RawResponse) => void;
   readonly #reject: (e: Error) => void;
   readonly #onAbort = () => this.#abort?.(abortError());
+  /** Called once the exchange is over, however it ended (a one-off connection is closed then). */
+  settled: (() => void) | undefined;
 
   constructor(signal: CancelSignal, resolve: (r: RawResponse) => void, reject: (e: Error) => void) {
     this.#signal = signal;
@@ -235,6 +250,8 @@ class Exchange implements RawResponse, Dispatcher.DispatchHandler, AsyncIterable
 
   #settle(): void {
     this.#signal.removeEventListener('abort', this.#onAbort);
+    this.settled?.();
+    this.settled = undefined;
     this.#notify();
   }
 

@@ -11,6 +11,7 @@ import { Cancel, follow, unfollow, type CancelSignal } from '../cascade/cancel.j
 import { ChatStream, chatPayload, readReply, type ChatRequest, type ChatSuccess, type StreamRead } from '../protocols/openai/chat.js';
 import { MessagesPassStream, readMessageReply } from '../protocols/anthropic/messages.js';
 import { classifyHttpError, failureFromError, type ChatFailure } from './failure.js';
+import { isConnectionCut } from '../probe/classify.js';
 import { nodeHttpRequester, pipeBody, readText, type BodySink, type RawResponse, type Requester } from './requesters.js';
 import { SseReader, type SseEvent } from './sse.js';
 import { passBody } from '../protocols/raw-json.js';
@@ -96,7 +97,15 @@ const expire = (c: Cancel) => c.abort(TIMED_OUT);
  * alive in it.
  */
 function post(requester: Requester, url: URL, request: ChatRequest, pass: boolean, headers: Readonly<Record<string, string>>, signal: Cancel): Promise<RawResponse> {
-  return requester(url, pass ? messagesPayload(request) : chatPayload(request), headers, signal);
+  const body = pass ? messagesPayload(request) : chatPayload(request);
+  return requester(url, body, headers, signal).catch((error: unknown) => {
+    // Cut before a byte of the answer came, most likely a kept-alive connection the node had just
+    // closed (llama.cpp's server closes after each stream): sent again at once, on a connection
+    // of its own. Not an attempt, nothing the node did. A node that cuts every connection fails
+    // this one too, and that counts.
+    if (signal.aborted || !isConnectionCut(error)) throw error;
+    return requester(url, body, headers, signal, true);
+  });
 }
 
 /**

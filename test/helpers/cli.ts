@@ -80,7 +80,7 @@ export async function startSim(args: string[]): Promise<RunningSim> {
  * A simulated cluster of `nodes` in `dir` (its spec file there) and a config pointing at every
  * node (`jarvis.config.yaml`, each with `timeoutMs`, then `extra` YAML lines).
  */
-export async function startCluster(dir: string, nodes: { id: string; kind: string; models: string[]; fault?: string; tokenDelayMs?: number }[], options: { timeoutMs: number; extra?: string }): Promise<{ sim: RunningSim; cfg: string }> {
+export async function startCluster(dir: string, nodes: { id: string; kind: string; models: string[]; fault?: string; tokenDelayMs?: number; closeAfterStream?: boolean }[], options: { timeoutMs: number; extra?: string }): Promise<{ sim: RunningSim; cfg: string }> {
   const spec = path.join(dir, 'spec.json');
   writeFileSync(spec, JSON.stringify({ nodes }));
   const sim = await startSim(['cluster', '--spec', spec]);
