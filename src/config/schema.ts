@@ -300,6 +300,18 @@ export const configSchema = z
          * at start.
          */
         upstreamConnections: z.number({ error: 'expected a number of connections' }).int({ error: 'expected a whole number of connections' }).min(1).max(65_536).default(128),
+        /**
+         * Client connections at once, at most; beyond it new ones are closed as they come, so that
+         * the process keeps descriptors for the nodes, the health probes and its files. Default:
+         * half of what the open-file limit leaves after 64 (480 under `ulimit -n 1024`).
+         */
+        maxConnections: z.number({ error: 'expected a number of connections' }).int({ error: 'expected a whole number of connections' }).min(1).max(1_000_000).optional(),
+        /** A client has this long to send a request's head (slow senders hold a connection no longer). */
+        headersTimeoutMs: z.number({ error: 'expected a number of milliseconds' }).int({ error: 'expected a whole number of milliseconds' }).min(100).max(600_000).default(10_000),
+        /** ...and this long for the whole request, body included. */
+        requestReadTimeoutMs: z.number({ error: 'expected a number of milliseconds' }).int({ error: 'expected a whole number of milliseconds' }).min(100).max(3_600_000).default(60_000),
+        /** An idle kept-alive client connection is closed after this long. */
+        keepAliveTimeoutMs: z.number({ error: 'expected a number of milliseconds' }).int({ error: 'expected a whole number of milliseconds' }).min(100).max(600_000).default(30_000),
       })
       .prefault({}),
     /** Silence windows: nothing is recovered or alerted for these nodes while one is open. */

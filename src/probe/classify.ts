@@ -15,6 +15,8 @@ export interface Classification {
   httpStatus?: number;
   /** 429: quota or rate limit. */
   throttled?: boolean;
+  /** This machine could not even try (out of file descriptors): says nothing about the node. */
+  local?: boolean;
   /** Seconds to wait, from Retry-After / retry-after-ms. */
   retryAfterS?: number;
   /** Models the server lists (Ollama: downloaded; LM Studio: loaded). */
@@ -30,6 +32,7 @@ const REFUSED = new Set(['ECONNREFUSED']);
 const UNREACHABLE = new Set(['EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'EADDRNOTAVAIL']);
 const DNS = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NODATA', 'EAI_FAIL', 'EAI_NONAME']);
 const TIMEOUT = new Set(['TIMEOUT', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'TimeoutError']);
+const LOCAL = new Set(['EMFILE', 'ENFILE']);
 const CUT = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'ERR_STREAM_PREMATURE_CLOSE']);
 
 interface ErrorLike {
@@ -50,6 +53,7 @@ export function classifyFailure(error: unknown, timeoutMs?: number): Classificat
   const e = unwrap(error);
   const code = e.code ?? '';
   const msg = oneLine(e.message ?? String(error));
+  if (LOCAL.has(code)) return { status: 'bad_response', local: true, detail: `this machine is out of file descriptors (${code}): not the node's doing` };
   if (REFUSED.has(code)) return { status: 'refused', detail: 'connection refused: nothing listens on the port (service stopped?)' };
   if (UNREACHABLE.has(code)) return { status: 'unreachable', detail: `no route to the machine (${code})` };
   if (DNS.has(code)) return { status: 'dns', detail: `name does not resolve (${code})` };
@@ -96,7 +100,7 @@ function unwrap(error: unknown): ErrorLike {
       break;
     }
     const code = e.code ?? '';
-    const known = REFUSED.has(code) || UNREACHABLE.has(code) || DNS.has(code) || TIMEOUT.has(code) || CUT.has(code);
+    const known = REFUSED.has(code) || UNREACHABLE.has(code) || DNS.has(code) || TIMEOUT.has(code) || CUT.has(code) || LOCAL.has(code);
     if (known || typeof e.cause !== 'object' || e.cause === null) break;
     // fetch's TypeError('fetch failed'), an AbortError or our ABORTED wrap the real reason.
     if (e.name === 'TypeError' || e.name === 'AbortError' || code === 'ABORTED' || code === '') e = asErrorLike(e.cause);

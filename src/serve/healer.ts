@@ -164,8 +164,13 @@ export function startHealer(o: HealerOptions): Healer {
 
   const tick = async () => {
     const probedAt = o.clock.now();
-    const probes = await probeAll(o.config.nodes, o.executor);
-    last = probes;
+    const fresh = await probeAll(o.config.nodes, o.executor);
+    // A probe this machine could not even send (out of file descriptors) says nothing of its node:
+    // the node keeps what its last probe said, and nothing is counted, recorded or acted on.
+    const local = fresh.filter((p) => p.local);
+    if (local.length > 0) o.log(`health: could not probe ${local.map((p) => p.id).join(', ')}: ${local[0]!.detail ?? 'out of file descriptors'}`);
+    const probes = fresh.filter((p) => !p.local);
+    last = fresh.map((p) => (p.local ? (last.find((l) => l.id === p.id) ?? p) : p));
     void historyStore(o.config, o.dataDir, () => o.clock.now())
       .append(probeSamples(probes, probedAt))
       .catch((error: unknown) => o.log(`history: could not record the health check: ${(error as Error).message}`));

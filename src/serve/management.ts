@@ -29,7 +29,7 @@ export const health: Handler = (_req, res, ctx) => {
   const probes = new Map(ctx.healer.lastProbes().map((p) => [p.id, p]));
   const down = ctx.config.nodes.filter((n) => {
     const probe = probes.get(n.id);
-    return ctx.health.view(n.id, now).state === 'circuit_open' || (probe !== undefined && (probe.status !== 'ok' || probe.throttled === true));
+    return ctx.health.view(n.id, now).state === 'circuit_open' || (probe !== undefined && !probe.local && (probe.status !== 'ok' || probe.throttled === true));
   });
   const nodes = ctx.config.nodes.length;
   const routable = nodes - down.length;

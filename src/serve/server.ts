@@ -32,6 +32,8 @@ import { modelList } from './openai/models.js';
 import { sendJson } from './reply.js';
 import { RequestHistory } from './request-history.js';
 import { historyStore } from '../store/history.js';
+import { openFileLimit } from '../system/limits.js';
+import { answerClientError, applyLimits, connectionCap, CONNECTIONS_CHECKING_INTERVAL_MS, onCapReached } from './connections.js';
 
 export interface ServeOptions {
   config: Config;
@@ -168,7 +170,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     if (!this.writableFinished) this.cancel?.abort();
     if (inFlight === 0) idle.splice(0).forEach((f) => f());
   }
-  const server = http.createServer({ ServerResponse: ServeResponse }, (req, res) => {
+  const server = http.createServer({ ServerResponse: ServeResponse, connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, (req, res) => {
     inFlight++;
     res.on('close', onClose);
     const url = req.url ?? '/';
@@ -185,6 +187,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     if (origin !== undefined && route.auth === 'api') for (const [k, v] of Object.entries(guard.corsHeaders(origin))) res.setHeader(k, v);
     if (!auth.allows(req, route)) return sendError(res, { status: 401, message: auth.refusal(), type: 'authentication_error', code: 'invalid_api_key' });
     Promise.resolve(route.handle(req, res, ctx)).catch((error: unknown) => {
+      // A client that went away mid-request (its body cut short) is news of one line, not a bug.
+      if (req.destroyed || res.destroyed || (error as NodeJS.ErrnoException).code === 'ECONNRESET') {
+        return log(`client gone: ${req.method} ${path}: ${(error as Error).message} (after ${req.socket.bytesRead} bytes)`);
+      }
       log(`error: ${req.method} ${path}: ${(error as Error).stack ?? String(error)}`);
       sendError(res, { status: 500, message: 'internal error', type: 'server_error' });
     });
@@ -200,7 +206,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     res.writeHead(204, guard.corsHeaders(origin, { ...(typeof asked === 'string' && /^[\w\-, ]{1,500}$/.test(asked) && { headers: asked }) }));
     res.end();
   }
-  server.keepAliveTimeout = 30_000;
+  const fileLimit = openFileLimit();
+  applyLimits(server, ctx.config, connectionCap(ctx.config, fileLimit));
+  onCapReached(server, log, () => options.clock.now());
+  server.on('clientError', answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       const where = `${options.host.includes(':') ? `[${options.host}]` : options.host}:${options.port}`;
@@ -251,6 +260,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       health.configure(next);
       auth.configure(config);
       guard.configure(config);
+      applyLimits(server, config, connectionCap(config, fileLimit));
       ctx.healer = startHealth();
     },
     close: async (drainMs) => {

@@ -20,6 +20,8 @@ export type ErrorClass =
   | 'rejected'
   | 'model_missing'
   | 'stream_broken'
+  /** This machine could not send it (out of file descriptors): not the node's doing, never counted. */
+  | 'local'
   | 'aborted';
 
 export interface ChatFailure {
@@ -51,6 +53,7 @@ export function classifyHttpError(status: number, headers: Record<string, string
 export function failureFromError(error: unknown, timeoutMs: number, signal?: CancelSignal): ChatFailure {
   if (signal?.aborted) return { class: 'aborted', message: 'interrupted' };
   const c = classifyFailure(error, timeoutMs);
+  if (c.local) return { class: 'local', message: c.detail ?? 'out of file descriptors' };
   const cls: ErrorClass = c.status === 'refused' || c.status === 'unreachable' || c.status === 'dns' || c.status === 'timeout' ? c.status : 'bad_response';
   return { class: cls, message: c.detail ?? c.status };
 }

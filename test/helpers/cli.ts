@@ -122,8 +122,10 @@ export interface RunningServe {
 }
 
 /** `jarvis serve --json` on a free port, once it has said where it listens. */
-export async function startServe(options: { config: string; dataDir: string; env: NodeJS.ProcessEnv; args?: string[] }): Promise<RunningServe> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--json', '--port', '0', '--config', options.config, '--data-dir', options.dataDir, ...(options.args ?? [])], { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startServe(options: { config: string; dataDir: string; env: NodeJS.ProcessEnv; args?: string[]; wrapper?: string[] }): Promise<RunningServe> {
+  const argv = [BIN, 'serve', '--json', '--port', '0', '--config', options.config, '--data-dir', options.dataDir, ...(options.args ?? [])];
+  const [cmd, ...pre] = options.wrapper ?? [];
+  const child = cmd ? spawn(cmd, [...pre, process.execPath, ...argv], { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(process.execPath, argv, { env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const watchers = new Set<() => void>();
   child.stderr.on('data', (d: Buffer) => {
