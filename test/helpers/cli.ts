@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach } from 'vitest';
 import { startReady, stopChild } from '../../src/system/children.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -151,4 +152,27 @@ export async function startServe(options: { config: string; dataDir: string; env
     });
   const listening = await startReady<ServeListening>(child, { what: 'serve', event: 'listening', stderr: () => log });
   return { child, url: listening.url, listening, log: () => log, waitForLog, stop };
+}
+
+/** What a test started: its temp dir, and the cluster and proxy it ran (stopped after it). */
+export interface TestRun {
+  dir: string;
+  sim: RunningSim | undefined;
+  serve: RunningServe | undefined;
+}
+
+/** A fresh temp dir for each test of the file; the sim and serve it sets are stopped and the dir removed after the test. */
+export function perTest(): TestRun {
+  const run: TestRun = { dir: '', sim: undefined, serve: undefined };
+  let cleanup = () => undefined as void;
+  beforeEach(() => {
+    ({ dir: run.dir, cleanup } = tempDir());
+  });
+  afterEach(async () => {
+    await run.serve?.stop();
+    await run.sim?.stop();
+    run.serve = run.sim = undefined;
+    cleanup();
+  });
+  return run;
 }

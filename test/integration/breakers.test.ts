@@ -7,23 +7,11 @@
 import path from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.js';
-import { cleanEnv, jarvis, startCluster, startServe, tempDir, type RunningServe, type RunningSim } from '../helpers/cli.js';
+import { cleanEnv, jarvis, startCluster, startServe, perTest } from '../helpers/cli.js';
 
-let tmp: ReturnType<typeof tempDir>;
-let sim: RunningSim | undefined;
-let serve: RunningServe | undefined;
-
-beforeEach(() => {
-  tmp = tempDir();
-});
-
-afterEach(async () => {
-  await serve?.stop();
-  await sim?.stop();
-  tmp.cleanup();
-});
+const run = perTest();
 
 interface StatusNode {
   state: string;
@@ -31,22 +19,22 @@ interface StatusNode {
 }
 
 async function nodeState(id: string): Promise<StatusNode> {
-  const status = (await (await fetch(`${serve!.url}/api/status`)).json()) as { nodes: Record<string, StatusNode> };
+  const status = (await (await fetch(`${run.serve!.url}/api/status`)).json()) as { nodes: Record<string, StatusNode> };
   return status.nodes[id]!;
 }
 
 describe('a node that breaks every stream', () => {
   it('is charged for each broken stream; after the threshold new streams, on both fronts, go to the healthy node', async () => {
     const model = 'qwen3:8b';
-    const cluster = await startCluster(tmp.dir, [{ id: 'cutter', kind: 'ollama', models: [model], fault: 'cut' }, { id: 'good', kind: 'ollama', models: [model] }], {
+    const cluster = await startCluster(run.dir, [{ id: 'cutter', kind: 'ollama', models: [model], fault: 'cut' }, { id: 'good', kind: 'ollama', models: [model] }], {
       timeoutMs: 5000,
       extra: 'routing: { strategy: priority }\ncascade: { failureThreshold: 3 }\n',
     });
-    sim = cluster.sim;
+    run.sim = cluster.sim;
     // No probes meanwhile: a probe that answers would let a trial through the open breaker.
-    serve = await startServe({ config: cluster.cfg, dataDir: path.join(tmp.dir, 'data'), env: cleanEnv(tmp.dir), args: ['--health-interval', '3600000'] });
-    const openai = new OpenAI({ baseURL: `${serve.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-    const anthropic = new Anthropic({ baseURL: serve.url, apiKey: 'unused', maxRetries: 0 });
+    run.serve = await startServe({ config: cluster.cfg, dataDir: path.join(run.dir, 'data'), env: cleanEnv(run.dir), args: ['--health-interval', '3600000'] });
+    const openai = new OpenAI({ baseURL: `${run.serve.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const anthropic = new Anthropic({ baseURL: run.serve.url, apiKey: 'unused', maxRetries: 0 });
     const viaOpenAI = async () => {
       const { data: stream, response } = await openai.chat.completions.create({ model, stream: true, messages: [{ role: 'user', content: 'one two three four' }] }).withResponse();
       let text = '';
@@ -84,17 +72,17 @@ describe('a hung node under 16 concurrent requests', () => {
   it('costs each request one attempt at most: the failure that opens its breaker moves the rest along, and no request retries it', async () => {
     const model = 'qwen3:8b';
     const nodes = ['hung', 'n2', 'n3', 'n4'].map((id) => ({ id, kind: 'ollama', models: [model] }));
-    const cluster = await startCluster(tmp.dir, nodes, {
+    const cluster = await startCluster(run.dir, nodes, {
       timeoutMs: 5000,
       extra: 'routing: { strategy: priority }\ncascade: { requestTimeoutMs: 1500, initialBackoffMs: 100, maxBackoffMs: 200, failureThreshold: 3 }\n',
     });
-    sim = cluster.sim;
-    const env = cleanEnv(tmp.dir);
-    serve = await startServe({ config: cluster.cfg, dataDir: path.join(tmp.dir, 'data'), env, args: ['--health-interval', '3600000'] });
+    run.sim = cluster.sim;
+    const env = cleanEnv(run.dir);
+    run.serve = await startServe({ config: cluster.cfg, dataDir: path.join(run.dir, 'data'), env, args: ['--health-interval', '3600000'] });
     // Hung once the proxy's first probe saw it healthy (a failed probe would put it last already).
-    await waitFor(async () => ((await (await fetch(`${serve!.url}/api/status`)).json()) as { nodes: Record<string, { probe: string | null }> }).nodes.hung!.probe === 'ok', { what: 'the first probe' });
-    expect((await jarvis(['sim', 'fault', sim.ready.control, 'hung', 'hang'], { env })).code).toBe(0);
-    const client = new OpenAI({ baseURL: `${serve.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 60_000 });
+    await waitFor(async () => ((await (await fetch(`${run.serve!.url}/api/status`)).json()) as { nodes: Record<string, { probe: string | null }> }).nodes.hung!.probe === 'ok', { what: 'the first probe' });
+    expect((await jarvis(['sim', 'fault', run.sim.ready.control, 'hung', 'hang'], { env })).code).toBe(0);
+    const client = new OpenAI({ baseURL: `${run.serve.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 60_000 });
     const traces: { wave: number; trace: string }[] = [];
     // 16 clients, 3 requests each, one after another: the first wave meets the hung node, the later ones its open breaker.
     await Promise.all(

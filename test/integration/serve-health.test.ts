@@ -4,35 +4,23 @@
  * while the process serves.
  */
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cleanEnv, jarvis, startCluster, startServe, tempDir, type RunningServe, type RunningSim } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { cleanEnv, jarvis, startCluster, startServe, perTest } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
 
-let tmp: ReturnType<typeof tempDir>;
-let sim: RunningSim | undefined;
-let serve: RunningServe | undefined;
-
-beforeEach(() => {
-  tmp = tempDir();
-});
-
-afterEach(async () => {
-  await serve?.stop();
-  await sim?.stop();
-  tmp.cleanup();
-});
+const run = perTest();
 
 describe('/health', () => {
   it('ok, degraded with the count, down (503) as the nodes go; /health/live stays 200', async () => {
-    const env = cleanEnv(tmp.dir);
-    const cluster = await startCluster(tmp.dir, [{ id: 'a', kind: 'ollama', models: ['qwen3:8b'] }, { id: 'b', kind: 'ollama', models: ['qwen3:8b'] }], { timeoutMs: 500 });
-    sim = cluster.sim;
-    serve = await startServe({ config: cluster.cfg, dataDir: path.join(tmp.dir, 'data'), env, args: ['--health-interval', '200'] });
+    const env = cleanEnv(run.dir);
+    const cluster = await startCluster(run.dir, [{ id: 'a', kind: 'ollama', models: ['qwen3:8b'] }, { id: 'b', kind: 'ollama', models: ['qwen3:8b'] }], { timeoutMs: 500 });
+    run.sim = cluster.sim;
+    run.serve = await startServe({ config: cluster.cfg, dataDir: path.join(run.dir, 'data'), env, args: ['--health-interval', '200'] });
     const health = async () => {
-      const r = await fetch(`${serve!.url}/health`);
+      const r = await fetch(`${run.serve!.url}/health`);
       return { code: r.status, ...((await r.json()) as { status: string; routable: number; unroutable?: string[] }) };
     };
-    const fault = (id: string, f: string) => jarvis(['sim', 'fault', sim!.ready.control, id, f], { env });
+    const fault = (id: string, f: string) => jarvis(['sim', 'fault', run.sim!.ready.control, id, f], { env });
     await waitFor(async () => (await health()).status === 'ok', { what: 'ok', timeoutMs: 10_000 });
     expect(await health()).toMatchObject({ code: 200, status: 'ok', routable: 2 });
     await fault('b', 'down');
@@ -41,7 +29,7 @@ describe('/health', () => {
     await fault('a', '500');
     await waitFor(async () => (await health()).status === 'down', { what: 'down', timeoutMs: 10_000 });
     expect(await health()).toMatchObject({ code: 503, status: 'down', routable: 0, unroutable: ['a', 'b'] });
-    expect((await fetch(`${serve.url}/health/live`)).status).toBe(200);
+    expect((await fetch(`${run.serve.url}/health/live`)).status).toBe(200);
     await fault('a', 'up');
     await fault('b', 'up');
     await waitFor(async () => (await health()).status === 'ok', { what: 'ok again', timeoutMs: 10_000 });

@@ -6,33 +6,21 @@
  */
 import path from 'node:path';
 import OpenAI from 'openai';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cleanEnv, startCluster, startServe, tempDir, type RunningServe, type RunningSim } from '../helpers/cli.js';
+import { describe, expect, it } from 'vitest';
+import { cleanEnv, startCluster, startServe, perTest } from '../helpers/cli.js';
 
-let tmp: ReturnType<typeof tempDir>;
-let sim: RunningSim | undefined;
-let serve: RunningServe | undefined;
-
-beforeEach(() => {
-  tmp = tempDir();
-});
-
-afterEach(async () => {
-  await serve?.stop();
-  await sim?.stop();
-  tmp.cleanup();
-});
+const run = perTest();
 
 describe('a node that closes its connections after each stream', () => {
   it('answers every request, with no retry, failover or failure counted', async () => {
     const model = 'm.gguf';
-    const cluster = await startCluster(tmp.dir, [{ id: 'closer', kind: 'openai', models: [model], closeAfterStream: true }, { id: 'other', kind: 'openai', models: [model] }], {
+    const cluster = await startCluster(run.dir, [{ id: 'closer', kind: 'openai', models: [model], closeAfterStream: true }, { id: 'other', kind: 'openai', models: [model] }], {
       timeoutMs: 5000,
       extra: 'routing: { strategy: priority }\n',
     });
-    sim = cluster.sim;
-    serve = await startServe({ config: cluster.cfg, dataDir: path.join(tmp.dir, 'data'), env: cleanEnv(tmp.dir), args: ['--health-interval', '3600000'] });
-    const client = new OpenAI({ baseURL: `${serve.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    run.sim = cluster.sim;
+    run.serve = await startServe({ config: cluster.cfg, dataDir: path.join(run.dir, 'data'), env: cleanEnv(run.dir), args: ['--health-interval', '3600000'] });
+    const client = new OpenAI({ baseURL: `${run.serve.url}/v1`, apiKey: 'unused', maxRetries: 0 });
     const traces: string[] = [];
     // Eight clients, 25 streams each, one after another: each stream's connection is reused by the next request while the node closes it.
     await Promise.all(
@@ -50,7 +38,7 @@ describe('a node that closes its connections after each stream', () => {
       }),
     );
     expect(traces.filter((t) => t !== 'closer=ok')).toEqual([]);
-    const status = (await (await fetch(`${serve.url}/api/status`)).json()) as { nodes: Record<string, { consecutive_failures: number; total_requests: number; last_error: string | null }> };
+    const status = (await (await fetch(`${run.serve.url}/api/status`)).json()) as { nodes: Record<string, { consecutive_failures: number; total_requests: number; last_error: string | null }> };
     expect(status.nodes.closer).toMatchObject({ consecutive_failures: 0, total_requests: 400, last_error: null });
     expect(status.nodes.other!.total_requests).toBe(0);
   });
