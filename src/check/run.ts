@@ -3,6 +3,7 @@
  * within a budget (unless escalated or low-impact), record, alert on transitions, and exit like a
  * monitoring plugin. Quiet when nothing changed.
  */
+import { mayRecover } from '../runbook/may-recover.js';
 import path from 'node:path';
 import { afterDelivery, alertsForHook, type Outbox, type SentLog } from '../alerts/dispatch.js';
 import { openWindow } from '../alerts/maintenance.js';
@@ -150,13 +151,17 @@ export async function checkCluster(options: CheckOptions): Promise<CheckResult> 
       const escalated = blockedByEscalation(history, node.id, before.acks?.[node.id], wallNow(), rule);
       if (escalated) escalatedNow.add(node.id);
       if (!options.recover) continue;
-      const window = openWindow(config, node.id, wallNow());
-      if (window) recoveries.set(node.id, { action: 'skipped', reason: `maintenance window (from ${window.start}, ${window.duration}${window.every ? ` every ${window.every}` : ''}): not recovered, not alerted` });
-      else if (p.throttled) recoveries.set(node.id, { action: 'skipped', reason: `throttled: quota or rate limit${p.retryAfterS !== undefined ? `, retry after ${p.retryAfterS} s` : ''}; nothing to restart` });
-      else if (node.impact === 'low') recoveries.set(node.id, { action: 'skipped', reason: 'low-impact node: reported, not restarted' });
-      else if (escalated) recoveries.set(node.id, { action: 'skipped', reason: `escalated (${config.incidents.escalateAfter}+ failed recoveries in ${config.incidents.windowHours} h): not restarted automatically until \`jarvis incidents ack ${node.id}\`` });
-      else if (recordError) recoveries.set(node.id, { action: 'skipped', reason: 'incidents.json cannot be read: not restarting what could not be recorded' });
-      else toRecover.push(node);
+      const may = mayRecover({
+        node: node.id,
+        incidents: config.incidents,
+        window: openWindow(config, node.id, wallNow()),
+        throttled: p.throttled ? { ...(p.retryAfterS !== undefined && { retryAfterS: p.retryAfterS }) } : false,
+        lowImpact: node.impact === 'low',
+        escalated,
+        cannotRecord: recordError || undefined,
+      });
+      if (may.ok) toRecover.push(node);
+      else recoveries.set(node.id, { action: 'skipped', reason: may.message });
     }
     // The evidence on each confirmed failure, for the alert, beside the recoveries (a recovery
     // collects its own before it acts).

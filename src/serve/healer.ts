@@ -19,6 +19,7 @@ import type { ExecutorDeps } from '../runbook/executor.js';
 import type { Runbook } from '../runbook/runbook.js';
 import { stateStore } from '../store/state-file.js';
 import { recoverNode, type RecoverResult } from '../runbook/recover.js';
+import { mayRecover, type RecoverFacts, type RecoverRefusal } from '../runbook/may-recover.js';
 import { findNode } from '../config/nodes.js';
 import type { LiveHealth } from './live-health.js';
 import type { ServeMetrics } from './metrics.js';
@@ -65,11 +66,8 @@ export interface HealInput {
   downAfter: number;
   /** A recovery was decided (made or refused) during this run of failed probes. */
   outageActed: boolean;
-  lowImpact: boolean;
-  inMaintenance: boolean;
-  escalated: boolean;
-  /** The incident log cannot be read: escalation cannot be applied nor a recovery recorded. */
-  cannotRecord: boolean;
+  /** What `mayRecover` weighs: maintenance, impact, escalation, an incident log that cannot be read. */
+  facts: RecoverFacts;
 }
 
 /** What a recovery decision answers: the breaker opening, or the run of failed probes, it was made for. */
@@ -78,7 +76,7 @@ type HealCause = 'breaker' | 'probes';
 export type HealDecision =
   | { action: 'none' }
   | { action: 'half_open' }
-  | { action: 'skip'; reason: 'low_impact' | 'maintenance' | 'escalated' | 'cannot_record'; cause: HealCause }
+  | { action: 'skip'; reason: RecoverRefusal; cause: HealCause }
   | { action: 'recover'; cause: HealCause };
 
 const NONE: HealDecision = { action: 'none' };
@@ -117,11 +115,8 @@ export function healDecision(i: HealInput): HealDecision {
 }
 
 function recovery(i: HealInput, cause: HealCause): HealDecision {
-  if (i.lowImpact) return { action: 'skip', reason: 'low_impact', cause };
-  if (i.inMaintenance) return { action: 'skip', reason: 'maintenance', cause };
-  if (i.escalated) return { action: 'skip', reason: 'escalated', cause };
-  if (i.cannotRecord) return { action: 'skip', reason: 'cannot_record', cause };
-  return { action: 'recover', cause };
+  const may = mayRecover(i.facts);
+  return may.ok ? { action: 'recover', cause } : { action: 'skip', reason: may.reason, cause };
 }
 
 export function startHealer(o: HealerOptions): Healer {
@@ -214,10 +209,16 @@ export function startHealer(o: HealerOptions): Healer {
         failedProbes: failedProbes.get(p.id) ?? 0,
         downAfter,
         outageActed: outageActed.has(p.id),
-        lowImpact: o.config.nodes.find((n) => n.id === p.id)?.impact === 'low',
-        inMaintenance: openWindow(o.config, p.id, now) !== undefined,
-        escalated: history !== undefined && blockedByEscalation(history.incidents, p.id, history.acks[p.id], now, rule),
-        cannotRecord: cannotRecord !== undefined,
+        facts: {
+          node: p.id,
+          incidents: o.config.incidents,
+          window: openWindow(o.config, p.id, now),
+          // A quota is decided above (nothing to do), before recovery is weighed.
+          throttled: false,
+          lowImpact: o.config.nodes.find((n) => n.id === p.id)?.impact === 'low',
+          escalated: history !== undefined && blockedByEscalation(history.incidents, p.id, history.acks[p.id], now, rule),
+          cannotRecord,
+        },
       });
       if (d.action === 'recover' || d.action === 'skip') {
         if (d.cause === 'breaker') actedOn.set(p.id, h?.breaker.openUntil);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { mayRecover } from '../../src/runbook/may-recover.js';
 import { healDecision, type HealDecision, type HealInput } from '../../src/serve/healer.js';
 import type { NodeHealth } from '../../src/cascade/node-health.js';
 
@@ -13,7 +14,9 @@ const open = (openUntil = NOW + 60_000, lastErrorAt = new Date(NOW - 5000).toISO
   lastErrorAt,
 });
 const closed: NodeHealth = { breaker: { phase: 'closed', consecutiveFailures: 0, opens: 0 }, successes: 5, failures: 0, consecutiveFailures: 0, totalRequests: 5 };
-const base: HealInput = { probeOk: false, throttled: false, probedAt: NOW - 100, now: NOW, health: open(), autoRecover: true, recovering: false, actedOn: undefined, failedProbes: 1, downAfter: 2, outageActed: false, lowImpact: false, inMaintenance: false, escalated: false, cannotRecord: false };
+const NO_FACTS: HealInput['facts'] = { node: 'ol1', incidents: { escalateAfter: 3, windowHours: 24 }, window: undefined, throttled: false, lowImpact: false, escalated: false, cannotRecord: undefined };
+const WINDOW = { start: '2026-12-06T02:00:00Z', duration: '2h' };
+const base: HealInput = { probeOk: false, throttled: false, probedAt: NOW - 100, now: NOW, health: open(), autoRecover: true, recovering: false, actedOn: undefined, failedProbes: 1, downAfter: 2, outageActed: false, facts: NO_FACTS };
 
 describe('healDecision (the background check, per node and probe)', () => {
   const cases: [string, Partial<HealInput>, HealDecision][] = [
@@ -26,9 +29,9 @@ describe('healDecision (the background check, per node and probe)', () => {
     ['an outage acted on already: once per outage', { health: closed, failedProbes: 5, outageActed: true }, { action: 'none' }],
     ['an outage, auto-recover off', { health: closed, failedProbes: 5, autoRecover: false }, { action: 'none' }],
     ['an outage, a recovery already running', { health: closed, failedProbes: 5, recovering: true }, { action: 'none' }],
-    ['an outage on a low-impact node', { health: closed, failedProbes: 2, lowImpact: true }, { action: 'skip', reason: 'low_impact', cause: 'probes' }],
-    ['an outage in a maintenance window', { health: closed, failedProbes: 2, inMaintenance: true }, { action: 'skip', reason: 'maintenance', cause: 'probes' }],
-    ['an outage on an escalated node', { health: closed, failedProbes: 2, escalated: true }, { action: 'skip', reason: 'escalated', cause: 'probes' }],
+    ['an outage on a low-impact node', { health: closed, failedProbes: 2, facts: { ...NO_FACTS, lowImpact: true } }, { action: 'skip', reason: 'low_impact', cause: 'probes' }],
+    ['an outage in a maintenance window', { health: closed, failedProbes: 2, facts: { ...NO_FACTS, window: WINDOW } }, { action: 'skip', reason: 'maintenance', cause: 'probes' }],
+    ['an outage on an escalated node', { health: closed, failedProbes: 2, facts: { ...NO_FACTS, escalated: true } }, { action: 'skip', reason: 'escalated', cause: 'probes' }],
     ['downAfter 1: the first failed probe is an outage', { health: closed, downAfter: 1 }, { action: 'recover', cause: 'probes' }],
     ['a probe that got 429: a quota, nothing to restart (as jarvis check)', { health: closed, failedProbes: 2, throttled: true }, { action: 'none' }],
     ['open, and the probe got 429: nothing to restart either', { throttled: true }, { action: 'none' }],
@@ -38,11 +41,11 @@ describe('healDecision (the background check, per node and probe)', () => {
     ['a recovery is already running', { recovering: true }, { action: 'none' }],
     ['this opening was acted on already: once per opening', { actedOn: { openUntil: NOW + 60_000 } }, { action: 'none' }],
     ['acted on an earlier opening: this one is new', { actedOn: { openUntil: NOW - 1000 } }, { action: 'recover', cause: 'breaker' }],
-    ['low impact: never restarted automatically', { lowImpact: true }, { action: 'skip', reason: 'low_impact', cause: 'breaker' }],
-    ['in a maintenance window', { inMaintenance: true }, { action: 'skip', reason: 'maintenance', cause: 'breaker' }],
-    ['escalated', { escalated: true }, { action: 'skip', reason: 'escalated', cause: 'breaker' }],
-    ['the incident log cannot be read: not restarted, nothing could be recorded', { cannotRecord: true }, { action: 'skip', reason: 'cannot_record', cause: 'breaker' }],
-    ['an outage, and the incident log cannot be read', { health: closed, failedProbes: 2, cannotRecord: true }, { action: 'skip', reason: 'cannot_record', cause: 'probes' }],
+    ['low impact: never restarted automatically', { facts: { ...NO_FACTS, lowImpact: true } }, { action: 'skip', reason: 'low_impact', cause: 'breaker' }],
+    ['in a maintenance window', { facts: { ...NO_FACTS, window: WINDOW } }, { action: 'skip', reason: 'maintenance', cause: 'breaker' }],
+    ['escalated', { facts: { ...NO_FACTS, escalated: true } }, { action: 'skip', reason: 'escalated', cause: 'breaker' }],
+    ['the incident log cannot be read: not restarted, nothing could be recorded', { facts: { ...NO_FACTS, cannotRecord: 'EACCES' } }, { action: 'skip', reason: 'cannot_record', cause: 'breaker' }],
+    ['an outage, and the incident log cannot be read', { health: closed, failedProbes: 2, facts: { ...NO_FACTS, cannotRecord: 'EACCES' } }, { action: 'skip', reason: 'cannot_record', cause: 'probes' }],
     ['open and the probe answers: half-open, the next request is its trial', { probeOk: true }, { action: 'half_open' }],
     ['a probe sent before the failure that opened it says nothing', { probeOk: true, probedAt: NOW - 10_000 }, { action: 'none' }],
     ['an open time that has passed is half-open already, not open', { health: open(NOW - 1) }, { action: 'none' }],
@@ -50,4 +53,24 @@ describe('healDecision (the background check, per node and probe)', () => {
   ];
   // A decision about a recovery (made or refused) says what it answers: the breaker's opening or the outage.
   it.each(cases)('%s', (_what, over, expected) => expect(healDecision({ ...base, ...over })).toEqual(expected));
+});
+
+describe('mayRecover: the one rule check --recover and the healer share, in one order', () => {
+  const all = { ...NO_FACTS, window: WINDOW, throttled: { retryAfterS: 30 }, lowImpact: true, escalated: true, cannotRecord: 'EACCES' };
+  it.each([
+    ['nothing holds it', NO_FACTS, undefined],
+    ['everything holds it: maintenance first', all, 'maintenance'],
+    ['then a quota', { ...all, window: undefined }, 'throttled'],
+    ['then low impact', { ...all, window: undefined, throttled: false as const }, 'low_impact'],
+    ['then escalation', { ...all, window: undefined, throttled: false as const, lowImpact: false }, 'escalated'],
+    ['then an incident log that cannot be read', { ...NO_FACTS, cannotRecord: 'EACCES' }, 'cannot_record'],
+  ])('%s', (_what, facts, reason) => {
+    const may = mayRecover(facts);
+    expect(may.ok ? undefined : may.reason).toBe(reason);
+  });
+  it('says why in the words check prints', () => {
+    expect(mayRecover({ ...NO_FACTS, escalated: true })).toMatchObject({ message: 'escalated (3+ failed recoveries in 24 h): not restarted automatically until `jarvis incidents ack ol1`' });
+    expect(mayRecover({ ...NO_FACTS, throttled: { retryAfterS: 30 } })).toMatchObject({ message: 'throttled: quota or rate limit, retry after 30 s; nothing to restart' });
+    expect(mayRecover({ ...NO_FACTS, window: { ...WINDOW, every: '24h' } })).toMatchObject({ message: 'maintenance window (from 2026-12-06T02:00:00Z, 2h every 24h): not recovered, not alerted' });
+  });
 });
