@@ -4,7 +4,7 @@
  * time to recovery, latency percentiles, and its worst hour.
  */
 import type { Incident } from '../incidents/incident.js';
-import type { NodeHistory } from '../store/history.js';
+import type { NodeHistory } from '../store/history-days.js';
 import { addHistogram, emptyHistogram, failedOf, percentileOf, type NodeStateName } from './buckets.js';
 
 interface DownPeriod {

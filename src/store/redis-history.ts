@@ -12,7 +12,7 @@
  */
 import type { Redis } from './redis-client.js';
 import type { Sample } from '../history/buckets.js';
-import { assemble, dayOf, foldInto, hourName, parseSamples, validateDay, type DayFile, type History, type HistoryOptions, type NodeHistory } from './history.js';
+import { assemble, dayOf, foldInto, hourName, parseSamples, validateDay, type DayFile, type History, type HistoryOptions, type NodeHistory } from './history-days.js';
 
 const DAY = 86_400_000;
 

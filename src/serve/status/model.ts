@@ -7,7 +7,8 @@ import { phaseAt } from '../../cascade/breaker.js';
 import { failedOf, percentileOf } from '../../history/buckets.js';
 import { nodeReport } from '../../history/report.js';
 import { IncidentStore } from '../../incidents/store.js';
-import { historyStore, type NodeHistory } from '../../store/history.js';
+import { historyStore } from '../../store/history.js';
+import type { NodeHistory } from '../../store/history-days.js';
 import type { ServeContext } from '../context.js';
 import type { Segment } from './svg.js';
 
