@@ -55,9 +55,24 @@ export function groupMembers(config: Config, name: string, catalog: ModelCatalog
   // Asked per request by the proxy's front: computed once per config, name and catalog version.
   let cache = groupCache.get(config);
   if (!cache || cache.catalog !== catalog || cache.version !== catalog.version) groupCache.set(config, (cache = { catalog, version: catalog.version, groups: new Map() }));
-  let members = cache.groups.get(name);
-  if (!members) cache.groups.set(name, (members = computeGroup(config, name, catalog)));
-  return members;
+  return cache.groups.get(name) ?? remember(cache.groups, name, computeGroup(config, name, catalog));
+}
+
+/**
+ * Names come from clients, so there is no end to them (typos, scanners): each per-name cache keeps
+ * at most this many, the oldest dropped first (a name dropped is computed again when it comes).
+ */
+export const MAX_CACHED_NAMES = 1024;
+
+function remember<K, V>(map: Map<K, V>, key: K, value: V): V {
+  if (map.size >= MAX_CACHED_NAMES) map.delete(map.keys().next().value as K);
+  map.set(key, value);
+  return value;
+}
+
+/** How many names the route caches hold for `config` now (bounded by MAX_CACHED_NAMES each). */
+export function cachedNames(config: Config): { groups: number; routes: number; byModel: number } {
+  return { groups: groupCache.get(config)?.groups.size ?? 0, routes: routeCache.get(config)?.routes.size ?? 0, byModel: routeCache.get(config)?.byModel.size ?? 0 };
 }
 
 const groupCache = new WeakMap<Config, { catalog: ModelCatalog; version: number; groups: Map<string, readonly { node: NodeConfig; model: string }[]> }>();
@@ -134,9 +149,8 @@ function baseRoute(config: Config, q: RouteQuery, settings: CascadeSettings, cat
   let route = plain ? cache.byModel.get(q.model ?? '') : undefined;
   if (route) return route;
   const key = `${q.endpoint ?? 'chat'}\0${q.task ?? ''}\0${q.node ?? ''}\0${q.model ?? ''}\0${q.strict ? 1 : 0}\0${settings.forceNode ?? ''}\0${settings.failover}\0${settings.strategy}\0${q.messagesApi ? 'm' : ''}`;
-  route = cache.routes.get(key);
-  if (!route) cache.routes.set(key, (route = computeRoute(config, q, settings, catalog)));
-  if (plain) cache.byModel.set(q.model ?? '', route);
+  route = cache.routes.get(key) ?? remember(cache.routes, key, computeRoute(config, q, settings, catalog));
+  if (plain) remember(cache.byModel, q.model ?? '', route);
   return route;
 }
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { balance, NodeLoad } from '../../src/cascade/balance.js';
 import { ModelCatalog } from '../../src/cascade/catalog.js';
 import type { NodeHealth } from '../../src/cascade/node-health.js';
-import { groupMembers, planRoute, type RouteQuery } from '../../src/cascade/routing.js';
+import { cachedNames, groupMembers, MAX_CACHED_NAMES, planRoute, type RouteQuery } from '../../src/cascade/routing.js';
 import { cascadeSettings } from '../../src/config/env.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { Strategy } from '../../src/config/schema.js';
@@ -161,5 +161,21 @@ describe('an anthropic node', () => {
     };
     expect(ids({})).toEqual(['a']);
     expect(ids({ messagesApi: { body: {}, headers: {} } })).toEqual(['claude', 'a']);
+  });
+});
+
+describe('per-name caches are bounded', () => {
+  it('a flood of names a client made up (typos, scanners) keeps at most MAX_CACHED_NAMES of each; known names still route', () => {
+    const catalog = new ModelCatalog();
+    for (let i = 0; i < 5000; i++) {
+      groupMembers(config, `no-such-model-${i}`, catalog);
+      planRoute(config, { model: `llama3-typo-${i}` }, settings, catalog, ctx());
+    }
+    const sizes = cachedNames(config);
+    expect(sizes.groups).toBeLessThanOrEqual(MAX_CACHED_NAMES);
+    expect(sizes.routes).toBeLessThanOrEqual(MAX_CACHED_NAMES);
+    expect(sizes.byModel).toBeLessThanOrEqual(MAX_CACHED_NAMES);
+    expect(sizes.groups).toBeGreaterThan(MAX_CACHED_NAMES / 2);
+    expect(route({ model: 'llama3' }, catalog)).toEqual(route({ model: 'llama3' }));
   });
 });
