@@ -109,7 +109,8 @@ export async function recoverNode(options: RecoverOptions): Promise<RecoverResul
       runbook,
       node,
       probe,
-      diagnosis: diagnosisForPlan(runbook, node, probe, host ?? undefined, { platform }, options.force, before),
+      // The same diagnosis, but for a low-impact node that --force asks to act on (read as a normal one).
+      diagnosis: node.impact === 'low' && options.force ? diagnosisForPlan(runbook, node, probe, host ?? undefined, { platform }, options.force, before) : diagnosis,
       processAlive: proc.alive,
       holders,
       ...(pidFile && { pidFile }),
