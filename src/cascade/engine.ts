@@ -11,7 +11,7 @@ import { ModelCatalog, type ListModels } from './catalog.js';
 import { applyEvent, type HealthEvent, type NodeHealth } from './node-health.js';
 import { discoverGroup, planRoute, type RouteProblem, type RouteStep } from './routing.js';
 import type { CascadeSettings } from '../config/env.js';
-import { Cancel, follow, unfollow, type CancelSignal } from './cancel.js';
+import { Cancel, follow, unfollow, type CancelSignal } from '../system/cancel.js';
 import type { ChatMessage, ChatRequest, ToolCall } from '../protocols/openai/chat.js';
 import type { ChatFailure, ErrorClass } from '../transport/failure.js';
 import type { ChatOutcome, SendChat, SendOptions } from '../transport/sender.js';

@@ -51,7 +51,7 @@ export function createContext(globals: GlobalOptions, proc: ProcessParts): Comma
     return { http: httpRequest, run: runCommand, now: () => clock.monotonic(), signal };
   });
   const sleep = once(async (): Promise<Sleep> => {
-    const [{ setTimeout: wait }, { toAbortSignal }] = await Promise.all([import('node:timers/promises'), import('../cascade/cancel.js')]);
+    const [{ setTimeout: wait }, { toAbortSignal }] = await Promise.all([import('node:timers/promises'), import('../system/cancel.js')]);
     return (ms, s) => wait(ms, undefined, s ? { signal: toAbortSignal(s) } : {});
   });
   const executorDeps = once(async (): Promise<ExecutorDeps> => {

@@ -3,7 +3,7 @@
  * Everything with a side effect comes through here, lazily, so a test or another edge can give
  * its own; commands return results and the edge renders them.
  */
-import type { CancelSignal } from '../cascade/cancel.js';
+import type { CancelSignal } from '../system/cancel.js';
 import type { Config } from '../config/schema.js';
 import type { ProbeDeps } from '../probe/probe.js';
 import type { ExecutorDeps } from '../runbook/executor.js';

@@ -1,7 +1,7 @@
 /** What every route of `jarvis serve` works with: the live config and the owners of live state. */
 import http from 'node:http';
 import type { NodeLoad } from '../cascade/balance.js';
-import type { Cancel } from '../cascade/cancel.js';
+import type { Cancel } from '../system/cancel.js';
 import type { ModelCatalog } from '../cascade/catalog.js';
 import type { EngineDeps } from '../cascade/engine.js';
 import type { CascadeSettings } from '../config/env.js';

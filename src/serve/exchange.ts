@@ -5,7 +5,7 @@
  * by the front's own StreamWriter.
  */
 import type http from 'node:http';
-import { Cancel } from '../cascade/cancel.js';
+import { Cancel } from '../system/cancel.js';
 import { runCascade, type CascadeEvent, type CascadeRequest, type CascadeResult } from '../cascade/engine.js';
 import type { ServeContext, ServeResponse } from './context.js';
 

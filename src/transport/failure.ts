@@ -3,7 +3,7 @@
  * count against the node), and the classification of an HTTP error reply or a socket error.
  */
 import { classifyFailure, classifyReply, errorMessage, parseRetryAfter } from '../probe/classify.js';
-import type { CancelSignal } from '../cascade/cancel.js';
+import type { CancelSignal } from '../system/cancel.js';
 
 export type ErrorClass =
   | 'refused'

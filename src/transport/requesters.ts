@@ -5,7 +5,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { Dispatcher } from 'undici';
-import { abortError, toAbortSignal, type CancelSignal } from '../cascade/cancel.js';
+import { abortError, toAbortSignal, type CancelSignal } from '../system/cancel.js';
 
 const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 64 }), https: new https.Agent({ keepAlive: true, maxSockets: 64 }) };
 

@@ -7,7 +7,7 @@ import { StringDecoder } from 'node:string_decoder';
 import type { NodeConfig } from '../config/schema.js';
 import { forwardedHeaders, nodeHeaders, speaksMessages } from '../config/credentials.js';
 import { apiUrl } from '../probe/endpoints.js';
-import { Cancel, follow, unfollow, type CancelSignal } from '../cascade/cancel.js';
+import { Cancel, follow, unfollow, type CancelSignal } from '../system/cancel.js';
 import { ChatStream, chatPayload, readReply, type ChatRequest, type ChatSuccess, type StreamRead } from '../protocols/openai/chat.js';
 import { MessagesPassStream, readMessageReply } from '../protocols/anthropic/messages.js';
 import { classifyHttpError, failureFromError, type ChatFailure } from './failure.js';

@@ -8,7 +8,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeConfig } from '../../src/config/schema.js';
-import { Cancel } from '../../src/cascade/cancel.js';
+import { Cancel } from '../../src/system/cancel.js';
 import { createSender, type SendChat } from '../../src/transport/sender.js';
 import { nodeHttpRequester, undiciRequester } from '../../src/transport/requesters.js';
 

@@ -4,7 +4,7 @@ import { backoffDelay } from '../../src/cascade/backoff.js';
 import { CLOSED, allows, onFailure, onSuccess, phaseAt } from '../../src/cascade/breaker.js';
 import { cascadeOrder, decide, runCascade, type CascadeEvent } from '../../src/cascade/engine.js';
 import { applyEvent, healthView, queueEvent, type HealthEvent, type NodeHealth } from '../../src/cascade/node-health.js';
-import { Cancel, toAbortSignal } from '../../src/cascade/cancel.js';
+import { Cancel, toAbortSignal } from '../../src/system/cancel.js';
 import { ModelCatalog } from '../../src/cascade/catalog.js';
 import { NodeLoad } from '../../src/cascade/balance.js';
 import { cascadeSettings } from '../../src/config/env.js';
