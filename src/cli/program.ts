@@ -223,7 +223,7 @@ export function buildProgram(proc: ProcessParts, state: RunState = { code: 0 }):
     .option('--health-interval <ms>', 'background health check interval', '30000')
     .option('--auto-recover', "run the runbook's recovery in the background for nodes whose breaker opens")
     .option('--access-log', 'log every request on stderr (default: failovers and failures only)')
-    .option('--low-memory', 'V8 flags for less peak memory under many open streams, at a cost in throughput (see the README)')
+    .option('--low-memory', 'V8 flags for less peak memory under many open streams, at a cost in throughput (docs/proxy.md)')
     .addOption(new Option('--v8-defaults', "V8's default settings: the default now; kept so that older unit files still start").hideHelp())
     .action(async (opts: { host: string; port: string; apiKey?: string; bodyLimit: string; drain: string; healthInterval: string; autoRecover?: boolean; accessLog?: boolean; lowMemory?: boolean; v8Defaults?: boolean }, cmd: Command) => {
       if (opts.lowMemory && opts.v8Defaults) throw new UsageError('--low-memory and --v8-defaults contradict each other: choose one');

@@ -1,7 +1,7 @@
 /**
  * `jarvis serve --low-memory`: V8 settings for less peak memory under many open streams, applied
  * at run time so that neither a unit file nor PM2 needs NODE_OPTIONS (the figures behind them:
- * bench/NOTES.md). Not the default: they cost throughput under load (the README has the figures).
+ * bench/NOTES.md). Not the default: they cost throughput under load (docs/benchmarks.md has the figures).
  *
  * - `--liftoff-only`: keeps V8 from recompiling undici's WebAssembly HTTP parser with TurboFan,
  *   a large transient allocation during the first burst of traffic.
