@@ -3,7 +3,7 @@
  * expected failures (a node that is down) are values, never these.
  */
 
-/** Exit codes shared by every command (DESIGN.md). */
+/** Exit codes shared by every command (docs/commands.md). */
 export const ExitCode = {
   ok: 0,
   /** Something the command checks is not healthy. */

@@ -1,4 +1,4 @@
-/** Exponential backoff with full jitter (seed 001: 1 s doubling to 30 s, random spread). Pure. */
+/** Exponential backoff with full jitter (by default 1 s doubling to 30 s, spread at random). Pure. */
 
 export interface BackoffSettings {
   initialMs: number;

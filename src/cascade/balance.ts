@@ -3,7 +3,7 @@
  * `priority` keeps the configured order; `round-robin` takes turns; `least-busy` picks the node
  * with the fewest requests in flight; `latency` the lowest recent time to first token, sharing
  * the traffic among the nodes within a margin of the fastest (LiteLLM's lowest-latency routing);
- * `success-rate` the best recent record (seed 001). Whatever the strategy, a node whose last
+ * `success-rate` the best recent record. Whatever the strategy, a node whose last
  * probe failed goes last (open breakers are skipped by the engine itself).
  */
 import type { Strategy } from '../config/schema.js';

@@ -1,5 +1,5 @@
 /**
- * Per-node circuit breaker (seeds 001/002): CLOSED; OPEN after `failureThreshold` consecutive
+ * Per-node circuit breaker: CLOSED; OPEN after `failureThreshold` consecutive
  * failures; HALF_OPEN once the open time has passed (one trial request: success closes, failure
  * re-opens with a longer open time, capped). Pure: time comes in as arguments.
  */

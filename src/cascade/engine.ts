@@ -121,7 +121,7 @@ export interface EngineDeps {
   live?: LiveBreakers;
 }
 
-/** What each class of error means for the cascade (the seed's breaker could not tell a 504 from a 401). */
+/** What each class of error means for the cascade (a 504 and a 401 call for different things). */
 export function decide(f: ChatFailure): { retrySameNode: boolean; countsAgainstNode: boolean } {
   switch (f.class) {
     case 'refused':

@@ -1,5 +1,5 @@
 /**
- * Which nodes a request goes to, in which order (DESIGN.md, "the proxy's shape"). A model name
+ * Which nodes a request goes to, in which order (docs/proxy.md). A model name
  * names a group: every node that serves it (its configured model, or an id its model list
  * carries), balanced by the group's strategy, then the group's configured fallbacks, then the rest
  * of the cascade, unless the group is strict. A node id goes to that node, then its fallbacks,

@@ -1,6 +1,6 @@
 /**
  * Errors to exit codes, in one place: what reaches the top of a run is printed once and mapped
- * to the code DESIGN.md names (ExitCode in errors.ts).
+ * to the code docs/commands.md names (ExitCode in errors.ts).
  */
 import { CommanderError } from 'commander';
 import { ExitCode, isJarvisError } from '../errors.js';

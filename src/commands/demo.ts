@@ -316,7 +316,7 @@ function serveChild(args: string[], o: Pick<TourOptions, 'env' | 'print' | 'sign
   return { child, showLog, waitLog };
 }
 
-/** Claude Code's API in front of a sim Anthropic and a local llama.cpp server (seed 002's story). */
+/** Claude Code's API in front of a sim Anthropic and a local llama.cpp server. */
 const OUTAGE_SPEC = {
   nodes: [
     { id: 'anthropic', kind: 'anthropic', models: ['claude-sonnet-4-5'], priority: 1 },

@@ -1,6 +1,6 @@
 /**
- * The environment stage of the config: seed 002's overrides ($JARVIS_MAX_ATTEMPTS, ...) laid over
- * the config's `cascade` section (whose defaults, from seeds 001 and 004, are in the schema).
+ * The environment stage of the config: the documented overrides ($JARVIS_MAX_ATTEMPTS, ...) laid over
+ * the config's `cascade` section (whose defaults are in the schema).
  */
 import { STRATEGIES, type Config, type Strategy } from './schema.js';
 import { ConfigError } from '../errors.js';

@@ -1,5 +1,5 @@
 /**
- * Config in stages (STYLE.md 7): find the file, read it, parse YAML (JSON is YAML too), validate
+ * Config in stages: find the file, read it, parse YAML (JSON is YAML too), validate
  * against the schema, apply defaults. Every error names the file, the line where we can, the
  * field path and what was expected.
  */
@@ -25,7 +25,7 @@ export interface LocateOptions {
   home?: string;
 }
 
-/** The places a config is looked for, in order (DESIGN.md). */
+/** The places a config is looked for, in order (docs/configuration.md). */
 function configCandidates({ flag, env = process.env, cwd = process.cwd(), home = homedir() }: LocateOptions): ConfigSource[] {
   if (flag) return [{ path: path.resolve(cwd, flag), from: '--config' }];
   if (env.JARVIS_CONFIG) return [{ path: path.resolve(cwd, env.JARVIS_CONFIG), from: '$JARVIS_CONFIG' }];

@@ -1,6 +1,6 @@
 /**
  * The config schema. `nodes[].{id, kind, url, model, priority, timeoutMs, restart}` are the
- * stable contract (DESIGN.md); everything else is ours and may grow.
+ * stable contract (docs/development.md, Contracts); everything else is ours and may grow.
  */
 import { z } from 'zod';
 import { DURATION_PATTERN } from './durations.js';
@@ -228,7 +228,7 @@ export const configSchema = z
         maxBackoffMs: z.number().int().min(0).max(3_600_000).default(30_000),
         multiplier: z.number().min(1).max(10).default(2),
         jitter: z.boolean().default(true),
-        /** The overall deadline for one request, all attempts included (seed 004). */
+        /** The overall deadline for one request, all attempts included. */
         deadlineMs: positiveMs(3_600_000).default(60_000),
         /** One attempt's timeout (bounded by what is left of the deadline). */
         requestTimeoutMs: positiveMs(3_600_000).default(30_000),

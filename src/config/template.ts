@@ -1,5 +1,5 @@
 /**
- * The config `jarvis init` writes: the runbook's six-node cluster (seeds/000), commented, so a
+ * The config `jarvis init` writes: the runbook's six-node cluster (runbooks/failover.md), commented, so a
  * new user edits addresses instead of starting from a blank page.
  */
 export const INIT_TEMPLATE = `# jarvis config: the cluster from the failover runbook (runbooks/failover.md).

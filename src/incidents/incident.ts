@@ -2,7 +2,7 @@ import { parseDuration } from '../config/durations.js';
 import type { Evidence } from '../runbook/evidence/evidence.js';
 
 /**
- * The incident record (DESIGN.md contract) and the post-mortem rule (runbook step 5): 3 or more
+ * The incident record (a contract: docs/development.md) and the post-mortem rule (runbook step 5): 3 or more
  * incidents on the same node within 24 h escalate. Pure.
  */
 

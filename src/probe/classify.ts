@@ -1,10 +1,10 @@
 /**
  * The runbook's step 2 vocabulary: what a probe saw, as a value. Pure functions, no I/O: every
- * error code and reply shape the servers in PROTOCOLS.md produce maps to one status here.
+ * error code and reply shape the servers in docs/protocols.md produce maps to one status here.
  */
 import { oneLine } from '../system/text.js';
 
-/** The status values of the `--json` contract (DESIGN.md). */
+/** The status values of the `--json` contract (docs/development.md, Contracts). */
 export const PROBE_STATUSES = ['ok', 'refused', 'timeout', 'http_error', 'unreachable', 'dns', 'bad_response', 'model_missing', 'loading'] as const;
 export type ProbeStatus = (typeof PROBE_STATUSES)[number];
 
@@ -133,7 +133,7 @@ export interface ReplyLike {
   truncated?: boolean;
 }
 
-/** Reads an HTTP reply against the protocol the node should speak (PROTOCOLS.md). */
+/** Reads an HTTP reply against the protocol the node should speak (docs/protocols.md). */
 export function classifyReply(protocol: ReplyProtocol, reply: ReplyLike, wantedModel?: string, now: number = Date.now()): Classification {
   const { status } = reply;
   const body = reply.body;

@@ -1,6 +1,6 @@
 /**
  * The runbook's host check: ping the machine to tell "service down, machine up" from "machine
- * down". Flags and output differ per platform (PROTOCOLS.md); argument building and output
+ * down". Flags and output differ per platform (docs/protocols.md); argument building and output
  * reading are pure so they can be tested for every platform on any platform.
  */
 import type { CommandResult, CommandRunner } from '../system/process.js';

@@ -1,5 +1,5 @@
 /**
- * Runbook step 1, detection: one probe per node kind, reading the real protocols (PROTOCOLS.md),
+ * Runbook step 1, detection: one probe per node kind, reading the real protocols (docs/protocols.md),
  * with a hard timeout. A probe never throws for a node that is down: the result says how.
  */
 import { nodeHeaders } from '../config/credentials.js';

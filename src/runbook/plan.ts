@@ -241,7 +241,7 @@ export function aliveCheck(target: Target, name: string, platform: NodeJS.Platfo
   return { argv: commandOn(target, ['pgrep', '-x', name]), read: 'exit' };
 }
 
-/** Reads `tasklist /FO CSV /NH` output: exit code is 0 either way (PROTOCOLS.md). */
+/** Reads `tasklist /FO CSV /NH` output: exit code is 0 either way (docs/protocols.md). */
 export function tasklistHas(stdout: string, image: string): boolean {
   return stdout
     .split(/\r?\n/)

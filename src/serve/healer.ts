@@ -1,5 +1,5 @@
 /**
- * The proxy heals, not only routes (seed 003): a background check probes every node; a successful
+ * The proxy heals, not only routes: a background check probes every node; a successful
  * probe half-opens an open breaker (the next request is its trial, no user's request is spent on
  * a dead node); with auto-recovery on, a node that is down (its breaker open, or its probes failing
  * several times in a row) gets the runbook's recovery in the background, within the escalation

@@ -1,5 +1,5 @@
 /**
- * What a request's `model` names, for every front (DESIGN.md): `auto` (or nothing) the whole
+ * What a request's `model` names, for every front (docs/proxy.md): `auto` (or nothing) the whole
  * cascade, `jarvis/<task>` a task's order, a node id that node, any other name the group of nodes
  * serving that model; `routing.aliases` map client names first. The error is a status and a
  * message that each front puts in its own shape.

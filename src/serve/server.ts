@@ -1,5 +1,5 @@
 /**
- * `jarvis serve`: a failover proxy on the cascade engine (seeds 002/003). Tools that speak the
+ * `jarvis serve`: a failover proxy on the cascade engine. Tools that speak the
  * OpenAI API point at it and keep working while nodes fail. This file is the server itself:
  * listening, the route table and its auth, reloading, draining; the fronts and the management
  * endpoints are in their own modules, live health has one owner (live-health.ts).

@@ -37,7 +37,7 @@ export interface SimNodeSpec {
   fallbacks?: { node: string; for?: string }[];
 }
 
-/** The runbook's six-node cluster (seeds/000), simulated. Proxies are OpenAI-style servers. */
+/** The runbook's six-node cluster (runbooks/failover.md), simulated. Proxies are OpenAI-style servers. */
 export const RUNBOOK_PRESET: SimNodeSpec[] = [
   { id: 'm2', configModel: 'deepseek', kind: 'lmstudio', models: ['deepseek-coder-v2-lite-instruct'], priority: 1, role: 'code champion', fallbacks: [{ node: 'm3', for: 'code review' }, { node: 'ol1', for: 'questions' }] },
   { id: 'm3', configModel: 'mistral', kind: 'lmstudio', models: ['mistral-7b-instruct-v0.3'], priority: 2, role: 'solid general', fallbacks: [{ node: 'm2', for: 'everything (overload accepted)' }] },
@@ -47,7 +47,7 @@ export const RUNBOOK_PRESET: SimNodeSpec[] = [
   { id: 'm1', configModel: 'qwen3-30b', kind: 'lmstudio', models: ['qwen3-30b-a3b'], priority: 6, role: 'last resort, embeddings', impact: 'low', embeddings: true },
 ];
 
-/** The runbook's task-specific fallbacks (seeds/000 and DESIGN.md). */
+/** The runbook's task-specific fallbacks (runbooks/failover.md). */
 const RUNBOOK_TASKS: Record<string, string[]> = { code: ['m2', 'm3'], quick: ['ol1', 'm3'], architecture: ['gemini', 'claude'] };
 
 /** N generic nodes, kinds in rotation, for benchmarks. */

@@ -1,5 +1,5 @@
 /**
- * A simulated Ollama, LM Studio or OpenAI-style (llama.cpp) server that follows PROTOCOLS.md:
+ * A simulated Ollama, LM Studio or OpenAI-style (llama.cpp) server that follows docs/protocols.md:
  * the same endpoints, reply shapes and error bodies, with faults switchable at run time.
  */
 import http from 'node:http';
@@ -276,7 +276,7 @@ export class SimNode {
       return this.openaiChat(body, res, served);
     }
     if (method === 'POST' && path === '/v1/embeddings') return this.embed(body, res, served);
-    // LM Studio answers 200 to anything it does not know (PROTOCOLS.md).
+    // LM Studio answers 200 to anything it does not know (docs/protocols.md).
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end(`Unexpected endpoint or method. (${method} ${path}). Returning 200 anyway`);
   }
@@ -304,7 +304,7 @@ export class SimNode {
     if (method === 'GET' && (path === '/props' || path === '/slots' || path === '/metrics')) return this.llamacppStatus(path, res, served);
     if (method === 'POST' && (path === '/v1/chat/completions' || path === '/chat/completions')) return this.openaiChat(body, res, served);
     if (method === 'POST' && (path === '/v1/embeddings' || path === '/embeddings')) return this.embed(body, res, served);
-    // llama.cpp's server speaks Anthropic's Messages API too (PROTOCOLS.md).
+    // llama.cpp's server speaks Anthropic's Messages API too (docs/protocols.md).
     if (method === 'POST' && path.startsWith('/v1/messages')) return this.messagesApi(path, body, res);
     return sendJson(res, 404, { error: { code: 404, message: 'File Not Found', type: 'not_found_error' } });
   }

@@ -1,5 +1,5 @@
 /**
- * The probe history (issue 19): every probe `status`, `check` and serve's health loop make, and
+ * The probe history: every probe `status`, `check` and serve's health loop make, and
  * serve's request outcomes per minute, per node, kept `history.retentionDays` (default 90).
  *
  * Storage, and why: plain files in the data dir, no database. Writers append JSON lines to the

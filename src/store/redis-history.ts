@@ -1,5 +1,5 @@
 /**
- * The probe history in Redis, for proxies that share their state there (issue 20): the same
+ * The probe history in Redis, for proxies that share their state there: the same
  * samples, hour buckets and day folds as the data dir's files (history.ts), so every instance's
  * status page, `jarvis report` and `jarvis watch` show one history. Layout, under the key prefix:
  * `history:raw:<hour>` (a list of sample lines, appended with RPUSH), `history:hours` (the hours

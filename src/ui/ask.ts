@@ -1,5 +1,5 @@
 /**
- * What `jarvis ask` shows while it works (seed 001's notifications), on stderr: retries in yellow
+ * What `jarvis ask` shows while it works (the cascade's progress), on stderr: retries in yellow
  * with a live countdown on a terminal, failovers in cyan, giving up in red. The answer alone goes
  * to stdout.
  */

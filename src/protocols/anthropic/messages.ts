@@ -1,6 +1,6 @@
 /**
  * Anthropic's Messages API as pure code, and its translation to and from OpenAI's chat
- * completions (PROTOCOLS.md, "Anthropic Messages API"): a request becomes a chat request, a
+ * completions (docs/protocols.md, "Anthropic Messages API"): a request becomes a chat request, a
  * completion becomes a message, and a streamed completion, chunk by chunk, becomes the Messages
  * event sequence. No I/O here.
  */

@@ -1,6 +1,6 @@
 /**
  * GPU evidence: utilization, memory, temperature and power of every GPU on the node's machine,
- * from nvidia-smi (NVIDIA) or rocm-smi (AMD), run where the node's commands run (PROTOCOLS.md,
+ * from nvidia-smi (NVIDIA) or rocm-smi (AMD), run where the node's commands run (docs/protocols.md,
  * "What an ops tool can read on a node"). macOS has no such tool: Ollama's size_vram says there
  * how much of a model sits on the GPU (models.ts).
  */

@@ -1,6 +1,6 @@
 /**
  * Loaded-model evidence: what the server holds in memory and how busy it is, from its own API
- * (PROTOCOLS.md): Ollama's /api/ps (size_vram below size: part of the model runs on the CPU),
+ * (docs/protocols.md): Ollama's /api/ps (size_vram below size: part of the model runs on the CPU),
  * LM Studio's /api/v0/models (`state`), else `lms ps --json` where its commands run, llama.cpp's
  * /props, /slots and /metrics (when started with --metrics).
  */
