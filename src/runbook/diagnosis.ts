@@ -9,7 +9,7 @@ import { pingArgv, type HostCheck } from '../probe/ping.js';
 import { displayArgv } from '../system/process.js';
 import type { Runbook, RunbookRule } from './runbook.js';
 import { targetFor } from './target.js';
-import { aliveCheck, fillArgv, loadModelArgv, processCheck, startStep } from './plan.js';
+import { aliveCheck, fillArgv, loadModelArgv, processCheck, serviceArgv, startStep } from './commands.js';
 import { formatAge, gpuLines, offloadText, queueText, unloadHint, type Evidence, type EvidenceFacts } from './evidence/evidence.js';
 
 type HostState = 'up' | 'down' | 'unknown';
@@ -125,7 +125,7 @@ function placeholders(runbook: Runbook, node: NodeConfig, probe: ProbeResult, ct
   const target = targetFor(node);
   const elsewhere = (argv: readonly string[]) => `on ${node.host}: ${displayArgv(argv)} (add \`ssh\` to the node's config to run it from here)`;
   const start = startStep(node, runbook, '<data>/logs');
-  const bareStart = node.restart ?? (node.systemdUnit ? fillArgv(facts.systemd ?? ['systemctl', 'restart', '{unit}'], node) : facts.restart && fillArgv(facts.restart, node));
+  const bareStart = node.restart ?? serviceArgv(node, facts);
   const processName = node.process === false ? undefined : (node.process ?? (ctx.platform === 'win32' ? facts.processWindows : facts.process));
   const running = processCheck(node, runbook, ctx.platform);
   const load = loadModelArgv(node, runbook);

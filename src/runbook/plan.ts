@@ -9,7 +9,8 @@ import type { KindFacts, Runbook } from './runbook.js';
 import { displayArgv } from '../system/process.js';
 import type { PortHolder } from '../system/ports.js';
 import { describeHolder, otherLocalPorts, ownership, portOf, type PidRecord } from './ownership.js';
-import { commandOn, targetFor, type Target } from './target.js';
+import { commandOn, targetFor } from './target.js';
+import { fillArgv, loadModelArgv, startArgvOf, startStep } from './commands.js';
 
 export type Step =
   /** Run a command to its end; ok on exit 0. */
@@ -136,12 +137,6 @@ function noRestartReason(d: Diagnosis): string {
   return `${d.cause}: nothing to restart`;
 }
 
-/** Fills a runbook argv's placeholders for a node: {port}, {model}, {unit}. */
-export function fillArgv(argv: readonly string[], node: NodeConfig): string[] {
-  const port = String(portOf(node) ?? '');
-  return argv.map((a) => a.replace('{port}', port).replace('{model}', node.model ?? '').replace('{unit}', node.systemdUnit ?? ''));
-}
-
 /** The stop + start steps for a node, why there are none, or why jarvis refuses to take them. */
 function restartSteps(input: PlanInput): Step[] | string | { refused: string } {
   const { node, runbook, probe, logDir } = input;
@@ -168,7 +163,7 @@ function restartSteps(input: PlanInput): Step[] | string | { refused: string } {
   if (port === undefined) return [start];
   if (!input.holders) return { refused: `cannot tell which process holds port ${port} here (no /proc, no lsof): not stopping anything; set \`stop\` on the node to say how to stop its server` };
   if (input.holders.length === 0) return [start];
-  const startArgv = start.kind === 'spawn' ? start.argv : (node.restart ?? (facts.restart ? fillArgv(facts.restart, node) : undefined));
+  const startArgv = start.kind === 'spawn' ? start.argv : startArgvOf(node, facts);
   const judge = { node, facts, startArgv, otherPorts: otherLocalPorts(input.config, node), pidFile: input.pidFile };
   const judged = input.holders.map((h) => ({ h, o: ownership(h, judge) }));
   const foreign = judged.find((j) => !j.o.own);
@@ -177,40 +172,6 @@ function restartSteps(input: PlanInput): Step[] | string | { refused: string } {
   // The kind's own stop command ends its server only (`lms server stop`); else the pids, exactly.
   if (facts.stop && !node.restart) return [{ kind: 'command', label: `stop the service (${who}): ${displayArgv(fillArgv(facts.stop, node))}`, argv: fillArgv(facts.stop, node), timeoutMs: 20_000, optional: true }, start];
   return [{ kind: 'stop_port', label: `stop ${who}, on port ${port}`, port, pids: judged.map((j) => ({ pid: j.h.pid, argv: j.h.argv })), graceMs: 5000 }, start];
-}
-
-/**
- * The step that (re)starts a node's service, exactly as a recovery runs it (and as `diagnose`
- * shows it), or why there is none.
- */
-export function startStep(node: NodeConfig, runbook: Runbook, logDir: string): Extract<Step, { kind: 'command' | 'spawn' }> | string {
-  const facts: KindFacts = runbook.kinds[node.kind] ?? {};
-  const target = targetFor(node);
-  if (!target) return `${node.id} is on ${node.host ?? 'another machine'}: set \`ssh\` in its config to restart it from here`;
-  if (node.systemdUnit) {
-    const argv = fillArgv(facts.systemd ?? ['systemctl', 'restart', '{unit}'], node);
-    return { kind: 'command', label: `restart ${node.systemdUnit} (systemd)`, argv: commandOn(target, argv), timeoutMs: 60_000 };
-  }
-  const startArgv = node.restart ?? (facts.restart ? fillArgv(facts.restart, node) : undefined);
-  if (!startArgv) return `no restart command known for ${node.id} (${node.kind}): set \`restart\` (an argv) in its config`;
-  // Ollama listens where OLLAMA_HOST says: make it the node's configured address.
-  const env = node.kind === 'ollama' && node.url && !node.restart ? { OLLAMA_HOST: new URL(node.url).host } : undefined;
-  const mode = node.restart ? 'spawn' : (facts.restartMode ?? 'spawn');
-  const label = `start: ${displayArgv(startArgv)}`;
-  if (mode === 'run') return { kind: 'command', label, argv: commandOn(target, startArgv, env ? { env } : {}), timeoutMs: 60_000 };
-  if (target.kind === 'local') return { kind: 'spawn', label, argv: startArgv, ...(env && { env }), logFile: `${logDir}/${node.id}.log` };
-  // Over ssh a server is put in the background on the remote side; its log stays there.
-  const remoteLog = `/tmp/jarvis-${node.id}.log`;
-  return { kind: 'command', label: `${label} (on ${target.target}, log ${remoteLog})`, argv: commandOn(target, startArgv, { ...(env && { env }), background: { logFile: remoteLog } }), timeoutMs: 30_000 };
-}
-
-/** The argv that loads (LM Studio) or pulls (Ollama) the node's model on its machine, as it would run. */
-export function loadModelArgv(node: NodeConfig, runbook: Runbook): string[] | undefined {
-  const target = targetFor(node);
-  if (!node.model || !target) return undefined;
-  const facts = runbook.kinds[node.kind];
-  const argv = node.kind === 'lmstudio' ? (facts?.loadModel ?? ['lms', 'load', '{model}', '-y']) : node.kind === 'ollama' ? (facts?.loadModel ?? ['ollama', 'pull', '{model}']) : facts?.loadModel;
-  return argv ? commandOn(target, fillArgv(argv, node)) : undefined;
 }
 
 function loadModelStep(input: PlanInput): Step | undefined {
@@ -222,39 +183,3 @@ function loadModelStep(input: PlanInput): Step | undefined {
   if (node.kind === 'ollama' && input.config.recover.pullMissing) return { kind: 'command', label: `pull ${node.model}: ${displayArgv(argv)}`, argv, timeoutMs: 3_600_000 };
   return undefined;
 }
-
-/** How to tell whether the service's process is alive, or undefined when we cannot. */
-export function processCheck(node: NodeConfig, runbook: Runbook, platform: NodeJS.Platform): { argv: string[]; read: 'exit' | 'tasklist' | 'lms-status'; name?: string } | undefined {
-  const target = targetFor(node);
-  if (!target || node.process === false) return undefined;
-  const facts = runbook.kinds[node.kind] ?? {};
-  if (node.kind === 'lmstudio' && !node.process && facts.status) return { argv: commandOn(target, facts.status), read: 'lms-status' };
-  // A custom restart command runs some other program: only an explicit process name helps then.
-  const name = node.process ?? (node.restart ? undefined : platform === 'win32' && target.kind === 'local' ? facts.processWindows : facts.process);
-  if (!name) return undefined;
-  return { ...aliveCheck(target, name, platform), name };
-}
-
-/** The command that tells whether a process of this name runs on the target. */
-export function aliveCheck(target: Target, name: string, platform: NodeJS.Platform): { argv: string[]; read: 'exit' | 'tasklist' } {
-  if (platform === 'win32' && target.kind === 'local') return { argv: ['tasklist', '/FI', `IMAGENAME eq ${name}`, '/FO', 'CSV', '/NH'], read: 'tasklist' };
-  return { argv: commandOn(target, ['pgrep', '-x', name]), read: 'exit' };
-}
-
-/** Reads `tasklist /FO CSV /NH` output: exit code is 0 either way (docs/protocols.md). */
-export function tasklistHas(stdout: string, image: string): boolean {
-  return stdout
-    .split(/\r?\n/)
-    .some((line) => line.toLowerCase().startsWith(`"${image.toLowerCase()}"`));
-}
-
-/** Reads `lms server status --json`: {"running":true,"port":1234}. */
-export function lmsRunning(stdout: string): boolean | null {
-  try {
-    const json = JSON.parse(stdout.trim().split('\n').pop() ?? '') as { running?: unknown };
-    return typeof json.running === 'boolean' ? json.running : null;
-  } catch {
-    return null;
-  }
-}
-

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parseConfig } from '../../src/config/load.js';
 import { INIT_TEMPLATE } from '../../src/config/template.js';
 import { diagnoseNode, fallbacksFor, PLACEHOLDERS } from '../../src/runbook/diagnosis.js';
-import { fillArgv, startStep } from '../../src/runbook/plan.js';
+import { fillArgv, startStep } from '../../src/runbook/commands.js';
 import { loadRunbook, parseRunbook, RUNBOOK_PATH, type Runbook } from '../../src/runbook/runbook.js';
 import type { ProbeResult } from '../../src/probe/probe.js';
 import type { HostCheck } from '../../src/probe/ping.js';

@@ -7,7 +7,7 @@
 import type { Config, NodeConfig } from '../../config/schema.js';
 import type { HttpOptions, HttpReply } from '../../probe/http.js';
 import type { CommandRunner } from '../../system/process.js';
-import { processCheck } from '../plan.js';
+import { processCheck } from '../commands.js';
 import type { Runbook } from '../runbook.js';
 import { targetFor, type Target } from '../target.js';
 import { bounded, unknown } from './finding.js';

@@ -1,7 +1,7 @@
 /** Is the service's process alive? The runbook's question, asked where the node's commands run (plan.ts builds the command). */
 import type { CommandRunner } from '../../system/process.js';
 import { displayArgv } from '../../system/process.js';
-import { lmsRunning, tasklistHas, type processCheck } from '../plan.js';
+import { lmsRunning, tasklistHas, type processCheck } from '../commands.js';
 
 export interface ProcessState {
   alive: boolean | null;
