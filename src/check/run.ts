@@ -5,12 +5,11 @@
  */
 import { mayRecover } from '../runbook/may-recover.js';
 import path from 'node:path';
-import { afterDelivery, alertsForHook, type Outbox, type SentLog } from '../alerts/dispatch.js';
 import { openWindow } from '../alerts/maintenance.js';
-import { deliver, dedupKey, type Alert, type DeliveryResult } from '../alerts/webhooks.js';
-import { JsonStore } from '../store/json-store.js';
+import type { Alert, DeliveryResult } from '../alerts/webhooks.js';
+import { sendAlerts } from './alerting.js';
 import { NagiosCode, worst, type NagiosLevel } from './nagios.js';
-import { nextState, transitionOf, type Transition } from './transitions.js';
+import { transitionOf, type Transition } from './transitions.js';
 import type { Config, NodeConfig } from '../config/schema.js';
 import type { Clock } from '../system/clock.js';
 import { ExitCode, isJarvisError, JarvisError, stopIfInterrupted } from '../errors.js';
@@ -21,7 +20,7 @@ import { fallbacksFor } from '../runbook/diagnosis.js';
 import type { ExecutorDeps } from '../runbook/executor.js';
 import type { Runbook } from '../runbook/runbook.js';
 import { acquireLock, isLockBusy } from '../store/lock.js';
-import { stateStore } from '../store/state-file.js';
+import { stateStore, type StateFile } from '../store/state-file.js';
 import { appendCheckLog } from '../store/check-log.js';
 import { recoverNode, type RecoverResult } from '../runbook/recover.js';
 import { collectEvidence, evidenceOptions } from '../runbook/evidence/evidence.js';
@@ -210,60 +209,9 @@ export async function checkCluster(options: CheckOptions): Promise<CheckResult> 
     await collecting;
 
     // 3. Transitions against what the last check recorded.
-    const nodes: CheckNodeResult[] = config.nodes.map((node) => {
-      const p = final.get(node.id)!;
-      const prev = before.check?.nodes[node.id];
-      const recovery = recoveries.get(node.id);
-      return {
-        id: node.id,
-        kind: node.kind,
-        status: p.status,
-        firstStatus: first.find((f) => f.id === node.id)!.status,
-        latencyMs: p.latencyMs,
-        ...(p.detail && { detail: p.detail }),
-        ...(flapped.has(node.id) && { flapped: true }),
-        // A node recovered in this run went down (if it was up before) and is back.
-        transition: recovery?.action === 'recovered' ? (prev && prev.status !== 'ok' ? 'resolved' : 'down') : transitionOf(prev, p.status),
-        ...(prev && { previous: prev.status }),
-        ...(recovery && { recovery }),
-        escalated: escalatedNow.has(node.id),
-        ...(p.status !== 'ok' && p.throttled && { throttled: true, ...(p.retryAfterS !== undefined && { retryAfterS: p.retryAfterS }) }),
-        ...(openWindow(config, node.id, wallNow()) && { silenced: true }),
-        ...(evidence.has(node.id) && { evidence: evidence.get(node.id)! }),
-        level: 'ok',
-      };
-    });
-    const okNow = new Set(nodes.filter((n) => n.status === 'ok').map((n) => n.id));
-    for (const n of nodes) n.level = levelOf(n, config, okNow);
-
+    const nodes = nodeResults(config, { first, final, flapped, recoveries, escalatedNow, evidence }, before, wallNow());
     // 4. Alerts: the transitions to every hook, what still fires again, what waited in the outbox.
-    const nowMs = wallNow();
-    const nextNodes = { ...(before.check?.nodes ?? {}) };
-    for (const n of nodes) nextNodes[n.id] = nextState(nextNodes[n.id], n.status, checkedAt, n.detail);
-    const alerts = alertsFor(nodes.filter((n) => !n.silenced), config, checkedAt);
-    const firing: Alert[] = nodes
-      .filter((n) => n.status !== 'ok' && !n.silenced)
-      .map((n) => ({ event: 'down', node: n.id, status: n.status, cause: n.status, at: nextNodes[n.id]!.since, dedupKey: dedupKey(n.id, n.status), severity: n.level === 'critical' ? 'critical' : 'warning', ...(n.detail && { detail: n.detail }) }));
-    const outboxStore = new JsonStore<Outbox>(path.join(options.dataDir, 'outbox.json'), { validate: validateOutbox, empty: () => ({ hooks: {} }), indent: 2, cache: true });
-    const outbox = config.alerts.webhooks.length > 0 ? await outboxStore.read() : { hooks: {} };
-    const queuedBefore = JSON.stringify(outbox.hooks);
-    const sent: SentLog = { sent: structuredClone((before.alerts as SentLog | undefined)?.sent ?? {}) };
-    const deliveries: DeliveryResult[] = [];
-    await Promise.all(
-      config.alerts.webhooks.map(async (hook) => {
-        const batch = alertsForHook(hook, alerts, firing, outbox, sent, nowMs);
-        if (batch.length === 0) return;
-        const d = await deliver(hook, batch, deps.http, (ms) => deps.sleep(ms, deps.signal));
-        deliveries.push(d);
-        afterDelivery(hook, batch, d.ok, outbox, sent, nowMs);
-      }),
-    );
-    // Written only when something was queued or delivered from it: most runs leave it as it was.
-    if (JSON.stringify(outbox.hooks) !== queuedBefore) {
-      await outboxStore.update((o) => {
-        o.hooks = outbox.hooks;
-      });
-    }
+    const { nextNodes, alerts, deliveries, sent } = await sendAlerts(config, nodes, before, checkedAt, wallNow(), options.dataDir, deps);
 
     // 5. Remember.
     await state.update((s) => {
@@ -296,6 +244,46 @@ export async function checkCluster(options: CheckOptions): Promise<CheckResult> 
   }
 }
 
+/** What this run saw and did per node, for its results. */
+interface RunFacts {
+  first: readonly ProbeResult[];
+  final: ReadonlyMap<string, ProbeResult>;
+  flapped: ReadonlySet<string>;
+  recoveries: ReadonlyMap<string, CheckNodeResult['recovery']>;
+  escalatedNow: ReadonlySet<string>;
+  evidence: ReadonlyMap<string, string>;
+}
+
+/** Step 3: each node's result, its transition against what the last check recorded, and its level. */
+function nodeResults(config: Config, run: RunFacts, before: StateFile, nowMs: number): CheckNodeResult[] {
+  const nodes: CheckNodeResult[] = config.nodes.map((node) => {
+    const p = run.final.get(node.id)!;
+    const prev = before.check?.nodes[node.id];
+    const recovery = run.recoveries.get(node.id);
+    return {
+      id: node.id,
+      kind: node.kind,
+      status: p.status,
+      firstStatus: run.first.find((f) => f.id === node.id)!.status,
+      latencyMs: p.latencyMs,
+      ...(p.detail && { detail: p.detail }),
+      ...(run.flapped.has(node.id) && { flapped: true }),
+      // A node recovered in this run went down (if it was up before) and is back.
+      transition: recovery?.action === 'recovered' ? (prev && prev.status !== 'ok' ? 'resolved' : 'down') : transitionOf(prev, p.status),
+      ...(prev && { previous: prev.status }),
+      ...(recovery && { recovery }),
+      escalated: run.escalatedNow.has(node.id),
+      ...(p.status !== 'ok' && p.throttled && { throttled: true, ...(p.retryAfterS !== undefined && { retryAfterS: p.retryAfterS }) }),
+      ...(openWindow(config, node.id, nowMs) && { silenced: true }),
+      ...(run.evidence.has(node.id) && { evidence: run.evidence.get(node.id)! }),
+      level: 'ok',
+    };
+  });
+  const okNow = new Set(nodes.filter((n) => n.status === 'ok').map((n) => n.id));
+  for (const n of nodes) n.level = levelOf(n, config, okNow);
+  return nodes;
+}
+
 function levelOf(n: CheckNodeResult, config: Config, okNow: Set<string>): NagiosLevel {
   if (n.status === 'ok') return n.recovery?.action === 'recovered' ? 'warning' : 'ok';
   if (n.silenced) return 'ok';
@@ -304,25 +292,6 @@ function levelOf(n: CheckNodeResult, config: Config, okNow: Set<string>): Nagios
   if (node.impact === 'low' || n.throttled) return 'warning';
   if (fallbacksFor(config, n.id).some((f) => okNow.has(f.node))) return 'warning';
   return 'critical';
-}
-
-function alertsFor(nodes: CheckNodeResult[], config: Config, at: string): Alert[] {
-  const alerts: Alert[] = [];
-  for (const n of nodes) {
-    const cause = n.status === 'ok' ? (n.previous ?? n.firstStatus) : n.status;
-    const base = { node: n.id, status: n.status, cause, at, dedupKey: dedupKey(n.id, n.status === 'ok' ? cause : n.status), severity: n.level === 'critical' ? 'critical' : 'warning' } as const;
-    if (n.transition === 'down') {
-      const recovered = n.recovery?.action === 'recovered';
-      alerts.push({ ...base, event: 'down', status: n.firstStatus, dedupKey: dedupKey(n.id, n.firstStatus), ...(n.detail && { detail: n.detail }), ...(recovered && { recovered: true }), ...(n.recovery?.incidentId && { incidentId: n.recovery.incidentId }), ...(n.evidence && { evidence: n.evidence }) });
-      if (recovered) alerts.push({ ...base, event: 'resolved', dedupKey: dedupKey(n.id, n.firstStatus), detail: `recovered: ${n.recovery!.reason}` });
-    } else if (n.transition === 'resolved') {
-      alerts.push({ ...base, event: 'resolved', dedupKey: dedupKey(n.id, n.previous ?? 'down'), detail: n.recovery ? `recovered: ${n.recovery.reason}` : 'answers again' });
-    }
-    if (n.recovery?.escalated) {
-      alerts.push({ ...base, event: 'escalated', severity: 'critical', dedupKey: `${dedupKey(n.id, 'escalated')}`, detail: `${config.incidents.escalateAfter} or more incidents within ${config.incidents.windowHours} h: investigate, automatic restarts stop` });
-    }
-  }
-  return alerts;
 }
 
 /** What check.log keeps of a run. */
@@ -338,14 +307,4 @@ function logEntry(result: CheckResult, host: string): Record<string, unknown> {
     alerts: result.alerts.length,
     deliveries: result.deliveries.filter((d) => !d.ok),
   };
-}
-
-
-function validateOutbox(data: unknown): Outbox {
-  const hooks = (data as { hooks?: unknown } | null)?.hooks;
-  if (typeof hooks !== 'object' || hooks === null) throw new Error('expected {"hooks": {...}}');
-  for (const [url, h] of Object.entries(hooks)) {
-    if (!Array.isArray((h as { alerts?: unknown }).alerts) || Number.isNaN(Date.parse((h as { since?: string }).since ?? ''))) throw new Error(`hooks["${url}"]: expected {alerts, since}`);
-  }
-  return data as Outbox;
 }
