@@ -72,14 +72,14 @@ export class LiveHealth implements LiveBreakers {
     return phase === 'closed' || (phase === 'half_open' && !this.#trials.has(id));
   }
 
-  begin(id: string, now: number, attempt: Waiter): boolean {
+  begin(id: string, now: number, attempt: Waiter, force = false): boolean {
     const b = this.nodes[id]?.breaker;
     if (b && b.phase !== 'closed') {
       const phase = phaseAt(b, now);
-      if (phase === 'open') return false;
+      if (phase === 'open' && !force) return false;
       if (phase === 'half_open') {
-        if (this.#trials.has(id)) return false;
-        this.#trials.set(id, attempt);
+        if (!this.#trials.has(id)) this.#trials.set(id, attempt);
+        else if (!force) return false;
       }
     }
     const set = this.#waiting.get(id);

@@ -403,6 +403,16 @@ describe('live breakers: requests in flight learn from each other (a proxy)', ()
     expect(w.live.view('m2', w.clock.t).state).toBe('circuit_open');
   });
 
+  it('every breaker open: the one that reopens first is still tried, as without live breakers', async () => {
+    const w = world();
+    for (const [id, at] of [['m2', 0], ['m3', -50_000], ['ol1', -10_000]] as const) for (let i = 0; i < 3; i++) w.live.record({ node: id, at: w.clock.t + at, ok: false, counts: true, error: 'timeout' });
+    const r = w.run();
+    await settle();
+    expect(w.pending.map((p) => p.node)).toEqual(['m3']);
+    w.answer('m3', fine);
+    expect((await r).node).toBe('m3');
+  });
+
   it('a node alone on its route, its trial taken: the request fails at once rather than pile on', async () => {
     const w = world();
     for (let i = 0; i < 3; i++) w.live.record({ node: 'm3', at: w.clock.t, ok: false, counts: true, error: 'timeout' });
