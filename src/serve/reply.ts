@@ -1,6 +1,6 @@
 /** Writing whole replies: JSON with its length, not chunked (one frame less to write and to parse). */
 import type http from 'node:http';
-import { jsonSafe, scrub } from '../system/text.js';
+import { jsonSafe } from '../system/text.js';
 
 /**
  * A value from outside (a model id a node chose) as a response header: kept when it is printable
@@ -31,11 +31,6 @@ export function sendBody(res: http.ServerResponse, status: number, body: string,
   if (res.headersSent) return void res.end();
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
   res.end(body);
-}
-
-/** A node's error reply for a client, as it wrote it but for the configured secrets (a node that echoes its key). */
-export function nodeErrorBody(body: string): string {
-  return scrub(body);
 }
 
 /** Whether a node's reply is an error object in JSON (`{"error": ...}`, or Anthropic's `{"type":"error"}`), to pass on as it is. */

@@ -309,14 +309,18 @@ describe('live breakers: requests in flight learn from each other (a proxy)', ()
         });
       });
     const deps = { send, listModels: async () => undefined, now: () => clock.t, sleep: async () => undefined, random: () => 0.5, live };
-    const run = (request = ask()) => runCascade(config, { ...settings, failureThreshold: 3 }, live.nodes, new ModelCatalog(), request, deps);
+    const run = (request = ask(), signal?: Cancel) => runCascade(config, { ...settings, failureThreshold: 3 }, live.nodes, new ModelCatalog(), request, signal ? { ...deps, signal } : deps);
+    /** Three failures on `node` at `clock.t + at`: its breaker opens. */
+    const trip = (node: string, at = 0) => {
+      for (let i = 0; i < 3; i++) live.record({ node, at: clock.t + at, ok: false, counts: true, error: 'timeout' });
+    };
     /** The calls waiting on `node` now. */
     const waitingOn = (node: string) => pending.filter((p) => p.node === node);
     const answer = (node: string, o: ChatOutcome) => {
       const i = pending.findIndex((p) => p.node === node);
       pending.splice(i, 1)[0]!.answer(o);
     };
-    return { clock, live, run, waitingOn, answer, pending };
+    return { clock, live, run, trip, waitingOn, answer, pending };
   }
   const timeout: ChatOutcome = { ok: false, failure: { class: 'timeout', message: 'no complete answer within 5000 ms' } };
   const broken: ChatOutcome = { ok: false, failure: { class: 'stream_broken', message: 'the stream broke after 1 token(s)', tokens: 1 } };
@@ -364,7 +368,7 @@ describe('live breakers: requests in flight learn from each other (a proxy)', ()
 
   it('a half-open breaker lets exactly one trial through; the others skip the node until it closes', async () => {
     const w = world();
-    for (let i = 0; i < 3; i++) w.live.record({ node: 'm2', at: w.clock.t, ok: false, counts: true, error: 'timeout' });
+    w.trip('m2');
     w.clock.t += S.recoveryMs; // half-open now
     const runs = [w.run(), w.run(), w.run()];
     await settle();
@@ -386,11 +390,12 @@ describe('live breakers: requests in flight learn from each other (a proxy)', ()
 
   it('a trial that fails re-opens the breaker; one that is cancelled frees it for the next request', async () => {
     const w = world();
-    for (let i = 0; i < 3; i++) w.live.record({ node: 'm2', at: w.clock.t, ok: false, counts: true, error: 'timeout' });
+    w.trip('m2');
     w.clock.t += S.recoveryMs;
     const client = new Cancel();
-    const first = runCascade(config, settings, w.live.nodes, new ModelCatalog(), ask(), { send: (n, _r, o) => (n.id === 'm2' ? new Promise<ChatOutcome>((res) => o.signal?.addEventListener('abort', () => res({ ok: false, failure: { class: 'aborted', message: 'interrupted' } }))) : Promise.resolve(fine)), listModels: async () => undefined, now: () => w.clock.t, sleep: async () => undefined, random: () => 0.5, live: w.live, signal: client });
+    const first = w.run(ask(), client);
     await settle();
+    expect(w.waitingOn('m2')).toHaveLength(1);
     client.abort();
     expect(await first).toMatchObject({ ok: false, error: 'interrupted' });
     const second = w.run();
@@ -405,7 +410,7 @@ describe('live breakers: requests in flight learn from each other (a proxy)', ()
 
   it('every breaker open: the one that reopens first is still tried, as without live breakers', async () => {
     const w = world();
-    for (const [id, at] of [['m2', 0], ['m3', -50_000], ['ol1', -10_000]] as const) for (let i = 0; i < 3; i++) w.live.record({ node: id, at: w.clock.t + at, ok: false, counts: true, error: 'timeout' });
+    for (const [id, at] of [['m2', 0], ['m3', -50_000], ['ol1', -10_000]] as const) w.trip(id, at);
     const r = w.run();
     await settle();
     expect(w.pending.map((p) => p.node)).toEqual(['m3']);
@@ -415,7 +420,7 @@ describe('live breakers: requests in flight learn from each other (a proxy)', ()
 
   it('a node alone on its route, its trial taken: the request fails at once rather than pile on', async () => {
     const w = world();
-    for (let i = 0; i < 3; i++) w.live.record({ node: 'm3', at: w.clock.t, ok: false, counts: true, error: 'timeout' });
+    w.trip('m3');
     w.clock.t += S.recoveryMs;
     const alone = () => w.run({ ...ask(), node: 'm3', strict: true } as ReturnType<typeof ask>);
     const trial = alone();

@@ -19,7 +19,8 @@ import { readJsonObject } from '../body.js';
 import type { Handler, ServeContext } from '../context.js';
 import { exchange, type Exchange, type StreamWriter } from '../exchange.js';
 import { resolveModel } from '../model-route.js';
-import { headerSafe, isErrorBody, logField, nodeErrorBody, sendBody, sendJson } from '../reply.js';
+import { headerSafe, isErrorBody, logField, sendBody, sendJson } from '../reply.js';
+import { scrub } from '../../system/text.js';
 import { errorMessage } from '../../probe/classify.js';
 
 /** An error in Anthropic's shape (`{"type":"error","error":{type, message}}`). */
@@ -173,7 +174,7 @@ function replyMessages(res: http.ServerResponse, ctx: ServeContext, x: Exchange,
     if (result.rejected) {
       // As the node wrote it when it speaks this API; else its words in this API's shape.
       const { status, body } = result.rejected;
-      if (result.node !== undefined && passesThrough(ctx, result.node) && isErrorBody(body)) return sendBody(res, status, nodeErrorBody(body), headers);
+      if (result.node !== undefined && passesThrough(ctx, result.node) && isErrorBody(body)) return sendBody(res, status, scrub(body), headers);
       return sendError(res, status, status === 413 ? 'request_too_large' : 'invalid_request_error', errorMessage(body) ?? `HTTP ${status}`, headers);
     }
     return sendError(res, 529, 'overloaded_error', `no node could answer: ${result.error} (attempts: ${x.attempts})`, headers);

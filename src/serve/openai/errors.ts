@@ -2,7 +2,8 @@
 import type http from 'node:http';
 import type { BodyError } from '../body.js';
 import { errorMessage } from '../../probe/classify.js';
-import { isErrorBody, nodeErrorBody, sendBody, sendJson } from '../reply.js';
+import { isErrorBody, sendBody, sendJson } from '../reply.js';
+import { scrub } from '../../system/text.js';
 
 export interface OpenAiError {
   status: number;
@@ -24,9 +25,10 @@ export function sendBodyError(res: http.ServerResponse, e: BodyError): void {
 
 /**
  * A node's word that the request is bad (400, 413, 422), for the client: as the node wrote it when
- * it is an error in JSON (the nodes speak this API), else its text in OpenAI's shape.
+ * it is an error in JSON (the nodes speak this API), else its text in OpenAI's shape; either way
+ * without the configured secrets (a node that echoes its key).
  */
 export function sendRejected(res: http.ServerResponse, rejected: { status: number; body: string }, headers: Record<string, string>): void {
-  if (isErrorBody(rejected.body)) return sendBody(res, rejected.status, nodeErrorBody(rejected.body), headers);
+  if (isErrorBody(rejected.body)) return sendBody(res, rejected.status, scrub(rejected.body), headers);
   sendError(res, { status: rejected.status, message: errorMessage(rejected.body) ?? `HTTP ${rejected.status}`, type: 'invalid_request_error', headers });
 }
