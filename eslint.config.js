@@ -18,6 +18,14 @@ export default tseslint.config(
     },
   },
   {
+    // The store keeps and reads saved data; the core uses it, never the other way round
+    // (docs/architecture.md). What a record means is the core's: the store gets it as a value or a fold.
+    files: ['src/store/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/cascade/*', '**/runbook/*', '**/runbook/**', '**/check/*', '**/serve/*', '**/serve/**', '**/commands/*', '**/cli/*', '**/probe/*', '**/ui/*', '**/sim/*', '**/protocols/**', '**/transport/*'], message: 'the store imports no core module: take the value, or a function, from the caller' }] }],
+    },
+  },
+  {
     // vitest's asymmetric matchers (expect.any, expect.stringMatching) are typed `any`;
     // tests look for ANSI escapes on purpose.
     files: ['test/**/*.ts'],

@@ -22,6 +22,7 @@ export async function benchHistory() {
       const samples = [];
       for (let t = from + day * DAY; t < from + (day + 1) * DAY; t += 300_000) for (const n of nodes) samples.push({ t, n, k: 'p', s: (t / 300_000) % 97 === 0 ? 'timeout' : 'ok', l: 20 + (t % 50) });
       await store.append(samples);
+      await store.compact();
       folded += samples.length;
     }
     const foldMs = performance.now() - started;

@@ -26,7 +26,9 @@ export async function benchPage({ runs = 7 } = {}) {
     const samples = [];
     for (let t = Math.floor(now / HOUR) * HOUR - 30 * 24 * HOUR; t < Math.floor(now / HOUR) * HOUR; t += 600_000) for (const n of nodes) samples.push({ t, n, k: 'p', s: 'ok', l: 20 });
     const data = path.join(dir, 'data');
-    await new HistoryStore(data, { retentionDays: 90, rule: { upAfter: 2, downAfter: 2 }, now: () => now }).append(samples);
+    const history = new HistoryStore(data, { retentionDays: 90, rule: { upAfter: 2, downAfter: 2 }, now: () => now });
+    await history.append(samples);
+    await history.compact();
     const cfg = path.join(dir, 'jarvis.config.yaml');
     // Refused ports: the page is about what the history and the health check say, not the nodes.
     writeFileSync(cfg, `nodes:\n${nodes.map((n, i) => `  - { id: ${n}, kind: openai, url: "http://127.0.0.1:${20000 + i}", timeoutMs: 500 }`).join('\n')}\n`);

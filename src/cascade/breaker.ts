@@ -4,7 +4,9 @@
  * re-opens with a longer open time, capped). Pure: time comes in as arguments.
  */
 
-export type BreakerPhase = 'closed' | 'open' | 'half_open';
+import type { BreakerPhase, BreakerState } from '../store/health-record.js';
+
+export type { BreakerPhase, BreakerState };
 
 export interface BreakerSettings {
   failureThreshold: number;
@@ -12,17 +14,6 @@ export interface BreakerSettings {
   recoveryMs: number;
   /** Cap on the growing open time. */
   maxRecoveryMs: number;
-}
-
-export interface BreakerState {
-  phase: BreakerPhase;
-  consecutiveFailures: number;
-  /** When an open breaker lets a trial through (ms since epoch). */
-  openUntil?: number;
-  /** How many times in a row it opened: the open time doubles with each. */
-  opens: number;
-  /** Opened for a quota's Retry-After, not for failures: a probe that answers says nothing about it. */
-  quota?: boolean;
 }
 
 /** Frozen: shared by every closed breaker (a success on a busy proxy allocates none). */

@@ -1,44 +1,12 @@
 /**
  * What the cascade remembers per node between runs (state.json, section `cascade`): its breaker and
  * its counts. A run records outcomes as events; they are replayed onto the stored state under the
- * lock, so two processes asking at once both count. Pure, apart from the store helpers at the end.
+ * lock, so two processes asking at once both count (the store replays them with `healthFold`). Pure.
  */
-import { onQuota, CLOSED, onFailure, onSuccess, phaseAt, type BreakerSettings, type BreakerState } from './breaker.js';
-import type { JsonStore } from '../store/json-store.js';
-import type { StateFile } from '../store/state-file.js';
+import { onQuota, CLOSED, onFailure, onSuccess, phaseAt, type BreakerSettings } from './breaker.js';
+import type { HealthEvent, HealthFold, NodeHealth } from '../store/health-record.js';
 
-export interface NodeHealth {
-  breaker: BreakerState;
-  successes: number;
-  failures: number;
-  consecutiveFailures: number;
-  totalRequests: number;
-  lastError?: string;
-  lastErrorAt?: string;
-}
-
-export interface CascadeSection {
-  nodes: Record<string, NodeHealth>;
-  /** When `jarvis reset` cleared a node (ms): outcomes from before it, still queued by a proxy, are dropped. */
-  resets?: Record<string, number>;
-  /** The model ids each node listed last (see catalog.ts). */
-  served?: Record<string, string[]>;
-}
-
-export interface HealthEvent {
-  node: string;
-  at: number;
-  ok: boolean;
-  /** Counted against the node's health (a 401 or a 404 model is not). */
-  counts: boolean;
-  error?: string;
-  /** Successes in a row folded into one event (a busy proxy saves thousands a second). */
-  times?: number;
-  /** Not an outcome: the node answered a health probe, so its open breaker lets a trial through now. */
-  halfOpen?: boolean;
-  /** A quota's end (Retry-After): the node is skipped until then. */
-  quotaUntil?: number;
-}
+export type { HealthEvent, NodeHealth } from '../store/health-record.js';
 
 const FRESH: NodeHealth = { breaker: CLOSED, successes: 0, failures: 0, consecutiveFailures: 0, totalRequests: 0 };
 
@@ -76,11 +44,6 @@ export function healthView(h: NodeHealth | undefined, now: number): { state: 'he
   return { state, success_rate: Math.round(rate * 1000) / 1000, consecutive_failures: h?.consecutiveFailures ?? 0, total_requests: h?.totalRequests ?? 0 };
 }
 
-export function cascadeSection(s: StateFile): CascadeSection {
-  const c = s.cascade as CascadeSection | undefined;
-  return c && typeof c === 'object' && c.nodes && typeof c.nodes === 'object' ? c : { nodes: {} };
-}
-
 /** Adds an event to a queue waiting to be saved, folding a success into the success before it. */
 export function queueEvent(queue: HealthEvent[], e: HealthEvent): void {
   const last = queue[queue.length - 1];
@@ -90,22 +53,29 @@ export function queueEvent(queue: HealthEvent[], e: HealthEvent): void {
   } else queue.push({ ...e });
 }
 
+/** The fold the store replays events with, for these breaker settings. */
+export function healthFold(s: BreakerSettings): HealthFold {
+  return (h, e) => applyEvent(h, e, s);
+}
+
 /**
- * Replays a run's events onto the stored state, with the model lists it learnt, under the lock;
- * returns the section as written. Events from before a node's reset are dropped.
+ * One run's view of the breakers (a one-shot command's cascade): the stored state with the run's
+ * failures laid over it, not a copy of every node's entry per request. Made at the run's first
+ * failure; a success ends the run, so it is only queued.
  */
-export async function recordEvents(store: JsonStore<StateFile>, events: HealthEvent[], served: Record<string, string[]>, s: BreakerSettings): Promise<CascadeSection | undefined> {
-  if (events.length === 0 && Object.keys(served).length === 0) return undefined;
-  return store.update((state) => {
-    const section = cascadeSection(state);
-    for (const e of events) {
-      if (e.at < (section.resets?.[e.node] ?? -Infinity)) continue;
-      section.nodes[e.node] = applyEvent(section.nodes[e.node], e, s);
-    }
-    if (Object.keys(served).length > 0) section.served = { ...section.served, ...served };
-    // Written by jarvis before model lists replaced it.
-    delete (section as { models?: unknown }).models;
-    state.cascade = section;
-    return section;
-  });
+export class RunView {
+  readonly #changed = new Map<string, NodeHealth>();
+
+  constructor(
+    private readonly stored: Readonly<Record<string, NodeHealth>>,
+    private readonly breaker: BreakerSettings,
+  ) {}
+
+  get(id: string): NodeHealth | undefined {
+    return this.#changed.get(id) ?? this.stored[id];
+  }
+
+  fail(e: HealthEvent): void {
+    this.#changed.set(e.node, applyEvent(this.get(e.node), e, this.breaker));
+  }
 }

@@ -3,11 +3,10 @@
  * again when a hook wants reminders, and what waited in the outbox (`<data>/outbox.json`) for a
  * hook that was away.
  */
-import path from 'node:path';
 import { afterDelivery, alertsForHook, type Outbox, type SentLog } from '../alerts/dispatch.js';
 import { deliver, dedupKey, type Alert, type DeliveryResult } from '../alerts/webhooks.js';
 import type { Config } from '../config/schema.js';
-import { JsonStore } from '../store/json-store.js';
+import type { JsonStore } from '../store/json-store.js';
 import type { StateFile } from '../store/state-file.js';
 import type { CheckNodeResult, CheckOptions } from './run.js';
 import { nextState } from './transitions.js';
@@ -17,14 +16,13 @@ import { nextState } from './transitions.js';
  * the outbox written only when something was queued or delivered from it. Returns the nodes'
  * next check state and the sent log, for step 5 to remember.
  */
-export async function sendAlerts(config: Config, nodes: CheckNodeResult[], before: StateFile, checkedAt: string, nowMs: number, dataDir: string, deps: CheckOptions['deps']): Promise<{ nextNodes: NonNullable<StateFile['check']>['nodes']; alerts: Alert[]; deliveries: DeliveryResult[]; sent: SentLog }> {
+export async function sendAlerts(config: Config, nodes: CheckNodeResult[], before: StateFile, checkedAt: string, nowMs: number, outboxStore: JsonStore<Outbox>, deps: CheckOptions['deps']): Promise<{ nextNodes: NonNullable<StateFile['check']>['nodes']; alerts: Alert[]; deliveries: DeliveryResult[]; sent: SentLog }> {
   const nextNodes = { ...(before.check?.nodes ?? {}) };
   for (const n of nodes) nextNodes[n.id] = nextState(nextNodes[n.id], n.status, checkedAt, n.detail);
   const alerts = alertsFor(nodes.filter((n) => !n.silenced), config, checkedAt);
   const firing: Alert[] = nodes
     .filter((n) => n.status !== 'ok' && !n.silenced)
     .map((n) => ({ event: 'down', node: n.id, status: n.status, cause: n.status, at: nextNodes[n.id]!.since, dedupKey: dedupKey(n.id, n.status), severity: n.level === 'critical' ? 'critical' : 'warning', ...(n.detail && { detail: n.detail }) }));
-  const outboxStore = new JsonStore<Outbox>(path.join(dataDir, 'outbox.json'), { validate: validateOutbox, empty: () => ({ hooks: {} }), indent: 2, cache: true });
   const outbox = config.alerts.webhooks.length > 0 ? await outboxStore.read() : { hooks: {} };
   const queuedBefore = JSON.stringify(outbox.hooks);
   const sent: SentLog = { sent: structuredClone((before.alerts as SentLog | undefined)?.sent ?? {}) };
@@ -64,13 +62,4 @@ function alertsFor(nodes: CheckNodeResult[], config: Config, at: string): Alert[
     }
   }
   return alerts;
-}
-
-function validateOutbox(data: unknown): Outbox {
-  const hooks = (data as { hooks?: unknown } | null)?.hooks;
-  if (typeof hooks !== 'object' || hooks === null) throw new Error('expected {"hooks": {...}}');
-  for (const [url, h] of Object.entries(hooks)) {
-    if (!Array.isArray((h as { alerts?: unknown }).alerts) || Number.isNaN(Date.parse((h as { since?: string }).since ?? ''))) throw new Error(`hooks["${url}"]: expected {alerts, since}`);
-  }
-  return data as Outbox;
 }

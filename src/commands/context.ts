@@ -8,6 +8,7 @@ import type { Config } from '../config/schema.js';
 import type { ProbeDeps } from '../probe/probe.js';
 import type { ExecutorDeps } from '../runbook/executor.js';
 import type { Runbook } from '../runbook/runbook.js';
+import type { Records } from '../store/records.js';
 import type { Clock } from '../system/clock.js';
 import type { Output } from '../ui/output.js';
 
@@ -17,7 +18,7 @@ export type Sleep = (ms: number, signal?: CancelSignal) => Promise<void>;
 export interface CommandContext {
   /** Where human output goes (and whether --json was asked for). */
   out: Output;
-  /** The data directory (--data-dir, $JARVIS_DATA_DIR, ./data), absolute. */
+  /** The data directory (--data-dir, $JARVIS_DATA_DIR, ./data), absolute; what is in it, through `records()`. */
   dataDir: string;
   /** The one clock: wall time (`now`) for records, monotonic for durations. */
   clock: Clock;
@@ -33,6 +34,8 @@ export interface CommandContext {
   /** The config read anew (for a reload); `config()` keeps the first one. */
   reloadConfig(): Promise<Config>;
   runbook(): Promise<Runbook>;
+  /** The saved data (store/records.ts), opened once with the config. */
+  records(): Promise<Records>;
   probeDeps(): Promise<ProbeDeps>;
   executorDeps(): Promise<ExecutorDeps>;
   sleep(): Promise<Sleep>;
@@ -40,6 +43,8 @@ export interface CommandContext {
   readStdin(): Promise<string>;
   /** Shows `text` with a spinner (on a terminal) while `work` runs. */
   busy<T>(text: string, work: () => Promise<T>): Promise<T>;
+  /** Closes what the run opened (the records' Redis connection); the edge calls it once the command is done. */
+  close(): Promise<void>;
   /** Calls `listener` on SIGHUP until the returned function is called. */
   onHangup(listener: () => void): () => void;
 }

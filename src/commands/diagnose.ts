@@ -28,10 +28,10 @@ export interface DiagnoseOptions {
 }
 
 export async function runDiagnose(options: DiagnoseOptions, ctx: CommandContext): Promise<DiagnoseResult> {
-  const [config, runbook, deps] = await Promise.all([ctx.config(), ctx.runbook(), ctx.probeDeps()]);
+  const [config, runbook, deps, records] = await Promise.all([ctx.config(), ctx.runbook(), ctx.probeDeps(), ctx.records()]);
   const node = findNode(config, options.nodeId);
   const platform = options.platform ?? process.platform;
-  const evidence = () => collectEvidence(node, { http: deps.http, run: deps.run, now: () => ctx.clock.now(), ...(deps.signal && { signal: deps.signal }) }, evidenceOptions(config, runbook, ctx.dataDir, platform, ctx.env));
+  const evidence = () => collectEvidence(node, { http: deps.http, run: deps.run, now: () => ctx.clock.now(), ...(deps.signal && { signal: deps.signal }) }, evidenceOptions(config, runbook, records.paths, platform, ctx.env));
   return ctx.busy(`diagnosing ${node.id}…`, () => diagnose(config, runbook, node, deps, ctx.clock.now(), { ...options, platform }, evidence));
 }
 

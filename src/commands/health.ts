@@ -1,6 +1,5 @@
 /** `jarvis health`: each node's circuit breaker and counts, as the cascade remembers them (state.json, or the Redis the proxies share). */
 import { healthView, type NodeHealth } from '../cascade/node-health.js';
-import { sharedState } from '../store/shared-state.js';
 import { DataError } from '../errors.js';
 import type { CommandContext } from './context.js';
 
@@ -8,13 +7,10 @@ export type HealthResult = Record<string, ReturnType<typeof healthView> & { last
 
 export async function runHealth(ctx: CommandContext): Promise<HealthResult> {
   const config = await ctx.config();
-  const shared = await sharedState(config, ctx.dataDir, ctx.env);
-  const section = await shared
-    .load()
-    .catch((error: unknown) => {
-      throw new DataError(`cannot read the shared state (${shared.where}): ${(error as Error).message}`);
-    })
-    .finally(() => shared.close());
+  const shared = await (await ctx.records()).health();
+  const section = await shared.load().catch((error: unknown) => {
+    throw new DataError(`cannot read the shared state (${shared.where}): ${(error as Error).message}`);
+  });
   const now = ctx.clock.now();
   return Object.fromEntries(
     config.nodes.map((n) => {

@@ -1,8 +1,6 @@
 /** `jarvis incidents`: the incident log, newest first, with filters and the per-node 24 h counts. */
 import { UsageError } from '../errors.js';
 import { escalationRule, escalationWindow, parseSince, type Incident } from '../incidents/incident.js';
-import { IncidentStore } from '../incidents/store.js';
-import { stateStore } from '../store/state-file.js';
 import { findNode } from '../config/nodes.js';
 import type { CommandContext } from './context.js';
 
@@ -34,13 +32,13 @@ export interface IncidentsResult {
 }
 
 export async function runIncidents(options: IncidentsOptions, ctx: CommandContext): Promise<IncidentsResult> {
-  const config = await ctx.config();
+  const [config, records] = await Promise.all([ctx.config(), ctx.records()]);
   const wallNow = () => ctx.clock.now();
   if (options.node && !config.nodes.some((n) => n.id === options.node!.toLowerCase())) {
     // Incidents may name nodes since removed from the config: allow them, but say so.
     ctx.out.err(`note: ${options.node} is not in the config (${config.nodes.map((n) => n.id).join(', ')})`);
   }
-  const store = new IncidentStore(ctx.dataDir, { now: wallNow, retentionDays: config.incidents.retentionDays });
+  const store = records.incidents;
   const pruned = options.prune ? await store.pruneNow() : undefined;
   const all = await store.list();
   const now = wallNow();
@@ -60,7 +58,7 @@ export async function runIncidents(options: IncidentsOptions, ctx: CommandContex
   matching.sort((a, b) => b.t - a.t);
 
   // The same count recover and check print: what counts toward escalation, after the node's ack.
-  const acks = (await stateStore(ctx.dataDir).read()).acks ?? {};
+  const acks = await store.acks();
   const nodes = escalationWindow(all, acks, now, escalationRule(config));
   const cutoff = now - config.incidents.retentionDays * 86_400_000;
   return {
@@ -78,8 +76,6 @@ export async function runIncidents(options: IncidentsOptions, ctx: CommandContex
 export async function runAck(options: { nodeId: string }, ctx: CommandContext): Promise<{ node: string; at: string }> {
   const node = findNode(await ctx.config(), options.nodeId);
   const at = new Date(ctx.clock.now()).toISOString();
-  await stateStore(ctx.dataDir).update((s) => {
-    s.acks = { ...s.acks, [node.id]: at };
-  });
+  await (await ctx.records()).incidents.acknowledge(node.id, at);
   return { node: node.id, at };
 }

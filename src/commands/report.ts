@@ -1,9 +1,7 @@
 /** `jarvis report`: per node uptime, incidents, time to recovery, latency and worst hour over a window, from the probe history. */
 import { UsageError } from '../errors.js';
 import { parseSince } from '../incidents/incident.js';
-import { IncidentStore } from '../incidents/store.js';
 import { nodeReport, type NodeReport } from '../history/report.js';
-import { historyStore } from '../store/history.js';
 import type { CommandContext } from './context.js';
 
 export interface ReportResult {
@@ -15,7 +13,7 @@ export interface ReportResult {
 }
 
 export async function runReport(options: { since: string }, ctx: CommandContext): Promise<ReportResult> {
-  const config = await ctx.config();
+  const [config, records] = await Promise.all([ctx.config(), ctx.records()]);
   const now = ctx.clock.now();
   let from: number;
   try {
@@ -24,8 +22,9 @@ export async function runReport(options: { since: string }, ctx: CommandContext)
     throw new UsageError(`--since: ${(error as Error).message}`);
   }
   if (from >= now) throw new UsageError(`--since: ${options.since} is not in the past`);
-  const warn = (m: string) => process.stderr.write(`jarvis: ${m}\n`);
-  const [history, incidents] = await Promise.all([historyStore(config, ctx.dataDir, () => ctx.clock.now(), warn, ctx.env).read(from, now), new IncidentStore(ctx.dataDir, { now: () => now }).list()]);
+  // The fold step first: a month reads as day files, not hours of raw lines.
+  await records.maintain().catch((error: unknown) => process.stderr.write(`jarvis: history: could not fold finished hours: ${(error as Error).message}\n`));
+  const [history, incidents] = await Promise.all([records.history.read(from, now), records.incidents.list()]);
   return {
     from: new Date(from).toISOString(),
     to: new Date(now).toISOString(),

@@ -1,6 +1,5 @@
 /** `jarvis reset`: close breakers and clear counts, for one node or all (a running serve follows within a second). */
 import { findNode } from '../config/nodes.js';
-import { sharedState } from '../store/shared-state.js';
 import { DataError } from '../errors.js';
 import type { CommandContext } from './context.js';
 
@@ -22,14 +21,12 @@ export async function runReset(options: { nodeId?: string }, ctx: CommandContext
   const at = ctx.clock.now();
   const cleared: string[] = [];
   // File store: state.json under its lock. Redis: gone for every instance at their next sync.
-  const shared = await sharedState(config, ctx.dataDir, ctx.env);
+  const shared = await (await ctx.records()).health();
   try {
     for (const id of ids) if (await shared.reset(id, at)) cleared.push(id);
   } catch (error) {
     if (shared.backend === 'file') throw error;
     throw new DataError(`cannot reset in the shared state (${shared.where}): ${(error as Error).message}`);
-  } finally {
-    await shared.close();
   }
   return { node: options.nodeId ? ids[0]! : null, had: cleared.length > 0, nodes: cleared };
 }

@@ -48,11 +48,12 @@ export async function runServe(options: ServeCommandOptions, ctx: CommandContext
     ctx.executorDeps(),
     ctx.runbook(),
   ]);
+  const records = await ctx.records();
   const apiKey = options.apiKey ?? ctx.env.JARVIS_API_KEY;
   rememberSecrets([apiKey]);
   const server = await startServer({
     config,
-    dataDir: ctx.dataDir,
+    records,
     host: options.host,
     port: options.port,
     ...(apiKey && { apiKey }),
@@ -81,7 +82,7 @@ export async function runServe(options: ServeCommandOptions, ctx: CommandContext
   });
   events.listening({ url: server.url, pid: process.pid, v8Flags, nodes: config.nodes.length });
   // Where it listens, for `jarvis watch` on the same data dir.
-  await writeServeFile(ctx.dataDir, { url: server.url, pid: process.pid, startedAt: new Date(ctx.clock.now()).toISOString() }).catch(() => undefined);
+  await writeServeFile(records.paths.serve, { url: server.url, pid: process.pid, startedAt: new Date(ctx.clock.now()).toISOString() }).catch(() => undefined);
   await new Promise<void>((resolve) => {
     if (ctx.signal.aborted) return resolve();
     ctx.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -89,6 +90,6 @@ export async function runServe(options: ServeCommandOptions, ctx: CommandContext
   stopHangup();
   await reloading;
   const { drained, inFlight } = await server.close(options.drainMs);
-  await removeServeFile(ctx.dataDir, process.pid).catch(() => undefined);
+  await removeServeFile(records.paths.serve, process.pid).catch(() => undefined);
   return { drained, inFlight, drainMs: options.drainMs };
 }

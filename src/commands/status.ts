@@ -3,7 +3,7 @@ import { probeAll, type ProbeResult } from '../probe/probe.js';
 import { collectEvidence, evidenceOptions, type Evidence } from '../runbook/evidence/evidence.js';
 import type { CommandContext } from './context.js';
 import { stopIfInterrupted } from '../errors.js';
-import { historyStore, probeSamples } from '../store/history.js';
+import { probeSamples } from '../history/samples.js';
 
 export interface StatusResult {
   checkedAt: string;
@@ -14,7 +14,7 @@ export interface StatusResult {
 }
 
 export async function runStatus(ctx: CommandContext, options: { evidence?: boolean } = {}): Promise<StatusResult> {
-  const [config, deps] = await Promise.all([ctx.config(), ctx.probeDeps()]);
+  const [config, deps, records] = await Promise.all([ctx.config(), ctx.probeDeps(), ctx.records()]);
   const checkedAt = new Date(ctx.clock.now()).toISOString();
   const started = deps.now();
   const probing = `probing ${config.nodes.length} node${config.nodes.length === 1 ? '' : 's'}…`;
@@ -22,7 +22,7 @@ export async function runStatus(ctx: CommandContext, options: { evidence?: boole
   const nodes = options.evidence
     ? await ctx.busy(probing, async () => {
         const runbook = await ctx.runbook();
-        const opts = evidenceOptions(config, runbook, ctx.dataDir, process.platform, ctx.env);
+        const opts = evidenceOptions(config, runbook, records.paths, process.platform, ctx.env);
         const evidenceDeps = { http: deps.http, run: deps.run, now: () => ctx.clock.now(), ...(deps.signal && { signal: deps.signal }) };
         const [probes, evidence] = await Promise.all([probeAll(config.nodes, deps), Promise.all(config.nodes.map((n) => collectEvidence(n, evidenceDeps, opts)))]);
         return probes.map((p, i) => ({ ...p, evidence: evidence[i]! }));
@@ -30,7 +30,7 @@ export async function runStatus(ctx: CommandContext, options: { evidence?: boole
     : await ctx.busy(probing, () => probeAll(config.nodes, deps));
   stopIfInterrupted(deps.signal);
   // Every probe goes into the history; a history that cannot be written costs the status nothing.
-  await historyStore(config, ctx.dataDir, () => ctx.clock.now(), (m: string) => process.stderr.write(`jarvis: ${m}\n`), ctx.env)
+  await records.history
     .append(probeSamples(nodes, Date.parse(checkedAt)))
     .catch((error: unknown) => process.stderr.write(`jarvis: history: ${(error as Error).message}\n`));
   const ok = nodes.filter((n) => n.status === 'ok').length;

@@ -68,7 +68,7 @@ export interface EscalationRule {
   windowMs: number;
 }
 
-export const DEFAULT_ESCALATION: EscalationRule = { count: 3, windowMs: 24 * 3600_000 };
+const DEFAULT_ESCALATION: EscalationRule = { count: 3, windowMs: 24 * 3600_000 };
 
 /** The config's escalation rule (`incidents.escalateAfter` within `incidents.windowHours`). */
 export function escalationRule(config: { incidents: { escalateAfter: number; windowHours: number } }): EscalationRule {

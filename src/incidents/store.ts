@@ -1,8 +1,19 @@
-/** The incident log, data/incidents.json: appends under the cross-process lock, escalation, retention. */
+/**
+ * The incident log, data/incidents.json: appends under the cross-process lock, escalation,
+ * retention, and the acknowledgements that reset a node's escalation (kept in state.json's `acks`,
+ * read and written only here). Opened by the records (store/records.ts) with the config's rule.
+ */
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import type { Config } from '../config/schema.js';
 import { JsonStore } from '../store/json-store.js';
-import { DEFAULT_ESCALATION, escalates, validateIncidentFile, type EscalationRule, type Incident, type IncidentFile } from './incident.js';
+import type { StateFile } from '../store/state-file.js';
+import { escalates, escalationRule, validateIncidentFile, type Incident, type IncidentFile } from './incident.js';
+
+/** The config's `incidents` section: retention and the escalation rule. */
+type IncidentSettings = Config['incidents'];
+
+const DEFAULT_SETTINGS: IncidentSettings = { retentionDays: 90, escalateAfter: 3, windowHours: 24 };
 
 export interface AppendResult {
   incident: Incident;
@@ -15,9 +26,35 @@ export class IncidentStore {
 
   constructor(
     dataDir: string,
-    private readonly options: { escalation?: EscalationRule; retentionDays?: number; now: () => number },
+    private readonly options: { now: () => number; settings?: () => IncidentSettings; state?: JsonStore<StateFile> },
   ) {
     this.store = new JsonStore(path.join(dataDir, 'incidents.json'), { validate: validateIncidentFile, empty: () => ({ incidents: [] }) });
+  }
+
+  private settings(): IncidentSettings {
+    return this.options.settings?.() ?? DEFAULT_SETTINGS;
+  }
+
+  private rule() {
+    return escalationRule({ incidents: this.settings() });
+  }
+
+  /** node -> when a person acknowledged its escalation (`jarvis incidents ack`); {} without a state file. */
+  async acks(): Promise<Record<string, string>> {
+    return (await this.options.state?.read())?.acks ?? {};
+  }
+
+  /** The node's acknowledgement, or undefined (also when state.json cannot be read: it is a cache). */
+  async ackedAt(node: string): Promise<string | undefined> {
+    return (await this.acks().catch((): Record<string, string> => ({})))[node];
+  }
+
+  /** Incidents before `at` stop counting toward the node's escalation. */
+  async acknowledge(node: string, at: string): Promise<void> {
+    if (!this.options.state) throw new Error('no state file to keep the acknowledgement in');
+    await this.options.state.update((s) => {
+      s.acks = { ...s.acks, [node]: at };
+    });
   }
 
   get file(): string {
@@ -32,7 +69,7 @@ export class IncidentStore {
   async append(draft: Omit<Incident, 'id' | 'escalated' | 'windowCount'>, ackedAt?: string): Promise<AppendResult> {
     return this.store.update((data) => {
       const pruned = this.prune(data);
-      const { escalated, windowCount } = escalates(data.incidents, draft, this.options.escalation ?? DEFAULT_ESCALATION, ackedAt);
+      const { escalated, windowCount } = escalates(data.incidents, draft, this.rule(), ackedAt);
       const incident: Incident = { id: randomUUID(), ...draft, escalated, windowCount };
       data.incidents.push(incident);
       return { incident, pruned };
@@ -54,7 +91,7 @@ export class IncidentStore {
     return this.store.update((data) => {
       const pruned = this.prune(data);
       const others = data.incidents.filter((i) => i.id !== id);
-      const { escalated, windowCount } = escalates(others, final, this.options.escalation ?? DEFAULT_ESCALATION, ackedAt);
+      const { escalated, windowCount } = escalates(others, final, this.rule(), ackedAt);
       const incident: Incident = { id, ...final, escalated, windowCount };
       const at = data.incidents.findIndex((i) => i.id === id);
       // Gone meanwhile (a person cleared the log): written again, not lost.
@@ -70,7 +107,7 @@ export class IncidentStore {
   }
 
   private prune(data: IncidentFile): number {
-    const days = this.options.retentionDays ?? 90;
+    const days = this.settings().retentionDays;
     const cutoff = this.options.now() - days * 86_400_000;
     const before = data.incidents.length;
     data.incidents = data.incidents.filter((i) => Date.parse(i.at) >= cutoff);

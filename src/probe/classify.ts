@@ -8,6 +8,10 @@ import { oneLine } from '../system/text.js';
 export const PROBE_STATUSES = ['ok', 'refused', 'timeout', 'http_error', 'unreachable', 'dns', 'bad_response', 'model_missing', 'loading'] as const;
 export type ProbeStatus = (typeof PROBE_STATUSES)[number];
 
+export function isProbeStatus(s: string): s is ProbeStatus {
+  return (PROBE_STATUSES as readonly string[]).includes(s);
+}
+
 /** What the wire told us. */
 export interface Classification {
   status: ProbeStatus;

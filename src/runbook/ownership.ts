@@ -20,12 +20,9 @@ import { displayArgv } from '../system/process.js';
 import type { KindFacts } from './runbook.js';
 import { targetFor } from './target.js';
 
-/** What jarvis wrote when it started a node's server (`<data>/run/<node>.pid`). */
-export interface PidRecord {
-  pid: number;
-  argv: string[];
-  startedAt: string;
-}
+import type { PidRecord } from '../store/pid-files.js';
+
+export type { PidRecord };
 
 export type Ownership = { own: true; because: string } | { own: false; because: string };
 

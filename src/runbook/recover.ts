@@ -2,12 +2,10 @@
  * `jarvis recover <node>`: the runbook's steps 2 to 5 for one node. Assess (probe, host ping,
  * process check), diagnose, plan, run the plan, verify, record the incident, escalate.
  */
-import path from 'node:path';
-import type { Config } from '../config/schema.js';
+import type { Config, NodeConfig } from '../config/schema.js';
 import type { Clock } from '../system/clock.js';
 import { DataError, ExitCode, JarvisError, isJarvisError } from '../errors.js';
-import { escalationRule, type Incident, type IncidentOutcome, type StepRecord, type Verification } from '../incidents/incident.js';
-import { IncidentStore } from '../incidents/store.js';
+import type { Incident, IncidentOutcome, StepRecord, Verification } from '../incidents/incident.js';
 import { checkHost, type HostCheck } from '../probe/ping.js';
 import { probeNode, type ProbeResult } from '../probe/probe.js';
 import { diagnoseNode, diagnosisForPlan, fallbacksFor, fallbackStatuses, type Diagnosis, type FallbackStatus } from './diagnosis.js';
@@ -16,10 +14,10 @@ import { planRecovery, type RecoveryPlan } from './plan.js';
 import { collectEvidence, evidenceOptions, type Evidence } from './evidence/evidence.js';
 import type { ProcessState } from './evidence/process.js';
 import type { Runbook } from './runbook.js';
-import { acquireLock, isLockBusy } from '../store/lock.js';
-import { stateStore } from '../store/state-file.js';
+import { isLockBusy } from '../store/lock.js';
+import type { Records } from '../store/records.js';
 import { findNode } from '../config/nodes.js';
-import { pidFilePath, readPidFile } from '../store/pid-files.js';
+import { readPidFile, type PidRecord } from '../store/pid-files.js';
 import type { PortHolder } from '../system/ports.js';
 import { portOf } from './ownership.js';
 import { machineOf, targetFor } from './target.js';
@@ -29,7 +27,8 @@ export interface RecoverOptions {
   config: Config;
   runbook: Runbook;
   nodeId: string;
-  dataDir: string;
+  /** The saved data: the incident log, the lock, the pid files, the shared lease. */
+  records: Records;
   deps: ExecutorDeps;
   /** Wall time for the record and the lock; durations come from deps.now (monotonic). */
   clock: Clock;
@@ -37,13 +36,11 @@ export interface RecoverOptions {
   force: boolean;
   wait: boolean;
   dryRun: boolean;
-  /** For the lock's owner record: what the holder ran. */
+  /** For the shared lease's owner: what the holder ran. */
   commandLine: string;
   onEvent?: (e: StepEvent) => void;
   /** Called once the plan is made, before anything runs (to show it first). */
   onPlan?: (result: RecoverResult) => void;
-  /** Shared with other instances (Redis): its lease keeps two of them from restarting the node at once. */
-  shared?: SharedState;
 }
 
 export interface RecoverResult {
@@ -75,34 +72,18 @@ export interface RecoverResult {
 export async function recoverNode(options: RecoverOptions): Promise<RecoverResult> {
   const { config, runbook, deps } = options;
   const node = findNode(config, options.nodeId);
-  const platform = options.platform ?? process.platform;
+  const platform = options.platform ?? deps.platform;
   const lock = options.dryRun ? undefined : await lockNode(options, node.id);
   let lease: (() => Promise<void>) | undefined;
   try {
-    if (!options.dryRun && options.shared) lease = await leaseNode(options.shared, node.id, options.commandLine);
+    // Shared with other instances (Redis): its lease keeps two of them from restarting the node at
+    // once. With the data dir's file, the lock above suffices.
+    const shared = options.dryRun ? undefined : await options.records.sharedHealth();
+    if (shared) lease = await leaseNode(shared, node.id, options.commandLine);
     const startedAt = options.clock.now();
     const started = deps.now();
-    const advice = fallbacksFor(config, node.id);
-    // The process check decides between a restart and a wait: it keeps its own, longer limit.
-    const evidenceWith = { ...evidenceOptions(config, runbook, options.dataDir, platform, deps.env), processTimeoutMs: 10_000 };
-    const collect = () => collectEvidence(node, { http: deps.http, run: deps.run, now: () => options.clock.now(), ...(deps.signal && { signal: deps.signal }) }, evidenceWith);
-    const port = targetFor(node)?.kind === 'local' && !node.ssh ? portOf(node) : undefined;
-    // The other nodes on this node's machine: a restart here must not take them down with it.
-    const machine = machineOf(node);
-    // (A dry run acts on nothing, so has nothing to compare them with.)
-    const neighbours = options.dryRun || machine === undefined ? [] : config.nodes.filter((n) => n.id !== node.id && machineOf(n) === machine);
-    const [probe, host, before, fallbackProbes, pidFile, neighboursBefore] = await Promise.all([
-      probeNode(node, deps),
-      node.host ? checkHost(node.host, { timeoutMs: 1000, run: deps.run, platform, ...(deps.signal && { signal: deps.signal }) }) : Promise.resolve(null),
-      collect(),
-      Promise.all(advice.map((a) => probeNode(config.nodes.find((n) => n.id === a.node)!, deps))),
-      readPidFile(pidFilePath(options.dataDir, node.id)),
-      Promise.all(neighbours.map((n) => probeNode(n, deps))),
-    ]);
-    // Who holds the port here, read once the probe has said it is taken: what a restart would
-    // have to stop, and what the plan must show is the node's own server first.
-    const holders = port !== undefined && probe.status !== 'ok' && probe.status !== 'refused' ? await deps.portHolders(port) : port !== undefined ? [] : undefined;
-    const proc: ProcessState = before.process;
+    const seen = await assess(options, node, platform);
+    const { probe, host, before, holders } = seen;
     const diagnosis = diagnoseNode(runbook, node, probe, host ?? undefined, { platform }, before);
     const plan = planRecovery({
       config,
@@ -111,15 +92,14 @@ export async function recoverNode(options: RecoverOptions): Promise<RecoverResul
       probe,
       // The same diagnosis, but for a low-impact node that --force asks to act on (read as a normal one).
       diagnosis: node.impact === 'low' && options.force ? diagnosisForPlan(runbook, node, probe, host ?? undefined, { platform }, options.force, before) : diagnosis,
-      processAlive: proc.alive,
+      processAlive: before.process.alive,
       holders,
-      ...(pidFile && { pidFile }),
+      ...(seen.pidFile && { pidFile: seen.pidFile }),
       force: options.force,
       wait: options.wait,
-      logDir: path.join(options.dataDir, 'logs'),
+      logDir: options.records.paths.logs,
     });
-    const fallbacks = fallbackStatuses(advice, fallbackProbes);
-    const base = { node: node.id, dryRun: options.dryRun, startedAt: new Date(startedAt).toISOString(), assessment: { probe, host, process: proc, ...(holders && holders.length > 0 && { holders }) }, diagnosis, evidence: { before } as RecoverResult['evidence'], plan, fallbacks };
+    const base = { node: node.id, dryRun: options.dryRun, startedAt: new Date(startedAt).toISOString(), assessment: { probe, host, process: before.process, ...(holders && holders.length > 0 && { holders }) }, diagnosis, evidence: { before } as RecoverResult['evidence'], plan, fallbacks: seen.fallbacks };
     if (options.dryRun) {
       return { ...base, steps: [], outcome: 'planned', recovered: false, exitCode: probe.status === 'ok' ? ExitCode.ok : ExitCode.unhealthy };
     }
@@ -130,48 +110,15 @@ export async function recoverNode(options: RecoverOptions): Promise<RecoverResul
     // Runbook step 5, kept before steps 3 and 4: a recovery that changes something is recorded
     // before it acts. When the log cannot be written (corrupt, full, read-only), nothing is
     // restarted unless a person forces it.
-    const store = new IncidentStore(options.dataDir, {
-      now: () => options.clock.now(),
-      retentionDays: config.incidents.retentionDays,
-      escalation: escalationRule(config),
-    });
-    const ackedAt = (await stateStore(options.dataDir).read().catch(() => undefined))?.acks?.[node.id];
     const record = { node: node.id, at: base.startedAt, status: probe.status, diagnosis: diagnosis.cause, ...(probe.detail && { detail: probe.detail }), recovery: plan.action, ...(options.force && { forced: true }) };
-    let begun: Incident | undefined;
-    let unrecorded: string | undefined;
-    if (plan.action === 'restart' || plan.action === 'load_model') {
-      try {
-        begun = (await store.begin({ ...record, actions: [`started: ${plan.reason}`], durationMs: 0, evidence: base.evidence }, ackedAt)).incident;
-      } catch (error) {
-        if (!isJarvisError(error)) throw error;
-        if (!options.force) throw new DataError(`not restarting ${node.id}, since its incident cannot be recorded: ${error.message} (\`jarvis recover ${node.id} --force\` acts anyway, unrecorded)`, { cause: error });
-        unrecorded = error.message;
-      }
-    }
+    const entry = await beginRecord(options, plan, { ...record, actions: [`started: ${plan.reason}`], durationMs: 0, evidence: base.evidence });
 
-    options.onPlan?.({ ...base, steps: [], outcome: 'planned', recovered: false, exitCode: 0, ...(unrecorded && { unrecorded }) });
+    options.onPlan?.({ ...base, steps: [], outcome: 'planned', recovered: false, exitCode: 0, ...(entry.unrecorded && { unrecorded: entry.unrecorded }) });
     const execution = await executePlan(plan, node, deps, probe, options.onEvent);
     // The post-mortem's other half: what the machine shows once the steps ran.
-    if (execution.records.length > 0 && !execution.interrupted) base.evidence = { before, after: await collect() };
-    // Neighbours that answered before the steps and do not now: said beside the outcome.
-    const okBefore = neighboursBefore.filter((p) => p.status === 'ok');
-    const sameMachineDown =
-      execution.records.length > 0 && okBefore.length > 0 && !execution.interrupted
-        ? (await Promise.all(okBefore.map((p) => probeNode(config.nodes.find((n) => n.id === p.id)!, deps)))).filter((p) => p.status !== 'ok').map((p) => ({ node: p.id, status: p.status }))
-        : [];
-    const wasHealthy = probe.status === 'ok';
-    const verified = execution.verification?.ok === true;
-    const outcome: IncidentOutcome | 'healthy' = execution.interrupted
-      ? 'interrupted'
-      : plan.action === 'none'
-        ? 'no_action'
-        : plan.action === 'refused'
-          ? 'not_recovered'
-        : execution.ok && verified
-          ? wasHealthy
-            ? 'healthy'
-            : 'recovered'
-          : 'not_recovered';
+    if (execution.records.length > 0 && !execution.interrupted) base.evidence = { before, after: await seen.collect() };
+    const sameMachineDown = execution.records.length > 0 && !execution.interrupted ? await stillUp(config, seen.neighboursBefore, deps) : [];
+    const outcome = outcomeOf(plan, execution, probe);
     const result: RecoverResult = {
       ...base,
       steps: execution.records,
@@ -196,19 +143,105 @@ export async function recoverNode(options: RecoverOptions): Promise<RecoverResul
       ...(sameMachineDown.length > 0 && { sameMachineDown }),
       evidence: base.evidence,
     };
-    try {
-      const { incident, pruned } = begun ? await store.finish(begun.id, final, ackedAt) : await store.append(final, ackedAt);
-      return { ...result, incident, ...(pruned > 0 && { pruned }) };
-    } catch (error) {
-      if (!isJarvisError(error)) throw error;
-      // Forced past a log that could not be written: what was done is said, not recorded.
-      if (unrecorded !== undefined) return { ...result, unrecorded: error.message };
-      if (!begun) throw error;
-      throw new DataError(`the recovery of ${node.id} ran (${outcome}) but how it ended could not be recorded: ${error.message} (the log keeps it as begun, interrupted)`, { cause: error });
-    }
+    return await finishRecord(options, entry, final, result);
   } finally {
     await lease?.();
     await lock?.release();
+  }
+}
+
+/** What the assessment saw (runbook step 2): the node, its machine, its evidence, who else is there. */
+interface Assessment {
+  probe: ProbeResult;
+  host: HostCheck | null;
+  before: Evidence;
+  /** Reads the evidence again (after the steps ran). */
+  collect: () => Promise<Evidence>;
+  fallbacks: FallbackStatus[];
+  pidFile: PidRecord | undefined;
+  /** The other nodes on this node's machine, as they were before anything ran. */
+  neighboursBefore: ProbeResult[];
+  /** Who listened on the node's port here, when a restart might have to stop it. */
+  holders: PortHolder[] | undefined;
+}
+
+/** Step 2: the node probed, its machine pinged, its evidence read, its fallbacks and neighbours probed, all at once. */
+async function assess(options: RecoverOptions, node: NodeConfig, platform: NodeJS.Platform): Promise<Assessment> {
+  const { config, deps } = options;
+  const advice = fallbacksFor(config, node.id);
+  // The process check decides between a restart and a wait: it keeps its own, longer limit.
+  const evidenceWith = { ...evidenceOptions(config, options.runbook, options.records.paths, platform, deps.env), processTimeoutMs: 10_000 };
+  const collect = () => collectEvidence(node, { http: deps.http, run: deps.run, now: () => options.clock.now(), ...(deps.signal && { signal: deps.signal }) }, evidenceWith);
+  const port = targetFor(node)?.kind === 'local' && !node.ssh ? portOf(node) : undefined;
+  // The other nodes on this node's machine: a restart here must not take them down with it.
+  // (A dry run acts on nothing, so has nothing to compare them with.)
+  const machine = machineOf(node);
+  const neighbours = options.dryRun || machine === undefined ? [] : config.nodes.filter((n) => n.id !== node.id && machineOf(n) === machine);
+  const [probe, host, before, fallbackProbes, pidFile, neighboursBefore] = await Promise.all([
+    probeNode(node, deps),
+    node.host ? checkHost(node.host, { timeoutMs: 1000, run: deps.run, platform, ...(deps.signal && { signal: deps.signal }) }) : Promise.resolve(null),
+    collect(),
+    Promise.all(advice.map((a) => probeNode(config.nodes.find((n) => n.id === a.node)!, deps))),
+    readPidFile(options.records.paths.pidFile(node.id)),
+    Promise.all(neighbours.map((n) => probeNode(n, deps))),
+  ]);
+  // Who holds the port here, read once the probe has said it is taken: what a restart would
+  // have to stop, and what the plan must show is the node's own server first.
+  const holders = port !== undefined && probe.status !== 'ok' && probe.status !== 'refused' ? await deps.portHolders(port) : port !== undefined ? [] : undefined;
+  return { probe, host, before, collect, fallbacks: fallbackStatuses(advice, fallbackProbes), pidFile, neighboursBefore, holders };
+}
+
+/** Neighbours that answered before the steps and do not now: said beside the outcome. */
+async function stillUp(config: Config, before: ProbeResult[], deps: ExecutorDeps): Promise<{ node: string; status: string }[]> {
+  const okBefore = before.filter((p) => p.status === 'ok');
+  if (okBefore.length === 0) return [];
+  const now = await Promise.all(okBefore.map((p) => probeNode(config.nodes.find((n) => n.id === p.id)!, deps)));
+  return now.filter((p) => p.status !== 'ok').map((p) => ({ node: p.id, status: p.status }));
+}
+
+/** How a recovery ended, from its plan, what ran, and whether the node was healthy to begin with. */
+function outcomeOf(plan: RecoveryPlan, execution: { interrupted?: boolean; ok: boolean; verification?: Verification }, probe: ProbeResult): IncidentOutcome | 'healthy' {
+  if (execution.interrupted) return 'interrupted';
+  if (plan.action === 'none') return 'no_action';
+  if (plan.action === 'refused') return 'not_recovered';
+  if (!execution.ok || execution.verification?.ok !== true) return 'not_recovered';
+  return probe.status === 'ok' ? 'healthy' : 'recovered';
+}
+
+/** The incident begun before a restart, the acknowledgement it is judged after, or why it could not be written. */
+interface RecordEntry {
+  begun?: Incident;
+  ackedAt: string | undefined;
+  /** Forced (--force) past a log that could not be written. */
+  unrecorded?: string;
+}
+
+/** Records a restart or a model load before it acts; without --force, a log that cannot be written stops it. */
+async function beginRecord(options: RecoverOptions, plan: RecoveryPlan, draft: Parameters<Records['incidents']['begin']>[0]): Promise<RecordEntry> {
+  const store = options.records.incidents;
+  const ackedAt = await store.ackedAt(draft.node);
+  if (plan.action !== 'restart' && plan.action !== 'load_model') return { ackedAt };
+  try {
+    return { ackedAt, begun: (await store.begin(draft, ackedAt)).incident };
+  } catch (error) {
+    if (!isJarvisError(error)) throw error;
+    if (!options.force) throw new DataError(`not restarting ${draft.node}, since its incident cannot be recorded: ${error.message} (\`jarvis recover ${draft.node} --force\` acts anyway, unrecorded)`, { cause: error });
+    return { ackedAt, unrecorded: error.message };
+  }
+}
+
+/** Writes how the recovery ended (finishing the incident begun, or a new one) into the result. */
+async function finishRecord(options: RecoverOptions, entry: RecordEntry, final: Parameters<Records['incidents']['append']>[0], result: RecoverResult): Promise<RecoverResult> {
+  const store = options.records.incidents;
+  try {
+    const { incident, pruned } = entry.begun ? await store.finish(entry.begun.id, final, entry.ackedAt) : await store.append(final, entry.ackedAt);
+    return { ...result, incident, ...(pruned > 0 && { pruned }) };
+  } catch (error) {
+    if (!isJarvisError(error)) throw error;
+    // Forced past a log that could not be written: what was done is said, not recorded.
+    if (entry.unrecorded !== undefined) return { ...result, unrecorded: error.message };
+    if (!entry.begun) throw error;
+    throw new DataError(`the recovery of ${final.node} ran (${final.outcome}) but how it ended could not be recorded: ${error.message} (the log keeps it as begun, interrupted)`, { cause: error });
   }
 }
 
@@ -221,9 +254,9 @@ async function leaseNode(shared: SharedState, id: string, owner: string): Promis
 }
 
 async function lockNode(options: RecoverOptions, id: string) {
-  const target = path.join(options.dataDir, 'locks', `recover-${id}`);
+  const name = `recover-${id}`;
   try {
-    return await acquireLock(target, { waitMs: 0, owner: { pid: process.pid, command: options.commandLine }, clock: options.clock });
+    return await options.records.lock(name);
   } catch (error) {
     if (isLockBusy(error)) {
       throw new JarvisError(`a recovery of ${id} is already running (${error.message}); not starting another`, ExitCode.unhealthy);
@@ -231,7 +264,7 @@ async function lockNode(options: RecoverOptions, id: string) {
     // Forced on a data dir with no room for the lock's owner: the lock alone still keeps two
     // recoveries apart (it goes stale, rather than at once, if this process is killed).
     if (options.force && isJarvisError(error) && error.exitCode === ExitCode.config) {
-      return acquireLock(target, { waitMs: 0, clock: options.clock }).catch(() => undefined);
+      return options.records.lock(name, { anonymous: true }).catch(() => undefined);
     }
     throw error;
   }

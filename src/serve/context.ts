@@ -8,6 +8,7 @@ import type { CascadeSettings } from '../config/env.js';
 import type { Config } from '../config/schema.js';
 import type { ExecutorDeps } from '../runbook/executor.js';
 import type { Runbook } from '../runbook/runbook.js';
+import type { Records } from '../store/records.js';
 import type { RequestHistory } from './request-history.js';
 import type { Healer } from './healer.js';
 import type { LiveHealth } from './live-health.js';
@@ -27,7 +28,7 @@ export interface ServeContext {
   runbook: Runbook;
   executor: ExecutorDeps;
   /** The data dir (logs jarvis wrote) and wall time, for the evidence /api/diagnostics collects. */
-  dataDir: string;
+  records: Records;
   wallNow: () => number;
   /** How often the status page polls its live data (half the health interval, 0.5 to 5 s). */
   statusIntervalMs: number;

@@ -8,16 +8,14 @@
 import { openWindow } from '../alerts/maintenance.js';
 import { phaseAt } from '../cascade/breaker.js';
 import type { NodeHealth } from '../cascade/node-health.js';
-
 import type { Clock } from '../system/clock.js';
-import { historyStore, probeSamples } from '../store/history.js';
+import { probeSamples } from '../history/samples.js';
+import type { Records } from '../store/records.js';
 import type { Config } from '../config/schema.js';
 import { blockedByEscalation, escalationRule } from '../incidents/incident.js';
-import { IncidentStore } from '../incidents/store.js';
 import { probeAll, type ProbeResult } from '../probe/probe.js';
 import type { ExecutorDeps } from '../runbook/executor.js';
 import type { Runbook } from '../runbook/runbook.js';
-import { stateStore } from '../store/state-file.js';
 import { recoverNode, type RecoverResult } from '../runbook/recover.js';
 import { mayRecover, type RecoverFacts, type RecoverRefusal } from '../runbook/may-recover.js';
 import { findNode } from '../config/nodes.js';
@@ -27,7 +25,8 @@ import type { ServeMetrics } from './metrics.js';
 export interface HealerOptions {
   config: Config;
   runbook: Runbook;
-  dataDir: string;
+  /** The saved data: the history the probes go into, the incident log the escalation rule reads. */
+  records: Records;
   executor: ExecutorDeps;
   health: LiveHealth;
   clock: Clock;
@@ -120,44 +119,78 @@ function recovery(i: HealInput, cause: HealCause): HealDecision {
 }
 
 export function startHealer(o: HealerOptions): Healer {
-  let last: ProbeResult[] = [];
-  const recovering = new Map<string, Promise<RecoverResult>>();
-  /** The breaker opening (its openUntil) the healer last acted on, per node. */
-  const actedOn = new Map<string, number | undefined>();
-  /** Failed probes in a row, per node; and the nodes whose current outage was acted on. */
-  const failedProbes = new Map<string, number>();
-  const outageActed = new Set<string>();
-  const downAfter = o.config.serve.downAfterProbes;
-  const outageOver = (id: string) => {
-    failedProbes.delete(id);
-    outageActed.delete(id);
-  };
-  let running: Promise<void> | undefined;
-  let stopped = false;
+  return new BackgroundHealer(o);
+}
 
-  const heal = (nodeId: string): Promise<RecoverResult> => {
+/** The background check: a probe round every `intervalMs`, each node's decision acted on, recoveries one per node. */
+class BackgroundHealer implements Healer {
+  #last: ProbeResult[] = [];
+  readonly #recovering = new Map<string, Promise<RecoverResult>>();
+  /** The breaker opening (its openUntil) the healer last acted on, per node. */
+  readonly #actedOn = new Map<string, number | undefined>();
+  /** Failed probes in a row, per node; and the nodes whose current outage was acted on. */
+  readonly #failedProbes = new Map<string, number>();
+  readonly #outageActed = new Set<string>();
+  #running: Promise<void> | undefined;
+  #stopped = false;
+  #timer: NodeJS.Timeout;
+
+  constructor(private readonly o: HealerOptions) {
+    this.#timer = setTimeout(() => this.#loop(), Math.min(o.intervalMs, 1000));
+  }
+
+  lastProbes(): ProbeResult[] {
+    return this.#last;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+    await Promise.allSettled([...this.#recovering.values()]);
+  }
+
+  heal(nodeId: string): Promise<RecoverResult> {
+    const o = this.o;
     const node = findNode(o.config, nodeId);
-    const current = recovering.get(node.id);
+    const current = this.#recovering.get(node.id);
     if (current) return current;
-    const p = recoverNode({ config: o.config, runbook: o.runbook, nodeId: node.id, dataDir: o.dataDir, deps: o.executor, clock: o.clock, force: false, wait: false, dryRun: false, commandLine: 'jarvis serve (heal)', shared: o.health.shared })
+    const p = recoverNode({ config: o.config, runbook: o.runbook, nodeId: node.id, records: o.records, deps: o.executor, clock: o.clock, force: false, wait: false, dryRun: false, commandLine: 'jarvis serve (heal)' })
       .then((r) => {
         o.metrics?.recoveries.inc({ node: node.id, outcome: r.outcome });
         if (r.recovered) {
           // Verified by a real completion: back in service.
           o.health.record({ node: node.id, at: o.clock.now(), ok: true, counts: true });
-          outageOver(node.id);
+          this.#outageOver(node.id);
           o.onRecovered?.(node.id);
           o.log(`heal: ${node.id} ${r.outcome}, back in service`);
         } else if (r.outcome === 'interrupted') o.log(`heal: ${node.id} interrupted (jarvis serve is stopping)${r.incident ? '; recorded as such' : ''}`);
         else o.log(`heal: ${node.id} ${r.outcome}: ${r.plan.reason}`);
         return r;
       })
-      .finally(() => recovering.delete(node.id));
-    recovering.set(node.id, p);
+      .finally(() => this.#recovering.delete(node.id));
+    this.#recovering.set(node.id, p);
     return p;
-  };
+  }
 
-  const tick = async () => {
+  #loop(): void {
+    if (this.#stopped) return;
+    this.#running = this.#tick()
+      .catch((error: unknown) => this.o.log(`health: check failed: ${(error as Error).message}`))
+      .finally(() => {
+        this.#running = undefined;
+        if (!this.#stopped) this.#timer = setTimeout(() => this.#loop(), this.o.intervalMs);
+      });
+  }
+
+  #outageOver(id: string): void {
+    this.#failedProbes.delete(id);
+    this.#outageActed.delete(id);
+  }
+
+  /** One round: probe every node, record the samples, decide and act for each. */
+  async #tick(): Promise<void> {
+    const o = this.o;
     const probedAt = o.clock.now();
     const fresh = await probeAll(o.config.nodes, o.executor);
     // A probe this machine could not even send (out of file descriptors) says nothing of its node:
@@ -165,33 +198,14 @@ export function startHealer(o: HealerOptions): Healer {
     const local = fresh.filter((p) => p.local);
     if (local.length > 0) o.log(`health: could not probe ${local.map((p) => p.id).join(', ')}: ${local[0]!.detail ?? 'out of file descriptors'}`);
     const probes = fresh.filter((p) => !p.local);
-    last = fresh.map((p) => (p.local ? (last.find((l) => l.id === p.id) ?? p) : p));
-    void historyStore(o.config, o.dataDir, () => o.clock.now())
-      .append(probeSamples(probes, probedAt))
-      .catch((error: unknown) => o.log(`history: could not record the health check: ${(error as Error).message}`));
+    this.#last = fresh.map((p) => (p.local ? (this.#last.find((l) => l.id === p.id) ?? p) : p));
+    void o.records.history.append(probeSamples(probes, probedAt)).catch((error: unknown) => o.log(`history: could not record the health check: ${(error as Error).message}`));
     const now = o.clock.now();
     for (const p of probes) {
-      if (p.status === 'ok' || p.throttled) outageOver(p.id);
-      else failedProbes.set(p.id, (failedProbes.get(p.id) ?? 0) + 1);
+      if (p.status === 'ok' || p.throttled) this.#outageOver(p.id);
+      else this.#failedProbes.set(p.id, (this.#failedProbes.get(p.id) ?? 0) + 1);
     }
-    const down = (id: string) => {
-      const h = o.health.get(id);
-      return (h !== undefined && phaseAt(h.breaker, now) === 'open') || (failedProbes.get(id) ?? 0) >= downAfter;
-    };
-    // The incident history is read only when a recovery may be decided (the escalation rule).
-    // A log that cannot be read stops the recoveries only: probes, breakers and metrics go on.
-    let cannotRecord: string | undefined;
-    const history =
-      o.autoRecover && probes.some((p) => p.status !== 'ok' && down(p.id))
-        ? await Promise.all([new IncidentStore(o.dataDir, { now: () => o.clock.now() }).list(), stateStore(o.dataDir).read().catch(() => ({ acks: undefined }))]).then(
-            ([incidents, state]) => ({ incidents, acks: state.acks ?? {} }),
-            (error: unknown) => {
-              cannotRecord = (error as Error).message;
-              return undefined;
-            },
-          )
-        : undefined;
-    const rule = escalationRule(o.config);
+    const escalation = await this.#escalation(probes, now);
     for (const p of probes) {
       o.metrics?.probeUp.set({ node: p.id }, p.status === 'ok' ? 1 : 0);
       o.metrics?.probeLatency.set({ node: p.id }, p.latencyMs / 1000);
@@ -204,11 +218,11 @@ export function startHealer(o: HealerOptions): Healer {
         now,
         health: h,
         autoRecover: o.autoRecover,
-        recovering: recovering.has(p.id),
-        actedOn: actedOn.has(p.id) ? { openUntil: actedOn.get(p.id) } : undefined,
-        failedProbes: failedProbes.get(p.id) ?? 0,
-        downAfter,
-        outageActed: outageActed.has(p.id),
+        recovering: this.#recovering.has(p.id),
+        actedOn: this.#actedOn.has(p.id) ? { openUntil: this.#actedOn.get(p.id) } : undefined,
+        failedProbes: this.#failedProbes.get(p.id) ?? 0,
+        downAfter: o.config.serve.downAfterProbes,
+        outageActed: this.#outageActed.has(p.id),
         facts: {
           node: p.id,
           incidents: o.config.incidents,
@@ -216,46 +230,50 @@ export function startHealer(o: HealerOptions): Healer {
           // A quota is decided above (nothing to do), before recovery is weighed.
           throttled: false,
           lowImpact: o.config.nodes.find((n) => n.id === p.id)?.impact === 'low',
-          escalated: history !== undefined && blockedByEscalation(history.incidents, p.id, history.acks[p.id], now, rule),
-          cannotRecord,
+          escalated: escalation.escalated(p.id),
+          cannotRecord: escalation.cannotRecord,
         },
       });
       if (d.action === 'recover' || d.action === 'skip') {
-        if (d.cause === 'breaker') actedOn.set(p.id, h?.breaker.openUntil);
-        outageActed.add(p.id);
+        if (d.cause === 'breaker') this.#actedOn.set(p.id, h?.breaker.openUntil);
+        this.#outageActed.add(p.id);
       }
-      if (d.action === 'half_open') {
-        o.health.record({ node: p.id, at: now, ok: false, counts: false, halfOpen: true });
-        o.log(`health: ${p.id} answers its probe again: breaker half-open, the next request is its trial`);
-      } else if (d.action === 'skip' && d.reason === 'maintenance') o.log(`health: ${p.id} is in a maintenance window: not recovering it`);
-      else if (d.action === 'skip' && d.reason === 'escalated') o.log(`health: ${p.id} is escalated: not restarting it automatically (jarvis incidents ack ${p.id})`);
-      else if (d.action === 'skip' && d.reason === 'cannot_record') o.log(`health: ${p.id} ${p.status}: not restarting it, since its incident cannot be recorded: ${cannotRecord}`);
-      else if (d.action === 'recover') {
-        o.log(`health: ${p.id} ${p.status} ${d.cause === 'breaker' ? 'with its breaker open' : `on ${failedProbes.get(p.id)} probes in a row`}: recovering it in the background`);
-        void heal(p.id).catch((error: unknown) => o.log(`heal: ${p.id}: ${(error as Error).message}`));
-      }
+      this.#act(p, d, now, escalation.cannotRecord);
     }
-  };
+  }
 
-  const loop = () => {
-    if (stopped) return;
-    running = tick()
-      .catch((error: unknown) => o.log(`health: check failed: ${(error as Error).message}`))
-      .finally(() => {
-        running = undefined;
-        if (!stopped) timer = setTimeout(loop, o.intervalMs);
-      });
-  };
-  let timer: NodeJS.Timeout = setTimeout(loop, Math.min(o.intervalMs, 1000));
+  /**
+   * The escalation rule's input, read only when a recovery may be decided. A log that cannot be
+   * read stops the recoveries only: probes, breakers and metrics go on.
+   */
+  async #escalation(probes: ProbeResult[], now: number): Promise<{ escalated: (id: string) => boolean; cannotRecord?: string }> {
+    const o = this.o;
+    const down = (id: string) => {
+      const h = o.health.get(id);
+      return (h !== undefined && phaseAt(h.breaker, now) === 'open') || (this.#failedProbes.get(id) ?? 0) >= o.config.serve.downAfterProbes;
+    };
+    if (!o.autoRecover || !probes.some((p) => p.status !== 'ok' && down(p.id))) return { escalated: () => false };
+    try {
+      const [incidents, acks] = await Promise.all([o.records.incidents.list(), o.records.incidents.acks().catch((): Record<string, string> => ({}))]);
+      const rule = escalationRule(o.config);
+      return { escalated: (id) => blockedByEscalation(incidents, id, acks[id], now, rule) };
+    } catch (error) {
+      return { escalated: () => false, cannotRecord: (error as Error).message };
+    }
+  }
 
-  return {
-    lastProbes: () => last,
-    heal,
-    stop: async () => {
-      stopped = true;
-      clearTimeout(timer);
-      await running;
-      await Promise.allSettled([...recovering.values()]);
-    },
-  };
+  /** What a decision does: half-open the breaker, say why not, or start a recovery in the background. */
+  #act(p: ProbeResult, d: HealDecision, now: number, cannotRecord: string | undefined): void {
+    const o = this.o;
+    if (d.action === 'half_open') {
+      o.health.record({ node: p.id, at: now, ok: false, counts: false, halfOpen: true });
+      o.log(`health: ${p.id} answers its probe again: breaker half-open, the next request is its trial`);
+    } else if (d.action === 'skip' && d.reason === 'maintenance') o.log(`health: ${p.id} is in a maintenance window: not recovering it`);
+    else if (d.action === 'skip' && d.reason === 'escalated') o.log(`health: ${p.id} is escalated: not restarting it automatically (jarvis incidents ack ${p.id})`);
+    else if (d.action === 'skip' && d.reason === 'cannot_record') o.log(`health: ${p.id} ${p.status}: not restarting it, since its incident cannot be recorded: ${cannotRecord}`);
+    else if (d.action === 'recover') {
+      o.log(`health: ${p.id} ${p.status} ${d.cause === 'breaker' ? 'with its breaker open' : `on ${this.#failedProbes.get(p.id)} probes in a row`}: recovering it in the background`);
+      void this.heal(p.id).catch((error: unknown) => o.log(`heal: ${p.id}: ${(error as Error).message}`));
+    }
+  }
 }

@@ -9,7 +9,7 @@
 import { phaseAt, type BreakerSettings } from '../cascade/breaker.js';
 import type { ModelCatalog } from '../cascade/catalog.js';
 import type { LiveBreakers, Waiter } from '../cascade/engine.js';
-import { applyEvent, countSuccesses, healthView, queueEvent, type HealthEvent, type NodeHealth } from '../cascade/node-health.js';
+import { applyEvent, countSuccesses, healthFold, healthView, queueEvent, type HealthEvent, type NodeHealth } from '../cascade/node-health.js';
 import type { SharedState } from '../store/shared-state.js';
 
 export class LiveHealth implements LiveBreakers {
@@ -121,7 +121,7 @@ export class LiveHealth implements LiveBreakers {
     this.#served = {};
     let nodes: Record<string, NodeHealth> | undefined;
     try {
-      nodes = await this.shared.exchange(events, served, this.breaker);
+      nodes = await this.shared.exchange(events, served, healthFold(this.breaker));
     } catch (error) {
       // Not lost: queued again for the next sync.
       this.#pending = [...events, ...this.#pending];

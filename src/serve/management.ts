@@ -76,13 +76,13 @@ export const status: Handler = async (_req, res, ctx) => {
 
 export const diagnostics: Handler = async (_req, res, ctx) => {
   const { config, executor: x } = ctx;
-  const opts = evidenceOptions(config, ctx.runbook, ctx.dataDir, process.platform, x.env);
+  const opts = evidenceOptions(config, ctx.runbook, ctx.records.paths, x.platform, x.env);
   // Probes and evidence at once: the answer takes the slowest of them, not their sum.
   const [probes, evidence] = await Promise.all([probeAll(config.nodes, x), Promise.all(config.nodes.map((n) => collectEvidence(n, { http: x.http, run: x.run, now: ctx.wallNow }, opts)))]);
   sendJson(res, 200, {
     nodes: probes.map((p, i) => {
       const e = evidence[i]!;
-      const d = diagnoseNode(ctx.runbook, findNode(config, p.id), p, undefined, { platform: process.platform }, e);
+      const d = diagnoseNode(ctx.runbook, findNode(config, p.id), p, undefined, { platform: x.platform }, e);
       return { node: p.id, status: p.status, detail: p.detail ?? null, cause: d.cause, meaning: d.meaning, recovery: d.recovery, actions: d.actions, summary: e.summary, evidence: e };
     }),
   });

@@ -20,7 +20,6 @@ import path from 'node:path';
 import type { NodeState, Sample } from '../history/buckets.js';
 import { assemble, DAY, dayOf, foldInto, hourName, parseSamples, validateDay, type DayFile, type History, type HistoryOptions, type NodeHistory } from './history-days.js';
 import type { Config } from '../config/schema.js';
-import type { ProbeResult } from '../probe/probe.js';
 import { JsonStore } from './json-store.js';
 import { RedisHistory } from './redis-history.js';
 import { redisUrl } from './shared-state.js';
@@ -43,7 +42,7 @@ export class HistoryStore implements History {
     return new JsonStore<DayFile>(path.join(this.dir, 'days', `${day}.json`), { validate: validateDay, empty: () => ({ v: 1, day, nodes: {}, end: {} }) });
   }
 
-  /** Appends samples to their hours' raw files, then folds finished hours when it can. */
+  /** Appends samples to their hours' raw files (folding them is `compact`'s job, run by the records' maintenance). */
   async append(samples: Sample[]): Promise<void> {
     if (samples.length === 0) return;
     await ensureDir(this.rawDir());
@@ -55,7 +54,6 @@ export class HistoryStore implements History {
       byHour.set(name, list);
     }
     await Promise.all([...byHour].map(([name, lines]) => appendFile(path.join(this.rawDir(), `${name}.jsonl`), `${lines.join('\n')}\n`)));
-    await this.compact().catch((error: unknown) => this.options.warn?.(`history: could not fold finished hours: ${(error as Error).message}`));
   }
 
   /** Raw hour files, oldest first. */
@@ -142,9 +140,8 @@ export class HistoryStore implements History {
     for (const hour of await this.rawHours()) if (hour.slice(0, 10) < oldest) await rm(path.join(this.rawDir(), `${hour}.jsonl`), { force: true });
   }
 
-  /** Every node's buckets and transitions from `fromMs` to `toMs`, the hour in progress included. */
+  /** Every node's buckets and transitions from `fromMs` to `toMs`, the hours not folded yet included. */
   async read(fromMs: number, toMs: number): Promise<Map<string, NodeHistory>> {
-    await this.compact().catch((error: unknown) => this.options.warn?.(`history: could not fold finished hours: ${(error as Error).message}`));
     const fromDay = dayOf(fromMs);
     const toDay = dayOf(toMs);
     const inRange = (await this.days()).filter((d) => d >= fromDay && d <= toDay);
@@ -167,9 +164,4 @@ export function historyStore(config: Config, dataDir: string, now: () => number,
   const local = new HistoryStore(dataDir, options);
   const url = redisUrl(config, env);
   return url ? new RedisHistory(url, config.state.keyPrefix, options, local) : local;
-}
-
-/** Probe results as history samples, at `at` (wall-clock ms). */
-export function probeSamples(probes: readonly ProbeResult[], at: number): Sample[] {
-  return probes.map((p) => ({ t: at, n: p.id, k: 'p', s: p.status === 'http_error' && p.throttled ? 'throttled' : p.status, l: Math.round(p.latencyMs) }));
 }

@@ -5,11 +5,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { PidRecord } from '../runbook/ownership.js';
 import { ensureDir, writeFileAtomic } from '../system/files.js';
 
-export function pidFilePath(dataDir: string, node: string): string {
-  return path.join(dataDir, 'run', `${node}.pid`);
+/** What jarvis wrote when it started a node's server. */
+export interface PidRecord {
+  pid: number;
+  argv: string[];
+  startedAt: string;
 }
 
 /** The record, or undefined when there is none or it is not one (a stale or foreign file is ignored, never trusted). */

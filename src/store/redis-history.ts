@@ -54,7 +54,6 @@ export class RedisHistory implements History {
         const tx = r.multi();
         for (const [hour, lines] of byHour) tx.rpush(this.#key('raw', hour), ...lines).sadd(this.#key('hours'), hour);
         await tx.exec();
-        await this.#compact(r);
       });
     } catch (error) {
       this.#away('recorded in', error);
@@ -62,8 +61,10 @@ export class RedisHistory implements History {
     }
   }
 
+  /** Folds finished hours in Redis, and in the data dir's files those written while Redis was away. */
   async compact(): Promise<void> {
-    await this.#with((r) => this.#compact(r));
+    await this.local.compact();
+    await this.#with((r) => this.#compact(r)).catch((error: unknown) => this.#away('folded only', error));
   }
 
   async #compact(r: Redis): Promise<void> {
@@ -115,7 +116,6 @@ export class RedisHistory implements History {
   async read(fromMs: number, toMs: number): Promise<Map<string, NodeHistory>> {
     try {
       return await this.#with(async (r) => {
-        await this.#compact(r).catch((error: unknown) => this.options.warn?.(`history: could not fold finished hours: ${(error as Error).message}`));
         const fromDay = dayOf(fromMs);
         const toDay = dayOf(toMs);
         const inRange = (await r.smembers(this.#key('days'))).filter((d) => d >= fromDay && d <= toDay).sort();

@@ -1,14 +1,13 @@
 /**
  * The shared state in Redis (opened by redis-client.ts). Each
  * node's health is one JSON value, changed with WATCH/MULTI so that two instances recording at
- * the same moment both count (a conflict retries); the breaker arithmetic stays node-health.ts's.
+ * the same moment both count (a conflict retries); the breaker arithmetic is the fold the caller hands in.
  * Every sync reads all nodes back, so a breaker one instance opens is open for all within a sync
  * (1 s). The lease is SET NX PX, renewed while held and released only by its holder.
  */
 import { randomBytes } from 'node:crypto';
 import { redisClient, type Redis } from './redis-client.js';
-import type { BreakerSettings } from '../cascade/breaker.js';
-import { applyEvent, type HealthEvent, type NodeHealth } from '../cascade/node-health.js';
+import { replay, type HealthEvent, type HealthFold, type NodeHealth } from './health-record.js';
 import type { LeaseResult, SharedState } from './shared-state.js';
 
 const LEASE_MS = 30_000;
@@ -64,10 +63,10 @@ export class RedisState implements SharedState {
     return { nodes, served: Object.fromEntries(Object.entries(served).map(([id, v]) => [id, JSON.parse(v) as string[]])) };
   }
 
-  async exchange(events: HealthEvent[], served: Record<string, string[]>, breaker: BreakerSettings) {
+  async exchange(events: HealthEvent[], served: Record<string, string[]>, fold: HealthFold) {
     const byNode = new Map<string, HealthEvent[]>();
     for (const e of events) byNode.set(e.node, [...(byNode.get(e.node) ?? []), e]);
-    for (const [id, list] of byNode) await this.#apply(id, list, breaker);
+    for (const [id, list] of byNode) await this.#apply(id, list, fold);
     if (Object.keys(served).length > 0) await (await this.#conn).hset(this.#key('served'), Object.fromEntries(Object.entries(served).map(([id, v]) => [id, JSON.stringify(v)])));
     // The heartbeat: who synced within the last minute.
     const now = Date.now();
@@ -77,7 +76,7 @@ export class RedisState implements SharedState {
   }
 
   /** One node's events, applied atomically: WATCH, read, apply, MULTI/EXEC; a conflict retries. */
-  async #apply(id: string, events: HealthEvent[], breaker: BreakerSettings): Promise<void> {
+  async #apply(id: string, events: HealthEvent[], fold: HealthFold): Promise<void> {
     const key = this.#key('node', id);
     const resets = this.#key('resets');
     const conn = await this.#conn;
@@ -85,9 +84,9 @@ export class RedisState implements SharedState {
       await conn.watch(key, resets);
       const [raw, stamp] = await Promise.all([conn.get(key), conn.hget(resets, id)]);
       // Outcomes from before a reset are dropped, as the file store does.
-      const after = stamp === null ? -Infinity : Number(stamp);
-      let h = raw ? (JSON.parse(raw) as NodeHealth) : undefined;
-      for (const e of events) if (e.at >= after) h = applyEvent(h, e, breaker);
+      const section = { nodes: raw ? { [id]: JSON.parse(raw) as NodeHealth } : {}, ...(stamp !== null && { resets: { [id]: Number(stamp) } }) };
+      replay(section, events, fold);
+      const h = section.nodes[id];
       if (h === undefined) {
         await conn.unwatch();
         return;

@@ -2,15 +2,15 @@
  * The state several processes share, behind one interface: every node's breaker and counts, the
  * model lists learnt, the healer's lease, and who is there. Two backends: the data dir's
  * state.json under its lock (the default, one machine) and Redis (several proxies on one or more
- * machines). The breaker arithmetic is node-health.ts's, for both.
+ * machines). The breaker arithmetic is the cascade's, handed in as a fold (health-record.ts), for both.
  */
 import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import type { BreakerSettings } from '../cascade/breaker.js';
-import { cascadeSection, recordEvents, type HealthEvent, type NodeHealth } from '../cascade/node-health.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
-import { stateStore } from './state-file.js';
+import { replay, type CascadeSection, type HealthEvent, type HealthFold, type NodeHealth } from './health-record.js';
+import { cascadeSection, stateStore, type StateFile } from './state-file.js';
+import type { JsonStore } from './json-store.js';
 
 export type LeaseResult = { release: () => Promise<void> } | { held: string } | { unavailable: string };
 
@@ -24,7 +24,7 @@ export interface SharedState {
    * health as it now stands, or undefined when nothing changed since the last call. Throws when
    * the store cannot be reached: the caller keeps its events and tries again.
    */
-  exchange(events: HealthEvent[], served: Record<string, string[]>, breaker: BreakerSettings): Promise<Record<string, NodeHealth> | undefined>;
+  exchange(events: HealthEvent[], served: Record<string, string[]>, fold: HealthFold): Promise<Record<string, NodeHealth> | undefined>;
   /** Instances that synced within the last minute, this one included. */
   instances(): number;
   /** One healer at a time per node: a lease renewed while the recovery runs. */
@@ -61,8 +61,8 @@ class FileState implements SharedState {
     return { nodes: section.nodes, served: section.served ?? {} };
   }
 
-  async exchange(events: HealthEvent[], served: Record<string, string[]>, breaker: BreakerSettings) {
-    let section = await recordEvents(this.#store, events, served, breaker);
+  async exchange(events: HealthEvent[], served: Record<string, string[]>, fold: HealthFold) {
+    let section = await recordEvents(this.#store, events, served, fold);
     const stamp = await this.#fileStamp();
     if (!section) {
       if (stamp === this.#stamp) return undefined;
@@ -106,6 +106,23 @@ class FileState implements SharedState {
   }
 }
 
+/**
+ * Replays a run's events onto the stored state, with the model lists it learnt, under the lock;
+ * returns the section as written. Events from before a node's reset are dropped.
+ */
+async function recordEvents(store: JsonStore<StateFile>, events: HealthEvent[], served: Record<string, string[]>, fold: HealthFold): Promise<CascadeSection | undefined> {
+  if (events.length === 0 && Object.keys(served).length === 0) return undefined;
+  return store.update((state) => {
+    const section = cascadeSection(state);
+    replay(section, events, fold);
+    if (Object.keys(served).length > 0) section.served = { ...section.served, ...served };
+    // Written by jarvis before model lists replaced it.
+    delete (section as { models?: unknown }).models;
+    state.cascade = section;
+    return section;
+  });
+}
+
 /** The Redis URL a config asks for, or undefined for the file store. */
 export function redisUrl(config: Config, env: NodeJS.ProcessEnv): string | undefined {
   if (config.state.backend === 'redis') {
@@ -117,10 +134,10 @@ export function redisUrl(config: Config, env: NodeJS.ProcessEnv): string | undef
 }
 
 /** The shared state a config asks for: Redis when `state.backend: redis` or $JARVIS_REDIS_URL, else the data dir's file. */
-export async function sharedState(config: Config, dataDir: string, env: NodeJS.ProcessEnv): Promise<SharedState> {
+export async function sharedState(config: Config, dataDir: string, env: NodeJS.ProcessEnv, instance = `${hostname()}:${process.pid}`): Promise<SharedState> {
   const url = redisUrl(config, env);
   if (!url) return new FileState(dataDir);
   const { RedisState } = await import('./redis-state.js');
-  return new RedisState(url, config.state.keyPrefix, `${hostname()}:${process.pid}`);
+  return new RedisState(url, config.state.keyPrefix, instance);
 }
 

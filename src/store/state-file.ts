@@ -4,11 +4,12 @@
  * through JsonStore's lock; sections that a newer jarvis adds are kept as they are.
  */
 import path from 'node:path';
-import type { ProbeStatus } from '../probe/classify.js';
+import { validHealth, type CascadeSection } from './health-record.js';
 import { JsonStore } from './json-store.js';
 
 export interface NodeCheckState {
-  status: ProbeStatus;
+  /** A probe status (probe/classify.ts's vocabulary); `check` reads it back through its own list. */
+  status: string;
   /** Since when it has had this health (ok / not ok). */
   since: string;
   lastCheck: string;
@@ -22,15 +23,10 @@ export interface StateFile {
   [section: string]: unknown;
 }
 
-const PHASES = new Set(['closed', 'open', 'half_open']);
-const count = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
-const time = (v: unknown) => v === undefined || (typeof v === 'number' && Number.isFinite(v));
-
-/** A breaker-and-counts entry the cascade can use as it is (see cascade/health.ts). */
-function validHealth(h: unknown): boolean {
-  const x = h as { breaker?: { phase?: unknown; consecutiveFailures?: unknown; openUntil?: unknown; opens?: unknown }; successes?: unknown; failures?: unknown; consecutiveFailures?: unknown; totalRequests?: unknown } | null;
-  const b = x?.breaker;
-  return Boolean(b && PHASES.has(b.phase as string) && count(b.consecutiveFailures) && count(b.opens) && time(b.openUntil) && count(x.successes) && count(x.failures) && count(x.consecutiveFailures) && count(x.totalRequests));
+/** The breakers' section, or an empty one. */
+export function cascadeSection(s: StateFile): CascadeSection {
+  const c = s.cascade as CascadeSection | undefined;
+  return c && typeof c === 'object' && c.nodes && typeof c.nodes === 'object' ? c : { nodes: {} };
 }
 
 /** Removes the entries of `record` that `valid` refuses, saying which. */

@@ -12,7 +12,7 @@ import { BIN, cleanEnv, freePort, jarvis, startServe, startSim, tempDir, type Ru
 import { waitFor } from '../helpers/wait.js';
 import { parseConfig } from '../../src/config/load.js';
 import { sharedState } from '../../src/store/shared-state.js';
-import type { HealthEvent } from '../../src/cascade/node-health.js';
+import { healthFold, type HealthEvent } from '../../src/cascade/node-health.js';
 
 const hasRedis = spawnSync('redis-server', ['--version']).error === undefined;
 if (!hasRedis) console.warn('[skip] redis tests: redis-server not installed (apt-get install redis-server)');
@@ -200,15 +200,15 @@ describe.skipIf(!hasRedis)('shared state in Redis', () => {
     const failed = (at: number): HealthEvent => ({ node: 'primary', at, ok: false, counts: true, error: 'refused' });
     try {
       expect(shared.backend).toBe(backend);
-      await shared.exchange([failed(1000)], {}, breaker);
+      await shared.exchange([failed(1000)], {}, healthFold(breaker));
       expect((await shared.load()).nodes.primary?.breaker.phase).toBe('open');
       expect(await shared.reset('primary', 2000)).toBe(true);
       // Queued at 1500 by a proxy that syncs only now: dropped.
-      await shared.exchange([failed(1500)], {}, breaker);
+      await shared.exchange([failed(1500)], {}, healthFold(breaker));
       expect((await shared.load()).nodes.primary).toBeUndefined();
       expect(await shared.reset('primary', 2500)).toBe(false);
       // After the reset: counted.
-      await shared.exchange([failed(3000)], {}, breaker);
+      await shared.exchange([failed(3000)], {}, healthFold(breaker));
       expect((await shared.load()).nodes.primary).toMatchObject({ failures: 1, breaker: { phase: 'open' } });
     } finally {
       await shared.close();

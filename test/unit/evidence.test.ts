@@ -171,7 +171,7 @@ describe('collectors that hang or are missing', () => {
   it('each gives up within its timeout and the diagnosis stays as it was', async () => {
     const never = () => new Promise<never>(() => undefined);
     const started = performance.now();
-    const e = await collectEvidence({ ...nodeOf('ol1'), host: '127.0.0.1', ssh: undefined, url: 'http://127.0.0.1:9' }, { http: never, run: never, now: () => Date.now() }, { runbook, platform: 'linux', dataDir: '/nonexistent', timeoutMs: 150, hungAfterS: 180 });
+    const e = await collectEvidence({ ...nodeOf('ol1'), host: '127.0.0.1', ssh: undefined, url: 'http://127.0.0.1:9' }, { http: never, run: never, now: () => Date.now() }, { runbook, platform: 'linux', logDir: '/nonexistent/logs', timeoutMs: 150, hungAfterS: 180 });
     const took = performance.now() - started;
     // Bounded: a small multiple of the timeout on a busy machine, never the collectors' own hangs.
     expect(took).toBeLessThan(5000);

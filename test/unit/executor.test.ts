@@ -43,6 +43,7 @@ function fakeDeps(o: { upAfterMs?: number; spawnExit?: { code: number; afterMs: 
     stopHolders: async () => ({ pids: [], killed: [], stillListening: false, strangers: [] }),
     writePidFile: async (node: string, started: { pid: number; argv: string[] }) => void calls.push(`pid file ${node} ${started.pid} ${started.argv.join(' ')}`),
     env: {},
+    platform: 'linux',
     scheduled: true,
   };
   return { deps, calls };

@@ -1,5 +1,5 @@
 /** The probe history: its arithmetic, and a generated month read back through the file store (a temp dir), checked against a hand computation. */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -62,11 +62,17 @@ describe('a generated month', () => {
       samples.push({ t, n: 'b', k: 'p', s: 'ok', l: 300 });
     }
     await store.append(samples);
+    // An append only appends: the fold is maintenance's, and a read sees the raw hours meanwhile.
+    expect(existsSync(path.join(dir, 'history', 'days'))).toBe(false);
+    const unfolded = await store.read(T0, end);
+    await store.compact();
     // Folded: one file per day, no raw hour left but none (now is past them all).
     expect(readdirSync(path.join(dir, 'history', 'days'))).toHaveLength(30);
     expect(readdirSync(path.join(dir, 'history', 'raw'))).toEqual([]);
 
     const h = await store.read(T0, end);
+    // The same figures from the raw hours as from the folded days.
+    expect(nodeReport('a', unfolded.get('a'), T0, end, [])).toEqual(nodeReport('a', h.get('a'), T0, end, []));
     const a = nodeReport('a', h.get('a'), T0, end, [{ id: 'i1', node: 'a', at: new Date(T0 + 9 * DAY + 2 * HOUR + 10 * MIN).toISOString(), status: 'refused', diagnosis: 'x', actions: [], outcome: 'recovered', durationMs: 1, escalated: false }]);
     // Up from the second answer (T0 + 5 min); down from 02:00 to the second answer after it (04:05).
     const observed = end - (T0 + 5 * MIN);
@@ -113,6 +119,7 @@ describe('a generated month', () => {
     let now = Date.parse('2026-10-01T12:00:00Z');
     const store = new HistoryStore(dir, { retentionDays: 2, rule, now: () => now });
     await store.append([{ t: now - 3 * DAY, n: 'a', k: 'p', s: 'ok', l: 5 }, { t: now - DAY, n: 'a', k: 'p', s: 'ok', l: 5 }]);
+    await store.compact();
     expect(readdirSync(path.join(dir, 'history', 'days'))).toEqual(['2026-09-30.json']);
     now += 2 * DAY;
     await store.compact();

@@ -67,7 +67,8 @@ export interface EvidenceDeps {
 export interface EvidenceOptions {
   runbook: Runbook;
   platform: NodeJS.Platform;
-  dataDir: string;
+  /** Where the servers jarvis started write their logs (`<data>/logs`). */
+  logDir: string;
   timeoutMs: number;
   /** A log untouched this long counts as no progress. */
   hungAfterS: number;
@@ -96,7 +97,7 @@ export async function collectEvidence(node: NodeConfig, deps: EvidenceDeps, opti
         ? bounded('GPU', ms, (signal) => collectGpu({ ...base, target, platform: options.platform, signal }), deps.signal)
         : Promise.resolve(none('GPU')),
     bounded('loaded models', ms, (signal) => collectModels(node, { ...base, http: deps.http, target, signal, ...(options.env && { env: options.env }) }), deps.signal),
-    bounded('logs', ms, (signal) => collectLogs(node, { ...base, target, platform: options.platform, dataDir: options.dataDir, now: deps.now, signal, ...(options.env && { env: options.env }) }), deps.signal),
+    bounded('logs', ms, (signal) => collectLogs(node, { ...base, target, platform: options.platform, logDir: options.logDir, now: deps.now, signal, ...(options.env && { env: options.env }) }), deps.signal),
     bounded('process check', options.processTimeoutMs ?? ms, async (signal) => ({ ok: true as const, source: 'process', state: await checkProcess(processCheck(node, options.runbook, options.platform), deps.run, { timeoutMs: options.processTimeoutMs ?? ms, signal }) }), deps.signal).then(
       (f): ProcessState => (f.ok ? f.state : { alive: null, detail: f.detail }),
     ),
@@ -205,6 +206,6 @@ export function unloadHint(node: NodeConfig, f: ModelsFinding): string | undefin
 
 
 /** The evidence options a command's config gives (`evidence.timeoutMs`, `evidence.hungAfterS`). */
-export function evidenceOptions(config: Config, runbook: Runbook, dataDir: string, platform: NodeJS.Platform, env?: NodeJS.ProcessEnv): EvidenceOptions {
-  return { runbook, platform, dataDir, timeoutMs: config.evidence.timeoutMs, hungAfterS: config.evidence.hungAfterS, ...(env && { env }) };
+export function evidenceOptions(config: Config, runbook: Runbook, paths: { logs: string }, platform: NodeJS.Platform, env?: NodeJS.ProcessEnv): EvidenceOptions {
+  return { runbook, platform, logDir: paths.logs, timeoutMs: config.evidence.timeoutMs, hungAfterS: config.evidence.hungAfterS, ...(env && { env }) };
 }

@@ -94,7 +94,7 @@ export interface LogsContext {
   target: Target | undefined;
   where: string;
   platform: NodeJS.Platform;
-  dataDir: string;
+  logDir: string;
   timeoutMs: number;
   /** Wall-clock ms, for the age of the log. */
   now: () => number;
@@ -160,7 +160,7 @@ function sources(node: NodeConfig, ctx: LogsContext): Source[] {
   if (node.logFile) list.push(fileSource(node.logFile));
   // A unit's service is restarted by systemd, never by jarvis: its journal is the live log.
   if (ctx.target && node.systemdUnit) list.push(journal(node.systemdUnit));
-  else if (ctx.target) list.push(fileSource(ctx.target.kind === 'ssh' ? `/tmp/jarvis-${node.id}.log` : path.join(ctx.dataDir, 'logs', `${node.id}.log`)));
+  else if (ctx.target) list.push(fileSource(ctx.target.kind === 'ssh' ? `/tmp/jarvis-${node.id}.log` : path.join(ctx.logDir, `${node.id}.log`)));
   if (ctx.target && node.kind === 'ollama') {
     const local = ctx.target.kind === 'local';
     if (local && ctx.platform === 'darwin') list.push(fileSource(path.join(homedir(), '.ollama', 'logs', 'server.log')));

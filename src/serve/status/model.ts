@@ -3,11 +3,10 @@
  * breakers, in-flight requests) and the probe history (uptime bars, latency). Nothing secret:
  * no URL (it may carry credentials), no command line, no key.
  */
+import type { Incident } from '../../incidents/incident.js';
 import { phaseAt } from '../../cascade/breaker.js';
 import { failedOf, percentileOf } from '../../history/buckets.js';
 import { nodeReport } from '../../history/report.js';
-import { IncidentStore } from '../../incidents/store.js';
-import { historyStore } from '../../store/history.js';
 import type { NodeHistory } from '../../store/history-days.js';
 import type { ServeContext } from '../context.js';
 import type { Segment } from './svg.js';
@@ -88,16 +87,16 @@ function segments(h: NodeHistory | undefined, now: number, windowMs: number): Se
 let cached: { at: number; key: string; data: Map<string, NodeHistory> } | undefined;
 
 async function history(ctx: ServeContext, now: number): Promise<Map<string, NodeHistory>> {
-  const key = ctx.dataDir;
+  const key = ctx.records.dataDir;
   if (cached && cached.key === key && now - cached.at < 10_000) return cached.data;
-  const data = await historyStore(ctx.config, ctx.dataDir, ctx.wallNow).read(now - WINDOWS['30d'], now);
+  const data = await ctx.records.history.read(now - WINDOWS['30d'], now);
   cached = { at: now, key, data };
   return data;
 }
 
 export async function statusModel(ctx: ServeContext, intervalMs: number): Promise<StatusModel> {
   const now = ctx.wallNow();
-  const [h, incidents] = await Promise.all([history(ctx, now), new IncidentStore(ctx.dataDir, { now: () => now }).list().catch(() => [])]);
+  const [h, incidents] = await Promise.all([history(ctx, now), ctx.records.incidents.list().catch((): Incident[] => [])]);
   const nodes = liveNodes(ctx).map((n): PageNode => {
     const nh = h.get(n.id);
     const uptime = Object.fromEntries(Object.entries(WINDOWS).map(([w, ms]) => [w, nodeReport(n.id, nh, now - ms, now, []).uptimePct])) as Record<WindowName, number | null>;

@@ -6,7 +6,6 @@ import { liveNodes, statusModel, WINDOWS, type WindowName } from './model.js';
 import { renderStatusPage } from './page.js';
 import { badge } from './svg.js';
 import { nodeReport } from '../../history/report.js';
-import { historyStore } from '../../store/history.js';
 
 export const page: Handler = async (req, res, ctx) => {
   const html = renderStatusPage(await statusModel(ctx, ctx.statusIntervalMs));
@@ -31,7 +30,7 @@ export const badgeRoute: Handler = async (req, res, ctx) => {
   } else {
     const w = m[3] as WindowName;
     const now = ctx.wallNow();
-    const h = await historyStore(ctx.config, ctx.dataDir, ctx.wallNow).read(now - WINDOWS[w], now);
+    const h = await ctx.records.history.read(now - WINDOWS[w], now);
     const up = nodeReport(node.id, h.get(node.id), now - WINDOWS[w], now, []).uptimePct;
     svg = badge(`${node.id} uptime ${w}`, up === null ? 'no data' : `${up.toFixed(2)}%`, up === null ? COLORS.none : up >= 99 ? COLORS.ok : up >= 95 ? COLORS.warn : COLORS.down);
   }
