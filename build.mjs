@@ -8,8 +8,9 @@ import { rmSync } from 'node:fs';
 rmSync('dist', { recursive: true, force: true });
 await build({
   // For the benchmarks too: children.js (the ready-line wait and the stop they share with the demo
-  // and the tests), the Anthropic translation, timed as pure code, and the history store, read in process.
-  entryPoints: ['src/main.ts', 'src/system/children.ts', 'src/protocols/anthropic/messages.ts', 'src/store/history.ts'],
+  // and the tests), the Anthropic translation, timed as pure code, the history store, read in
+  // process, and serve's V8 flags, whose effect on the heap the benchmarks measure.
+  entryPoints: ['src/main.ts', 'src/system/children.ts', 'src/protocols/anthropic/request.ts', 'src/store/history.ts', 'src/serve/tuning.ts'],
   outdir: 'dist',
   bundle: true,
   splitting: true,

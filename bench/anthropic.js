@@ -149,7 +149,7 @@ export async function benchAnthropic({ seconds = 2 } = {}) {
     for (const [name, origin] of targets) fb[name] = percentile((await firstByte(origin, '/v1/messages', headers, 100, streamBody)).sort((x, y) => x - y), 50);
 
     // The translation itself, in this process: what a Claude Code request costs before it is sent.
-    const { toChatRequest } = await import('../dist/protocols/anthropic/messages.js');
+    const { toChatRequest } = await import('../dist/protocols/anthropic/request.js');
     const big = claudeCodeRequest();
     const bigSize = JSON.stringify(big).length;
     const translateMs = timeTranslation(toChatRequest, big);

@@ -12,7 +12,7 @@
 import http from 'node:http';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Config } from '../config/schema.js';
-import { errorBody } from '../protocols/anthropic/messages.js';
+import { errorBody } from '../protocols/anthropic/events.js';
 import { jsonSafe } from '../system/text.js';
 
 /** Descriptors kept for the proxy's own use (probes, files, Redis, stdio). */

@@ -45,20 +45,15 @@ export function routeModel(config: Config, catalog: ModelCatalog, asked: unknown
   return groupMembers(config, model, catalog).length > 0 ? { ok: true, route: { model } } : notFound(model);
 }
 
-/** Whether listing the nodes could route a name routeModel did not know. */
-export function mayDiscover(routed: ModelRoute, asked: unknown): boolean {
-  return !routed.ok && routed.error.status === 404 && typeof asked === 'string';
-}
-
 /**
- * routeModel, after listing the nodes not listed yet when the name is unknown (a name only a
- * node's model list carries, on a fresh start).
+ * The route a request's model names, resolved once by its front: at once for a known name (no
+ * promise, no wait), and for an unknown one after listing the nodes not listed yet (a name only a
+ * node's model list carries, on a fresh start), then routed again with what they listed.
  */
-export async function resolveModel(ctx: ServeContext, asked: unknown): Promise<ModelRoute> {
+export function resolveModel(ctx: ServeContext, asked: unknown): ModelRoute | Promise<ModelRoute> {
   const routed = routeModel(ctx.config, ctx.catalog, asked);
-  if (!mayDiscover(routed, asked)) return routed;
-  const model = aliasOf(ctx.config, asked as string);
+  if (routed.ok || routed.error.status !== 404 || typeof asked !== 'string') return routed;
+  const model = aliasOf(ctx.config, asked);
   if (model.startsWith('jarvis/')) return routed;
-  await discoverGroup(ctx.config, model, ctx.catalog, ctx.deps.listModels, ctx.deps.now(), 2000);
-  return routeModel(ctx.config, ctx.catalog, asked);
+  return discoverGroup(ctx.config, model, ctx.catalog, ctx.deps.listModels, ctx.deps.now(), 2000).then(() => routeModel(ctx.config, ctx.catalog, asked));
 }

@@ -9,7 +9,8 @@ import { forwardedHeaders, nodeHeaders, speaksMessages } from '../config/credent
 import { apiUrl } from '../probe/endpoints.js';
 import { Cancel, follow, unfollow, type CancelSignal } from '../system/cancel.js';
 import { ChatStream, chatPayload, readReply, type ChatRequest, type ChatSuccess, type StreamRead } from '../protocols/openai/chat.js';
-import { MessagesPassStream, readMessageReply } from '../protocols/anthropic/messages.js';
+import { MessagesPassStream } from '../protocols/anthropic/events.js';
+import { readMessageReply } from '../protocols/anthropic/reply.js';
 import { classifyHttpError, failureFromError, type ChatFailure } from './failure.js';
 import { isConnectionCut } from '../probe/classify.js';
 import { nodeHttpRequester, pipeBody, readText, type BodySink, type RawResponse, type Requester } from './requesters.js';

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { estimateInputTokens, messageEvents, MessagesStream, toChatRequest, toMessage } from '../../src/protocols/anthropic/messages.js';
+import { messageEvents, MessagesStream } from '../../src/protocols/anthropic/events.js';
+import { toMessage } from '../../src/protocols/anthropic/reply.js';
+import { estimateInputTokens, toChatRequest } from '../../src/protocols/anthropic/request.js';
 import { SseReader, type SseEvent } from '../../src/transport/sse.js';
 
 const fixture = (name: string) => readFileSync(fileURLToPath(new URL(`../fixtures/sse/${name}`, import.meta.url)));

@@ -10,7 +10,9 @@ import type http from 'node:http';
 import { cascadeOrder, type CascadeRequest } from '../../cascade/engine.js';
 import type { NodeConfig } from '../../config/schema.js';
 import type { ChatMessage } from '../../protocols/openai/chat.js';
-import { errorBody, estimateInputTokens, messageEvents, MessagesStream, PING_EVENT, toChatRequest, toMessage } from '../../protocols/anthropic/messages.js';
+import { errorBody, messageEvents, MessagesStream, PING_EVENT } from '../../protocols/anthropic/events.js';
+import { messageOf, toMessage } from '../../protocols/anthropic/reply.js';
+import { estimateInputTokens, toChatRequest } from '../../protocols/anthropic/request.js';
 import { allows, CLOSED } from '../../cascade/breaker.js';
 import { forwardedHeaders, nodeHeaders, speaksMessages } from '../../config/credentials.js';
 import { apiUrl } from '../../probe/endpoints.js';
@@ -42,7 +44,8 @@ async function parse(req: http.IncomingMessage, res: http.ServerResponse, ctx: S
     return undefined;
   }
   const model = read.value.model;
-  let routed = await resolveModel(ctx, model);
+  const resolving = resolveModel(ctx, model);
+  let routed = resolving instanceof Promise ? await resolving : resolving;
   if (!routed.ok && typeof model === 'string' && /^claude-/i.test(model)) {
     // A Claude name no node serves and no alias maps: the `anthropic` node first (then its
     // fallbacks, then the cascade), or the cascade when there is none.
@@ -188,8 +191,10 @@ function replyMessages(res: http.ServerResponse, ctx: ServeContext, x: Exchange,
       return void res.end(messageEvents(passed));
     }
   }
-  const reply = result.raw ?? JSON.stringify({ model: result.model, choices: [{ message: { content: result.content, tool_calls: result.toolCalls?.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) }, finish_reason: result.toolCalls ? 'tool_calls' : 'stop' }] });
-  const message = toMessage(reply, model);
+  // The node's whole reply when there is one; else what the cascade collected from its stream.
+  const message = result.raw
+    ? toMessage(result.raw, model)
+    : messageOf({ model: result.model, choices: [{ message: { content: result.content, tool_calls: result.toolCalls?.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) }, finish_reason: result.toolCalls ? 'tool_calls' : 'stop' }] }, model);
   if (!message.ok) return sendError(res, 502, 'api_error', `${result.node}: ${message.message}`, headers);
   if (stream) {
     // Asked to stream, answered whole: the same message as its event sequence.
@@ -225,7 +230,7 @@ export const countTokens: Handler = async (req, res, ctx) => {
 
 /** The node that would answer `request` now, with the model it serves, when it can count tokens itself. */
 function counterFor(ctx: ServeContext, request: CascadeRequest): { node: NodeConfig; model: string | undefined } | undefined {
-  const plan = cascadeOrder(ctx.config, request, ctx.settings, ctx.health.nodes, ctx.catalog, ctx.load);
+  const plan = cascadeOrder(ctx.config, request, ctx.settings, ctx.health.nodes, ctx.catalog, ctx.load, ctx.deps.random);
   if ('problem' in plan) return undefined;
   const now = ctx.deps.now();
   const step = plan.find((s) => allows(ctx.health.get(s.node.id)?.breaker ?? CLOSED, now));

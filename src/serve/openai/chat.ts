@@ -12,7 +12,7 @@ import type { Handler, ServeContext } from '../context.js';
 import { exchange, type Exchange, type StreamWriter } from '../exchange.js';
 import { headerSafe, logField, sendBody } from '../reply.js';
 import { sendBodyError, sendError, sendRejected } from './errors.js';
-import { mayDiscover, resolveModel, routeModel } from '../model-route.js';
+import { resolveModel } from '../model-route.js';
 
 /** Request fields the cascade sets itself; the others pass through to the node. */
 const CHAT_FIELDS = new Set(['model', 'messages', 'stream', 'max_tokens']);
@@ -53,8 +53,8 @@ async function parseRequest(req: http.IncomingMessage, res: http.ServerResponse,
     return undefined;
   }
   // Known names route at once; only an unknown one waits for the nodes to be listed.
-  let routed = routeModel(ctx.config, ctx.catalog, read.value.model);
-  if (mayDiscover(routed, read.value.model)) routed = await resolveModel(ctx, read.value.model);
+  const resolving = resolveModel(ctx, read.value.model);
+  const routed = resolving instanceof Promise ? await resolving : resolving;
   if (!routed.ok) return refuse(res, routed.error);
   return prepare(read.value, read.raw, routed.route, res, ctx);
 }
