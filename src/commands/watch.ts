@@ -5,13 +5,11 @@
  * The keys and the screen are ui/watch.ts's.
  */
 import { phaseAt } from '../cascade/breaker.js';
-import { cascadeSection } from '../cascade/node-health.js';
+import { cascadeSection } from '../store/state-file.js';
 import { UsageError } from '../errors.js';
-import { IncidentStore } from '../incidents/store.js';
-import { probeAll } from '../probe/probe.js';
-import { historyStore, probeSamples } from '../store/history.js';
+import { probeAll, type ProbeDeps } from '../probe/probe.js';
+import { probeSamples } from '../history/samples.js';
 import { readServeFile } from '../store/serve-file.js';
-import { stateStore } from '../store/state-file.js';
 import type { WatchFrame, WatchNode } from '../ui/watch.js';
 import type { CommandContext } from './context.js';
 
@@ -27,34 +25,35 @@ interface ServeStatus {
   nodes?: Record<string, { in_flight?: number }>;
 }
 
+/** What a running serve says of its load (`/api/status`), or undefined when none answers. */
+async function readServe(url: string | undefined, deps: ProbeDeps, env: NodeJS.ProcessEnv): Promise<{ url: string; status: ServeStatus } | undefined> {
+  if (!url) return undefined;
+  try {
+    const r = await deps.http(`${url.replace(/\/+$/, '')}/api/status`, { timeoutMs: 1000, ...(env.JARVIS_API_KEY && { headers: { authorization: `Bearer ${env.JARVIS_API_KEY}` } }) });
+    return r.status === 200 ? { url, status: JSON.parse(r.body) as ServeStatus } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function runWatch(options: WatchOptions, ctx: CommandContext): Promise<number> {
   // A live redraw needs a terminal that says how wide it is (a 0-column pty does not).
   if (ctx.out.columns === undefined || !process.stdin.isTTY) {
     const why = process.stdout.isTTY && process.stdin.isTTY ? `this one reports ${process.stdout.columns ?? 0} columns` : 'this is not one';
     throw new UsageError(`jarvis watch needs a terminal of a known size (${why}); for scripts use \`jarvis status --json\` (or \`jarvis status\` in a loop)`);
   }
-  const [config, deps, ui] = await Promise.all([ctx.config(), ctx.probeDeps(), import('../ui/watch.js')]);
+  const [config, deps, ui, records] = await Promise.all([ctx.config(), ctx.probeDeps(), import('../ui/watch.js'), ctx.records()]);
   const quiet = { ...ctx, busy: <T>(_text: string, work: () => Promise<T>) => work() };
-  const history = historyStore(config, ctx.dataDir, () => ctx.clock.now(), undefined, ctx.env);
   const sparks = new Map<string, { ok: boolean; ms: number }[]>();
   const previous = new Map<string, string>();
   let lastFailovers: { at: number; total: number } | undefined;
 
-  const serveStatus = async (): Promise<{ url: string; status: ServeStatus } | undefined> => {
-    const url = options.serve ?? (await readServeFile(ctx.dataDir))?.url;
-    if (!url) return undefined;
-    try {
-      const r = await deps.http(`${url.replace(/\/+$/, '')}/api/status`, { timeoutMs: 1000, ...(ctx.env.JARVIS_API_KEY && { headers: { authorization: `Bearer ${ctx.env.JARVIS_API_KEY}` } }) });
-      return r.status === 200 ? { url, status: JSON.parse(r.body) as ServeStatus } : undefined;
-    } catch {
-      return undefined;
-    }
-  };
+  const serveStatus = async () => readServe(options.serve ?? (await readServeFile(records.paths.serve))?.url, deps, ctx.env);
 
   const frame = async (): Promise<WatchFrame> => {
     const at = ctx.clock.now();
-    const [probes, state, serve, incidents] = await Promise.all([probeAll(config.nodes, deps), stateStore(ctx.dataDir).read().catch(() => undefined), serveStatus(), new IncidentStore(ctx.dataDir, { now: () => at }).list().catch(() => [])]);
-    void history.append(probeSamples(probes, at)).catch(() => undefined);
+    const [probes, state, serve, incidents] = await Promise.all([probeAll(config.nodes, deps), records.state.read().catch(() => undefined), serveStatus(), records.incidents.list().catch(() => [])]);
+    void records.history.append(probeSamples(probes, at)).catch(() => undefined);
     const breakers = state ? cascadeSection(state).nodes : {};
     const nodes: WatchNode[] = probes.map((p) => {
       const spark = sparks.get(p.id) ?? [];

@@ -50,40 +50,7 @@ const PHASE_VALUE = { closed: 0, half_open: 1, open: 2 } as const;
 
 export function createMetrics(nodes: () => string[], health: (id: string) => NodeHealth | undefined, now: () => number, sharedUp: () => boolean = () => true): ServeMetrics {
   const registry = new client.Registry();
-  new client.Gauge({
-    name: 'jarvis_shared_state_up',
-    help: 'The shared state (state.json, or Redis) was reached at the last sync: 1, else 0 (serving on this instance\'s own view).',
-    registers: [registry],
-    collect() {
-      this.set(sharedUp() ? 1 : 0);
-    },
-  });
-  // prom-client's default process metrics include gauges named *_total, which promtool rejects;
-  // the few that matter for a proxy are collected here instead.
-  new client.Gauge({
-    name: 'jarvis_process_resident_memory_bytes',
-    help: 'Resident memory of the jarvis serve process.',
-    registers: [registry],
-    collect() {
-      this.set(process.memoryUsage().rss);
-    },
-  });
-  new client.Gauge({
-    name: 'jarvis_process_heap_used_bytes',
-    help: 'V8 heap in use.',
-    registers: [registry],
-    collect() {
-      this.set(process.memoryUsage().heapUsed);
-    },
-  });
-  new client.Gauge({
-    name: 'jarvis_process_uptime_seconds',
-    help: 'Seconds since jarvis serve started.',
-    registers: [registry],
-    collect() {
-      this.set(process.uptime());
-    },
-  });
+  processGauges(registry, sharedUp);
   const attemptCounts = new Tally();
   const answerCounts = new Tally();
   const waiting = new Map<string, number[]>();
@@ -135,6 +102,35 @@ export function createMetrics(nodes: () => string[], health: (id: string) => Nod
     probeLatency: new client.Gauge({ name: 'jarvis_probe_latency_seconds', help: 'Last background probe latency.', labelNames: ['node'], registers: [registry] }),
     recoveries: new client.Counter({ name: 'jarvis_recoveries_total', help: 'Background or requested recoveries, by node and outcome.', labelNames: ['node', 'outcome'], registers: [registry] }),
   };
+  breakerGauge(registry, nodes, health, now);
+  return m;
+}
+
+/** A gauge read when scraped. */
+function collected(registry: client.Registry, name: string, help: string, value: () => number): void {
+  new client.Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(value());
+    },
+  });
+}
+
+/**
+ * The process's own figures and the shared state's reach. prom-client's default process metrics
+ * include gauges named *_total, which promtool rejects; the few that matter for a proxy are here.
+ */
+function processGauges(registry: client.Registry, sharedUp: () => boolean): void {
+  collected(registry, 'jarvis_shared_state_up', "The shared state (state.json, or Redis) was reached at the last sync: 1, else 0 (serving on this instance's own view).", () => (sharedUp() ? 1 : 0));
+  collected(registry, 'jarvis_process_resident_memory_bytes', 'Resident memory of the jarvis serve process.', () => process.memoryUsage().rss);
+  collected(registry, 'jarvis_process_heap_used_bytes', 'V8 heap in use.', () => process.memoryUsage().heapUsed);
+  collected(registry, 'jarvis_process_uptime_seconds', 'Seconds since jarvis serve started.', () => process.uptime());
+}
+
+/** Each node's breaker phase, read from live health when scraped. */
+function breakerGauge(registry: client.Registry, nodes: () => string[], health: (id: string) => NodeHealth | undefined, now: () => number): void {
   new client.Gauge({
     name: 'jarvis_breaker_state',
     help: 'Circuit breaker per node: 0 closed, 1 half-open, 2 open.',
@@ -148,5 +144,4 @@ export function createMetrics(nodes: () => string[], health: (id: string) => Nod
       }
     },
   });
-  return m;
 }

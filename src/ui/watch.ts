@@ -100,14 +100,17 @@ export async function runLiveView(o: LiveViewOptions): Promise<number> {
     const lines = renderFrame(forTerminal(last), selected, o.color, panel.flatMap((l) => l.split('\n'))).slice(0, rows - 1);
     out.write(`\x1b[H${lines.map((l) => `${terminalSafe(l)}\x1b[K`).join('\n')}\x1b[J`);
   };
-  const restore = () => {
-    if (input.isTTY) input.setRawMode(false);
-    input.pause();
-    out.write(ALT_OFF);
-  };
   const stop = () => {
     stopped = true;
     wake?.();
+  };
+  /** Shows `busy` in the panel while `work` runs, then what it returned (or why it failed). */
+  const inPanel = (busy: string, failed: string, work: () => Promise<string>) => {
+    panel = [busy];
+    void work().then(
+      (text) => ((panel = text.split('\n')), draw()),
+      (error: unknown) => ((panel = [o.color.red(`${failed}: ${(error as Error).message}`)]), draw()),
+    );
   };
   const onKey = (data: Buffer) => {
     const key = data.toString('utf8');
@@ -116,25 +119,15 @@ export async function runLiveView(o: LiveViewOptions): Promise<number> {
     if (asking) {
       const id = asking;
       asking = undefined;
-      if (key === 'y' || key === 'Y') {
-        panel = [o.color.yellow(`recovering ${id}…`)];
-        void o.recover(id).then(
-          (r) => ((panel = [r]), draw()),
-          (error: unknown) => ((panel = [o.color.red(`recover ${id}: ${(error as Error).message}`)]), draw()),
-        );
-      } else panel = [o.color.dim(`not recovering ${id}`)];
+      if (key === 'y' || key === 'Y') inPanel(o.color.yellow(`recovering ${id}…`), `recover ${id}`, () => o.recover(id));
+      else panel = [o.color.dim(`not recovering ${id}`)];
       return draw();
     }
     if (key === '\x1b[A' || key === 'k') selected = Math.max(0, selected - 1);
     else if (key === '\x1b[B' || key === 'j') selected = Math.min((last?.nodes.length ?? 1) - 1, selected + 1);
     else if (key === '\x1b' ) panel = [];
-    else if (key === 'd' && node) {
-      panel = [o.color.dim(`diagnosing ${node.id}…`)];
-      void o.diagnose(node.id).then(
-        (text) => ((panel = text.split('\n')), draw()),
-        (error: unknown) => ((panel = [o.color.red(`diagnose ${node.id}: ${(error as Error).message}`)]), draw()),
-      );
-    } else if (key === 'r' && node) {
+    else if (key === 'd' && node) inPanel(o.color.dim(`diagnosing ${node.id}…`), `diagnose ${node.id}`, () => o.diagnose(node.id));
+    else if (key === 'r' && node) {
       asking = node.id;
       panel = [o.color.bold(`Recover ${node.id} now (restart per the runbook)? y/n`)];
     }
@@ -153,19 +146,30 @@ export async function runLiveView(o: LiveViewOptions): Promise<number> {
       last = await o.frame();
       selected = Math.min(selected, Math.max(0, last.nodes.length - 1));
       draw();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, o.intervalMs);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      const pause = pauseFor(o.intervalMs);
+      wake = pause.wake;
+      await pause.done;
     }
   } finally {
     input.off('data', onKey);
     out.off('resize', draw);
     process.off('SIGTERM', onSignal);
-    restore();
+    if (input.isTTY) input.setRawMode(false);
+    input.pause();
+    out.write(ALT_OFF);
   }
   return 0;
+}
+
+/** A wait of `ms` that a key can end early. */
+function pauseFor(ms: number): { done: Promise<void>; wake: () => void } {
+  let wake = () => undefined as void;
+  const done = new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    wake = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+  });
+  return { done, wake };
 }
