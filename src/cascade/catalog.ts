@@ -5,7 +5,7 @@
  * (`deepseek-coder-v2-lite-instruct`) that LM Studio wants, without spending an attempt on it.
  */
 import type { NodeConfig } from '../config/schema.js';
-import { matchModel } from '../probe/classify.js';
+import { matchModel } from '../probe/model-names.js';
 
 /** Lists a node's models; undefined when it cannot tell (down, not an OpenAI-style server). */
 export type ListModels = (node: NodeConfig, timeoutMs: number) => Promise<string[] | undefined>;

@@ -7,7 +7,7 @@
  */
 import type { Config, NodeConfig, Strategy } from '../config/schema.js';
 import { lookupNode, unknownNodeMessage } from '../config/nodes.js';
-import { modelMatchScore } from '../probe/classify.js';
+import { modelMatchScore } from '../probe/model-names.js';
 import { balance, type BalanceContext } from './balance.js';
 import type { ListModels, ModelCatalog } from './catalog.js';
 import type { CascadeSettings } from '../config/env.js';

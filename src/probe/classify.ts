@@ -3,6 +3,7 @@
  * error code and reply shape the servers in docs/protocols.md produce maps to one status here.
  */
 import { oneLine } from '../system/text.js';
+import { matchModel } from './model-names.js';
 
 /** The status values of the `--json` contract (docs/development.md, Contracts). */
 export const PROBE_STATUSES = ['ok', 'refused', 'timeout', 'http_error', 'unreachable', 'dns', 'bad_response', 'model_missing', 'loading'] as const;
@@ -196,36 +197,6 @@ function openaiModels(json: unknown): string[] | undefined {
   if (!Array.isArray(list)) return undefined;
   const ids = list.map((m: unknown) => (m as { id?: unknown } | null)?.id);
   return ids.every((n) => typeof n === 'string') ? (ids) : undefined;
-}
-
-/**
- * Finds the served model a configured name means. Exact first; then the same name without
- * Ollama's `:latest` tag or a `publisher/` prefix (LM Studio ids); then a served model that
- * starts with the name at a word boundary (the runbook says `deepseek` for `deepseek-coder-v2`).
- */
-export function matchModel(wanted: string, available: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestScore = 0;
-  for (const m of available) {
-    const score = modelMatchScore(wanted, m);
-    if (score > bestScore) [best, bestScore] = [m, score];
-    if (score === 3) break;
-  }
-  return best;
-}
-
-const normalModelName = (s: string) => s.toLowerCase().replace(/:latest$/, '').replace(/^.*\//, '');
-
-/**
- * How well `served` answers to the name `wanted`: 3 the same, 2 the same up to case, `:latest`
- * and a `publisher/`, 1 a longer name that starts with it at a word boundary, 0 not at all.
- */
-export function modelMatchScore(wanted: string, served: string): 0 | 1 | 2 | 3 {
-  if (wanted === served) return 3;
-  const w = normalModelName(wanted);
-  const n = normalModelName(served);
-  if (n === w) return 2;
-  return n.startsWith(w) && /[-_:.@ ]/.test(n.charAt(w.length)) ? 1 : 0;
 }
 
 /** Retry-After: seconds or an HTTP date (RFC 9110); `retry-after-ms` first, as the OpenAI SDK does. */

@@ -5,6 +5,9 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { formatFault, type Fault } from './faults.js';
+import { answerFault } from './fault-replies.js';
+import { messagesApi, openaiChat } from './chat.js';
+import { embedding, ollamaModel, ollamaName, openaiList, readBody, sendError, sendJson, words, parseJson, type ChatMessage } from './wire.js';
 
 /** `anthropic`: Anthropic's Messages API (api.anthropic.com's shapes and errors). */
 export type SimKind = 'ollama' | 'lmstudio' | 'openai' | 'anthropic';
@@ -44,11 +47,6 @@ export interface SimLoad {
 const STATUS_PATHS = new Set(['/api/ps', '/props', '/slots', '/metrics', '/api/v0/models']);
 
 const SLOTS = 4;
-
-interface ChatMessage {
-  role: string;
-  content: string;
-}
 
 const OLLAMA_VERSION = '0.5.1';
 
@@ -104,8 +102,9 @@ export class SimNode {
     await this.close();
   }
 
-  describe(): { id: string; kind: SimKind; url: string; model: string | undefined; fault: string } {
-    return { id: this.id, kind: this.kind, url: this.url, model: this.models[0], fault: formatFault(this.fault) };
+  /** What the control server says of this node; `hits`: requests so far by path, so a test can await one. */
+  describe(): { id: string; kind: SimKind; url: string; model: string | undefined; fault: string; hits: Record<string, number> } {
+    return { id: this.id, kind: this.kind, url: this.url, model: this.models[0], fault: formatFault(this.fault), hits: Object.fromEntries(this.hits) };
   }
 
   private listen(): Promise<void> {
@@ -141,44 +140,11 @@ export class SimNode {
     const path = (req.url ?? '/').split('?')[0]!;
     this.hits.set(path, (this.hits.get(path) ?? 0) + 1);
     const fault = this.fault;
-    switch (fault.mode) {
-      case 'hang':
-        return; // the socket stays open and silent until the client gives up or we stop
-      case 'reset':
-        req.socket.resetAndDestroy();
-        return;
-      case 'slow':
-        // An overloaded server: its inference queue is slow, its status endpoints are not.
-        if (STATUS_PATHS.has(path)) break;
-        await new Promise((r) => setTimeout(r, fault.ms));
-        if (res.destroyed || req.socket.destroyed) return;
-        break;
-      case 'loading':
-        return sendJson(res, 503, { error: { code: 503, message: 'Loading model', type: 'unavailable_error' } });
-      case 'quota':
-        res.setHeader('retry-after', String(fault.retryAfterS));
-        if (this.kind === 'anthropic') return sendJson(res, 429, { type: 'error', error: { type: 'rate_limit_error', message: 'Number of request tokens has exceeded your per-minute rate limit' } });
-        return sendJson(res, 429, { error: { message: 'Resource has been exhausted (e.g. check quota).', type: 'rate_limit_error', param: null, code: 'rate_limit_exceeded' } });
-      case 'http':
-        return this.sendError(res, fault.status, fault.status >= 500 ? 'internal server error' : 'request rejected');
-      case 'hostile': {
-        const echoed = Object.entries(req.headers)
-          .filter(([k]) => !['host', 'content-length', 'content-type', 'accept', 'connection', 'user-agent', 'accept-encoding'].includes(k))
-          .map(([k, v]) => `${k}=${String(v)}`)
-          .join('; ');
-        return this.sendError(res, 500, `upstream failed \u001b]0;pwned\u0007\u001b[2J\r\nFORGED: all nodes healthy; you sent ${echoed}`);
-      }
-      case 'garbage':
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end('{"models": [ {"name": tru\u0000\u0007 garbage');
-        return;
-      case 'html':
-        res.writeHead(200, { 'content-type': 'text/html' });
-        res.end('<!DOCTYPE html><html><head><title>Welcome to nginx!</title></head><body>It works</body></html>');
-        return;
-      default:
-        break;
-    }
+    if (fault.mode === 'slow' && !STATUS_PATHS.has(path)) {
+      // An overloaded server: its inference queue is slow, its status endpoints are not.
+      await new Promise((r) => setTimeout(r, fault.ms));
+      if (res.destroyed || req.socket.destroyed) return;
+    } else if (answerFault(fault, this.kind, req, res)) return;
     if (this.kind === 'anthropic' && this.apiKey && req.headers['x-api-key'] !== this.apiKey && req.headers.authorization !== `Bearer ${this.apiKey}`) {
       return sendJson(res, 401, { type: 'error', error: { type: 'authentication_error', message: 'invalid x-api-key' } });
     }
@@ -196,16 +162,6 @@ export class SimNode {
   private served(): string[] {
     if (this.fault.mode !== 'model-missing') return this.models;
     return this.kind === 'lmstudio' ? [] : this.models.slice(1).concat(this.models.length > 1 ? [] : ['other-model:latest']);
-  }
-
-  private sendError(res: http.ServerResponse, status: number, message: string): void {
-    if (this.kind === 'anthropic') {
-      const type = ({ 400: 'invalid_request_error', 401: 'authentication_error', 403: 'permission_error', 404: 'not_found_error', 413: 'request_too_large', 429: 'rate_limit_error', 529: 'overloaded_error' } as Record<number, string>)[status] ?? 'api_error';
-      return sendJson(res, status, { type: 'error', error: { type, message: status === 529 ? 'Overloaded' : message } });
-    }
-    // Ollama's native errors are {"error":"..."}; the OpenAI-style ones {"error":{...}}.
-    if (this.kind === 'ollama') return sendJson(res, status, { error: message });
-    return sendJson(res, status, { error: { message, type: status >= 500 ? 'server_error' : 'invalid_request_error', param: null, code: null } });
   }
 
   private ollama(method: string, path: string, body: string, res: http.ServerResponse): void {
@@ -252,7 +208,7 @@ export class SimNode {
     }
     if (method === 'POST' && path === '/api/embed') return sendJson(res, 200, { model: served[0], embeddings: [embedding()] });
     if (method === 'POST' && path === '/v1/embeddings') return this.embed(body, res, served);
-    if (method === 'POST' && path === '/v1/chat/completions') return this.openaiChat(body, res, served);
+    if (method === 'POST' && path === '/v1/chat/completions') return openaiChat(this, body, res, served);
     res.writeHead(404, { 'content-type': 'text/plain' });
     res.end('404 page not found');
   }
@@ -273,7 +229,7 @@ export class SimNode {
           error: { message: "No models loaded. Please load a model in the developer page or use the 'lms load' command.", type: 'invalid_request_error', param: 'model', code: null },
         });
       }
-      return this.openaiChat(body, res, served);
+      return openaiChat(this, body, res, served);
     }
     if (method === 'POST' && path === '/v1/embeddings') return this.embed(body, res, served);
     // LM Studio answers 200 to anything it does not know (docs/protocols.md).
@@ -302,10 +258,10 @@ export class SimNode {
     if (method === 'GET' && path === '/health') return sendJson(res, 200, { status: 'ok' });
     if (method === 'GET' && (path === '/v1/models' || path === '/models')) return sendJson(res, 200, openaiList(served.slice(0, 1), 'llamacpp'));
     if (method === 'GET' && (path === '/props' || path === '/slots' || path === '/metrics')) return this.llamacppStatus(path, res, served);
-    if (method === 'POST' && (path === '/v1/chat/completions' || path === '/chat/completions')) return this.openaiChat(body, res, served);
+    if (method === 'POST' && (path === '/v1/chat/completions' || path === '/chat/completions')) return openaiChat(this, body, res, served);
     if (method === 'POST' && (path === '/v1/embeddings' || path === '/embeddings')) return this.embed(body, res, served);
     // llama.cpp's server speaks Anthropic's Messages API too (docs/protocols.md).
-    if (method === 'POST' && path.startsWith('/v1/messages')) return this.messagesApi(path, body, res);
+    if (method === 'POST' && path.startsWith('/v1/messages')) return messagesApi(this, path, body, res);
     return sendJson(res, 404, { error: { code: 404, message: 'File Not Found', type: 'not_found_error' } });
   }
 
@@ -315,32 +271,8 @@ export class SimNode {
     if (method === 'GET' && path === '/v1/models') {
       return sendJson(res, 200, { data: served.map((id) => ({ type: 'model', id, display_name: id, created_at: '2026-01-01T00:00:00Z' })), has_more: false, first_id: served[0] ?? null, last_id: served.at(-1) ?? null });
     }
-    if (method !== 'POST') return this.sendError(res, 404, `Not found: ${method} ${path}`);
-    this.messagesApi(path, body, res);
-  }
-
-  /** The Messages API: POST /v1/messages (whole and streamed) and /v1/messages/count_tokens. */
-  private messagesApi(path: string, body: string, res: http.ServerResponse): void {
-    if (path === '/v1/messages/count_tokens') return sendJson(res, 200, { input_tokens: Math.ceil(body.length / 4) });
-    if (path !== '/v1/messages') return this.sendError(res, 404, `Not found: POST ${path}`);
-    const req = parseJson(body);
-    if (!req) return this.sendError(res, 400, 'invalid JSON');
-    if (typeof req.max_tokens !== 'number') return this.sendError(res, 400, 'max_tokens: Field required');
-    const model = typeof req.model === 'string' ? req.model : '';
-    const messages = Array.isArray(req.messages) ? (req.messages as { role?: string; content?: unknown }[]) : [];
-    const last = messages.at(-1)?.content;
-    const lastText = typeof last === 'string' ? last : Array.isArray(last) ? (last as { type?: string; text?: string }[]).filter((b) => b.type === 'text').map((b) => b.text).join(' ') : '';
-    const text = /^\s*ping\s*$/i.test(lastText) ? `pong from ${this.id}` : `[${this.id}] ${lastText.slice(0, 200) || 'hello'}`;
-    const tokens = words(text).slice(0, req.max_tokens);
-    const id = `msg_${this.id}_${Date.now()}`;
-    const usage = { input_tokens: 8, output_tokens: tokens.length };
-    if (req.stream !== true) {
-      return sendJson(res, 200, { id, type: 'message', role: 'assistant', model, content: [{ type: 'text', text: tokens.join('') }], stop_reason: tokens.length < words(text).length ? 'max_tokens' : 'end_turn', stop_sequence: null, usage });
-    }
-    const ev = (name: string, data: object) => `event: ${name}\ndata: ${JSON.stringify({ type: name, ...data })}\n\n`;
-    const head = ev('message_start', { message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 8, output_tokens: 1 } } }) + ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }) + ev('ping', {});
-    const tail = [ev('content_block_stop', { index: 0 }), ev('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: tokens.length } }), ev('message_stop', {})];
-    return void this.stream(res, 'text/event-stream; charset=utf-8', tokens, (w) => ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: w } }), tail, head);
+    if (method !== 'POST') return sendError(this.kind, res, 404, `Not found: ${method} ${path}`);
+    messagesApi(this, path, body, res);
   }
 
   /** OpenAI-style embeddings; the reply names the model asked for when the server has it. */
@@ -350,58 +282,8 @@ export class SimNode {
     sendJson(res, 200, { object: 'list', data: [{ object: 'embedding', embedding: embedding(), index: 0 }], model });
   }
 
-  private openaiChat(body: string, res: http.ServerResponse, served: string[]): void {
-    const req = parseJson(body);
-    if (!req) return sendJson(res, 400, { error: { message: 'Invalid JSON body', type: 'invalid_request_error', param: null, code: null } });
-    const model = typeof req.model === 'string' && req.model ? req.model : served[0] ?? 'unknown';
-    if (this.kind !== 'openai' && !served.includes(model)) {
-      return this.sendError(res, 404, `model "${model}" not found`);
-    }
-    const messages = Array.isArray(req.messages) ? (req.messages as ChatMessage[]) : [];
-    const text = this.reply(messages);
-    const maxTokens = typeof req.max_tokens === 'number' ? req.max_tokens : Infinity;
-    const tokens = words(text).slice(0, maxTokens);
-    const id = `chatcmpl-${this.id}-${Date.now()}`;
-    const created = Math.floor(Date.now() / 1000);
-    const usage = { prompt_tokens: 8, completion_tokens: tokens.length, total_tokens: 8 + tokens.length };
-    // A model given tools calls them, unless the conversation ends with their results: then it answers.
-    const tools = messages.at(-1)?.role === 'tool' ? [] : toolsToCall(req.tools);
-    if (tools.length > 0) {
-      // A model given tools calls each of them (up to three), as OpenAI-style servers answer it:
-      // content null, the calls in `tool_calls`.
-      const asked = String(messages.at(-1)?.content ?? '').slice(0, 40);
-      const calls = tools.map((name, i) => ({ id: `call_${this.id}_${i + 1}`, type: 'function', function: { name, arguments: JSON.stringify({ asked, by: this.id }) } }));
-      if (req.stream !== true) {
-        return sendJson(res, 200, { id, object: 'chat.completion', created, model, choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: calls }, finish_reason: 'tool_calls' }], usage });
-      }
-      const chunk = (delta: object, finish: string | null) => `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-      // Each call's name first, then its arguments in two pieces, as streaming servers send them.
-      const pieces = calls.flatMap((c, index) => {
-        const args = c.function.arguments;
-        const half = Math.floor(args.length / 2);
-        return [
-          chunk({ tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.function.name, arguments: '' } }] }, null),
-          chunk({ tool_calls: [{ index, function: { arguments: args.slice(0, half) } }] }, null),
-          chunk({ tool_calls: [{ index, function: { arguments: args.slice(half) } }] }, null),
-        ];
-      });
-      return void this.stream(res, 'text/event-stream', pieces, (p) => p, [chunk({}, 'tool_calls'), 'data: [DONE]\n\n'], chunk({ role: 'assistant', content: null }, null));
-    }
-    if (req.stream !== true) {
-      return sendJson(res, 200, {
-        id,
-        object: 'chat.completion',
-        created,
-        model,
-        choices: [{ index: 0, message: { role: 'assistant', content: tokens.join('') }, finish_reason: tokens.length < words(text).length ? 'length' : 'stop' }],
-        usage,
-      });
-    }
-    const chunk = (delta: object, finish: string | null) => `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-    return void this.stream(res, 'text/event-stream', tokens, (w) => chunk({ content: w }, null), [chunk({}, 'stop'), 'data: [DONE]\n\n'], chunk({ role: 'assistant', content: '' }, null));
-  }
-
-  private async stream(res: http.ServerResponse, type: string, tokens: string[], line: (w: string) => string, tail: string[], head?: string): Promise<void> {
+  /** Streams `tokens` as lines (cut after the first under `cut`), then `tail`. */
+  async stream(res: http.ServerResponse, type: string, tokens: string[], line: (w: string) => string, tail: string[], head?: string): Promise<void> {
     res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache' });
     if (head) res.write(head);
     for (let i = 0; i < tokens.length; i++) {
@@ -424,77 +306,12 @@ export class SimNode {
     res.end();
   }
 
-  private reply(messages: ChatMessage[]): string {
+  /** What the model says to a conversation: pong to a ping, else the last message echoed. */
+  reply(messages: ChatMessage[]): string {
     const lastMessage = messages.at(-1);
     if (lastMessage?.role === 'tool') return `[${this.id}] the tool said: ${String(lastMessage.content).slice(0, 200)}`;
     const last = lastMessage?.content ?? '';
     if (/^\s*ping\s*$/i.test(String(last))) return `pong from ${this.id}`;
     return `[${this.id}] ${String(last).slice(0, 200) || 'hello'}`;
   }
-}
-
-/** The names of the function tools in a request's `tools` (up to three). */
-function toolsToCall(tools: unknown): string[] {
-  if (!Array.isArray(tools)) return [];
-  return tools
-    .map((t) => (t as { function?: { name?: unknown } } | null)?.function?.name)
-    .filter((n): n is string => typeof n === 'string')
-    .slice(0, 3);
-}
-
-function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-function parseJson(body: string): Record<string, unknown> | undefined {
-  try {
-    const v: unknown = JSON.parse(body);
-    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function readBody(req: http.IncomingMessage): Promise<string> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= 1 << 20) chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', () => resolve(''));
-  });
-}
-
-/** Ollama names carry a tag; `qwen3` means `qwen3:latest`. */
-function ollamaName(name: string): string {
-  return name.includes(':') ? name : `${name}:latest`;
-}
-
-function ollamaModel(name: string) {
-  const full = ollamaName(name);
-  return {
-    name: full,
-    model: full,
-    modified_at: '2026-10-01T12:00:00.000Z',
-    size: 4683075271,
-    digest: 'sha256:' + '0'.repeat(64),
-    details: { format: 'gguf', family: 'qwen2', parameter_size: '7.6B', quantization_level: 'Q4_K_M' },
-  };
-}
-
-function openaiList(ids: string[], owner: string) {
-  return { object: 'list', data: ids.map((id) => ({ id, object: 'model', created: 1730000000, owned_by: owner })) };
-}
-
-function words(text: string): string[] {
-  return text.match(/\s*\S+/g) ?? [];
-}
-
-function embedding(): number[] {
-  return Array.from({ length: 8 }, (_, i) => Math.round(Math.sin(i) * 1000) / 1000);
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { classifyFailure, classifyReply, matchModel, parseRetryAfter, errorMessage } from '../../src/probe/classify.js';
+import { classifyFailure, classifyReply, parseRetryAfter, errorMessage } from '../../src/probe/classify.js';
+import { matchModel } from '../../src/probe/model-names.js';
 import { HttpFailure } from '../../src/probe/http.js';
 
 const errno = (code: string, message = code) => Object.assign(new Error(message), { code });
