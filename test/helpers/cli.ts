@@ -1,4 +1,5 @@
 /** Runs the built CLI as a real process, and simulated clusters as real processes. */
+import { waitFor } from './wait.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -75,6 +76,22 @@ export async function startSim(args: string[]): Promise<RunningSim> {
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const ready = await startReady<SimReady>(child, { what: 'sim', event: 'ready', stderr: () => stderr });
   return { child, ready, stop: async () => void (await stopChild(child)) };
+}
+
+/** Requests a running sim's node has had so far (for `path`, or all), from its control server. */
+async function simHits(control: string, node: string, path?: string): Promise<number> {
+  const described = (await (await fetch(`${control}/nodes`)).json()) as { nodes: { id: string; hits?: Record<string, number> }[] };
+  const hits = described.nodes.find((n) => n.id === node)?.hits ?? {};
+  return path === undefined ? Object.values(hits).reduce((a, b) => a + b, 0) : (hits[path] ?? 0);
+}
+
+/**
+ * The next request a sim node gets, awaited: call before the request is sent, await the result
+ * once it is (instead of sleeping and hoping it has arrived on a busy machine).
+ */
+export async function nextHit(control: string, node: string, path?: string): Promise<() => Promise<void>> {
+  const before = await simHits(control, node, path);
+  return () => waitFor(async () => (await simHits(control, node, path)) > before, { what: `a request to sim node ${node}${path ? ` ${path}` : ''}`, intervalMs: 20 });
 }
 
 /**

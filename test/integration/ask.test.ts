@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { cleanEnv, jarvis, startSim, tempDir, type RunningSim } from '../helpers/cli.js';
+import { cleanEnv, jarvis, nextHit, startSim, tempDir, type RunningSim } from '../helpers/cli.js';
 
 let tmp: ReturnType<typeof tempDir>;
 let sim: RunningSim;
@@ -102,8 +102,10 @@ describe('jarvis ask', () => {
 
   it('429 with Retry-After: waits, retries the same node', async () => {
     await fault('a', '429:1');
+    const answered429 = await nextHit(sim.ready.control, 'a', '/v1/chat/completions');
     const pending = ask(['--json', 'hi']);
-    await new Promise((r) => setTimeout(r, 500));
+    // Up once the 429 is on its way, well before its Retry-After ends.
+    await answered429();
     await fault('a', 'up');
     const r = await pending;
     expect(r.json!.node).toBe('a');

@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, cleanEnv, jarvis, startSim, tempDir, type RunningSim } from '../helpers/cli.js';
+import { BIN, cleanEnv, jarvis, nextHit, startSim, tempDir, type RunningSim } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
 
 let tmp: ReturnType<typeof tempDir>;
 let env: NodeJS.ProcessEnv;
@@ -126,8 +127,10 @@ describe('jarvis check', () => {
     // The first probe (timeout 500 ms) fails; slow answers are not timeouts on the re-probe... unless
     // they still are: switch it up while the confirmation waits.
     writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('check: { confirmDelayMs: 50 }', 'check: { confirmDelayMs: 1500 }'));
+    const probed = await nextHit(sim.ready.control, 'a');
     const running = checkJson();
-    await new Promise((r) => setTimeout(r, 900));
+    // The first probe has met the slow node (it times out, slow as it came): up for the confirmation.
+    await probed();
     await jarvis(['sim', 'fault', sim.ready.control, 'a', 'up'], { env });
     const { json, code } = await running;
     expect(code).toBe(0);
@@ -237,7 +240,8 @@ describe('jarvis check', () => {
     await check(); // a first state.json
     const first = spawn(process.execPath, [BIN, 'check', '--config', cfg, '--data-dir', dataDir], { env, stdio: 'ignore' });
     try {
-      await new Promise((r) => setTimeout(r, 1200));
+      // The first holds the lock (its owner record is written once it does).
+      await waitFor(() => existsSync(path.join(dataDir, 'locks', 'check.owner.json')), { what: "the first check's lock", intervalMs: 20 });
       const second = await check();
       expect(second.code).toBe(3);
       expect(second.stderr).toMatch(new RegExp(`another check is running \\(held by pid ${first.pid} since`));

@@ -376,12 +376,13 @@ describe('serve as a process', () => {
     const s = await serve('', ['--drain', '300']);
     // g2 streams a token every 40 ms: its answer (about 50 words) takes 2 s.
     const stream = await s.client.chat.completions.create({ model: 'g2', stream: true, messages: [{ role: 'user', content: Array.from({ length: 60 }, (_, i) => `w${i}`).join(' ') }] });
+    let text = '';
     const reading = (async () => {
-      let text = '';
       for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
       return text;
     })();
-    await new Promise((r) => setTimeout(r, 200));
+    // Mid-stream: some of the answer came, not all of it.
+    await waitFor(() => text.length > 0, { what: 'the first tokens', intervalMs: 10 });
     const code = s.stop();
     await expect(reading).rejects.toThrow(/shutting down/);
     expect(await code).toBe(0);

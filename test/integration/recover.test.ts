@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, ROOT, cleanEnv, freePort, jarvis, startSim, tempDir } from '../helpers/cli.js';
+import { BIN, ROOT, cleanEnv, freePort, jarvis, nextHit, startSim, tempDir } from '../helpers/cli.js';
 
 interface RecoverJson {
   node: string;
@@ -251,8 +251,10 @@ describe('what each diagnosis does', () => {
       expect(noWait.json!.plan.action).toBe('none');
       expect(noWait.json!.outcome).toBe('no_action');
       expect(noWait.json!.incident).toBeUndefined();
+      const probed = await nextHit(sim.ready.control, 'gemini');
       const waiting = recover(['gemini'], cfg);
-      await new Promise((r) => setTimeout(r, 800));
+      // Up once its probe met the quota: the wait for Retry-After then ends on a node that answers.
+      await probed();
       await jarvis(['sim', 'fault', sim.ready.control, 'gemini', 'up'], { env });
       const r = await waiting;
       expect(r.json!.plan.steps[0]).toMatchObject({ kind: 'wait', label: 'wait 2 s for the quota to reset' });

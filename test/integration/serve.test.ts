@@ -11,7 +11,7 @@ import path from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SERVE_V8_FLAGS } from '../../src/serve/tuning.js';
-import { BIN, cleanEnv, freePort, jarvis, startServe as startServeProcess, startSim, stopChild, tempDir, type RunningServe, type RunningSim, type ServeListening } from '../helpers/cli.js';
+import { BIN, cleanEnv, freePort, jarvis, nextHit, startServe as startServeProcess, startSim, stopChild, tempDir, type RunningServe, type RunningSim, type ServeListening } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
 
 let tmp: ReturnType<typeof tempDir>;
@@ -174,8 +174,10 @@ describe('jarvis serve with the openai client', () => {
     expect(second.listening.v8Flags).toEqual([...SERVE_V8_FLAGS]);
     await jarvis(['sim', 'fault', sim.ready.control, 'a', 'slow:1000'], { env });
     const c = new OpenAI({ baseURL: `${second.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const arrived = await nextHit(sim.ready.control, 'a', '/v1/chat/completions');
     const pending = c.chat.completions.create({ model: 'a', messages: [{ role: 'user', content: 'slow' }] });
-    await new Promise((r) => setTimeout(r, 300));
+    // In flight on the node (not merely sent) when the signal comes.
+    await arrived();
     second.child.kill('SIGTERM');
     const answer = await pending;
     expect(answer.choices[0]!.message.content).toBe('[a] slow');
