@@ -1,7 +1,6 @@
 /**
  * One run of the cascade (engine.ts's runCascade), as an explicit state machine: each state is a
  * method that returns the next, or the promise of it when it waits.
- *
  *   start ─(unknown model: list nodes)─> route ─> nextNode ─(list its models)─> attempt ─> settled ─ok─> finish
  *                                                    ^                             ^          │
  *                                                    └─ next node ─ failed ─ retry ┘ failure ─┘
