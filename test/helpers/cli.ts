@@ -44,7 +44,7 @@ export function jarvis(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?:
     const child = spawn(file, argv, { env: options.env ?? process.env, cwd: options.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.once('error', reject);
@@ -152,7 +152,7 @@ export async function startServe(options: { config: string; dataDir: string; env
     for (const w of watchers) w();
   });
   const stop = () => stopChild(child, 10_000);
-  const waitForLog = (pattern: RegExp, timeoutMs = 10_000) =>
+  const waitForLog = (pattern: RegExp, timeoutMs = 30_000) =>
     new Promise<void>((resolve, reject) => {
       const check = () => {
         if (!pattern.test(log)) return;

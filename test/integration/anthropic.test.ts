@@ -301,7 +301,7 @@ describe("Claude Code's outage: Anthropic overloaded, a local llama.cpp server a
     // Anthropic is back: the health check half-opens its breaker (long before its 120 s recovery
     // time) and the next requests go to it again, without a restart or a reset.
     await fault3('claude', 'up');
-    await waitFor(async () => (await ask()).node === 'claude', { what: 'requests back on Anthropic', timeoutMs: 10_000 });
+    await waitFor(async () => (await ask()).node === 'claude', { what: 'requests back on Anthropic', timeoutMs: 30_000 });
     // Closed again (its success rate over the outage may still say `degraded`).
     const status = (await (await fetch(`${serve3.url}/api/status`)).json()) as { nodes: Record<string, { state: string; consecutive_failures: number }> };
     expect(status.nodes.claude).toMatchObject({ state: expect.stringMatching(/^(healthy|degraded)$/), consecutive_failures: 0 });

@@ -83,20 +83,20 @@ describe.skipIf(!hasRedis)('shared state in Redis', () => {
       expect(seenAfter).toBeLessThan(3000);
       // Each instance's heartbeat comes with its sync: both seen within a sync or two.
       const state = async () => ((await (await fetch(`${b.url}/api/status`)).json()) as { state: { backend: string; instances: number; available: boolean } }).state;
-      await waitFor(async () => (await state()).instances === 2, { what: 'two instances seen', timeoutMs: 5000 });
+      await waitFor(async () => (await state()).instances === 2, { what: 'two instances seen', timeoutMs: 30_000 });
       expect(await state()).toMatchObject({ backend: 'redis', available: true, instances: 2 });
 
       await stopRedis();
       for (const s of serves) expect((await ask(s.url)).status).toBe(200);
       type Health = { status: string; reason?: string; state: { available: boolean } };
       const health = async () => (await (await fetch(`${a.url}/health`)).json()) as Health;
-      await waitFor(async () => !(await health()).state.available, { what: 'a degraded', timeoutMs: 5000 });
+      await waitFor(async () => !(await health()).state.available, { what: 'a degraded', timeoutMs: 30_000 });
       // Degraded, still answering (the primary's open breaker is one reason, the state the other).
       expect((await health()).status).toBe('degraded');
       expect(a.log()).toMatch(/state: shared state \(redis:\/\/127\.0\.0\.1:\d+\/0\) unavailable/);
       expect(await (await fetch(`${a.url}/metrics`)).text()).toMatch(/^jarvis_shared_state_up 0$/m);
       await startRedis(); // empty: what each instance queued meanwhile is merged back
-      await waitFor(async () => (await health()).state.available, { what: 'a back to ok', timeoutMs: 10_000 });
+      await waitFor(async () => (await health()).state.available, { what: 'a back to ok', timeoutMs: 30_000 });
       expect(a.log()).toMatch(/state: shared state .* is back; \d+ queued outcome\(s\) merged/);
     } finally {
       for (const s of serves) await s.stop();
@@ -130,7 +130,7 @@ describe.skipIf(!hasRedis)('shared state in Redis', () => {
       // Three requests held by the slow node through a.
       const held = Array.from({ length: 3 }, () => fetch(`${a.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: 'hi' }] }) }).then((r) => r.text()));
       const inFlightOnB = async () => ((await (await fetch(`${b.url}/api/status`)).json()) as { nodes: Record<string, { in_flight: number }> }).nodes.slow!.in_flight;
-      await waitFor(async () => (await inFlightOnB()) === 3, { what: "a's three requests seen in flight by b", timeoutMs: 6000 });
+      await waitFor(async () => (await inFlightOnB()) === 3, { what: "a's three requests seen in flight by b", timeoutMs: 30_000 });
       // b has nothing in flight itself, yet sends its request for m to the idle node.
       expect((await ask(b.url)).node).toBe('quick');
       await Promise.all(held);

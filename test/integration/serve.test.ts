@@ -261,7 +261,7 @@ describe('jarvis serve heals', () => {
     const yData = path.join(tmp.dir, 'once-data');
     const { child, url: base, log } = await startServe(['--auto-recover', '--health-interval', '100'], { config: yCfg, dataDir: yData });
     const count = (re: RegExp) => log().split('\n').filter((l) => re.test(l)).length;
-    const until = (re: RegExp) => waitFor(() => count(re) > 0, { what: String(re), timeoutMs: 5000, intervalMs: 50 }).catch(() => undefined);
+    const until = (re: RegExp) => waitFor(() => count(re) > 0, { what: String(re), timeoutMs: 30_000, intervalMs: 50 }).catch(() => undefined);
     const incidents = () => (JSON.parse(readFileSync(path.join(yData, 'incidents.json'), 'utf8')) as { incidents: { node: string; outcome: string }[] }).incidents;
     const ask = () => fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'y', messages: [{ role: 'user', content: 'hi' }] }) });
     try {
@@ -451,7 +451,7 @@ describe('a client that goes away', () => {
   ])('%s: the upstream request is closed at once, and the next request is served', async (_what, content, stream) => {
     const controller = new AbortController();
     const pending = fetch(`${srv.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'hold', stream, messages: [{ role: 'user', content }] }), signal: controller.signal });
-    await waitFor(() => arrived.includes(content), { what: `the node got ${content}`, timeoutMs: 5000, intervalMs: 20 });
+    await waitFor(() => arrived.includes(content), { what: `the node got ${content}`, timeoutMs: 30_000, intervalMs: 20 });
     if (stream) {
       // The first token reached the client: the stream is jarvis's client's now.
       const reader = (await pending).body!.getReader();
@@ -460,12 +460,12 @@ describe('a client that goes away', () => {
     }
     controller.abort();
     await pending.then((r) => r.body?.cancel()).catch(() => undefined);
-    await waitFor(() => closed.includes(content), { what: `jarvis closed the node's ${content} request`, timeoutMs: 5000, intervalMs: 20 });
+    await waitFor(() => closed.includes(content), { what: `jarvis closed the node's ${content} request`, timeoutMs: 30_000, intervalMs: 20 });
     // Nothing is left in flight, and the node took no blame for a client that left.
-    await waitFor(async () => ((await (await fetch(`${srv.url}/api/status`)).json()) as { nodes: Record<string, { in_flight: number }> }).nodes.hold!.in_flight === 0, { what: 'nothing in flight', timeoutMs: 5000, intervalMs: 20 });
+    await waitFor(async () => ((await (await fetch(`${srv.url}/api/status`)).json()) as { nodes: Record<string, { in_flight: number }> }).nodes.hold!.in_flight === 0, { what: 'nothing in flight', timeoutMs: 30_000, intervalMs: 20 });
     const status = (await (await fetch(`${srv.url}/api/status`)).json()) as { nodes: Record<string, { last_error: string | null }> };
     expect(status.nodes.hold!.last_error).toBeNull();
-    await waitFor(() => new RegExp(`model=hold${stream ? ' stream' : ''} -> client gone`).test(srv.log()), { what: 'the access log line', timeoutMs: 5000, intervalMs: 20 });
+    await waitFor(() => new RegExp(`model=hold${stream ? ' stream' : ''} -> client gone`).test(srv.log()), { what: 'the access log line', timeoutMs: 30_000, intervalMs: 20 });
   });
 });
 

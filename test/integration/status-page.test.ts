@@ -77,7 +77,7 @@ describe.skipIf(!CHROMIUM)('the status page', () => {
 
     expect((await jarvis(['sim', 'fault', sim.ready.control, 'c', 'down'], { env: cleanEnv(tmp.dir) })).code).toBe(0);
     // One health interval (1 s) and one poll (0.5 s), with room for a busy machine.
-    await page.waitForSelector('tr[data-node="c"][data-status="refused"]', { timeout: 8000 });
+    await page.waitForSelector('tr[data-node="c"][data-status="refused"]', { timeout: 30_000 });
     expect(await page.textContent('tr[data-node="c"] td.st')).toBe('refused');
     expect(await page.textContent('#down')).toContain('c: refused');
     expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(42); // not reloaded
