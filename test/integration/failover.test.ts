@@ -395,8 +395,10 @@ describe('jarvis reset reaches a running serve', () => {
     const config = writeConfig('', '{ initialBackoffMs: 20, requestTimeoutMs: 5000, recoveryMs: 600000 }');
     await fault('p1', '500');
     const s = await serve('', [], { config, dataDir });
-    await s.client.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'x' }] });
-    const skipped = await s.client.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'x' }] }).withResponse();
+    // By name: p1 first whatever serve's own health check has seen of it by then (on a busy
+    // machine, its first round may find p1 failing and put it last for `auto`).
+    await s.client.chat.completions.create({ model: 'p1', messages: [{ role: 'user', content: 'x' }] });
+    const skipped = await s.client.chat.completions.create({ model: 'p1', messages: [{ role: 'user', content: 'x' }] }).withResponse();
     expect(skipped.response.headers.get('x-jarvis-attempts')).toBe('p1=circuit_open,p2=ok');
     await fault('p1', 'up');
     const health = async () => JSON.parse((await jarvis(['health', '--json', '--config', config, '--data-dir', dataDir], { env })).stdout) as Record<string, { state: string }>;
@@ -406,7 +408,7 @@ describe('jarvis reset reaches a running serve', () => {
     expect(reset.stdout).toMatch(/Reset p1: breaker closed/);
     expect((await health()).p1?.state).toBe('healthy');
     await until(async () => {
-      const r = await s.client.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'x' }] }).withResponse();
+      const r = await s.client.chat.completions.create({ model: 'p1', messages: [{ role: 'user', content: 'x' }] }).withResponse();
       return r.response.headers.get('x-jarvis-attempts') === 'p1=ok';
     });
     expect((await health()).p1?.state).toBe('healthy');

@@ -155,7 +155,7 @@ describe('escalation means something', () => {
     const url = (id: string) => sim.ready.nodes.find((n) => n.id === id)!.url;
     const config = writeConfig(
       `nodes:\n  - { id: q, kind: proxy, url: "${url('q')}", fallbacks: [h] }\n  - { id: h, kind: openai, url: "${url('h')}", timeoutMs: 300, fallbacks: [q] }\n` +
-        `  - { id: d, kind: openai, url: "${url('d')}", timeoutMs: 300, restart: [${JSON.stringify(process.execPath)}, -e, "process.exit(1)"], process: false }\n` +
+        `  - { id: d, kind: openai, url: "${url('d')}", timeoutMs: 5000, restart: [${JSON.stringify(process.execPath)}, -e, "process.exit(1)"], process: false }\n` +
         `check: { confirmDelayMs: 0 }\nrecover: { healthTimeoutMs: 1000 }\n`,
     );
     const check = () => jarvis(['check', '--recover', '--json', '--config', config, '--data-dir', dataDir], { env, timeoutMs: 60_000 });

@@ -134,7 +134,7 @@ describe('jarvis recover through the node restart argv', () => {
   });
 
   it('a start that fails is reported with its log, three in 24 h escalate', async () => {
-    const cfg = writeConfig([`  - { id: bad, kind: ollama, url: "http://127.0.0.1:${await freePort()}", timeoutMs: 500, restart: [${JSON.stringify(process.execPath)}, -e, "console.error('Error: listen tcp: address already in use'); process.exit(1)"] }`]);
+    const cfg = writeConfig([`  - { id: bad, kind: ollama, url: "http://127.0.0.1:${await freePort()}", timeoutMs: 5000, restart: [${JSON.stringify(process.execPath)}, -e, "console.error('Error: listen tcp: address already in use'); process.exit(1)"] }`]);
     const outcomes = [];
     for (let i = 0; i < 3; i++) {
       const r = await recover(['bad'], cfg);
@@ -236,7 +236,7 @@ describe('what each diagnosis does', () => {
   });
 
   it('a low-impact node is not restarted; a machine that is unreachable is not either', async () => {
-    const cfg = writeConfig([`  - { id: m1, kind: lmstudio, url: "http://127.0.0.1:${await freePort()}", timeoutMs: 500, impact: low, restart: [${JSON.stringify(process.execPath)}, -e, "0"] }`]);
+    const cfg = writeConfig([`  - { id: m1, kind: lmstudio, url: "http://127.0.0.1:${await freePort()}", timeoutMs: 5000, impact: low, restart: [${JSON.stringify(process.execPath)}, -e, "0"] }`]);
     const r = await recover(['m1'], cfg);
     expect(r.code).toBe(1);
     expect(r.json!.plan).toMatchObject({ action: 'none' });
@@ -278,7 +278,7 @@ describe('one recovery per node at a time, and Ctrl-C', () => {
 
   it('a second recover of the same node says who holds it; SIGINT records the incident as interrupted', async () => {
     const marker = path.join(tmp.dir, 'sleeper.pid');
-    const cfg = writeConfig([`  - { id: ol1, kind: ollama, url: "http://127.0.0.1:${await freePort()}", timeoutMs: 300, restart: ${slowStart(marker)} }`], 'recover: { healthTimeoutMs: 20000 }\n');
+    const cfg = writeConfig([`  - { id: ol1, kind: ollama, url: "http://127.0.0.1:${await freePort()}", timeoutMs: 5000, restart: ${slowStart(marker)} }`], 'recover: { healthTimeoutMs: 20000 }\n');
     const { spawn } = await import('node:child_process');
     const first = spawn(process.execPath, [BIN, 'recover', 'ol1', '--config', cfg, '--data-dir', path.join(tmp.dir, 'data')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let firstOut = '';
@@ -336,7 +336,7 @@ describe('interrupted while assessing', () => {
 
 describe('the incident file', () => {
   it('a corrupt or foreign file is never overwritten: exit 3 naming the path', async () => {
-    const cfg = writeConfig([`  - { id: bad, kind: ollama, url: "http://127.0.0.1:${await freePort()}", timeoutMs: 300, restart: [${JSON.stringify(process.execPath)}, -e, "process.exit(1)"] }`]);
+    const cfg = writeConfig([`  - { id: bad, kind: ollama, url: "http://127.0.0.1:${await freePort()}", timeoutMs: 5000, restart: [${JSON.stringify(process.execPath)}, -e, "process.exit(1)"] }`]);
     const file = path.join(tmp.dir, 'data', 'incidents.json');
     const { mkdirSync } = await import('node:fs');
     mkdirSync(path.dirname(file), { recursive: true });
