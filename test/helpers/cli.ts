@@ -78,6 +78,14 @@ export async function startSim(args: string[]): Promise<RunningSim> {
   return { child, ready, stop: async () => void (await stopChild(child)) };
 }
 
+/**
+ * Waits for a running serve's first health round (a second after it starts, whatever its
+ * interval): a test that wants no probe during its requests starts them after it.
+ */
+export function probedOnce(url: string, headers: Record<string, string> = {}): Promise<void> {
+  return waitFor(async () => /^jarvis_probe_up\{/m.test(await (await fetch(`${url}/metrics`, { headers })).text()), { what: "serve's first health round", intervalMs: 50 });
+}
+
 /** Requests a running sim's node has had so far (for `path`, or all), from its control server. */
 async function simHits(control: string, node: string, path?: string): Promise<number> {
   const described = (await (await fetch(`${control}/nodes`)).json()) as { nodes: { id: string; hits?: Record<string, number> }[] };

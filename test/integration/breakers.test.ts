@@ -9,7 +9,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { waitFor } from '../helpers/wait.js';
-import { cleanEnv, jarvis, startCluster, startServe, perTest } from '../helpers/cli.js';
+import { cleanEnv, jarvis, probedOnce, startCluster, startServe, perTest } from '../helpers/cli.js';
 
 const run = perTest();
 
@@ -33,6 +33,7 @@ describe('a node that breaks every stream', () => {
     run.sim = cluster.sim;
     // No probes meanwhile: a probe that answers would let a trial through the open breaker.
     run.serve = await startServe({ config: cluster.cfg, dataDir: path.join(run.dir, 'data'), env: cleanEnv(run.dir), args: ['--health-interval', '3600000'] });
+    await probedOnce(run.serve.url);
     const openai = new OpenAI({ baseURL: `${run.serve.url}/v1`, apiKey: 'unused', maxRetries: 0 });
     const anthropic = new Anthropic({ baseURL: run.serve.url, apiKey: 'unused', maxRetries: 0 });
     const viaOpenAI = async () => {

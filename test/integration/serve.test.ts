@@ -206,15 +206,17 @@ describe('jarvis serve heals', () => {
       .split('\n')
       .filter((l) => l.startsWith('  '))
       .join('\n');
-    writeFileSync(healCfg, `nodes:\n  - { id: x, kind: ollama, url: "${xUrl}", model: "qwen3:8b", priority: 0, timeoutMs: 500, restart: ${JSON.stringify(restart)} }\n${simNodes}\ncascade: { initialBackoffMs: 50 }\n`);
+    writeFileSync(healCfg, `nodes:\n  - { id: x, kind: ollama, url: "${xUrl}", model: "qwen3:8b", priority: 0, timeoutMs: 500, restart: ${JSON.stringify(restart)} }\n${simNodes}\ncascade: { initialBackoffMs: 50 }\nserve: { downAfterProbes: 100 }\n`);
     const healData = path.join(tmp.dir, 'heal-data');
     const { child, url: base, log } = await startServe(['--auto-recover', '--health-interval', '300'], { config: healCfg, dataDir: healData });
     let restartedPid: number | undefined;
     try {
       const c = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'unused', maxRetries: 0 });
-      // x is first and refuses: three requests open its breaker; b/a answer meanwhile.
+      // x is asked for and refuses: three requests open its breaker; a answers meanwhile. By name,
+      // and with recoveries on probes out of reach (downAfterProbes: 100), whatever the health
+      // check has seen by then: only the breaker sends x to the healer.
       for (let i = 0; i < 3; i++) {
-        const { response } = await c.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+        const { response } = await c.chat.completions.create({ model: 'x', messages: [{ role: 'user', content: 'hi' }] }).withResponse();
         expect(response.headers.get('x-jarvis-node')).not.toBe('x');
       }
       // The background check sees x down with its breaker open, recovers it, verifies it.
