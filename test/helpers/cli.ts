@@ -86,6 +86,15 @@ export function probedOnce(url: string, headers: Record<string, string> = {}): P
   return waitFor(async () => /^jarvis_probe_up\{/m.test(await (await fetch(`${url}/metrics`, { headers })).text()), { what: "serve's first health round", intervalMs: 50 });
 }
 
+/**
+ * Switches a running sim's node to `fault` through its control server: at once, where
+ * `jarvis sim fault` first starts a process (a second or more on a busy machine).
+ */
+export async function simFault(control: string, node: string, fault: string): Promise<void> {
+  const res = await fetch(`${control}/nodes/${encodeURIComponent(node)}/fault`, { method: 'POST', body: fault });
+  if (res.status !== 200) throw new Error(`sim fault ${node} ${fault}: ${res.status} ${await res.text()}`);
+}
+
 /** Requests a running sim's node has had so far (for `path`, or all), from its control server. */
 async function simHits(control: string, node: string, path?: string): Promise<number> {
   const described = (await (await fetch(`${control}/nodes`)).json()) as { nodes: { id: string; hits?: Record<string, number> }[] };

@@ -2,7 +2,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { cleanEnv, jarvis, nextHit, startSim, tempDir, type RunningSim } from '../helpers/cli.js';
+import { cleanEnv, jarvis, nextHit, simFault, startSim, tempDir, type RunningSim } from '../helpers/cli.js';
 
 let tmp: ReturnType<typeof tempDir>;
 let sim: RunningSim;
@@ -106,7 +106,7 @@ describe('jarvis ask', () => {
     const pending = ask(['--json', 'hi']);
     // Up once the 429 is on its way, well before its Retry-After ends.
     await answered429();
-    await fault('a', 'up');
+    await simFault(sim.ready.control, 'a', 'up');
     const r = await pending;
     expect(r.json!.node).toBe('a');
     // (a model_missing entry, if any, is the one-time lookup of the served model id)

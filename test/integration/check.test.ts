@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, cleanEnv, jarvis, nextHit, startSim, tempDir, type RunningSim } from '../helpers/cli.js';
+import { BIN, cleanEnv, jarvis, nextHit, simFault, startSim, tempDir, type RunningSim } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
 
 let tmp: ReturnType<typeof tempDir>;
@@ -131,7 +131,7 @@ describe('jarvis check', () => {
     const running = checkJson();
     // The first probe has met the slow node (it times out, slow as it came): up for the confirmation.
     await probed();
-    await jarvis(['sim', 'fault', sim.ready.control, 'a', 'up'], { env });
+    await simFault(sim.ready.control, 'a', 'up');
     const { json, code } = await running;
     expect(code).toBe(0);
     expect(json.nodes.find((n) => n.id === 'a')).toMatchObject({ status: 'ok', transition: 'unchanged' });

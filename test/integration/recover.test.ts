@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, ROOT, cleanEnv, freePort, jarvis, nextHit, startSim, tempDir } from '../helpers/cli.js';
+import { BIN, ROOT, cleanEnv, freePort, jarvis, nextHit, simFault, startSim, tempDir } from '../helpers/cli.js';
 
 interface RecoverJson {
   node: string;
@@ -183,7 +183,9 @@ describe('jarvis recover through the default plan (stand-in ollama and lms on PA
     const cfg = writeConfig([`  - { id: ol1, kind: ollama, url: "http://127.0.0.1:${port}", model: "qwen3:8b", timeoutMs: 1000 }`]);
     const r = await recover(['ol1'], cfg);
     expect(r.code).toBe(0);
-    expect(r.json!.assessment.process.alive).toBe(false);
+    // The process check ran (\`pgrep -x ollama\`: machine-wide, so another test's stand-in may be
+    // up meanwhile); refused, the node is restarted either way.
+    expect(r.json!.assessment.process).toMatchObject({ alive: expect.any(Boolean) as boolean, command: expect.stringContaining('pgrep') as string });
     expect(r.json!.plan.steps[0]).toMatchObject({ kind: 'spawn', argv: ['ollama', 'serve'] });
     expect(r.json!.outcome).toBe('recovered');
     expect(calls()).toEqual([['ollama', 'serve']]);
@@ -256,7 +258,7 @@ describe('what each diagnosis does', () => {
       const waiting = recover(['gemini'], cfg);
       // Up once its probe met the quota: the wait for Retry-After then ends on a node that answers.
       await probed();
-      await jarvis(['sim', 'fault', sim.ready.control, 'gemini', 'up'], { env });
+      await simFault(sim.ready.control, 'gemini', 'up');
       const r = await waiting;
       expect(r.json!.plan.steps[0]).toMatchObject({ kind: 'wait', label: 'wait 2 s for the quota to reset' });
       expect(r.json!.outcome).toBe('recovered');
