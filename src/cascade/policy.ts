@@ -35,10 +35,9 @@ export function decide(f: ChatFailure): { retrySameNode: boolean; countsAgainstN
 }
 
 
-/** A route's nodes a request may try now, and the ones skipped (with why, for its attempts). */
-export interface Admission {
-  candidates: readonly RouteStep[];
-  skipped: { node: string; detail: string }[];
+/** Told of each node a route's breakers keep a request from (with why, for its attempts). */
+export interface SkipSink {
+  skipped(node: string, detail: string, ms?: number): void;
 }
 
 /**
@@ -46,10 +45,9 @@ export interface Admission {
  * the last node that might answer: with every breaker open, the one whose open time ends first is
  * tried. The route itself while no breaker is open (the common case: no array per request).
  */
-export function admit(order: readonly RouteStep[], stored: Record<string, NodeHealth>, live: LiveBreakers | undefined, now: number): Admission {
+export function admit(order: readonly RouteStep[], stored: Record<string, NodeHealth>, live: LiveBreakers | undefined, now: number, sink: SkipSink): readonly RouteStep[] {
   let kept: RouteStep[] | undefined;
   let soonest: RouteStep | undefined;
-  const skipped: Admission['skipped'] = [];
   for (let i = 0; i < order.length; i++) {
     const step = order[i]!;
     const b = stored[step.node.id]?.breaker;
@@ -60,13 +58,13 @@ export function admit(order: readonly RouteStep[], stored: Record<string, NodeHe
     kept ??= order.slice(0, i);
     if (allows(b, now)) {
       // Half-open, its one trial taken by another request: nothing is piled on while it runs.
-      skipped.push({ node: step.node.id, detail: 'its half-open trial is under way' });
+      sink.skipped(step.node.id, 'its half-open trial is under way');
       continue;
     }
     if (!soonest || (b.openUntil ?? 0) < (stored[soonest.node.id]!.breaker.openUntil ?? 0)) soonest = step;
-    skipped.push({ node: step.node.id, detail: `circuit open until ${isoOrUnknown(b.openUntil)}` });
+    sink.skipped(step.node.id, `circuit open until ${isoOrUnknown(b.openUntil)}`);
   }
-  return { candidates: kept ? (kept.length === 0 && soonest ? [soonest] : kept) : order, skipped };
+  return kept ? (kept.length === 0 && soonest ? [soonest] : kept) : order;
 }
 
 /** The last date formatted: an open breaker's end is the same on every request that skips it. */

@@ -22,12 +22,12 @@ import type { ChatRequest } from '../protocols/openai/chat.js';
 import type { ChatFailure } from '../transport/failure.js';
 import type { ChatOutcome, SendOptions } from '../transport/sender.js';
 import type { Attempt, CascadeEvent, CascadeRequest, CascadeResult, EngineDeps, Waiter } from './engine.js';
-import { admit, answerOf, chatFor, decide, letGo } from './policy.js';
+import { admit, answerOf, chatFor, decide, letGo, type SkipSink } from './policy.js';
 
 /** A step of a run: the result, or the promise of it when the step waits (a node, a backoff, a listing). */
 type Next = CascadeResult | Promise<CascadeResult>;
 
-export class CascadeRun implements Waiter {
+export class CascadeRun implements Waiter, SkipSink {
   readonly #started: number;
   readonly #deadline: number;
   readonly #load: NodeLoad;
@@ -87,9 +87,7 @@ export class CascadeRun implements Waiter {
     if ('problem' in planned) return this.#finish({ ok: false, error: planned.message, unroutable: planned });
     const order = planned;
     if (order.length === 0) return this.#finish({ ok: false, error: 'no node can take requests (none has a url)' });
-    const admitted = admit(order, this.stored, this.deps.live, now0);
-    for (const skip of admitted.skipped) this.#skip(skip.node, skip.detail, 0);
-    this.#candidates = admitted.candidates;
+    this.#candidates = admit(order, this.stored, this.deps.live, now0, this);
     if (this.#candidates.length === 0) return this.#finish({ ok: false, error: 'every node on the route is open or in its half-open trial; nothing was sent' });
     // Every candidate gets one attempt; the request's retries (maxAttempts - 1) are shared among them.
     this.#retriesLeft = this.settings.maxAttempts - 1;
@@ -130,7 +128,7 @@ export class CascadeRun implements Waiter {
     const live = deps.live;
     if (live && !live.begin(node.id, t0, this, this.#tried === 0 && this.#untried === 0)) {
       // Another request holds the half-open trial, or the breaker opened since the route was made.
-      this.#skip(node.id, allows(this.stored[node.id]!.breaker, t0) ? 'its half-open trial is under way' : 'its breaker opened', 0);
+      this.skipped(node.id, allows(this.stored[node.id]!.breaker, t0) ? 'its half-open trial is under way' : 'its breaker opened', 0);
       return this.#nextNode();
     }
     if (this.#previous) {
@@ -192,12 +190,13 @@ export class CascadeRun implements Waiter {
 
   /** Moved on from a node whose breaker opened while this request waited on it: not a failure of this request's. */
   #gaveUp(id: string, t0: number): Next {
-    this.#skip(id, 'its breaker opened while this request waited; moved on', Math.round(this.deps.now() - t0));
+    this.skipped(id, 'its breaker opened while this request waited; moved on', Math.round(this.deps.now() - t0));
     this.#previous = { node: id, reason: 'circuit_open' };
     return this.#nextNode();
   }
 
-  #skip(id: string, detail: string, ms: number): void {
+  /** A node this request does not try: its breaker (policy.ts's \`admit\`), or it opened meanwhile. */
+  skipped(id: string, detail: string, ms = 0): void {
     this.#attempts.push({ node: id, outcome: 'skipped', class: 'circuit_open', ms, detail });
     this.deps.onEvent?.({ type: 'skip', node: id, reason: 'circuit open' });
   }
