@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { cleanEnv, jarvis, startServe, startSim, tempDir, type RunningServe, type RunningSim } from '../helpers/cli.js';
+import { cleanEnv, jarvis, probedOnce, type RunningServe, type RunningSim, startServe, startSim, tempDir } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
 
 let tmp: ReturnType<typeof tempDir>;
@@ -395,8 +395,10 @@ describe('jarvis reset reaches a running serve', () => {
     const config = writeConfig('', '{ initialBackoffMs: 20, requestTimeoutMs: 5000, recoveryMs: 600000 }');
     await fault('p1', '500');
     const s = await serve('', [], { config, dataDir });
-    // By name: p1 first whatever serve's own health check has seen of it by then (on a busy
-    // machine, its first round may find p1 failing and put it last for `auto`).
+    // Serve's first health round (a second after it starts) out of the way: a later one, finding
+    // p1 up again, would half-open its breaker before \`health\` could see it open. By name: p1
+    // first whatever that round saw of it.
+    await probedOnce(s.url);
     await s.client.chat.completions.create({ model: 'p1', messages: [{ role: 'user', content: 'x' }] });
     const skipped = await s.client.chat.completions.create({ model: 'p1', messages: [{ role: 'user', content: 'x' }] }).withResponse();
     expect(skipped.response.headers.get('x-jarvis-attempts')).toBe('p1=circuit_open,p2=ok');
