@@ -2,8 +2,22 @@
 // cron every few minutes, `--help` at a prompt): one bundled file per lazily loaded command
 // parses in a fraction of the time of resolving hundreds of modules in node_modules (zod alone
 // costs ~60 ms unbundled, ~25 ms bundled). Type checking stays with tsc (`npm run typecheck`).
-import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+
+// `npm install -g .` in a checkout whose devDependencies are not installed runs this too (npm's
+// \`prepare\`): with a dist/ already built there is nothing to do; without one, say how to get it.
+let esbuild;
+try {
+  esbuild = await import('esbuild');
+} catch {
+  if (existsSync('dist/main.js')) {
+    console.error('jarvis: esbuild is not installed; keeping the dist/ already built (npm ci builds it afresh)');
+    process.exit(0);
+  }
+  console.error('jarvis: esbuild is not installed, so the CLI cannot be built: run `npm ci` in the checkout first, then `npm install -g .`');
+  process.exit(1);
+}
+const { build } = esbuild;
 
 rmSync('dist', { recursive: true, force: true });
 await build({
