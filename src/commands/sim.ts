@@ -5,7 +5,8 @@
  */
 import { writeFile, readFile } from 'node:fs/promises';
 import { load as loadYaml, CORE_SCHEMA } from 'js-yaml';
-import { UsageError } from '../errors.js';
+import { ExitCode, JarvisError, UsageError } from '../errors.js';
+import { printable } from '../system/text.js';
 import { formatFault, parseFault } from '../sim/faults.js';
 import { generatedPreset, RUNBOOK_PRESET, startSimCluster, type SimNodeSpec } from '../sim/cluster.js';
 import type { SimKind } from '../sim/node.js';
@@ -103,11 +104,21 @@ export async function sendFault(controlUrl: string, node: string, fault: string)
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const { httpRequest } = await import('../probe/http.js');
-  const reply = await httpRequest(`${controlUrl.replace(/\/$/, '')}/nodes/${encodeURIComponent(node.toLowerCase())}/fault`, {
+  let base: URL;
+  try {
+    base = new URL(controlUrl);
+    if (base.protocol !== 'http:') throw new Error('not http');
+  } catch {
+    throw new JarvisError(`sim control: "${printable(controlUrl)}" is not the control URL a sim prints when ready (http://127.0.0.1:PORT)`, ExitCode.config);
+  }
+  const [{ httpRequest }, { classifyFailure }] = await Promise.all([import('../probe/http.js'), import('../probe/classify.js')]);
+  const where = `${base.origin}${base.pathname.replace(/\/$/, '')}`;
+  const reply = await httpRequest(`${where}/nodes/${encodeURIComponent(node.toLowerCase())}/fault`, {
     method: 'POST',
     body: JSON.stringify({ fault }),
     timeoutMs: 3000,
+  }).catch((error: unknown) => {
+    throw new JarvisError(`sim control ${where}: ${classifyFailure(error, 3000).detail ?? 'no answer'}; is the sim running? Use the control URL it printed when ready`, ExitCode.config);
   });
   if (reply.status !== 200) throw new UsageError(`sim control: ${reply.body}`);
   return reply.body;

@@ -83,6 +83,18 @@ describe('usage', () => {
     expect((await jarvis(['status', '--frob'], { env })).code).toBe(2);
     expect((await jarvis(['diagnose'], { env })).code).toBe(2);
   });
+
+  it('sim fault with a control URL that is wrong or not answering: one line naming it, exit 3, no trace', async () => {
+    for (const [url, said] of [
+      ['notaurl', /"notaurl" is not the control URL a sim prints when ready/],
+      ['http://127.0.0.1:1', /sim control http:\/\/127\.0\.0\.1:1: connection refused/],
+    ] as const) {
+      const r = await jarvis(['sim', 'fault', url, 'a', 'up'], { env });
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(said);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
 });
 
 describe('jarvis demo', () => {
