@@ -41,7 +41,6 @@ export function buildProgram(proc: ProcessParts, state: RunState = { code: 0 }):
     .option('--json', 'machine-readable output on stdout, nothing else there', false)
     .option('--no-color', 'no colours (NO_COLOR is honoured too)')
     .showHelpAfterError('(run jarvis --help for usage)')
-    .configureHelp({ showGlobalOptions: true })
     .exitOverride();
   const registry: Registry = {
     context: async (cmd) => {

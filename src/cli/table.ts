@@ -4,7 +4,7 @@
  * it), and `register` turns a declaration into a commander command. A run gets its context only
  * when it asks (so `--help` and `completion` open nothing) and says its exit code through `exit`.
  */
-import { Option, type Command } from 'commander';
+import { Argument, Option, type Command } from 'commander';
 import type { CommandContext } from '../commands/context.js';
 import type { GlobalOptions, ProcessParts } from './context.js';
 
@@ -43,6 +43,8 @@ export interface CliCommand<O = Record<string, unknown>> {
   flags?: Flag[];
   /** Its argument is a node id (completion offers the config's). */
   takesNode?: boolean;
+  /** Two or three command lines that show it at work, ending its --help. */
+  examples?: string[];
   /** Method syntax on purpose: a command with its own flags type fits the table of all. */
   run?(this: void, r: Run<O>): Promise<void>;
   subcommands?: CliCommand[];
@@ -59,10 +61,15 @@ export interface Registry {
 
 export function register(parent: Command, spec: CliCommand, registry: Registry): Command {
   const cmd = parent.command(spec.name).description(spec.description);
-  for (const a of spec.args ?? []) cmd.argument(a.name, a.description, a.default);
+  for (const a of spec.args ?? []) {
+    const argument = new Argument(a.name, a.description);
+    // Shown as written (`default: bash`), not as a JSON string.
+    if (a.default !== undefined) argument.default(a.default, a.default);
+    cmd.addArgument(argument);
+  }
   for (const f of spec.flags ?? []) {
     const option = new Option(f.flags, f.description);
-    if (f.default !== undefined) option.default(f.default);
+    if (f.default !== undefined) option.default(f.default, typeof f.default === 'string' ? f.default : undefined);
     if (f.hidden) option.hideHelp();
     if (f.required) option.makeOptionMandatory();
     if (f.repeat) option.argParser(f.repeat);
@@ -76,6 +83,9 @@ export function register(parent: Command, spec: CliCommand, registry: Registry):
       await run({ args: parsed.slice(0, -2), opts: self.opts(), globals: self.optsWithGlobals<GlobalOptions>(), context: () => (made ??= registry.context(self)), exit: registry.exit, proc: registry.proc, program: registry.program, commands: registry.commands });
     });
   }
+  const examples = spec.examples ?? [];
+  const after = [...(examples.length > 0 ? ['', 'Examples:', ...examples.map((e) => `  $ ${e}`)] : []), '', 'Global options (--config, --data-dir, --json, --no-color): see jarvis --help.'];
+  cmd.addHelpText('after', after.join('\n'));
   for (const sub of spec.subcommands ?? []) register(cmd, sub, registry);
   return cmd;
 }

@@ -6,6 +6,7 @@ import type { CliCommand } from '../table.js';
 export const ask: CliCommand<{ task?: string; node?: string; model?: string; strict?: boolean; tools?: string; stream?: boolean; timeout?: string; maxTokens?: string }> = {
   name: 'ask',
   description: 'send a prompt through the fallback cascade (retries, backoff, circuit breakers); the answer on stdout',
+  examples: ["jarvis ask \"why is the sky blue\"", "jarvis ask --task code --stream \"write a binary search in Go\"", "git diff | jarvis ask --model qwen3:8b \"review this\""],
   args: [{ name: '[prompt...]', description: 'the prompt (else read from stdin)' }],
   flags: [
     { flags: '-t, --task <task>', description: 'a task from the config (code, quick, architecture): its nodes first' },

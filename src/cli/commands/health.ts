@@ -5,6 +5,7 @@ import type { CliCommand } from '../table.js';
 export const health: CliCommand = {
   name: 'health',
   description: "each node's circuit breaker and counts, as the cascade remembers them",
+  examples: ["jarvis health", "jarvis health --json"],
   run: async ({ context }) => {
     const ctx = await context();
     const [{ runHealth }, { renderHealthTable }, { show }] = await Promise.all([import('../../commands/health.js'), import('../../ui/health.js'), import('../../ui/output.js')]);
@@ -15,6 +16,7 @@ export const health: CliCommand = {
 export const reset: CliCommand<{ all?: boolean }> = {
   name: 'reset',
   description: "close a node's circuit breaker and clear its counts (a running jarvis serve follows within a second)",
+  examples: ["jarvis reset m2", "jarvis reset --all"],
   args: [{ name: '[node]', description: 'node id' }],
   flags: [{ flags: '-a, --all', description: 'every node' }],
   takesNode: true,

@@ -5,6 +5,7 @@ import type { CliCommand } from '../table.js';
 const ack: CliCommand = {
   name: 'ack',
   description: 'acknowledge an escalated node: `check` may restart it automatically again',
+  examples: ["jarvis incidents ack ol1"],
   args: [{ name: '<node>', description: 'node id' }],
   takesNode: true,
   run: async ({ args, context }) => {
@@ -18,6 +19,7 @@ const ack: CliCommand = {
 export const incidents: CliCommand<{ node?: string; since?: string; escalated?: boolean; limit?: string; prune?: boolean }> = {
   name: 'incidents',
   description: 'the incident log, newest first, with the per-node count over the escalation window',
+  examples: ["jarvis incidents", "jarvis incidents --node ol1 --since 7d", "jarvis incidents --escalated --json"],
   flags: [
     { flags: '-n, --node <id>', description: 'only this node' },
     { flags: '-s, --since <when>', description: 'only since: 30m, 24h, 7d, or a date' },

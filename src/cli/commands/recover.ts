@@ -7,6 +7,7 @@ import type { CliCommand } from '../table.js';
 export const diagnose: CliCommand<{ pingTimeout: string }> = {
   name: 'diagnose',
   description: "probe one node, ping its machine and apply the runbook's diagnosis (exit 0 healthy, 1 not)",
+  examples: ["jarvis diagnose m2", "jarvis diagnose ol1 --json"],
   args: [{ name: '<node>', description: 'node id, e.g. m2 (case-insensitive)' }],
   flags: [{ flags: '--ping-timeout <ms>', description: 'host ping timeout', default: '1000' }],
   takesNode: true,
@@ -24,6 +25,7 @@ export const diagnose: CliCommand<{ pingTimeout: string }> = {
 export const recover: CliCommand<{ dryRun?: boolean; force?: boolean; wait: boolean }> = {
   name: 'recover',
   description: 'run the runbook on one node: diagnose, restart, wait until healthy, verify, record the incident (exit 0 recovered/healthy, 1 not)',
+  examples: ["jarvis recover ol1", "jarvis recover m2 --dry-run", "jarvis recover m1 --force"],
   args: [{ name: '<node>', description: 'node id, e.g. ol1 (case-insensitive)' }],
   flags: [
     { flags: '--dry-run', description: 'assess (read-only) and print the plan; run nothing' },
@@ -56,6 +58,7 @@ export const recover: CliCommand<{ dryRun?: boolean; force?: boolean; wait: bool
 export const check: CliCommand<{ recover?: boolean; verbose?: boolean; nagios?: boolean }> = {
   name: 'check',
   description: 'for cron: probe, confirm, recover (with --recover), record, alert; quiet unless something changed; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN',
+  examples: ["jarvis check                  # from cron: quiet unless something changed", "jarvis check --recover --verbose", "jarvis check --nagios"],
   flags: [
     { flags: '-r, --recover', description: 'run the runbook recovery for confirmed-down nodes (or set check.autoRecover)' },
     { flags: '-v, --verbose', description: 'a full report, even when nothing changed' },

@@ -8,6 +8,7 @@ type ServeFlags = { host: string; port: string; apiKey?: string; bodyLimit: stri
 export const serve: CliCommand<ServeFlags> = {
   name: 'serve',
   description: 'an OpenAI- and Anthropic-compatible failover proxy in front of the cluster (POST /v1/chat/completions, /v1/messages, GET /v1/models)',
+  examples: ["jarvis serve", "jarvis serve --auto-recover --port 4000", "OPENAI_BASE_URL=http://127.0.0.1:4000/v1 your-tool"],
   flags: [
     { flags: '--host <addr>', description: 'address to bind (loopback unless told otherwise)', default: '127.0.0.1' },
     { flags: '-p, --port <port>', description: 'port', default: '4000' },

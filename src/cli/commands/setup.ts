@@ -5,6 +5,7 @@ import type { CliCommand } from '../table.js';
 const configCheck: CliCommand = {
   name: 'check',
   description: 'validate a config without touching any node (exit 0 valid, 3 invalid, with file, line and field)',
+  examples: ["jarvis config check", "jarvis config check ./other.yaml"],
   args: [{ name: '[file]', description: 'the config file (else the usual lookup)' }],
   run: async ({ args, context, globals }) => {
     const [file] = args as [string | undefined];
@@ -18,6 +19,7 @@ const configCheck: CliCommand = {
 const configSchema: CliCommand = {
   name: 'schema',
   description: 'print the JSON Schema of the config (jarvis config schema > jarvis.schema.json)',
+  examples: ["jarvis config schema > jarvis.schema.json"],
   run: async () => {
     const [{ configJsonSchema }, { printJson }] = await Promise.all([import('../../commands/config.js'), import('../../ui/output.js')]);
     printJson(configJsonSchema());
@@ -27,12 +29,14 @@ const configSchema: CliCommand = {
 export const config: CliCommand = {
   name: 'config',
   description: 'the config file: validate it, or print its JSON Schema for editors',
+  examples: ["jarvis config check", "jarvis config schema > jarvis.schema.json"],
   subcommands: [configCheck, configSchema],
 };
 
 export const completion: CliCommand<{ nodes?: boolean }> = {
   name: 'completion',
   description: 'print a shell completion script: eval "$(jarvis completion bash)"; zsh and fish too',
+  examples: ["eval \"$(jarvis completion bash)\"", "jarvis completion zsh > ~/.zfunc/_jarvis"],
   args: [{ name: '[shell]', description: 'bash, zsh or fish', default: 'bash' }],
   flags: [{ flags: '--nodes', description: 'print the node ids of the config in use, one a line (what the scripts complete)' }],
   run: async ({ args, opts, context, program, commands }) => {
@@ -63,6 +67,7 @@ export const completion: CliCommand<{ nodes?: boolean }> = {
 export const init: CliCommand<{ force?: boolean; output: string }> = {
   name: 'init',
   description: "write ./jarvis.config.yaml with the runbook's six-node cluster, to edit",
+  examples: ["jarvis init", "jarvis init --output ~/.config/jarvis/config.yaml"],
   flags: [
     { flags: '-f, --force', description: 'overwrite an existing file' },
     { flags: '-o, --output <file>', description: 'where to write it', default: 'jarvis.config.yaml' },
@@ -79,6 +84,7 @@ export const init: CliCommand<{ force?: boolean; output: string }> = {
 export const demo: CliCommand<{ keep?: boolean }> = {
   name: 'demo',
   description: 'run jarvis on a simulated copy of the runbook cluster (loopback only), then clean up',
+  examples: ["jarvis demo", "jarvis demo --keep"],
   flags: [{ flags: '--keep', description: 'keep the temp config and data dir' }],
   run: async ({ opts, context, exit }) => {
     const ctx = await context();

@@ -7,6 +7,7 @@ const print = (line: string) => void process.stdout.write(`${line}\n`);
 const node: CliCommand<{ kind: string; id?: string; port: string; host: string; model?: string[]; fault?: string; controlPort: string; exitWithParent?: boolean }> = {
   name: 'node',
   description: 'run one simulated node until stopped; prints a JSON line when ready',
+  examples: ["jarvis sim node --kind ollama --port 11434 --model qwen3:8b"],
   flags: [
     { flags: '-k, --kind <kind>', description: 'ollama | lmstudio | openai', required: true },
     { flags: '--id <id>', description: 'node id (default: the kind)' },
@@ -27,6 +28,7 @@ const node: CliCommand<{ kind: string; id?: string; port: string; host: string; 
 const cluster: CliCommand<{ preset: string; spec?: string; fault?: string[]; omit?: string[]; host: string; configOut?: string; timeout?: string; controlPort: string; exitWithParent?: boolean }> = {
   name: 'cluster',
   description: 'run a simulated cluster (the runbook preset by default) until stopped',
+  examples: ["jarvis sim cluster --config-out /tmp/sim.yaml", "jarvis sim cluster --fault m2=hang --omit m1"],
   flags: [
     { flags: '--preset <name>', description: '"runbook" (six nodes) or a node count', default: 'runbook' },
     { flags: '--spec <file>', description: 'YAML/JSON {nodes: [{id, kind, models, fault?, port?}]}' },
@@ -57,6 +59,7 @@ const cluster: CliCommand<{ preset: string; spec?: string; fault?: string[]; omi
 const fault: CliCommand = {
   name: 'fault',
   description: 'switch a running sim node to a fault: up, down, hang, 500, 502, loading, slow:MS, 429[:S], garbage, html, model-missing, reset, cut',
+  examples: ["jarvis sim fault http://127.0.0.1:PORT m2 hang", "jarvis sim fault http://127.0.0.1:PORT m2 up"],
   args: [
     { name: '<control-url>', description: 'the control URL the sim printed when ready' },
     { name: '<node>', description: 'node id' },
@@ -72,5 +75,6 @@ const fault: CliCommand = {
 export const sim: CliCommand = {
   name: 'sim',
   description: 'simulated Ollama / LM Studio / OpenAI-style nodes on loopback, with faults',
+  examples: ["jarvis sim cluster --config-out /tmp/sim.yaml", "jarvis status --config /tmp/sim.yaml"],
   subcommands: [node, cluster, fault],
 };

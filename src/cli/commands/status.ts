@@ -6,6 +6,7 @@ import type { CliCommand } from '../table.js';
 export const status: CliCommand<{ evidence?: boolean }> = {
   name: 'status',
   description: 'probe every node at once and show what is up (exit 0 all ok, 1 otherwise)',
+  examples: ["jarvis status", "jarvis status --json | jq '.nodes[] | select(.status != \"ok\")'", "jarvis status --evidence"],
   flags: [{ flags: '-v, --evidence', description: "also read each node's GPU and loaded models (within evidence.timeoutMs)" }],
   run: async ({ opts, context, exit }) => {
     const ctx = await context();
@@ -19,6 +20,7 @@ export const status: CliCommand<{ evidence?: boolean }> = {
 export const watch: CliCommand<{ interval: string; serve?: string }> = {
   name: 'watch',
   description: "the cluster live in the terminal: status, latency, last probes, breakers, serve's load, last incidents (q quits)",
+  examples: ["jarvis watch", "jarvis watch --interval 5000 --serve http://127.0.0.1:4000"],
   flags: [
     { flags: '-i, --interval <ms>', description: 'refresh every', default: '2000' },
     { flags: '--serve <url>', description: 'a jarvis serve to show in-flight requests and failovers of (default: the one running on the data dir)' },
@@ -34,6 +36,7 @@ export const watch: CliCommand<{ interval: string; serve?: string }> = {
 export const report: CliCommand<{ since: string; markdown?: boolean }> = {
   name: 'report',
   description: 'uptime, outages, incidents, time to recovery, latency and worst hour per node, from the probe history',
+  examples: ["jarvis report", "jarvis report --since 30d --markdown > uptime.md"],
   flags: [
     { flags: '-s, --since <when>', description: 'the window: 24h, 7d, 30d, or a date', default: '7d' },
     { flags: '--markdown', description: 'Markdown for a weekly post' },
