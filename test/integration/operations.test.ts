@@ -400,9 +400,16 @@ describe('a first hour without friction', () => {
     expect(JSON.parse(readFileSync(path.join(tmp.dir, 'jarvis.schema.json'), 'utf8'))).toEqual(schema);
   });
 
-  it('subcommand help shows the global options', async () => {
+  it('help: global options once in jarvis --help and pointed to from each command; examples; defaults as written', async () => {
+    const top = await jarvis(['--help'], { env });
+    expect(top.stdout).toMatch(/--config <file>[\s\S]*--data-dir <dir>/);
     const r = await jarvis(['recover', '--help'], { env });
-    expect(r.stdout).toMatch(/Global Options:[\s\S]*--config <file>[\s\S]*--data-dir <dir>/);
+    expect(r.stdout).not.toMatch(/Global Options:/);
+    expect(r.stdout).toMatch(/Examples:\n {2}\$ jarvis recover ol1\n/);
+    expect(r.stdout.trimEnd()).toMatch(/Global options \(--config, --data-dir, --json, --no-color\): see jarvis --help\.$/);
+    const watch = await jarvis(['watch', '--help'], { env });
+    expect(watch.stdout).toMatch(/refresh every \(default: 2000\)/);
+    expect(watch.stdout).not.toMatch(/default: "/);
   });
 
   it('completion scripts that the shells themselves accept, with node ids from the config', async () => {
