@@ -32,7 +32,7 @@ beforeAll(async () => {
   if (!CHROMIUM) return;
   tmp = tempDir('jarvis-page-');
   let cfg: string;
-  ({ sim, cfg } = await startCluster(tmp.dir, [{ id: 'a', kind: 'openai', models: ['m-a'] }, { id: 'b', kind: 'ollama', models: ['qwen3:8b'] }, { id: 'c', kind: 'lmstudio', models: ['mistral'] }], { timeoutMs: 800 }));
+  ({ sim, cfg } = await startCluster(tmp.dir, [{ id: 'a', kind: 'openai', models: ['m-a'] }, { id: 'b', kind: 'ollama', models: ['qwen3:8b'] }, { id: 'c', kind: 'lmstudio', models: ['mistral'] }], { timeoutMs: 5000 }));
   // Twenty hours of history: a probe every 5 min; node a failed half its probes six hours ago.
   const data = path.join(tmp.dir, 'data');
   const now = Date.now();
