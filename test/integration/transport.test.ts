@@ -145,13 +145,14 @@ describe.each(clients)('sender over %s', (_name, make) => {
         if (res.destroyed) return;
         if (i < words.length) {
           res.write(chunk(words[i++]!));
-          setTimeout(next, 60);
+          setTimeout(next, 200);
         } else res.end(`${chunk('', 'stop')}data: [DONE]\n\n`);
       };
       next();
     };
-    // 12 words 60 ms apart: about 700 ms, against a timeout of 300.
-    const out = await send(node, { messages: [], stream: true }, { timeoutMs: 300 });
+    // 12 words 200 ms apart: about 2.4 s, against a timeout of 1.2 s (a gap has a second to spare
+    // on a machine busy enough to stall this process).
+    const out = await send(node, { messages: [], stream: true }, { timeoutMs: 1200 });
     expect(out).toMatchObject({ ok: true, value: { content: words.join(''), tokens: 12 } });
   });
 
