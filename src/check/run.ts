@@ -156,7 +156,7 @@ interface Known {
  * it could neither apply the escalation rule nor record what it did.
  */
 async function readRecords(records: Records): Promise<Known> {
-  const [before, acks] = await Promise.all([records.state.read(), records.incidents.acks().catch((): Record<string, string> => ({}))]);
+  const [before, acks] = await Promise.all([records.state.read(), records.incidents.cachedAcks()]);
   try {
     return { before, acks, incidents: await records.incidents.list() };
   } catch (error) {

@@ -44,9 +44,14 @@ export class IncidentStore {
     return (await this.options.state?.read())?.acks ?? {};
   }
 
-  /** The node's acknowledgement, or undefined (also when state.json cannot be read: it is a cache). */
+  /** The acknowledgements the escalation rule reads: none when state.json cannot be read (it is a cache). */
+  cachedAcks(): Promise<Record<string, string>> {
+    return this.acks().catch((): Record<string, string> => ({}));
+  }
+
+  /** The node's acknowledgement, or undefined (also when state.json cannot be read). */
   async ackedAt(node: string): Promise<string | undefined> {
-    return (await this.acks().catch((): Record<string, string> => ({})))[node];
+    return (await this.cachedAcks())[node];
   }
 
   /** Incidents before `at` stop counting toward the node's escalation. */

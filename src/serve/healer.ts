@@ -254,7 +254,7 @@ class BackgroundHealer implements Healer {
     };
     if (!o.autoRecover || !probes.some((p) => p.status !== 'ok' && down(p.id))) return { escalated: () => false };
     try {
-      const [incidents, acks] = await Promise.all([o.records.incidents.list(), o.records.incidents.acks().catch((): Record<string, string> => ({}))]);
+      const [incidents, acks] = await Promise.all([o.records.incidents.list(), o.records.incidents.cachedAcks()]);
       const rule = escalationRule(o.config);
       return { escalated: (id) => blockedByEscalation(incidents, id, acks[id], now, rule) };
     } catch (error) {

@@ -68,6 +68,7 @@ export function openRecords(o: RecordsOptions): Records {
   const now = () => o.clock.now();
   const state = stateStore(o.dataDir, (m) => o.warn(`state.json: ${m}`));
   let health: Promise<SharedState> | undefined;
+  const healthOf = () => (health ??= sharedState(o.config(), o.dataDir, o.env, o.instance));
   // Opened on first use: a command that keeps no history never asks where it would be.
   let history: History | undefined;
   const historyOf = () => (history ??= historyStore(o.config(), o.dataDir, now, o.warn, o.env));
@@ -79,9 +80,9 @@ export function openRecords(o: RecordsOptions): Records {
     incidents: new IncidentStore(o.dataDir, { now, settings: () => o.config().incidents, state }),
     state,
     outbox: new JsonStore<Outbox>(path.join(o.dataDir, 'outbox.json'), { validate: validateOutbox, empty: () => ({ hooks: {} }), indent: 2, cache: true }),
-    health: () => (health ??= sharedState(o.config(), o.dataDir, o.env, o.instance)),
+    health: healthOf,
     sharedHealth: async () => {
-      const h = await (health ??= sharedState(o.config(), o.dataDir, o.env, o.instance));
+      const h = await healthOf();
       return h.backend === 'redis' ? h : undefined;
     },
     lock: (name, options) => acquireLock(path.join(o.dataDir, 'locks', name), { waitMs: options?.waitMs ?? 0, clock: o.clock, ...(!options?.anonymous && { owner: o.owner }) }),
