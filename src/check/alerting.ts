@@ -58,7 +58,7 @@ function alertsFor(nodes: CheckNodeResult[], config: Config, at: string): Alert[
       alerts.push({ ...base, event: 'resolved', dedupKey: dedupKey(n.id, n.previous ?? 'down'), detail: n.recovery ? `recovered: ${n.recovery.reason}` : 'answers again' });
     }
     if (n.recovery?.escalated) {
-      alerts.push({ ...base, event: 'escalated', severity: 'critical', dedupKey: `${dedupKey(n.id, 'escalated')}`, detail: `${config.incidents.escalateAfter} or more incidents within ${config.incidents.windowHours} h: investigate, automatic restarts stop` });
+      alerts.push({ ...base, event: 'escalated', severity: 'critical', dedupKey: `${dedupKey(n.id, 'escalated')}`, detail: `${n.recovery.windowCount ?? config.incidents.escalateAfter} incidents counting toward escalation in the last ${config.incidents.windowHours} h (${config.incidents.escalateAfter} or more escalate): investigate, automatic restarts stop` });
     }
   }
   return alerts;

@@ -54,7 +54,7 @@ export interface CheckNodeResult {
   flapped?: boolean;
   transition: Transition;
   previous?: ProbeResult['status'];
-  recovery?: { action: 'recovered' | 'not_recovered' | 'skipped'; reason: string; incidentId?: string; escalated?: boolean };
+  recovery?: { action: 'recovered' | 'not_recovered' | 'skipped'; reason: string; incidentId?: string; escalated?: boolean; windowCount?: number };
   escalated: boolean;
   /** Over quota or rate limited (429): a state that passes, a warning, not down. */
   throttled?: boolean;
@@ -268,7 +268,7 @@ async function recoverOne(options: CheckOptions, node: NodeConfig, signal: Abort
   acted.recoveries.set(node.id, {
     action: r.recovered ? 'recovered' : 'not_recovered',
     reason: r.recovered ? `verified in ${r.verification?.latencyMs ?? '?'} ms` : r.plan.action === 'none' || r.plan.action === 'refused' ? r.plan.reason : (r.steps.find((s) => !s.ok)?.detail ?? r.outcome),
-    ...(r.incident && { incidentId: r.incident.id, escalated: r.incident.escalated }),
+    ...(r.incident && { incidentId: r.incident.id, escalated: r.incident.escalated, ...(r.incident.windowCount !== undefined && { windowCount: r.incident.windowCount }) }),
   });
   if (r.recovered) {
     const [p] = await probe([node]);

@@ -16,6 +16,8 @@ interface NodeWindow {
   node: string;
   /** Incidents that count toward escalation in the window (24 h by default), after the node's acknowledgement. */
   count: number;
+  /** Every incident on the node in the window, counting or not. */
+  recorded: number;
   escalated: boolean;
 }
 

@@ -50,6 +50,8 @@ export interface Incident {
   verification?: Verification;
   /** How many incidents on this node count toward escalation in the window, this one included (see escalationCount). */
   windowCount?: number;
+  /** How many incidents on this node the window holds, this one included, counting or not (see windowTally). */
+  windowRecorded?: number;
   forced?: boolean;
   /** Other nodes of the same machine that answered before the recovery and not after it. */
   sameMachineDown?: { node: string; status: string }[];
@@ -86,39 +88,49 @@ function countsTowardEscalation(incident: Pick<Incident, 'outcome'>): boolean {
 }
 
 /**
- * The one count of the escalation rule: the incidents on `node` that count (see
- * countsTowardEscalation) in the window ending at `at` (inclusive), after the node's
- * acknowledgement. Every surface that shows a count (recover, incidents, check, the healer,
- * alerts) shows this number.
+ * What the escalation window holds for one node at `at` (inclusive): `recorded`, every incident
+ * on the node in the window; `counting`, those that count toward escalation (see
+ * countsTowardEscalation) after the node's acknowledgement. The one tally every surface shows
+ * (recover, incidents, its JSON): a `no_action` is recorded and does not count, and people see
+ * both numbers rather than a 0 beside a row.
  */
-export function escalationCount(incidents: readonly Incident[], node: string, at: number, rule: EscalationRule = DEFAULT_ESCALATION, ackedAt?: string): number {
-  const since = Math.max(at - rule.windowMs, ackedAt ? Date.parse(ackedAt) : -Infinity);
-  let n = 0;
+export function windowTally(incidents: readonly Incident[], node: string, at: number, rule: EscalationRule = DEFAULT_ESCALATION, ackedAt?: string): { recorded: number; counting: number } {
+  const acked = ackedAt ? Date.parse(ackedAt) : -Infinity;
+  let recorded = 0;
+  let counting = 0;
   for (const i of incidents) {
-    if (i.node !== node || !countsTowardEscalation(i)) continue;
+    if (i.node !== node) continue;
     const t = Date.parse(i.at);
-    if (t <= at && t > since) n++;
+    if (t > at || t <= at - rule.windowMs) continue;
+    recorded++;
+    if (t > acked && countsTowardEscalation(i)) counting++;
   }
-  return n;
+  return { recorded, counting };
 }
 
-/** Each node's escalation count at `at` (nodes with none left out), highest first. */
-export function escalationWindow(incidents: readonly Incident[], acks: Readonly<Record<string, string>>, at: number, rule: EscalationRule): { node: string; count: number; escalated: boolean }[] {
+/** The escalation rule's count (windowTally's `counting`): what check, the healer and recover decide on. */
+export function escalationCount(incidents: readonly Incident[], node: string, at: number, rule: EscalationRule = DEFAULT_ESCALATION, ackedAt?: string): number {
+  return windowTally(incidents, node, at, rule, ackedAt).counting;
+}
+
+/** Each node's tally at `at` (nodes with no incident in the window left out), highest count first. */
+export function escalationWindow(incidents: readonly Incident[], acks: Readonly<Record<string, string>>, at: number, rule: EscalationRule): { node: string; count: number; recorded: number; escalated: boolean }[] {
   const nodes = new Set(incidents.map((i) => i.node));
   return [...nodes]
     .map((node) => {
-      const count = escalationCount(incidents, node, at, rule, acks[node]);
-      return { node, count, escalated: count >= rule.count };
+      const { recorded, counting } = windowTally(incidents, node, at, rule, acks[node]);
+      return { node, count: counting, recorded, escalated: counting >= rule.count };
     })
-    .filter((n) => n.count > 0)
-    .sort((a, b) => b.count - a.count || a.node.localeCompare(b.node));
+    .filter((n) => n.recorded > 0)
+    .sort((a, b) => b.count - a.count || b.recorded - a.recorded || a.node.localeCompare(b.node));
 }
 
 /** Whether a new incident escalates, given those already stored: it counts, and brings the count to the rule's. */
-export function escalates(existing: readonly Incident[], draft: Pick<Incident, 'node' | 'at' | 'outcome'>, rule: EscalationRule = DEFAULT_ESCALATION, ackedAt?: string): { escalated: boolean; windowCount: number } {
-  const windowCount = escalationCount([...existing, draft as Incident], draft.node, Date.parse(draft.at), rule, ackedAt);
-  const counted = windowCount > escalationCount(existing, draft.node, Date.parse(draft.at), rule, ackedAt);
-  return { escalated: counted && windowCount >= rule.count, windowCount };
+export function escalates(existing: readonly Incident[], draft: Pick<Incident, 'node' | 'at' | 'outcome'>, rule: EscalationRule = DEFAULT_ESCALATION, ackedAt?: string): { escalated: boolean; windowCount: number; windowRecorded: number } {
+  const at = Date.parse(draft.at);
+  const { counting: windowCount, recorded: windowRecorded } = windowTally([...existing, draft as Incident], draft.node, at, rule, ackedAt);
+  const counted = windowCount > escalationCount(existing, draft.node, at, rule, ackedAt);
+  return { escalated: counted && windowCount >= rule.count, windowCount, windowRecorded };
 }
 
 /** Checks the file's shape cheaply (10,000 incidents must load fast): the fields we rely on. */

@@ -71,11 +71,11 @@ export class IncidentStore {
   }
 
   /** Appends an incident, deciding escalation against what is stored (after the node's acknowledgement), under the lock. */
-  async append(draft: Omit<Incident, 'id' | 'escalated' | 'windowCount'>, ackedAt?: string): Promise<AppendResult> {
+  async append(draft: Omit<Incident, 'id' | 'escalated' | 'windowCount' | 'windowRecorded'>, ackedAt?: string): Promise<AppendResult> {
     return this.store.update((data) => {
       const pruned = this.prune(data);
-      const { escalated, windowCount } = escalates(data.incidents, draft, this.rule(), ackedAt);
-      const incident: Incident = { id: randomUUID(), ...draft, escalated, windowCount };
+      const { escalated, windowCount, windowRecorded } = escalates(data.incidents, draft, this.rule(), ackedAt);
+      const incident: Incident = { id: randomUUID(), ...draft, escalated, windowCount, windowRecorded };
       data.incidents.push(incident);
       return { incident, pruned };
     });
@@ -87,17 +87,17 @@ export class IncidentStore {
    * it ended: a run killed halfway leaves the truth, an interrupted recovery, which never counts
    * toward escalation.
    */
-  async begin(draft: Omit<Incident, 'id' | 'escalated' | 'windowCount' | 'outcome'>, ackedAt?: string): Promise<AppendResult> {
+  async begin(draft: Omit<Incident, 'id' | 'escalated' | 'windowCount' | 'windowRecorded' | 'outcome'>, ackedAt?: string): Promise<AppendResult> {
     return this.append({ ...draft, outcome: 'interrupted', inProgress: true }, ackedAt);
   }
 
   /** Writes how the recovery begun as `id` ended, deciding escalation then (against the others). */
-  async finish(id: string, final: Omit<Incident, 'id' | 'escalated' | 'windowCount'>, ackedAt?: string): Promise<AppendResult> {
+  async finish(id: string, final: Omit<Incident, 'id' | 'escalated' | 'windowCount' | 'windowRecorded'>, ackedAt?: string): Promise<AppendResult> {
     return this.store.update((data) => {
       const pruned = this.prune(data);
       const others = data.incidents.filter((i) => i.id !== id);
-      const { escalated, windowCount } = escalates(others, final, this.rule(), ackedAt);
-      const incident: Incident = { id, ...final, escalated, windowCount };
+      const { escalated, windowCount, windowRecorded } = escalates(others, final, this.rule(), ackedAt);
+      const incident: Incident = { id, ...final, escalated, windowCount, windowRecorded };
       const at = data.incidents.findIndex((i) => i.id === id);
       // Gone meanwhile (a person cleared the log): written again, not lost.
       if (at === -1) data.incidents.push(incident);

@@ -66,6 +66,8 @@ export interface RecoverResult {
   /** Forced (--force) although the incident log could not be written: why it was not recorded. */
   unrecorded?: string;
   fallbacks: FallbackStatus[];
+  /** The escalation rule the incident's tally is counted against. */
+  window: { hours: number; escalateAfter: number };
   exitCode: number;
 }
 
@@ -99,7 +101,7 @@ export async function recoverNode(options: RecoverOptions): Promise<RecoverResul
       wait: options.wait,
       logDir: options.records.paths.logs,
     });
-    const base = { node: node.id, dryRun: options.dryRun, startedAt: new Date(startedAt).toISOString(), assessment: { probe, host, process: before.process, ...(holders && holders.length > 0 && { holders }) }, diagnosis, evidence: { before } as RecoverResult['evidence'], plan, fallbacks: seen.fallbacks };
+    const base = { node: node.id, dryRun: options.dryRun, startedAt: new Date(startedAt).toISOString(), assessment: { probe, host, process: before.process, ...(holders && holders.length > 0 && { holders }) }, diagnosis, evidence: { before } as RecoverResult['evidence'], plan, fallbacks: seen.fallbacks, window: { hours: config.incidents.windowHours, escalateAfter: config.incidents.escalateAfter } };
     if (options.dryRun) {
       return { ...base, steps: [], outcome: 'planned', recovered: false, exitCode: probe.status === 'ok' ? ExitCode.ok : ExitCode.unhealthy };
     }

@@ -27,12 +27,24 @@ export function renderIncidents(result: IncidentsResult, output: Output): string
     if (result.matched > result.incidents.length) lines.push(c.dim(`… ${result.matched - result.incidents.length} older not shown (--limit N, or --json for all)`));
   }
   const w = result.window;
-  if (w.nodes.length > 0) {
-    const parts = w.nodes.map((n) => (n.escalated ? c.red.bold(`${n.node} ${n.count} (escalated)`) : `${n.node} ${n.count}`));
-    lines.push(`last ${w.hours} h: ${parts.join(' · ')}  ${c.dim(`(${w.escalateAfter} or more escalate)`)}`);
-  } else lines.push(c.dim(`no incident in the last ${w.hours} h`));
+  if (w.nodes.length > 0) lines.push(windowLine(output, w.nodes, w));
+  else lines.push(c.dim(`no incident in the last ${w.hours} h`));
   if (result.expired > 0) lines.push(c.yellow(`${result.expired} incident(s) are older than the retention period: \`jarvis incidents --prune\` removes them (the next recovery does too)`));
   return lines.join('\n');
+}
+
+/**
+ * The escalation window's tally, one way for every surface (incidents' footer, recover's last
+ * line): each node's incidents in the window and how many of them count toward escalation, so a
+ * recorded `no_action` never reads as a 0 beside its own row.
+ */
+export function windowLine(output: Output, nodes: readonly { node: string; recorded: number; count: number; escalated: boolean }[], rule: { hours: number; escalateAfter: number }): string {
+  const c = output.color;
+  const parts = nodes.map((n) => {
+    const text = `${n.node} ${n.recorded}, ${n.count} counting`;
+    return n.escalated ? c.red.bold(`${text} (escalated)`) : text;
+  });
+  return `last ${rule.hours} h: ${parts.join(' · ')}  ${c.dim(`(${rule.escalateAfter} or more counting escalate; no_action and interrupted do not count)`)}`;
 }
 
 /** Local time with its offset (`2026-12-01 22:52:38 +01:00`): a time without a zone is a guess at 3 a.m. */

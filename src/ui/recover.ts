@@ -6,6 +6,7 @@ import { displayArgv } from '../system/process.js';
 import { formatMs, paintStatus } from './format.js';
 import { forTerminal, type Output } from './output.js';
 import { oneLine } from '../system/text.js';
+import { windowLine } from './incidents.js';
 
 /** A step line: ✓/✗, label, detail, time. */
 function stepLine(output: Output, r: StepRecord): string {
@@ -84,7 +85,10 @@ function renderRecoverOutcome(result: RecoverResult, output: Output): string {
       lines.push(c.red.bold(result.plan.action === 'refused' ? `${result.node} NOT recovered: ${result.plan.reason}.` : `${result.node} NOT recovered.`));
   }
   if (result.incident) {
-    lines.push(c.dim(`incident ${result.incident.id} recorded (${result.incident.windowCount} on ${result.node} in the escalation window)`));
+    const i = result.incident;
+    lines.push(c.dim(`incident ${i.id} recorded`));
+    // Records written before windowRecorded existed count what they counted.
+    lines.push(windowLine(output, [{ node: result.node, recorded: i.windowRecorded ?? i.windowCount ?? 0, count: i.windowCount ?? 0, escalated: (i.windowCount ?? 0) >= result.window.escalateAfter }], result.window));
     if (result.incident.escalated) {
       lines.push(c.red.bold(`ESCALATED: ${result.incident.windowCount} incidents on ${result.node} within the window. The runbook asks for a deeper investigation (hardware, logs, load), not another restart.`));
     }

@@ -87,8 +87,8 @@ describe('jarvis incidents', () => {
     expect(r.total).toBe(5);
     expect(r.incidents.map((i) => i.at)).toEqual([...r.incidents.map((i) => i.at)].sort().reverse());
     expect(r.window.nodes).toEqual([
-      { node: 'n1', count: 3, escalated: true },
-      { node: 'n2', count: 1, escalated: false },
+      { node: 'n1', count: 3, recorded: 3, escalated: true },
+      { node: 'n2', count: 1, recorded: 1, escalated: false },
     ]);
 
     const filtered = async (...args: string[]) =>
@@ -101,7 +101,7 @@ describe('jarvis incidents', () => {
     const human = await jarvis(['incidents', '--config', cfg, '--data-dir', dataDir], { env: { ...env, ...at(27) } });
     expect(human.stdout).toMatch(/^when\s+node\s+status\s+diagnosis\s+outcome\s+took/);
     expect(human.stdout).toMatch(/ESCALATED/);
-    expect(human.stdout).toMatch(/last 24 h: n1 3 \(escalated\) · n2 1/);
+    expect(human.stdout).toMatch(/last 24 h: n1 3, 3 counting \(escalated\) · n2 1, 1 counting/);
 
     const bad = await jarvis(['incidents', '--since', 'yesterday-ish', '--config', cfg, '--data-dir', dataDir], { env });
     expect(bad.code).toBe(2);

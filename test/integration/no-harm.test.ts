@@ -118,7 +118,7 @@ describe('the runbook\'s escalation, on every surface', () => {
       process.kill(pid, 'SIGTERM');
       while (alive(pid)) await new Promise((r) => setTimeout(r, 20));
     }
-    expect(texts.map((t) => /\((\d+) on x in the escalation window\)/.exec(t)?.[1])).toEqual(['1', '2', '3']);
+    expect(texts.map((t) => /last 24 h: x (\d+), (\d+) counting/.exec(t)?.slice(1).join('/'))).toEqual(['1/1', '2/2', '3/3']);
     expect(texts[2]).toMatch(/ESCALATED: 3 incidents on x within the window/);
     const stored = (JSON.parse(readFileSync(path.join(dataDir, 'incidents.json'), 'utf8')) as { incidents: { outcome: string; escalated: boolean; windowCount: number; inProgress?: boolean }[] }).incidents;
     expect(stored.map((i) => [i.outcome, i.windowCount, i.escalated, i.inProgress ?? false])).toEqual([
@@ -127,10 +127,28 @@ describe('the runbook\'s escalation, on every surface', () => {
       ['recovered', 3, true, false],
     ]);
     const list = JSON.parse((await cli(['incidents', '--json'], config)).stdout) as { window: { nodes: { node: string; count: number; escalated: boolean }[] } };
-    expect(list.window.nodes).toEqual([{ node: 'x', count: 3, escalated: true }]);
-    expect((await cli(['incidents'], config)).stdout).toMatch(/x 3 \(escalated\)/);
+    expect(list.window.nodes).toEqual([{ node: 'x', count: 3, recorded: 3, escalated: true }]);
+    // The same words as recover's last line: one function writes both.
+    expect((await cli(['incidents'], config)).stdout).toContain('last 24 h: x 3, 3 counting (escalated)');
+    expect(texts[2]).toContain('last 24 h: x 3, 3 counting (escalated)');
     const check = JSON.parse((await cli(['check', '--recover', '--json'], config)).stdout) as { nodes: { id: string; escalated: boolean; recovery?: { action: string; reason: string } }[] };
     expect(check.nodes[0]).toMatchObject({ id: 'x', escalated: true, recovery: { action: 'skipped', reason: expect.stringMatching(/^escalated/) } });
+  });
+});
+
+describe('a recorded incident that does not count', () => {
+  it('a hung node left alone: recover, incidents and --json all say 1 recorded, 0 counting', async () => {
+    const port = await freePort();
+    sims.push(await startSim(['node', '--kind', 'ollama', '--id', 'h', '--port', String(port), '--fault', 'hang']));
+    const config = path.join(tmp.dir, 'c.yaml');
+    writeFileSync(config, `nodes:\n  - { id: h, kind: ollama, url: "http://127.0.0.1:${port}", model: "qwen3:8b", timeoutMs: 500, process: false }\n`);
+    const r = await cli(['recover', 'h'], config);
+    expect(r.stdout).toMatch(/h not recovered/);
+    const line = 'last 24 h: h 1, 0 counting';
+    expect(r.stdout).toContain(line);
+    expect((await cli(['incidents'], config)).stdout).toContain(line);
+    const list = JSON.parse((await cli(['incidents', '--json'], config)).stdout) as { window: { nodes: unknown[] } };
+    expect(list.window.nodes).toEqual([{ node: 'h', count: 0, recorded: 1, escalated: false }]);
   });
 });
 

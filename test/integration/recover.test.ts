@@ -150,7 +150,7 @@ describe('jarvis recover through the node restart argv', () => {
     expect(human.stdout).toMatch(/ESCALATED: 4 incidents on bad/);
     expect(human.stdout).toMatch(/address already in use/);
     const list = await jarvis(['incidents', '--config', cfg, '--data-dir', path.join(tmp.dir, 'data')], { env });
-    expect(list.stdout).toMatch(/last 24 h: bad 4 \(escalated\)/);
+    expect(list.stdout).toMatch(/last 24 h: bad 4, 4 counting \(escalated\)/);
   });
 
   it('--dry-run prints the plan and runs nothing', async () => {

@@ -13,7 +13,7 @@ import { loadRunbook, type Runbook } from '../../src/runbook/runbook.js';
 import { commandOn } from '../../src/runbook/target.js';
 import { shQuote } from '../../src/system/process.js';
 import { readCompletion, verifyRequest } from '../../src/runbook/verify.js';
-import { blockedByEscalation, escalates, escalationCount, escalationWindow, parseSince, validateIncidentFile, type Incident } from '../../src/incidents/incident.js';
+import { blockedByEscalation, escalates, escalationCount, escalationWindow, parseSince, windowTally, validateIncidentFile, type Incident } from '../../src/incidents/incident.js';
 
 const config = await parseConfig(INIT_TEMPLATE, 'jarvis.config.yaml');
 const nodeOf = (id: string) => config.nodes.find((n) => n.id === id)!;
@@ -146,8 +146,8 @@ describe('the post-mortem rule', () => {
   const draft = (node: string, iso: string, outcome: Incident['outcome'] = 'not_recovered') => ({ node, at: iso, outcome });
 
   it('3 or more failed recoveries on one node within 24 h escalate', () => {
-    expect(escalates(list, draft('ol1', '2026-11-22T09:00:00Z'))).toEqual({ escalated: true, windowCount: 3 });
-    expect(escalates(list, draft('ol1', '2026-11-22T10:00:01Z'))).toEqual({ escalated: false, windowCount: 2 });
+    expect(escalates(list, draft('ol1', '2026-11-22T09:00:00Z'))).toEqual({ escalated: true, windowCount: 3, windowRecorded: 3 });
+    expect(escalates(list, draft('ol1', '2026-11-22T10:00:01Z'))).toEqual({ escalated: false, windowCount: 2, windowRecorded: 2 });
     expect(escalates(list, draft('m2', '2026-11-22T09:00:00Z')).escalated).toBe(false);
     expect(escalationCount(list, 'ol1', Date.parse('2026-11-22T09:00:00Z'), { count: 2, windowMs: 2 * 3600_000 })).toBe(1);
   });
@@ -169,7 +169,7 @@ describe('the post-mortem rule', () => {
 
   it('no_action and interrupted never count, nor escalate', () => {
     const quiet = [inc('gemini', '2026-11-22T08:00:00Z', 'no_action'), inc('gemini', '2026-11-22T08:05:00Z', 'no_action')];
-    expect(escalates(quiet, draft('gemini', '2026-11-22T08:10:00Z', 'no_action'))).toEqual({ escalated: false, windowCount: 0 });
+    expect(escalates(quiet, draft('gemini', '2026-11-22T08:10:00Z', 'no_action'))).toEqual({ escalated: false, windowCount: 0, windowRecorded: 3 });
     const three = [inc('ol1', '2026-11-22T08:00:00Z', 'recovered'), inc('ol1', '2026-11-22T08:10:00Z', 'recovered'), inc('ol1', '2026-11-22T08:20:00Z', 'recovered')];
     expect(escalates(three, draft('ol1', '2026-11-22T08:30:00Z', 'interrupted')).escalated).toBe(false);
   });
@@ -179,17 +179,30 @@ describe('the post-mortem rule', () => {
     const rule = { count: 3, windowMs: 86_400_000 };
     const at = Date.parse('2026-11-22T09:00:00Z');
     expect(escalationWindow(all, {}, at, rule)).toEqual([
-      { node: 'a', count: 3, escalated: true },
-      { node: 'c', count: 2, escalated: false },
+      { node: 'a', count: 3, recorded: 3, escalated: true },
+      { node: 'c', count: 2, recorded: 2, escalated: false },
+      // Recorded, not counting: listed with its 0, never left out beside its own row.
+      { node: 'b', count: 0, recorded: 1, escalated: false },
     ]);
-    expect(escalationWindow(all, { a: '2026-11-22T08:15:00Z' }, at, rule)[1]).toEqual({ node: 'a', count: 1, escalated: false });
+    expect(escalationWindow(all, { a: '2026-11-22T08:15:00Z' }, at, rule)[1]).toEqual({ node: 'a', count: 1, recorded: 3, escalated: false });
   });
 
   it('an acknowledgement clears the window: the next failure starts from one', () => {
     const three = [inc('m2', '2026-11-22T08:00:00Z'), inc('m2', '2026-11-22T08:10:00Z'), inc('m2', '2026-11-22T08:20:00Z')];
-    expect(escalates(three, draft('m2', '2026-11-22T08:40:00Z'))).toEqual({ escalated: true, windowCount: 4 });
-    expect(escalates(three, draft('m2', '2026-11-22T08:40:00Z'), undefined, '2026-11-22T08:30:00Z')).toEqual({ escalated: false, windowCount: 1 });
+    expect(escalates(three, draft('m2', '2026-11-22T08:40:00Z'))).toEqual({ escalated: true, windowCount: 4, windowRecorded: 4 });
+    expect(escalates(three, draft('m2', '2026-11-22T08:40:00Z'), undefined, '2026-11-22T08:30:00Z')).toEqual({ escalated: false, windowCount: 1, windowRecorded: 4 });
     expect(blockedByEscalation(three, 'm2', '2026-11-22T08:30:00Z', Date.parse('2026-11-22T08:40:00Z'), { count: 3, windowMs: 86_400_000 })).toBe(false);
+  });
+
+  it('the window\'s tally: every incident recorded in it, and those that count after the ack', () => {
+    const rule = { count: 3, windowMs: 3600_000 };
+    const at = Date.parse('2026-11-22T09:00:00Z');
+    const some = [inc('x', '2026-11-22T07:59:59Z', 'recovered'), inc('x', '2026-11-22T08:00:00Z', 'recovered'), inc('x', '2026-11-22T08:30:00Z', 'no_action'), inc('x', '2026-11-22T08:40:00Z', 'not_recovered'), inc('x', '2026-11-22T09:00:01Z'), inc('y', '2026-11-22T08:50:00Z')];
+    // The window is (at - 1 h, at]: 08:00:00 is out, 09:00:01 is after `at`.
+    expect(windowTally(some, 'x', at, rule)).toEqual({ recorded: 2, counting: 1 });
+    expect(windowTally(some, 'x', at, rule, '2026-11-22T08:45:00Z')).toEqual({ recorded: 2, counting: 0 });
+    expect(windowTally(some, 'z', at, rule)).toEqual({ recorded: 0, counting: 0 });
+    expect(escalationCount(some, 'x', at, rule)).toBe(1);
   });
 
   it('parseSince', () => {
