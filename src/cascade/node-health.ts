@@ -36,12 +36,18 @@ export function successRate(h: NodeHealth | undefined): number {
   return h.successes / (h.successes + h.failures);
 }
 
-/** Seed 001's health shape for one node. */
-export function healthView(h: NodeHealth | undefined, now: number): { state: 'healthy' | 'degraded' | 'circuit_open' | 'half_open'; success_rate: number; consecutive_failures: number; total_requests: number } {
+/**
+ * Seed 001's health shape for one node. `success_rate` is the share of all its requests that
+ * were answered: a request that failed without counting against the node (a model it does not
+ * serve, a quota) is not a success either, so four `model_missing` are 0 %, not 100 %. The state
+ * weighs only what counts against the node (as the breaker and the balancer do).
+ */
+export function healthView(h: NodeHealth | undefined, now: number): { state: 'healthy' | 'degraded' | 'circuit_open' | 'half_open'; success_rate: number; consecutive_failures: number; total_requests: number; failed_requests: number } {
   const phase = h ? phaseAt(h.breaker, now) : 'closed';
-  const rate = successRate(h);
-  const state = phase === 'open' ? 'circuit_open' : phase === 'half_open' ? 'half_open' : (h?.consecutiveFailures ?? 0) > 0 || rate < 0.9 ? 'degraded' : 'healthy';
-  return { state, success_rate: Math.round(rate * 1000) / 1000, consecutive_failures: h?.consecutiveFailures ?? 0, total_requests: h?.totalRequests ?? 0 };
+  const state = phase === 'open' ? 'circuit_open' : phase === 'half_open' ? 'half_open' : (h?.consecutiveFailures ?? 0) > 0 || successRate(h) < 0.9 ? 'degraded' : 'healthy';
+  const total = h?.totalRequests ?? 0;
+  const answered = total === 0 ? 1 : Math.min(1, (h?.successes ?? 0) / total);
+  return { state, success_rate: Math.round(answered * 1000) / 1000, consecutive_failures: h?.consecutiveFailures ?? 0, total_requests: total, failed_requests: Math.max(0, total - (h?.successes ?? 0)) };
 }
 
 /** Adds an event to a queue waiting to be saved, folding a success into the success before it. */

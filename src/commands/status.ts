@@ -10,7 +10,8 @@ export interface StatusResult {
   durationMs: number;
   /** With --evidence: each node's GPU, loaded models, logs and process beside its probe. */
   nodes: (ProbeResult & { evidence?: Evidence })[];
-  summary: { total: number; ok: number; failing: number };
+  /** `failing` counts every node not ok; `throttled` those of them answering 429 (neither up nor down). */
+  summary: { total: number; ok: number; failing: number; throttled: number };
 }
 
 export async function runStatus(ctx: CommandContext, options: { evidence?: boolean } = {}): Promise<StatusResult> {
@@ -38,6 +39,6 @@ export async function runStatus(ctx: CommandContext, options: { evidence?: boole
     checkedAt,
     durationMs: Math.round(deps.now() - started),
     nodes,
-    summary: { total: nodes.length, ok, failing: nodes.length - ok },
+    summary: { total: nodes.length, ok, failing: nodes.length - ok, throttled: nodes.filter((n) => n.throttled).length },
   };
 }

@@ -56,6 +56,12 @@ export const configSchema = z
       .strictObject({
         /** Probe history older than this is pruned. */
         retentionDays: z.number().int().min(1).max(3650).default(90),
+        /**
+         * How long one probe vouches for a node's state: after it, with no probe, nobody watched
+         * (no uptime is claimed for that time). At least the time between two probes: cron's
+         * interval for `jarvis check`.
+         */
+        coverMinutes: z.number().int().min(1).max(1440).default(15),
       })
       .prefault({}),
     evidence: z

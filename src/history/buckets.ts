@@ -62,7 +62,11 @@ export interface HourBucket {
   requests?: Counts & { ttft: number[] };
 }
 
-export type NodeStateName = 'up' | 'down' | 'unknown';
+/**
+ * Where a node stood: `up`, `down`, `throttled` (it answers 429: neither up nor down), or
+ * `unknown` (before its first verdict, and whenever nobody has probed it for `coverMs`).
+ */
+export type NodeStateName = 'up' | 'down' | 'throttled' | 'unknown';
 
 /** Where a node's state machine stands (kept at the end of each compacted hour). */
 export interface NodeState {
@@ -72,11 +76,13 @@ export interface NodeState {
   /** The first failure of the current run of failures (a down period starts there). */
   failSince?: number;
   failCause?: string;
+  /** The last probe's time: the state holds until `coverMs` after it, then nobody watched. */
+  last?: number;
 }
 
 export interface Transition {
   at: number;
-  to: 'up' | 'down';
+  to: NodeStateName;
   cause?: string;
 }
 
@@ -85,6 +91,13 @@ export interface Hysteresis {
   upAfter: number;
   /** Failures in a row before it counts as down (`check.confirmProbes` + 1). */
   downAfter: number;
+  /** How long one probe vouches for the node's state (`history.coverMinutes`). */
+  coverMs: number;
+}
+
+/** The history's rule from the config: check's hysteresis and how long a probe vouches. */
+export function historyRule(config: { check: { upAfter: number; confirmProbes: number }; history: { coverMinutes: number } }): Hysteresis {
+  return { upAfter: config.check.upAfter, downAfter: config.check.confirmProbes + 1, coverMs: config.history.coverMinutes * 60_000 };
 }
 
 export const FRESH_STATE: NodeState = Object.freeze({ state: 'unknown', okRun: 0, failRun: 0 });
@@ -125,20 +138,36 @@ export function emptyBucket(): HourBucket {
 }
 
 /**
- * One probe through a node's state machine: the new state, and a transition when it changed. A
- * down period starts at the first of the failures that made it down; an up one at the answer
- * that completed the run.
+ * One probe through a node's state machine: the new state, and the transitions it made. A down
+ * period starts at the first of the failures that made it down; an up one at the answer that
+ * completed the run. A probe after more than `coverMs` of silence first closes what the last
+ * one vouched for (`unknown` from then); the runs go on, so a node that was up and answers
+ * again is up at once, but a down period never starts before the silence ended.
  */
-export function step(state: NodeState, s: Extract<Sample, { k: 'p' }>, rule: Hysteresis): { state: NodeState; transition?: Transition } {
-  // Over quota is a state the node is in, not down (as check says): it answered.
-  if (s.s === 'ok' || s.s === 'throttled') {
-    const okRun = state.okRun + 1;
-    if (state.state !== 'up' && okRun >= rule.upAfter) return { state: { state: 'up', okRun, failRun: 0 }, transition: { at: s.t, to: 'up' } };
-    return { state: { state: state.state, okRun, failRun: 0 } };
+export function step(state: NodeState, s: Extract<Sample, { k: 'p' }>, rule: Hysteresis): { state: NodeState; transitions: Transition[] } {
+  const transitions: Transition[] = [];
+  let st = state;
+  if (st.last !== undefined && s.t - st.last > rule.coverMs) {
+    if (st.state !== 'unknown') transitions.push({ at: st.last + rule.coverMs, to: 'unknown' });
+    st = { ...st, state: 'unknown', ...(st.failRun > 0 && { failSince: s.t }) };
   }
-  const failRun = state.failRun + 1;
-  const failSince = state.failRun === 0 ? s.t : (state.failSince ?? s.t);
-  const failCause = state.failRun === 0 ? s.s : (state.failCause ?? s.s);
-  if (state.state !== 'down' && failRun >= rule.downAfter) return { state: { state: 'down', okRun: 0, failRun, failSince, failCause }, transition: { at: failSince, to: 'down', cause: failCause } };
-  return { state: { state: state.state, okRun: 0, failRun, failSince, failCause } };
+  const next = advance(st, s, rule);
+  if (next.state !== st.state) transitions.push({ at: next.state === 'down' ? (next.failSince ?? s.t) : s.t, to: next.state, ...(next.state === 'down' && next.failCause && { cause: next.failCause }) });
+  return { state: { ...next, last: s.t }, transitions };
+}
+
+function advance(st: NodeState, s: Extract<Sample, { k: 'p' }>, rule: Hysteresis): NodeState {
+  // Over quota is a state of its own, as check says: it answered, so it is not down, and it
+  // could not serve, so it is not up.
+  if (s.s === 'throttled') return { state: 'throttled', okRun: 0, failRun: 0 };
+  if (s.s === 'ok') {
+    const okRun = st.okRun + 1;
+    // A throttled node answered all along: its first full answer makes it up.
+    const up = st.state === 'up' || st.state === 'throttled' || okRun >= rule.upAfter;
+    return { state: up ? 'up' : st.state, okRun, failRun: 0 };
+  }
+  const failRun = st.failRun + 1;
+  const failSince = st.failRun === 0 ? s.t : (st.failSince ?? s.t);
+  const failCause = st.failRun === 0 ? s.s : (st.failCause ?? s.s);
+  return { state: st.state === 'down' || failRun >= rule.downAfter ? 'down' : st.state, okRun: 0, failRun, failSince, failCause };
 }

@@ -1,11 +1,12 @@
 /**
- * `jarvis report`'s figures, pure: from a node's history over a window, its uptime (time up over
- * time observed, with the hysteresis the states were recorded with), its down periods and mean
- * time to recovery, latency percentiles, and its worst hour.
+ * `jarvis report`'s figures, pure: from a node's history over a window, its uptime and where its
+ * time went (timeline.ts: up, down, throttled, watched), its down periods and mean time to
+ * recovery, latency percentiles, and its worst hour.
  */
 import type { Incident } from '../incidents/incident.js';
 import type { NodeHistory } from '../store/history-days.js';
-import { addHistogram, emptyHistogram, failedOf, percentileOf, type NodeStateName } from './buckets.js';
+import { addHistogram, emptyHistogram, failedOf, percentileOf } from './buckets.js';
+import { emptyTimes, spend, stretches, uptimePct, watchedMs } from './timeline.js';
 
 interface DownPeriod {
   from: string;
@@ -13,16 +14,23 @@ interface DownPeriod {
   to?: string;
   ms: number;
   cause?: string;
+  /** Nobody probed the node after it: when it ended is not known. */
+  unwatchedAfter?: boolean;
 }
 
 export interface NodeReport {
   node: string;
-  /** Up time over observed time (up + down), in percent with two decimals; null when never observed. */
+  /** Up time over up and down time, in percent with two decimals; null when neither was seen (see timeline.ts). */
   uptimePct: number | null;
   upMs: number;
   downMs: number;
+  /** Time it answered 429: neither up nor down. */
+  throttledMs: number;
+  /** Time anybody watched (up, down or throttled), of `windowMs`. */
+  watchedMs: number;
+  windowMs: number;
   downPeriods: DownPeriod[];
-  /** Mean length of the down periods that ended in the window. */
+  /** Mean length of the down periods that ended with an answer in the window. */
   mttrMs: number | null;
   incidents: number;
   probes: { ok: number; failed: number };
@@ -34,38 +42,23 @@ export interface NodeReport {
   worstHour?: { at: string; failedPct: number; failed: number; probes: number };
 }
 
-export function nodeReport(id: string, h: NodeHistory | undefined, fromMs: number, toMs: number, incidents: readonly Incident[]): NodeReport {
+export function nodeReport(id: string, h: NodeHistory | undefined, fromMs: number, toMs: number, incidents: readonly Incident[], coverMs: number): NodeReport {
   const inWindow = incidents.filter((i) => i.node === id && Date.parse(i.at) >= fromMs && Date.parse(i.at) <= toMs).length;
-  const base: NodeReport = { node: id, uptimePct: null, upMs: 0, downMs: 0, downPeriods: [], mttrMs: null, incidents: inWindow, probes: { ok: 0, failed: 0 }, p50Ms: null, p95Ms: null };
-  if (!h) return base;
-  // The timeline: the state at the start, then each transition, to the window's end.
-  let state: NodeStateName = h.startState;
-  let since = fromMs;
-  let downFrom: number | undefined = state === 'down' ? fromMs : undefined;
-  let downCause: string | undefined;
-  const spend = (until: number) => {
-    if (state === 'up') base.upMs += until - since;
-    else if (state === 'down') base.downMs += until - since;
-  };
-  for (const t of h.transitions) {
-    if (t.to === state) continue;
-    spend(t.at);
-    if (t.to === 'down') {
-      downFrom = t.at;
-      downCause = t.cause;
-    } else if (downFrom !== undefined) {
-      base.downPeriods.push({ from: new Date(downFrom).toISOString(), to: new Date(t.at).toISOString(), ms: t.at - downFrom, ...(downCause && { cause: downCause }) });
-      downFrom = undefined;
-    }
-    state = t.to;
-    since = t.at;
-  }
-  spend(toMs);
-  if (state === 'down' && downFrom !== undefined) base.downPeriods.push({ from: new Date(downFrom).toISOString(), ms: toMs - downFrom, ...(downCause && { cause: downCause }) });
-  const observed = base.upMs + base.downMs;
-  if (observed > 0) base.uptimePct = Math.round((base.upMs / observed) * 10_000) / 100;
-  const ended = base.downPeriods.filter((p) => p.to);
+  const timeline = stretches(h, fromMs, toMs, coverMs);
+  const times = emptyTimes();
+  const base: NodeReport = { node: id, uptimePct: null, upMs: 0, downMs: 0, throttledMs: 0, watchedMs: 0, windowMs: toMs - fromMs, downPeriods: [], mttrMs: null, incidents: inWindow, probes: { ok: 0, failed: 0 }, p50Ms: null, p95Ms: null };
+  // Down periods: a stretch of down (with its cause), ended by the next stretch; one that ends in
+  // silence ended unseen, and says so.
+  timeline.forEach((st, i) => {
+    spend(times, st.state, st.to - st.from);
+    if (st.state !== 'down') return;
+    const next = timeline[i + 1];
+    base.downPeriods.push({ from: new Date(st.from).toISOString(), ...(next && { to: new Date(st.to).toISOString() }), ms: st.to - st.from, ...(st.cause && { cause: st.cause }), ...(next?.state === 'unknown' && { unwatchedAfter: true }) });
+  });
+  Object.assign(base, times, { watchedMs: watchedMs(times), uptimePct: uptimePct(times) });
+  const ended = base.downPeriods.filter((p) => p.to && !p.unwatchedAfter);
   if (ended.length > 0) base.mttrMs = Math.round(ended.reduce((a, p) => a + p.ms, 0) / ended.length);
+  if (!h) return base;
 
   const lat = emptyHistogram();
   const req = { ok: 0, failed: 0, lat: emptyHistogram(), ttft: emptyHistogram() };

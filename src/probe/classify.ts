@@ -9,6 +9,14 @@ import { matchModel } from './model-names.js';
 export const PROBE_STATUSES = ['ok', 'refused', 'timeout', 'http_error', 'unreachable', 'dns', 'bad_response', 'model_missing', 'loading'] as const;
 export type ProbeStatus = (typeof PROBE_STATUSES)[number];
 
+/**
+ * The word people see for a probe, on every surface (status, check, watch, the page, diagnose):
+ * its status, except `throttled` for a 429 (`--json` keeps `status` and adds `throttled: true`).
+ */
+export function statusWord(p: { status: ProbeStatus; throttled?: boolean | undefined }): string {
+  return p.throttled ? 'throttled' : p.status;
+}
+
 export function isProbeStatus(s: string): s is ProbeStatus {
   return (PROBE_STATUSES as readonly string[]).includes(s);
 }

@@ -32,6 +32,8 @@ export interface ServeContext {
   wallNow: () => number;
   /** How often the status page polls its live data (half the health interval, 0.5 to 5 s). */
   statusIntervalMs: number;
+  /** How often the health check probes every node. */
+  healthIntervalMs: number;
   /** Request outcomes per node, for the probe history (appended once a minute). */
   requests: RequestHistory;
   bodyLimitBytes: number;

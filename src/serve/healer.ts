@@ -40,8 +40,22 @@ export interface HealerOptions {
   onRecovered?: (id: string) => void;
 }
 
+/** A probe as the healer keeps it: when it was sent (wall ms), and the node's recent latencies. */
+type LastProbe = ProbeResult & { probedAt: number };
+
+/** How many probes per node the healer remembers for the status page's sparkline. */
+const RECENT = 40;
+
 export interface Healer {
-  lastProbes(): ProbeResult[];
+  lastProbes(): LastProbe[];
+  /** The node's last probes, oldest first: latency, or null for a failure. */
+  recent(id: string): (number | null)[];
+  /**
+   * Probes every node now (or right after the round in progress), not at the next interval:
+   * something changed that the page and /health should see at once (a recovery, another
+   * process's incident).
+   */
+  probeSoon(): void;
   heal(nodeId: string): Promise<RecoverResult>;
   stop(): Promise<void>;
 }
@@ -124,7 +138,9 @@ export function startHealer(o: HealerOptions): Healer {
 
 /** The background check: a probe round every `intervalMs`, each node's decision acted on, recoveries one per node. */
 class BackgroundHealer implements Healer {
-  #last: ProbeResult[] = [];
+  #last: LastProbe[] = [];
+  readonly #recent = new Map<string, (number | null)[]>();
+  #again = false;
   readonly #recovering = new Map<string, Promise<RecoverResult>>();
   /** The breaker opening (its openUntil) the healer last acted on, per node. */
   readonly #actedOn = new Map<string, number | undefined>();
@@ -139,8 +155,21 @@ class BackgroundHealer implements Healer {
     this.#timer = setTimeout(() => this.#loop(), Math.min(o.intervalMs, 1000));
   }
 
-  lastProbes(): ProbeResult[] {
+  lastProbes(): LastProbe[] {
     return this.#last;
+  }
+
+  recent(id: string): (number | null)[] {
+    return this.#recent.get(id) ?? [];
+  }
+
+  probeSoon(): void {
+    if (this.#stopped) return;
+    if (this.#running) this.#again = true;
+    else {
+      clearTimeout(this.#timer);
+      this.#loop();
+    }
   }
 
   async stop(): Promise<void> {
@@ -163,6 +192,7 @@ class BackgroundHealer implements Healer {
           o.health.record({ node: node.id, at: o.clock.now(), ok: true, counts: true });
           this.#outageOver(node.id);
           o.onRecovered?.(node.id);
+          this.probeSoon();
           o.log(`heal: ${node.id} ${r.outcome}, back in service`);
         } else if (r.outcome === 'interrupted') o.log(`heal: ${node.id} interrupted (jarvis serve is stopping)${r.incident ? '; recorded as such' : ''}`);
         else o.log(`heal: ${node.id} ${r.outcome}: ${r.plan.reason}`);
@@ -179,7 +209,9 @@ class BackgroundHealer implements Healer {
       .catch((error: unknown) => this.o.log(`health: check failed: ${(error as Error).message}`))
       .finally(() => {
         this.#running = undefined;
-        if (!this.#stopped) this.#timer = setTimeout(() => this.#loop(), this.o.intervalMs);
+        const again = this.#again;
+        this.#again = false;
+        if (!this.#stopped) this.#timer = setTimeout(() => this.#loop(), again ? 0 : this.o.intervalMs);
       });
   }
 
@@ -198,7 +230,13 @@ class BackgroundHealer implements Healer {
     const local = fresh.filter((p) => p.local);
     if (local.length > 0) o.log(`health: could not probe ${local.map((p) => p.id).join(', ')}: ${local[0]!.detail ?? 'out of file descriptors'}`);
     const probes = fresh.filter((p) => !p.local);
-    this.#last = fresh.map((p) => (p.local ? (this.#last.find((l) => l.id === p.id) ?? p) : p));
+    this.#last = fresh.map((p) => (p.local ? (this.#last.find((l) => l.id === p.id) ?? { ...p, probedAt }) : { ...p, probedAt }));
+    for (const p of probes) {
+      const list = this.#recent.get(p.id) ?? [];
+      list.push(p.status === 'ok' ? Math.round(p.latencyMs) : null);
+      if (list.length > RECENT) list.shift();
+      this.#recent.set(p.id, list);
+    }
     void o.records.history.append(probeSamples(probes, probedAt)).catch((error: unknown) => o.log(`history: could not record the health check: ${(error as Error).message}`));
     const now = o.clock.now();
     for (const p of probes) {

@@ -11,6 +11,7 @@ import { collectEvidence, evidenceOptions } from '../runbook/evidence/evidence.j
 import type { Handler } from './context.js';
 import { sendBodyError, sendError } from './openai/errors.js';
 import { sendJson } from './reply.js';
+import { clusterState } from './cluster-state.js';
 
 export const root: Handler = (req, res, ctx) => {
   // Claude Code probes `HEAD /` at start; a person opening the URL gets a pointer.
@@ -25,20 +26,10 @@ export const root: Handler = (req, res, ctx) => {
  */
 export const health: Handler = (_req, res, ctx) => {
   const state = { backend: ctx.health.shared.backend, where: ctx.health.shared.where, available: ctx.health.unavailable === undefined };
-  const now = ctx.deps.now();
-  const probes = new Map(ctx.healer.lastProbes().map((p) => [p.id, p]));
-  const down = ctx.config.nodes.filter((n) => {
-    const probe = probes.get(n.id);
-    return ctx.health.view(n.id, now).state === 'circuit_open' || (probe !== undefined && !probe.local && (probe.status !== 'ok' || probe.throttled === true));
-  });
-  const nodes = ctx.config.nodes.length;
-  const routable = nodes - down.length;
-  const body = { nodes, routable, ...(down.length > 0 && { unroutable: down.map((n) => n.id) }), state };
-  if (routable === 0) return sendJson(res, 503, { status: 'down', reason: 'no node can answer', ...body });
-  // Still serving on its own view: alive, degraded.
-  if (ctx.health.unavailable !== undefined) return sendJson(res, 200, { status: 'degraded', reason: `shared state unavailable: ${ctx.health.unavailable}`, ...body });
-  if (down.length > 0) return sendJson(res, 200, { status: 'degraded', reason: `${routable} of ${nodes} nodes can answer`, ...body });
-  sendJson(res, 200, { status: 'ok', ...body });
+  const c = clusterState(ctx);
+  const unroutable = [...c.down, ...c.throttled];
+  const body = { nodes: c.nodes, routable: c.routable, ...(unroutable.length > 0 && { unroutable }), overall: c.overall, state };
+  sendJson(res, c.status === 'down' ? 503 : 200, { status: c.status, ...(c.reason && { reason: c.reason }), ...body });
 };
 
 /** Liveness: the process serves requests (whatever the nodes do). */

@@ -5,6 +5,7 @@
  * the fronts and the management endpoints are in their own modules, live health has one owner
  * (live-health.ts).
  */
+import { stat } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
 import { NodeLoad } from '../cascade/balance.js';
@@ -175,6 +176,7 @@ async function serveContext(options: ServeOptions, env: NodeJS.ProcessEnv, auth:
     wallNow: () => options.clock.now(),
     requests: new RequestHistory(),
     statusIntervalMs: Math.min(5000, Math.max(500, Math.round(options.healthIntervalMs / 2))),
+    healthIntervalMs: options.healthIntervalMs,
     bodyLimitBytes: options.bodyLimitBytes,
     accessLog: Boolean(options.accessLog),
     log: options.log,
@@ -237,6 +239,17 @@ function listen(server: Server, host: string, port: number): Promise<void> {
 function startTimers(ctx: ServeContext, options: ServeOptions): { stop(): Promise<void> } {
   const { health, load, log } = ctx;
   const shareLoad = health.shared.shareLoad?.bind(health.shared);
+  // Another process's recovery (a person's `jarvis recover`, cron's check) writes the incident
+  // log: the nodes are probed again at once, so /health and the page say what is true now
+  // rather than at the next health interval.
+  let incidentsSeen: number | undefined;
+  const incidentsChanged = async () => {
+    const mtime = await stat(options.records.incidents.file).then((st) => st.mtimeMs, () => 0);
+    if (incidentsSeen !== undefined && mtime !== incidentsSeen) ctx.healer.probeSoon();
+    incidentsSeen = mtime;
+  };
+  const incidentTimer = setInterval(() => void incidentsChanged(), options.syncMs ?? 1000);
+  void incidentsChanged();
   const syncTimer = setInterval(
     () =>
       void health
@@ -248,6 +261,7 @@ function startTimers(ctx: ServeContext, options: ServeOptions): { stop(): Promis
     options.syncMs ?? 1000,
   );
   syncTimer.unref();
+  incidentTimer.unref();
   let maintainedHour = hourName(options.clock.now());
   const flushRequests = async () => {
     const now = options.clock.now();
@@ -261,6 +275,7 @@ function startTimers(ctx: ServeContext, options: ServeOptions): { stop(): Promis
   return {
     stop: async () => {
       clearInterval(syncTimer);
+      clearInterval(incidentTimer);
       clearInterval(historyTimer);
       await flushRequests();
       await health.sync().catch((error: unknown) => log(`state: could not save breaker state: ${(error as Error).message}`));

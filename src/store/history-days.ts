@@ -22,6 +22,8 @@ export interface NodeHistory {
   transitions: Transition[];
   /** The state at the window's start. */
   startState: NodeState['state'];
+  /** The last probe known (ms): the state it left holds `coverMs` after it, no longer. */
+  last?: number;
 }
 
 export interface HistoryOptions {
@@ -71,7 +73,7 @@ export function foldInto(day: DayFile, samples: Sample[], rule: Hysteresis): voi
     if (s.k !== 'p') continue;
     const next = step(day.end[s.n] ?? FRESH_STATE, s, rule);
     day.end[s.n] = next.state;
-    if (next.transition) node.transitions.push(next.transition);
+    node.transitions.push(...next.transitions);
   }
 }
 
@@ -93,7 +95,14 @@ export function assemble(fromMs: number, toMs: number, startEnd: Record<string, 
     if (!h) out.set(id, (h = { hours: new Map(), transitions: [], startState: 'unknown' }));
     return h;
   };
-  for (const [id, st] of Object.entries(startEnd)) of(id).startState = st.state;
+  const lastOf = (id: string, st: NodeState) => {
+    const h = of(id);
+    if (st.last !== undefined && st.last <= toMs && (h.last === undefined || st.last > h.last)) h.last = st.last;
+  };
+  for (const [id, st] of Object.entries(startEnd)) {
+    of(id).startState = st.state;
+    lastOf(id, st);
+  }
   let lastEnd: Record<string, NodeState> = startEnd;
   const addDay = (d: DayFile) => {
     const base = dayStart(d.day);
@@ -113,6 +122,7 @@ export function assemble(fromMs: number, toMs: number, startEnd: Record<string, 
         else if (t.at <= toMs) h.transitions.push(t);
       }
     }
+    for (const [id, st] of Object.entries(d.end)) lastOf(id, st);
     lastEnd = d.end;
   };
   for (const d of days) addDay(d);

@@ -17,7 +17,7 @@ import { appendFile, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { ensureDir } from '../system/files.js';
 import { jsonSafe } from '../system/text.js';
 import path from 'node:path';
-import type { NodeState, Sample } from '../history/buckets.js';
+import { historyRule, type NodeState, type Sample } from '../history/buckets.js';
 import { assemble, DAY, dayOf, foldInto, hourName, parseSamples, validateDay, type DayFile, type History, type HistoryOptions, type NodeHistory } from './history-days.js';
 import type { Config } from '../config/schema.js';
 import { JsonStore } from './json-store.js';
@@ -160,7 +160,7 @@ export class HistoryStore implements History {
  * Redis when the shared state is (`state.backend: redis` or $JARVIS_REDIS_URL), else the data dir's files.
  */
 export function historyStore(config: Config, dataDir: string, now: () => number, warn?: (message: string) => void, env: NodeJS.ProcessEnv = process.env): History {
-  const options: HistoryOptions = { retentionDays: config.history.retentionDays, rule: { upAfter: config.check.upAfter, downAfter: config.check.confirmProbes + 1 }, now, ...(warn && { warn }) };
+  const options: HistoryOptions = { retentionDays: config.history.retentionDays, rule: historyRule(config), now, ...(warn && { warn }) };
   const local = new HistoryStore(dataDir, options);
   const url = redisUrl(config, env);
   return url ? new RedisHistory(url, config.state.keyPrefix, options, local) : local;

@@ -1,6 +1,7 @@
 /** Renders `jarvis check`: the news only (cron mails any output), a full report, or one Nagios line. */
 import type { CheckNodeResult, CheckResult } from '../check/run.js';
 import { NAGIOS_LABEL } from '../check/nagios.js';
+import { statusWord } from '../probe/classify.js';
 import { renderColumns } from './columns.js';
 import { formatMs, paintStatus } from './format.js';
 import { forTerminal, printJson, type Output } from './output.js';
@@ -27,7 +28,7 @@ const SHOWN = 5;
 function summary(result: CheckResult): string {
   const ok = result.nodes.filter((n) => n.status === 'ok').length;
   const bad = result.nodes.filter((n) => n.status !== 'ok' || n.recovery?.action === 'recovered');
-  const parts = bad.map((n) => `${n.id} ${n.recovery?.action === 'recovered' ? `${n.firstStatus} (recovered)` : n.throttled ? 'throttled' : n.status}${n.escalated ? ' (escalated)' : ''}`);
+  const parts = bad.map((n) => `${n.id} ${n.recovery?.action === 'recovered' ? `${n.firstStatus} (recovered)` : statusWord(n)}${n.escalated ? ' (escalated)' : ''}`);
   // A large cluster's line stays a line: counts, then the first few names.
   const shown = parts.length > SHOWN ? [...parts.slice(0, SHOWN), `+${parts.length - SHOWN} more`] : parts;
   const record = result.recordError ? `; cannot record incidents: ${result.recordError}` : '';

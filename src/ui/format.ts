@@ -1,6 +1,6 @@
 /** Small formatters shared by the renderers. */
 import type { ChalkInstance } from 'chalk';
-import type { ProbeStatus } from '../probe/classify.js';
+import { statusWord, type ProbeStatus } from '../probe/classify.js';
 
 export function formatMs(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)} ms`;
@@ -9,7 +9,7 @@ export function formatMs(ms: number): string {
 
 /** A status word in its colour: green healthy, yellow degraded but alive, red down. */
 export function paintStatus(c: ChalkInstance, status: ProbeStatus, throttled?: boolean): string {
-  const label = throttled ? 'throttled' : status;
+  const label = statusWord({ status, throttled });
   if (status === 'ok') return c.green(label);
   if (status === 'loading' || status === 'model_missing' || throttled) return c.yellow(label);
   return c.red(label);

@@ -1,7 +1,7 @@
 /** Runs the built CLI as a real process, and simulated clusters as real processes. */
 import { waitFor } from './wait.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -209,4 +209,18 @@ export function perTest(): TestRun {
     cleanup();
   });
   return run;
+}
+
+/** Stops every server the recoveries recorded in `dataDir`'s incident log started (their step pids). */
+export function stopRestarted(dataDir: string): void {
+  const file = path.join(dataDir, 'incidents.json');
+  if (!existsSync(file)) return;
+  const { incidents } = JSON.parse(readFileSync(file, 'utf8')) as { incidents: { steps?: { pid?: number }[] }[] };
+  for (const pid of incidents.flatMap((i) => (i.steps ?? []).flatMap((st) => (st.pid ? [st.pid] : [])))) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // gone
+    }
+  }
 }

@@ -97,7 +97,7 @@ describe('jarvis ask', () => {
 
     const reset = await jarvis(['reset', 'A', '--config', cfg, '--data-dir', dataDir], { env });
     expect(reset.stdout).toMatch(/Reset a: breaker closed, counts cleared/);
-    expect((await health()).a).toEqual({ state: 'healthy', success_rate: 1, consecutive_failures: 0, total_requests: 0 });
+    expect((await health()).a).toEqual({ state: 'healthy', success_rate: 1, consecutive_failures: 0, total_requests: 0, failed_requests: 0 });
   });
 
   it('429 with Retry-After: waits, retries the same node', async () => {

@@ -4,14 +4,14 @@
  * mid-stream, 200 concurrent streams, a SIGTERM that drains, and the body a node gets.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SERVE_V8_FLAGS } from '../../src/serve/tuning.js';
-import { BIN, cleanEnv, freePort, jarvis, nextHit, startServe as startServeProcess, startSim, stopChild, tempDir, type RunningServe, type RunningSim, type ServeListening } from '../helpers/cli.js';
+import { BIN, cleanEnv, freePort, jarvis, nextHit, startServe as startServeProcess, startSim, stopChild, stopRestarted, tempDir, type RunningServe, type RunningSim, type ServeListening } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
 
 let tmp: ReturnType<typeof tempDir>;
@@ -325,20 +325,6 @@ describe('jarvis serve heals', () => {
     }
   });
 });
-
-/** Stops every server the recoveries recorded in `dataDir`'s incident log started. */
-function stopRestarted(dataDir: string): void {
-  const file = path.join(dataDir, 'incidents.json');
-  if (!existsSync(file)) return;
-  const { incidents } = JSON.parse(readFileSync(file, 'utf8')) as { incidents: { steps?: { pid?: number }[] }[] };
-  for (const pid of incidents.flatMap((i) => (i.steps ?? []).flatMap((st) => (st.pid ? [st.pid] : [])))) {
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      // gone
-    }
-  }
-}
 
 describe('the body a node gets', () => {
   // A node that records what it was sent: the client's own text, with the node's model in place

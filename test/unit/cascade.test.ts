@@ -436,11 +436,17 @@ describe('live breakers: requests in flight learn from each other (a proxy)', ()
 
 describe('health view (seed 001 shape)', () => {
   it('healthy, degraded, circuit_open, half_open', () => {
-    expect(healthView(undefined, 0)).toEqual({ state: 'healthy', success_rate: 1, consecutive_failures: 0, total_requests: 0 });
+    expect(healthView(undefined, 0)).toEqual({ state: 'healthy', success_rate: 1, consecutive_failures: 0, total_requests: 0, failed_requests: 0 });
     const h: NodeHealth = { breaker: { phase: 'open', consecutiveFailures: 3, openUntil: 100, opens: 1 }, successes: 2, failures: 3, consecutiveFailures: 3, totalRequests: 5 };
     expect(healthView(h, 50).state).toBe('circuit_open');
     expect(healthView(h, 100).state).toBe('half_open');
     expect(healthView({ ...h, breaker: CLOSED, consecutiveFailures: 1 }, 0)).toMatchObject({ state: 'degraded', success_rate: 0.4 });
+  });
+
+  it('four requests for a model the node does not serve: 0 % answered, though the node is not to blame (healthy)', () => {
+    let h: NodeHealth | undefined;
+    for (let i = 0; i < 4; i++) h = applyEvent(h, { node: 'a', at: i, ok: false, counts: false, error: 'model_missing: not served' }, S);
+    expect(healthView(h, 10)).toEqual({ state: 'healthy', success_rate: 0, consecutive_failures: 0, total_requests: 4, failed_requests: 4 });
   });
 });
 

@@ -5,15 +5,17 @@
  */
 import type { Incident } from '../../incidents/incident.js';
 import { phaseAt } from '../../cascade/breaker.js';
-import { failedOf, percentileOf } from '../../history/buckets.js';
-import { nodeReport } from '../../history/report.js';
+import { historyRule } from '../../history/buckets.js';
+import { emptyTimes, segmentTimes, uptimePct, watchedMs, type StateTimes } from '../../history/timeline.js';
+import { statusWord } from '../../probe/classify.js';
+import { clusterState, type ClusterState } from '../cluster-state.js';
 import type { NodeHistory } from '../../store/history-days.js';
 import type { ServeContext } from '../context.js';
-import type { Segment } from './svg.js';
+import type { Segments } from './svg.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-export const WINDOWS = { '24h': DAY, '7d': 7 * DAY, '30d': 30 * DAY } as const;
+const WINDOWS = { '24h': DAY, '7d': 7 * DAY, '30d': 30 * DAY } as const;
 export type WindowName = keyof typeof WINDOWS;
 
 export interface LiveNode {
@@ -21,32 +23,52 @@ export interface LiveNode {
   kind: string;
   role?: string;
   model?: string;
-  /** The health check's last probe: `ok`, `refused`, ... or `unknown` before the first. */
+  /** The status word of the health check's last probe (statusWord: `ok`, `refused`, `throttled`, ...), or `unknown` before the first. */
   status: string;
   detail?: string;
+  /** When that probe was sent (ISO), absent before the first. */
+  probedAt?: string;
   breaker: 'closed' | 'open' | 'half_open';
   inFlight: number;
   latencyMs: number | null;
+  /** The last probes' latency, oldest first (null: a failure): the sparkline. */
+  recent: (number | null)[];
+}
+
+/** One window's figures: the uptime and each segment's times, from the same walk (history/timeline.ts). */
+interface WindowFigures {
+  /** Where the window's time went: the sum of its segments. */
+  times: StateTimes;
+  uptimePct: number | null;
+  watchedMs: number;
+  throttledMs: number;
+  windowMs: number;
+  bars: Segments;
 }
 
 interface PageNode extends LiveNode {
-  uptime: Record<WindowName, number | null>;
-  bars: Record<WindowName, Segment[]>;
-  /** Hourly p50 over the last 24 h, oldest first. */
-  latency24h: (number | null)[];
+  windows: Record<WindowName, WindowFigures>;
 }
 
-export interface StatusModel {
+/** The live part: what the page polls, and the banner's verdict (the same rule as /health). */
+export interface LiveModel {
   generatedAt: string;
-  intervalMs: number;
+  /** How often the health check probes, and how often the page polls. */
+  probeIntervalMs: number;
+  pollMs: number;
+  cluster: ClusterState;
+  nodes: LiveNode[];
+}
+
+export interface StatusModel extends LiveModel {
   nodes: PageNode[];
   incidents: { at: string; node: string; diagnosis: string; outcome: string; escalated: boolean }[];
 }
 
-export function liveNodes(ctx: ServeContext): LiveNode[] {
+export function liveModel(ctx: ServeContext): LiveModel {
   const now = ctx.wallNow();
   const probes = new Map(ctx.healer.lastProbes().map((p) => [p.id, p]));
-  return ctx.config.nodes.map((n) => {
+  const nodes = ctx.config.nodes.map((n): LiveNode => {
     const p = probes.get(n.id);
     const h = ctx.health.get(n.id);
     const latency = ctx.load.latency(n.id) ?? (p?.status === 'ok' ? p.latencyMs : undefined);
@@ -55,32 +77,26 @@ export function liveNodes(ctx: ServeContext): LiveNode[] {
       kind: n.kind,
       ...(n.role && { role: n.role }),
       ...(n.model && { model: n.model }),
-      status: p ? (p.throttled ? 'throttled' : p.status) : 'unknown',
+      status: p ? statusWord(p) : 'unknown',
       ...(p?.detail && { detail: p.detail }),
+      ...(p && { probedAt: new Date(p.probedAt).toISOString() }),
       breaker: h ? phaseAt(h.breaker, now) : 'closed',
       inFlight: ctx.load.inFlight(n.id),
       latencyMs: latency === undefined ? null : Math.round(latency),
+      recent: ctx.healer.recent(n.id),
     };
   });
+  return { generatedAt: new Date(now).toISOString(), probeIntervalMs: ctx.healthIntervalMs, pollMs: ctx.statusIntervalMs, cluster: clusterState(ctx), nodes };
 }
 
-const hourLabel = (ms: number) => `${new Date(ms).toISOString().slice(0, 13).replace('T', ' ')}h UTC`;
-const dayLabel = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-
-/** Probes answered per segment: each hour of the last 24, or each day of the last 7 or 30. */
-function segments(h: NodeHistory | undefined, now: number, windowMs: number): Segment[] {
+/** A window's figures: each hour of the last 24, or each day of the last 7 or 30, ending now. */
+function windowFigures(h: NodeHistory | undefined, now: number, windowMs: number, coverMs: number): WindowFigures {
   const size = windowMs <= DAY ? HOUR : DAY;
   const count = Math.round(windowMs / size);
   const start = Math.floor(now / size) * size - (count - 1) * size;
-  const out: Segment[] = Array.from({ length: count }, (_, i) => ({ label: size === HOUR ? hourLabel(start + i * size) : dayLabel(start + i * size), ok: 0, total: 0 }));
-  for (const [at, b] of h?.hours ?? []) {
-    const i = Math.floor((at - start) / size);
-    if (i < 0 || i >= count) continue;
-    const answered = b.probes.ok + (b.probes.failed.throttled ?? 0);
-    out[i]!.ok += answered;
-    out[i]!.total += answered + failedOf(b.probes);
-  }
-  return out;
+  const times = segmentTimes(h, start, size, count, now, coverMs);
+  const total = times.reduce((a, t) => ({ upMs: a.upMs + t.upMs, downMs: a.downMs + t.downMs, throttledMs: a.throttledMs + t.throttledMs }), emptyTimes());
+  return { times: total, uptimePct: uptimePct(total), watchedMs: watchedMs(total), throttledMs: total.throttledMs, windowMs: now - start, bars: { start, size, times } };
 }
 
 /** The history is read at most every 10 s, however many people look. */
@@ -94,23 +110,23 @@ async function history(ctx: ServeContext, now: number): Promise<Map<string, Node
   return data;
 }
 
-export async function statusModel(ctx: ServeContext, intervalMs: number): Promise<StatusModel> {
+/** One window's figures for one node (the badge). */
+export async function nodeWindow(ctx: ServeContext, id: string, w: WindowName): Promise<WindowFigures> {
   const now = ctx.wallNow();
+  return windowFigures((await history(ctx, now)).get(id), now, WINDOWS[w], historyRule(ctx.config).coverMs);
+}
+
+export async function statusModel(ctx: ServeContext): Promise<StatusModel> {
+  const live = liveModel(ctx);
+  const now = Date.parse(live.generatedAt);
   const [h, incidents] = await Promise.all([history(ctx, now), ctx.records.incidents.list().catch((): Incident[] => [])]);
-  const nodes = liveNodes(ctx).map((n): PageNode => {
-    const nh = h.get(n.id);
-    const uptime = Object.fromEntries(Object.entries(WINDOWS).map(([w, ms]) => [w, nodeReport(n.id, nh, now - ms, now, []).uptimePct])) as Record<WindowName, number | null>;
-    const bars = Object.fromEntries(Object.entries(WINDOWS).map(([w, ms]) => [w, segments(nh, now, ms)])) as Record<WindowName, Segment[]>;
-    const start = Math.floor(now / HOUR) * HOUR - 23 * HOUR;
-    const latency24h = Array.from({ length: 24 }, (_, i) => {
-      const b = nh?.hours.get(start + i * HOUR);
-      return b ? (percentileOf(b.probes.lat, 50) ?? null) : null;
-    });
-    return { ...n, uptime, bars, latency24h };
+  const { coverMs } = historyRule(ctx.config);
+  const nodes = live.nodes.map((n): PageNode => {
+    const windows = Object.fromEntries(Object.entries(WINDOWS).map(([w, ms]) => [w, windowFigures(h.get(n.id), now, ms, coverMs)])) as Record<WindowName, WindowFigures>;
+    return { ...n, windows };
   });
   return {
-    generatedAt: new Date(now).toISOString(),
-    intervalMs,
+    ...live,
     nodes,
     incidents: incidents.slice(-10).reverse().map((i) => ({ at: i.at, node: i.node, diagnosis: i.diagnosis, outcome: i.outcome, escalated: i.escalated })),
   };

@@ -1,49 +1,55 @@
 /** Hand-drawn SVG for the status page and badges: a few rects and a polyline need no chart library. */
+import { uptimePct, verdictOf, watchedMs, type StateTimes, type Verdict } from '../../history/timeline.js';
 
 export const escapeXml = (s: string) => s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
 
-export interface Segment {
-  /** What the segment covers, for its tooltip ("2026-12-02 14h UTC"). */
-  label: string;
-  ok: number;
-  total: number;
+/** Segments of equal size from `start` (ms): where each one's time went (history/timeline.ts). */
+export interface Segments {
+  start: number;
+  size: number;
+  times: StateTimes[];
 }
 
-/** The page's CSS class: g(reen) at 99 % or more of probes answered, y(ellow) at 90 %, r(ed) below, n(o data). */
-function segmentClass(s: Segment): string {
-  if (s.total === 0) return 'n';
-  const r = s.ok / s.total;
-  return r >= 0.99 ? 'g' : r >= 0.9 ? 'y' : 'r';
-}
+/** The page's CSS class of each verdict, and the legend's words for it. */
+export const VERDICTS: Record<Verdict, { cls: string; legend: string }> = {
+  up: { cls: 'g', legend: 'up 99 % or more' },
+  degraded: { cls: 'y', legend: 'up 90 to 99 %' },
+  down: { cls: 'r', legend: 'up under 90 %' },
+  throttled: { cls: 't', legend: 'throttled (429)' },
+  unwatched: { cls: 'n', legend: 'not watched' },
+};
 
-/** The colours of those classes (the page's CSS). */
-export const SEGMENT_CSS = '.bar .g{fill:#2da44e}.bar .y{fill:#d4a72c}.bar .r{fill:#cf222e}.bar .n{fill:#d0d4d9}';
+/** The colours of those classes (the page's CSS; the legend's swatches use them too). */
+export const SEGMENT_CSS = '.g{fill:#2da44e;background:#2da44e}.y{fill:#d4a72c;background:#d4a72c}.r{fill:#cf222e;background:#cf222e}.t{fill:#8250df;background:#8250df}.n{fill:var(--none);background:var(--none)}';
+
+/** A segment for the page's hover script: "uptime%,watched min,throttled min" ("-" for no uptime). */
+function segmentData(t: StateTimes): string {
+  const up = uptimePct(t);
+  return `${up === null ? '-' : up},${Math.round(watchedMs(t) / 60_000)},${Math.round(t.throttledMs / 60_000)}`;
+}
 
 /**
  * One bar of segments, drawn as one path per colour (a page of 50 nodes carries 3,000 segments:
- * a rect and a tooltip each made it 400 KB). The counts stay in `data-seg` ("answered/probes"
- * per segment, oldest first) and the tooltip names the worst segment.
+ * a rect and a tooltip each made it 400 KB). It stretches to its box. Each segment's figures
+ * stay in `data-seg` (oldest first) with the first's start and their size, for the page's hover
+ * text; without script the bar's title says the window's figures.
  */
-export function uptimeBar(segments: readonly Segment[], title: string): string {
+export function uptimeBar(bar: Segments, title: string, summary: string): string {
+  const segments = bar.times;
   const w = 4;
   const gap = 1;
-  const width = segments.length * (w + gap);
+  const width = segments.length * (w + gap) - gap;
   const paths = new Map<string, string>();
   segments.forEach((s, i) => {
-    const cls = segmentClass(s);
+    const cls = VERDICTS[verdictOf(s)].cls;
     paths.set(cls, `${paths.get(cls) ?? ''}M${i * (w + gap)} 0h${w}v20h-${w}z`);
   });
-  const seen = segments.filter((s) => s.total > 0);
-  const ok = seen.reduce((a, s) => a + s.ok, 0);
-  const total = seen.reduce((a, s) => a + s.total, 0);
-  const worst = seen.reduce<Segment | undefined>((w0, s) => (!w0 || s.ok / s.total < w0.ok / w0.total ? s : w0), undefined);
-  const tip = total === 0 ? `${title}: no data` : `${title}: ${ok}/${total} probes answered${worst && worst.ok < worst.total ? `; worst ${worst.label}: ${worst.ok}/${worst.total}` : ''}`;
   const body = [...paths].map(([cls, d]) => `<path class="${cls}" d="${d}"/>`).join('');
-  return `<svg class="bar" role="img" aria-label="${escapeXml(title)}" data-seg="${segments.map((s) => `${s.ok}/${s.total}`).join(' ')}" viewBox="0 0 ${width} 20" width="${width}" height="20" preserveAspectRatio="none"><title>${escapeXml(tip)}</title>${body}</svg>`;
+  return `<svg class="bar" role="img" aria-label="${escapeXml(`${title}: ${summary}`)}" data-seg="${segments.map(segmentData).join(' ')}" data-start="${bar.start}" data-size="${bar.size}" viewBox="0 0 ${width} 20" preserveAspectRatio="none"><title>${escapeXml(`${title}: ${summary}`)}</title>${body}</svg>`;
 }
 
-/** Hourly p50 latency as a line; gaps where nothing answered. */
-export function latencyChart(points: readonly (number | null)[], title: string): string {
+/** The last probes' latency as a line (a failure breaks it); one answer is a dot. */
+export function sparkline(points: readonly (number | null)[], title: string): string {
   const width = 120;
   const height = 28;
   const max = Math.max(1, ...points.filter((p): p is number => p !== null));
@@ -53,8 +59,8 @@ export function latencyChart(points: readonly (number | null)[], title: string):
     if (p === null) runs.push([]);
     else runs.at(-1)!.push(`${(i * step).toFixed(1)},${(height - 2 - (p / max) * (height - 4)).toFixed(1)}`);
   });
-  const lines = runs.filter((r) => r.length > 0).map((r) => (r.length === 1 ? `<circle cx="${r[0]!.split(',')[0]}" cy="${r[0]!.split(',')[1]}" r="1.5" fill="#0969da"/>` : `<polyline points="${r.join(' ')}" fill="none" stroke="#0969da" stroke-width="1.5"/>`));
-  return `<svg class="chart" role="img" aria-label="${escapeXml(title)}" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}"><title>${escapeXml(title)}</title>${lines.join('')}</svg>`;
+  const lines = runs.filter((r) => r.length > 0).map((r) => (r.length === 1 ? `<circle cx="${r[0]!.split(',')[0]}" cy="${r[0]!.split(',')[1]}" r="1.5"/>` : `<polyline points="${r.join(' ')}"/>`));
+  return `<svg class="chart" role="img" aria-label="${escapeXml(title)}" viewBox="0 0 ${width} ${height}" preserveAspectRatio="none"><title>${escapeXml(title)}</title>${lines.join('')}</svg>`;
 }
 
 /** A shields-style badge: label on grey, value on colour. Widths from a 7 px average glyph. */
