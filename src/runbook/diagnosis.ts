@@ -165,16 +165,22 @@ export interface FallbackAdvice {
 }
 
 /**
- * Who takes over a node's work (runbook step 3): its own fallbacks from config; else the
- * cascade, every other node by priority, low-impact nodes last.
+ * Who takes over a node's work (runbook step 3), in the order a request for it goes on: its own
+ * fallbacks from config, then the rest of the cascade (`for: 'cascade'`); none for a strict node.
  */
 export function fallbacksFor(config: Config, nodeId: string): FallbackAdvice[] {
   const node = config.nodes.find((n) => n.id === nodeId);
-  if (node && node.fallbacks.length > 0) return node.fallbacks.map((f) => ({ ...f }));
-  return config.nodes
-    .filter((n) => n.id !== nodeId)
+  // A strict node's requests never leave it (routing.ts): nobody takes over.
+  if (node?.strict) return [];
+  const own = (node?.fallbacks ?? []).map((f) => ({ ...f }));
+  // Then the rest of the cascade, as a request for the node goes on (routing.ts): by priority,
+  // low-impact nodes last.
+  const listed = new Set([nodeId, ...own.map((f) => f.node)]);
+  const rest = config.nodes
+    .filter((n) => !listed.has(n.id))
     .sort((a, b) => Number(a.impact === 'low') - Number(b.impact === 'low'))
     .map((n) => ({ node: n.id, for: 'cascade' }));
+  return [...own, ...rest];
 }
 
 export interface FallbackStatus {

@@ -1,5 +1,6 @@
 /** Renders `jarvis diagnose` for people: what is wrong, what it means, what to do, who takes over. */
 import type { DiagnoseResult } from '../commands/diagnose.js';
+import type { FallbackStatus } from '../runbook/diagnosis.js';
 import { formatMs, paintSeverity, paintStatus } from './format.js';
 import type { Output } from './output.js';
 import { evidenceLines } from './evidence.js';
@@ -29,16 +30,29 @@ export function renderDiagnosis(result: DiagnoseResult, output: Output): string 
   if (d.recovery !== 'none' && d.severity !== 'ok') {
     lines.push(c.dim(`  (recovery for this case: ${d.recovery})`));
   }
-  if (result.fallbacks.length > 0 && d.severity !== 'ok') {
-    lines.push('');
-    lines.push(c.bold('Meanwhile'));
-    for (const f of result.fallbacks) {
-      const what = f.for && f.for !== 'cascade' ? ` takes ${f.for}` : '';
-      lines.push(`  ${c.bold(f.node)}${what}: ${paintStatus(c, f.status, f.throttled)}${f.status === 'ok' ? ` (${formatMs(f.latencyMs)})` : f.detail ? c.dim(` - ${f.detail}`) : ''}`);
-    }
-    if (!result.fallbacks.some((f) => f.status === 'ok')) lines.push(c.red('  no fallback is healthy: this node\'s work has nowhere to go'));
-  } else if (d.severity !== 'ok') {
-    lines.push('', c.yellow('No other node can take over this node\'s work.'));
-  }
+  if (d.severity !== 'ok') lines.push('', ...meanwhileLines(result.fallbacks, output));
   return lines.join('\n');
+}
+
+/**
+ * Who takes the node's work meanwhile (diagnose and recover): its own fallbacks, each with what
+ * its probe saw, then the healthy nodes of the rest of the cascade on one line; and plainly
+ * when nobody can.
+ */
+export function meanwhileLines(fallbacks: readonly FallbackStatus[], output: Output): string[] {
+  const c = output.color;
+  if (fallbacks.length === 0) return [c.yellow('No other node can take over this node\'s work (it is strict, or alone).')];
+  const lines = [c.bold('Meanwhile')];
+  const own = fallbacks.filter((f) => f.for !== 'cascade');
+  const cascade = fallbacks.filter((f) => f.for === 'cascade');
+  for (const f of own) lines.push(`  ${c.bold(f.node)}${f.for ? ` takes ${f.for}` : ''}: ${paintStatus(c, f.status, f.throttled)}${f.status === 'ok' ? ` (${formatMs(f.latencyMs)})` : f.detail ? c.dim(` - ${f.detail}`) : ''}`);
+  const healthy = cascade.filter((f) => f.status === 'ok');
+  if (cascade.length > 0) {
+    const rest = cascade.length - healthy.length;
+    const names = healthy.map((f) => `${c.bold(f.node)} ${c.green('ok')} (${formatMs(f.latencyMs)})`).join(', ');
+    lines.push(`  ${own.length > 0 ? 'then the cascade' : 'the cascade'}: ${names || c.red('none answers')}${rest > 0 && healthy.length > 0 ? c.dim(` · ${rest} more not answering`) : ''}`);
+  }
+  if (!fallbacks.some((f) => f.status === 'ok')) lines.push(c.red('  no fallback is healthy: this node\'s work has nowhere to go'));
+  else if (own.length > 0 && !own.some((f) => f.status === 'ok')) lines.push(c.yellow('  its own fallbacks do not answer: the rest of the cascade takes its work'));
+  return lines;
 }

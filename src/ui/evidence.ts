@@ -12,7 +12,7 @@ export function evidenceLines(e: Evidence, c: ChalkInstance): string[] {
   const quiet = (f: { reason: string }) => f.reason === 'missing' || f.reason === 'unsupported';
   const why = (label: string, f: { detail: string; reason: string }) => (quiet(f) ? void notRead.push(`${label}: ${f.detail}`) : row(label, c.yellow(`${f.reason}: ${f.detail}`)));
   if (e.gpu.ok) {
-    const gpus = gpuLines(e.gpu);
+    const gpus = gpuLines(e.gpu, true);
     if (gpus.length === 0) row('gpu', c.dim(`none found (${e.gpu.source})`));
     const source = e.gpu.source;
     gpus.forEach((g, i) => row(i === 0 ? 'gpu' : '', `${g}${i === 0 ? c.dim(`  (${source})`) : ''}`));

@@ -7,6 +7,7 @@ import { formatMs, paintStatus } from './format.js';
 import { forTerminal, type Output } from './output.js';
 import { oneLine } from '../system/text.js';
 import { windowLine } from './incidents.js';
+import { meanwhileLines } from './diagnose.js';
 
 /** A step line: ✓/✗, label, detail, time. */
 function stepLine(output: Output, r: StepRecord): string {
@@ -99,12 +100,7 @@ function renderRecoverOutcome(result: RecoverResult, output: Output): string {
   }
   if (result.unrecorded) lines.push(c.yellow.bold(`forced: this recovery could not be recorded in the incident log (${result.unrecorded})`));
   if (result.pruned) lines.push(c.dim(`pruned ${result.pruned} incident(s) older than the retention period`));
-  if (!result.recovered && result.fallbacks.length > 0) {
-    lines.push(c.bold('Meanwhile'));
-    for (const f of result.fallbacks) {
-      lines.push(`  ${c.bold(f.node)}${f.for && f.for !== 'cascade' ? ` takes ${f.for}` : ''}: ${paintStatus(c, f.status, f.throttled)}${f.status === 'ok' ? ` (${formatMs(f.latencyMs)})` : ''}`);
-    }
-  }
+  if (!result.recovered && result.outcome !== 'healthy') lines.push(...meanwhileLines(result.fallbacks, output));
   return lines.join('\n');
 }
 

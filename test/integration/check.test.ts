@@ -235,7 +235,8 @@ describe('jarvis check', () => {
   });
 
   it('two overlapping checks: the second says UNKNOWN (3) and who holds the lock; a check killed mid-run leaves valid data and a recoverable lock', async () => {
-    await cluster(['a=hang', 'b=hang']);
+    // Nobody to take over (a's fallback b and the rest of the cascade all hang): critical.
+    await cluster(['a=hang', 'b=hang', 'c=hang']);
     writeFileSync(cfg, readFileSync(cfg, 'utf8').replace('check: { confirmDelayMs: 50 }', 'check: { confirmDelayMs: 3000 }'));
     await check(); // a first state.json
     const first = spawn(process.execPath, [BIN, 'check', '--config', cfg, '--data-dir', dataDir], { env, stdio: 'ignore' });

@@ -65,7 +65,7 @@ describe('jarvis diagnose reads the evidence', () => {
     expect(r.json.evidence.facts).toMatchObject({ gpu: 'busy', offload: 'cpu' });
     expect(r.json.diagnosis.actions[0]).toBe('On the CPU now: deepseek-r1:14b 40 % on CPU (GPU: GPU 0 100 % 23.4/24.0 GB 78 °C 342 W)');
     const human = await jarvis(['diagnose', 'offload', '--config', cfg, '--data-dir', dataDir()], { env: env('busy') });
-    expect(human.stdout).toMatch(/Evidence .*\n {2}gpu {6}GPU 0 100 % 23\.4\/24\.0 GB 78 °C 342 W {2}\(nvidia-smi on this machine\)\n {2}models {3}deepseek-r1:14b 40 % on CPU/);
+    expect(human.stdout).toMatch(/Evidence .*\n {2}gpu {6}GPU 0 NVIDIA GeForce RTX 4090 100 % 23\.4\/24\.0 GB 78 °C 342 W {2}\(nvidia-smi on this machine\)\n {2}models {3}deepseek-r1:14b 40 % on CPU/);
     expect(human.stdout).toMatch(/Cause {4}degraded: slow \(model partly on the CPU\)/);
   });
 

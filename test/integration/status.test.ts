@@ -161,10 +161,13 @@ describe('jarvis diagnose', () => {
     expect(d.host?.host).toBe('127.0.0.1');
     expect(d.diagnosis).toMatchObject({ cause: 'connection refused', recovery: 'restart' });
     expect(d.diagnosis.actions).toEqual(['Is the process alive? pgrep -x ollama', 'Restart it: ollama serve']);
-    expect(d.fallbacks).toEqual([
+    // Its own fallbacks first, then the rest of the cascade, as a request for it goes on.
+    expect(d.fallbacks.slice(0, 2)).toEqual([
       { node: 'ok-ollama', status: 'ok', latencyMs: expect.any(Number) as number },
       expect.objectContaining({ node: 'hang1', for: 'code', status: 'timeout' }),
     ]);
+    expect(d.fallbacks.slice(2).map((f) => f.for)).toEqual(Array(SPEC.nodes.length - 3).fill('cascade'));
+    expect(d.fallbacks.find((f) => f.node === 'ok-lms')).toMatchObject({ for: 'cascade', status: 'ok' });
   });
 
   it('human output names the cause, the actions and who takes over', async () => {
@@ -172,7 +175,8 @@ describe('jarvis diagnose', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/Cause\s+internal server error/);
     expect(r.stdout).toMatch(/1\. Check the logs: journalctl -u ollama/);
-    expect(r.stdout).toMatch(/Meanwhile\n {2}ok-ollama: ok/);
+    // No fallbacks of its own: the cascade's healthy nodes are named.
+    expect(r.stdout).toMatch(/Meanwhile\n {2}the cascade: ok-ollama ok \(\d+ ms\), ok-lms ok \(\d+ ms\), ok-llama ok \(\d+ ms\), slow ok \(\d+ ms\) · 12 more not answering/);
   });
 
   it('a healthy node exits 0', async () => {

@@ -114,8 +114,11 @@ describe('the restart command', () => {
 });
 
 describe('fallbacksFor (step 3)', () => {
-  it("uses the node's own fallbacks", () => {
-    expect(fallbacksFor(config, 'm2')).toEqual([{ node: 'm3', for: 'code review' }, { node: 'ol1', for: 'questions' }]);
+  it("uses the node's own fallbacks, then the rest of the cascade as a request for it goes on", () => {
+    expect(fallbacksFor(config, 'm2')).toEqual([{ node: 'm3', for: 'code review' }, { node: 'ol1', for: 'questions' }, { node: 'gemini', for: 'cascade' }, { node: 'claude', for: 'cascade' }, { node: 'm1', for: 'cascade' }]);
+  });
+  it('none for a strict node: its requests never leave it', () => {
+    expect(fallbacksFor({ ...config, nodes: config.nodes.map((n) => (n.id === 'm2' ? { ...n, strict: true } : n)) }, 'm2')).toEqual([]);
   });
   it('else the cascade by priority, low-impact nodes last', () => {
     expect(fallbacksFor(config, 'claude').map((f) => f.node)).toEqual(['m2', 'm3', 'ol1', 'gemini', 'm1']);

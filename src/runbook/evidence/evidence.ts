@@ -135,11 +135,14 @@ export function evidenceFacts(e: Findings, hungAfterS: number): EvidenceFacts {
 
 const gb = (mib: number) => (mib / 1024).toFixed(1);
 
-/** `GPU 0 100 % 23.4/24.0 GB 71 °C`, one per device. */
-export function gpuLines(f: GpuFinding): string[] {
+/**
+ * `GPU 0 100 % 23.4/24.0 GB 71 °C`, one per device; `withName` puts the device's name after its
+ * index (the evidence block people read: two different GPUs never look alike there).
+ */
+export function gpuLines(f: GpuFinding, withName = false): string[] {
   if (!f.ok) return [];
   return f.gpus.map((g) => {
-    const parts = [`GPU ${g.index}`];
+    const parts = [`GPU ${g.index}${withName && g.name ? ` ${g.name}` : ''}`];
     if (g.utilizationPct !== undefined) parts.push(`${g.utilizationPct} %`);
     if (g.memoryUsedMiB !== undefined && g.memoryTotalMiB !== undefined) parts.push(`${gb(g.memoryUsedMiB)}/${gb(g.memoryTotalMiB)} GB`);
     if (g.temperatureC !== undefined) parts.push(`${g.temperatureC} °C`);
