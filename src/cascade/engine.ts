@@ -49,7 +49,8 @@ export interface Attempt {
 }
 
 export type CascadeEvent =
-  | { type: 'attempt'; node: string; attempt: number; max: number }
+  /** An attempt begins: on `node`, giving it up to `timeoutMs`. */
+  | { type: 'attempt'; node: string; attempt: number; max: number; timeoutMs: number }
   | { type: 'retry'; node: string; inMs: number; attempt: number; max: number; reason: string }
   | { type: 'failover'; from: string; to: string; reason: string }
   | { type: 'skip'; node: string; reason: string }

@@ -136,11 +136,11 @@ export class CascadeRun implements Waiter, SkipSink {
       this.#previous = undefined;
     }
     this.#tried++;
-    this.deps.onEvent?.({ type: 'attempt', node: node.id, attempt: this.#tried, max: this.#budget });
     // A first attempt may take up to half of what is left while other nodes wait (an answer can
     // be long); a retry only what the untried nodes' shares leave.
     const limit = this.#untried === 0 ? remaining : this.#retries === 0 ? Math.max(remaining / 2, remaining - this.#reserve) : remaining - this.#reserve;
     const timeoutMs = Math.max(1, Math.floor(Math.min(settings.requestTimeoutMs, limit)));
+    this.deps.onEvent?.({ type: 'attempt', node: node.id, attempt: this.#tried, max: this.#budget, timeoutMs });
     const chat = chatFor(request, this.#model);
     const sendOptions: SendOptions = { timeoutMs };
     // With somewhere else to go, the attempt may give up on this node if its breaker opens meanwhile.

@@ -1,7 +1,8 @@
 /**
- * What `jarvis ask` shows while it works (the cascade's progress), on stderr: retries in yellow
- * with a live countdown on a terminal, failovers in cyan, giving up in red. The answer alone goes
- * to stdout.
+ * What `jarvis ask` shows while it works (the cascade's progress), on stderr: on a terminal, the
+ * node it is waiting on and for how long (a spinner line, redrawn ten times a second until the
+ * first token or the outcome); retries in yellow with a live countdown, failovers in cyan,
+ * giving up in red. Nothing live in a pipe. The answer alone goes to stdout.
  */
 import type { CascadeResult, CascadeEvent } from '../cascade/engine.js';
 import type { ToolCall } from '../protocols/openai/chat.js';
@@ -23,15 +24,25 @@ export function askProgress(output: Output, stream: boolean): { onEvent: (e: Cas
     onEvent: (e) => {
       if (e.type === 'token') {
         if (stream) {
+          // The first token ends the wait: the answer takes the line.
+          if (!tokens) clearLine();
           tokens = true;
           // A model's text as lines: newlines kept, no control character a terminal obeys.
           process.stdout.write(printable(e.text));
         }
         return;
       }
-      if (output.json) return;
+      if (output.json || e.type === 'data') return;
       clearLine();
-      if (e.type === 'retry') {
+      if (e.type === 'attempt') {
+        if (!output.interactive) return;
+        const from = Date.now();
+        const frames = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏';
+        let i = 0;
+        const text = () => `${c.cyan(frames[i++ % frames.length]!)} waiting on ${c.bold(e.node)}${e.max > 1 ? ` (attempt ${e.attempt}/${e.max})` : ''} ${formatMs(Date.now() - from)}${c.dim(` of ${formatMs(e.timeoutMs)}`)}`;
+        process.stderr.write(text());
+        countdown = setInterval(() => process.stderr.write(`\r\u001b[2K${text()}`), 100);
+      } else if (e.type === 'retry') {
         const until = Date.now() + e.inMs;
         const text = (left: number) => c.yellow(`retry ${e.node} in ${(left / 1000).toFixed(1)} s (attempt ${e.attempt}/${e.max}) after ${e.reason}`);
         if (output.interactive) {

@@ -1,7 +1,9 @@
 /**
  * The live view of `jarvis watch`: the node table redrawn in place on the terminal's alternate
- * screen, keys read raw (q quits, arrows select, d diagnoses, r asks before recovering). The
- * terminal is given back as it was on every way out: q, Ctrl-C, SIGTERM, an error.
+ * screen on a fixed interval (counted from the start, so the interval printed is the one kept),
+ * and as probes answer; keys read raw (q quits at once, arrows select, d diagnoses, r asks before
+ * recovering, R asks before forcing a recovery where the runbook would hold). The terminal is
+ * given back as it was on every way out: q, Ctrl-C, SIGTERM, an error.
  */
 import type { ChalkInstance } from 'chalk';
 import { formatMs, paintStatus } from './format.js';
@@ -12,10 +14,13 @@ import { terminalSafe } from '../system/text.js';
 export interface WatchNode {
   id: string;
   kind: string;
-  status: ProbeStatus;
+  /** The last probe's; absent before its first answer. */
+  status?: ProbeStatus;
   throttled?: boolean;
-  latencyMs: number;
+  latencyMs?: number;
   detail?: string;
+  /** A probe under way for this long. */
+  probingMs?: number;
   /** The last probes, oldest first. */
   spark: { ok: boolean; ms: number }[];
   breaker: 'closed' | 'open' | 'half_open';
@@ -27,6 +32,8 @@ export interface WatchNode {
 export interface WatchFrame {
   at: string;
   intervalMs: number;
+  /** The data dir it reads (the same rule as every command: --data-dir, $JARVIS_DATA_DIR, ./data). */
+  dataDir: string;
   nodes: WatchNode[];
   serve?: { url: string; failoversPerMin?: number };
   incidents: { at: string; node: string; diagnosis: string; outcome: string }[];
@@ -47,14 +54,17 @@ const visibleLength = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length;
 function renderFrame(frame: WatchFrame, selected: number, c: ChalkInstance, panel: string[] = []): string[] {
   const lines: string[] = [];
   const serve = frame.serve ? ` · serve ${frame.serve.url}${frame.serve.failoversPerMin !== undefined ? `, ${frame.serve.failoversPerMin.toFixed(1)} failovers/min` : ''}` : '';
-  lines.push(`${c.bold('jarvis watch')} · ${frame.at.slice(11, 19)} UTC · every ${formatMs(frame.intervalMs)}${serve}`);
-  lines.push(c.dim('q quit · ↑↓ select · d diagnose · r recover'));
+  lines.push(`${c.bold('jarvis watch')} · ${frame.at.slice(11, 19)} UTC · every ${formatMs(frame.intervalMs)} · data ${frame.dataDir}${serve}`);
+  lines.push(c.dim('q quit · ↑↓ select · d diagnose · r recover · R force a recovery'));
   lines.push('');
   const head = ['', 'node', 'kind', 'status', 'latency', 'last probes', 'breaker', ...(frame.serve ? ['in flight'] : [])];
   const rows = frame.nodes.map((n, i) => {
-    const status = paintStatus(c, n.status, n.throttled);
+    // A probe waiting longer than a refresh says so; before its first answer there is nothing else to say.
+    const waiting = n.probingMs !== undefined && (n.status === undefined || n.probingMs >= frame.intervalMs) ? c.dim(`probing ${formatMs(n.probingMs)}`) : '';
+    const status = n.status === undefined ? waiting || c.dim('probing') : `${paintStatus(c, n.status, n.throttled)}${waiting ? ` ${waiting}` : ''}`;
+    const latency = n.latencyMs === undefined ? '' : n.status === 'ok' ? formatMs(n.latencyMs) : c.dim(formatMs(n.latencyMs));
     const breaker = n.breaker === 'open' ? c.red('open') : n.breaker === 'half_open' ? c.yellow('half-open') : c.dim('closed');
-    return [i === selected ? '›' : ' ', n.changed ? c.inverse(n.id) : c.bold(n.id), n.kind, n.changed ? `${status} ${c.yellow('(changed)')}` : status, n.status === 'ok' ? formatMs(n.latencyMs) : c.dim(formatMs(n.latencyMs)), sparkline(n.spark, c), breaker, ...(frame.serve ? [String(n.inFlight ?? 0)] : [])];
+    return [i === selected ? '›' : ' ', n.changed ? c.inverse(n.id) : c.bold(n.id), n.kind, n.changed ? `${status} ${c.yellow('(changed)')}` : status, latency, sparkline(n.spark, c), breaker, ...(frame.serve ? [String(n.inFlight ?? 0)] : [])];
   });
   const widths = head.map((h, col) => Math.max(h.length, ...rows.map((r) => visibleLength(r[col]!))));
   lines.push(head.map((h, col) => pad(c.bold(h), widths[col]!, h.length)).join('  '));
@@ -75,9 +85,16 @@ export interface LiveViewOptions {
   intervalMs: number;
   signal: AbortSignal;
   color: ChalkInstance;
-  frame: () => Promise<WatchFrame>;
+  /** Wall time (ms). */
+  now: () => number;
+  /** Starts what is due; returns at once. */
+  tick: () => void;
+  /** What is known now, drawn as the frame of `at`. */
+  frame: (at: number) => WatchFrame;
+  /** Gives the view its redraw, for the source to call when something arrives. */
+  onChange: (draw: () => void) => void;
   diagnose: (id: string) => Promise<string>;
-  recover: (id: string) => Promise<string>;
+  recover: (id: string, force: boolean) => Promise<string>;
 }
 
 const ALT_ON = '\x1b[?1049h\x1b[?25l';
@@ -89,25 +106,40 @@ export async function runLiveView(o: LiveViewOptions): Promise<number> {
   const input = process.stdin;
   let selected = 0;
   let panel: string[] = [];
-  let asking: string | undefined;
+  let asking: { id: string; force: boolean } | undefined;
   let last: WatchFrame | undefined;
+  let roundAt = o.now();
   let stopped = false;
   let wake: (() => void) | undefined;
+  /** A recovery started from the view: it is not abandoned by q. */
+  let recovering: Promise<unknown> | undefined;
   const draw = () => {
-    if (!last || stopped) return;
+    if (stopped) return;
+    last = o.frame(roundAt);
+    selected = Math.min(selected, Math.max(0, last.nodes.length - 1));
     const rows = out.rows || 40;
     // What the nodes said, one line each and without controls; the frame's own escapes added after.
     const lines = renderFrame(forTerminal(last), selected, o.color, panel.flatMap((l) => l.split('\n'))).slice(0, rows - 1);
     out.write(`\x1b[H${lines.map((l) => `${terminalSafe(l)}\x1b[K`).join('\n')}\x1b[J`);
   };
+  // Answers arrive in bursts (every node at once): one redraw for each burst.
+  let queued = false;
+  o.onChange(() => {
+    if (queued || stopped) return;
+    queued = true;
+    setImmediate(() => {
+      queued = false;
+      draw();
+    });
+  });
   const stop = () => {
     stopped = true;
     wake?.();
   };
   /** Shows `busy` in the panel while `work` runs, then what it returned (or why it failed). */
-  const inPanel = (busy: string, failed: string, work: () => Promise<string>) => {
+  const inPanel = (busy: string, failed: string, work: () => Promise<string>): Promise<unknown> => {
     panel = [busy];
-    void work().then(
+    return work().then(
       (text) => ((panel = text.split('\n')), draw()),
       (error: unknown) => ((panel = [o.color.red(`${failed}: ${(error as Error).message}`)]), draw()),
     );
@@ -117,19 +149,29 @@ export async function runLiveView(o: LiveViewOptions): Promise<number> {
     if (key === '\x03' || (key === 'q' && !asking)) return stop();
     const node = last?.nodes[selected];
     if (asking) {
-      const id = asking;
+      const { id, force } = asking;
       asking = undefined;
-      if (key === 'y' || key === 'Y') inPanel(o.color.yellow(`recovering ${id}…`), `recover ${id}`, () => o.recover(id));
+      // y: as asked; f (after r): forced, where the runbook would hold.
+      const go = key === 'y' || key === 'Y' ? force : key === 'f' && !force ? true : undefined;
+      if (go !== undefined) {
+        const run: Promise<unknown> = inPanel(o.color.yellow(`${go ? 'force-' : ''}recovering ${id}…`), `recover ${id}`, () => o.recover(id, go)).finally(() => {
+          if (recovering === run) recovering = undefined;
+        });
+        recovering = run;
+      }
       else panel = [o.color.dim(`not recovering ${id}`)];
       return draw();
     }
     if (key === '\x1b[A' || key === 'k') selected = Math.max(0, selected - 1);
     else if (key === '\x1b[B' || key === 'j') selected = Math.min((last?.nodes.length ?? 1) - 1, selected + 1);
-    else if (key === '\x1b' ) panel = [];
-    else if (key === 'd' && node) inPanel(o.color.dim(`diagnosing ${node.id}…`), `diagnose ${node.id}`, () => o.diagnose(node.id));
+    else if (key === '\x1b') panel = [];
+    else if (key === 'd' && node) void inPanel(o.color.dim(`diagnosing ${node.id}…`), `diagnose ${node.id}`, () => o.diagnose(node.id));
     else if (key === 'r' && node) {
-      asking = node.id;
-      panel = [o.color.bold(`Recover ${node.id} now (restart per the runbook)? y/n`)];
+      asking = { id: node.id, force: false };
+      panel = [o.color.bold(`Recover ${node.id} now, per the runbook? y yes · f force (restart even where the runbook would hold) · n no`)];
+    } else if (key === 'R' && node) {
+      asking = { id: node.id, force: true };
+      panel = [o.color.bold(`Force a recovery of ${node.id} now (restart even where the runbook would hold)? y/n`)];
     }
     draw();
   };
@@ -141,12 +183,15 @@ export async function runLiveView(o: LiveViewOptions): Promise<number> {
   out.on('resize', draw);
   process.on('SIGTERM', onSignal);
   o.signal.addEventListener('abort', onSignal, { once: true });
+  const start = o.now();
   try {
+    // Rounds start at start + n × interval, however long anything takes (nothing here waits on a
+    // probe): the printed interval is kept, and a stalled machine skips rounds rather than bunching them.
     while (!stopped) {
-      last = await o.frame();
-      selected = Math.min(selected, Math.max(0, last.nodes.length - 1));
+      roundAt = o.now();
+      o.tick();
       draw();
-      const pause = pauseFor(o.intervalMs);
+      const pause = pauseFor(o.intervalMs - ((o.now() - start) % o.intervalMs));
       wake = pause.wake;
       await pause.done;
     }
@@ -154,9 +199,15 @@ export async function runLiveView(o: LiveViewOptions): Promise<number> {
     input.off('data', onKey);
     out.off('resize', draw);
     process.off('SIGTERM', onSignal);
+    o.signal.removeEventListener('abort', onSignal);
     if (input.isTTY) input.setRawMode(false);
     input.pause();
     out.write(ALT_OFF);
+  }
+  // A recovery started from the view finishes: the terminal is back, and it says what it waits on.
+  if (recovering) {
+    process.stderr.write('jarvis watch: waiting for the recovery under way to finish (Ctrl-C interrupts it, recorded as such)\n');
+    await recovering;
   }
   return 0;
 }
