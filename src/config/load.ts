@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { load as loadYaml, CORE_SCHEMA, YAMLException } from 'js-yaml';
-import type { core } from 'zod';
+import { z, type core } from 'zod';
+import { nearest } from '../system/text.js';
 import { ConfigError } from '../errors.js';
 import { configSchema, type Config } from './schema.js';
 
@@ -94,11 +95,21 @@ export async function parseConfig(text: string, file: string): Promise<Config> {
   const result = configSchema.safeParse(data, { reportInput: true });
   if (!result.success) {
     const lineOf = await lineLocator(text);
-    const messages = result.error.issues.slice(0, 10).map((issue) => {
-      const line = lineOf(issue.path);
-      return `  ${line ? `line ${line}: ` : ''}${formatPath(issue.path)}: ${describeIssue(issue)}`;
+    const known = knownKeys();
+    // One message per problem (an unknown key each on its own line, with the known key it is
+    // nearest to), in the file's order: the first line to fix comes first.
+    const problems = result.error.issues.flatMap((issue): { line: number | undefined; text: string }[] => {
+      if (issue.code === 'unrecognized_keys') {
+        return issue.keys.map((key) => {
+          const near = nearest(key, known(issue.path));
+          return { line: lineOf([...issue.path, key]) ?? lineOf(issue.path), text: `${formatPath(issue.path)}: unknown field "${key}"${near ? `; did you mean "${near}"?` : ''}` };
+        });
+      }
+      return [{ line: lineOf(issue.path), text: `${formatPath(issue.path)}: ${describeIssue(issue)}` }];
     });
-    const more = result.error.issues.length > 10 ? [`  ... and ${result.error.issues.length - 10} more`] : [];
+    problems.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
+    const messages = problems.slice(0, 10).map((p) => `  ${p.line ? `line ${p.line}: ` : ''}${p.text}`);
+    const more = problems.length > 10 ? [`  ... and ${problems.length - 10} more`] : [];
     throw new ConfigError([`invalid config ${file}:`, ...messages, ...more].join('\n'));
   }
   return { ...result.data, path: file };
@@ -111,13 +122,27 @@ export function formatPath(p: readonly PropertyKey[]): string {
 }
 
 function describeIssue(issue: core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') {
-    return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  }
   const input = (issue as { input?: unknown }).input;
   if (issue.code === 'invalid_type' && input === undefined) return `missing; ${issue.message}`;
   if (input === undefined || typeof input === 'object') return issue.message;
   return `${issue.message}, got ${JSON.stringify(input)}`;
+}
+
+/**
+ * The fields the config allows at a path (for "did you mean"), read from its JSON Schema (made
+ * once, on the first bad config): objects' properties, through arrays' items and unions.
+ */
+function knownKeys(): (p: readonly PropertyKey[]) => string[] {
+  type Schema = { properties?: Record<string, Schema>; items?: Schema; anyOf?: Schema[]; oneOf?: Schema[]; additionalProperties?: Schema | boolean };
+  const root = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Schema;
+  const alternatives = (s: Schema): Schema[] => [s, ...(s.anyOf ?? []).flatMap(alternatives), ...(s.oneOf ?? []).flatMap(alternatives)];
+  return (p) => {
+    let at: Schema[] = [root];
+    for (const key of p) {
+      at = at.flatMap(alternatives).flatMap((s) => (typeof key === 'number' ? (s.items ? [s.items] : []) : [s.properties?.[String(key)], typeof s.additionalProperties === 'object' ? s.additionalProperties : undefined].filter((x): x is Schema => x !== undefined)));
+    }
+    return [...new Set(at.flatMap(alternatives).flatMap((s) => Object.keys(s.properties ?? {})))];
+  };
 }
 
 /** Maps a field path to its line in the source (a missing field points at its parent). */

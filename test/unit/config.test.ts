@@ -45,7 +45,7 @@ describe('parseConfig', () => {
 
   it.each([
     [node('    timeoutMs: fast\n'), /nodes\[0\]\.timeoutMs: expected a number of milliseconds, got "fast"/],
-    [node('    timeoutMS: 3000\n'), /nodes\[0\]: unknown field "timeoutMS"/],
+    [node('    timeoutMS: 3000\n'), /nodes\[0\]: unknown field "timeoutMS"; did you mean "timeoutMs"\?/],
     [node('    kind2: x\n').replace('kind: ollama', 'kind: vllm'), /nodes\[0\]\.kind: expected one of ollama, lmstudio, openai, proxy/],
     [node('    restart: ollama serve\n'), /nodes\[0\]\.restart: expected an argv array/],
     [node('    restart: []\n'), /nodes\[0\]\.restart: expected at least the program name/],
@@ -69,6 +69,18 @@ describe('parseConfig', () => {
     ['nodes:\n  - id: a\n    kind: ollama\n    url: http://127.0.0.1:1\n    ssh: { target: "-oProxyCommand=sh" }\n', /nodes\[0\]\.ssh\.target: expected an ssh target such as admin@m2, not something ssh would read as an option/],
   ])('rejects %j', async (text, pattern) => {
     expect(await errorOf(text)).toMatch(pattern);
+  });
+
+  it('lists every problem in the file\'s order, an unknown field at its own line with the known field it is nearest to', async () => {
+    const msg = await errorOf('nodes:\n  - id: a\n    kind: ollama\n    url: http://127.0.0.1:1\n    prority: 2\n    timeoutMs: -5\n  - id: b\n    kind: nope\n    url: http://127.0.0.1:2\ncascade:\n  failovr: true\nserve: { zzz: 1 }\n');
+    expect(msg.split('\n').slice(1)).toEqual([
+      '  line 5: nodes[0]: unknown field "prority"; did you mean "priority"?',
+      '  line 6: nodes[0].timeoutMs: expected at least 1 ms, got -5',
+      expect.stringMatching(/^ {2}line 8: nodes\[1\]\.kind: expected one of/),
+      '  line 11: cascade: unknown field "failovr"; did you mean "failover"?',
+      // Nothing near enough: no guess.
+      '  line 12: serve: unknown field "zzz"',
+    ]);
   });
 
   it('reports YAML syntax errors with line and column', async () => {
