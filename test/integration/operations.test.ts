@@ -412,30 +412,61 @@ describe('a first hour without friction', () => {
     expect(watch.stdout).not.toMatch(/default: "/);
   });
 
-  it('completion scripts that the shells themselves accept, with node ids from the config', async () => {
+  it('completion scripts that the shells themselves accept and run: node ids from the --config on the line, wherever it is; subcommands', async () => {
     const config = writeConfig('nodes:\n  - { id: m2, kind: lmstudio, url: "http://127.0.0.1:9" }\n  - { id: ol1, kind: ollama, url: "http://127.0.0.1:8" }\n');
     const ids = await jarvis(['completion', '--nodes', '--config', config], { env });
     expect(ids.stdout).toBe('m2\nol1\n');
     const { spawnSync } = await import('node:child_process');
-    const bash = (await jarvis(['completion', 'bash'], { env })).stdout;
-    writeFileSync(path.join(tmp.dir, 'c.bash'), bash);
-    expect(spawnSync('bash', ['-c', `source ${path.join(tmp.dir, 'c.bash')} && complete -p jarvis`], { encoding: 'utf8' }).stdout).toMatch(/complete -F _jarvis jarvis/);
-    // Completing `jarvis recover <TAB>` in bash itself: the node ids.
+    // `jarvis` on the PATH is the built CLI; no config in the directory: only the line says which.
     const shim = path.join(tmp.dir, 'bin');
     mkdirSync(shim);
-    writeFileSync(path.join(shim, 'jarvis'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@" --config ${JSON.stringify(config)}\n`);
+    writeFileSync(path.join(shim, 'jarvis'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)} "$@"\n`);
     chmodSync(path.join(shim, 'jarvis'), 0o755);
-    const done = spawnSync('bash', ['-c', `source ${path.join(tmp.dir, 'c.bash')}; COMP_WORDS=(jarvis recover o); COMP_CWORD=2; _jarvis; echo "\${COMPREPLY[@]}"`], { encoding: 'utf8', env: { ...env, PATH: `${shim}:${process.env.PATH}` } });
-    expect(done.stdout.trim()).toBe('ol1');
-    for (const shell of ['zsh', 'fish'] as const) {
-      const script = path.join(tmp.dir, `c.${shell}`);
-      writeFileSync(script, (await jarvis(['completion', shell], { env })).stdout);
-      const check = spawnSync(shell, ['-n', script], { encoding: 'utf8' });
-      if (check.error) {
-        console.warn(`[skip part] ${shell} not installed: its completion script is not checked`);
-        continue;
+    const shellEnv = { ...env, PATH: `${shim}:${process.env.PATH}` };
+    const script = async (shell: string) => {
+      const file = path.join(tmp.dir, `c.${shell}`);
+      writeFileSync(file, (await jarvis(['completion', shell], { env })).stdout);
+      return file;
+    };
+    // What each shell offers for a line (its last word being completed), from the shell itself.
+    const lines: [string, string[]][] = [
+      [`jarvis diagnose --config ${config} o`, ['ol1']],
+      [`jarvis --config ${config} recover `, ['m2', 'ol1']],
+      [`jarvis incidents ack --config=${config} m`, ['m2']],
+      ['jarvis config ', ['check', 'schema']],
+      ['jarvis sim f', ['fault']],
+      ['jarvis completion z', ['zsh']],
+      [`jarvis recover --config ${config} ol1 --f`, ['--force']],
+    ];
+    const bash = await script('bash');
+    expect(spawnSync('bash', ['-c', `source ${bash} && complete -p jarvis`], { encoding: 'utf8' }).stdout).toMatch(/complete -F _jarvis jarvis/);
+    for (const [line, want] of lines) {
+      const words = line.split(' ');
+      const done = spawnSync('bash', ['-c', `source ${bash}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _jarvis; echo "\${COMPREPLY[@]}"`], { encoding: 'utf8', env: shellEnv });
+      expect(done.stdout.trim().split(' '), `bash: ${line}`).toEqual(want);
+    }
+    const fish = spawnSync('fish', ['-v'], { encoding: 'utf8' });
+    if (fish.error) console.warn('[skip part] fish not installed: its completion is not run');
+    else {
+      const file = await script('fish');
+      for (const [line, want] of lines) {
+        const done = spawnSync('fish', ['-c', `source ${file}; complete -C '${line}'`], { encoding: 'utf8', env: shellEnv });
+        expect(done.stdout.trim().split('\n').map((l) => l.split('\t')[0]), `fish: ${line}`).toEqual(want);
       }
-      expect(check.status, check.stderr).toBe(0);
+    }
+    const zsh = spawnSync('zsh', ['--version'], { encoding: 'utf8' });
+    if (zsh.error) console.warn('[skip part] zsh not installed: its completion is not run');
+    else {
+      const file = await script('zsh');
+      expect(spawnSync('zsh', ['-n', file], { encoding: 'utf8' }).status).toBe(0);
+      // compadd and _describe stand in for the completion system: what they are given, filtered as it would.
+      const stubs = 'compadd(){ [[ $1 == -a ]] && print -l -- ${(P)2}; }; _describe(){ print -l -- ${(P)2} | cut -d: -f1; }; _files(){ print FILES; }';
+      for (const [line, want] of lines) {
+        const words = line.split(' ');
+        const done = spawnSync('zsh', ['-c', `${stubs}; source ${file}; words=(${words.map((w) => `'${w}'`).join(' ')}); CURRENT=${words.length}; _jarvis`], { encoding: 'utf8', env: shellEnv });
+        const prefix = words.at(-1)!;
+        expect(done.stdout.trim().split('\n').filter((w) => w.startsWith(prefix)), `zsh: ${line}`).toEqual(want);
+      }
     }
     expect((await jarvis(['completion', 'tcsh'], { env })).code).toBe(2);
   });

@@ -1,5 +1,7 @@
 /** `jarvis config`, `init`, `completion` and `demo`: setting jarvis up, and seeing it work. */
 import { UsageError } from '../../errors.js';
+import type { Command } from 'commander';
+import type { CommandSpec } from '../../commands/completion.js';
 import type { CliCommand } from '../table.js';
 
 const configCheck: CliCommand = {
@@ -53,12 +55,21 @@ export const completion: CliCommand<{ nodes?: boolean }> = {
     }
     const { completionScript, SHELLS } = await import('../../commands/completion.js');
     if (!(SHELLS as readonly string[]).includes(shell)) throw new UsageError(`completion: expected one of ${SHELLS.join(', ')}, got "${shell}"`);
-    const specs = program.commands.map((c) => ({
-      name: c.name(),
-      description: c.description(),
-      options: c.options.map((o) => o.long).filter((l): l is string => Boolean(l)),
-      takesNode: Boolean(commands.find((t) => t.name === c.name())?.takesNode),
-    }));
+    // From the program as commander built it (every flag), and the table (what takes a node).
+    const spec = (c: Command, table: readonly CliCommand[] | undefined): CommandSpec => {
+      const t = table?.find((x) => x.name === c.name());
+      const choices = t?.name === 'completion' ? [...SHELLS] : undefined;
+      return {
+        name: c.name(),
+        description: c.description(),
+        options: c.options.map((o) => o.long).filter((l): l is string => Boolean(l)),
+        valueFlags: c.options.filter((o) => o.required || o.optional).flatMap((o) => [o.long, o.short].filter((f): f is string => Boolean(f))),
+        takesNode: Boolean(t?.takesNode),
+        ...(choices && { words: choices }),
+        ...(c.commands.length > 0 && { subcommands: c.commands.map((sub) => spec(sub, t?.subcommands)) }),
+      };
+    };
+    const specs = program.commands.filter((c) => c.name() !== 'help').map((c) => spec(c, commands));
     const globalFlags = program.options.map((o) => o.long).filter((l): l is string => Boolean(l));
     process.stdout.write(completionScript(shell as (typeof SHELLS)[number], specs, globalFlags));
   },
