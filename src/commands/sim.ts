@@ -20,7 +20,8 @@ export interface SimRunOptions {
   configOut?: string;
   timeoutMs?: number;
   exitWithParent?: boolean;
-  print: (line: string) => void;
+  /** Told once every node listens: the JSON line for programs, or a summary for a person. */
+  onReady: (ready: SimReady) => void;
   signal: AbortSignal;
 }
 
@@ -76,10 +77,19 @@ export function singleNodeSpec(options: { id?: string; kind: string; port?: stri
   };
 }
 
+/** What a sim says once it listens (its JSON line is a contract: tests, the demo, scripts read it). */
+export interface SimReady {
+  event: 'ready';
+  pid: number;
+  control: string;
+  nodes: { id: string; kind: string; url: string; model: string | undefined; fault: string }[];
+  config?: string;
+}
+
 export async function runSim(options: SimRunOptions): Promise<void> {
   const cluster = await startSimCluster(options.specs, { ...(options.host && { host: options.host }), ...(options.controlPort !== undefined && { controlPort: options.controlPort }) });
   if (options.configOut) await writeFile(options.configOut, cluster.configYaml({ restartVia: JARVIS_BIN, ...(options.timeoutMs && { timeoutMs: options.timeoutMs }) }));
-  options.print(JSON.stringify({ event: 'ready', pid: process.pid, ...cluster.describe(), ...(options.configOut && { config: options.configOut }) }));
+  options.onReady({ event: 'ready', pid: process.pid, ...cluster.describe(), ...(options.configOut && { config: options.configOut }) });
 
   await new Promise<void>((resolve) => {
     if (options.signal.aborted) return resolve();
@@ -120,6 +130,15 @@ export async function sendFault(controlUrl: string, node: string, fault: string)
   }).catch((error: unknown) => {
     throw new JarvisError(`sim control ${where}: ${classifyFailure(error, 3000).detail ?? 'no answer'}; is the sim running? Use the control URL it printed when ready`, ExitCode.config);
   });
-  if (reply.status !== 200) throw new UsageError(`sim control: ${reply.body}`);
+  if (reply.status !== 200) {
+    // The control server's {"error": "..."}: its words, not its JSON.
+    let why = reply.body;
+    try {
+      why = (JSON.parse(reply.body) as { error?: string }).error ?? why;
+    } catch {
+      // not JSON: as sent
+    }
+    throw new UsageError(`sim control: ${printable(why)}`);
+  }
   return reply.body;
 }

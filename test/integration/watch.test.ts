@@ -1,5 +1,5 @@
 /**
- * `jarvis watch` (and `jarvis ask`'s waiting line) in a real terminal: tmux (send-keys,
+ * `jarvis watch` (and `jarvis ask`'s waiting line, `jarvis sim`'s summary) in a real terminal: tmux (send-keys,
  * capture-pane) drives the built CLI against sim nodes. Skipped, with the reason printed, where
  * tmux is not installed.
  */
@@ -151,5 +151,26 @@ describe.skipIf(!hasTmux)('jarvis watch', () => {
     const r = await jarvis(['watch', '--config', cfg, '--data-dir', path.join(tmp.dir, 'data')], { env: cleanEnv(tmp.dir) });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/needs a terminal of a known size \(this is not one\); for scripts use `jarvis status --json`/);
+  });
+});
+
+describe.skipIf(!hasTmux)('jarvis sim on a terminal', () => {
+  it('says what it started in words for a person; with --json, the JSON line programs read', async () => {
+    const out = path.join(tmp.dir, 'tty-sim.yaml');
+    shell(`HOME=${tmp.dir} NO_COLOR=1 ${process.execPath} ${BIN} sim cluster --preset 2 --config-out ${out}`);
+    const text = await until('the summary', (t) => /Ctrl-C stops it/.test(t));
+    expect(text).toMatch(/Simulated cluster of 2 nodes ready on loopback \(pid \d+\):/);
+    expect(text).toMatch(/^node +kind +url +model +fault$/m);
+    expect(text).toContain(`config   ${out}   try: jarvis status --config ${out}`);
+    expect(text).toMatch(/control  http:\/\/127\.0\.0\.1:\d+   faults: jarvis sim fault http:\/\/127\.0\.0\.1:\d+ \S+ hang/);
+    tmux('send-keys', '-t', session, 'C-c');
+    tmux('send-keys', '-t', session, 'echo "gone-$?"', 'Enter');
+    await until('the shell again', (t) => /^(# )?gone-\d+/m.test(t));
+    shell(`HOME=${tmp.dir} ${process.execPath} ${BIN} sim node --kind ollama --json`);
+    const json = await until('the JSON line', (t) => /"event":"ready"/.test(t));
+    expect(json).not.toMatch(/Simulated/);
+    tmux('send-keys', '-t', session, 'C-c');
+    tmux('send-keys', '-t', session, 'echo "gone-$?"', 'Enter');
+    await until('the shell again', (t) => /^(# )?gone-\d+/m.test(t));
   });
 });

@@ -1,12 +1,18 @@
 /** `jarvis sim node|cluster|fault`: simulated nodes on loopback, with faults. */
 import { collect, wholeNumber } from '../options.js';
 import type { CliCommand } from '../table.js';
+import type { SimReady } from '../../commands/sim.js';
 
-const print = (line: string) => void process.stdout.write(`${line}\n`);
+/** The ready line: JSON in a pipe or with --json (what tests, the demo and scripts read), a summary for a person on a terminal. */
+async function readyPrinter(json: boolean): Promise<(ready: SimReady) => void> {
+  if (json || !process.stdout.isTTY) return (ready) => void process.stdout.write(`${JSON.stringify(ready)}\n`);
+  const { renderSimReady } = await import('../../ui/sim.js');
+  return (ready) => void process.stdout.write(`${renderSimReady(ready)}\n`);
+}
 
 const node: CliCommand<{ kind: string; id?: string; port: string; host: string; model?: string[]; fault?: string; controlPort: string; exitWithParent?: boolean }> = {
   name: 'node',
-  description: 'run one simulated node until stopped; prints a JSON line when ready',
+  description: 'run one simulated node until stopped; says so when ready (one JSON line in a pipe or with --json)',
   examples: ["jarvis sim node --kind ollama --port 11434 --model qwen3:8b"],
   flags: [
     { flags: '-k, --kind <kind>', description: 'ollama | lmstudio | openai', required: true },
@@ -18,10 +24,10 @@ const node: CliCommand<{ kind: string; id?: string; port: string; host: string; 
     { flags: '--control-port <port>', description: 'control server port (0 = any)', default: '0' },
     { flags: '--exit-with-parent', description: 'exit when the parent process dies' },
   ],
-  run: async ({ opts, proc }) => {
+  run: async ({ opts, proc, globals }) => {
     const { runSim, singleNodeSpec } = await import('../../commands/sim.js');
     const spec = singleNodeSpec({ kind: opts.kind, port: opts.port, ...(opts.id && { id: opts.id }), ...(opts.model && { model: opts.model }), ...(opts.fault && { fault: opts.fault }) });
-    await runSim({ specs: [spec], host: opts.host, controlPort: wholeNumber(opts.controlPort, '--control-port', 0, 65535), exitWithParent: Boolean(opts.exitWithParent), print, signal: proc.signal });
+    await runSim({ specs: [spec], host: opts.host, controlPort: wholeNumber(opts.controlPort, '--control-port', 0, 65535), exitWithParent: Boolean(opts.exitWithParent), onReady: await readyPrinter(Boolean(globals.json)), signal: proc.signal });
   },
 };
 
@@ -40,7 +46,7 @@ const cluster: CliCommand<{ preset: string; spec?: string; fault?: string[]; omi
     { flags: '--control-port <port>', description: 'control server port (0 = any)', default: '0' },
     { flags: '--exit-with-parent', description: 'exit when the parent process dies' },
   ],
-  run: async ({ opts, proc }) => {
+  run: async ({ opts, proc, globals }) => {
     const { runSim, resolveSpecs } = await import('../../commands/sim.js');
     const specs = await resolveSpecs({ preset: opts.preset, ...(opts.spec && { spec: opts.spec }), ...(opts.fault && { faults: opts.fault }), ...(opts.omit && { omit: opts.omit }) });
     await runSim({
@@ -50,7 +56,7 @@ const cluster: CliCommand<{ preset: string; spec?: string; fault?: string[]; omi
       ...(opts.configOut && { configOut: opts.configOut }),
       ...(opts.timeout && { timeoutMs: wholeNumber(opts.timeout, '--timeout', 1, 600_000) }),
       exitWithParent: Boolean(opts.exitWithParent),
-      print,
+      onReady: await readyPrinter(Boolean(globals.json)),
       signal: proc.signal,
     });
   },
@@ -68,7 +74,7 @@ const fault: CliCommand = {
   run: async ({ args }) => {
     const [controlUrl, nodeId, mode] = args as [string, string, string];
     const { sendFault } = await import('../../commands/sim.js');
-    print(await sendFault(controlUrl, nodeId, mode));
+    process.stdout.write(`${await sendFault(controlUrl, nodeId, mode)}\n`);
   },
 };
 
