@@ -7,7 +7,7 @@ import { BIN, fmt, median, printTable, tempDir, timed } from './lib.js';
 
 const { HistoryStore } = await import('../dist/store/history.js');
 const DAY = 86_400_000;
-const rule = { upAfter: 2, downAfter: 2 };
+const rule = { upAfter: 2, downAfter: 2, coverMs: 15 * 60_000 };
 
 export async function benchHistory() {
   const { dir, cleanup } = tempDir();

@@ -26,7 +26,7 @@ export async function benchPage({ runs = 7 } = {}) {
     const samples = [];
     for (let t = Math.floor(now / HOUR) * HOUR - 30 * 24 * HOUR; t < Math.floor(now / HOUR) * HOUR; t += 600_000) for (const n of nodes) samples.push({ t, n, k: 'p', s: 'ok', l: 20 });
     const data = path.join(dir, 'data');
-    const history = new HistoryStore(data, { retentionDays: 90, rule: { upAfter: 2, downAfter: 2 }, now: () => now });
+    const history = new HistoryStore(data, { retentionDays: 90, rule: { upAfter: 2, downAfter: 2, coverMs: 15 * 60_000 }, now: () => now });
     await history.append(samples);
     await history.compact();
     const cfg = path.join(dir, 'jarvis.config.yaml');

@@ -162,7 +162,7 @@ describe.skipIf(!hasTmux)('jarvis sim on a terminal', () => {
     expect(text).toMatch(/Simulated cluster of 2 nodes ready on loopback \(pid \d+\):/);
     expect(text).toMatch(/^node +kind +url +model +fault$/m);
     expect(text).toContain(`config   ${out}   try: jarvis status --config ${out}`);
-    expect(text).toMatch(/control  http:\/\/127\.0\.0\.1:\d+   faults: jarvis sim fault http:\/\/127\.0\.0\.1:\d+ \S+ hang/);
+    expect(text).toMatch(/control {2}http:\/\/127\.0\.0\.1:\d+ {3}faults: jarvis sim fault http:\/\/127\.0\.0\.1:\d+ \S+ hang/);
     tmux('send-keys', '-t', session, 'C-c');
     tmux('send-keys', '-t', session, 'echo "gone-$?"', 'Enter');
     await until('the shell again', (t) => /^(# )?gone-\d+/m.test(t));

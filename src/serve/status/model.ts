@@ -99,15 +99,24 @@ function windowFigures(h: NodeHistory | undefined, now: number, windowMs: number
   return { times: total, uptimePct: uptimePct(total), watchedMs: watchedMs(total), throttledMs: total.throttledMs, windowMs: now - start, bars: { start, size, times } };
 }
 
-/** The history is read at most every 10 s, however many people look. */
+/**
+ * The history is read at most every 10 s, however many people look, and never while one waits:
+ * past 10 s the page gets what was read last while a fresh read runs behind it (a month of 50
+ * nodes takes a few hundred milliseconds to read, more than the page may take to paint).
+ */
 let cached: { at: number; key: string; data: Map<string, NodeHistory> } | undefined;
+let refreshing: Promise<Map<string, NodeHistory>> | undefined;
 
 async function history(ctx: ServeContext, now: number): Promise<Map<string, NodeHistory>> {
   const key = ctx.records.dataDir;
-  if (cached && cached.key === key && now - cached.at < 10_000) return cached.data;
-  const data = await ctx.records.history.read(now - WINDOWS['30d'], now);
-  cached = { at: now, key, data };
-  return data;
+  const read = () =>
+    (refreshing ??= ctx.records.history
+      .read(now - WINDOWS['30d'], now)
+      .then((data) => ((cached = { at: now, key, data }), data))
+      .finally(() => (refreshing = undefined)));
+  if (!cached || cached.key !== key) return read();
+  if (now - cached.at >= 10_000) void read().catch((error: unknown) => ctx.log(`status page: could not read the history: ${(error as Error).message}`));
+  return cached.data;
 }
 
 /** One window's figures for one node (the badge). */

@@ -101,8 +101,8 @@ const SCRIPT = (pollMs: number) => `
     var seg=svg.getAttribute('data-seg').split(' '),r=svg.getBoundingClientRect(),i=Math.min(seg.length-1,Math.max(0,Math.floor((e.clientX-r.left)/r.width*seg.length)));
     var f=seg[i].split(','),size=+svg.getAttribute('data-size'),at=new Date(+svg.getAttribute('data-start')+i*size).toISOString();
     var label=size<86400000?at.slice(0,13).replace('T',' ')+'h UTC':at.slice(0,10);
-    var watched=+f[1],whole=size/60000;
-    tip.textContent=label+': '+(f[0]==='-'?(watched?'throttled throughout':'not watched'):f[0]+' % up')+(watched&&watched<whole-1?', watched '+watched+' of '+whole+' min':'')+(+f[2]?', throttled '+f[2]+' min':'');
+    var whole=size/60000,watched=f.length>1?+f[1]:whole;
+    tip.textContent=label+': '+(f[0]==='-'?(watched?'throttled throughout':'not watched'):f[0]+' % up')+(watched&&watched<whole-1?', watched '+watched+' of '+whole+' min':'')+(f.length>2&&+f[2]?', throttled '+f[2]+' min':'');
     tip.hidden=false;tip.style.left=Math.min(e.clientX+12,window.innerWidth-tip.offsetWidth-4)+'px';tip.style.top=(e.clientY+14)+'px';
   });
   setInterval(tick,${pollMs});setInterval(ages,1000);ages();
