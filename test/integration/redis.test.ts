@@ -229,12 +229,15 @@ describe.skipIf(!hasRedis)('shared state in Redis', () => {
     const report = async (dir: string) => {
       const r = await jarvis(['report', '--since', '2026-11-30T23:00:00Z', '--json', '--config', cfg, '--data-dir', path.join(tmp.dir, `hist-${dir}`)], { env: at(65) });
       expect(r.stderr).toBe('');
-      // upMs and the uptime run to each process's own now (JARVIS_NOW plus the time it took to get
-      // there: a busy machine moves the second decimal): the rest is what was recorded.
+      // Up from 23:59 to the failure at 00:00 and from the answers' return at 00:03 to the last
+      // probe's cover (00:03 + 15 min); down for 3 min: 16 of 19 watched minutes. Each process's
+      // clock adds the ms its run took (seconds on a busy machine): the second decimal moves.
       const node: Partial<Report['nodes'][number]> = (JSON.parse(r.stdout) as Report).nodes.find((n) => n.node === 'fast')!;
       delete node.upMs;
-      expect(node.uptimePct).toBeGreaterThan(95);
-      expect(node.uptimePct).toBeLessThan(95.6);
+      // The window runs to each process's own now.
+      delete (node as { windowMs?: number }).windowMs;
+      expect(node.uptimePct).toBeGreaterThan(83.5);
+      expect(node.uptimePct).toBeLessThan(85);
       delete node.uptimePct;
       return node;
     };
