@@ -3,12 +3,10 @@
  * declaration per command, registered by ./table.ts). A command's modules are imported when it
  * runs, so `jarvis --help` stays fast; the contexts the run opened are closed at its end.
  */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { Command } from 'commander';
 import { ExitCode } from '../errors.js';
 import type { CommandContext } from '../commands/context.js';
-import { PACKAGE_ROOT } from '../system/paths.js';
+import { PACKAGE_VERSION } from '../system/paths.js';
 import { reportFor } from './exit.js';
 import type { GlobalOptions, ProcessParts } from './context.js';
 import { register, type CliCommand, type Registry } from './table.js';
@@ -18,10 +16,10 @@ import { incidents } from './commands/incidents.js';
 import { check, diagnose, recover } from './commands/recover.js';
 import { serve } from './commands/serve.js';
 import { completion, config, demo, init } from './commands/setup.js';
+import { mcp, skill } from './commands/mcp.js';
 import { sim } from './commands/sim.js';
 import { report, status, watch } from './commands/status.js';
 
-const version = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 /** What a run of the program ends with, and the contexts its commands opened (closed at the end). */
 interface RunState {
@@ -30,12 +28,12 @@ interface RunState {
 }
 
 /** Every command, in the order --help lists them. */
-const COMMANDS: readonly CliCommand[] = [status, watch, report, diagnose, recover, check, incidents, ask, serve, health, reset, config, completion, init, demo, sim];
+const COMMANDS: readonly CliCommand[] = [status, watch, report, diagnose, recover, check, incidents, ask, serve, mcp, health, reset, config, completion, init, skill, demo, sim];
 
 export function buildProgram(proc: ProcessParts, state: RunState = { code: 0 }): Command {
   const program = new Command('jarvis')
     .description('Operations CLI for self-hosted LLM clusters: runs the failover runbook (detect, diagnose, recover, verify, record).')
-    .version(version, '-V, --version')
+    .version(PACKAGE_VERSION, '-V, --version')
     .option('-c, --config <file>', 'config file (else $JARVIS_CONFIG, ./jarvis.config.yaml, ~/.config/jarvis/config.yaml)')
     .option('-d, --data-dir <dir>', 'data directory (else $JARVIS_DATA_DIR, else ./data)')
     .option('--json', 'machine-readable output on stdout, nothing else there', false)
@@ -66,8 +64,8 @@ export async function runCli(proc: ProcessParts & { interrupted: () => number })
   const state: RunState = { code: ExitCode.ok };
   try {
     await buildProgram(proc, state).parseAsync([...proc.argv]);
-    // sim and serve stop on a signal by design: that is their normal end.
-    return proc.interrupted() && !proc.argv.includes('sim') && !proc.argv.includes('serve') ? ExitCode.interrupted : state.code;
+    // sim, serve and mcp stop on a signal by design: that is their normal end.
+    return proc.interrupted() && !['sim', 'serve', 'mcp'].some((c) => proc.argv.includes(c)) ? ExitCode.interrupted : state.code;
   } catch (error) {
     const report = reportFor(error, proc.signal.aborted);
     if (report.stdout) process.stdout.write(report.stdout);

@@ -5,6 +5,7 @@
 import { rememberSecrets } from '../system/text.js';
 import type { Config } from '../config/schema.js';
 import type { CommandContext } from './context.js';
+import { PACKAGE_VERSION } from '../system/paths.js';
 import { removeServeFile, writeServeFile } from '../store/serve-file.js';
 
 export interface ServeCommandOptions {
@@ -67,6 +68,8 @@ export async function runServe(options: ServeCommandOptions, ctx: CommandContext
     clock: ctx.clock,
     env: ctx.env,
     log: events.log,
+    // The MCP tools at /mcp, in this run's context (the records, the config); answered when serve.mcp is on.
+    mcp: (await import('../mcp/http.js')).mcpHttpHandler({ ctx, allowRecover: false, version: PACKAGE_VERSION }),
   });
   let reloading = Promise.resolve();
   const stopHangup = ctx.onHangup(() => {

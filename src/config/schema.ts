@@ -64,6 +64,12 @@ export const configSchema = z
         coverMinutes: z.number().int().min(1).max(1440).default(15),
       })
       .prefault({}),
+    mcp: z
+      .strictObject({
+        /** May the MCP tools recover nodes, reset breakers and acknowledge incidents (as `jarvis mcp --allow-recover`)? */
+        allowRecover: z.boolean({ error: 'expected true or false' }).default(false),
+      })
+      .prefault({}),
     evidence: z
       .strictObject({
         /** Each collector (GPU, loaded models, logs, process) gives up after this long. */
@@ -149,6 +155,8 @@ export const configSchema = z
         allowUnprotected: z.boolean({ error: 'expected true or false' }).default(false),
         /** Who may see the status page and badges (read-only, no secrets): as the management endpoints (default), or anyone. */
         statusPage: z.enum(['management', 'public'], { error: 'expected management or public' }).default('management'),
+        /** The MCP tools over Streamable HTTP at /mcp, behind the management auth. */
+        mcp: z.boolean({ error: 'expected true or false' }).default(false),
         /**
          * A Messages stream that has had nothing to send for this long gets a `ping` event, as
          * Anthropic's own streams do, so that no idle timeout between the client and jarvis ends a

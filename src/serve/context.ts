@@ -16,6 +16,8 @@ import type { StreamWriter } from './exchange.js';
 import type { ServeMetrics } from './metrics.js';
 
 export interface ServeContext {
+  /** The MCP tools over Streamable HTTP (given by the edge that starts serve), for /mcp. */
+  mcp?: (req: http.IncomingMessage, res: http.ServerResponse, body: unknown) => Promise<void>;
   /** The config now (SIGHUP replaces it). */
   config: Config;
   settings: CascadeSettings;
@@ -63,7 +65,7 @@ export type Handler = (req: http.IncomingMessage, res: ServeResponse, ctx: Serve
  * and answers only on a loopback bind when none is.
  */
 export interface Route {
-  method: 'GET' | 'POST' | 'HEAD';
+  method: 'GET' | 'POST' | 'HEAD' | 'DELETE';
   path: string;
   /** `status`: the status page and badges, public or as `manage` by `serve.statusPage`. */
   auth: 'public' | 'api' | 'manage' | 'status';

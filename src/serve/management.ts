@@ -103,3 +103,15 @@ export const metrics: Handler = async (_req, res, ctx) => {
   res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType });
   res.end(text);
 };
+
+/** The MCP tools (`/mcp`, Streamable HTTP), when `serve.mcp` is on; the body read under serve's limit. */
+export const mcp: Handler = async (req, res, ctx) => {
+  if (!ctx.config.serve.mcp || !ctx.mcp) return sendError(res, { status: 404, message: 'the MCP endpoint is off: set `serve: { mcp: true }` in the config (or run `jarvis mcp` over stdio)', type: 'invalid_request_error', code: 'not_found' });
+  let body: unknown;
+  if (req.method === 'POST') {
+    const read = await readJsonObject(req, ctx.bodyLimitBytes);
+    if (!read.ok) return sendBodyError(res, read.error);
+    body = read.value;
+  }
+  await ctx.mcp(req, res, body);
+};

@@ -31,6 +31,9 @@ const ROUTES: Route[] = [
   { method: 'GET', path: '/api/status', auth: 'manage', handle: management.status },
   { method: 'GET', path: '/api/diagnostics', auth: 'manage', handle: management.diagnostics },
   { method: 'POST', path: '/api/heal', auth: 'manage', handle: management.heal },
+  { method: 'POST', path: '/mcp', auth: 'manage', handle: management.mcp },
+  { method: 'GET', path: '/mcp', auth: 'manage', handle: management.mcp },
+  { method: 'DELETE', path: '/mcp', auth: 'manage', handle: management.mcp },
 ];
 /** Routes by path, then method: no key string put together per request. */
 const ROUTE_TABLE = new Map<string, Map<string, Route>>();

@@ -33,6 +33,8 @@ import { answerClientError, applyLimits, connectionCap, CONNECTIONS_CHECKING_INT
 
 export interface ServeOptions {
   config: Config;
+  /** The MCP tools over Streamable HTTP at /mcp (answered when `serve.mcp` is on). */
+  mcp?: (req: http.IncomingMessage, res: http.ServerResponse, body: unknown) => Promise<void>;
   /** The saved data: the shared breakers, the history, the incident log. */
   records: Records;
   host: string;
@@ -159,6 +161,7 @@ async function serveContext(options: ServeOptions, env: NodeJS.ProcessEnv, auth:
   catalog.takeChanges();
   const ctx = {
     config: options.config,
+    ...(options.mcp && { mcp: options.mcp }),
     settings,
     health,
     catalog,

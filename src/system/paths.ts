@@ -2,7 +2,7 @@
  * Where the package's own files are (runbooks/, bin/, package.json). Found by walking up from this
  * module, so it holds both for the sources (src/system/) and for the bundle (dist/).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,3 +21,6 @@ export const PACKAGE_ROOT = findRoot();
 
 /** The CLI's entry, to run jarvis as a child process (demo, sims). */
 export const JARVIS_BIN = path.join(PACKAGE_ROOT, 'bin', 'jarvis.js');
+
+/** The package's version (package.json), for --version and what jarvis tells an MCP client. */
+export const PACKAGE_VERSION = (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
