@@ -45,6 +45,8 @@ export interface CliCommand<O = Record<string, unknown>> {
   takesNode?: boolean;
   /** Two or three command lines that show it at work, ending its --help. */
   examples?: string[];
+  /** Lines after the examples (a file to write, say). */
+  notes?: string[];
   /** Method syntax on purpose: a command with its own flags type fits the table of all. */
   run?(this: void, r: Run<O>): Promise<void>;
   subcommands?: CliCommand[];
@@ -84,7 +86,7 @@ export function register(parent: Command, spec: CliCommand, registry: Registry):
     });
   }
   const examples = spec.examples ?? [];
-  const after = [...(examples.length > 0 ? ['', 'Examples:', ...examples.map((e) => `  $ ${e}`)] : []), '', 'Global options (--config, --data-dir, --json, --no-color): see jarvis --help.'];
+  const after = [...(examples.length > 0 ? ['', 'Examples:', ...examples.map((e) => `  $ ${e}`)] : []), ...(spec.notes ? ['', ...spec.notes] : []), '', 'Global options (--config, --data-dir, --json, --no-color): see jarvis --help.'];
   cmd.addHelpText('after', after.join('\n'));
   for (const sub of spec.subcommands ?? []) register(cmd, sub, registry);
   return cmd;

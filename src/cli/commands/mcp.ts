@@ -6,6 +6,12 @@ export const mcp: CliCommand<{ allowRecover?: boolean }> = {
   name: 'mcp',
   description: "an MCP server over stdio: the runbook's tools (status, diagnose, recover, incidents, health, report) for Claude Code and other agents",
   examples: ['claude mcp add jarvis -- jarvis mcp --config /path/jarvis.config.yaml', 'claude mcp add jarvis -- jarvis mcp --allow-recover --config /path/jarvis.config.yaml'],
+  notes: [
+    'Or in a project, .mcp.json beside the code (Claude Code asks before using it):',
+    '  {"mcpServers": {"jarvis": {"command": "jarvis", "args": ["mcp", "--config", "/path/jarvis.config.yaml"]}}}',
+    'Stdout carries JSON-RPC only; logs go to stderr. Read-only tools always work; recover_node, reset_breaker',
+    'and acknowledge_incidents act only with --allow-recover (or mcp.allowRecover: true in the config).',
+  ],
   flags: [{ flags: '--allow-recover', description: 'let the tools recover nodes, reset breakers and acknowledge incidents (else they return the plan and say how to allow it); also mcp.allowRecover in the config' }],
   run: async ({ opts, context, proc }) => {
     const ctx = await context();
