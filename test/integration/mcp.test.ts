@@ -12,6 +12,7 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import yaml from 'js-yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, cleanEnv, freePort, jarvis, startCluster, startServe, stopRestarted, tempDir, type RunningSim } from '../helpers/cli.js';
@@ -62,6 +63,13 @@ async function connect(...extra: string[]): Promise<{ client: Client; errors: Er
   return { client, errors, stderr: () => stderr };
 }
 
+/** Checks a result's structuredContent against its tool's output schema (as listed), here too, not only in the client. */
+function conforms(tools: { name: string; outputSchema?: object }[], name: string, result: object): void {
+  const schema = tools.find((t) => t.name === name)!.outputSchema!;
+  const check = new AjvJsonSchemaValidator().getValidator(schema)((result as { structuredContent?: unknown }).structuredContent);
+  expect(check.valid, `${name}: ${check.valid ? '' : check.errorMessage}`).toBe(true);
+}
+
 const text = (r: object) => (((r as { content?: { text: string }[] }).content ?? [])[0]?.text ?? '');
 
 describe('jarvis mcp over stdio', () => {
@@ -83,18 +91,20 @@ describe('jarvis mcp over stdio', () => {
       // The client checks each structuredContent against the tool's output schema (it throws if not).
       const status = await client.callTool({ name: 'cluster_status', arguments: {} });
       expect(status.isError).toBeFalsy();
+      conforms(tools, 'cluster_status', status);
       const s = status.structuredContent as { nodes: { id: string; status: string }[]; line: string };
       expect(Object.fromEntries(s.nodes.map((n) => [n.id, n.status]))).toEqual({ down: 'refused', slow: 'refused', ok: 'ok', hung: 'timeout' });
       expect(text(status)).toBe('1/4 nodes ok; down refused, slow refused, hung timeout');
 
       const diagnosis = await client.callTool({ name: 'diagnose_node', arguments: { node: 'HUNG' } });
+      conforms(tools, 'diagnose_node', diagnosis);
       expect((diagnosis.structuredContent as { diagnosis: { cause: string } }).diagnosis.cause).toBe('timeout');
       expect(text(diagnosis)).toMatch(/^hung: timeout/);
       expect(text(diagnosis)).toMatch(/meanwhile: ok can take its work/);
       for (const [name, args] of [['list_incidents', {}], ['node_health', {}], ['uptime_report', { since: '24h' }]] as const) {
         const r = await client.callTool({ name, arguments: args });
         expect(r.isError, `${name}: ${text(r)}`).toBeFalsy();
-        expect(r.structuredContent, name).toBeDefined();
+        conforms(tools, name, r);
       }
 
       // Bad arguments: results with isError and the CLI's one-line words, and the server goes on.
@@ -112,9 +122,18 @@ describe('jarvis mcp over stdio', () => {
       // Without permission: the plan as a dry run, nothing run, and how to allow it.
       const refused = await client.callTool({ name: 'recover_node', arguments: { node: 'down' } });
       expect(refused.isError).toBeFalsy();
+      conforms(tools, 'recover_node', refused);
       expect(refused.structuredContent).toMatchObject({ allowed: false, dryRun: true, outcome: 'planned' });
       expect(text(refused)).toMatch(/Not run: this server may not recover nodes\. Start the server with `jarvis mcp --allow-recover`/);
-      for (const name of ['reset_breaker', 'acknowledge_incidents']) expect(text(await client.callTool({ name, arguments: { node: 'down' } }))).toMatch(/^Not done: this server may not/);
+      for (const name of ['reset_breaker', 'acknowledge_incidents']) {
+        const r = await client.callTool({ name, arguments: { node: 'down' } });
+        conforms(tools, name, r);
+        expect(text(r)).toMatch(/^Not done: this server may not/);
+        // An unknown node is an error before any permission is weighed.
+        expect(await client.callTool({ name, arguments: { node: 'm9' } })).toMatchObject({ isError: true });
+      }
+      expect(await client.callTool({ name: 'uptime_report', arguments: { since: 'soon' } })).toMatchObject({ isError: true });
+      expect(await client.callTool({ name: 'recover_node', arguments: { node: 'down', force: 'yes' } })).toMatchObject({ isError: true });
       expect(existsSync(path.join(data, 'incidents.json'))).toBe(false);
 
       // Resources: the runbook, its rules, the config without its secret, the incidents; the prompt.
@@ -164,6 +183,14 @@ describe('jarvis mcp over stdio', () => {
       // The server goes on.
       const incidents = await client.callTool({ name: 'list_incidents', arguments: { node: 'down' } });
       expect((incidents.structuredContent as { incidents: { outcome: string }[] }).incidents.map((i) => i.outcome)).toEqual(['recovered']);
+      // Allowed: a breaker reset, incidents acknowledged.
+      const reset = await client.callTool({ name: 'reset_breaker', arguments: { node: 'down' } });
+      expect(reset.structuredContent).toMatchObject({ allowed: true, node: 'down' });
+      const ack = await client.callTool({ name: 'acknowledge_incidents', arguments: { node: 'down' } });
+      expect(ack.structuredContent).toMatchObject({ allowed: true, node: 'down', at: expect.any(String) });
+      expect(text(ack)).toMatch(/^Acknowledged down at /);
+      const acks = (JSON.parse(readFileSync(path.join(data, 'state.json'), 'utf8')) as { acks?: Record<string, string> }).acks;
+      expect(acks?.down).toBe((ack.structuredContent as { at: string }).at);
       expect(errors).toEqual([]);
     } finally {
       await client.close();
