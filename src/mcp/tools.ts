@@ -38,8 +38,17 @@ export function asJson(value: unknown): Record<string, unknown> {
   return JSON.parse(jsonSafe(JSON.stringify(value))) as Record<string, unknown>;
 }
 
-const NODE = z.string().min(1).max(100).describe('node id from the config, e.g. m2 (case-insensitive)');
 const ALLOW = 'Start the server with `jarvis mcp --allow-recover` (or set `mcp: { allowRecover: true }` in the config) to allow it; ask the person first.';
+
+/** A state-changing tool the server may not run: the node checked (an unknown one is still an error), and how to allow it. */
+async function refused(ctx: CommandContext, nodeId: unknown, what: string, extra: Record<string, unknown> = {}): Promise<ToolResult> {
+  const { findNode } = await import('../config/nodes.js');
+  const node = findNode(await ctx.config(), String(nodeId)).id;
+  const note = `Not done: this server may not ${what}. ${ALLOW}`;
+  return { structured: { allowed: false, node, ...extra, note }, text: note };
+}
+
+const NODE = z.string().min(1).max(100).describe('node id from the config, e.g. m2 (case-insensitive)');
 const loose = <T extends z.ZodRawShape>(shape: T) => z.looseObject(shape);
 const probeShape = { id: z.string(), kind: z.string(), status: z.string(), latencyMs: z.number(), throttled: z.boolean().optional(), detail: z.string().optional() };
 
@@ -128,12 +137,7 @@ const acknowledge: JarvisTool = {
   output: loose({ allowed: z.boolean(), node: z.string(), at: z.string().optional(), note: z.string().optional() }),
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
   run: async (args, { ctx, allowed }) => {
-    const { findNode } = await import('../config/nodes.js');
-    if (!allowed) {
-      const node = findNode(await ctx.config(), String(args.node)).id;
-      const note = `Not done: this server may not acknowledge incidents. ${ALLOW}`;
-      return { structured: { allowed, node, note }, text: note };
-    }
+    if (!allowed) return refused(ctx, args.node, 'acknowledge incidents');
     const { runAck } = await import('../commands/incidents.js');
     const r = await runAck({ nodeId: String(args.node) }, ctx);
     return { structured: { allowed, ...r }, text: `Acknowledged ${r.node} at ${r.at}: its earlier incidents no longer block automatic restarts.` };
@@ -165,12 +169,7 @@ const resetBreaker: JarvisTool = {
   output: loose({ allowed: z.boolean(), node: z.string().nullable(), nodes: z.array(z.string()), note: z.string().optional() }),
   annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true },
   run: async (args, { ctx, allowed }) => {
-    const { findNode } = await import('../config/nodes.js');
-    if (!allowed) {
-      const node = findNode(await ctx.config(), String(args.node)).id;
-      const note = `Not done: this server may not reset breakers. ${ALLOW}`;
-      return { structured: { allowed, node, nodes: [], note }, text: note };
-    }
+    if (!allowed) return refused(ctx, args.node, 'reset breakers', { nodes: [] });
     const { runReset } = await import('../commands/reset.js');
     const r = await runReset({ nodeId: String(args.node) }, ctx);
     return { structured: { allowed, ...asJson(r) }, text: r.nodes.length > 0 ? `Reset ${r.node}: breaker closed, counts cleared.` : `${r.node} had no recorded state; nothing to reset.` };
