@@ -14,9 +14,10 @@ import { sendJson } from './reply.js';
 import { clusterState } from './cluster-state.js';
 
 export const root: Handler = (req, res, ctx) => {
-  // Claude Code probes `HEAD /` at start; a person opening the URL gets a pointer.
-  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-  res.end(req.method === 'HEAD' ? undefined : `jarvis serve: ${ctx.config.nodes.length} nodes. POST /v1/chat/completions, GET /v1/models, GET /health\n`);
+  // Claude Code probes `HEAD /` at start; Ollama's clients read `GET /` as Ollama answers it (a
+  // browser gets the status page, see routes.ts). The pointer for a person is in a header.
+  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'x-jarvis': `jarvis serve: ${ctx.config.nodes.length} nodes; OpenAI /v1, Anthropic /v1/messages, Ollama /api; GET /health, /status` });
+  res.end(req.method === 'HEAD' ? undefined : 'Ollama is running');
 };
 
 /**

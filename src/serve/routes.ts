@@ -8,6 +8,7 @@ import type { ClientAuth } from './auth.js';
 import type { Route, ServeContext, ServeResponse } from './context.js';
 import * as anthropic from './anthropic/messages.js';
 import * as management from './management.js';
+import * as ollama from './ollama/api.js';
 import * as statusPage from './status/routes.js';
 import { chatCompletions, embeddings } from './openai/chat.js';
 import { sendError } from './openai/errors.js';
@@ -27,6 +28,17 @@ const ROUTES: Route[] = [
   { method: 'POST', path: '/v1/embeddings', auth: 'api', handle: embeddings },
   { method: 'POST', path: '/v1/messages', auth: 'api', handle: anthropic.messages },
   { method: 'POST', path: '/v1/messages/count_tokens', auth: 'api', handle: anthropic.countTokens },
+  // Ollama's own API: the same engine, auth and headers as /v1.
+  { method: 'POST', path: '/api/chat', auth: 'api', handle: ollama.chat },
+  { method: 'POST', path: '/api/generate', auth: 'api', handle: ollama.generate },
+  { method: 'POST', path: '/api/embed', auth: 'api', handle: ollama.embed },
+  { method: 'POST', path: '/api/embeddings', auth: 'api', handle: ollama.embeddings },
+  { method: 'GET', path: '/api/tags', auth: 'api', handle: ollama.tags },
+  { method: 'GET', path: '/api/version', auth: 'api', handle: ollama.version },
+  { method: 'GET', path: '/api/ps', auth: 'api', handle: ollama.ps },
+  { method: 'POST', path: '/api/show', auth: 'api', handle: ollama.show },
+  ...['/api/pull', '/api/push', '/api/create', '/api/copy'].map((path): Route => ({ method: 'POST', path, auth: 'api', handle: ollama.manage })),
+  { method: 'DELETE', path: '/api/delete', auth: 'api', handle: ollama.manage },
   { method: 'GET', path: '/metrics', auth: 'manage', handle: management.metrics },
   { method: 'GET', path: '/api/status', auth: 'manage', handle: management.status },
   { method: 'GET', path: '/api/diagnostics', auth: 'manage', handle: management.diagnostics },

@@ -206,6 +206,12 @@ export class SimNode {
         `${JSON.stringify({ model, created_at: created, message: { role: 'assistant', content: '' }, done_reason: 'stop', done: true, ...metrics })}\n`,
       ]);
     }
+    if (method === 'POST' && path === '/api/show') {
+      const req = parseJson(body);
+      const model = typeof req?.model === 'string' ? req.model : '';
+      if (!served.some((m) => ollamaName(m) === ollamaName(model))) return sendJson(res, 404, { error: `model '${model}' not found` });
+      return sendJson(res, 200, { modelfile: `FROM ${model}`, parameters: 'temperature 0.7', template: '{{ .Prompt }}', details: ollamaModel(model).details, model_info: { 'general.architecture': 'qwen3', 'qwen3.context_length': 4096 }, capabilities: ['completion', 'tools'] });
+    }
     if (method === 'POST' && path === '/api/embed') return sendJson(res, 200, { model: served[0], embeddings: [embedding()] });
     if (method === 'POST' && path === '/v1/embeddings') return this.embed(body, res, served);
     if (method === 'POST' && path === '/v1/chat/completions') return openaiChat(this, body, res, served);
