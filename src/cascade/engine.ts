@@ -34,6 +34,8 @@ export interface CascadeRequest {
   raw?: ChatRequest['raw'];
   /** The client's Anthropic Messages request, for nodes that speak that API (see ChatRequest). */
   messagesApi?: ChatRequest['messagesApi'];
+  /** The client's Ollama request, for Ollama nodes (see ChatRequest). */
+  ollamaApi?: ChatRequest['ollamaApi'];
 }
 
 export interface Attempt {

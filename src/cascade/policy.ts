@@ -105,5 +105,6 @@ export function chatFor(request: CascadeRequest, model: string | undefined): Cha
   if (request.extra) chat.extra = request.extra;
   if (request.raw) chat.raw = request.raw;
   if (request.messagesApi) chat.messagesApi = request.messagesApi;
+  if (request.ollamaApi) chat.ollamaApi = request.ollamaApi;
   return chat;
 }

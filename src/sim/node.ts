@@ -184,7 +184,8 @@ export class SimNode {
       });
     }
     if (method === 'GET' && path === '/v1/models') return sendJson(res, 200, openaiList(served, 'library'));
-    if (method === 'POST' && path === '/api/chat') {
+    if (method === 'POST' && (path === '/api/chat' || path === '/api/generate')) {
+      const generate = path === '/api/generate';
       const req = parseJson(body);
       if (!req) return sendJson(res, 400, { error: 'invalid character in request body' });
       const model = typeof req.model === 'string' ? req.model : '';
@@ -192,19 +193,15 @@ export class SimNode {
       if (!served.some((m) => ollamaName(m) === ollamaName(model))) {
         return sendJson(res, 404, { error: `model "${model}" not found, try pulling it first` });
       }
-      const messages = Array.isArray(req.messages) ? (req.messages as ChatMessage[]) : [];
+      const messages = generate ? (typeof req.prompt === 'string' && req.prompt ? [{ role: 'user', content: req.prompt }] : []) : Array.isArray(req.messages) ? (req.messages as ChatMessage[]) : [];
       const created = new Date().toISOString();
-      if (messages.length === 0) {
-        return sendJson(res, 200, { model, created_at: created, message: { role: 'assistant', content: '' }, done_reason: 'load', done: true });
-      }
+      // /api/generate says `response` where /api/chat says `message`.
+      const say = (content: string) => (generate ? { response: content } : { message: { role: 'assistant', content } });
+      if (messages.length === 0) return sendJson(res, 200, { model, created_at: created, ...say(''), done_reason: 'load', done: true });
       const text = this.reply(messages);
       const metrics = { total_duration: 120_000_000, load_duration: 1_000_000, prompt_eval_count: 8, prompt_eval_duration: 9_000_000, eval_count: words(text).length, eval_duration: 100_000_000 };
-      if (req.stream === false) {
-        return sendJson(res, 200, { model, created_at: created, message: { role: 'assistant', content: text }, done_reason: 'stop', done: true, ...metrics });
-      }
-      return void this.stream(res, 'application/x-ndjson', words(text), (w) => `${JSON.stringify({ model, created_at: created, message: { role: 'assistant', content: w }, done: false })}\n`, [
-        `${JSON.stringify({ model, created_at: created, message: { role: 'assistant', content: '' }, done_reason: 'stop', done: true, ...metrics })}\n`,
-      ]);
+      if (req.stream === false) return sendJson(res, 200, { model, created_at: created, ...say(text), done_reason: 'stop', done: true, ...metrics });
+      return void this.stream(res, 'application/x-ndjson', words(text), (w) => `${JSON.stringify({ model, created_at: created, ...say(w), done: false })}\n`, [`${JSON.stringify({ model, created_at: created, ...say(''), done_reason: 'stop', done: true, ...metrics })}\n`]);
     }
     if (method === 'POST' && path === '/api/show') {
       const req = parseJson(body);

@@ -6,11 +6,13 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { NodeConfig } from '../config/schema.js';
 import { forwardedHeaders, nodeHeaders, speaksMessages } from '../config/credentials.js';
-import { apiUrl } from '../probe/endpoints.js';
+import { apiUrl, rootUrl } from '../probe/endpoints.js';
 import { Cancel, follow, unfollow, type CancelSignal } from '../system/cancel.js';
 import { ChatStream, chatPayload, readReply, type ChatRequest, type ChatSuccess, type StreamRead } from '../protocols/openai/chat.js';
 import { MessagesPassStream } from '../protocols/anthropic/events.js';
 import { readMessageReply } from '../protocols/anthropic/reply.js';
+import { ollamaPayload, OllamaPassStream, readOllamaReply } from '../protocols/ollama/native.js';
+import { NdjsonReader } from './ndjson.js';
 import { classifyHttpError, failureFromError, type ChatFailure } from './failure.js';
 import { isConnectionCut } from '../probe/classify.js';
 import { nodeHttpRequester, pipeBody, readText, type BodySink, type RawResponse, type Requester } from './requesters.js';
@@ -97,8 +99,8 @@ const expire = (c: Cancel) => c.abort(TIMED_OUT);
  * lasting minutes does not keep the text of the request (as long as the client's conversation)
  * alive in it.
  */
-function post(requester: Requester, url: URL, request: ChatRequest, pass: boolean, headers: Readonly<Record<string, string>>, signal: Cancel): Promise<RawResponse> {
-  const body = pass ? messagesPayload(request) : chatPayload(request);
+function post(requester: Requester, url: URL, request: ChatRequest, pass: Pass, headers: Readonly<Record<string, string>>, signal: Cancel): Promise<RawResponse> {
+  const body = pass === 'messages' ? messagesPayload(request) : pass === 'ollama' ? ollamaPayload(request.ollamaApi!, request.model) : chatPayload(request);
   return requester(url, body, headers, signal).catch((error: unknown) => {
     // Cut before a byte of the answer came, most likely a kept-alive connection the node had just
     // closed (llama.cpp's server closes after each stream): sent again at once, on a connection
@@ -154,8 +156,8 @@ class Call {
    * A streamed reply read as it comes, the attempt closed when it ends. Pushed through an object
    * rather than read in a loop in the sender: no async frame kept per open stream for minutes.
    */
-  stream(res: RawResponse, chat: StreamRead, sentAt: number): Promise<ChatOutcome> {
-    return new Promise((resolve) => pipeBody(res, new StreamedReply(this, chat, sentAt, resolve)));
+  stream(res: RawResponse, chat: StreamRead, sentAt: number, reader: EventReader): Promise<ChatOutcome> {
+    return new Promise((resolve) => pipeBody(res, new StreamedReply(this, chat, sentAt, reader, resolve)));
   }
 }
 
@@ -164,8 +166,13 @@ class Call {
  * carry nothing yet (the role chunk, empty deltas) wait until something does, so that a stream
  * that dies before its first token can still fail over with nothing sent. Settles once.
  */
+/** What splits a stream into events: SSE, or NDJSON lines (Ollama's). */
+interface EventReader {
+  push(text: string): SseEvent[];
+  end(): SseEvent[];
+}
+
 class StreamedReply implements BodySink {
-  readonly #sse = new SseReader();
   // StringDecoder, not TextDecoder: no ICU converter per stream, and a multi-byte character
   // split between two chunks is still joined.
   readonly #decoder = new StringDecoder('utf8');
@@ -177,13 +184,14 @@ class StreamedReply implements BodySink {
     private readonly call: Call,
     private readonly chat: StreamRead,
     private readonly sentAt: number,
+    private readonly reader: EventReader,
     settle: (outcome: ChatOutcome) => void,
   ) {
     this.#settle = settle;
   }
 
   chunk(piece: Buffer | string): boolean {
-    if (!this.#settle || !this.#take(this.#sse.push(typeof piece === 'string' ? piece : this.#decoder.write(piece)))) return false;
+    if (!this.#settle || !this.#take(this.reader.push(typeof piece === 'string' ? piece : this.#decoder.write(piece)))) return false;
     if (begun(this.call.sent)) this.call.heard();
     return true;
   }
@@ -192,7 +200,7 @@ class StreamedReply implements BodySink {
     if (!this.#settle) return;
     this.call.complete = true;
     const tail = this.#decoder.end();
-    if (!this.#take(tail ? [...this.#sse.push(tail), ...this.#sse.end()] : this.#sse.end())) return;
+    if (!this.#take(tail ? [...this.reader.push(tail), ...this.reader.end()] : this.reader.end())) return;
     if (!this.chat.finished) return void this.#finish(failed({ class: 'bad_response', message: 'the stream ended without finishing' }, this.call.sent));
     this.#finish({ ok: true, value: this.chat.result(this.#firstTokenMs) });
   }
@@ -253,19 +261,33 @@ class StreamedReply implements BodySink {
 /** The statuses by which a node says the request itself is bad. */
 const REJECTS = new Set([400, 413, 422]);
 
+/** A client's own request sent as it came: Anthropic's Messages to a node that speaks it, Ollama's to an Ollama node. */
+type Pass = 'messages' | 'ollama' | undefined;
+
+/** Ollama's native URL for a node (its root, not /v1), parsed once per node and path. */
+const nativeUrls = new WeakMap<NodeConfig, Map<string, URL>>();
+function nativeUrl(node: NodeConfig, path: string): URL | undefined {
+  if (!node.url) return undefined;
+  let m = nativeUrls.get(node);
+  if (!m) nativeUrls.set(node, (m = new Map<string, URL>()));
+  let u = m.get(path);
+  if (!u) m.set(path, (u = new URL(`${rootUrl(node.url)}${path}`)));
+  return u;
+}
+
 /** Sends one completion through `requester`. Never throws: the outcome says how it went. */
 export function createSender(requester: Requester): SendChat {
   return async (node, request, options) => {
     const endpoint = request.endpoint ?? 'chat';
     // A Messages request goes as it is to a node that speaks that API; a node that speaks only
     // that API cannot take a chat request.
-    const pass = endpoint === 'chat' && request.messagesApi !== undefined && speaksMessages(node);
-    if (!pass && node.kind === 'anthropic') return { ok: false, failure: { class: 'bad_request', message: `${node.id} speaks only Anthropic's Messages API (POST /v1/messages)` } };
-    const url = target(node, pass ? 'messages' : endpoint);
+    const pass: Pass = endpoint !== 'chat' ? undefined : request.messagesApi !== undefined && speaksMessages(node) ? 'messages' : request.ollamaApi !== undefined && node.kind === 'ollama' ? 'ollama' : undefined;
+    if (pass !== 'messages' && node.kind === 'anthropic') return { ok: false, failure: { class: 'bad_request', message: `${node.id} speaks only Anthropic's Messages API (POST /v1/messages)` } };
+    const url = pass === 'ollama' ? nativeUrl(node, request.ollamaApi!.path) : target(node, pass === 'messages' ? 'messages' : endpoint);
     if (!url) return { ok: false, failure: { class: 'bad_request', message: `${node.id} has no url to send requests to` } };
     if (options.signal?.aborted) return { ok: false, failure: { class: 'aborted', message: 'interrupted' } };
     const stream = endpoint === 'chat' && request.stream;
-    const headers = pass ? { ...requestHeaders(node, stream), ...forwardedHeaders(node, request.messagesApi!.headers) } : requestHeaders(node, stream);
+    const headers = pass === 'messages' ? { ...requestHeaders(node, stream), ...forwardedHeaders(node, request.messagesApi!.headers) } : requestHeaders(node, stream);
     // Only a stream's first token is timed (a whole reply's time is the attempt's).
     const sentAt = stream ? performance.now() : 0;
     const call = new Call(options);
@@ -281,16 +303,17 @@ export function createSender(requester: Requester): SendChat {
         // client as it is: another node would fare no better, and the node did nothing wrong.
         // Claude Code shows Anthropic's, or compacts on "prompt is too long". A 400 that says no
         // model is loaded is the node's state, not the request's (model_missing: fail over).
-        if (REJECTS.has(res.status) && (f.class === 'bad_request' || (pass && node.kind === 'anthropic'))) {
+        if (REJECTS.has(res.status) && (f.class === 'bad_request' || (pass === 'messages' && node.kind === 'anthropic'))) {
           return { ok: false, failure: { ...f, class: 'rejected', reply: { status: res.status, body: text } } };
         }
         return { ok: false, failure: f };
       }
-      const isSse = stream && /event-stream/.test(String(res.headers['content-type'] ?? ''));
-      if (!isSse) {
+      const type = String(res.headers['content-type'] ?? '');
+      const streamed = stream && (pass === 'ollama' ? /ndjson/.test(type) : /event-stream/.test(type));
+      if (!streamed) {
         const text = res.textNow?.() ?? (await readText(res));
         call.complete = true;
-        const reply = pass ? readMessageReply(text) : readReply(text, endpoint);
+        const reply = pass === 'messages' ? readMessageReply(text) : pass === 'ollama' ? readOllamaReply(text) : readReply(text, endpoint);
         if (!reply.ok) return failed({ class: 'bad_response', message: reply.message }, call.sent);
         // Not streamed by the server (or asked without streaming): print it whole.
         if (request.stream && reply.value.content) options.onToken?.(reply.value.content);
@@ -298,7 +321,7 @@ export function createSender(requester: Requester): SendChat {
       }
       const keepText = options.keepText !== false;
       handedOver = true;
-      return call.stream(res, pass ? new MessagesPassStream(keepText) : new ChatStream(keepText), sentAt);
+      return call.stream(res, pass === 'messages' ? new MessagesPassStream(keepText) : pass === 'ollama' ? new OllamaPassStream(keepText) : new ChatStream(keepText), sentAt, pass === 'ollama' ? new NdjsonReader() : new SseReader());
     } catch (error) {
       return call.failure(error);
     } finally {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Ollama } from 'ollama';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanEnv, probedOnce, simFault, startCluster, startServe, tempDir, type RunningServe, type RunningSim } from '../helpers/cli.js';
+import { cleanEnv, nextHit, probedOnce, simFault, startCluster, startServe, tempDir, type RunningServe, type RunningSim } from '../helpers/cli.js';
 
 let tmp: ReturnType<typeof tempDir>;
 let sim: RunningSim;
@@ -34,8 +34,12 @@ afterAll(async () => {
 
 describe('an Ollama client pointed at jarvis serve', () => {
   it('chats, whole and streamed (NDJSON, the last line done with its durations); generates; embeds', async () => {
-    const whole = await client.chat({ model: 'qwen3:8b', messages: [{ role: 'user', content: 'hello there' }], stream: false });
+    // The Ollama node gets the body as sent, on its own /api/chat: its own durations come back.
+    const hit = await nextHit(sim.ready.control, 'ol', '/api/chat');
+    const whole = await client.chat({ model: 'qwen3:8b', messages: [{ role: 'user', content: 'hello there' }], stream: false, keep_alive: '5m', options: { num_ctx: 4096 } });
+    await hit();
     expect(whole.message).toMatchObject({ role: 'assistant', content: '[ol] hello there' });
+    expect(whole).toMatchObject({ load_duration: 1_000_000, prompt_eval_count: 8 });
     expect(whole).toMatchObject({ done: true, done_reason: 'stop', model: 'qwen3:8b' });
     expect(whole.total_duration).toBeGreaterThan(0);
     expect(whole.eval_count).toBeGreaterThan(0);
@@ -105,18 +109,23 @@ describe('an Ollama client pointed at jarvis serve', () => {
     } finally {
       await simFault(sim.ready.control, 'ol', 'up');
     }
-    await simFault(sim.ready.control, 'lm', 'cut');
+    for (const [node, model] of [['lm', 'mistral-7b'], ['ol', 'qwen3:8b']] as const) await cutAfterFirstLine(node, model);
+  });
+
+  async function cutAfterFirstLine(node: string, model: string): Promise<void> {
+    await simFault(sim.ready.control, node, 'cut');
     try {
       const seen: string[] = [];
       const reading = (async () => {
-        for await (const part of await client.chat({ model: 'mistral-7b', messages: [{ role: 'user', content: 'a long answer with many words in it' }], stream: true, options: {} })) seen.push(part.message.content);
+        for await (const part of await client.chat({ model, messages: [{ role: 'user', content: 'a long answer with many words in it' }], stream: true })) seen.push(part.message.content);
       })();
-      await expect(reading).rejects.toThrow(/broke/);
-      expect(seen.length).toBeGreaterThan(0);
+      // Translated (lm) or passed through (ol): never a clean `done`, an error line.
+      await expect(reading, node).rejects.toThrow(/broke/);
+      expect(seen.length, node).toBeGreaterThan(0);
     } finally {
-      await simFault(sim.ready.control, 'lm', 'up');
+      await simFault(sim.ready.control, node, 'up');
     }
-  });
+  }
 
   it('errors in Ollama\'s shape: 404 for an unknown model, 400 for a bad body, 501 for model management', async () => {
     await expect(client.chat({ model: 'nope:1b', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({ status_code: 404, error: 'model "nope:1b" not found, try pulling it first' });

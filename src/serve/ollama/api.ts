@@ -67,19 +67,28 @@ function conversation(generate: boolean): Handler {
     // Ollama's way to load a model: nothing to say. Answered at once, as it does.
     const empty = generate ? !body.prompt : parsed.value.messages.length === 0;
     if (empty) return sendJson(res, 200, { model, created_at: createdAt, ...(generate ? { response: '' } : { message: { role: 'assistant', content: '' } }), done_reason: 'load', done: true });
-    await converse(res, ctx, parsed.value, { model, generate, createdAt, route: routed.route, path: generate ? '/api/generate' : '/api/chat' });
+    await converse(res, ctx, parsed.value, { model, generate, createdAt, route: routed.route, path: generate ? '/api/generate' : '/api/chat', body });
   };
 }
 
-async function converse(res: ServeResponse, ctx: ServeContext, chat: OllamaChat, o: { model: string; generate: boolean; createdAt: string; route: Pick<CascadeRequest, 'task' | 'node' | 'model'>; path: string }): Promise<void> {
-  const request: CascadeRequest = { messages: chat.messages, stream: chat.stream, ...o.route, ...(chat.maxTokens !== undefined && { maxTokens: chat.maxTokens }), ...(Object.keys(chat.extra).length > 0 && { extra: chat.extra }) };
+async function converse(res: ServeResponse, ctx: ServeContext, chat: OllamaChat, o: { model: string; generate: boolean; createdAt: string; route: Pick<CascadeRequest, 'task' | 'node' | 'model'>; path: '/api/chat' | '/api/generate'; body: Record<string, unknown> }): Promise<void> {
+  // An Ollama node gets the client's body as it came (its model's name put in); any other the translation.
+  const request: CascadeRequest = { messages: chat.messages, stream: chat.stream, ...o.route, ...(chat.maxTokens !== undefined && { maxTokens: chat.maxTokens }), ...(Object.keys(chat.extra).length > 0 && { extra: chat.extra }), ollamaApi: { path: o.path, body: o.body } };
   if (chat.dropped.length > 0 && ctx.accessLog) ctx.log(`ollama: ${o.path} ${chat.dropped.join(', ')}: Ollama's own, not sent to chat-completion nodes`);
   const stream = new OllamaStream(o.model, o.createdAt, o.generate);
   const t0 = performance.now();
   let firstMs: number | undefined;
+  /** The answering node speaks Ollama: its lines went as they came, its last line included. */
+  let native = false;
   const writer: StreamWriter = {
     open: (r, headers) => void r.writeHead(200, { ...headers, 'content-type': 'application/x-ndjson' }),
     data: (r, line) => {
+      // A line from an Ollama node is already Ollama's; an SSE event (`data: ...`) is translated.
+      if (line.startsWith('{')) {
+        native = true;
+        firstMs ??= performance.now() - t0;
+        return void r.write(`${line}\n`);
+      }
       const out = stream.chunk(line.slice(line.indexOf(':') + 1).trim());
       if (!out) return;
       firstMs ??= performance.now() - t0;
@@ -91,7 +100,12 @@ async function converse(res: ServeResponse, ctx: ServeContext, chat: OllamaChat,
   if (res.writableEnded) return;
   const timing = { totalMs: performance.now() - t0, ...(firstMs !== undefined && { firstTokenMs: firstMs }) };
   if (x.result.ok) {
-    if (x.streaming) return void res.end(stream.end(timing));
+    if (x.streaming) return void res.end(native ? undefined : stream.end(timing));
+    // An Ollama node's own reply, as it came.
+    if (ctx.config.nodes.find((n) => n.id === x.result.node)?.kind === 'ollama' && x.result.raw) {
+      res.writeHead(200, { 'content-type': chat.stream ? 'application/x-ndjson' : 'application/json; charset=utf-8', ...answeredBy(x) });
+      return void res.end(chat.stream ? `${x.result.raw.trim()}\n` : x.result.raw);
+    }
     const whole = chatReply(x.result.raw, { ...(x.result.content !== undefined && { content: x.result.content }), ...(x.result.toolCalls && { toolCalls: x.result.toolCalls }) }, o.model, timing, o.createdAt);
     const reply = o.generate ? generateReply(whole) : whole;
     // Asked to stream but answered whole: one NDJSON line, as a client reading lines expects.
@@ -102,7 +116,7 @@ async function converse(res: ServeResponse, ctx: ServeContext, chat: OllamaChat,
     return sendJson(res, 200, reply, answeredBy(x));
   }
   // The answering node broke after the first line: an error line, never a clean `done`.
-  if (x.streaming) return void res.end(stream.error(`the stream from ${x.result.node ?? 'the node'} broke: ${x.result.error ?? 'cut'}`));
+  if (x.streaming) return void res.end(native ? `${JSON.stringify({ error: `the stream from ${x.result.node ?? 'the node'} broke: ${x.result.error ?? 'cut'}` })}\n` : stream.error(`the stream from ${x.result.node ?? 'the node'} broke: ${x.result.error ?? 'cut'}`));
   sendFailure(res, x, o.model);
 }
 
