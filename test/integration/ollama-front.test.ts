@@ -57,6 +57,9 @@ describe('an Ollama client pointed at jarvis serve', () => {
 
     const gen = await client.generate({ model: 'mistral-7b', prompt: 'why', system: 'be brief', stream: false });
     expect(gen.response).toBe('[lm] why');
+    // What a node of another kind cannot take is said, not silently lost.
+    const noted = await fetch(`${serve.url}/api/generate`, { method: 'POST', body: JSON.stringify({ model: 'mistral-7b', prompt: 'why', context: [1, 2, 3], stream: false }) });
+    expect(noted.headers.get('x-jarvis-note')).toBe('not sent to lm (not Ollama): context');
     const streamed: string[] = [];
     for await (const part of await client.generate({ model: 'qwen3:8b', prompt: 'a b', stream: true })) streamed.push(part.response ?? '');
     expect(streamed.join('')).toBe('[ol] a b');

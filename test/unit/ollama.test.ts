@@ -2,6 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { chatFromOllama, generateFromOllama } from '../../src/protocols/ollama/request.js';
 import { chatReply, generateReply, OllamaStream } from '../../src/protocols/ollama/reply.js';
+import { OllamaPassStream } from '../../src/protocols/ollama/native.js';
+import { NdjsonReader } from '../../src/transport/ndjson.js';
 
 describe('an Ollama request as a chat completion', () => {
   it('messages with images, tool calls (arguments an object) and tool results by name', () => {
@@ -105,5 +107,31 @@ describe('a chat completion as Ollama\'s reply', () => {
     expect(s.error('the stream broke')).toBe('{"error":"the stream broke"}\n');
     expect(s.end(t)).toBe('');
     expect(s.chunk(JSON.stringify({ choices: [{ delta: { content: 'b' } }] }))).toBe('');
+  });
+});
+
+describe('an Ollama node\'s own stream, passed through', () => {
+  const lines = ['{"model":"qwen3:8b","message":{"role":"assistant","content":"Hé"},"done":false}', '{"model":"qwen3:8b","message":{"role":"assistant","content":" là"},"done":false}', '{"model":"qwen3:8b","message":{"role":"assistant","content":""},"done_reason":"stop","done":true,"eval_count":2}'];
+  const text = `${lines.join('\r\n')}\n`;
+  it('read the same at every split of its bytes (a line, a CRLF, a multi-byte character cut), text and done known', () => {
+    const bytes = Buffer.from(text);
+    for (let cut = 0; cut <= bytes.length; cut++) {
+      const r = new NdjsonReader();
+      const decoder = new TextDecoder();
+      const events = [...r.push(decoder.decode(bytes.subarray(0, cut), { stream: true })), ...r.push(decoder.decode(bytes.subarray(cut))), ...r.end()];
+      expect(events.map((e) => e.data)).toEqual(lines);
+      const s = new OllamaPassStream();
+      const reads = events.map((e) => s.read(e));
+      expect(reads.map((x) => x.ok && x.meaningful)).toEqual([true, true, true]);
+      expect(s.finished).toBe(true);
+      expect(s.result(undefined)).toMatchObject({ content: 'Hé là', model: 'qwen3:8b', tokens: 2 });
+      expect(events.map((e) => s.line(e))).toEqual(lines);
+      expect(s.isEnd(events[2]!)).toBe(true);
+    }
+  });
+
+  it('an error line is a failure; a line that is not JSON is a bad chunk', () => {
+    expect(new OllamaPassStream().read({ data: '{"error":"out of memory"}' })).toEqual({ ok: false, kind: 'error', message: 'error in the stream: out of memory' });
+    expect(new OllamaPassStream().read({ data: 'oops' })).toMatchObject({ ok: false, kind: 'bad_chunk' });
   });
 });

@@ -5,10 +5,11 @@
  * line with `done: true` finishes it, an `{"error": ...}` line is a failure.
  */
 import type { ChatRequest, ChatSuccess, ChunkRead, StreamRead, ToolCall } from '../openai/chat.js';
+import { withModel } from '../raw-json.js';
 
-/** The client's body with the node's name for the model. */
+/** The client's body with the node's name for the model: its own text where the model can be put in as text, else serialised. */
 export function ollamaPayload(api: NonNullable<ChatRequest['ollamaApi']>, model: string | undefined): string {
-  return JSON.stringify(model ? { ...api.body, model } : api.body);
+  return (api.raw && withModel(api.raw, model)) ?? JSON.stringify(model ? { ...api.body, model } : api.body);
 }
 
 interface Line {

@@ -31,7 +31,7 @@ export interface ChatRequest {
   /** The client's own Anthropic Messages request: sent as it is to nodes that speak that API. */
   messagesApi?: { body: Record<string, unknown>; headers: Record<string, string>; raw?: RawJson };
   /** The client's own Ollama request (`/api/chat`, `/api/generate`): sent as it is to Ollama nodes. */
-  ollamaApi?: { path: '/api/chat' | '/api/generate'; body: Record<string, unknown> };
+  ollamaApi?: { path: '/api/chat' | '/api/generate'; body: Record<string, unknown>; raw?: RawJson };
 }
 
 /** A function call the model asked for (OpenAI's `tool_calls`), arguments as the JSON text it wrote. */

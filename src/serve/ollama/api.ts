@@ -17,6 +17,7 @@ import { targetFor } from '../../runbook/target.js';
 import { chatFromOllama, generateFromOllama, type OllamaChat } from '../../protocols/ollama/request.js';
 import { chatReply, generateReply, OllamaStream } from '../../protocols/ollama/reply.js';
 import { readJsonObject } from '../body.js';
+import type { RawJson } from '../../protocols/raw-json.js';
 import type { Handler, ServeContext, ServeResponse } from '../context.js';
 import { exchange, type Exchange, type StreamWriter } from '../exchange.js';
 import { resolveModel } from '../model-route.js';
@@ -67,21 +68,23 @@ function conversation(generate: boolean): Handler {
     // Ollama's way to load a model: nothing to say. Answered at once, as it does.
     const empty = generate ? !body.prompt : parsed.value.messages.length === 0;
     if (empty) return sendJson(res, 200, { model, created_at: createdAt, ...(generate ? { response: '' } : { message: { role: 'assistant', content: '' } }), done_reason: 'load', done: true });
-    await converse(res, ctx, parsed.value, { model, generate, createdAt, route: routed.route, path: generate ? '/api/generate' : '/api/chat', body });
+    await converse(res, ctx, parsed.value, { model, generate, createdAt, route: routed.route, path: generate ? '/api/generate' : '/api/chat', body, raw: read.raw });
   };
 }
 
-async function converse(res: ServeResponse, ctx: ServeContext, chat: OllamaChat, o: { model: string; generate: boolean; createdAt: string; route: Pick<CascadeRequest, 'task' | 'node' | 'model'>; path: '/api/chat' | '/api/generate'; body: Record<string, unknown> }): Promise<void> {
+async function converse(res: ServeResponse, ctx: ServeContext, chat: OllamaChat, o: { model: string; generate: boolean; createdAt: string; route: Pick<CascadeRequest, 'task' | 'node' | 'model'>; path: '/api/chat' | '/api/generate'; body: Record<string, unknown>; raw: RawJson }): Promise<void> {
   // An Ollama node gets the client's body as it came (its model's name put in); any other the translation.
-  const request: CascadeRequest = { messages: chat.messages, stream: chat.stream, ...o.route, ...(chat.maxTokens !== undefined && { maxTokens: chat.maxTokens }), ...(Object.keys(chat.extra).length > 0 && { extra: chat.extra }), ollamaApi: { path: o.path, body: o.body } };
+  const request: CascadeRequest = { messages: chat.messages, stream: chat.stream, ...o.route, ...(chat.maxTokens !== undefined && { maxTokens: chat.maxTokens }), ...(Object.keys(chat.extra).length > 0 && { extra: chat.extra }), ollamaApi: { path: o.path, body: o.body, raw: o.raw } };
   if (chat.dropped.length > 0 && ctx.accessLog) ctx.log(`ollama: ${o.path} ${chat.dropped.join(', ')}: Ollama's own, not sent to chat-completion nodes`);
+  // What a node of another kind was not given, said in a header (an Ollama node got it all).
+  const note = (node: string | undefined): Record<string, string> => (chat.dropped.length > 0 && ctx.config.nodes.find((n) => n.id === node)?.kind !== 'ollama' ? { 'x-jarvis-note': `not sent to ${node ?? 'the node'} (not Ollama): ${chat.dropped.join(', ')}` } : {});
   const stream = new OllamaStream(o.model, o.createdAt, o.generate);
   const t0 = performance.now();
   let firstMs: number | undefined;
   /** The answering node speaks Ollama: its lines went as they came, its last line included. */
   let native = false;
   const writer: StreamWriter = {
-    open: (r, headers) => void r.writeHead(200, { ...headers, 'content-type': 'application/x-ndjson' }),
+    open: (r, headers, node) => void r.writeHead(200, { ...headers, ...note(node), 'content-type': 'application/x-ndjson' }),
     data: (r, line) => {
       // A line from an Ollama node is already Ollama's; an SSE event (`data: ...`) is translated.
       if (line.startsWith('{')) {
@@ -102,7 +105,7 @@ async function converse(res: ServeResponse, ctx: ServeContext, chat: OllamaChat,
   if (x.result.ok) {
     if (x.streaming) return void res.end(native ? undefined : stream.end(timing));
     // An Ollama node's own reply, as it came.
-    if (ctx.config.nodes.find((n) => n.id === x.result.node)?.kind === 'ollama' && x.result.raw) {
+    if (x.result.raw && ctx.config.nodes.find((n) => n.id === x.result.node)?.kind === 'ollama') {
       res.writeHead(200, { 'content-type': chat.stream ? 'application/x-ndjson' : 'application/json; charset=utf-8', ...answeredBy(x) });
       return void res.end(chat.stream ? `${x.result.raw.trim()}\n` : x.result.raw);
     }
@@ -110,10 +113,10 @@ async function converse(res: ServeResponse, ctx: ServeContext, chat: OllamaChat,
     const reply = o.generate ? generateReply(whole) : whole;
     // Asked to stream but answered whole: one NDJSON line, as a client reading lines expects.
     if (chat.stream) {
-      res.writeHead(200, { 'content-type': 'application/x-ndjson', ...answeredBy(x) });
+      res.writeHead(200, { 'content-type': 'application/x-ndjson', ...answeredBy(x), ...note(x.result.node) });
       return void res.end(`${JSON.stringify(reply)}\n`);
     }
-    return sendJson(res, 200, reply, answeredBy(x));
+    return sendJson(res, 200, reply, { ...answeredBy(x), ...note(x.result.node) });
   }
   // The answering node broke after the first line: an error line, never a clean `done`.
   if (x.streaming) return void res.end(native ? `${JSON.stringify({ error: `the stream from ${x.result.node ?? 'the node'} broke: ${x.result.error ?? 'cut'}` })}\n` : stream.error(`the stream from ${x.result.node ?? 'the node'} broke: ${x.result.error ?? 'cut'}`));
