@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { BIN, firstByte, load, percentile, printTable, startCluster, startReady, stopChild, tempDir } from './lib.js';
+import { BIN, firstByte, inTurns, percentile, printTable, startCluster, startReady, stopChild, tempDir } from './lib.js';
 
 const ROUNDS = 3;
 
@@ -124,16 +124,7 @@ export async function benchAnthropic({ seconds = 2 } = {}) {
     const rows = [];
     const stats = {};
     for (const concurrency of [1, 16]) {
-      const acc = Object.fromEntries(targets.map(([name]) => [name, { lat: [], n: 0, errors: 0 }]));
-      for (const [, origin] of targets) await load(origin, '/v1/messages', headers, body, concurrency, 0.3);
-      for (let r = 0; r < ROUNDS; r++) {
-        for (const [name, origin] of r % 2 ? [...targets].reverse() : targets) {
-          const res = await load(origin, '/v1/messages', headers, body, concurrency, seconds / ROUNDS);
-          acc[name].lat.push(...res.lat);
-          acc[name].n += res.lat.length;
-          acc[name].errors += res.errors;
-        }
-      }
+      const acc = await inTurns(targets.map(([name, origin]) => ({ name, origin, path: '/v1/messages', headers, body })), concurrency, seconds, ROUNDS);
       for (const [name] of targets) {
         const a = acc[name];
         const sorted = a.lat.sort((x, y) => x - y);

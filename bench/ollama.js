@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { BIN, load, percentile, printTable, startCluster, startReady, stopChild, tempDir } from './lib.js';
+import { BIN, inTurns, percentile, printTable, startCluster, startReady, stopChild, tempDir } from './lib.js';
 
 const ROUNDS = 3;
 
@@ -36,16 +36,7 @@ export async function benchOllama({ seconds = 3 } = {}) {
     const rows = [];
     const stats = {};
     for (const concurrency of [1, 16]) {
-      const acc = Object.fromEntries(targets.map(([name]) => [name, { lat: [], n: 0, errors: 0 }]));
-      for (const [, origin, p, body] of targets) await load(origin, p, {}, body, concurrency, 0.3);
-      for (let r = 0; r < ROUNDS; r++) {
-        for (const [name, origin, p, body] of r % 2 ? [...targets].reverse() : targets) {
-          const res = await load(origin, p, {}, body, concurrency, seconds / ROUNDS);
-          acc[name].lat.push(...res.lat);
-          acc[name].n += res.lat.length;
-          acc[name].errors += res.errors;
-        }
-      }
+      const acc = await inTurns(targets.map(([name, origin, p, body]) => ({ name, origin, path: p, body })), concurrency, seconds, ROUNDS);
       for (const [name] of targets) {
         const a = acc[name];
         const sorted = a.lat.sort((x, y) => x - y);
