@@ -119,7 +119,8 @@ async function converse(res: ServeResponse, ctx: ServeContext, chat: OllamaChat,
     return sendJson(res, 200, reply, { ...answeredBy(x), ...note(x.result.node) });
   }
   // The answering node broke after the first line: an error line, never a clean `done`.
-  if (x.streaming) return void res.end(native ? `${JSON.stringify({ error: `the stream from ${x.result.node ?? 'the node'} broke: ${x.result.error ?? 'cut'}` })}\n` : stream.error(`the stream from ${x.result.node ?? 'the node'} broke: ${x.result.error ?? 'cut'}`));
+  // (Passed through or translated, the same line.)
+  if (x.streaming) return void res.end(stream.error(`the stream from ${x.result.node ?? 'the node'} broke: ${x.result.error ?? 'cut'}`));
   sendFailure(res, x, o.model);
 }
 
