@@ -101,115 +101,137 @@ const ALT_ON = '\x1b[?1049h\x1b[?25l';
 const ALT_OFF = '\x1b[?25h\x1b[?1049l';
 
 /** Runs the view until q, Ctrl-C or the signal; the terminal is restored on every way out. */
-export async function runLiveView(o: LiveViewOptions): Promise<number> {
-  const out = process.stdout;
-  const input = process.stdin;
-  let selected = 0;
-  let panel: string[] = [];
-  let asking: { id: string; force: boolean } | undefined;
-  let last: WatchFrame | undefined;
-  let roundAt = o.now();
-  let stopped = false;
-  let wake: (() => void) | undefined;
+export function runLiveView(o: LiveViewOptions): Promise<number> {
+  return new LiveView(o).run();
+}
+
+/** The view's state between rounds and keys: what is selected, the panel, a question asked, a recovery under way. */
+class LiveView {
+  readonly #out = process.stdout;
+  #selected = 0;
+  #panel: string[] = [];
+  #asking: { id: string; force: boolean } | undefined;
+  #last: WatchFrame | undefined;
+  #roundAt: number;
+  #stopped = false;
+  #wake: (() => void) | undefined;
   /** A recovery started from the view: it is not abandoned by q. */
-  let recovering: Promise<unknown> | undefined;
-  const draw = () => {
-    if (stopped) return;
-    last = o.frame(roundAt);
-    selected = Math.min(selected, Math.max(0, last.nodes.length - 1));
-    const rows = out.rows || 40;
-    // What the nodes said, one line each and without controls; the frame's own escapes added after.
-    const lines = renderFrame(forTerminal(last), selected, o.color, panel.flatMap((l) => l.split('\n'))).slice(0, rows - 1);
-    out.write(`\x1b[H${lines.map((l) => `${terminalSafe(l)}\x1b[K`).join('\n')}\x1b[J`);
-  };
-  // Answers arrive in bursts (every node at once): one redraw for each burst.
-  let queued = false;
-  o.onChange(() => {
-    if (queued || stopped) return;
-    queued = true;
-    setImmediate(() => {
-      queued = false;
-      draw();
+  #recovering: Promise<unknown> | undefined;
+  #queued = false;
+
+  constructor(private readonly o: LiveViewOptions) {
+    this.#roundAt = o.now();
+    // Answers arrive in bursts (every node at once): one redraw for each burst.
+    o.onChange(() => {
+      if (this.#queued || this.#stopped) return;
+      this.#queued = true;
+      setImmediate(() => {
+        this.#queued = false;
+        this.draw();
+      });
     });
-  });
-  const stop = () => {
-    stopped = true;
-    wake?.();
+  }
+
+  readonly draw = (): void => {
+    if (this.#stopped) return;
+    const last = (this.#last = this.o.frame(this.#roundAt));
+    this.#selected = Math.min(this.#selected, Math.max(0, last.nodes.length - 1));
+    const rows = this.#out.rows || 40;
+    // What the nodes said, one line each and without controls; the frame's own escapes added after.
+    const lines = renderFrame(forTerminal(last), this.#selected, this.o.color, this.#panel.flatMap((l) => l.split('\n'))).slice(0, rows - 1);
+    this.#out.write(`\x1b[H${lines.map((l) => `${terminalSafe(l)}\x1b[K`).join('\n')}\x1b[J`);
   };
+
+  readonly stop = (): void => {
+    this.#stopped = true;
+    this.#wake?.();
+  };
+
   /** Shows `busy` in the panel while `work` runs, then what it returned (or why it failed). */
-  const inPanel = (busy: string, failed: string, work: () => Promise<string>): Promise<unknown> => {
-    panel = [busy];
+  #inPanel(busy: string, failed: string, work: () => Promise<string>): Promise<unknown> {
+    this.#panel = [busy];
     return work().then(
-      (text) => ((panel = text.split('\n')), draw()),
-      (error: unknown) => ((panel = [o.color.red(`${failed}: ${(error as Error).message}`)]), draw()),
+      (text) => ((this.#panel = text.split('\n')), this.draw()),
+      (error: unknown) => ((this.#panel = [this.o.color.red(`${failed}: ${(error as Error).message}`)]), this.draw()),
     );
-  };
-  const onKey = (data: Buffer) => {
+  }
+
+  /** The answer to a recovery's question: y as asked, f (after r) forced where the runbook would hold, else nothing. */
+  #answer(key: string, asked: { id: string; force: boolean }): void {
+    const { id, force } = asked;
+    const c = this.o.color;
+    const go = key === 'y' || key === 'Y' ? force : key === 'f' && !force ? true : undefined;
+    if (go === undefined) {
+      this.#panel = [c.dim(`not recovering ${id}`)];
+      return;
+    }
+    const run: Promise<unknown> = this.#inPanel(c.yellow(`${go ? 'force-' : ''}recovering ${id}…`), `recover ${id}`, () => this.o.recover(id, go)).finally(() => {
+      if (this.#recovering === run) this.#recovering = undefined;
+    });
+    this.#recovering = run;
+  }
+
+  readonly onKey = (data: Buffer): void => {
     const key = data.toString('utf8');
-    if (key === '\x03' || (key === 'q' && !asking)) return stop();
-    const node = last?.nodes[selected];
-    if (asking) {
-      const { id, force } = asking;
-      asking = undefined;
-      // y: as asked; f (after r): forced, where the runbook would hold.
-      const go = key === 'y' || key === 'Y' ? force : key === 'f' && !force ? true : undefined;
-      if (go !== undefined) {
-        const run: Promise<unknown> = inPanel(o.color.yellow(`${go ? 'force-' : ''}recovering ${id}…`), `recover ${id}`, () => o.recover(id, go)).finally(() => {
-          if (recovering === run) recovering = undefined;
-        });
-        recovering = run;
-      }
-      else panel = [o.color.dim(`not recovering ${id}`)];
-      return draw();
-    }
-    if (key === '\x1b[A' || key === 'k') selected = Math.max(0, selected - 1);
-    else if (key === '\x1b[B' || key === 'j') selected = Math.min((last?.nodes.length ?? 1) - 1, selected + 1);
-    else if (key === '\x1b') panel = [];
-    else if (key === 'd' && node) void inPanel(o.color.dim(`diagnosing ${node.id}…`), `diagnose ${node.id}`, () => o.diagnose(node.id));
+    if (key === '\x03' || (key === 'q' && !this.#asking)) return this.stop();
+    const c = this.o.color;
+    const node = this.#last?.nodes[this.#selected];
+    if (this.#asking) {
+      const asked = this.#asking;
+      this.#asking = undefined;
+      this.#answer(key, asked);
+    } else if (key === '\x1b[A' || key === 'k') this.#selected = Math.max(0, this.#selected - 1);
+    else if (key === '\x1b[B' || key === 'j') this.#selected = Math.min((this.#last?.nodes.length ?? 1) - 1, this.#selected + 1);
+    else if (key === '\x1b') this.#panel = [];
+    else if (key === 'd' && node) void this.#inPanel(c.dim(`diagnosing ${node.id}…`), `diagnose ${node.id}`, () => this.o.diagnose(node.id));
     else if (key === 'r' && node) {
-      asking = { id: node.id, force: false };
-      panel = [o.color.bold(`Recover ${node.id} now, per the runbook? y yes · f force (restart even where the runbook would hold) · n no`)];
+      this.#asking = { id: node.id, force: false };
+      this.#panel = [c.bold(`Recover ${node.id} now, per the runbook? y yes · f force (restart even where the runbook would hold) · n no`)];
     } else if (key === 'R' && node) {
-      asking = { id: node.id, force: true };
-      panel = [o.color.bold(`Force a recovery of ${node.id} now (restart even where the runbook would hold)? y/n`)];
+      this.#asking = { id: node.id, force: true };
+      this.#panel = [c.bold(`Force a recovery of ${node.id} now (restart even where the runbook would hold)? y/n`)];
     }
-    draw();
+    this.draw();
   };
-  const onSignal = () => stop();
-  out.write(ALT_ON);
-  input.setRawMode(true);
-  input.resume();
-  input.on('data', onKey);
-  out.on('resize', draw);
-  process.on('SIGTERM', onSignal);
-  o.signal.addEventListener('abort', onSignal, { once: true });
-  const start = o.now();
-  try {
-    // Rounds start at start + n × interval, however long anything takes (nothing here waits on a
-    // probe): the printed interval is kept, and a stalled machine skips rounds rather than bunching them.
-    while (!stopped) {
-      roundAt = o.now();
-      o.tick();
-      draw();
-      const pause = pauseFor(o.intervalMs - ((o.now() - start) % o.intervalMs));
-      wake = pause.wake;
-      await pause.done;
+
+  async run(): Promise<number> {
+    const { o } = this;
+    const input = process.stdin;
+    this.#out.write(ALT_ON);
+    input.setRawMode(true);
+    input.resume();
+    input.on('data', this.onKey);
+    this.#out.on('resize', this.draw);
+    process.on('SIGTERM', this.stop);
+    o.signal.addEventListener('abort', this.stop, { once: true });
+    const start = o.now();
+    try {
+      // Rounds start at start + n × interval, however long anything takes (nothing here waits on a
+      // probe): the printed interval is kept, and a stalled machine skips rounds rather than bunching them.
+      while (!this.#stopped) {
+        this.#roundAt = o.now();
+        o.tick();
+        this.draw();
+        const pause = pauseFor(o.intervalMs - ((o.now() - start) % o.intervalMs));
+        this.#wake = pause.wake;
+        await pause.done;
+      }
+    } finally {
+      input.off('data', this.onKey);
+      this.#out.off('resize', this.draw);
+      process.off('SIGTERM', this.stop);
+      o.signal.removeEventListener('abort', this.stop);
+      if (input.isTTY) input.setRawMode(false);
+      input.pause();
+      this.#out.write(ALT_OFF);
     }
-  } finally {
-    input.off('data', onKey);
-    out.off('resize', draw);
-    process.off('SIGTERM', onSignal);
-    o.signal.removeEventListener('abort', onSignal);
-    if (input.isTTY) input.setRawMode(false);
-    input.pause();
-    out.write(ALT_OFF);
+    // A recovery started from the view finishes: the terminal is back, and it says what it waits on.
+    if (this.#recovering) {
+      process.stderr.write('jarvis watch: waiting for the recovery under way to finish (Ctrl-C interrupts it, recorded as such)\n');
+      await this.#recovering;
+    }
+    return 0;
   }
-  // A recovery started from the view finishes: the terminal is back, and it says what it waits on.
-  if (recovering) {
-    process.stderr.write('jarvis watch: waiting for the recovery under way to finish (Ctrl-C interrupts it, recorded as such)\n');
-    await recovering;
-  }
-  return 0;
 }
 
 /** A wait of `ms` that a key can end early. */
