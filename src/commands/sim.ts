@@ -121,7 +121,7 @@ export async function sendFault(controlUrl: string, node: string, fault: string)
   } catch {
     throw new JarvisError(`sim control: "${printable(controlUrl)}" is not the control URL a sim prints when ready (http://127.0.0.1:PORT)`, ExitCode.config);
   }
-  const [{ httpRequest }, { classifyFailure }] = await Promise.all([import('../probe/http.js'), import('../probe/classify.js')]);
+  const [{ httpRequest }, { classifyFailure, errorMessage }] = await Promise.all([import('../probe/http.js'), import('../probe/classify.js')]);
   const where = `${base.origin}${base.pathname.replace(/\/$/, '')}`;
   const reply = await httpRequest(`${where}/nodes/${encodeURIComponent(node.toLowerCase())}/fault`, {
     method: 'POST',
@@ -130,15 +130,7 @@ export async function sendFault(controlUrl: string, node: string, fault: string)
   }).catch((error: unknown) => {
     throw new JarvisError(`sim control ${where}: ${classifyFailure(error, 3000).detail ?? 'no answer'}; is the sim running? Use the control URL it printed when ready`, ExitCode.config);
   });
-  if (reply.status !== 200) {
-    // The control server's {"error": "..."}: its words, not its JSON.
-    let why = reply.body;
-    try {
-      why = (JSON.parse(reply.body) as { error?: string }).error ?? why;
-    } catch {
-      // not JSON: as sent
-    }
-    throw new UsageError(`sim control: ${printable(why)}`);
-  }
+  // The control server's {"error": "..."}: its words, not its JSON.
+  if (reply.status !== 200) throw new UsageError(`sim control: ${errorMessage(reply.body) ?? `HTTP ${reply.status}`}`);
   return reply.body;
 }

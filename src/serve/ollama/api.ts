@@ -22,6 +22,7 @@ import type { Handler, ServeContext, ServeResponse } from '../context.js';
 import { exchange, type Exchange, type StreamWriter } from '../exchange.js';
 import { resolveModel } from '../model-route.js';
 import { headerSafe, logField, sendJson } from '../reply.js';
+import { errorMessage } from '../../probe/classify.js';
 import { PACKAGE_VERSION } from '../../system/paths.js';
 
 /** An error as Ollama sends it. */
@@ -38,37 +39,47 @@ function answeredBy(x: Exchange): Record<string, string> {
 /** Why no answer came: the node's own rejection, in Ollama's shape, or every node failed (500, the attempts said). */
 function sendFailure(res: http.ServerResponse, x: Exchange, model: string): void {
   if (x.result.unroutable) return sendError(res, 404, notFound(model));
-  if (x.result.rejected) {
-    let message = x.result.rejected.body;
-    try {
-      const b = JSON.parse(message) as { error?: string | { message?: string } };
-      message = typeof b.error === 'string' ? b.error : (b.error?.message ?? message);
-    } catch {
-      // not JSON: as sent
-    }
-    return sendError(res, x.result.rejected.status, message, answeredBy(x));
-  }
+  const rejected = x.result.rejected;
+  if (rejected) return sendError(res, rejected.status, errorMessage(rejected.body) ?? `HTTP ${rejected.status}`, answeredBy(x));
   sendError(res, 500, `no node could answer: ${x.result.error ?? 'every node failed'} (attempts: ${x.attempts})`, { 'x-jarvis-attempts': x.attempts });
+}
+
+/**
+ * The body and the model it names (`model`, or also the older `name` where Ollama takes it), or
+ * undefined once the client was told why not (400, 413).
+ */
+async function readModelBody(req: http.IncomingMessage, res: http.ServerResponse, ctx: ServeContext, alsoName = false): Promise<{ body: Record<string, unknown>; raw: RawJson; model: string } | undefined> {
+  const read = await readJsonObject(req, ctx.bodyLimitBytes);
+  if (!read.ok) return void sendError(res, read.error.status, read.error.message);
+  const model = read.value.model ?? (alsoName ? read.value.name : undefined);
+  if (typeof model !== 'string' || !model) return void sendError(res, 400, 'model is required');
+  return { body: read.value, raw: read.raw, model };
+}
+
+/** The route the model names (its group, a node, a task alias), or undefined once the client was told: 404 as Ollama says it. */
+async function routeOf(res: http.ServerResponse, ctx: ServeContext, model: string): Promise<Pick<CascadeRequest, 'task' | 'node' | 'model'> | undefined> {
+  const resolving = resolveModel(ctx, model);
+  const routed = resolving instanceof Promise ? await resolving : resolving;
+  if (routed.ok) return routed.route;
+  sendError(res, routed.error.status === 404 ? 404 : 400, routed.error.status === 404 ? notFound(model) : routed.error.message);
+  return undefined;
 }
 
 /** POST /api/chat and /api/generate: through the cascade, answered whole or as NDJSON. */
 function conversation(generate: boolean): Handler {
   return async (req, res, ctx) => {
-    const read = await readJsonObject(req, ctx.bodyLimitBytes);
-    if (!read.ok) return sendError(res, read.error.status, read.error.message);
-    const body = read.value;
-    if (typeof body.model !== 'string' || !body.model) return sendError(res, 400, 'model is required');
-    const model = body.model;
+    const read = await readModelBody(req, res, ctx);
+    if (!read) return;
+    const { body, model } = read;
     const parsed = generate ? generateFromOllama(body) : chatFromOllama(body);
     if (!parsed.ok) return sendError(res, 400, parsed.error);
-    const resolving = resolveModel(ctx, model);
-    const routed = resolving instanceof Promise ? await resolving : resolving;
-    if (!routed.ok) return sendError(res, routed.error.status === 404 ? 404 : 400, routed.error.status === 404 ? notFound(model) : routed.error.message);
+    const route = await routeOf(res, ctx, model);
+    if (!route) return;
     const createdAt = new Date(ctx.wallNow()).toISOString();
     // Ollama's way to load a model: nothing to say. Answered at once, as it does.
     const empty = generate ? !body.prompt : parsed.value.messages.length === 0;
     if (empty) return sendJson(res, 200, { model, created_at: createdAt, ...(generate ? { response: '' } : { message: { role: 'assistant', content: '' } }), done_reason: 'load', done: true });
-    await converse(res, ctx, parsed.value, { model, generate, createdAt, route: routed.route, path: generate ? '/api/generate' : '/api/chat', body, raw: read.raw });
+    await converse(res, ctx, parsed.value, { model, generate, createdAt, route, path: generate ? '/api/generate' : '/api/chat', body, raw: read.raw });
   };
 }
 
@@ -76,8 +87,9 @@ async function converse(res: ServeResponse, ctx: ServeContext, chat: OllamaChat,
   // An Ollama node gets the client's body as it came (its model's name put in); any other the translation.
   const request: CascadeRequest = { messages: chat.messages, stream: chat.stream, ...o.route, ...(chat.maxTokens !== undefined && { maxTokens: chat.maxTokens }), ...(Object.keys(chat.extra).length > 0 && { extra: chat.extra }), ollamaApi: { path: o.path, body: o.body, raw: o.raw } };
   if (chat.dropped.length > 0 && ctx.accessLog) ctx.log(`ollama: ${o.path} ${chat.dropped.join(', ')}: Ollama's own, not sent to chat-completion nodes`);
+  const isOllama = (node: string | undefined) => ctx.config.nodes.find((n) => n.id === node)?.kind === 'ollama';
   // What a node of another kind was not given, said in a header (an Ollama node got it all).
-  const note = (node: string | undefined): Record<string, string> => (chat.dropped.length > 0 && ctx.config.nodes.find((n) => n.id === node)?.kind !== 'ollama' ? { 'x-jarvis-note': `not sent to ${node ?? 'the node'} (not Ollama): ${chat.dropped.join(', ')}` } : {});
+  const note = (node: string | undefined): Record<string, string> => (chat.dropped.length > 0 && !isOllama(node) ? { 'x-jarvis-note': `not sent to ${node ?? 'the node'} (not Ollama): ${chat.dropped.join(', ')}` } : {});
   const stream = new OllamaStream(o.model, o.createdAt, o.generate);
   const t0 = performance.now();
   let firstMs: number | undefined;
@@ -105,7 +117,7 @@ async function converse(res: ServeResponse, ctx: ServeContext, chat: OllamaChat,
   if (x.result.ok) {
     if (x.streaming) return void res.end(native ? undefined : stream.end(timing));
     // An Ollama node's own reply, as it came.
-    if (x.result.raw && ctx.config.nodes.find((n) => n.id === x.result.node)?.kind === 'ollama') {
+    if (x.result.raw && isOllama(x.result.node)) {
       res.writeHead(200, { 'content-type': chat.stream ? 'application/x-ndjson' : 'application/json; charset=utf-8', ...answeredBy(x) });
       return void res.end(chat.stream ? `${x.result.raw.trim()}\n` : x.result.raw);
     }
@@ -130,26 +142,24 @@ export const generate = conversation(true);
 /** POST /api/embed (`input`: a string or strings) and the older /api/embeddings (`prompt`): within the model's group. */
 function embedding(older: boolean): Handler {
   return async (req, res, ctx) => {
-    const read = await readJsonObject(req, ctx.bodyLimitBytes);
-    if (!read.ok) return sendError(res, read.error.status, read.error.message);
-    const body = read.value;
-    if (typeof body.model !== 'string' || !body.model) return sendError(res, 400, 'model is required');
+    const read = await readModelBody(req, res, ctx);
+    if (!read) return;
+    const { body, model } = read;
     const input = older ? body.prompt : body.input;
     if (!(typeof input === 'string' || (Array.isArray(input) && input.every((i) => typeof i === 'string')))) return sendError(res, 400, older ? 'prompt: expected a string' : 'input: expected a string or an array of strings');
-    const resolving = resolveModel(ctx, body.model);
-    const routed = resolving instanceof Promise ? await resolving : resolving;
-    if (!routed.ok) return sendError(res, 404, notFound(body.model));
-    const request: CascadeRequest = { messages: [], stream: false, endpoint: 'embeddings', ...routed.route, extra: { input } };
-    const x = await exchange(res, ctx, request, `POST ${older ? '/api/embeddings' : '/api/embed'} model=${logField(body.model)}`, { open: () => undefined, data: () => undefined, shutdown: () => undefined });
+    const route = await routeOf(res, ctx, model);
+    if (!route) return;
+    const request: CascadeRequest = { messages: [], stream: false, endpoint: 'embeddings', ...route, extra: { input } };
+    const x = await exchange(res, ctx, request, `POST ${older ? '/api/embeddings' : '/api/embed'} model=${logField(model)}`, { open: () => undefined, data: () => undefined, shutdown: () => undefined });
     if (res.writableEnded) return;
-    if (!x.result.ok) return sendFailure(res, x, body.model);
+    if (!x.result.ok) return sendFailure(res, x, model);
     let vectors: number[][] = [];
     try {
       vectors = ((JSON.parse(x.result.raw ?? '{}') as { data?: { embedding?: number[] }[] }).data ?? []).map((d) => d.embedding ?? []);
     } catch {
       return sendError(res, 500, `${x.result.node}: its embeddings were not JSON`, answeredBy(x));
     }
-    sendJson(res, 200, older ? { embedding: vectors[0] ?? [] } : { model: body.model, embeddings: vectors }, answeredBy(x));
+    sendJson(res, 200, older ? { embedding: vectors[0] ?? [] } : { model, embeddings: vectors }, answeredBy(x));
   };
 }
 
@@ -190,21 +200,20 @@ export const ps: Handler = async (_req, res, ctx) => {
  * template, parameters, capabilities); another kind gets what jarvis knows.
  */
 export const show: Handler = async (req, res, ctx) => {
-  const read = await readJsonObject(req, ctx.bodyLimitBytes);
-  if (!read.ok) return sendError(res, read.error.status, read.error.message);
-  const asked = read.value.model ?? read.value.name;
-  if (typeof asked !== 'string' || !asked) return sendError(res, 400, 'model is required');
-  const resolving = resolveModel(ctx, asked);
-  const routed = resolving instanceof Promise ? await resolving : resolving;
-  const order = routed.ok ? cascadeOrder(ctx.config, { messages: [], stream: false, ...routed.route }, ctx.settings, ctx.health.nodes, ctx.catalog, ctx.load) : undefined;
-  const first = order && !('problem' in order) ? order[0] : undefined;
-  if (!routed.ok || !first) return sendError(res, 404, notFound(asked));
+  const read = await readModelBody(req, res, ctx, true);
+  if (!read) return;
+  const asked = read.model;
+  const route = await routeOf(res, ctx, asked);
+  if (!route) return;
+  const order = cascadeOrder(ctx.config, { messages: [], stream: false, ...route }, ctx.settings, ctx.health.nodes, ctx.catalog, ctx.load);
+  const first = 'problem' in order ? undefined : order[0];
+  if (!first) return sendError(res, 404, notFound(asked));
   const node = first.node;
   const model = first.model ?? node.model ?? asked;
   const headers = { 'x-jarvis-node': node.id };
   if (node.kind === 'ollama' && node.url) {
     try {
-      const reply = await ctx.executor.http(`${rootUrl(node.url)}/api/show`, { method: 'POST', body: JSON.stringify({ ...read.value, model }), headers: { 'content-type': 'application/json', ...nodeHeaders(node) }, timeoutMs: node.timeoutMs });
+      const reply = await ctx.executor.http(`${rootUrl(node.url)}/api/show`, { method: 'POST', body: JSON.stringify({ ...read.body, model }), headers: { 'content-type': 'application/json', ...nodeHeaders(node) }, timeoutMs: node.timeoutMs });
       res.writeHead(reply.status, { 'content-type': 'application/json; charset=utf-8', ...headers });
       return void res.end(reply.body);
     } catch (error) {
