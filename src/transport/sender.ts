@@ -34,12 +34,22 @@ export interface SendOptions {
 export type SendChat = (node: NodeConfig, request: ChatRequest, options: SendOptions) => Promise<ChatOutcome>;
 
 /** Parsed endpoint URLs per node: parsing a URL per request shows up in a proxy's profile. */
-const parsedUrls = new WeakMap<NodeConfig, { chat: URL; embeddings: URL; messages: URL } | null>();
+type Endpoint = 'chat' | 'embeddings' | 'messages' | '/api/chat' | '/api/generate';
+const parsedUrls = new WeakMap<NodeConfig, Record<Endpoint, URL> | null>();
 
-function target(node: NodeConfig, endpoint: 'chat' | 'embeddings' | 'messages'): URL | undefined {
+/** The URL of an endpoint of the node: OpenAI-style ones under its /v1, Ollama's own at its root. */
+function target(node: NodeConfig, endpoint: Endpoint): URL | undefined {
   let u = parsedUrls.get(node);
   if (u === undefined) {
-    u = node.url ? { chat: new URL(apiUrl(node.url, 'chat/completions')), embeddings: new URL(apiUrl(node.url, 'embeddings')), messages: new URL(apiUrl(node.url, 'messages')) } : null;
+    u = node.url
+      ? {
+          chat: new URL(apiUrl(node.url, 'chat/completions')),
+          embeddings: new URL(apiUrl(node.url, 'embeddings')),
+          messages: new URL(apiUrl(node.url, 'messages')),
+          '/api/chat': new URL(`${rootUrl(node.url)}/api/chat`),
+          '/api/generate': new URL(`${rootUrl(node.url)}/api/generate`),
+        }
+      : null;
     parsedUrls.set(node, u);
   }
   return u?.[endpoint];
@@ -264,17 +274,6 @@ const REJECTS = new Set([400, 413, 422]);
 /** A client's own request sent as it came: Anthropic's Messages to a node that speaks it, Ollama's to an Ollama node. */
 type Pass = 'messages' | 'ollama' | undefined;
 
-/** Ollama's native URL for a node (its root, not /v1), parsed once per node and path. */
-const nativeUrls = new WeakMap<NodeConfig, Map<string, URL>>();
-function nativeUrl(node: NodeConfig, path: string): URL | undefined {
-  if (!node.url) return undefined;
-  let m = nativeUrls.get(node);
-  if (!m) nativeUrls.set(node, (m = new Map<string, URL>()));
-  let u = m.get(path);
-  if (!u) m.set(path, (u = new URL(`${rootUrl(node.url)}${path}`)));
-  return u;
-}
-
 /** Sends one completion through `requester`. Never throws: the outcome says how it went. */
 export function createSender(requester: Requester): SendChat {
   return async (node, request, options) => {
@@ -283,7 +282,7 @@ export function createSender(requester: Requester): SendChat {
     // that API cannot take a chat request.
     const pass: Pass = endpoint !== 'chat' ? undefined : request.messagesApi !== undefined && speaksMessages(node) ? 'messages' : request.ollamaApi !== undefined && node.kind === 'ollama' ? 'ollama' : undefined;
     if (pass !== 'messages' && node.kind === 'anthropic') return { ok: false, failure: { class: 'bad_request', message: `${node.id} speaks only Anthropic's Messages API (POST /v1/messages)` } };
-    const url = pass === 'ollama' ? nativeUrl(node, request.ollamaApi!.path) : target(node, pass === 'messages' ? 'messages' : endpoint);
+    const url = target(node, pass === 'ollama' ? request.ollamaApi!.path : pass === 'messages' ? 'messages' : endpoint);
     if (!url) return { ok: false, failure: { class: 'bad_request', message: `${node.id} has no url to send requests to` } };
     if (options.signal?.aborted) return { ok: false, failure: { class: 'aborted', message: 'interrupted' } };
     const stream = endpoint === 'chat' && request.stream;
