@@ -32,7 +32,7 @@ export async function runInit({ file, force, cwd = process.cwd() }: { file: stri
   }
   // Editors with the YAML language server complete and check the file against it.
   const schema = path.join(path.dirname(target), SCHEMA_FILE);
-  const { configJsonSchema } = await import('./config.js');
+  const { configJsonSchema } = await import('../config/schema.js');
   await writeFile(schema, `${JSON.stringify(configJsonSchema(), null, 2)}\n`).catch((error: unknown) => {
     throw new JarvisError(`cannot write ${schema}: ${(error as Error).message}`, ExitCode.config, { cause: error });
   });

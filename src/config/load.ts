@@ -8,10 +8,10 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { load as loadYaml, CORE_SCHEMA, YAMLException } from 'js-yaml';
-import { z, type core } from 'zod';
+import type { core } from 'zod';
 import { nearest } from '../system/text.js';
 import { ConfigError } from '../errors.js';
-import { configSchema, type Config } from './schema.js';
+import { configJsonSchema, configSchema, type Config } from './schema.js';
 
 export interface ConfigSource {
   path: string;
@@ -134,7 +134,7 @@ function describeIssue(issue: core.$ZodIssue): string {
  */
 function knownKeys(): (p: readonly PropertyKey[]) => string[] {
   type Schema = { properties?: Record<string, Schema>; items?: Schema; anyOf?: Schema[]; oneOf?: Schema[]; additionalProperties?: Schema | boolean };
-  const root = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Schema;
+  const root = configJsonSchema() as Schema;
   const alternatives = (s: Schema): Schema[] => [s, ...(s.anyOf ?? []).flatMap(alternatives), ...(s.oneOf ?? []).flatMap(alternatives)];
   return (p) => {
     let at: Schema[] = [root];

@@ -276,3 +276,13 @@ function hostOf(url: string | undefined): string | undefined {
 export type Config = z.output<typeof configSchema> & { path: string };
 /** A node with every default applied (nodes are sorted by priority, then by place in the file). */
 export type NodeConfig = Config['nodes'][number];
+
+/**
+ * The JSON Schema of the config file (draft 2020-12), made from the zod schema with what its
+ * comments say: what `jarvis config schema` prints for editors, and where `config check` finds
+ * the known field nearest to an unknown one.
+ */
+export function configJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return { ...schema, title: 'jarvis config', description: 'The jarvis cluster config (jarvis.config.yaml): nodes, tasks, cascade, routing, serve, alerts.' };
+}

@@ -23,7 +23,7 @@ const configSchema: CliCommand = {
   description: 'print the JSON Schema of the config (jarvis config schema > jarvis.schema.json)',
   examples: ["jarvis config schema > jarvis.schema.json"],
   run: async () => {
-    const [{ configJsonSchema }, { printJson }] = await Promise.all([import('../../commands/config.js'), import('../../ui/output.js')]);
+    const [{ configJsonSchema }, { printJson }] = await Promise.all([import('../../config/schema.js'), import('../../ui/output.js')]);
     printJson(configJsonSchema());
   },
 };
