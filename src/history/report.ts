@@ -6,7 +6,7 @@
 import type { Incident } from '../incidents/incident.js';
 import type { NodeHistory } from '../store/history-days.js';
 import { addHistogram, emptyHistogram, failedOf, percentileOf } from './buckets.js';
-import { emptyTimes, spend, stretches, uptimePct, watchedMs } from './timeline.js';
+import { stretches, timesOf, uptimePct, watchedMs } from './timeline.js';
 
 interface DownPeriod {
   from: string;
@@ -45,17 +45,16 @@ export interface NodeReport {
 export function nodeReport(id: string, h: NodeHistory | undefined, fromMs: number, toMs: number, incidents: readonly Incident[], coverMs: number): NodeReport {
   const inWindow = incidents.filter((i) => i.node === id && Date.parse(i.at) >= fromMs && Date.parse(i.at) <= toMs).length;
   const timeline = stretches(h, fromMs, toMs, coverMs);
-  const times = emptyTimes();
-  const base: NodeReport = { node: id, uptimePct: null, upMs: 0, downMs: 0, throttledMs: 0, watchedMs: 0, windowMs: toMs - fromMs, downPeriods: [], mttrMs: null, incidents: inWindow, probes: { ok: 0, failed: 0 }, p50Ms: null, p95Ms: null };
+  const times = timesOf(timeline);
   // Down periods: a stretch of down (with its cause), ended by the next stretch; one that ends in
   // silence ended unseen, and says so.
+  const downPeriods: DownPeriod[] = [];
   timeline.forEach((st, i) => {
-    spend(times, st.state, st.to - st.from);
     if (st.state !== 'down') return;
     const next = timeline[i + 1];
-    base.downPeriods.push({ from: new Date(st.from).toISOString(), ...(next && { to: new Date(st.to).toISOString() }), ms: st.to - st.from, ...(st.cause && { cause: st.cause }), ...(next?.state === 'unknown' && { unwatchedAfter: true }) });
+    downPeriods.push({ from: new Date(st.from).toISOString(), ...(next && { to: new Date(st.to).toISOString() }), ms: st.to - st.from, ...(st.cause && { cause: st.cause }), ...(next?.state === 'unknown' && { unwatchedAfter: true }) });
   });
-  Object.assign(base, times, { watchedMs: watchedMs(times), uptimePct: uptimePct(times) });
+  const base: NodeReport = { node: id, uptimePct: uptimePct(times), ...times, watchedMs: watchedMs(times), windowMs: toMs - fromMs, downPeriods, mttrMs: null, incidents: inWindow, probes: { ok: 0, failed: 0 }, p50Ms: null, p95Ms: null };
   const ended = base.downPeriods.filter((p) => p.to && !p.unwatchedAfter);
   if (ended.length > 0) base.mttrMs = Math.round(ended.reduce((a, p) => a + p.ms, 0) / ended.length);
   if (!h) return base;

@@ -37,7 +37,7 @@ export function verdictOf(t: StateTimes): Verdict {
 }
 
 /** One stretch in one state; `cause` is the failure a down stretch started with. */
-interface Stretch {
+export interface Stretch {
   state: NodeStateName;
   from: number;
   to: number;
@@ -78,16 +78,16 @@ export function stretches(h: NodeHistory | undefined, fromMs: number, toMs: numb
 }
 
 /** Adds `ms` in `state` to the times (unwatched time to none). */
-export function spend(into: StateTimes, state: NodeStateName, ms: number): void {
+function spend(into: StateTimes, state: NodeStateName, ms: number): void {
   if (state === 'up') into.upMs += ms;
   else if (state === 'down') into.downMs += ms;
   else if (state === 'throttled') into.throttledMs += ms;
 }
 
-/** Where the time of [fromMs, toMs) went. */
-export function timesOf(h: NodeHistory | undefined, fromMs: number, toMs: number, coverMs: number): StateTimes {
+/** Where the time of some stretches went (a window's: `timesOf(stretches(h, from, to, cover))`). */
+export function timesOf(list: readonly Stretch[]): StateTimes {
   const t = emptyTimes();
-  for (const s of stretches(h, fromMs, toMs, coverMs)) spend(t, s.state, s.to - s.from);
+  for (const s of list) spend(t, s.state, s.to - s.from);
   return t;
 }
 

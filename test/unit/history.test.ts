@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { percentileOf, step, FRESH_STATE, emptyHistogram, binOf, type Sample } from '../../src/history/buckets.js';
 import { nodeReport } from '../../src/history/report.js';
-import { segmentTimes, timesOf, uptimePct, verdictOf } from '../../src/history/timeline.js';
+import { segmentTimes, stretches, timesOf, uptimePct, verdictOf } from '../../src/history/timeline.js';
 import { HistoryStore } from '../../src/store/history.js';
 
 const MIN = 60_000;
@@ -183,7 +183,7 @@ describe('one uptime rule for the figure and the colour', () => {
     await store.append(samples);
     const h = (await store.read(T0, end)).get('a');
     const segs = segmentTimes(h, T0, HOUR, 6, end, rule.coverMs);
-    const whole = timesOf(h, T0, end, rule.coverMs);
+    const whole = timesOf(stretches(h, T0, end, rule.coverMs));
     expect(segs.reduce((a, t) => a + t.upMs + t.downMs + t.throttledMs, 0)).toBe(whole.upMs + whole.downMs + whole.throttledMs);
     expect(segs.map(verdictOf)).toEqual(['up', 'down', 'throttled', 'throttled', 'unwatched', 'up']);
     // Hour 1: down from 01:00 to the second answer after it (01:35).

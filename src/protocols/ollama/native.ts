@@ -21,6 +21,9 @@ interface Line {
   error?: unknown;
 }
 
+/** A reply's text: `/api/chat`'s `message.content`, or `/api/generate`'s `response`. */
+const textOf = (json: Line | null | undefined): string | undefined => (typeof json?.message?.content === 'string' ? json.message.content : typeof json?.response === 'string' ? json.response : undefined);
+
 const toolCallsOf = (calls: unknown): ToolCall[] | undefined =>
   Array.isArray(calls) && calls.length > 0 ? (calls as { function?: { name?: unknown; arguments?: unknown } }[]).map((c) => ({ name: typeof c.function?.name === 'string' ? c.function.name : '', arguments: JSON.stringify(c.function?.arguments ?? {}) })) : undefined;
 
@@ -32,7 +35,7 @@ export function readOllamaReply(text: string): { ok: true; value: ChatSuccess } 
   } catch {
     return { ok: false, message: `not JSON: ${text.slice(0, 200)}` };
   }
-  const content = typeof json?.message?.content === 'string' ? json.message.content : typeof json?.response === 'string' ? json.response : undefined;
+  const content = textOf(json);
   if (content === undefined) return { ok: false, message: `no message or response in the reply: ${text.slice(0, 200)}` };
   const value: ChatSuccess = { content, raw: text };
   const calls = toolCallsOf(json.message?.tool_calls);
@@ -60,7 +63,7 @@ export class OllamaPassStream implements StreamRead {
     }
     if (json.error !== undefined) return { ok: false, kind: 'error', message: `error in the stream: ${typeof json.error === 'string' ? json.error : JSON.stringify(json.error)}` };
     if (typeof json.model === 'string') this.#model = json.model;
-    const text = typeof json.message?.content === 'string' ? json.message.content : typeof json.response === 'string' ? json.response : '';
+    const text = textOf(json) ?? '';
     const calls = toolCallsOf(json.message?.tool_calls);
     if (calls) this.#calls.push(...calls);
     const thinking = json.message?.thinking ?? json.thinking;
