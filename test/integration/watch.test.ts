@@ -8,6 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, cleanEnv, freePort, jarvis, startCluster, stopRestarted, tempDir, type RunningSim } from '../helpers/cli.js';
+import { waitFor } from '../helpers/wait.js';
 
 const hasTmux = spawnSync('tmux', ['-V']).error === undefined;
 if (!hasTmux) console.warn('[skip] watch tests: tmux not installed (apt-get install tmux)');
@@ -35,9 +36,10 @@ beforeAll(async () => {
 });
 
 /** The shell in the pane, with `cmd` typed into it. */
-function shell(cmd: string): void {
+async function shell(cmd: string): Promise<void> {
   tmux('kill-server');
-  expect(tmux('new-session', '-d', '-s', session, '-x', '200', '-y', '50', 'sh').status).toBe(0);
+  // The last test's server may still be going away (its socket, its session): until a new session starts.
+  await waitFor(() => tmux('new-session', '-d', '-s', session, '-x', '200', '-y', '50', 'sh').status === 0 || (tmux('kill-server'), false), { what: 'a fresh tmux session', intervalMs: 50 });
   tmux('send-keys', '-t', session, cmd, 'Enter');
 }
 
@@ -56,7 +58,7 @@ afterAll(async () => {
 
 describe.skipIf(!hasTmux)('jarvis watch', () => {
   it('draws the table, turns a killed node down within a refresh, diagnoses on d, and q gives the terminal back', async () => {
-    shell(`HOME=${tmp.dir} NO_COLOR=1 ${process.execPath} ${BIN} watch --interval 500 --config ${withoutStuck()} --data-dir ${path.join(tmp.dir, 'data')}`);
+    await shell(`HOME=${tmp.dir} NO_COLOR=1 ${process.execPath} ${BIN} watch --interval 500 --config ${withoutStuck()} --data-dir ${path.join(tmp.dir, 'data')}`);
     const first = await until('the node table', (t) => /last probes/.test(t) && /beta +ollama +ok/.test(t));
     expect(first).toMatch(new RegExp(`jarvis watch · .* UTC · every 500 ms · data ${path.join(tmp.dir, 'data')}`));
     expect(first).toMatch(/› +alpha +openai +ok/);
@@ -78,7 +80,7 @@ describe.skipIf(!hasTmux)('jarvis watch', () => {
     const slow = path.join(tmp.dir, 'slow.yaml');
     writeFileSync(slow, readFileSync(cfg, 'utf8').replace(/(id: stuck,.*timeoutMs: )\d+/, '$160000'));
     // Run from another directory: the data dir it reads is said, the same ./data rule as every command.
-    shell(`cd ${tmp.dir} && HOME=${tmp.dir} NO_COLOR=1 ${process.execPath} ${BIN} watch --interval 1000 --config ${slow}`);
+    await shell(`cd ${tmp.dir} && HOME=${tmp.dir} NO_COLOR=1 ${process.execPath} ${BIN} watch --interval 1000 --config ${slow}`);
     await until('the node table', (t) => /beta +ollama +ok/.test(t));
     expect(screen()).toContain(`data ${path.join(tmp.dir, 'data')}`);
     // Four different seconds in the header while the hung probe (60 s) is still under way: the
@@ -104,7 +106,7 @@ describe.skipIf(!hasTmux)('jarvis watch', () => {
     // Nothing listens at first; its restart starts a server that hangs.
     writeFileSync(hung, `nodes:\n  - { id: h, kind: ollama, url: "http://127.0.0.1:${port}", model: "qwen3:8b", timeoutMs: 800, restart: [${JSON.stringify(process.execPath)}, ${JSON.stringify(BIN)}, sim, node, --kind, ollama, --id, h, --port, "${port}", --fault, hang], process: false }\nrecover: { healthTimeoutMs: 3000, verifyTimeoutMs: 1000 }\n`);
     try {
-      shell(`HOME=${tmp.dir} NO_COLOR=1 ${process.execPath} ${BIN} watch --interval 500 --config ${hung} --data-dir ${data}`);
+      await shell(`HOME=${tmp.dir} NO_COLOR=1 ${process.execPath} ${BIN} watch --interval 500 --config ${hung} --data-dir ${data}`);
       await until('h refused', (t) => /h +ollama +refused/.test(t));
       tmux('send-keys', '-t', session, 'r');
       await until('the question', (t) => /Recover h now, per the runbook\? y yes · f force/.test(t));
@@ -137,7 +139,7 @@ describe.skipIf(!hasTmux)('jarvis watch', () => {
 
   it('ask in a terminal says which node it waits on and for how long; in a pipe, nothing of the kind', async () => {
     // A 6 s deadline: the hung node gets half of it, then the request fails over.
-    shell(`HOME=${tmp.dir} NO_COLOR=1 ${process.execPath} ${BIN} ask --node stuck --timeout 6000 --config ${cfg} --data-dir ${path.join(tmp.dir, 'data')} "hello"`);
+    await shell(`HOME=${tmp.dir} NO_COLOR=1 ${process.execPath} ${BIN} ask --node stuck --timeout 6000 --config ${cfg} --data-dir ${path.join(tmp.dir, 'data')} "hello"`);
     await until('the waiting line', (t) => /waiting on stuck (\(attempt \d+\/\d+\) )?[\d.]+ (ms|s) of 3\.00 s/.test(t), 15_000);
     // Then it fails over, and the answer comes from another node.
     await until('the answer', (t) => /answered by (alpha|beta)/.test(t), 30_000);
@@ -157,7 +159,7 @@ describe.skipIf(!hasTmux)('jarvis watch', () => {
 describe.skipIf(!hasTmux)('jarvis sim on a terminal', () => {
   it('says what it started in words for a person; with --json, the JSON line programs read', async () => {
     const out = path.join(tmp.dir, 'tty-sim.yaml');
-    shell(`HOME=${tmp.dir} NO_COLOR=1 ${process.execPath} ${BIN} sim cluster --preset 2 --config-out ${out}`);
+    await shell(`HOME=${tmp.dir} NO_COLOR=1 ${process.execPath} ${BIN} sim cluster --preset 2 --config-out ${out}`);
     const text = await until('the summary', (t) => /Ctrl-C stops it/.test(t));
     expect(text).toMatch(/Simulated cluster of 2 nodes ready on loopback \(pid \d+\):/);
     expect(text).toMatch(/^node +kind +url +model +fault$/m);
@@ -166,7 +168,7 @@ describe.skipIf(!hasTmux)('jarvis sim on a terminal', () => {
     tmux('send-keys', '-t', session, 'C-c');
     tmux('send-keys', '-t', session, 'echo "gone-$?"', 'Enter');
     await until('the shell again', (t) => /^(# )?gone-\d+/m.test(t));
-    shell(`HOME=${tmp.dir} ${process.execPath} ${BIN} sim node --kind ollama --json`);
+    await shell(`HOME=${tmp.dir} ${process.execPath} ${BIN} sim node --kind ollama --json`);
     const json = await until('the JSON line', (t) => /"event":"ready"/.test(t));
     expect(json).not.toMatch(/Simulated/);
     tmux('send-keys', '-t', session, 'C-c');
