@@ -35,11 +35,15 @@ beforeAll(async () => {
   ({ sim, cfg } = await startCluster(tmp.dir, [{ id: 'alpha', kind: 'openai', models: ['m'] }, { id: 'beta', kind: 'ollama', models: ['qwen3:8b'] }, { id: 'stuck', kind: 'ollama', models: ['qwen3:8b'], fault: 'hang' }], { timeoutMs: 1000 }));
 });
 
-/** The shell in the pane, with `cmd` typed into it. */
-async function shell(cmd: string): Promise<void> {
+/** The shell in the pane, with `cmd` typed into it; with `record`, all the pane receives is copied to that file. */
+async function shell(cmd: string, record?: string): Promise<void> {
   tmux('kill-server');
   // The last test's server may still be going away (its socket, its session): until a new session starts.
   await waitFor(() => tmux('new-session', '-d', '-s', session, '-x', '200', '-y', '50', 'sh').status === 0 || (tmux('kill-server'), false), { what: 'a fresh tmux session', intervalMs: 50 });
+  if (record) {
+    writeFileSync(record, '');
+    expect(tmux('pipe-pane', '-t', session, `cat >> '${record}'`).status).toBe(0);
+  }
   tmux('send-keys', '-t', session, cmd, 'Enter');
 }
 
@@ -139,10 +143,17 @@ describe.skipIf(!hasTmux)('jarvis watch', () => {
 
   it('ask in a terminal says which node it waits on and for how long; in a pipe, nothing of the kind', async () => {
     // A 6 s deadline: the hung node gets half of it, then the request fails over.
-    await shell(`HOME=${tmp.dir} NO_COLOR=1 ${process.execPath} ${BIN} ask --node stuck --timeout 6000 --config ${cfg} --data-dir ${path.join(tmp.dir, 'data')} "hello"`);
-    await until('the waiting line', (t) => /waiting on stuck (\(attempt \d+\/\d+\) )?[\d.]+ (ms|s) of 3\.00 s/.test(t), 15_000);
-    // Then it fails over, and the answer comes from another node.
+    // Everything the pane receives is recorded: the waiting line is redrawn, then replaced by the
+    // failover, and a busy machine may not look at the screen during its 3 s.
+    const record = path.join(tmp.dir, 'ask-pane.log');
+    await shell(`HOME=${tmp.dir} NO_COLOR=1 ${process.execPath} ${BIN} ask --node stuck --timeout 6000 --config ${cfg} --data-dir ${path.join(tmp.dir, 'data')} "hello"`, record);
+    // It fails over, and the answer comes from another node.
     await until('the answer', (t) => /answered by (alpha|beta)/.test(t), 30_000);
+    let received = '';
+    await waitFor(() => /answered by/.test((received = readFileSync(record, 'utf8'))), { what: 'the answer in the pane log' });
+    expect(received).toMatch(/waiting on stuck (\(attempt \d+\/\d+\) )?[\d.]+ (ms|s) of 3\.00 s/);
+    // Redrawn in place (a carriage return and an erased line), not one line per tick.
+    expect(received).toMatch(/\r\u001b\[2K\S+ waiting on stuck/);
     const piped = await jarvis(['ask', '--node', 'stuck', '--timeout', '6000', '--config', cfg, '--data-dir', path.join(tmp.dir, 'data'), 'hello'], { env: cleanEnv(tmp.dir) });
     expect(piped.code).toBe(0);
     expect(piped.stderr).not.toMatch(/waiting on/);
