@@ -4,7 +4,7 @@
  * everything it touches comes in through `deps`. This file is its shape (the request, the result,
  * the doors) and its entry; the attempt loop, one state machine, is run.ts.
  */
-import type { Config } from '../config/schema.js';
+import type { Config, NodeConfig } from '../config/schema.js';
 import { NodeLoad } from './balance.js';
 import { ModelCatalog, type ListModels } from './catalog.js';
 import type { HealthEvent, NodeHealth } from './node-health.js';
@@ -36,6 +36,10 @@ export interface CascadeRequest {
   messagesApi?: ChatRequest['messagesApi'];
   /** The client's Ollama request, for Ollama nodes (see ChatRequest). */
   ollamaApi?: ChatRequest['ollamaApi'];
+  /** The client's user id (OpenAI's `user`, Anthropic's `metadata.user_id`): an affinity key when the config says so. */
+  user?: string;
+  /** Affinity's node for this conversation: first when it is one of the request's own and may take it (see pinFirst). */
+  pinned?: string;
 }
 
 export interface Attempt {
@@ -122,6 +126,8 @@ export interface EngineDeps {
    * happen rather than into the result's `events`.
    */
   live?: LiveBreakers;
+  /** Requests in flight beyond which a pinned node is passed over (affinity; default 4). */
+  pinLimit?: (node: NodeConfig) => number;
 }
 
 

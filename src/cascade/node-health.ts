@@ -18,8 +18,14 @@ export function applyEvent(h: NodeHealth | undefined, e: HealthEvent, s: Breaker
   }
   if (e.ok) return countSuccesses({ ...base }, e.times ?? 1);
   const next: NodeHealth = { ...base, totalRequests: base.totalRequests + 1, lastError: e.error ?? 'failed', lastErrorAt: new Date(e.at).toISOString() };
-  if (!e.counts) return e.quotaUntil !== undefined ? { ...next, breaker: onQuota(base.breaker, e.quotaUntil, e.at) } : next;
-  return { ...next, breaker: onFailure(base.breaker, e.at, s), failures: base.failures + 1, consecutiveFailures: base.consecutiveFailures + 1 };
+  if (!e.counts) return e.quotaUntil !== undefined ? opened(base, { ...next, breaker: onQuota(base.breaker, e.quotaUntil, e.at) }, e.at) : next;
+  return opened(base, { ...next, breaker: onFailure(base.breaker, e.at, s), failures: base.failures + 1, consecutiveFailures: base.consecutiveFailures + 1 }, e.at);
+}
+
+/** `next`, stamped with the time when its breaker opened at `at` (it was not open before). */
+function opened(base: NodeHealth, next: NodeHealth, at: number): NodeHealth {
+  if (next.breaker.phase === 'open' && phaseAt(base.breaker, at) !== 'open') next.openedAt = at;
+  return next;
 }
 
 /** `n` successes counted on `h` itself (a proxy's own copy: no new objects per request). */

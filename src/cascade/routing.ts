@@ -234,3 +234,14 @@ export function planRoute(config: Config, q: RouteQuery, settings: CascadeSettin
 }
 
 const stepNode = (s: RouteStep) => s.node.id;
+
+/**
+ * The route with `node` first (affinity's pin: it holds the conversation's prefix) when it is one
+ * of the request's own nodes (a member: its group, its task, the node it named) and `ready` says
+ * it may take the request now; else the route as the strategy made it.
+ */
+export function pinFirst(route: readonly RouteStep[], node: string, ready: (step: RouteStep) => boolean): readonly RouteStep[] {
+  const i = route.findIndex((s) => s.node.id === node);
+  if (i <= 0 || !route[i]!.member || !ready(route[i]!)) return route;
+  return [route[i]!, ...route.slice(0, i), ...route.slice(i + 1)];
+}

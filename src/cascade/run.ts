@@ -15,7 +15,7 @@ import type { NodeLoad } from './balance.js';
 import { allows } from './breaker.js';
 import type { ModelCatalog } from './catalog.js';
 import { RunView, type HealthEvent, type NodeHealth } from './node-health.js';
-import { discoverGroup, planRoute, type RouteProblem, type RouteStep } from './routing.js';
+import { discoverGroup, pinFirst, planRoute, type RouteProblem, type RouteStep } from './routing.js';
 import type { CascadeSettings } from '../config/env.js';
 import { Cancel, follow, unfollow } from '../system/cancel.js';
 import type { ChatRequest } from '../protocols/openai/chat.js';
@@ -85,7 +85,8 @@ export class CascadeRun implements Waiter, SkipSink {
   /** The route's candidates: open breakers skipped, but never the last node that might answer. */
   #route(planned: readonly RouteStep[] | RouteProblem, now0: number): Next {
     if ('problem' in planned) return this.#finish({ ok: false, error: planned.message, unroutable: planned });
-    const order = planned;
+    const pinned = this.request.pinned;
+    const order = pinned === undefined ? planned : pinFirst(planned, pinned, (s) => this.#mayTake(s, now0));
     if (order.length === 0) return this.#finish({ ok: false, error: 'no node can take requests (none has a url)' });
     this.#candidates = admit(order, this.stored, this.deps.live, now0, this);
     if (this.#candidates.length === 0) return this.#finish({ ok: false, error: 'every node on the route is open or in its half-open trial; nothing was sent' });
@@ -95,6 +96,19 @@ export class CascadeRun implements Waiter, SkipSink {
     // The share of the deadline each untried node keeps for itself.
     this.#share = Math.min(this.settings.requestTimeoutMs, this.settings.deadlineMs / this.#candidates.length);
     return this.#nextNode();
+  }
+
+  /**
+   * Whether affinity's pinned node may take the request: its breaker lets it in, its last probe
+   * did not fail, and it has fewer requests in flight than its limit. Otherwise the strategy's
+   * choice stands (and the answering node is pinned instead).
+   */
+  #mayTake(step: RouteStep, now: number): boolean {
+    const id = step.node.id;
+    const { live, pinLimit } = this.deps;
+    const h = this.stored[id];
+    const open = live ? !live.admits(id, now) : h !== undefined && !allows(h.breaker, now);
+    return !open && !this.#load.probeFailed(id) && this.#load.inFlight(id) < (pinLimit ? pinLimit(step.node) : 4);
   }
 
   /** The next candidate's first attempt, or the end of the route. */

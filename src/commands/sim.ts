@@ -26,7 +26,7 @@ export interface SimRunOptions {
 }
 
 /** Builds the node list from a preset, a spec file and `id=fault` overrides. */
-export async function resolveSpecs(options: { preset?: string; spec?: string; faults?: string[]; omit?: string[] }): Promise<SimNodeSpec[]> {
+export async function resolveSpecs(options: { preset?: string; spec?: string; faults?: string[]; omit?: string[]; prefillMsPer1k?: number }): Promise<SimNodeSpec[]> {
   let specs: SimNodeSpec[];
   if (options.spec) {
     const data = loadYaml(await readFile(options.spec, 'utf8'), { schema: CORE_SCHEMA }) as { nodes?: SimNodeSpec[] } | null;
@@ -49,11 +49,12 @@ export async function resolveSpecs(options: { preset?: string; spec?: string; fa
       throw new UsageError(`--fault ${f}: ${(error as Error).message}`);
     }
   }
+  if (options.prefillMsPer1k !== undefined) for (const s of specs) s.prefillMsPer1k = options.prefillMsPer1k;
   const omit = new Set((options.omit ?? []).map((s) => s.toLowerCase()));
   return specs.filter((s) => !omit.has(s.id));
 }
 
-export function singleNodeSpec(options: { id?: string; kind: string; port?: string; model?: string[]; fault?: string }): SimNodeSpec {
+export function singleNodeSpec(options: { id?: string; kind: string; port?: string; model?: string[]; fault?: string; prefillMsPer1k?: number }): SimNodeSpec {
   const kinds: SimKind[] = ['ollama', 'lmstudio', 'openai', 'anthropic'];
   if (!kinds.includes(options.kind as SimKind)) throw new UsageError(`--kind: expected one of ${kinds.join(', ')}, got "${options.kind}"`);
   const port = options.port === undefined ? 0 : Number(options.port);
@@ -74,6 +75,7 @@ export function singleNodeSpec(options: { id?: string; kind: string; port?: stri
     port,
     models: models.length > 0 ? models : [kind === 'ollama' ? 'qwen3:8b' : 'local-model'],
     ...(fault && { fault }),
+    ...(options.prefillMsPer1k !== undefined && { prefillMsPer1k: options.prefillMsPer1k }),
   };
 }
 

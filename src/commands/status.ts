@@ -4,12 +4,15 @@ import { collectEvidence, evidenceOptions, type Evidence } from '../runbook/evid
 import type { CommandContext } from './context.js';
 import { stopIfInterrupted } from '../errors.js';
 import { probeSamples } from '../history/samples.js';
+import { readServe } from './serve-status.js';
 
 export interface StatusResult {
   checkedAt: string;
   durationMs: number;
-  /** With --evidence: each node's GPU, loaded models, logs and process beside its probe. */
-  nodes: (ProbeResult & { evidence?: Evidence })[];
+  /** With --evidence: each node's GPU, loaded models, logs and process beside its probe; `pins` when a serve runs on the data dir. */
+  nodes: (ProbeResult & { evidence?: Evidence; pins?: number })[];
+  /** A `jarvis serve` running on this data dir: where, and the conversations KV-cache affinity has pinned. */
+  serve?: { url: string; affinity: boolean; pins: number };
   /** `failing` counts every node not ok; `throttled` those of them answering 429 (neither up nor down). */
   summary: { total: number; ok: number; failing: number; throttled: number };
 }
@@ -19,6 +22,8 @@ export async function runStatus(ctx: CommandContext, options: { evidence?: boole
   const checkedAt = new Date(ctx.clock.now()).toISOString();
   const started = deps.now();
   const probing = `probing ${config.nodes.length} node${config.nodes.length === 1 ? '' : 's'}…`;
+  // A serve on this data dir knows what probes cannot: the conversations pinned to each node.
+  const serving = readServe(undefined, records.paths.serve, deps, ctx.env);
   // Without the flag nothing but the probes runs (and the runbook is not even loaded).
   const nodes = options.evidence
     ? await ctx.busy(probing, async () => {
@@ -35,10 +40,13 @@ export async function runStatus(ctx: CommandContext, options: { evidence?: boole
     .append(probeSamples(nodes, Date.parse(checkedAt)))
     .catch((error: unknown) => process.stderr.write(`jarvis: history: ${(error as Error).message}\n`));
   const ok = nodes.filter((n) => n.status === 'ok').length;
+  const serve = await serving;
+  const pinned = serve?.status.nodes;
   return {
     checkedAt,
     durationMs: Math.round(deps.now() - started),
-    nodes,
+    nodes: pinned ? nodes.map((n) => ({ ...n, pins: pinned[n.id]?.pins ?? 0 })) : nodes,
     summary: { total: nodes.length, ok, failing: nodes.length - ok, throttled: nodes.filter((n) => n.throttled).length },
+    ...(serve && { serve: { url: serve.url, affinity: serve.status.affinity?.enabled !== false, pins: Object.values(pinned ?? {}).reduce((a, n) => a + (n.pins ?? 0), 0) } }),
   };
 }

@@ -11,7 +11,7 @@ import { cascadeSection } from '../store/state-file.js';
 import { UsageError } from '../errors.js';
 import { probeNode, type ProbeDeps, type ProbeResult } from '../probe/probe.js';
 import { probeSamples } from '../history/samples.js';
-import { readServeFile } from '../store/serve-file.js';
+import { readServe, type ServeStatus } from './serve-status.js';
 import type { Incident } from '../incidents/incident.js';
 import type { WatchFrame, WatchNode } from '../ui/watch.js';
 import type { CommandContext } from './context.js';
@@ -24,22 +24,6 @@ export interface WatchOptions {
 }
 
 const SPARK = 20;
-
-interface ServeStatus {
-  failovers_total?: number;
-  nodes?: Record<string, { in_flight?: number }>;
-}
-
-/** What a running serve says of its load (`/api/status`), or undefined when none answers. */
-async function readServe(url: string | undefined, deps: ProbeDeps, env: NodeJS.ProcessEnv): Promise<{ url: string; status: ServeStatus } | undefined> {
-  if (!url) return undefined;
-  try {
-    const r = await deps.http(`${url.replace(/\/+$/, '')}/api/status`, { timeoutMs: 1000, ...(env.JARVIS_API_KEY && { headers: { authorization: `Bearer ${env.JARVIS_API_KEY}` } }) });
-    return r.status === 200 ? { url, status: JSON.parse(r.body) as ServeStatus } : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** A node as watch knows it: its last probe, the one under way (since when), its recent ones. */
 interface NodeView {
@@ -109,8 +93,7 @@ class WatchSource {
   async #read(): Promise<void> {
     this.#reading = true;
     try {
-      const serveUrl = this.options.serve ?? (await readServeFile(this.records.paths.serve).catch(() => undefined))?.url;
-      const [state, serve, incidents] = await Promise.all([this.records.state.read().catch(() => undefined), readServe(serveUrl, this.#deps, this.ctx.env), this.records.incidents.list().catch((): Incident[] => [])]);
+      const [state, serve, incidents] = await Promise.all([this.records.state.read().catch(() => undefined), readServe(this.options.serve, this.records.paths.serve, this.#deps, this.ctx.env), this.records.incidents.list().catch((): Incident[] => [])]);
       const at = this.ctx.clock.now();
       this.#breakers = state ? cascadeSection(state).nodes : {};
       this.#serve = serve;

@@ -76,6 +76,36 @@ const fallback = z
   )
   .transform((f): { node: string; for?: string } => (typeof f === 'string' ? { node: f } : f.for !== undefined ? { node: f.node, for: f.for } : { node: f.node }));
 
+/** What a conversation key may be made of: the `x-jarvis-session` header, the conversation's messages, the client's user id. */
+export const AFFINITY_KEYS = ['session', 'prefix', 'user'] as const;
+
+/**
+ * KV-cache affinity (docs/proxy.md, "Affinity"): `true` (the defaults), `false`, or its settings.
+ * Normalised to the settings with `enabled`.
+ */
+export const affinity = z
+  .union(
+    [
+      z.boolean({ error: 'expected true, false or {ttlS, maxEntries, maxInFlight, keys}' }),
+      z.strictObject({
+        /** A conversation idle this long is forgotten. */
+        ttlS: z.number({ error: 'expected a number of seconds' }).int({ error: 'expected a whole number of seconds' }).min(1).max(86_400).default(600),
+        /** Conversations remembered at most; the least recently used goes first. */
+        maxEntries: z.number({ error: 'expected a number of entries' }).int({ error: 'expected a whole number of entries' }).min(1).max(1_000_000).default(10_000),
+        /** A pinned node with this many requests in flight is passed over (default: its `slots`, or 4). */
+        maxInFlight: z.number({ error: 'expected a number of requests' }).int({ error: 'expected a whole number of requests' }).min(1).max(65_536).optional(),
+        /** Keys, in the order they are looked up: `session` (the x-jarvis-session header), `prefix` (the conversation), `user` (OpenAI's `user`, Anthropic's `metadata.user_id`; off unless listed). */
+        keys: z.array(z.enum(AFFINITY_KEYS, { error: `expected one of ${AFFINITY_KEYS.join(', ')}` }), { error: `expected a list of ${AFFINITY_KEYS.join(', ')}` }).default(['session', 'prefix']),
+      }),
+    ],
+    { error: 'expected true, false or {ttlS, maxEntries, maxInFlight, keys}' },
+  )
+  .default(true)
+  .transform((a) => {
+    const on = typeof a === 'boolean' ? { enabled: a, ttlS: 600, maxEntries: 10_000, keys: ['session', 'prefix'] as (typeof AFFINITY_KEYS)[number][] } : { enabled: true, ...a };
+    return on as { enabled: boolean; ttlS: number; maxEntries: number; maxInFlight?: number; keys: (typeof AFFINITY_KEYS)[number][] };
+  });
+
 /** How a proxy node (a local script in front of a cloud model) is checked. */
 const proxyCheck = z
   .strictObject({
@@ -129,6 +159,11 @@ export const nodeSchema = z.strictObject({
   logCommand: argv.optional(),
   /** This node serves /v1/embeddings (the runbook keeps M1 for embeddings): `jarvis serve` sends them here. */
   embeddings: z.boolean().optional(),
+  /**
+   * Requests the server processes at once (llama.cpp's `--parallel`, `OLLAMA_NUM_PARALLEL`):
+   * affinity sends a conversation to the node holding its prefix while it has fewer in flight.
+   */
+  slots: z.number({ error: 'expected a number of requests' }).int({ error: 'expected a whole number of requests' }).min(1).max(1024).optional(),
   /** The process name to look for (`pgrep -x`); `false` when there is none to check. */
   process: z.union([z.string().min(1), z.literal(false)], { error: 'expected a process name, or false' }).optional(),
   /** A request for this node's model (or id) fails rather than be answered by another model. */

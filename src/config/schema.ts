@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { DURATION_PATTERN } from './durations.js';
-import { DEFAULT_TIMEOUT_MS, ENV_NAME, headers, httpUrl, nodeId, nodeSchema, positiveMs, strategy } from './node-schema.js';
+import { affinity, DEFAULT_TIMEOUT_MS, ENV_NAME, headers, httpUrl, nodeId, nodeSchema, positiveMs, strategy } from './node-schema.js';
 
 export { NODE_KINDS, STRATEGIES, type NodeKind, type Strategy } from './node-schema.js';
 
@@ -115,6 +115,11 @@ export const configSchema = z
       .strictObject({
         /** How nodes are picked within a model group, and among the cascade's nodes for `auto`. */
         strategy: strategy.optional(),
+        /**
+         * KV-cache affinity: the next turn of a conversation goes to the node that answered the
+         * last one (its prompt cache holds the conversation), unless it is down or busy.
+         */
+        affinity,
         /** `latency`: nodes within this fraction of the fastest share the traffic (LiteLLM's buffer). */
         latencyMargin: z.number({ error: 'expected a fraction such as 0.1' }).min(0).max(10).default(0.1),
         /**

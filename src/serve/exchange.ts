@@ -8,6 +8,7 @@ import type http from 'node:http';
 import { Cancel } from '../system/cancel.js';
 import { runCascade, type CascadeEvent, type CascadeRequest, type CascadeResult } from '../cascade/engine.js';
 import type { ServeContext, ServeResponse } from './context.js';
+import { outcomeFor, type AffinityTicket } from './affinity.js';
 
 export interface Exchange {
   result: CascadeResult;
@@ -33,6 +34,12 @@ export interface StreamWriter {
  * what its continuation holds, not a suspended frame per open stream.
  */
 export function exchange(res: ServeResponse, ctx: ServeContext, request: CascadeRequest, what: string, writer: StreamWriter): Promise<Exchange> {
+  const session = res.req.headers['x-jarvis-session'];
+  const ticket = ctx.affinity.open(request, typeof session === 'string' ? session : undefined);
+  return ticket instanceof Promise ? ticket.then((t) => run(res, ctx, request, what, writer, t)) : run(res, ctx, request, what, writer, ticket);
+}
+
+function run(res: ServeResponse, ctx: ServeContext, request: CascadeRequest, what: string, writer: StreamWriter, ticket: AffinityTicket): Promise<Exchange> {
   // A client that goes away cancels the upstream request (see the server's 'close' listener).
   const abort = new Cancel();
   res.cancel = abort;
@@ -41,6 +48,7 @@ export function exchange(res: ServeResponse, ctx: ServeContext, request: Cascade
   // Only a stream listens while it runs (its head carries the trace so far); a whole answer's
   // trace and failovers are read from the attempts afterwards, so no event objects are made.
   let trace = '';
+  const answer = ticket.answer;
   const onEvent = stream
     ? (e: CascadeEvent) => {
         if (e.type === 'failed') trace += `${e.node}=${e.class},`;
@@ -50,17 +58,19 @@ export function exchange(res: ServeResponse, ctx: ServeContext, request: Cascade
           if (!streaming) {
             streaming = true;
             ctx.streams.set(res, writer);
-            writer.open(res, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-jarvis-node': e.node, 'x-jarvis-attempts': `${trace}${e.node}=ok` }, e.node);
+            writer.open(res, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-jarvis-node': e.node, 'x-jarvis-attempts': `${trace}${e.node}=ok`, 'x-jarvis-affinity': outcomeFor(ticket, e.node) }, e.node);
           }
           writer.data(res, e.line);
-        }
+        } else if (e.type === 'token') answer?.text(e.text);
       }
     : undefined;
   const d = ctx.deps;
   // One shape, no spread: an object literal with a spread in it is built field by field at run time.
-  return runCascade(ctx.config, ctx.settings, ctx.health.nodes, ctx.catalog, request, { send: d.send, listModels: d.listModels, now: d.now, sleep: d.sleep, random: d.random, load: ctx.load, signal: abort, onEvent, keepText: false, live: ctx.health }).then((result) => {
+  return runCascade(ctx.config, ctx.settings, ctx.health.nodes, ctx.catalog, request, { send: d.send, listModels: d.listModels, now: d.now, sleep: d.sleep, random: d.random, load: ctx.load, signal: abort, onEvent, keepText: false, live: ctx.health, pinLimit: ctx.pinLimit }).then((result) => {
     res.cancel = undefined;
     if (streaming) ctx.streams.delete(res);
+    const outcome = ctx.affinity.close(ticket, request, result);
+    if (result.ok && !streaming && !res.headersSent) res.setHeader('x-jarvis-affinity', outcome);
     return conclude(res, ctx, result, { stream, what, aborted: abort.aborted, streaming });
   });
 }

@@ -93,8 +93,16 @@ export class LiveHealth implements LiveBreakers {
     if (this.#trials.get(id) === attempt) this.#trials.delete(id);
   }
 
+  /** Told of each breaker that opens, here or (at a sync) in another process. */
+  readonly #openListeners: ((id: string) => void)[] = [];
+
+  onOpen(listener: (id: string) => void): void {
+    this.#openListeners.push(listener);
+  }
+
   /** A breaker just opened: the attempts waiting on its node hear it (each decides whether to give up). */
   #opened(id: string): void {
+    for (const l of this.#openListeners) l(id);
     const set = this.#waiting.get(id);
     if (!set || set.size === 0) return;
     for (const w of [...set]) w.breakerOpened(id);
@@ -145,7 +153,12 @@ export class LiveHealth implements LiveBreakers {
   #adopt(shared: Record<string, NodeHealth>): void {
     for (const id of Object.keys(this.nodes)) if (!(id in shared)) delete this.nodes[id];
     // Copies: a success is counted in place on them (record), never on what the store handed over.
-    for (const [id, h] of Object.entries(shared)) this.nodes[id] = { ...h };
+    for (const [id, h] of Object.entries(shared)) {
+      // Opened elsewhere since (another proxy, `jarvis ask`): heard here as if it had opened here.
+      const before = this.nodes[id]?.openedAt;
+      this.nodes[id] = { ...h };
+      if (h.openedAt !== undefined && h.openedAt !== before) for (const l of this.#openListeners) l(id);
+    }
     for (const e of this.#pending) this.nodes[e.node] = applyEvent(this.nodes[e.node], e, this.breaker);
   }
 }

@@ -40,9 +40,11 @@ export const status: Handler = async (_req, res, ctx) => {
   const now = ctx.deps.now();
   const probes = new Map(ctx.healer.lastProbes().map((p) => [p.id, p]));
   const failovers = (await ctx.metrics.failovers.get()).values.reduce((a, v) => a + v.value, 0);
+  const affinity = ctx.affinity.status();
   sendJson(res, 200, {
     state: { backend: ctx.health.shared.backend, where: ctx.health.shared.where, available: ctx.health.unavailable === undefined, instances: ctx.health.shared.instances() },
     failovers_total: failovers,
+    affinity: { enabled: affinity.enabled, shared: affinity.shared, entries: affinity.entries, max_entries: affinity.maxEntries, approx_bytes: affinity.approxBytes, ttl_s: affinity.ttlS, outcomes: affinity.outcomes },
     nodes: Object.fromEntries(
       ctx.config.nodes.map((n) => {
         const h = ctx.health.get(n.id);
@@ -59,6 +61,7 @@ export const status: Handler = async (_req, res, ctx) => {
             last_error: h?.lastError ?? null,
             last_error_at: h?.lastErrorAt ?? null,
             probe: probes.get(n.id)?.status ?? null,
+            pins: affinity.pins[n.id] ?? 0,
           },
         ];
       }),

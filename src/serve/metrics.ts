@@ -106,6 +106,30 @@ export function createMetrics(nodes: () => string[], health: (id: string) => Nod
   return m;
 }
 
+/** KV-cache affinity's outcomes (a counter) and live pins per node (a gauge), read when scraped. */
+export function affinityMetrics(registry: client.Registry, view: () => { outcomes: Record<string, number>; pins: Record<string, number> }, nodes: () => string[]): void {
+  new client.Counter({
+    name: 'jarvis_affinity_total',
+    help: 'Chat requests by what KV-cache affinity did: hit (the pinned node answered), miss (no pin), repin (another node answered and holds the conversation now), off.',
+    labelNames: ['outcome'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [outcome, n] of Object.entries(view().outcomes)) this.inc({ outcome }, n);
+    },
+  });
+  new client.Gauge({
+    name: 'jarvis_affinity_pins',
+    help: 'Conversations pinned to each node (live entries of this instance).',
+    labelNames: ['node'],
+    registers: [registry],
+    collect() {
+      const { pins } = view();
+      for (const node of nodes()) this.set({ node }, pins[node] ?? 0);
+    },
+  });
+}
+
 /** A gauge read when scraped. */
 function collected(registry: client.Registry, name: string, help: string, value: () => number): void {
   new client.Gauge({

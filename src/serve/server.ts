@@ -23,7 +23,8 @@ import { WebGuard } from './web-guard.js';
 import { ServeResponse, type ServeContext } from './context.js';
 import { startHealer } from './healer.js';
 import { LiveHealth } from './live-health.js';
-import { createMetrics } from './metrics.js';
+import { affinityMetrics, createMetrics } from './metrics.js';
+import { Affinity } from './affinity.js';
 import { dispatch } from './routes.js';
 import { RequestHistory } from './request-history.js';
 import { hourName } from '../store/history-days.js';
@@ -126,6 +127,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       ctx.config = config;
       ctx.settings = next;
       ctx.health.configure(next);
+      ctx.affinity.configure(config);
       auth.configure(config);
       guard.configure(config);
       applyLimits(server, config, connectionCap(config, fileLimit));
@@ -159,11 +161,16 @@ async function serveContext(options: ServeOptions, env: NodeJS.ProcessEnv, auth:
   const saved = await health.load();
   for (const [id, list] of Object.entries(saved.served)) if (Array.isArray(list)) catalog.learn(id, list);
   catalog.takeChanges();
+  const affinity = new Affinity(options.config, (id) => health.get(id), options.deps.now, health.shared.pins);
+  // A node whose breaker opens has failed: what its cache held is not to be counted on.
+  health.onOpen((id) => affinity.dropNode(id));
   const ctx = {
     config: options.config,
     ...(options.mcp && { mcp: options.mcp }),
     settings,
     health,
+    affinity,
+    pinLimit: affinity.maxInFlight,
     catalog,
     load: new NodeLoad(),
     metrics: createMetrics(
@@ -186,6 +193,7 @@ async function serveContext(options: ServeOptions, env: NodeJS.ProcessEnv, auth:
     streams: new Map(),
     isClientKey: (header: string) => auth.isOwnKey(header),
   } as Omit<ServeContext, 'healer'> as ServeContext;
+  affinityMetrics(ctx.metrics.registry, () => affinity.status(), () => ctx.config.nodes.map((n) => n.id));
   return ctx;
 }
 

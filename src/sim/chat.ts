@@ -6,12 +6,24 @@
 import type http from 'node:http';
 import type { SimKind } from './node.js';
 import { parseJson, sendError, sendJson, toolsToCall, words, type ChatMessage } from './wire.js';
+import { renderAnswer, renderPrompt, type Prefill } from './prompt-cache.js';
+
+/** OpenAI's usage, with the cached share (and llama.cpp's `timings` from an OpenAI-style server). */
+function usageOf(node: ChatServer, p: Prefill, completion: number): Record<string, unknown> {
+  const prompt = p.cached + p.processed;
+  return {
+    usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, prompt_tokens_details: { cached_tokens: p.cached } },
+    ...(node.kind === 'openai' && { timings: { cache_n: p.cached, prompt_n: p.processed, prompt_ms: p.ms } }),
+  };
+}
 
 /** What a chat handler needs of its node. */
 export interface ChatServer {
   readonly id: string;
   readonly kind: SimKind;
   reply(messages: ChatMessage[]): string;
+  /** Processes a prompt as the server's slots would (prompt-cache.ts): waits its prefill time. */
+  prefill(prompt: string, answer: string): Promise<Prefill>;
   stream(res: http.ServerResponse, type: string, tokens: string[], line: (w: string) => string, tail: string[], head?: string): Promise<void>;
 }
 
@@ -28,13 +40,17 @@ export function messagesApi(node: ChatServer, path: string, body: string, res: h
   const lastText = typeof last === 'string' ? last : Array.isArray(last) ? (last as { type?: string; text?: string }[]).filter((b) => b.type === 'text').map((b) => b.text).join(' ') : '';
   const text = /^\s*ping\s*$/i.test(lastText) ? `pong from ${node.id}` : `[${node.id}] ${lastText.slice(0, 200) || 'hello'}`;
   const tokens = words(text).slice(0, req.max_tokens);
+  void node.prefill(renderPrompt(messages, req.system), renderAnswer(tokens.join(''))).then((p) => messagesReply(node, req, res, tokens, text, model, p));
+}
+
+function messagesReply(node: ChatServer, req: Record<string, unknown>, res: http.ServerResponse, tokens: string[], text: string, model: string, p: Prefill): void {
   const id = `msg_${node.id}_${Date.now()}`;
-  const usage = { input_tokens: 8, output_tokens: tokens.length };
+  const usage = { input_tokens: p.processed, cache_read_input_tokens: p.cached, output_tokens: tokens.length };
   if (req.stream !== true) {
     return sendJson(res, 200, { id, type: 'message', role: 'assistant', model, content: [{ type: 'text', text: tokens.join('') }], stop_reason: tokens.length < words(text).length ? 'max_tokens' : 'end_turn', stop_sequence: null, usage });
   }
   const ev = (name: string, data: object) => `event: ${name}\ndata: ${JSON.stringify({ type: name, ...data })}\n\n`;
-  const head = ev('message_start', { message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 8, output_tokens: 1 } } }) + ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }) + ev('ping', {});
+  const head = ev('message_start', { message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: p.processed, cache_read_input_tokens: p.cached, output_tokens: 1 } } }) + ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }) + ev('ping', {});
   const tail = [ev('content_block_stop', { index: 0 }), ev('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: tokens.length } }), ev('message_stop', {})];
   return void node.stream(res, 'text/event-stream; charset=utf-8', tokens, (w) => ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: w } }), tail, head);
 }
@@ -50,18 +66,24 @@ export function openaiChat(node: ChatServer, body: string, res: http.ServerRespo
   const text = node.reply(messages);
   const maxTokens = typeof req.max_tokens === 'number' ? req.max_tokens : Infinity;
   const tokens = words(text).slice(0, maxTokens);
-  const id = `chatcmpl-${node.id}-${Date.now()}`;
-  const created = Math.floor(Date.now() / 1000);
-  const usage = { prompt_tokens: 8, completion_tokens: tokens.length, total_tokens: 8 + tokens.length };
   // A model given tools calls them, unless the conversation ends with their results: then it answers.
   const tools = messages.at(-1)?.role === 'tool' ? [] : toolsToCall(req.tools);
-  if (tools.length > 0) {
-    // A model given tools calls each of them (up to three), as OpenAI-style servers answer it:
-    // content null, the calls in `tool_calls`.
-    const asked = String(messages.at(-1)?.content ?? '').slice(0, 40);
-    const calls = tools.map((name, i) => ({ id: `call_${node.id}_${i + 1}`, type: 'function', function: { name, arguments: JSON.stringify({ asked, by: node.id }) } }));
+  // A model given tools calls each of them (up to three), as OpenAI-style servers answer it:
+  // content null, the calls in `tool_calls`.
+  const asked = String(messages.at(-1)?.content ?? '').slice(0, 40);
+  const calls = tools.map((name, i) => ({ id: `call_${node.id}_${i + 1}`, type: 'function', function: { name, arguments: JSON.stringify({ asked, by: node.id }) } }));
+  const answer = calls.length > 0 ? renderAnswer('', calls) : renderAnswer(tokens.join(''));
+  void node.prefill(renderPrompt(messages), answer).then((p) => chatReply(node, req, res, { model, text, tokens, calls }, usageOf(node, p, calls.length > 0 ? calls.length : tokens.length)));
+}
+
+/** The completion, once its prompt is processed: whole or streamed, text or tool calls. */
+function chatReply(node: ChatServer, req: Record<string, unknown>, res: http.ServerResponse, a: { model: string; text: string; tokens: string[]; calls: { id: string; type: string; function: { name: string; arguments: string } }[] }, usage: Record<string, unknown>): void {
+  const { model, text, tokens, calls } = a;
+  const id = `chatcmpl-${node.id}-${Date.now()}`;
+  const created = Math.floor(Date.now() / 1000);
+  if (calls.length > 0) {
     if (req.stream !== true) {
-      return sendJson(res, 200, { id, object: 'chat.completion', created, model, choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: calls }, finish_reason: 'tool_calls' }], usage });
+      return sendJson(res, 200, { id, object: 'chat.completion', created, model, choices: [{ index: 0, message: { role: 'assistant', content: null, tool_calls: calls }, finish_reason: 'tool_calls' }], ...usage });
     }
     const chunk = (delta: object, finish: string | null) => `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
     // Each call's name first, then its arguments in two pieces, as streaming servers send them.
@@ -83,7 +105,7 @@ export function openaiChat(node: ChatServer, body: string, res: http.ServerRespo
       created,
       model,
       choices: [{ index: 0, message: { role: 'assistant', content: tokens.join('') }, finish_reason: tokens.length < words(text).length ? 'length' : 'stop' }],
-      usage,
+      ...usage,
     });
   }
   const chunk = (delta: object, finish: string | null) => `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;

@@ -26,6 +26,8 @@ export interface SimNodeSpec {
   embeddings?: boolean;
   /** Delay between streamed tokens (keeps streams open, for load tests). */
   tokenDelayMs?: number;
+  /** Milliseconds to process 1,000 prompt tokens not already cached (time to first token grows with them; prompt-cache.ts). */
+  prefillMsPer1k?: number;
   /** Closes the connection after each streamed reply while its head said keep-alive (llama.cpp's server does). */
   closeAfterStream?: boolean;
   /** A key the node requires (`Authorization: Bearer`). */
@@ -70,7 +72,7 @@ export class SimCluster {
     for (const s of specs) {
       this.nodes.set(
         s.id,
-        new SimNode({ id: s.id, kind: s.kind, host, port: s.port ?? 0, models: s.models, fault: s.fault ? parseFault(s.fault) : { mode: 'up' }, ...(s.tokenDelayMs !== undefined && { tokenDelayMs: s.tokenDelayMs }), ...(s.closeAfterStream && { closeAfterStream: true }), ...(s.apiKey !== undefined && { apiKey: s.apiKey }), ...(s.load && { load: s.load }) }),
+        new SimNode({ id: s.id, kind: s.kind, host, port: s.port ?? 0, models: s.models, fault: s.fault ? parseFault(s.fault) : { mode: 'up' }, ...(s.tokenDelayMs !== undefined && { tokenDelayMs: s.tokenDelayMs }), ...(s.prefillMsPer1k !== undefined && { prefillMsPer1k: s.prefillMsPer1k }), ...(s.closeAfterStream && { closeAfterStream: true }), ...(s.apiKey !== undefined && { apiKey: s.apiKey }), ...(s.load && { load: s.load }) }),
       );
     }
   }

@@ -7,6 +7,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { formatFault, type Fault } from './faults.js';
 import { answerFault } from './fault-replies.js';
 import { messagesApi, openaiChat } from './chat.js';
+import { PromptCache, renderAnswer, renderPrompt, type Prefill } from './prompt-cache.js';
 import { embedding, ollamaModel, ollamaName, openaiList, readBody, sendError, sendJson, words, parseJson, type ChatMessage } from './wire.js';
 
 /** `anthropic`: Anthropic's Messages API (api.anthropic.com's shapes and errors). */
@@ -29,6 +30,8 @@ export interface SimNodeOptions {
   apiKey?: string;
   /** What the server reports about itself (its status endpoints): see SimLoad. */
   load?: SimLoad;
+  /** Milliseconds to process 1,000 prompt tokens its slots do not already hold (prompt-cache.ts); 0: none. */
+  prefillMsPer1k?: number;
 }
 
 /**
@@ -67,6 +70,7 @@ export class SimNode {
   private readonly spent = new WeakSet<Socket>();
   private readonly apiKey: string | undefined;
   load: SimLoad;
+  readonly #prompts: PromptCache;
 
   constructor(options: SimNodeOptions) {
     this.id = options.id;
@@ -79,6 +83,11 @@ export class SimNode {
     this.closeAfterStream = options.closeAfterStream === true;
     this.apiKey = options.apiKey;
     this.load = options.load ?? {};
+    this.#prompts = new PromptCache(SLOTS, options.prefillMsPer1k ?? 0);
+  }
+
+  prefill(prompt: string, answer: string): Promise<Prefill> {
+    return this.#prompts.prefill(prompt, answer);
   }
 
   get url(): string {
@@ -199,9 +208,12 @@ export class SimNode {
       const say = (content: string) => (generate ? { response: content } : { message: { role: 'assistant', content } });
       if (messages.length === 0) return sendJson(res, 200, { model, created_at: created, ...say(''), done_reason: 'load', done: true });
       const text = this.reply(messages);
-      const metrics = { total_duration: 120_000_000, load_duration: 1_000_000, prompt_eval_count: 8, prompt_eval_duration: 9_000_000, eval_count: words(text).length, eval_duration: 100_000_000 };
-      if (req.stream === false) return sendJson(res, 200, { model, created_at: created, ...say(text), done_reason: 'stop', done: true, ...metrics });
-      return void this.stream(res, 'application/x-ndjson', words(text), (w) => `${JSON.stringify({ model, created_at: created, ...say(w), done: false })}\n`, [`${JSON.stringify({ model, created_at: created, ...say(''), done_reason: 'stop', done: true, ...metrics })}\n`]);
+      return void this.prefill(renderPrompt(messages, generate ? req.system : undefined), renderAnswer(text)).then((p) => {
+        // Ollama counts the prompt tokens it evaluated: those its cache did not hold.
+        const metrics = { total_duration: 120_000_000 + Math.round(p.ms * 1e6), load_duration: 1_000_000, prompt_eval_count: p.processed, prompt_eval_duration: Math.round(p.ms * 1e6), eval_count: words(text).length, eval_duration: 100_000_000 };
+        if (req.stream === false) return sendJson(res, 200, { model, created_at: created, ...say(text), done_reason: 'stop', done: true, ...metrics });
+        return void this.stream(res, 'application/x-ndjson', words(text), (w) => `${JSON.stringify({ model, created_at: created, ...say(w), done: false })}\n`, [`${JSON.stringify({ model, created_at: created, ...say(''), done_reason: 'stop', done: true, ...metrics })}\n`]);
+      });
     }
     if (method === 'POST' && path === '/api/show') {
       const req = parseJson(body);

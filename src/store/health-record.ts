@@ -26,6 +26,8 @@ export interface NodeHealth {
   totalRequests: number;
   lastError?: string;
   lastErrorAt?: string;
+  /** When its breaker last opened (wall ms): what was learnt of the node before it (affinity's pins) no longer holds. */
+  openedAt?: number;
 }
 
 export interface CascadeSection {

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { redisClient, type Redis } from './redis-client.js';
 import { replay, type HealthEvent, type HealthFold, type NodeHealth } from './health-record.js';
-import type { LeaseResult, SharedState } from './shared-state.js';
+import type { LeaseResult, SharedPins, SharedState } from './shared-state.js';
 
 const LEASE_MS = 30_000;
 const SEEN_MS = 60_000;
@@ -120,6 +120,12 @@ export class RedisState implements SharedState {
     }
     return sum;
   }
+
+  /** Affinity's pins: a key each (`<prefix>pin:<key>`), its time to live started again by each use. */
+  readonly pins: SharedPins = {
+    getPin: async (key, ttlMs) => (await (await this.#conn).getex(this.#key('pin', key), 'PX', ttlMs)) ?? undefined,
+    setPin: async (key, value, ttlMs) => void (await (await this.#conn).set(this.#key('pin', key), value, 'PX', ttlMs)),
+  };
 
   async lease(node: string, owner: string): Promise<LeaseResult> {
     const key = this.#key('lease', node);

@@ -14,6 +14,13 @@ import type { JsonStore } from './json-store.js';
 
 export type LeaseResult = { release: () => Promise<void> } | { held: string } | { unavailable: string };
 
+/** KV-cache affinity's pins where several proxies see them (serve/affinity.ts): one key each, with its idle time to live. */
+export interface SharedPins {
+  /** The pin's value, its time to live started again; undefined when there is none. */
+  getPin(key: string, ttlMs: number): Promise<string | undefined>;
+  setPin(key: string, value: string, ttlMs: number): Promise<void>;
+}
+
 export interface SharedState {
   readonly backend: 'file' | 'redis';
   /** Where, in words (`state.json in ./data`, `redis://127.0.0.1:6379/0`), no password. */
@@ -40,6 +47,8 @@ export interface SharedState {
    * Resolves whether the node had state to clear.
    */
   reset(node: string, at: number): Promise<boolean>;
+  /** Affinity's pins, shared (Redis; the file store leaves them to each process). */
+  pins?: SharedPins;
   close(): Promise<void>;
 }
 

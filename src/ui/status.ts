@@ -64,5 +64,15 @@ function summaryLine(result: StatusResult, output: Output): string {
   const head = ok === total ? c.green(`all ${total} nodes ok`) : `${ok === 0 ? c.red(`${ok}/${total} ok`) : c.yellow(`${ok}/${total} ok`)}`;
   const problems = bad.map((n) => `${n.id} ${paintStatus(c, n.status, n.throttled)}`).join(', ');
   const hint = bad[0] ? c.dim(`  next: jarvis diagnose ${bad[0].id}`) : '';
-  return `${head}${problems ? ` · ${problems}` : ''} · ${formatMs(result.durationMs)}${hint}`;
+  return `${head}${problems ? ` · ${problems}` : ''} · ${formatMs(result.durationMs)}${hint}${serveLine(result, output)}`;
+}
+
+/** A serve on the data dir: the conversations it keeps on their nodes (KV-cache affinity). */
+function serveLine(result: StatusResult, output: Output): string {
+  const s = result.serve;
+  if (!s) return '';
+  const c = output.color;
+  if (!s.affinity) return `\n${c.dim(`serve ${s.url}: affinity off`)}`;
+  const per = result.nodes.filter((n) => (n.pins ?? 0) > 0).map((n) => `${n.id} ${n.pins}`);
+  return `\n${c.dim(`serve ${s.url}: ${s.pins} conversation${s.pins === 1 ? '' : 's'} pinned${per.length > 0 ? ` (${per.join(', ')})` : ''}`)}`;
 }

@@ -10,7 +10,10 @@ async function readyPrinter(json: boolean): Promise<(ready: SimReady) => void> {
   return (ready) => void process.stdout.write(`${renderSimReady(ready)}\n`);
 }
 
-const node: CliCommand<{ kind: string; id?: string; port: string; host: string; model?: string[]; fault?: string; controlPort: string; exitWithParent?: boolean }> = {
+const PREFILL_FLAG = { flags: '--prefill <ms>', description: 'ms to process 1,000 prompt tokens not already cached (time to first token grows with them; default 0)' };
+const prefillOf = (v: string | undefined) => (v === undefined ? {} : { prefillMsPer1k: wholeNumber(v, '--prefill', 0, 600_000) });
+
+const node: CliCommand<{ kind: string; id?: string; port: string; host: string; model?: string[]; fault?: string; controlPort: string; exitWithParent?: boolean; prefill?: string }> = {
   name: 'node',
   description: 'run one simulated node until stopped; says so when ready (one JSON line in a pipe or with --json)',
   examples: ["jarvis sim node --kind ollama --port 11434 --model qwen3:8b"],
@@ -23,15 +26,16 @@ const node: CliCommand<{ kind: string; id?: string; port: string; host: string; 
     { flags: '--fault <fault>', description: 'start in this fault mode' },
     { flags: '--control-port <port>', description: 'control server port (0 = any)', default: '0' },
     { flags: '--exit-with-parent', description: 'exit when the parent process dies' },
+    PREFILL_FLAG,
   ],
   run: async ({ opts, proc, globals }) => {
     const { runSim, singleNodeSpec } = await import('../../commands/sim.js');
-    const spec = singleNodeSpec({ kind: opts.kind, port: opts.port, ...(opts.id && { id: opts.id }), ...(opts.model && { model: opts.model }), ...(opts.fault && { fault: opts.fault }) });
+    const spec = singleNodeSpec({ kind: opts.kind, port: opts.port, ...(opts.id && { id: opts.id }), ...(opts.model && { model: opts.model }), ...(opts.fault && { fault: opts.fault }), ...prefillOf(opts.prefill) });
     await runSim({ specs: [spec], host: opts.host, controlPort: wholeNumber(opts.controlPort, '--control-port', 0, 65535), exitWithParent: Boolean(opts.exitWithParent), onReady: await readyPrinter(Boolean(globals.json)), signal: proc.signal });
   },
 };
 
-const cluster: CliCommand<{ preset: string; spec?: string; fault?: string[]; omit?: string[]; host: string; configOut?: string; timeout?: string; controlPort: string; exitWithParent?: boolean }> = {
+const cluster: CliCommand<{ preset: string; spec?: string; fault?: string[]; omit?: string[]; host: string; configOut?: string; timeout?: string; controlPort: string; exitWithParent?: boolean; prefill?: string }> = {
   name: 'cluster',
   description: 'run a simulated cluster (the runbook preset by default) until stopped',
   examples: ["jarvis sim cluster --config-out /tmp/sim.yaml", "jarvis sim cluster --fault m2=hang --omit m1"],
@@ -45,10 +49,11 @@ const cluster: CliCommand<{ preset: string; spec?: string; fault?: string[]; omi
     { flags: '--timeout <ms>', description: 'timeoutMs written in that config' },
     { flags: '--control-port <port>', description: 'control server port (0 = any)', default: '0' },
     { flags: '--exit-with-parent', description: 'exit when the parent process dies' },
+    PREFILL_FLAG,
   ],
   run: async ({ opts, proc, globals }) => {
     const { runSim, resolveSpecs } = await import('../../commands/sim.js');
-    const specs = await resolveSpecs({ preset: opts.preset, ...(opts.spec && { spec: opts.spec }), ...(opts.fault && { faults: opts.fault }), ...(opts.omit && { omit: opts.omit }) });
+    const specs = await resolveSpecs({ preset: opts.preset, ...(opts.spec && { spec: opts.spec }), ...(opts.fault && { faults: opts.fault }), ...(opts.omit && { omit: opts.omit }), ...prefillOf(opts.prefill) });
     await runSim({
       specs,
       host: opts.host,

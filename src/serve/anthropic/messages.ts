@@ -147,6 +147,8 @@ async function messagesRequest(req: http.IncomingMessage, res: http.ServerRespon
   }
   const { value } = translated;
   const request: CascadeRequest = { messages: value.messages as unknown as ChatMessage[], stream: value.stream, maxTokens: value.maxTokens, extra: value.extra, messagesApi: { body, headers: clientHeaders(req, ctx), raw }, ...route };
+  const user = (body.metadata as { user_id?: unknown } | undefined)?.user_id;
+  if (typeof user === 'string' && user) request.user = user;
   return { request, model: typeof body.model === 'string' ? body.model : 'auto', stream: value.stream };
 }
 

@@ -106,6 +106,7 @@ const chatRequest: Prepare = (body, raw, route, res) => {
   if (route.node !== undefined) request.node = route.node;
   if (route.model !== undefined) request.model = route.model;
   if (typeof body.max_tokens === 'number') request.maxTokens = body.max_tokens;
+  if (typeof body.user === 'string' && body.user) request.user = body.user;
   // Sent on as the client wrote it when it means what the fields above do (a stream of "yes" or
   // a max_tokens of null are written out as the cascade reads them); else serialised from them,
   // the client's other fields passed through.

@@ -30,6 +30,8 @@ export interface LiveNode {
   probedAt?: string;
   breaker: 'closed' | 'open' | 'half_open';
   inFlight: number;
+  /** Conversations pinned to it by KV-cache affinity (live entries of this instance). */
+  pins: number;
   latencyMs: number | null;
   /** The last probes' latency, oldest first (null: a failure): the sparkline. */
   recent: (number | null)[];
@@ -68,6 +70,7 @@ export interface StatusModel extends LiveModel {
 export function liveModel(ctx: ServeContext): LiveModel {
   const now = ctx.wallNow();
   const probes = new Map(ctx.healer.lastProbes().map((p) => [p.id, p]));
+  const pins = ctx.affinity.pins();
   const nodes = ctx.config.nodes.map((n): LiveNode => {
     const p = probes.get(n.id);
     const h = ctx.health.get(n.id);
@@ -82,6 +85,7 @@ export function liveModel(ctx: ServeContext): LiveModel {
       ...(p && { probedAt: new Date(p.probedAt).toISOString() }),
       breaker: h ? phaseAt(h.breaker, now) : 'closed',
       inFlight: ctx.load.inFlight(n.id),
+      pins: pins[n.id] ?? 0,
       latencyMs: latency === undefined ? null : Math.round(latency),
       recent: ctx.healer.recent(n.id),
     };

@@ -82,6 +82,7 @@ const SCRIPT = (pollMs: number) => `
         var age=$('.age',row);if(age&&n.probedAt)age.setAttribute('data-probed',n.probedAt);
         set($('.br',row),n.breaker.replace('_','-'),'br '+(n.breaker==='open'?'down':n.breaker==='half_open'?'warn':''));
         set($('.fl',row),String(n.inFlight));
+        set($('.pn',row),String(n.pins));
         set($('.lv',row),n.latencyMs===null?'–':n.latencyMs+' ms');
         spark($('svg.chart',row),n.recent);
         row.setAttribute('data-status',n.status);
@@ -126,7 +127,7 @@ function nodeRow(n: StatusModel['nodes'][number], now: number): string {
   const breaker = n.breaker === 'open' ? 'down' : n.breaker === 'half_open' ? 'warn' : '';
   const age = n.probedAt ? `probed ${spanText(Math.max(0, Math.round((now - Date.parse(n.probedAt)) / 1000) * 1000))} ago` : 'not probed yet';
   const status = `<span class="st ${STATUS_CLASS(n.status)}">${esc(n.status)}</span><div class="age"${n.probedAt ? ` data-probed="${esc(n.probedAt)}"` : ''}>${age}</div><div class="why">${n.detail && n.status !== 'ok' ? esc(n.detail) : ''}</div>`;
-  return `<tr data-node="${esc(n.id)}" data-status="${esc(n.status)}"><td class="nm" data-label="node"><b>${esc(n.id)}</b><div class="detail">${esc([n.kind, n.model, n.role].filter(Boolean).join(' · '))}</div></td><td data-label="status">${status}</td><td class="bars" data-label="uptime">${bars}</td><td data-label="latency, last probes"><span class="lv">${n.latencyMs === null ? '–' : `${n.latencyMs} ms`}</span>${sparkline(n.recent, `${n.id} latency, last ${n.recent.length} probes`)}</td><td class="br ${breaker}" data-label="breaker">${esc(n.breaker.replace('_', '-'))}</td><td class="fl" data-label="in flight">${n.inFlight}</td></tr>`;
+  return `<tr data-node="${esc(n.id)}" data-status="${esc(n.status)}"><td class="nm" data-label="node"><b>${esc(n.id)}</b><div class="detail">${esc([n.kind, n.model, n.role].filter(Boolean).join(' · '))}</div></td><td data-label="status">${status}</td><td class="bars" data-label="uptime">${bars}</td><td data-label="latency, last probes"><span class="lv">${n.latencyMs === null ? '–' : `${n.latencyMs} ms`}</span>${sparkline(n.recent, `${n.id} latency, last ${n.recent.length} probes`)}</td><td class="br ${breaker}" data-label="breaker">${esc(n.breaker.replace('_', '-'))}</td><td class="fl" data-label="in flight">${n.inFlight}</td><td class="pn" data-label="conversations pinned" title="conversations whose next turn goes here (its cache holds them)">${n.pins}</td></tr>`;
 }
 
 export function renderStatusPage(m: StatusModel): string {
@@ -144,7 +145,7 @@ export function renderStatusPage(m: StatusModel): string {
 <div id="banner" class="banner ${c.overall}" role="status"><b id="overall">${BANNER[c.overall]}</b><span id="reason">${esc(c.reason ?? '')}</span></div>
 <div class="meta">jarvis serve · ${m.nodes.length} nodes, probed every ${spanText(m.probeIntervalMs)} · updated <span id="updated">${esc(m.generatedAt.slice(11, 19))} UTC</span>, every ${spanText(m.pollMs)}<span id="stale" class="stale"></span></div>
 <h2>Down now</h2><ul id="down">${downList(m.nodes)}</ul>
-<div class="wrap"><table id="nodes"><thead><tr><th>node</th><th>status</th><th>uptime: up over up and down time, per hour (24h) or day</th><th>latency, last probes</th><th>breaker</th><th>in flight</th></tr></thead><tbody>${rows}</tbody></table>
+<div class="wrap"><table id="nodes"><thead><tr><th>node</th><th>status</th><th>uptime: up over up and down time, per hour (24h) or day</th><th>latency, last probes</th><th>breaker</th><th>in flight</th><th title="conversations whose next turn goes to this node: its prompt cache holds them (KV-cache affinity)">pinned</th></tr></thead><tbody>${rows}</tbody></table>
 <div class="legend" id="legend">${legend}</div></div>
 <h2>Last incidents</h2><ul id="incidents">${incidents}</ul>
 <div id="tip" hidden></div>
