@@ -1,5 +1,6 @@
 /** `<data>/serve.json`: where a running `jarvis serve` on this data dir listens, for `jarvis watch`. */
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 
 export interface ServeFile {
   url: string;
@@ -8,6 +9,8 @@ export interface ServeFile {
 }
 
 export async function writeServeFile(file: string, info: ServeFile): Promise<void> {
+  // A serve on a fresh data dir has written nothing there yet.
+  await mkdir(path.dirname(file), { recursive: true });
   await writeFile(file, `${JSON.stringify(info)}\n`);
 }
 

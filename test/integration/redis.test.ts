@@ -3,47 +3,27 @@
  * joins them) on a real Redis (Debian's redis-server, started here on a free loopback port with
  * a temp dir; .ci/run installs it). Skipped, with the reason printed, where it is not installed.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, cleanEnv, freePort, jarvis, startServe, startSim, tempDir, type RunningServe, type RunningSim } from '../helpers/cli.js';
 import { waitFor } from '../helpers/wait.js';
+import { hasRedis, TestRedis } from '../helpers/redis.js';
 import { parseConfig } from '../../src/config/load.js';
 import { sharedState } from '../../src/store/shared-state.js';
 import { healthFold, type HealthEvent } from '../../src/cascade/node-health.js';
 
-const hasRedis = spawnSync('redis-server', ['--version']).error === undefined;
 if (!hasRedis) console.warn('[skip] redis tests: redis-server not installed (apt-get install redis-server)');
 
 let tmp: ReturnType<typeof tempDir>;
-let redis: ChildProcess | undefined;
-let redisPort = 0;
+let redis: TestRedis;
 let sim: RunningSim;
-
-async function startRedis(): Promise<void> {
-  redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmp.dir], { stdio: 'ignore' });
-  await waitFor(() => new Promise<boolean>((r) => {
-    const s = net.connect({ host: '127.0.0.1', port: redisPort }, () => (s.destroy(), r(true)));
-    s.on('error', () => r(false));
-  }), { what: 'redis-server listening' });
-}
-
-const redisUp = () => redis !== undefined && redis.exitCode === null && redis.signalCode === null;
-
-async function stopRedis(): Promise<void> {
-  const r = redis;
-  if (!r || !redisUp()) return;
-  r.kill('SIGKILL');
-  await new Promise((res) => r.once('exit', res));
-}
 
 beforeAll(async () => {
   if (!hasRedis) return;
   tmp = tempDir('jarvis-redis-');
-  redisPort = await freePort();
-  await startRedis();
+  redis = new TestRedis(tmp.dir);
+  await redis.start();
   const spec = path.join(tmp.dir, 'spec.json');
   writeFileSync(spec, JSON.stringify({ nodes: [{ id: 'fast', kind: 'openai', models: ['m'] }] }));
   sim = await startSim(['cluster', '--spec', spec]);
@@ -51,7 +31,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sim?.stop();
-  await stopRedis();
+  await redis?.stop();
   tmp?.cleanup();
 });
 
@@ -65,7 +45,7 @@ describe.skipIf(!hasRedis)('shared state in Redis', () => {
   it("failures through one proxy open the breaker for the other within a second or two; Redis gone: both keep answering, degraded, and merge back", async () => {
     const refused = `http://127.0.0.1:${await freePort()}`;
     const cfg = path.join(tmp.dir, 'two.yaml');
-    writeFileSync(cfg, `nodes:\n  - { id: primary, kind: openai, url: "${refused}", priority: 1, timeoutMs: 5000 }\n  - { id: fast, kind: openai, url: "${sim.ready.nodes[0]!.url}", priority: 2 }\nstate: { backend: redis, url: "redis://127.0.0.1:${redisPort}/0", keyPrefix: "t1:" }\n`);
+    writeFileSync(cfg, `nodes:\n  - { id: primary, kind: openai, url: "${refused}", priority: 1, timeoutMs: 5000 }\n  - { id: fast, kind: openai, url: "${sim.ready.nodes[0]!.url}", priority: 2 }\nstate: { backend: redis, url: "${redis.url}", keyPrefix: "t1:" }\n`);
     const env = cleanEnv(tmp.dir);
     const serves: RunningServe[] = [];
     try {
@@ -89,7 +69,7 @@ describe.skipIf(!hasRedis)('shared state in Redis', () => {
       await waitFor(async () => (await state()).instances === 2, { what: 'two instances seen', timeoutMs: 30_000 });
       expect(await state()).toMatchObject({ backend: 'redis', available: true, instances: 2 });
 
-      await stopRedis();
+      await redis.stop();
       for (const s of serves) expect((await ask(s.url)).status).toBe(200);
       type Health = { status: string; reason?: string; state: { available: boolean } };
       const health = async () => (await (await fetch(`${a.url}/health`)).json()) as Health;
@@ -98,7 +78,7 @@ describe.skipIf(!hasRedis)('shared state in Redis', () => {
       expect((await health()).status).toBe('degraded');
       expect(a.log()).toMatch(/state: shared state \(redis:\/\/127\.0\.0\.1:\d+\/0\) unavailable/);
       expect(await (await fetch(`${a.url}/metrics`)).text()).toMatch(/^jarvis_shared_state_up 0$/m);
-      await startRedis(); // empty: what each instance queued meanwhile is merged back
+      await redis.start(); // empty: what each instance queued meanwhile is merged back
       await waitFor(async () => (await health()).state.available, { what: 'a back to ok', timeoutMs: 30_000 });
       expect(a.log()).toMatch(/state: shared state .* is back; \d+ queued outcome\(s\) merged/);
     } finally {
@@ -124,7 +104,7 @@ describe.skipIf(!hasRedis)('shared state in Redis', () => {
     writeFileSync(spec, JSON.stringify({ nodes: [{ id: 'slow', kind: 'openai', models: ['m'], fault: 'slow:8000' }, { id: 'quick', kind: 'openai', models: ['m'] }] }));
     const pair = await startSim(['cluster', '--spec', spec]);
     const cfg = path.join(tmp.dir, 'load.yaml');
-    writeFileSync(cfg, `nodes:\n${pair.ready.nodes.map((n) => `  - { id: ${n.id}, kind: openai, url: "${n.url}", model: m, timeoutMs: 10000 }`).join('\n')}\nrouting: { strategy: least-busy }\nstate: { backend: redis, url: "redis://127.0.0.1:${redisPort}/0", keyPrefix: "t5:" }\n`);
+    writeFileSync(cfg, `nodes:\n${pair.ready.nodes.map((n) => `  - { id: ${n.id}, kind: openai, url: "${n.url}", model: m, timeoutMs: 10000 }`).join('\n')}\nrouting: { strategy: least-busy }\nstate: { backend: redis, url: "${redis.url}", keyPrefix: "t5:" }\n`);
     const env = cleanEnv(tmp.dir);
     const serves: RunningServe[] = [];
     try {
@@ -146,7 +126,7 @@ describe.skipIf(!hasRedis)('shared state in Redis', () => {
   it('eight jarvis ask processes recording failures at once: none is lost', async () => {
     const refused = `http://127.0.0.1:${await freePort()}`;
     const cfg = path.join(tmp.dir, 'eight.yaml');
-    writeFileSync(cfg, `nodes:\n  - { id: primary, kind: openai, url: "${refused}", priority: 1, timeoutMs: 5000 }\n  - { id: fast, kind: openai, url: "${sim.ready.nodes[0]!.url}", priority: 2 }\nstate: { backend: redis, url: "redis://127.0.0.1:${redisPort}/0", keyPrefix: "t2:" }\ncascade: { failureThreshold: 100 }\n`);
+    writeFileSync(cfg, `nodes:\n  - { id: primary, kind: openai, url: "${refused}", priority: 1, timeoutMs: 5000 }\n  - { id: fast, kind: openai, url: "${sim.ready.nodes[0]!.url}", priority: 2 }\nstate: { backend: redis, url: "${redis.url}", keyPrefix: "t2:" }\ncascade: { failureThreshold: 100 }\n`);
     const env = cleanEnv(tmp.dir);
     const runs = await Promise.all(Array.from({ length: 8 }, (_, i) => jarvis(['ask', `q${i}`, '--config', cfg, '--data-dir', path.join(tmp.dir, `ask-${i}`)], { env })));
     expect(runs.map((r) => r.code)).toEqual(Array(8).fill(0));
@@ -165,7 +145,7 @@ describe.skipIf(!hasRedis)('shared state in Redis', () => {
     const count = path.join(tmp.dir, 'spawns.txt');
     const restart = ['sh', '-c', `echo spawn >> ${count}; exec ${process.execPath} ${BIN} sim node --kind openai --id dead --port ${port} --model m`];
     const cfg = path.join(tmp.dir, 'heal.yaml');
-    writeFileSync(cfg, `nodes:\n  - { id: dead, kind: openai, url: "http://127.0.0.1:${port}", priority: 1, timeoutMs: 500, restart: ${JSON.stringify(restart)} }\n  - { id: fast, kind: openai, url: "${sim.ready.nodes[0]!.url}", priority: 2 }\nstate: { backend: redis, url: "redis://127.0.0.1:${redisPort}/0", keyPrefix: "t3:" }\ncascade: { initialBackoffMs: 50 }\n`);
+    writeFileSync(cfg, `nodes:\n  - { id: dead, kind: openai, url: "http://127.0.0.1:${port}", priority: 1, timeoutMs: 500, restart: ${JSON.stringify(restart)} }\n  - { id: fast, kind: openai, url: "${sim.ready.nodes[0]!.url}", priority: 2 }\nstate: { backend: redis, url: "${redis.url}", keyPrefix: "t3:" }\ncascade: { initialBackoffMs: 50 }\n`);
     const env = cleanEnv(tmp.dir);
     const serves: RunningServe[] = [];
     const pids: number[] = [];
@@ -196,7 +176,7 @@ describe.skipIf(!hasRedis)('shared state in Redis', () => {
   });
 
   it.each(['file', 'redis'] as const)("a reset is stamped (%s): a failure from before it, synced by an instance after it, does not bring the state back", async (backend) => {
-    const yaml = `nodes:\n  - { id: primary, kind: openai, url: "http://127.0.0.1:9" }\n${backend === 'redis' ? `state: { backend: redis, url: "redis://127.0.0.1:${redisPort}/0", keyPrefix: "t6:" }\n` : ''}`;
+    const yaml = `nodes:\n  - { id: primary, kind: openai, url: "http://127.0.0.1:9" }\n${backend === 'redis' ? `state: { backend: redis, url: "${redis.url}", keyPrefix: "t6:" }\n` : ''}`;
     const config = await parseConfig(yaml, 'reset.yaml');
     const shared = await sharedState(config, path.join(tmp.dir, `reset-${backend}`), {});
     const breaker = { failureThreshold: 1, recoveryMs: 60_000, maxRecoveryMs: 60_000 };
@@ -220,7 +200,7 @@ describe.skipIf(!hasRedis)('shared state in Redis', () => {
 
   it('the probe history is shared: status runs from three data dirs, across midnight and folded by two reports at once, read back as one; Redis away: kept in the data dir', async () => {
     const cfg = path.join(tmp.dir, 'history.yaml');
-    writeFileSync(cfg, `nodes:\n  - { id: fast, kind: openai, url: "${sim.ready.nodes[0]!.url}", timeoutMs: 1000 }\ncheck: { upAfter: 2, confirmProbes: 1, confirmDelayMs: 0 }\nstate: { backend: redis, url: "redis://127.0.0.1:${redisPort}/0", keyPrefix: "t7:" }\n`);
+    writeFileSync(cfg, `nodes:\n  - { id: fast, kind: openai, url: "${sim.ready.nodes[0]!.url}", timeoutMs: 1000 }\ncheck: { upAfter: 2, confirmProbes: 1, confirmDelayMs: 0 }\nstate: { backend: redis, url: "${redis.url}", keyPrefix: "t7:" }\n`);
     const t0 = Date.parse('2026-11-30T23:58:00Z');
     const at = (m: number) => cleanEnv(tmp.dir, { JARVIS_NOW: new Date(t0 + m * 60_000).toISOString() });
     const status = (m: number, dir: string) => jarvis(['status', '--json', '--config', cfg, '--data-dir', path.join(tmp.dir, `hist-${dir}`)], { env: at(m) });
@@ -260,14 +240,14 @@ describe.skipIf(!hasRedis)('shared state in Redis', () => {
       expect(await report('d')).toEqual(x);
       for (const dir of ['a', 'b', 'c', 'd']) expect(existsSync(path.join(tmp.dir, `hist-${dir}`, 'history'))).toBe(false);
 
-      await stopRedis();
+      await redis.stop();
       const away = await status(70, 'a');
       expect(away.code).toBe(0);
       expect(away.stderr).toMatch(/shared history unavailable .*; recorded in the data dir's files/);
       expect(existsSync(path.join(tmp.dir, 'hist-a', 'history', 'raw'))).toBe(true);
     } finally {
       await fault('up');
-      if (!redisUp()) await startRedis();
+      if (!redis.up) await redis.start();
     }
   });
 });
