@@ -23,8 +23,9 @@ rmSync('dist', { recursive: true, force: true });
 await build({
   // For the benchmarks too: children.js (the ready-line wait and the stop they share with the demo
   // and the tests), the Anthropic translation, timed as pure code, the history store, read in
-  // process, and serve's V8 flags, whose effect on the heap the benchmarks measure.
-  entryPoints: ['src/main.ts', 'src/system/children.ts', 'src/protocols/anthropic/request.ts', 'src/store/history.ts', 'src/serve/tuning.ts'],
+  // process, serve's V8 flags, whose effect on the heap the benchmarks measure, and affinity's
+  // keys and pins, whose lookup is timed in process.
+  entryPoints: ['src/main.ts', 'src/system/children.ts', 'src/protocols/anthropic/request.ts', 'src/store/history.ts', 'src/serve/tuning.ts', 'src/affinity/fingerprint.ts', 'src/affinity/pins.ts'],
   outdir: 'dist',
   bundle: true,
   splitting: true,

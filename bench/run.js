@@ -11,10 +11,11 @@ import { benchEvidence } from './evidence.js';
 import { benchHistory } from './history.js';
 import { benchPage } from './page.js';
 import { benchOllama } from './ollama.js';
+import { benchAffinity } from './affinity.js';
 import { benchRedis } from './redis.js';
 import { benchV8 } from './v8.js';
 
-const suites = { startup: benchStartup, status: benchStatus, recover: benchRecoverTime, appends: benchAppends, incidents: benchIncidentList, check: benchCheck, ask: benchAsk, serve: benchServe, hung: benchHung, anthropic: benchAnthropic, ollama: benchOllama, evidence: benchEvidence, history: benchHistory, page: benchPage, redis: benchRedis, v8: benchV8 };
+const suites = { startup: benchStartup, status: benchStatus, recover: benchRecoverTime, appends: benchAppends, incidents: benchIncidentList, check: benchCheck, ask: benchAsk, serve: benchServe, hung: benchHung, anthropic: benchAnthropic, ollama: benchOllama, affinity: benchAffinity, evidence: benchEvidence, history: benchHistory, page: benchPage, redis: benchRedis, v8: benchV8 };
 const wanted = process.argv.slice(2);
 for (const name of wanted.length ? wanted : Object.keys(suites)) {
   const suite = suites[name];

@@ -7,9 +7,10 @@
  * The text is the messages the front already parsed (OpenAI's shape, whichever front), written
  * once into a scratch buffer and hashed by zlib's CRC-32 (native, one call per key) beside a
  * 32-bit hash of the structure (roles, lengths, tool calls): 53 bits in all, a JavaScript number.
- * An assistant turn is written as the model's words without whitespace and its tool calls
- * (name, arguments without whitespace): what a client sends back of an answer differs from what
- * the node sent in its spacing at most (a trimmed reply, arguments parsed and written again).
+ * An assistant turn is written as the model's words without the whitespace at either end, and
+ * its tool calls (name, arguments without whitespace): what a client sends back of an answer
+ * differs from what the node sent in that spacing at most (a trimmed reply, arguments parsed and
+ * written again by the client or jarvis's own Anthropic front).
  * Characters beyond Latin-1 are hashed by their low byte; an image by its length and ends.
  */
 import { crc32 } from 'node:zlib';
@@ -27,7 +28,8 @@ export interface RequestPrint {
   shape: number;
 }
 
-const WHITESPACE = /\s+/g;
+/** What a JSON serialiser may put between tokens. */
+const WHITESPACE = /[ \t\n\r]+/g;
 /** Roles as one letter each; `developer` is a system prompt by another name. */
 const ROLE: Record<string, number> = { system: 0x73, developer: 0x73, user: 0x75, assistant: 0x61, tool: 0x74, function: 0x74 };
 const ASSISTANT = 0x61;
@@ -53,26 +55,45 @@ function writeByte(b: number): void {
   scratch[used++] = b;
 }
 
+/** Below this length a string is copied by a loop here: cheaper than the call into Buffer's writer. */
+const SHORT = 48;
+
 /** `s` by its low bytes (Latin-1: one byte a character, no encoding work). */
 function writeText(s: string): void {
-  reserve(s.length);
-  used += scratch.write(s, used, 'latin1');
+  const n = s.length;
+  reserve(n);
+  if (n < SHORT) for (let i = 0; i < n; i++) scratch[used++] = s.charCodeAt(i);
+  else used += scratch.write(s, used, 'latin1');
 }
 
-/** Text of a message's content; `strip` for a model's own words. Returns the characters written. */
-function writeContent(content: ChatMessage['content'], strip: boolean): number {
+/** `s` without its whitespace (space, tab, line breaks; what a JSON serialiser may put between tokens). */
+function writeTight(s: string): void {
+  if (s.length >= 256) return writeText(s.replace(WHITESPACE, ''));
+  reserve(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) scratch[used++] = c;
+  }
+}
+
+/** Text of a message's content; `trim` for a model's own words (what a client may trim). Returns the characters written. */
+function writeContent(content: ChatMessage['content'], trim: boolean): number {
   if (typeof content === 'string') {
-    const text = strip ? content.replace(WHITESPACE, '') : content;
+    const text = trim ? content.trim() : content;
     writeText(text);
     return text.length;
   }
   if (!Array.isArray(content)) return 0;
   let n = 0;
-  for (const part of content as { type?: unknown; text?: unknown; image_url?: { url?: unknown } }[]) {
+  const parts = content as { type?: unknown; text?: unknown; image_url?: { url?: unknown } }[];
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i];
     if (typeof part?.text === 'string') {
-      const text = strip ? part.text.replace(WHITESPACE, '') : part.text;
-      writeText(text);
-      n += text.length;
+      // A model's words in parts: trimmed as one text (its ends are the first part's start and the last part's end).
+      const text = trim ? (i === 0 ? part.text.trimStart() : part.text) : part.text;
+      const written = trim && i === parts.length - 1 ? text.trimEnd() : text;
+      writeText(written);
+      n += written.length;
     } else if (typeof part?.image_url?.url === 'string') {
       const url = part.image_url.url;
       writeByte(0x03);
@@ -83,24 +104,25 @@ function writeContent(content: ChatMessage['content'], strip: boolean): number {
   return n;
 }
 
-/** An assistant turn's tool calls: each name and its arguments without whitespace. */
-function writeCalls(calls: readonly { name: string; arguments: unknown }[]): void {
-  for (const c of calls) {
-    writeByte(0x01);
-    writeText(c.name);
-    writeByte(0x02);
-    writeText((typeof c.arguments === 'string' ? c.arguments : (JSON.stringify(c.arguments) ?? '')).replace(WHITESPACE, ''));
-  }
+/** One tool call: its name and its arguments without whitespace. */
+function writeCall(name: string, args: unknown): void {
+  writeByte(0x01);
+  writeText(name);
+  writeByte(0x02);
+  writeTight(typeof args === 'string' ? args : (JSON.stringify(args) ?? ''));
 }
 
-/** OpenAI's `tool_calls` entries as name and arguments (anything else left out). */
-function callsOf(calls: readonly unknown[] | undefined): { name: string; arguments: unknown }[] {
-  if (!calls) return [];
-  const out: { name: string; arguments: unknown }[] = [];
+/** An assistant turn's OpenAI-style `tool_calls` written (entries without a function name left out); returns how many. */
+function writeToolCalls(calls: readonly unknown[] | undefined): number {
+  if (!calls) return 0;
+  let n = 0;
   for (const c of calls as { function?: { name?: unknown; arguments?: unknown } }[]) {
-    if (typeof c?.function?.name === 'string') out.push({ name: c.function.name, arguments: c.function.arguments ?? '' });
+    const f = c?.function;
+    if (typeof f?.name !== 'string') continue;
+    writeCall(f.name, f.arguments ?? '');
+    n++;
   }
-  return out;
+  return n;
 }
 
 /** One message written; returns the shape hash extended. */
@@ -110,14 +132,19 @@ function writeMessage(m: ChatMessage, shape: number): number {
   writeByte(role);
   const assistant = role === ASSISTANT;
   const length = writeContent(m.content, assistant);
-  const calls = assistant ? callsOf(m.tool_calls) : [];
-  if (calls.length > 0) writeCalls(calls);
-  return mix(mix(mix(shape, role), length), calls.length);
+  const calls = assistant ? writeToolCalls(m.tool_calls) : 0;
+  return mix(mix(mix(shape, role), length), calls);
 }
 
-/** The seed of a group's keys: its name. */
+/** The seed of a group's keys: its name (a proxy asks for the same few names all day; at most 1,024 kept). */
+const seeds = new Map<string, { crc: number; shape: number }>();
 function seed(group: string): { crc: number; shape: number } {
-  return { crc: crc32(group), shape: mix(0x811c9dc5, group.length) };
+  let s = seeds.get(group);
+  if (!s) {
+    if (seeds.size >= 1024) seeds.clear();
+    seeds.set(group, (s = { crc: crc32(group), shape: mix(0x811c9dc5, group.length) }));
+  }
+  return s;
 }
 
 /** A request's fingerprint in `group` (a model name, a node, a task): its lookup key and the state its answer extends. */
@@ -138,7 +165,7 @@ export function printRequest(group: string, messages: readonly ChatMessage[]): R
     shape = writeMessage(messages[i]!, shape);
     if (i === last) [cut, cutShape] = [used, shape];
   }
-  const head = crc32(scratch.subarray(0, cut), s.crc);
+  const head = cut === 0 ? s.crc : crc32(scratch.subarray(0, cut), s.crc);
   const crc = cut === used ? head : crc32(scratch.subarray(cut, used), head);
   return { lookup: last >= 0 ? keyOf(cutShape, head) : undefined, crc, shape };
 }
@@ -151,12 +178,16 @@ export function namedKey(group: string, kind: 'session' | 'user', name: string):
 
 /**
  * An answer as it comes (a stream's text piece by piece, or whole), extending its request's
- * fingerprint into the key its next turn looks up. Holds at most a few KB of text at a time.
+ * fingerprint into the key its next turn looks up: written as writeMessage writes an assistant
+ * turn, trimmed at both ends. Holds at most a few KB of text at a time.
  */
 export class AnswerPrint {
   #crc: number;
   #pending = '';
+  /** Whitespace after the last word so far: written only if more words follow. */
+  #space = '';
   #length = 0;
+  #started = false;
   #opened = false;
 
   constructor(private readonly request: RequestPrint) {
@@ -165,21 +196,33 @@ export class AnswerPrint {
 
   /** More of the model's words. */
   text(t: string): void {
-    const s = t.replace(WHITESPACE, '');
-    if (s === '') return;
-    this.#pending += s;
-    this.#length += s.length;
+    if (!this.#started) {
+      t = t.trimStart();
+      if (t === '') return;
+      this.#started = true;
+    }
+    const words = t.trimEnd();
+    if (words === '') {
+      this.#space += t;
+      return;
+    }
+    const piece = this.#space === '' ? words : this.#space + words;
+    this.#space = words.length === t.length ? '' : t.slice(words.length);
+    this.#pending += piece;
+    this.#length += piece.length;
     if (this.#pending.length >= 4096) this.#flush();
   }
 
   /** The key of the conversation with this answer in it, once the answer is whole. */
   key(calls: readonly ToolCall[] | undefined): ConversationKey {
     this.#flush();
-    used = 0;
-    const list = calls ?? [];
-    if (list.length > 0) writeCalls(list);
-    const crc = crc32(scratch.subarray(0, used), this.#crc);
-    return keyOf(mix(mix(mix(this.request.shape, ASSISTANT), this.#length), list.length), crc);
+    const n = calls?.length ?? 0;
+    if (n > 0) {
+      used = 0;
+      for (const c of calls!) writeCall(c.name, c.arguments);
+      this.#crc = crc32(scratch.subarray(0, used), this.#crc);
+    }
+    return keyOf(mix(mix(mix(this.request.shape, ASSISTANT), this.#length), n), this.#crc);
   }
 
   #flush(): void {
