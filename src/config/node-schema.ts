@@ -77,7 +77,7 @@ const fallback = z
   .transform((f): { node: string; for?: string } => (typeof f === 'string' ? { node: f } : f.for !== undefined ? { node: f.node, for: f.for } : { node: f.node }));
 
 /** What a conversation key may be made of: the `x-jarvis-session` header, the conversation's messages, the client's user id. */
-export const AFFINITY_KEYS = ['session', 'prefix', 'user'] as const;
+const AFFINITY_KEYS = ['session', 'prefix', 'user'] as const;
 
 /**
  * KV-cache affinity (docs/proxy.md, "Affinity"): `true` (the defaults), `false`, or its settings.
@@ -103,7 +103,7 @@ export const affinity = z
   .default(true)
   .transform((a) => {
     const on = typeof a === 'boolean' ? { enabled: a, ttlS: 600, maxEntries: 10_000, keys: ['session', 'prefix'] as (typeof AFFINITY_KEYS)[number][] } : { enabled: true, ...a };
-    return on as { enabled: boolean; ttlS: number; maxEntries: number; maxInFlight?: number; keys: (typeof AFFINITY_KEYS)[number][] };
+    return on;
   });
 
 /** How a proxy node (a local script in front of a cloud model) is checked. */

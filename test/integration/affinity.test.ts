@@ -209,5 +209,10 @@ describe.skipIf(!hasRedis)('KV-cache affinity shared in Redis', () => {
     }
     expect(seen.map((t) => t.affinity)).toEqual(['miss', 'hit', 'hit', 'hit', 'hit', 'hit']);
     expect(new Set(seen.map((t) => t.node)).size).toBe(1);
+    // Redis away: the serve that answered the last turn still has its own pin.
+    await redis.stop();
+    messages.push({ role: 'user', content: 'r question 7' });
+    const { response } = await client(y).chat.completions.create({ model: 'm', messages }).withResponse();
+    expect([response.headers.get('x-jarvis-node'), response.headers.get('x-jarvis-affinity')]).toEqual([seen[0]!.node, 'hit']);
   });
 });

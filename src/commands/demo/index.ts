@@ -12,6 +12,7 @@ import { stopChild } from '../../system/children.js';
 import { askChapter, BROKEN, diagnoseChapter, recordsChapter, recoverChapter, statusChapter, type Chapter } from './cli-tour.js';
 import { heading, restartedPids, runCli, startSim } from './parts.js';
 import { claudeCodeTour, serveTour } from './serve-tour.js';
+import { affinityTour } from './affinity-tour.js';
 
 export interface DemoOptions {
   keep: boolean;
@@ -56,6 +57,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     failures += await serveTour({ configPath, dataDir, env, print, signal: options.signal, stopped });
     print('');
     failures += await claudeCodeTour({ configPath, dataDir, env, print, signal: options.signal, stopped, dir });
+    print('');
+    failures += await affinityTour({ configPath, dataDir, env, print, signal: options.signal, stopped, dir });
     print('');
     await recordsChapter(chapter);
     print(failures === 0 ? 'Demo done: jarvis saw every fault the demo made.' : `Demo finished with ${failures} unexpected result(s).`);

@@ -172,12 +172,15 @@ export class MessagesPassStream {
   finished = false;
   #content = '';
   #model: string | undefined;
+  /** The answer's tool calls (`tool_use` blocks, their input from its JSON deltas): what affinity hashes of an answer. */
+  readonly #calls: { name: string; arguments: string }[] = [];
+  #call: { name: string; arguments: string } | undefined;
 
   /** `keepText: false` for a proxy, which forwards the events and has no use for the text (see ChatStream). */
   constructor(private readonly keepText = true) {}
 
   read(e: { event?: string; data: string }): { ok: true; meaningful: boolean; token?: string } | { ok: false; kind: 'bad_chunk' | 'error'; message: string } {
-    let json: { type?: unknown; message?: { model?: unknown }; delta?: { type?: unknown; text?: unknown }; error?: { type?: unknown; message?: unknown } };
+    let json: { type?: unknown; message?: { model?: unknown }; delta?: { type?: unknown; text?: unknown; partial_json?: unknown }; content_block?: { type?: unknown; name?: unknown }; error?: { type?: unknown; message?: unknown } };
     try {
       json = JSON.parse(e.data) as typeof json;
     } catch {
@@ -196,6 +199,10 @@ export class MessagesPassStream {
       if (this.keepText) this.#content += json.delta.text;
       return { ok: true, meaningful: true, token: json.delta.text };
     }
+    if (type === 'content_block_start') {
+      this.#call = json.content_block?.type === 'tool_use' && typeof json.content_block.name === 'string' ? { name: json.content_block.name, arguments: '' } : undefined;
+      if (this.#call) this.#calls.push(this.#call);
+    } else if (type === 'content_block_delta' && json.delta?.type === 'input_json_delta' && typeof json.delta.partial_json === 'string' && this.#call) this.#call.arguments += json.delta.partial_json;
     return { ok: true, meaningful: true };
   }
 
@@ -207,7 +214,7 @@ export class MessagesPassStream {
     return e.event === 'message_stop';
   }
 
-  result(firstTokenMs: number | undefined): { content: string; model?: string; tokens: number; firstTokenMs?: number } {
-    return { content: this.#content, ...(this.#model && { model: this.#model }), tokens: this.tokens, ...(firstTokenMs !== undefined && { firstTokenMs: Math.round(firstTokenMs) }) };
+  result(firstTokenMs: number | undefined): { content: string; model?: string; tokens: number; firstTokenMs?: number; toolCalls?: { name: string; arguments: string }[] } {
+    return { content: this.#content, ...(this.#model && { model: this.#model }), tokens: this.tokens, ...(firstTokenMs !== undefined && { firstTokenMs: Math.round(firstTokenMs) }), ...(this.#calls.length > 0 && { toolCalls: this.#calls }) };
   }
 }

@@ -101,7 +101,7 @@ export const numberOr = (v: unknown, d: number) => (typeof v === 'number' && Num
 
 
 /** A whole Messages reply from a node that speaks the API: valid when it is a `message` with content. */
-export function readMessageReply(text: string): { ok: true; value: { content: string; model?: string; raw: string } } | { ok: false; message: string } {
+export function readMessageReply(text: string): { ok: true; value: { content: string; model?: string; raw: string; toolCalls?: { name: string; arguments: string }[] } } | { ok: false; message: string } {
   let json: { type?: unknown; content?: unknown; model?: unknown };
   try {
     json = JSON.parse(text) as typeof json;
@@ -109,6 +109,8 @@ export function readMessageReply(text: string): { ok: true; value: { content: st
     return { ok: false, message: `not JSON: ${text.slice(0, 200)}` };
   }
   if (json?.type !== 'message' || !Array.isArray(json.content)) return { ok: false, message: `not a Messages reply: ${text.slice(0, 200)}` };
-  const content = (json.content as { type?: unknown; text?: unknown }[]).filter((b) => b?.type === 'text' && typeof b.text === 'string').map((b) => b.text as string).join('');
-  return { ok: true, value: { content, ...(typeof json.model === 'string' && { model: json.model }), raw: text } };
+  const blocks = json.content as { type?: unknown; text?: unknown; name?: unknown; input?: unknown }[];
+  const content = blocks.filter((b) => b?.type === 'text' && typeof b.text === 'string').map((b) => b.text as string).join('');
+  const toolCalls = blocks.filter((b) => b?.type === 'tool_use' && typeof b.name === 'string').map((b) => ({ name: b.name as string, arguments: JSON.stringify(b.input ?? {}) }));
+  return { ok: true, value: { content, ...(typeof json.model === 'string' && { model: json.model }), raw: text, ...(toolCalls.length > 0 && { toolCalls }) } };
 }
