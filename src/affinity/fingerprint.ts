@@ -179,7 +179,7 @@ export function namedKey(group: string, kind: 'session' | 'user', name: string):
 /**
  * An answer as it comes (a stream's text piece by piece, or whole), extending its request's
  * fingerprint into the key its next turn looks up: written as writeMessage writes an assistant
- * turn, trimmed at both ends. Holds at most a few KB of text at a time.
+ * turn, trimmed at both ends. Holds at most about 1 KB of text at a time (a stream may last minutes).
  */
 export class AnswerPrint {
   #crc: number;
@@ -210,7 +210,7 @@ export class AnswerPrint {
     this.#space = words.length === t.length ? '' : t.slice(words.length);
     this.#pending += piece;
     this.#length += piece.length;
-    if (this.#pending.length >= 4096) this.#flush();
+    if (this.#pending.length >= 1024) this.#flush();
   }
 
   /** The key of the conversation with this answer in it, once the answer is whole. */

@@ -39,7 +39,8 @@ describe('an Ollama client pointed at jarvis serve', () => {
     const whole = await client.chat({ model: 'qwen3:8b', messages: [{ role: 'user', content: 'hello there' }], stream: false, keep_alive: '5m', options: { num_ctx: 4096 } });
     await hit();
     expect(whole.message).toMatchObject({ role: 'assistant', content: '[ol] hello there' });
-    expect(whole).toMatchObject({ load_duration: 1_000_000, prompt_eval_count: 8 });
+    // The node's own counts, passed through: the prompt tokens it evaluated (none cached yet).
+    expect(whole).toMatchObject({ load_duration: 1_000_000, prompt_eval_count: Math.ceil('<|user|>hello there\n'.length / 4) });
     expect(whole).toMatchObject({ done: true, done_reason: 'stop', model: 'qwen3:8b' });
     expect(whole.total_duration).toBeGreaterThan(0);
     expect(whole.eval_count).toBeGreaterThan(0);

@@ -5,6 +5,8 @@ import { PinTable } from '../../src/affinity/pins.js';
 import { NodeLoad } from '../../src/cascade/balance.js';
 import { ModelCatalog } from '../../src/cascade/catalog.js';
 import { runCascade } from '../../src/cascade/engine.js';
+import { LiveHealth } from '../../src/serve/live-health.js';
+import type { SharedState } from '../../src/store/shared-state.js';
 import { applyEvent, type NodeHealth } from '../../src/cascade/node-health.js';
 import { cascadeSettings } from '../../src/config/env.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -122,6 +124,27 @@ describe('the pin table', () => {
     t.set(2, 'a', 1);
     expect(t.counts(2, never).byNode).toEqual({ a: 1 });
     expect(t.get(1, 2, never)?.node).toBe('a');
+  });
+
+  it("a proxy hears each breaker that opens, its own or one another process opened (the pins' owner drops them)", async () => {
+    const S = { failureThreshold: 2, recoveryMs: 1000, maxRecoveryMs: 1000 };
+    let elsewhere: Record<string, NodeHealth> | undefined;
+    const shared = { backend: 'redis', where: 'memory', load: async () => ({ nodes: {}, served: {} }), exchange: async () => elsewhere, instances: () => 2 } as unknown as SharedState;
+    const live = new LiveHealth(shared, new ModelCatalog(), S);
+    const heard: string[] = [];
+    live.onOpen((id) => heard.push(id));
+    const fail = { ok: false, counts: true, error: 'refused' } as const;
+    live.record({ node: 'a', at: 1000, ...fail });
+    expect(heard).toEqual([]);
+    live.record({ node: 'a', at: 1001, ...fail });
+    expect(heard).toEqual(['a']);
+    await live.sync(); // nothing new elsewhere
+    // Another proxy opened b's breaker: heard at the sync that brings it.
+    elsewhere = { a: live.get('a')!, b: applyEvent(applyEvent(undefined, { node: 'b', at: 2000, ...fail }, S), { node: 'b', at: 2001, ...fail }, S) };
+    await live.sync();
+    expect(heard).toEqual(['a', 'b']);
+    await live.sync();
+    expect(heard).toEqual(['a', 'b']); // the same opening is heard once
   });
 
   it('stamps when a breaker opens, for every store (applyEvent)', () => {
