@@ -41,12 +41,16 @@ export async function runStatus(ctx: CommandContext, options: { evidence?: boole
     .catch((error: unknown) => process.stderr.write(`jarvis: history: ${(error as Error).message}\n`));
   const ok = nodes.filter((n) => n.status === 'ok').length;
   const serve = await serving;
-  const pinned = serve?.status.nodes;
+  // What the serve said is read as numbers only (the page's JSON is anyone's on the port).
+  const pinsOf = (id: string) => {
+    const n = serve?.status.nodes?.[id]?.pins;
+    return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : 0;
+  };
   return {
     checkedAt,
     durationMs: Math.round(deps.now() - started),
-    nodes: pinned ? nodes.map((n) => ({ ...n, pins: pinned[n.id]?.pins ?? 0 })) : nodes,
+    nodes: serve ? nodes.map((n) => ({ ...n, pins: pinsOf(n.id) })) : nodes,
     summary: { total: nodes.length, ok, failing: nodes.length - ok, throttled: nodes.filter((n) => n.throttled).length },
-    ...(serve && { serve: { url: serve.url, affinity: serve.status.affinity?.enabled !== false, pins: Object.values(pinned ?? {}).reduce((a, n) => a + (n.pins ?? 0), 0) } }),
+    ...(serve && { serve: { url: serve.url, affinity: serve.status.affinity?.enabled !== false, pins: nodes.reduce((a, n) => a + pinsOf(n.id), 0) } }),
   };
 }

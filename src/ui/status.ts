@@ -4,6 +4,7 @@ import type { ProbeResult } from '../probe/probe.js';
 import { formatMs, paintStatus } from './format.js';
 import type { Output } from './output.js';
 import { renderColumns } from './columns.js';
+import { oneLine } from '../system/text.js';
 import { gpuLines, offloadText, queueText } from '../runbook/evidence/evidence.js';
 
 export function renderStatus(result: StatusResult, output: Output): string {
@@ -72,7 +73,8 @@ function serveLine(result: StatusResult, output: Output): string {
   const s = result.serve;
   if (!s) return '';
   const c = output.color;
-  if (!s.affinity) return `\n${c.dim(`serve ${s.url}: affinity off`)}`;
+  const url = oneLine(s.url);
+  if (!s.affinity) return `\n${c.dim(`serve ${url}: affinity off`)}`;
   const per = result.nodes.filter((n) => (n.pins ?? 0) > 0).map((n) => `${n.id} ${n.pins}`);
-  return `\n${c.dim(`serve ${s.url}: ${s.pins} conversation${s.pins === 1 ? '' : 's'} pinned${per.length > 0 ? ` (${per.join(', ')})` : ''}`)}`;
+  return `\n${c.dim(`serve ${url}: ${s.pins} conversation${s.pins === 1 ? '' : 's'} pinned${per.length > 0 ? ` (${per.join(', ')})` : ''}`)}`;
 }
