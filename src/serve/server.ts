@@ -100,7 +100,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       },
       onRecovered: (id) => ctx.load.probed(id, true),
     });
-
   const flight = new InFlight();
   const server = http.createServer({ ServerResponse: ServeResponse, connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS }, (req, res) => {
     flight.track(res);
