@@ -128,7 +128,7 @@ describe('the pin table', () => {
 
   it("a proxy hears each breaker that opens, its own or one another process opened (the pins' owner drops them)", async () => {
     const S = { failureThreshold: 2, recoveryMs: 1000, maxRecoveryMs: 1000 };
-    let elsewhere: Record<string, NodeHealth> | undefined;
+    let elsewhere: Record<string, NodeHealth> | undefined = undefined;
     const shared = { backend: 'redis', where: 'memory', load: async () => ({ nodes: {}, served: {} }), exchange: async () => elsewhere, instances: () => 2 } as unknown as SharedState;
     const live = new LiveHealth(shared, new ModelCatalog(), S);
     const heard: string[] = [];
