@@ -31,7 +31,7 @@ export interface RequestPrint {
 /** What a JSON serialiser may put between tokens. */
 const WHITESPACE = /[ \t\n\r]+/g;
 /** Roles as one letter each; `developer` is a system prompt by another name. */
-const ROLE: Record<string, number> = { system: 0x73, developer: 0x73, user: 0x75, assistant: 0x61, tool: 0x74, function: 0x74 };
+const ROLE: Record<string, number> = Object.assign(Object.create(null) as Record<string, number>, { system: 0x73, developer: 0x73, user: 0x75, assistant: 0x61, tool: 0x74, function: 0x74 });
 const ASSISTANT = 0x61;
 /** Of an image (a data URI may be megabytes): its length and this many characters at each end. */
 const IMAGE_ENDS = 64;

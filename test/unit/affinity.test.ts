@@ -72,6 +72,13 @@ describe('conversation keys', () => {
     expect(printRequest('m', [...t1, { role: 'assistant', content: long }, { role: 'user', content: 'more' }]).lookup).toBe(answered('m', t1, long));
   });
 
+  it('messages of any shape a front lets through give a key, never a throw', () => {
+    const odd = [{ role: '__proto__', content: 5 }, { role: 'constructor', content: [null, 7, { type: 'text', text: 3 }] }, { role: 'assistant', content: null, tool_calls: [null, { function: { name: 'f', arguments: { a: [1, 2] } } }] }, { role: 'user', content: 'go' }] as unknown as ChatMessage[];
+    const print = printRequest('m', odd);
+    expect(Number.isSafeInteger(print.lookup)).toBe(true);
+    expect(printRequest('m', odd).lookup).toBe(print.lookup);
+  });
+
   it('named keys (session, user) are their own, per group', () => {
     expect(namedKey('m', 'session', 'abc')).toBe(namedKey('m', 'session', 'abc'));
     expect(namedKey('m', 'session', 'abc')).not.toBe(namedKey('m', 'user', 'abc'));
