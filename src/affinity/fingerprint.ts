@@ -7,8 +7,8 @@
  * The text is the messages the front already parsed (OpenAI's shape, whichever front), written
  * once into a scratch buffer and hashed by zlib's CRC-32 (native, one call per key) beside a
  * 32-bit hash of the structure (roles, lengths, tool calls): 53 bits in all, a JavaScript number.
- * An assistant turn is written as the model's words without the whitespace at either end, and
- * its tool calls (name, arguments without whitespace): what a client sends back of an answer
+ * An assistant turn is written as the model's words without the whitespace at either end or a
+ * leading `<think>` block, and its tool calls (name, arguments without whitespace): what a client sends back of an answer
  * differs from what the node sent in that spacing at most (a trimmed reply, arguments parsed and
  * written again by the client or jarvis's own Anthropic front).
  * Characters beyond Latin-1 are hashed by their low byte; an image by its length and ends.
@@ -76,10 +76,25 @@ function writeTight(s: string): void {
   }
 }
 
+const THINK_OPEN = '<think>';
+const THINK_CLOSE = '</think>';
+
+/**
+ * A model's words as a client may send them back: trimmed, and without the reasoning a model
+ * writes first inside `<think>…</think>` (clients and chat templates often leave it out of the
+ * history). An unclosed block is all reasoning.
+ */
+function spoken(text: string): string {
+  const t = text.trimStart();
+  if (!t.startsWith(THINK_OPEN)) return t.trimEnd();
+  const end = t.indexOf(THINK_CLOSE);
+  return end < 0 ? '' : t.slice(end + THINK_CLOSE.length).trim();
+}
+
 /** Text of a message's content; `trim` for a model's own words (what a client may trim). Returns the characters written. */
 function writeContent(content: ChatMessage['content'], trim: boolean): number {
   if (typeof content === 'string') {
-    const text = trim ? content.trim() : content;
+    const text = trim ? spoken(content) : content;
     writeText(text);
     return text.length;
   }
@@ -179,7 +194,7 @@ export function namedKey(group: string, kind: 'session' | 'user', name: string):
 /**
  * An answer as it comes (a stream's text piece by piece, or whole), extending its request's
  * fingerprint into the key its next turn looks up: written as writeMessage writes an assistant
- * turn, trimmed at both ends. Holds at most about 1 KB of text at a time (a stream may last minutes).
+ * turn (`spoken`). Holds at most about 1 KB of text at a time (a stream may last minutes).
  */
 export class AnswerPrint {
   #crc: number;
@@ -187,20 +202,53 @@ export class AnswerPrint {
   /** Whitespace after the last word so far: written only if more words follow. */
   #space = '';
   #length = 0;
-  #started = false;
+  /** Where the answer is: its start (maybe `<think>`), inside the reasoning, just after it, in its words. */
+  #state: 'start' | 'thinking' | 'after' | 'words' = 'start';
+  /** A start not known yet (`<thi`), or the end of the reasoning so far (where `</think>` may begin). */
+  #held = '';
   #opened = false;
 
   constructor(private readonly request: RequestPrint) {
     this.#crc = request.crc;
   }
 
-  /** More of the model's words. */
+  /**
+   * More of the model's words, read as `spoken` reads a whole answer: the start is held until it
+   * is plainly not `<think>`; a reasoning block is skipped to its end (its tag may be cut across pieces).
+   */
   text(t: string): void {
-    if (!this.#started) {
-      t = t.trimStart();
-      if (t === '') return;
-      this.#started = true;
+    if (this.#state === 'words') return this.#words(t);
+    if (this.#state === 'thinking') {
+      const seen = this.#held + t;
+      const end = seen.indexOf(THINK_CLOSE);
+      if (end < 0) {
+        this.#held = seen.slice(-(THINK_CLOSE.length - 1));
+        return;
+      }
+      this.#held = '';
+      this.#state = 'after';
+      t = seen.slice(end + THINK_CLOSE.length);
     }
+    const head = (this.#held + t).trimStart();
+    if (head === '') {
+      this.#held = '';
+      return;
+    }
+    if (this.#state === 'start' && head.length < THINK_OPEN.length && THINK_OPEN.startsWith(head)) {
+      this.#held = head; // `<th`: not known yet
+      return;
+    }
+    this.#held = '';
+    if (this.#state === 'start' && head.startsWith(THINK_OPEN)) {
+      this.#state = 'thinking';
+      return this.text(head.slice(THINK_OPEN.length));
+    }
+    this.#state = 'words';
+    this.#words(head);
+  }
+
+  /** Words after the start: whitespace at the end held until more words follow. */
+  #words(t: string): void {
     const words = t.trimEnd();
     if (words === '') {
       this.#space += t;
@@ -215,6 +263,8 @@ export class AnswerPrint {
 
   /** The key of the conversation with this answer in it, once the answer is whole. */
   key(calls: readonly ToolCall[] | undefined): ConversationKey {
+    // A start still held (`<th` and nothing more) was words after all.
+    if (this.#state === 'start' && this.#held !== '') this.#words(this.#held);
     this.#flush();
     const n = calls?.length ?? 0;
     if (n > 0) {

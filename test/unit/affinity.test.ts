@@ -65,6 +65,21 @@ describe('conversation keys', () => {
     expect(back({ role: 'assistant', content: 'Let me look.', tool_calls: [{ function: { name: 'get_weather', arguments: '{"city":"Lyon","unit":"c"}' } }] })).not.toBe(key);
   });
 
+  it('reasoning written inline (<think>…</think>) first: the same key whether the client sends it back or leaves it out, however the tags were cut', () => {
+    const t1: ChatMessage[] = [{ role: 'user', content: 'What is 6 x 7?' }];
+    const raw = '<think>\nsix sevens… 42</think>\n\nIt is 42.';
+    // Whole, and in pieces down to one character (which cuts both tags everywhere).
+    const keys = [1, 2, 3, 5, 7, raw.length].map((pieces) => answered('m', t1, raw, undefined, pieces));
+    expect(new Set(keys).size).toBe(1);
+    const back = (content: string) => printRequest('m', [...t1, { role: 'assistant', content }, { role: 'user', content: 'and 6 x 8?' }]).lookup;
+    expect(back(raw)).toBe(keys[0]);
+    expect(back('It is 42.')).toBe(keys[0]);
+    // Not reasoning: a tag-like start that is not <think>, or one in the middle, is words.
+    expect(answered('m', t1, '<b>42</b>', undefined, 9)).toBe(back('<b>42</b>'));
+    expect(answered('m', t1, '<th', undefined, 3)).toBe(back('<th'));
+    expect(answered('m', t1, 'So <think>x</think> 42')).not.toBe(back('So 42'));
+  });
+
   it('a long answer (beyond the few KB held) and text outside Latin-1 give the same key streamed or whole', () => {
     const t1: ChatMessage[] = [{ role: 'user', content: 'Write a lot, 日本語 too.' }];
     const long = `${'word 日本 '.repeat(3000)}end`;
