@@ -52,10 +52,6 @@ export class Affinity {
     this.table.configure(this.#settings.ttlS * 1000, this.#settings.maxEntries);
   }
 
-  get enabled(): boolean {
-    return this.#settings.enabled;
-  }
-
   /** A node's requests in flight beyond which its pins yield to the balancer (a property: handed to the engine as it is). */
   readonly maxInFlight = (node: { slots?: number | undefined }): number => this.#settings.maxInFlight ?? node.slots ?? 4;
 
