@@ -8,9 +8,10 @@
  * once into a scratch buffer and hashed by zlib's CRC-32 (native, one call per key) beside a
  * 32-bit hash of the structure (roles, lengths, tool calls): 53 bits in all, a JavaScript number.
  * An assistant turn is written as the model's words without the whitespace at either end or a
- * leading `<think>` block, and its tool calls (name, arguments without whitespace): what a client sends back of an answer
- * differs from what the node sent in that spacing at most (a trimmed reply, arguments parsed and
- * written again by the client or jarvis's own Anthropic front).
+ * leading `<think>` block, and its tool calls (name, arguments without whitespace): what a
+ * client sends back of an answer differs from what the node sent in those at most (a trimmed
+ * reply, reasoning left out, arguments parsed and written again by the client or jarvis's own
+ * Anthropic front).
  * Characters beyond Latin-1 are hashed by their low byte; an image by its length and ends.
  */
 import { crc32 } from 'node:zlib';
@@ -43,11 +44,21 @@ const keyOf = (shape: number, crc: number): ConversationKey => (shape & 0x1fffff
 let scratch = Buffer.allocUnsafe(1 << 16);
 let used = 0;
 
+/** Beyond this the buffer is not kept once a key is made: one huge conversation does not hold its size for the proxy's life. */
+const KEPT = 1 << 20;
+
 function reserve(more: number): void {
   if (used + more <= scratch.length) return;
   const grown = Buffer.allocUnsafe(Math.max(scratch.length * 2, used + more));
   scratch.copy(grown, 0, 0, used);
   scratch = grown;
+}
+
+/** The bytes hashed: a buffer grown past KEPT goes back to its first size. */
+function hashed(from: number, crc: number): number {
+  const value = crc32(scratch.subarray(from, used), crc);
+  if (scratch.length > KEPT) scratch = Buffer.allocUnsafe(1 << 16);
+  return value;
 }
 
 function writeByte(b: number): void {
@@ -181,7 +192,7 @@ export function printRequest(group: string, messages: readonly ChatMessage[]): R
     if (i === last) [cut, cutShape] = [used, shape];
   }
   const head = cut === 0 ? s.crc : crc32(scratch.subarray(0, cut), s.crc);
-  const crc = cut === used ? head : crc32(scratch.subarray(cut, used), head);
+  const crc = hashed(cut, head);
   return { lookup: last >= 0 ? keyOf(cutShape, head) : undefined, crc, shape };
 }
 
@@ -270,7 +281,7 @@ export class AnswerPrint {
     if (n > 0) {
       used = 0;
       for (const c of calls!) writeCall(c.name, c.arguments);
-      this.#crc = crc32(scratch.subarray(0, used), this.#crc);
+      this.#crc = hashed(0, this.#crc);
     }
     return keyOf(mix(mix(mix(this.request.shape, ASSISTANT), this.#length), n), this.#crc);
   }
@@ -285,6 +296,6 @@ export class AnswerPrint {
     }
     writeText(this.#pending);
     this.#pending = '';
-    this.#crc = crc32(scratch.subarray(0, used), this.#crc);
+    this.#crc = hashed(0, this.#crc);
   }
 }

@@ -94,6 +94,15 @@ describe('conversation keys', () => {
     expect(printRequest('m', odd).lookup).toBe(print.lookup);
   });
 
+  it('a conversation larger than the buffer kept (1 MB) gets the same key each time, and the next one is not disturbed', () => {
+    const huge: ChatMessage[] = [{ role: 'user', content: 'x'.repeat(1_500_000) }, { role: 'assistant', content: 'ok' }, { role: 'user', content: 'more' }];
+    const small: ChatMessage[] = [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }, { role: 'user', content: 'bye' }];
+    const before = printRequest('m', small).lookup;
+    expect(printRequest('m', huge).lookup).toBe(printRequest('m', huge).lookup);
+    expect(printRequest('m', small).lookup).toBe(before);
+    expect(printRequest('m', huge).lookup).toBe(answered('m', [huge[0]!], 'ok'));
+  });
+
   it('named keys (session, user) are their own, per group', () => {
     expect(namedKey('m', 'session', 'abc')).toBe(namedKey('m', 'session', 'abc'));
     expect(namedKey('m', 'session', 'abc')).not.toBe(namedKey('m', 'user', 'abc'));
