@@ -2,7 +2,8 @@
  * Prompt processing in a simulated node, as a llama.cpp server's slots do it: each slot keeps
  * the last conversation it processed (prompt and answer), a request takes the slot sharing the
  * longest start with its prompt, and only the tokens beyond that start are processed again,
- * at `msPer1k` milliseconds per thousand (time to first token grows with them). A token is about
+ * at `msPer1k` milliseconds per thousand (time to first token grows with them). With no cost
+ * set (the default), no slot is kept. A token is about
  * four characters of the prompt as rendered here (its roles, texts and tool calls).
  */
 
@@ -66,8 +67,13 @@ export class PromptCache {
     private readonly msPer1k: number,
   ) {}
 
-  /** Processes `prompt` (waiting the time its uncached tokens take), then keeps it with `answer` in the slot it used. */
+  /**
+   * Processes `prompt` (waiting the time its uncached tokens take), then keeps it with `answer` in
+   * the slot it used. Without a prefill cost nothing is kept or compared (the load benchmarks' sim
+   * stays as cheap as it was): every token counts as processed.
+   */
   async prefill(prompt: string, answer: string): Promise<Prefill> {
+    if (this.msPer1k === 0) return { cached: 0, processed: Math.ceil(prompt.length / CHARS_PER_TOKEN), ms: 0 };
     let best = -1;
     let shared = 0;
     this.#slots.forEach((s, i) => {

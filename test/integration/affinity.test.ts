@@ -18,8 +18,8 @@ let sim: RunningSim;
 beforeAll(async () => {
   tmp = tempDir('jarvis-affinity-');
   const spec = path.join(tmp.dir, 'spec.json');
-  // Two llama.cpp-style servers of one model, each with its prompt cache (4 slots).
-  writeFileSync(spec, JSON.stringify({ nodes: [{ id: 'a', kind: 'openai', models: ['m'] }, { id: 'b', kind: 'openai', models: ['m'] }] }));
+  // Two llama.cpp-style servers of one model, each with its prompt cache (4 slots; 1 ms per 1,000 tokens not cached).
+  writeFileSync(spec, JSON.stringify({ nodes: [{ id: 'a', kind: 'openai', models: ['m'], prefillMsPer1k: 1 }, { id: 'b', kind: 'openai', models: ['m'], prefillMsPer1k: 1 }] }));
   sim = await startSim(['cluster', '--spec', spec]);
 });
 
