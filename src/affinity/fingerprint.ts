@@ -102,24 +102,33 @@ function spoken(text: string): string {
   return end < 0 ? '' : t.slice(end + THINK_CLOSE.length).trim();
 }
 
-/** Text of a message's content; `trim` for a model's own words (what a client may trim). Returns the characters written. */
-function writeContent(content: ChatMessage['content'], trim: boolean): number {
-  if (typeof content === 'string') {
-    const text = trim ? spoken(content) : content;
+/** The text parts of a content, joined (a model's words may come back as parts). */
+function partsText(parts: readonly unknown[]): string {
+  let text = '';
+  for (const part of parts as { text?: unknown }[]) if (typeof part?.text === 'string') text += part.text;
+  return text;
+}
+
+/**
+ * Text of a message's content; `spokenOnly` for a model's own words, read as `spoken` (text or
+ * parts alike). Returns the characters written.
+ */
+function writeContent(content: ChatMessage['content'], spokenOnly: boolean): number {
+  if (spokenOnly) {
+    const text = spoken(typeof content === 'string' ? content : Array.isArray(content) ? partsText(content) : '');
     writeText(text);
     return text.length;
   }
+  if (typeof content === 'string') {
+    writeText(content);
+    return content.length;
+  }
   if (!Array.isArray(content)) return 0;
   let n = 0;
-  const parts = content as { type?: unknown; text?: unknown; image_url?: { url?: unknown } }[];
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i];
+  for (const part of content as { text?: unknown; image_url?: { url?: unknown } }[]) {
     if (typeof part?.text === 'string') {
-      // A model's words in parts: trimmed as one text (its ends are the first part's start and the last part's end).
-      const text = trim ? (i === 0 ? part.text.trimStart() : part.text) : part.text;
-      const written = trim && i === parts.length - 1 ? text.trimEnd() : text;
-      writeText(written);
-      n += written.length;
+      writeText(part.text);
+      n += part.text.length;
     } else if (typeof part?.image_url?.url === 'string') {
       const url = part.image_url.url;
       writeByte(0x03);
@@ -175,25 +184,19 @@ function seed(group: string): { crc: number; shape: number } {
 
 /** A request's fingerprint in `group` (a model name, a node, a task): its lookup key and the state its answer extends. */
 export function printRequest(group: string, messages: readonly ChatMessage[]): RequestPrint {
-  let last = -1;
-  for (let i = messages.length - 1; i >= 0; i--) {
-    if (messages[i]!.role === 'assistant') {
-      last = i;
-      break;
-    }
-  }
   const s = seed(group);
   used = 0;
   let shape = s.shape;
-  let cut = 0;
+  // Where the last assistant turn ends (none yet: a first turn).
+  let cut = -1;
   let cutShape = shape;
-  for (let i = 0; i < messages.length; i++) {
-    shape = writeMessage(messages[i]!, shape);
-    if (i === last) [cut, cutShape] = [used, shape];
+  for (const m of messages) {
+    shape = writeMessage(m, shape);
+    if (m.role === 'assistant') [cut, cutShape] = [used, shape];
   }
-  const head = cut === 0 ? s.crc : crc32(scratch.subarray(0, cut), s.crc);
-  const crc = hashed(cut, head);
-  return { lookup: last >= 0 ? keyOf(cutShape, head) : undefined, crc, shape };
+  const head = cut <= 0 ? s.crc : crc32(scratch.subarray(0, cut), s.crc);
+  const crc = hashed(Math.max(0, cut), head);
+  return { lookup: cut >= 0 ? keyOf(cutShape, head) : undefined, crc, shape };
 }
 
 /** A key the client names (`x-jarvis-session`, its user id), in `group`. */

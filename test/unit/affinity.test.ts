@@ -74,6 +74,8 @@ describe('conversation keys', () => {
     const back = (content: string) => printRequest('m', [...t1, { role: 'assistant', content }, { role: 'user', content: 'and 6 x 8?' }]).lookup;
     expect(back(raw)).toBe(keys[0]);
     expect(back('It is 42.')).toBe(keys[0]);
+    const parts = printRequest('m', [...t1, { role: 'assistant', content: [{ type: 'text', text: '<think>six sevens… 42</think>' }, { type: 'text', text: ' It is 42.' }] }, { role: 'user', content: 'and 6 x 8?' }]).lookup;
+    expect(parts).toBe(keys[0]); // as parts, read the same way
     // Not reasoning: a tag-like start that is not <think>, or one in the middle, is words.
     expect(answered('m', t1, '<b>42</b>', undefined, 9)).toBe(back('<b>42</b>'));
     expect(answered('m', t1, '<th', undefined, 3)).toBe(back('<th'));
