@@ -9,7 +9,6 @@ import type { ConversationKey } from './fingerprint.js';
 
 /** What affinity did for a request (the `x-jarvis-affinity` header, the metric's label). */
 export type AffinityOutcome = 'hit' | 'miss' | 'repin' | 'off';
-export const AFFINITY_OUTCOMES: readonly AffinityOutcome[] = ['hit', 'miss', 'repin', 'off'];
 
 export interface Pin {
   node: string;
@@ -44,7 +43,7 @@ export class PinTable {
     const pin = this.#pins.get(key);
     if (!pin) return undefined;
     this.#pins.delete(key);
-    if (now - pin.at > this.ttlMs || pin.made <= (openedAt(pin.node) ?? -Infinity)) return undefined;
+    if (!this.#live(pin, now, openedAt)) return undefined;
     pin.at = now;
     this.#pins.set(key, pin);
     return pin;
@@ -81,10 +80,15 @@ export class PinTable {
     this.#trim(now);
     const byNode: Record<string, number> = {};
     for (const pin of this.#pins.values()) {
-      if (pin.moved || now - pin.at > this.ttlMs || pin.made <= (openedAt(pin.node) ?? -Infinity)) continue;
+      if (pin.moved || !this.#live(pin, now, openedAt)) continue;
       byNode[pin.node] = (byNode[pin.node] ?? 0) + 1;
     }
     return { byNode, entries: this.#pins.size };
+  }
+
+  /** Not idle past its time to live, and made after its node's breaker last opened. */
+  #live(pin: Pin, now: number, openedAt: (node: string) => number | undefined): boolean {
+    return now - pin.at <= this.ttlMs && pin.made > (openedAt(pin.node) ?? -Infinity);
   }
 
   get size(): number {

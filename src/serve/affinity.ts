@@ -9,7 +9,7 @@ import type { CascadeRequest, CascadeResult } from '../cascade/engine.js';
 import type { NodeHealth } from '../cascade/node-health.js';
 import type { Config } from '../config/schema.js';
 import { AnswerPrint, namedKey, printRequest, type ConversationKey } from '../affinity/fingerprint.js';
-import { AFFINITY_OUTCOMES, BYTES_PER_PIN, PinTable, type AffinityOutcome } from '../affinity/pins.js';
+import { BYTES_PER_PIN, PinTable, type AffinityOutcome } from '../affinity/pins.js';
 import type { SharedPins } from '../store/shared-state.js';
 
 /** One request's part in affinity: its keys, the pin it found, its answer as it comes. */
@@ -84,6 +84,11 @@ export class Affinity {
     if (lookups.length === 0) return ticket;
     const now = this.now();
     if (this.shared && now >= this.#restUntil) return this.#lookShared(lookups, ticket, request, now);
+    return this.#lookLocal(lookups, ticket, request, now);
+  }
+
+  /** This process's table: the first key with a live pin. */
+  #lookLocal(lookups: ConversationKey[], ticket: AffinityTicket, request: CascadeRequest, now: number): AffinityTicket {
     for (const key of lookups) {
       const pin = this.table.get(key, now, this.#openedAt);
       if (pin) return this.#found(ticket, request, pin.node, key);
@@ -122,11 +127,7 @@ export class Affinity {
             }
           }
         }
-        for (const key of lookups) {
-          const pin = this.table.get(key, now, this.#openedAt);
-          if (pin) return this.#found(ticket, request, pin.node, key);
-        }
-        return ticket;
+        return this.#lookLocal(lookups, ticket, request, now);
       });
   }
 
@@ -180,7 +181,7 @@ export class Affinity {
       maxEntries: this.#settings.maxEntries,
       approxBytes: entries * BYTES_PER_PIN,
       ttlS: this.#settings.ttlS,
-      outcomes: Object.fromEntries(AFFINITY_OUTCOMES.map((o) => [o, this.#counts[o]])) as Record<AffinityOutcome, number>,
+      outcomes: { ...this.#counts },
     };
   }
 }

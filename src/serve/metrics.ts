@@ -107,7 +107,7 @@ export function createMetrics(nodes: () => string[], health: (id: string) => Nod
 }
 
 /** KV-cache affinity's outcomes (a counter) and live pins per node (a gauge), read when scraped. */
-export function affinityMetrics(registry: client.Registry, view: () => { outcomes: Record<string, number>; pins: Record<string, number> }, nodes: () => string[]): void {
+export function affinityMetrics(registry: client.Registry, view: { counts(): Readonly<Record<string, number>>; pins(): Record<string, number> }, nodes: () => string[]): void {
   new client.Counter({
     name: 'jarvis_affinity_total',
     help: 'Chat requests by what KV-cache affinity did: hit (the pinned node answered), miss (no pin), repin (another node answered and holds the conversation now), off.',
@@ -115,7 +115,7 @@ export function affinityMetrics(registry: client.Registry, view: () => { outcome
     registers: [registry],
     collect() {
       this.reset();
-      for (const [outcome, n] of Object.entries(view().outcomes)) this.inc({ outcome }, n);
+      for (const [outcome, n] of Object.entries(view.counts())) this.inc({ outcome }, n);
     },
   });
   new client.Gauge({
@@ -124,7 +124,7 @@ export function affinityMetrics(registry: client.Registry, view: () => { outcome
     labelNames: ['node'],
     registers: [registry],
     collect() {
-      const { pins } = view();
+      const pins = view.pins();
       for (const node of nodes()) this.set({ node }, pins[node] ?? 0);
     },
   });

@@ -192,7 +192,7 @@ async function serveContext(options: ServeOptions, env: NodeJS.ProcessEnv, auth:
     streams: new Map(),
     isClientKey: (header: string) => auth.isOwnKey(header),
   } as Omit<ServeContext, 'healer'> as ServeContext;
-  affinityMetrics(ctx.metrics.registry, () => affinity.status(), () => ctx.config.nodes.map((n) => n.id));
+  affinityMetrics(ctx.metrics.registry, affinity, () => ctx.config.nodes.map((n) => n.id));
   return ctx;
 }
 
