@@ -153,12 +153,14 @@ describe('a missing model on Ollama', () => {
 
 describe('escalation means something', () => {
   it('429 and a hang left alone are not incidents that escalate; failed restarts do; ack starts the count afresh', async () => {
-    const sim = await startSim(['cluster', '--spec', writeSpec([{ id: 'q', kind: 'openai', models: ['g'], fault: '429:60' }, { id: 'h', kind: 'openai', models: ['m'], fault: 'hang' }, { id: 'd', kind: 'openai', models: ['m'], fault: 'down' }])]);
+    const sim = await startSim(['cluster', '--spec', writeSpec([{ id: 'q', kind: 'openai', models: ['g'], fault: '429:60' }, { id: 'h', kind: 'openai', models: ['m'], fault: 'hang' }])]);
     sims.push(sim);
     const url = (id: string) => sim.ready.nodes.find((n) => n.id === id)!.url;
+    // d is down on a port nobody here listens on (9, discard): a sim's `down` node frees its port,
+    // which another test's server, started meanwhile in the parallel suite, may take.
     const config = writeConfig(
       `nodes:\n  - { id: q, kind: proxy, url: "${url('q')}", fallbacks: [h] }\n  - { id: h, kind: openai, url: "${url('h')}", timeoutMs: 300, fallbacks: [q] }\n` +
-        `  - { id: d, kind: openai, url: "${url('d')}", timeoutMs: 5000, restart: [${JSON.stringify(process.execPath)}, -e, "process.exit(1)"], process: false }\n` +
+        `  - { id: d, kind: openai, url: "http://127.0.0.1:9", timeoutMs: 5000, restart: [${JSON.stringify(process.execPath)}, -e, "process.exit(1)"], process: false }\n` +
         `check: { confirmDelayMs: 0 }\nrecover: { healthTimeoutMs: 1000 }\n`,
     );
     const check = () => jarvis(['check', '--recover', '--json', '--config', config, '--data-dir', dataDir], { env, timeoutMs: 60_000 });
