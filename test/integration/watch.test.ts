@@ -13,7 +13,10 @@ import { waitFor } from '../helpers/wait.js';
 const hasTmux = spawnSync('tmux', ['-V']).error === undefined;
 if (!hasTmux) console.warn('[skip] watch tests: tmux not installed (apt-get install tmux)');
 const session = `jarvis-watch-${process.pid}`;
-const tmux = (...args: string[]) => spawnSync('tmux', ['-L', session, ...args], { encoding: 'utf8' });
+// The pane's shell is a person's terminal: without CI=true, which a CI machine sets and which turns
+// jarvis's live output off (a CI log is no terminal). The tmux server takes its environment from here.
+const paneEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'CI'));
+const tmux = (...args: string[]) => spawnSync('tmux', ['-L', session, ...args], { encoding: 'utf8', env: paneEnv });
 const screen = () => tmux('capture-pane', '-t', session, '-p').stdout;
 
 async function until(what: string, test: (text: string) => boolean, ms = 15_000): Promise<string> {
