@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach } from 'vitest';
+import { load } from 'js-yaml';
 import { startReady, stopChild } from '../../src/system/children.js';
+import { testPort } from './ports.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = path.join(ROOT, 'bin', 'jarvis.js');
@@ -69,13 +71,30 @@ export interface RunningSim {
   stop: () => Promise<void>;
 }
 
-/** Starts `jarvis sim ...` as its own process and waits for its ready line. */
+/**
+ * Starts `jarvis sim ...` as its own process and waits for its ready line. Its nodes listen on
+ * ports from helpers/ports.ts where the arguments name none: a node switched down, or killed
+ * and restarted by a recovery, keeps its port free of other suites' servers.
+ */
 export async function startSim(args: string[]): Promise<RunningSim> {
-  const child = spawn(process.execPath, [BIN, 'sim', ...args, '--exit-with-parent'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'sim', ...(await withPorts(args)), '--exit-with-parent'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const ready = await startReady<SimReady>(child, { what: 'sim', event: 'ready', stderr: () => stderr });
   return { child, ready, stop: async () => void (await stopChild(child)) };
+}
+
+/** `sim node` with a `--port`; `sim cluster --spec F` with a spec whose nodes each have a port. */
+async function withPorts(args: string[]): Promise<string[]> {
+  if (args[0] === 'node') return args.includes('--port') ? args : [...args, '--port', String(await testPort())];
+  const at = args.indexOf('--spec');
+  if (args[0] !== 'cluster' || at < 0) return args;
+  const file = args[at + 1]!;
+  const spec = load(readFileSync(file, 'utf8')) as { nodes: { port?: number }[] };
+  for (const node of spec.nodes) node.port ??= await testPort();
+  const ported = `${file}.ports.json`;
+  writeFileSync(ported, JSON.stringify(spec));
+  return args.map((a, i) => (i === at + 1 ? ported : a));
 }
 
 /**
@@ -124,18 +143,8 @@ export async function startCluster(dir: string, nodes: { id: string; kind: strin
   return { sim, cfg };
 }
 
-/** A loopback port that was free a moment ago (nothing listens there: connections are refused). */
-export async function freePort(): Promise<number> {
-  const net = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A loopback port nothing listens on (connections are refused), given to no one else in the run (helpers/ports.ts). */
+export const freePort = testPort;
 
 export interface ServeListening {
   event: 'listening';
