@@ -5,7 +5,7 @@
  * - a port the kernel hands out to `listen(0)` or to an outgoing connection is never one of
  *   these, so a node switched `down` (its listener closed), a node between its kill and its
  *   restart, or a port meant to refuse stays that way while other suites start servers beside it;
- * - two test files running at once never pick the same port.
+ * - two test files running at once never pick the same port (their workers' blocks differ).
  */
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -32,7 +32,7 @@ const block = ((): { from: number; size: number } | undefined => {
   return { from: FIRST + slot * size, size };
 })();
 
-/** Next candidate in the block: from a random start, never the same twice in this process. */
+/** Next candidate in the block: from a random start, in order (no port twice in this process until the block is used up). */
 let next = block ? Math.floor(Math.random() * block.size) : 0;
 
 /** Binds `port` (0: the kernel picks) on 127.0.0.1 and lets it go; the port bound, or undefined if taken. */
@@ -47,7 +47,7 @@ function tryPort(port: number): Promise<number | undefined> {
   });
 }
 
-/** A loopback port nothing listens on now, and that nobody else in the test run will be given. */
+/** A loopback port nothing listens on now, and that no other test file running now will be given. */
 export async function testPort(): Promise<number> {
   if (!block) return (await tryPort(0))!;
   for (let tries = 0; tries < block.size; tries++) {
