@@ -1,7 +1,7 @@
 /**
  * Sends one chat completion (or embeddings request) to one node through its OpenAI-compatible
- * API, streamed or not, through a requester, and turns every way it can fail into a classified
- * failure. Never throws.
+ * API, or the client's own API where the node speaks it (a Wire each), streamed or not, through
+ * a requester, and turns every way it can fail into a classified failure. Never throws.
  */
 import { StringDecoder } from 'node:string_decoder';
 import type { NodeConfig } from '../config/schema.js';
@@ -71,10 +71,66 @@ function requestHeaders(node: NodeConfig, sse: boolean): Readonly<Record<string,
   return sse ? h.sse : h.json;
 }
 
-/** The client's Messages request for a node: as it came, with the model the node serves when the route names one. */
-function messagesPayload(request: ChatRequest): string {
-  const { body, raw } = request.messagesApi!;
-  return passBody(body, raw, request.model || undefined);
+/** What splits a stream into events: SSE, or NDJSON lines (Ollama's). */
+interface EventReader {
+  push(text: string): SseEvent[];
+  end(): SseEvent[];
+}
+
+/**
+ * How a request is spoken to a node: OpenAI's chat completions (what every front translates to),
+ * or the client's own request passed on as it came (Anthropic's Messages to a node that speaks
+ * it, Ollama's to an Ollama node). Each way has its body, its endpoint, its streams' content type
+ * and framing, and its replies' readers.
+ */
+interface Wire {
+  payload(request: ChatRequest): string;
+  endpoint(request: ChatRequest, endpoint: 'chat' | 'embeddings'): Endpoint;
+  headers(node: NodeConfig, request: ChatRequest, stream: boolean): Readonly<Record<string, string>>;
+  /** A streamed reply's content type. */
+  streamType: RegExp;
+  readWhole(text: string, endpoint: 'chat' | 'embeddings'): { ok: true; value: ChatSuccess } | { ok: false; message: string };
+  stream(keepText: boolean): StreamRead;
+  events(): EventReader;
+}
+
+const OPENAI: Wire = {
+  payload: chatPayload,
+  endpoint: (_request, endpoint) => endpoint,
+  headers: (node, _request, stream) => requestHeaders(node, stream),
+  streamType: /event-stream/,
+  readWhole: readReply,
+  stream: (keepText) => new ChatStream(keepText),
+  events: () => new SseReader(),
+};
+
+const MESSAGES: Wire = {
+  // As it came, with the model the node serves when the route names one.
+  payload: (request) => passBody(request.messagesApi!.body, request.messagesApi!.raw, request.model || undefined),
+  endpoint: () => 'messages',
+  // The node's headers, and the client's Anthropic ones (credentials.ts forwardedHeaders) over them.
+  headers: (node, request, stream) => ({ ...requestHeaders(node, stream), ...forwardedHeaders(node, request.messagesApi!.headers) }),
+  streamType: /event-stream/,
+  readWhole: (text) => readMessageReply(text),
+  stream: (keepText) => new MessagesPassStream(keepText),
+  events: () => new SseReader(),
+};
+
+const OLLAMA: Wire = {
+  payload: (request) => ollamaPayload(request.ollamaApi!, request.model),
+  endpoint: (request) => request.ollamaApi!.path,
+  headers: (node, _request, stream) => requestHeaders(node, stream),
+  streamType: /ndjson/,
+  readWhole: (text) => readOllamaReply(text),
+  stream: (keepText) => new OllamaPassStream(keepText),
+  events: () => new NdjsonReader(),
+};
+
+/** The client's own request goes as it came where the node speaks its API; anything else, and every embeddings request, as OpenAI's. */
+function wireFor(node: NodeConfig, request: ChatRequest, endpoint: 'chat' | 'embeddings'): Wire {
+  if (endpoint !== 'chat') return OPENAI;
+  if (request.messagesApi !== undefined && speaksMessages(node)) return MESSAGES;
+  return request.ollamaApi !== undefined && node.kind === 'ollama' ? OLLAMA : OPENAI;
 }
 
 /** What the caller already has of a stream when it fails: tokens, or any line forwarded to a client. */
@@ -109,8 +165,8 @@ const expire = (c: Cancel) => c.abort(TIMED_OUT);
  * lasting minutes does not keep the text of the request (as long as the client's conversation)
  * alive in it.
  */
-function post(requester: Requester, url: URL, request: ChatRequest, pass: Pass, headers: Readonly<Record<string, string>>, signal: Cancel): Promise<RawResponse> {
-  const body = pass === 'messages' ? messagesPayload(request) : pass === 'ollama' ? ollamaPayload(request.ollamaApi!, request.model) : chatPayload(request);
+function post(requester: Requester, url: URL, request: ChatRequest, wire: Wire, headers: Readonly<Record<string, string>>, signal: Cancel): Promise<RawResponse> {
+  const body = wire.payload(request);
   return requester(url, body, headers, signal).catch((error: unknown) => {
     // Cut before a byte of the answer came, most likely a kept-alive connection the node had just
     // closed (llama.cpp's server closes after each stream): sent again at once, on a connection
@@ -176,12 +232,6 @@ class Call {
  * carry nothing yet (the role chunk, empty deltas) wait until something does, so that a stream
  * that dies before its first token can still fail over with nothing sent. Settles once.
  */
-/** What splits a stream into events: SSE, or NDJSON lines (Ollama's). */
-interface EventReader {
-  push(text: string): SseEvent[];
-  end(): SseEvent[];
-}
-
 class StreamedReply implements BodySink {
   // StringDecoder, not TextDecoder: no ICU converter per stream, and a multi-byte character
   // split between two chunks is still joined.
@@ -271,29 +321,25 @@ class StreamedReply implements BodySink {
 /** The statuses by which a node says the request itself is bad. */
 const REJECTS = new Set([400, 413, 422]);
 
-/** A client's own request sent as it came: Anthropic's Messages to a node that speaks it, Ollama's to an Ollama node. */
-type Pass = 'messages' | 'ollama' | undefined;
-
 /** Sends one completion through `requester`. Never throws: the outcome says how it went. */
 export function createSender(requester: Requester): SendChat {
   return async (node, request, options) => {
     const endpoint = request.endpoint ?? 'chat';
-    // A Messages request goes as it is to a node that speaks that API; a node that speaks only
-    // that API cannot take a chat request.
-    const pass: Pass = endpoint !== 'chat' ? undefined : request.messagesApi !== undefined && speaksMessages(node) ? 'messages' : request.ollamaApi !== undefined && node.kind === 'ollama' ? 'ollama' : undefined;
-    if (pass !== 'messages' && node.kind === 'anthropic') return { ok: false, failure: { class: 'bad_request', message: `${node.id} speaks only Anthropic's Messages API (POST /v1/messages)` } };
-    const url = target(node, pass === 'ollama' ? request.ollamaApi!.path : pass === 'messages' ? 'messages' : endpoint);
+    const wire = wireFor(node, request, endpoint);
+    // A node that speaks only Anthropic's API cannot take any other request.
+    if (wire !== MESSAGES && node.kind === 'anthropic') return { ok: false, failure: { class: 'bad_request', message: `${node.id} speaks only Anthropic's Messages API (POST /v1/messages)` } };
+    const url = target(node, wire.endpoint(request, endpoint));
     if (!url) return { ok: false, failure: { class: 'bad_request', message: `${node.id} has no url to send requests to` } };
     if (options.signal?.aborted) return { ok: false, failure: { class: 'aborted', message: 'interrupted' } };
     const stream = endpoint === 'chat' && request.stream;
-    const headers = pass === 'messages' ? { ...requestHeaders(node, stream), ...forwardedHeaders(node, request.messagesApi!.headers) } : requestHeaders(node, stream);
+    const headers = wire.headers(node, request, stream);
     // Only a stream's first token is timed (a whole reply's time is the attempt's).
     const sentAt = stream ? performance.now() : 0;
     const call = new Call(options);
     // A stream is handed over to its reader, which closes the call when it ends.
     let handedOver = false;
     try {
-      const res = await post(requester, url, request, pass, headers, call.local);
+      const res = await post(requester, url, request, wire, headers, call.local);
       if (res.status < 200 || res.status >= 300) {
         const text = await readText(res, 65536);
         call.complete = true;
@@ -302,17 +348,15 @@ export function createSender(requester: Requester): SendChat {
         // client as it is: another node would fare no better, and the node did nothing wrong.
         // Claude Code shows Anthropic's, or compacts on "prompt is too long". A 400 that says no
         // model is loaded is the node's state, not the request's (model_missing: fail over).
-        if (REJECTS.has(res.status) && (f.class === 'bad_request' || (pass === 'messages' && node.kind === 'anthropic'))) {
+        if (REJECTS.has(res.status) && (f.class === 'bad_request' || (wire === MESSAGES && node.kind === 'anthropic'))) {
           return { ok: false, failure: { ...f, class: 'rejected', reply: { status: res.status, body: text } } };
         }
         return { ok: false, failure: f };
       }
-      const type = String(res.headers['content-type'] ?? '');
-      const streamed = stream && (pass === 'ollama' ? /ndjson/.test(type) : /event-stream/.test(type));
-      if (!streamed) {
+      if (!stream || !wire.streamType.test(String(res.headers['content-type'] ?? ''))) {
         const text = res.textNow?.() ?? (await readText(res));
         call.complete = true;
-        const reply = pass === 'messages' ? readMessageReply(text) : pass === 'ollama' ? readOllamaReply(text) : readReply(text, endpoint);
+        const reply = wire.readWhole(text, endpoint);
         if (!reply.ok) return failed({ class: 'bad_response', message: reply.message }, call.sent);
         // Not streamed by the server (or asked without streaming): print it whole.
         if (request.stream && reply.value.content) options.onToken?.(reply.value.content);
@@ -320,7 +364,7 @@ export function createSender(requester: Requester): SendChat {
       }
       const keepText = options.keepText !== false;
       handedOver = true;
-      return call.stream(res, pass === 'messages' ? new MessagesPassStream(keepText) : pass === 'ollama' ? new OllamaPassStream(keepText) : new ChatStream(keepText), sentAt, pass === 'ollama' ? new NdjsonReader() : new SseReader());
+      return call.stream(res, wire.stream(keepText), sentAt, wire.events());
     } catch (error) {
       return call.failure(error);
     } finally {
