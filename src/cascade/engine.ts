@@ -4,7 +4,7 @@
  * everything it touches comes in through `deps`. This file is its shape (the request, the result,
  * the doors) and its entry; the attempt loop, one state machine, is run.ts.
  */
-import type { Config, NodeConfig } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
 import { NodeLoad } from './balance.js';
 import { ModelCatalog, type ListModels } from './catalog.js';
 import type { HealthEvent, NodeHealth } from './node-health.js';
@@ -126,8 +126,6 @@ export interface EngineDeps {
    * happen rather than into the result's `events`.
    */
   live?: LiveBreakers;
-  /** Requests in flight beyond which a pinned node is passed over (affinity; default 4). */
-  pinLimit?: (node: NodeConfig) => number;
 }
 
 

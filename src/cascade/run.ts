@@ -100,15 +100,17 @@ export class CascadeRun implements Waiter, SkipSink {
 
   /**
    * Whether affinity's pinned node may take the request: its breaker lets it in, its last probe
-   * did not fail, and it has fewer requests in flight than its limit. Otherwise the strategy's
-   * choice stands (and the answering node is pinned instead).
+   * did not fail, and it has fewer requests in flight than affinity's `maxInFlight` (else the
+   * node's `slots`, else 4). Otherwise the strategy's choice stands (and the answering node is
+   * pinned instead).
    */
   #mayTake(step: RouteStep, now: number): boolean {
     const id = step.node.id;
-    const { live, pinLimit } = this.deps;
+    const { live } = this.deps;
     const h = this.stored[id];
     const open = live ? !live.admits(id, now) : h !== undefined && !allows(h.breaker, now);
-    return !open && !this.#load.probeFailed(id) && this.#load.inFlight(id) < (pinLimit ? pinLimit(step.node) : 4);
+    const limit = this.config.routing.affinity.maxInFlight ?? step.node.slots ?? 4;
+    return !open && !this.#load.probeFailed(id) && this.#load.inFlight(id) < limit;
   }
 
   /** The next candidate's first attempt, or the end of the route. */

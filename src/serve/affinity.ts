@@ -52,9 +52,6 @@ export class Affinity {
     this.table.configure(this.#settings.ttlS * 1000, this.#settings.maxEntries);
   }
 
-  /** A node's requests in flight beyond which its pins yield to the balancer (a property: handed to the engine as it is). */
-  readonly maxInFlight = (node: { slots?: number | undefined }): number => this.#settings.maxInFlight ?? node.slots ?? 4;
-
   readonly #openedAt = (id: string) => this.health(id)?.openedAt;
 
   /**
@@ -134,7 +131,7 @@ export class Affinity {
   /** The request is over: its answer's pins made, what affinity did counted and returned. */
   close(ticket: AffinityTicket, request: CascadeRequest, result: CascadeResult): AffinityOutcome {
     const node = result.ok ? result.node : undefined;
-    if (ticket === OFF || node === undefined) return this.#count(ticket === OFF ? 'off' : ticket.pinned === undefined ? 'miss' : 'repin');
+    if (ticket === OFF || node === undefined) return this.#count(outcomeFor(ticket, node));
     const now = this.now();
     const keys = ticket.named.slice();
     if (ticket.answer) {
@@ -186,8 +183,8 @@ export class Affinity {
   }
 }
 
-/** What affinity did for a request answered by `node` (the same rule as Affinity.close, for a stream's head). */
-export function outcomeFor(ticket: AffinityTicket, node: string): AffinityOutcome {
+/** What affinity did for a request answered by `node` (none: unanswered), for Affinity.close and a stream's head. */
+export function outcomeFor(ticket: AffinityTicket, node: string | undefined): AffinityOutcome {
   return ticket === OFF ? 'off' : ticket.pinned === undefined ? 'miss' : ticket.pinned === node ? 'hit' : 'repin';
 }
 

@@ -5,7 +5,7 @@ import type { Cancel } from '../system/cancel.js';
 import type { ModelCatalog } from '../cascade/catalog.js';
 import type { EngineDeps } from '../cascade/engine.js';
 import type { CascadeSettings } from '../config/env.js';
-import type { Config, NodeConfig } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
 import type { Affinity } from './affinity.js';
 import type { ExecutorDeps } from '../runbook/executor.js';
 import type { Runbook } from '../runbook/runbook.js';
@@ -25,8 +25,6 @@ export interface ServeContext {
   health: LiveHealth;
   /** KV-cache affinity: the pins, looked up and made per request (serve/affinity.ts). */
   affinity: Affinity;
-  /** Requests in flight beyond which a pinned node is passed over. */
-  pinLimit: (node: NodeConfig) => number;
   catalog: ModelCatalog;
   load: NodeLoad;
   metrics: ServeMetrics;

@@ -66,7 +66,7 @@ function run(res: ServeResponse, ctx: ServeContext, request: CascadeRequest, wha
     : undefined;
   const d = ctx.deps;
   // One shape, no spread: an object literal with a spread in it is built field by field at run time.
-  return runCascade(ctx.config, ctx.settings, ctx.health.nodes, ctx.catalog, request, { send: d.send, listModels: d.listModels, now: d.now, sleep: d.sleep, random: d.random, load: ctx.load, signal: abort, onEvent, keepText: false, live: ctx.health, pinLimit: ctx.pinLimit }).then((result) => {
+  return runCascade(ctx.config, ctx.settings, ctx.health.nodes, ctx.catalog, request, { send: d.send, listModels: d.listModels, now: d.now, sleep: d.sleep, random: d.random, load: ctx.load, signal: abort, onEvent, keepText: false, live: ctx.health }).then((result) => {
     res.cancel = undefined;
     if (streaming) ctx.streams.delete(res);
     const outcome = ctx.affinity.close(ticket, request, result);

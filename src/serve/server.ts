@@ -169,7 +169,6 @@ async function serveContext(options: ServeOptions, env: NodeJS.ProcessEnv, auth:
     settings,
     health,
     affinity,
-    pinLimit: affinity.maxInFlight,
     catalog,
     load: new NodeLoad(),
     metrics: createMetrics(

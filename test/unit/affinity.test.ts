@@ -206,7 +206,7 @@ describe('the cascade with a pinned node', () => {
   const settings = cascadeSettings(config, {});
   const ask = async (pinned: string, o: { load?: NodeLoad; health?: Record<string, NodeHealth> } = {}) => {
     const send: SendChat = async (node) => ({ ok: true, value: { content: `from ${node.id}` } });
-    const r = await runCascade(config, settings, o.health ?? {}, new ModelCatalog(), { messages: [{ role: 'user', content: 'hi' }], stream: false, model: 'm', pinned }, { send, listModels: async () => undefined, now: () => 10_000, sleep: async () => undefined, random: () => 0, ...(o.load && { load: o.load }), pinLimit: (n) => n.slots ?? 4 });
+    const r = await runCascade(config, settings, o.health ?? {}, new ModelCatalog(), { messages: [{ role: 'user', content: 'hi' }], stream: false, model: 'm', pinned }, { send, listModels: async () => undefined, now: () => 10_000, sleep: async () => undefined, random: () => 0, ...(o.load && { load: o.load }) });
     return r.node;
   };
 
@@ -232,5 +232,20 @@ describe('the cascade with a pinned node', () => {
     const open: NodeHealth = { breaker: { phase: 'open', consecutiveFailures: 3, openUntil: 20_000, opens: 1 }, successes: 0, failures: 3, consecutiveFailures: 3, totalRequests: 3 };
     expect(await ask('b', { health: { b: open } })).toBe('x');
     expect(await ask('c')).toBe('x'); // another model's node: a fallback, never pinned first
+  });
+
+  it("yields at the config's maxInFlight, whatever the node's slots", async () => {
+    const capped = await parseConfig(`nodes:
+  - { id: x, kind: openai, url: "http://127.0.0.1:1", model: m }
+  - { id: a, kind: openai, url: "http://127.0.0.1:2", model: m, slots: 2 }
+routing: { strategy: priority, affinity: { maxInFlight: 1 } }
+`, 'capped.yaml');
+    const load = new NodeLoad();
+    const send: SendChat = async (node) => ({ ok: true, value: { content: `from ${node.id}` } });
+    const deps = { send, listModels: async () => undefined, now: () => 10_000, sleep: async () => undefined, random: () => 0, load };
+    const request = { messages: [{ role: 'user' as const, content: 'hi' }], stream: false, model: 'm', pinned: 'a' };
+    expect((await runCascade(capped, cascadeSettings(capped, {}), {}, new ModelCatalog(), request, deps)).node).toBe('a');
+    load.begin('a');
+    expect((await runCascade(capped, cascadeSettings(capped, {}), {}, new ModelCatalog(), { ...request }, deps)).node).toBe('x'); // 1 in flight: at the cap, under its 2 slots
   });
 });
