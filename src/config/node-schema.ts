@@ -78,6 +78,9 @@ const fallback = z
 
 /** What a conversation key may be made of: the `x-jarvis-session` header, the conversation's messages, the client's user id. */
 const AFFINITY_KEYS = ['session', 'prefix', 'user'] as const;
+/** `affinity: true` is these; an object's fields left out are these too. */
+const AFFINITY_DEFAULTS: { ttlS: number; maxEntries: number; keys: (typeof AFFINITY_KEYS)[number][] } = { ttlS: 600, maxEntries: 10_000, keys: ['session', 'prefix'] };
+const AFFINITY_SHAPE = 'expected true, false or {ttlS, maxEntries, maxInFlight, keys}';
 
 /**
  * KV-cache affinity (docs/proxy.md, "Affinity"): `true` (the defaults), `false`, or its settings.
@@ -86,25 +89,22 @@ const AFFINITY_KEYS = ['session', 'prefix', 'user'] as const;
 export const affinity = z
   .union(
     [
-      z.boolean({ error: 'expected true, false or {ttlS, maxEntries, maxInFlight, keys}' }),
+      z.boolean({ error: AFFINITY_SHAPE }),
       z.strictObject({
         /** A conversation idle this long is forgotten. */
-        ttlS: z.number({ error: 'expected a number of seconds' }).int({ error: 'expected a whole number of seconds' }).min(1).max(86_400).default(600),
+        ttlS: z.number({ error: 'expected a number of seconds' }).int({ error: 'expected a whole number of seconds' }).min(1).max(86_400).default(AFFINITY_DEFAULTS.ttlS),
         /** Conversations remembered at most; the least recently used goes first. */
-        maxEntries: z.number({ error: 'expected a number of entries' }).int({ error: 'expected a whole number of entries' }).min(1).max(1_000_000).default(10_000),
+        maxEntries: z.number({ error: 'expected a number of entries' }).int({ error: 'expected a whole number of entries' }).min(1).max(1_000_000).default(AFFINITY_DEFAULTS.maxEntries),
         /** A pinned node with this many requests in flight is passed over (default: its `slots`, or 4). */
         maxInFlight: z.number({ error: 'expected a number of requests' }).int({ error: 'expected a whole number of requests' }).min(1).max(65_536).optional(),
         /** Keys, in the order they are looked up: `session` (the x-jarvis-session header), `prefix` (the conversation), `user` (OpenAI's `user`, Anthropic's `metadata.user_id`; off unless listed). */
-        keys: z.array(z.enum(AFFINITY_KEYS, { error: `expected one of ${AFFINITY_KEYS.join(', ')}` }), { error: `expected a list of ${AFFINITY_KEYS.join(', ')}` }).default(['session', 'prefix']),
+        keys: z.array(z.enum(AFFINITY_KEYS, { error: `expected one of ${AFFINITY_KEYS.join(', ')}` }), { error: `expected a list of ${AFFINITY_KEYS.join(', ')}` }).default(AFFINITY_DEFAULTS.keys),
       }),
     ],
-    { error: 'expected true, false or {ttlS, maxEntries, maxInFlight, keys}' },
+    { error: AFFINITY_SHAPE },
   )
   .default(true)
-  .transform((a) => {
-    const on = typeof a === 'boolean' ? { enabled: a, ttlS: 600, maxEntries: 10_000, keys: ['session', 'prefix'] as (typeof AFFINITY_KEYS)[number][] } : { enabled: true, ...a };
-    return on;
-  });
+  .transform((a) => (typeof a === 'boolean' ? { enabled: a, ...AFFINITY_DEFAULTS, keys: [...AFFINITY_DEFAULTS.keys] } : { enabled: true, ...a }));
 
 /** How a proxy node (a local script in front of a cloud model) is checked. */
 const proxyCheck = z
