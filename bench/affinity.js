@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { Pool } from 'undici';
-import { BIN, load, median, percentile, printTable, startCluster, startReady, stopChild, tempDir } from './lib.js';
+import { BIN, inTurns, median, percentile, printTable, startCluster, startReady, stopChild, tempDir } from './lib.js';
 
 const { printRequest, AnswerPrint } = await import('../dist/affinity/fingerprint.js');
 const { PinTable } = await import('../dist/affinity/pins.js');
@@ -156,19 +156,11 @@ export async function benchAffinity({ seconds = 6 } = {}) {
     const tput = [];
     let tputRatio = 1;
     for (const concurrency of [1, 16]) {
-      const got = { on: [], off: [] };
-      const lat = { on: [], off: [] };
-      for (const mode of ['on', 'off']) await load(mode === 'on' ? on.url : off.url, '/v1/chat/completions', {}, oneLine, concurrency, 0.5);
-      for (let r = 0; r < PAIRS; r++) {
-        for (const mode of r % 2 ? ['off', 'on'] : ['on', 'off']) {
-          const res = await load(mode === 'on' ? on.url : off.url, '/v1/chat/completions', {}, oneLine, concurrency, seconds / PAIRS * 2);
-          got[mode].push(res.rps);
-          lat[mode].push(...res.lat);
-        }
-      }
-      const ratio = median(got.on.map((x, i) => x / got.off[i]));
+      const targets = [{ name: 'on', origin: on.url }, { name: 'off', origin: off.url }].map((t) => ({ ...t, path: '/v1/chat/completions', body: oneLine }));
+      const acc = await inTurns(targets, concurrency, seconds * 2, PAIRS, 0.5);
+      const ratio = median(acc.on.rps.map((x, i) => x / acc.off.rps[i]));
       if (concurrency === 16) tputRatio = ratio;
-      for (const mode of ['on', 'off']) tput.push([`affinity ${mode}`, String(concurrency), `${percentile(lat[mode].sort((x, y) => x - y), 50).toFixed(3)} ms`, String(Math.round(median(got[mode]))), mode === 'on' ? `${(ratio * 100).toFixed(1)} %` : '']);
+      for (const mode of ['on', 'off']) tput.push([`affinity ${mode}`, String(concurrency), `${percentile(acc[mode].lat.sort((x, y) => x - y), 50).toFixed(3)} ms`, String(Math.round(median(acc[mode].rps))), mode === 'on' ? `${(ratio * 100).toFixed(1)} %` : '']);
     }
     printTable(`one-line requests through serve (closed loop; ${PAIRS} pairs of turns, on and off)`, ['serve', 'concurrency', 'p50', 'req/s (median turn)', 'on / off (median pair)'], tput);
     printTable('targets (from this run)', ['measure', 'value', 'target'], [

@@ -117,19 +117,21 @@ export async function firstByte(origin, pathName, headers, n = 200, body = JSON.
 }
 
 /**
- * Closed-loop load on several paths at `concurrency`, in turns (`rounds` rounds, every other one
- * reversed, after a warm-up each): each path's latencies, request count and errors. A target is
+ * Closed-loop load on several paths at `concurrency`, in turns (`rounds` rounds of `seconds /
+ * rounds` each, every other one reversed, after a warm-up of `warmS` each): each path's latencies,
+ * request count, errors and requests per second in each round. A target is
  * `{ name, origin, path, headers?, body }`.
  */
-export async function inTurns(targets, concurrency, seconds, rounds) {
-  const acc = Object.fromEntries(targets.map((t) => [t.name, { lat: [], n: 0, errors: 0 }]));
-  for (const t of targets) await load(t.origin, t.path, t.headers ?? {}, t.body, concurrency, 0.3);
+export async function inTurns(targets, concurrency, seconds, rounds, warmS = 0.3) {
+  const acc = Object.fromEntries(targets.map((t) => [t.name, { lat: [], n: 0, errors: 0, rps: [] }]));
+  for (const t of targets) await load(t.origin, t.path, t.headers ?? {}, t.body, concurrency, warmS);
   for (let r = 0; r < rounds; r++) {
     for (const t of r % 2 ? [...targets].reverse() : targets) {
       const res = await load(t.origin, t.path, t.headers ?? {}, t.body, concurrency, seconds / rounds);
       acc[t.name].lat.push(...res.lat);
       acc[t.name].n += res.lat.length;
       acc[t.name].errors += res.errors;
+      acc[t.name].rps.push(res.rps);
     }
   }
   return acc;
