@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach } from 'vitest';
 import { load } from 'js-yaml';
 import { startReady, stopChild } from '../../src/system/children.js';
-import { testPort } from './ports.js';
+import { freePort } from './ports.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = path.join(ROOT, 'bin', 'jarvis.js');
@@ -86,12 +86,12 @@ export async function startSim(args: string[]): Promise<RunningSim> {
 
 /** `sim node` with a `--port`; `sim cluster --spec F` with a spec whose nodes each have a port. */
 async function withPorts(args: string[]): Promise<string[]> {
-  if (args[0] === 'node') return args.includes('--port') ? args : [...args, '--port', String(await testPort())];
+  if (args[0] === 'node') return args.includes('--port') ? args : [...args, '--port', String(await freePort())];
   const at = args.indexOf('--spec');
   if (args[0] !== 'cluster' || at < 0) return args;
   const file = args[at + 1]!;
   const spec = load(readFileSync(file, 'utf8')) as { nodes: { port?: number }[] };
-  for (const node of spec.nodes) node.port ??= await testPort();
+  for (const node of spec.nodes) node.port ??= await freePort();
   const ported = `${file}.ports.json`;
   writeFileSync(ported, JSON.stringify(spec));
   return args.map((a, i) => (i === at + 1 ? ported : a));
@@ -143,8 +143,8 @@ export async function startCluster(dir: string, nodes: { id: string; kind: strin
   return { sim, cfg };
 }
 
-/** A loopback port nothing listens on (connections are refused), given to no one else in the run (helpers/ports.ts). */
-export const freePort = testPort;
+/** A loopback port nothing listens on (connections are refused), given to no other test file running now. */
+export { freePort };
 
 export interface ServeListening {
   event: 'listening';

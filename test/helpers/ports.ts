@@ -48,7 +48,7 @@ function tryPort(port: number): Promise<number | undefined> {
 }
 
 /** A loopback port nothing listens on now, and that no other test file running now will be given. */
-export async function testPort(): Promise<number> {
+export async function freePort(): Promise<number> {
   if (!block) return (await tryPort(0))!;
   for (let tries = 0; tries < block.size; tries++) {
     const port = block.from + (next++ % block.size);
